@@ -1,0 +1,7 @@
+"""``python -m speedoflight``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""Numerical settings in one place: tolerances and the jit flags.
+
+Nothing else in the package sets a fastmath flag or picks a tolerance of its
+own; tests check that (``tests/test_config.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: fastmath flags for the kernels: reassociation lets LLVM vectorise the row
+#: sums; no ``nnan``/``ninf``, because the kernels must see NaN and inf to
+#: report them.
+FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
+
+#: Tolerance for "probabilities sum to one" and "log-probabilities sum to one"
+#: on full rows, by storage dtype: the larger of 1e-4 and the dtype's machine
+#: epsilon (a rounded row of n values can drift by up to n * eps / 2 relative
+#: per element, but in total by at most eps / 2 of the row's mass).
+_SUM_TOL_FLOOR = 1e-4
+
+
+def sum_tolerance(dtype: np.dtype | str) -> float:
+    """Return the tolerance on a row's total probability for a storage dtype.
+
+    Parameters
+    ----------
+    dtype
+        Storage dtype of the values (float16, bfloat16, float32, float64).
+
+    Returns
+    -------
+    float
+        ``max(1e-4, eps(dtype))``: 1e-4 for float32/float64, about 9.8e-4
+        for float16 and 7.8e-3 for bfloat16.
+
+    """
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    eps = {"float16": 2.0**-10, "bfloat16": 2.0**-7}.get(name, 0.0)
+    return max(_SUM_TOL_FLOOR, eps)
+
+
+#: A log-probability counts as "above 0" only beyond this (stored values are
+#: rounded; log_softmax in float32 can give +1e-7 for a certain token).
+LOGPROB_POS_TOL = 1e-3
+
+#: Values at or below this are "not in the top k" markers (OpenAI uses -9999).
+MISSING_LOGPROB = -9999.0
+
+#: Default bytes per chunk when reading arrays (bounds the working memory).
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+#: Defaults for the confidence intervals.
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_BOOTSTRAP = 2000

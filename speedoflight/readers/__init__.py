@@ -1,0 +1,160 @@
+"""Readers: one entry point, :func:`open_source`, for every dump format.
+
+``open_source(path)`` returns a :class:`Source` whose ``chunks()`` yield
+:class:`RowChunk` blocks of rows of distributions, whatever the file:
+
+* ``.npy`` / ``.npz`` / ``.safetensors`` / ``.pt`` arrays ``[rows, vocab]``
+  (or ``[rows, k]`` top-k rows when narrower than ``vocab_size``);
+* JSONL of top-k log-probabilities from OpenAI-style, SGLang and vLLM APIs;
+* the project's own dump format (:mod:`speedoflight.readers.dumpfile`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import InputError
+from . import arrays, dumpfile, jsonl
+from ._base import KINDS, RowChunk, Source, check_kind, detect_kind
+
+__all__ = ["KINDS", "RowChunk", "Source", "open_source"]
+
+_ARRAY_SUFFIXES = (".npy", ".npz", ".safetensors", ".pt", ".pth", ".bin")
+_JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file; check the path")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a folder, expected a file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable (permission denied); fix its permissions")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty")
+
+
+def _dense_source(path, fmt, rows, meta, kind, vocab_size) -> Source:
+    n, width = rows.shape
+    file_vocab = meta.get("vocab_size")
+    if vocab_size is None and file_vocab is not None:
+        vocab_size = int(file_vocab)
+    if vocab_size is None:
+        vocab_size = width
+    if width > vocab_size:
+        raise InputError(f"{path}: rows have {width} values but --vocab-size is {vocab_size}; fix --vocab-size")
+    how = "given"
+    if kind is None:
+        kind = meta.get("kind")
+        how = "file"
+    if kind is None:
+        first = next(iter(rows.chunks(min(8, n) * width * rows.dtype.itemsize)))
+        kind = detect_kind(first.values, path, vocab_size)
+        how = "detected"
+    if kind == "logits" and width < vocab_size:
+        raise InputError(
+            f"{path}: rows have {width} < --vocab-size {vocab_size} values, so they are top-k rows; "
+            "top-k rows must be log-probabilities or probabilities (--kind logprobs or probs), not logits"
+        )
+    return Source(
+        path=path,
+        format=fmt,
+        kind=kind,
+        kind_how=how,
+        vocab_size=vocab_size,
+        width=width,
+        n_rows=n,
+        dtype=rows.dtype.name,
+        metadata=meta,
+        _chunks=rows.chunks,
+    )
+
+
+def open_source(
+    path: str | os.PathLike[str],
+    *,
+    kind: str | None = None,
+    vocab_size: int | None = None,
+    tensor: str | None = None,
+) -> Source:
+    """Open a file of logged distributions.
+
+    Parameters
+    ----------
+    path
+        The file; its suffix picks the reader (``.jsonl`` for API logs).
+    kind
+        ``"logits"``, ``"logprobs"`` or ``"probs"``; ``None`` lets the format
+        decide or detects it where unambiguous (``Source.kind_how`` says which).
+    vocab_size
+        Vocabulary size; needed for top-k rows when the file does not say.
+    tensor
+        Array name inside ``.npz`` / ``.safetensors`` / ``.pt`` files.
+
+    Returns
+    -------
+    Source
+        Its ``chunks(bytes)`` method yields :class:`RowChunk` blocks.
+
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    kind = check_kind(kind)
+    if vocab_size is not None and vocab_size < 1:
+        raise InputError(f"--vocab-size must be a positive integer, got {vocab_size}")
+    low = path.lower()
+    if low.endswith(_JSONL_SUFFIXES):
+        if kind not in (None, "logprobs"):
+            raise InputError(f"{path}: API logs hold log-probabilities; drop --kind {kind} or use --kind logprobs")
+        layout = jsonl.sniff(path)
+        if vocab_size is None:
+            raise InputError(f"{path}: {layout} logs do not record the vocabulary size; pass --vocab-size V")
+        return Source(
+            path=path,
+            format=f"{layout}-jsonl",
+            kind="logprobs",
+            kind_how="format",
+            vocab_size=vocab_size,
+            width=None,
+            n_rows=None,
+            dtype="float64",
+            metadata={"layout": layout},
+            _chunks=lambda _b: jsonl.jsonl_chunks(path, layout),
+        )
+    if low.endswith(".npy"):
+        rows, meta = arrays.open_npy(path)
+        return _dense_source(path, "npy", rows, meta, kind, vocab_size)
+    if low.endswith(".npz"):
+        members = arrays.npz_members(path)
+        if dumpfile.is_dump(members):
+            meta = dumpfile.read_metadata(path)
+            if kind not in (None, "logprobs"):
+                raise InputError(f"{path}: a speedoflight dump holds log-probabilities; drop --kind {kind}")
+            file_vocab = int(meta["vocab_size"])
+            if vocab_size is not None and vocab_size != file_vocab:
+                raise InputError(f"{path}: the dump records vocab_size {file_vocab}, not --vocab-size {vocab_size}")
+            top = arrays.npz_member_rows(path, members["topk_logprobs"])
+            return Source(
+                path=path,
+                format=f"{dumpfile.FORMAT}-v{dumpfile.VERSION}",
+                kind="logprobs",
+                kind_how="format",
+                vocab_size=file_vocab,
+                width=top.shape[1],
+                n_rows=top.shape[0],
+                dtype="float32",
+                metadata=meta,
+                _chunks=lambda b: dumpfile.dump_chunks(path, members, b),
+            )
+        if not members:
+            raise InputError(f"{path}: the .npz archive holds no arrays")
+        name = arrays.pick_member(list(members), tensor, path)
+        member = arrays.npz_member_rows(path, members[name])
+        return _dense_source(path, "npz", member, {}, kind, vocab_size)
+    if low.endswith(".safetensors"):
+        rows, meta = arrays.open_safetensors(path, tensor)
+        return _dense_source(path, "safetensors", rows, meta, kind, vocab_size)
+    if low.endswith((".pt", ".pth", ".bin")):
+        trows = arrays.TorchRows(path, tensor)
+        return _dense_source(path, "torch", trows, {}, kind, vocab_size)
+    raise InputError(f"{path}: unknown file type; expected one of {', '.join(_ARRAY_SUFFIXES + _JSONL_SUFFIXES)}")

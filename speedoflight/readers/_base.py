@@ -1,0 +1,149 @@
+"""Types shared by the readers: a source of rows and its chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+KINDS = ("logits", "logprobs", "probs")
+
+
+@dataclass(frozen=True)
+class RowChunk:
+    """A block of consecutive rows from one source.
+
+    Attributes
+    ----------
+    values
+        ``[n, w]`` values as stored (float16, bfloat16, float32 or float64).
+        For top-k rows, missing entries hold ``-inf`` (or 0 for probabilities).
+    start
+        Index of the first row within its source.
+    caps
+        Optional ``[n]`` upper bound on any unlisted token's probability
+        (NaN: use the smallest listed probability).
+    entropy, m2
+        Optional ``[n]`` exact full-vocabulary H and M2 (NaN where unknown).
+    seq, pos
+        Optional ``[n]`` sequence ids and positions within the sequence.
+    surprisal
+        Optional ``[n]`` surprisal ``-log p`` of the token actually sampled.
+
+    """
+
+    values: np.ndarray
+    start: int
+    caps: np.ndarray | None = None
+    entropy: np.ndarray | None = None
+    m2: np.ndarray | None = None
+    seq: np.ndarray | None = None
+    pos: np.ndarray | None = None
+    surprisal: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return int(self.values.shape[0])
+
+
+@dataclass
+class Source:
+    """An opened file of rows: what it is and how to iterate over it.
+
+    Attributes
+    ----------
+    path
+        The file.
+    format
+        Human-readable format name (``"npy"``, ``"openai-chat-jsonl"``, ...).
+    kind
+        What a row holds: ``"logits"``, ``"logprobs"`` or ``"probs"``.
+    kind_how
+        ``"given"`` (``--kind``), ``"format"`` (the format fixes it) or
+        ``"detected"`` (inferred from the values; the CLI says so).
+    vocab_size
+        Vocabulary size, when known.
+    width
+        Values per row as stored (``< vocab_size`` for top-k rows).
+    n_rows
+        Number of rows, when known before reading.
+    metadata
+        Whatever the file records about itself.
+
+    """
+
+    path: str
+    format: str
+    kind: str
+    kind_how: str
+    vocab_size: int | None
+    width: int | None
+    n_rows: int | None
+    dtype: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _chunks: Callable[[int], Iterator[RowChunk]] | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True when rows hold only each distribution's top k entries."""
+        if self.vocab_size is None or self.width is None:
+            return False
+        return self.width < self.vocab_size
+
+    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
+        """Iterate over the rows in chunks of about ``chunk_bytes`` bytes."""
+        if self._chunks is None:  # pragma: no cover - every reader sets it
+            raise RuntimeError("source has no chunk iterator")
+        return self._chunks(chunk_bytes)
+
+
+def rows_per_chunk(chunk_bytes: int, width: int, itemsize: int) -> int:
+    """Rows that fit in ``chunk_bytes`` (at least one)."""
+    return max(1, int(chunk_bytes) // max(1, width * itemsize))
+
+
+def check_kind(kind: str | None) -> str | None:
+    """Validate a ``--kind`` value."""
+    if kind is None:
+        return None
+    if kind not in KINDS:
+        raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
+    return kind
+
+
+def detect_kind(sample: np.ndarray, path: str, vocab_size: int | None) -> str:
+    """Infer what a dense array holds, only where that is unambiguous.
+
+    Rules (on a sample of rows, as float64):
+
+    * full rows with some value above 1: ``logits`` (neither probabilities
+      nor log-probabilities can exceed 1);
+    * every value in [0, 1] and every row summing to 1 (full rows) or at
+      most 1 (top-k rows): ``probs``;
+    * every value <= 0 and each row's ``sum exp`` equal to 1 (full rows) or
+      at most 1 (top-k rows): ``logprobs``;
+    * anything else is ambiguous, and the user must pass ``--kind``.
+    """
+    x = np.asarray(sample, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    hint = f"{path}: cannot tell whether the rows are logits, log-probabilities or probabilities; pass --kind"
+    if finite.size == 0:
+        raise InputError(hint)
+    full = vocab_size is None or x.shape[1] >= vocab_size
+    with np.errstate(all="ignore"):
+        if finite.min() >= 0.0 and finite.max() <= 1.0:
+            sums = np.nansum(x, axis=1)
+            if (full and np.allclose(sums, 1.0, atol=1e-2)) or (not full and np.all(sums <= 1.0 + 1e-2)):
+                return "probs"
+        if finite.max() <= 0.0:
+            sums = np.nansum(np.exp(x), axis=1)
+            if (full and np.allclose(sums, 1.0, atol=1e-2)) or (not full and np.all(sums <= 1.0 + 1e-2)):
+                return "logprobs"
+        if finite.max() > 1.0 and full:
+            return "logits"
+    raise InputError(hint)

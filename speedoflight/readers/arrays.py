@@ -1,0 +1,285 @@
+"""Dense arrays ``[rows, vocab]``: ``.npy``, ``.npz``, ``.safetensors``, ``.pt``.
+
+Files are read in chunks of rows. ``.npy``, uncompressed ``.npz`` members and
+``.safetensors`` are memory-mapped, and the pages of each chunk are dropped
+from this process once the chunk is done, so resident memory is bounded by
+the chunk, not the file. Compressed ``.npz`` members are decompressed as a
+stream into one chunk-sized buffer. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import zipfile
+from collections.abc import Iterator
+from typing import IO, Any, Literal
+
+import ml_dtypes
+import numpy as np
+
+from ..errors import InputError
+from ._base import RowChunk, rows_per_chunk
+
+#: dtypes a row array may have
+FLOAT_DTYPES = {
+    "float16": np.dtype(np.float16),
+    "bfloat16": np.dtype(ml_dtypes.bfloat16),
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+}
+_SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
+_PAGE = mmap.ALLOCATIONGRANULARITY
+
+
+def check_dtype(dtype: np.dtype, path: str, what: str = "array") -> np.dtype:
+    """Accept float16/bfloat16/float32/float64; explain anything else.
+
+    A 2-byte void dtype is read as bfloat16: that is how ``np.save`` stores
+    ``ml_dtypes.bfloat16`` arrays, which numpy cannot name itself.
+    """
+    if dtype.hasobject:
+        raise InputError(
+            f"{path}: the {what} holds Python objects (a pickle), which speedoflight never loads; "
+            "save a numeric array instead (np.save(path, np.asarray(x, dtype=np.float32)))"
+        )
+    if dtype.kind == "V" and dtype.itemsize == 2 and dtype.names is None:
+        # np.save writes ml_dtypes.bfloat16 arrays (and JAX's) as 2-byte void
+        return FLOAT_DTYPES["bfloat16"]
+    if dtype.name not in FLOAT_DTYPES:
+        raise InputError(
+            f"{path}: the {what} has dtype {dtype}, expected float16, bfloat16, float32 or float64; "
+            "convert it with .astype(np.float32)"
+        )
+    return FLOAT_DTYPES[dtype.name]
+
+
+def check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int]:
+    """Rows must be a 2-D array with at least one row and column."""
+    if len(shape) != 2:
+        raise InputError(
+            f"{path}: expected a 2-D array [rows, vocab], got {len(shape)} dimension(s) {tuple(shape)}; "
+            "reshape it to (-1, vocab)"
+        )
+    if shape[0] == 0 or shape[1] == 0:
+        raise InputError(f"{path}: the array {tuple(shape)} has no rows")
+    return int(shape[0]), int(shape[1])
+
+
+class MappedRows:
+    """Row chunks of a 2-D array stored at ``offset`` in a file, memory-mapped."""
+
+    def __init__(self, path: str, offset: int, dtype: np.dtype, shape: tuple[int, int], fortran: bool = False):
+        self.path, self.offset, self.dtype, self.shape, self.fortran = path, offset, dtype, shape, fortran
+        need = offset + shape[0] * shape[1] * dtype.itemsize
+        size = os.path.getsize(path)
+        if size < need:
+            raise InputError(
+                f"{path}: file is truncated ({size} bytes, the header promises {need}); re-copy or re-write the file"
+            )
+
+    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
+        """Yield consecutive row chunks; each chunk's pages are released after use."""
+        n, w = self.shape
+        step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
+        with open(self.path, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        # The mapping is never closed here: chunks handed out are views into it,
+        # and it closes itself when the last view is gone. Dropping the pages of
+        # a finished chunk (MADV_DONTNEED) is safe for a read-only file mapping:
+        # a later access reads them again from the file.
+        order: Literal["C", "F"] = "F" if self.fortran else "C"
+        full = np.ndarray(self.shape, dtype=self.dtype, buffer=mm, offset=self.offset, order=order)
+        row_bytes = w * self.dtype.itemsize
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            yield RowChunk(values=np.ascontiguousarray(full[start:stop]), start=start)
+            if not self.fortran and hasattr(mmap, "MADV_DONTNEED"):
+                lo = self.offset + start * row_bytes
+                hi = self.offset + stop * row_bytes
+                lo -= lo % _PAGE
+                mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+
+def _read_npy_header(fh: IO[bytes], path: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (ValueError, OSError, SyntaxError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy array ({exc}); re-save it with np.save") from None
+    return shape, fortran, dtype
+
+
+def open_npy(path: str) -> tuple[MappedRows, dict[str, Any]]:
+    """Open a ``.npy`` file as memory-mapped rows."""
+    with open(path, "rb") as fh:
+        shape, fortran, dtype = _read_npy_header(fh, path)
+        offset = fh.tell()
+    dtype = check_dtype(dtype, path)
+    rows = MappedRows(path, offset, dtype, check_shape(shape, path), fortran)
+    return rows, {}
+
+
+class StreamedRows:
+    """Row chunks of a compressed ``.npz`` member, decompressed as a stream."""
+
+    def __init__(self, path: str, member: str, dtype: np.dtype, shape: tuple[int, int], fortran: bool):
+        if fortran:
+            raise InputError(
+                f"{path}: member {member!r} is stored in Fortran order inside a compressed .npz, "
+                "which cannot be read row by row; save it with np.save or np.savez (uncompressed)"
+            )
+        self.path, self.member, self.dtype, self.shape = path, member, dtype, shape
+
+    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
+        """Yield consecutive row chunks."""
+        n, w = self.shape
+        step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
+        with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+            _read_npy_header(fh, self.path)
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                want = (stop - start) * w * self.dtype.itemsize
+                try:
+                    buf = fh.read(want)
+                except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                    raise InputError(f"{self.path}: member {self.member!r} is corrupt ({exc})") from None
+                if len(buf) != want:
+                    raise InputError(f"{self.path}: member {self.member!r} is truncated at row {start}")
+                values = np.frombuffer(buf, dtype=self.dtype).reshape(stop - start, w)
+                yield RowChunk(values=values, start=start)
+
+
+def npz_members(path: str) -> dict[str, zipfile.ZipInfo]:
+    """Members of an ``.npz`` file, by array name."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path}: not a readable .npz archive ({exc}); re-save it with np.savez") from None
+    with zf:
+        return {info.filename.removesuffix(".npy"): info for info in zf.infolist()}
+
+
+def npz_member_rows(path: str, info: zipfile.ZipInfo) -> MappedRows | StreamedRows:
+    """Open one ``.npz`` member as rows (mapped when stored, streamed when compressed)."""
+    name = info.filename.removesuffix(".npy")
+    with zipfile.ZipFile(path) as zf, zf.open(info) as fh:
+        shape, fortran, dtype = _read_npy_header(fh, f"{path}[{name}]")
+    dtype = check_dtype(dtype, path, f"member {name!r}")
+    shape2 = check_shape(shape, f"{path}[{name}]")
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open(path, "rb") as raw:
+            raw.seek(info.header_offset)
+            local = raw.read(30)
+            if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                raise InputError(f"{path}: corrupt zip header for member {name!r}")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            data_start = info.header_offset + 30 + name_len + extra_len
+            raw.seek(data_start)
+            _read_npy_header(raw, path)
+            offset = raw.tell()
+        return MappedRows(path, offset, dtype, shape2, fortran)
+    return StreamedRows(path, info.filename, dtype, shape2, fortran)
+
+
+def pick_member(names: list[str], tensor: str | None, path: str) -> str:
+    """Choose the array to read from a multi-array file."""
+    if tensor is not None:
+        if tensor not in names:
+            raise InputError(f"{path}: no array named {tensor!r}; it has {', '.join(sorted(names))} (--tensor NAME)")
+        return tensor
+    if len(names) == 1:
+        return names[0]
+    for preferred in ("logits", "logprobs", "log_probs", "probs", "probabilities"):
+        if preferred in names:
+            return preferred
+    raise InputError(f"{path}: holds several arrays ({', '.join(sorted(names))}); choose one with --tensor NAME")
+
+
+def open_safetensors(path: str, tensor: str | None) -> tuple[MappedRows, dict[str, Any]]:
+    """Open one tensor of a ``.safetensors`` file as memory-mapped rows.
+
+    The format is an 8-byte little-endian header length, a JSON header giving
+    each tensor's dtype, shape and byte range, then the raw data.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) != 8:
+            raise InputError(f"{path}: too short to be a .safetensors file")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8 or n > 100 * 2**20:
+            raise InputError(f"{path}: not a .safetensors file (bad header length); check the file")
+        try:
+            header = json.loads(fh.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError(f"{path}: the .safetensors header is not valid JSON; the file is damaged") from None
+    meta = header.pop("__metadata__", None) or {}
+    if not header:
+        raise InputError(f"{path}: the .safetensors file holds no tensors")
+    name = pick_member(list(header), tensor, path)
+    entry = header[name]
+    dt = _SAFETENSORS_DTYPES.get(entry.get("dtype"))
+    if dt is None:
+        raise InputError(
+            f"{path}: tensor {name!r} has dtype {entry.get('dtype')}, expected F16, BF16, F32 or F64; convert it"
+        )
+    begin, _end = entry["data_offsets"]
+    rows = MappedRows(path, 8 + n + int(begin), FLOAT_DTYPES[dt], check_shape(tuple(entry["shape"]), path))
+    return rows, dict(meta)
+
+
+class TorchRows:
+    """Row chunks of a tensor loaded by ``torch.load(weights_only=True)``."""
+
+    def __init__(self, path: str, tensor: str | None):
+        try:
+            import torch
+        except ImportError:
+            raise InputError(
+                f"{path}: reading .pt files needs torch; install it (pip install 'speedoflight[model]') "
+                "or save the array with numpy or safetensors"
+            ) from None
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as exc:  # torch raises many types for bad files
+            raise InputError(
+                f"{path}: torch.load(weights_only=True) refused the file ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); save plain tensors with torch.save"
+            ) from None
+        if isinstance(obj, dict):
+            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+            if not tensors:
+                raise InputError(f"{path}: the file holds no tensors")
+            obj = tensors[pick_member(list(tensors), tensor, path)]
+        if not isinstance(obj, torch.Tensor):
+            raise InputError(f"{path}: expected a tensor or a dict of tensors, found {type(obj).__name__}")
+        names = {
+            torch.float16: "float16",
+            torch.bfloat16: "bfloat16",
+            torch.float32: "float32",
+            torch.float64: "float64",
+        }
+        if obj.dtype not in names:
+            raise InputError(f"{path}: tensor dtype {obj.dtype} is not a float type; convert it with .float()")
+        self.tensor = obj
+        self.dtype = FLOAT_DTYPES[names[obj.dtype]]
+        self.shape = check_shape(tuple(obj.shape), path)
+        self._torch = torch
+
+    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
+        """Yield consecutive row chunks."""
+        n, w = self.shape
+        step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
+        for start in range(0, n, step):
+            part = self.tensor[start : start + step].contiguous()
+            if part.dtype == self._torch.bfloat16:
+                values = part.view(self._torch.int16).numpy().view(ml_dtypes.bfloat16)
+            else:
+                values = part.numpy()
+            yield RowChunk(values=values, start=start)

@@ -1,0 +1,136 @@
+"""The project's own dump format (``speedoflight-dump``, version 1).
+
+A compressed ``.npz`` (no pickles) with one row per generated position:
+
+============== ======== ========= ==============================================
+array          dtype    shape     meaning
+============== ======== ========= ==============================================
+metadata       str      ()        JSON object, see below
+topk_ids       int32    [n, k]    token ids of the row's top k, by decreasing p
+topk_logprobs  float32  [n, k]    their log-probabilities (-inf pads short rows)
+entropy        float64  [n]       full-vocabulary H in nats (NaN if unknown)
+m2             float64  [n]       full-vocabulary sum p (log p)^2 (NaN if unknown)
+seq            int64    [n]       sequence (prompt/continuation) id
+pos            int32    [n]       position of the row within its sequence
+next_token     int32    [n]       the token actually sampled at this position
+next_surprisal float64  [n]       its surprisal -log p, nats
+============== ======== ========= ==============================================
+
+Every distribution is the one sampled from, i.e. after the temperature.
+The metadata holds at least ``format`` (``"speedoflight-dump"``),
+``version`` (1), ``model``, ``vocab_size``, ``temperature``, ``seed``,
+``top_k``, ``prompt_source`` and ``versions`` (package versions); the
+``dump`` command adds the command line, the prompt kinds and the time.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .._atomic import atomic_path
+from ..errors import InputError
+from ._base import RowChunk, rows_per_chunk
+from .arrays import npz_member_rows
+
+FORMAT = "speedoflight-dump"
+VERSION = 1
+ROW_ARRAYS = ("entropy", "m2", "seq", "pos", "next_token", "next_surprisal")
+_DTYPES = {
+    "topk_ids": np.int32,
+    "topk_logprobs": np.float32,
+    "entropy": np.float64,
+    "m2": np.float64,
+    "seq": np.int64,
+    "pos": np.int32,
+    "next_token": np.int32,
+    "next_surprisal": np.float64,
+}
+REQUIRED_METADATA = ("model", "vocab_size", "temperature", "seed", "top_k", "prompt_source", "versions")
+
+
+def write_dump(path: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> None:
+    """Write a dump atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    path
+        Destination ``.npz`` file.
+    arrays
+        All arrays of the table in the module docstring.
+    metadata
+        At least the keys in ``REQUIRED_METADATA``.
+
+    """
+    missing = [k for k in REQUIRED_METADATA if k not in metadata]
+    if missing:
+        raise ValueError(f"dump metadata lacks {missing}")
+    n = len(arrays["seq"])
+    clean = {}
+    for name, dtype in _DTYPES.items():
+        a = np.asarray(arrays[name], dtype=dtype)
+        if a.shape[0] != n:
+            raise ValueError(f"array {name} has {a.shape[0]} rows, expected {n}")
+        clean[name] = a
+    meta = {"format": FORMAT, "version": VERSION, **metadata}
+    clean["metadata"] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **clean)  # type: ignore[arg-type]
+
+
+def is_dump(members: dict[str, zipfile.ZipInfo]) -> bool:
+    """Tell whether an ``.npz`` has the members of a speedoflight dump."""
+    return "metadata" in members and "topk_logprobs" in members
+
+
+def read_metadata(path: str) -> dict[str, Any]:
+    """Parse and check a dump's metadata."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            raw = z["metadata"]
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: cannot read the dump's metadata ({exc})") from None
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError:
+        raise InputError(f"{path}: the dump's metadata is not valid JSON; re-create the dump") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"{path}: metadata does not name the {FORMAT} format")
+    if meta.get("version") != VERSION:
+        raise InputError(
+            f"{path}: dump format version {meta.get('version')} is not supported (this speedoflight reads "
+            f"version {VERSION}); re-create it with this version's `speedoflight dump`"
+        )
+    return meta
+
+
+def dump_chunks(path: str, members: dict[str, zipfile.ZipInfo], chunk_bytes: int) -> Iterator[RowChunk]:
+    """Iterate over a dump's rows: top-k log-probabilities plus exact moments."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            per_row = {name: np.asarray(z[name]) for name in ROW_ARRAYS}
+    except KeyError as exc:
+        raise InputError(f"{path}: the dump lacks the array {exc}; re-create it") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{path}: the dump is damaged ({exc})") from None
+    top = npz_member_rows(path, members["topk_logprobs"])
+    n = top.shape[0]
+    for name, a in per_row.items():
+        if a.shape != (n,):
+            raise InputError(f"{path}: array {name} has shape {a.shape}, expected ({n},); re-create the dump")
+    step = rows_per_chunk(chunk_bytes, top.shape[1], 4)
+    for chunk in top.chunks(step * top.shape[1] * 4):
+        sl = slice(chunk.start, chunk.start + chunk.n)
+        yield RowChunk(
+            values=chunk.values,
+            start=chunk.start,
+            entropy=per_row["entropy"][sl],
+            m2=per_row["m2"][sl],
+            seq=per_row["seq"][sl],
+            pos=per_row["pos"][sl].astype(np.int64),
+            surprisal=per_row["next_surprisal"][sl],
+        )

@@ -1,0 +1,250 @@
+"""JSONL files of top-k log-probabilities from serving APIs.
+
+One JSON object (or a list of them) per line; each response is one sequence.
+Recognised layouts, tried in this order:
+
+``openai-chat``
+    ``choices[].logprobs.content[]`` with ``top_logprobs: [{token, logprob}]``
+    and the sampled token's ``logprob``.
+``openai-completions``
+    ``choices[].logprobs.top_logprobs: [{token: logprob}]`` with
+    ``token_logprobs`` for the sampled tokens.
+``sglang``
+    ``meta_info.output_top_logprobs: [[[logprob, token_id, text], ...], ...]``
+    with ``meta_info.output_token_logprobs`` for the sampled tokens.
+``vllm``
+    ``logprobs: [{token_id: logprob}]`` at the top level or in
+    ``outputs[]`` (vLLM's ``RequestOutput``), values either numbers or
+    ``{"logprob": ..., "rank": ...}``; ``token_ids`` gives the sampled tokens.
+
+Log-probabilities of -9999 or less mean "not in the top k" (OpenAI's marker)
+and are dropped. A sampled token listed beside the top k (vLLM adds it, with
+a rank above k) counts as known mass, but the cap on unlisted tokens is then
+the smallest probability among the entries with rank <= k.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .._config import MISSING_LOGPROB
+from ..errors import InputError
+from ._base import RowChunk
+
+LAYOUTS = ("openai-chat", "openai-completions", "sglang", "vllm")
+
+# One parsed position: (listed log-probabilities, cap logprob or nan, sampled-token logprob or nan)
+_Row = tuple[list[float], float, float]
+
+
+def _num(x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError("not a number")
+    return float(x)
+
+
+def _openai_chat(obj: dict) -> list[list[_Row]] | None:
+    choices = obj.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return None
+    first = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
+    if not isinstance(first, dict) or not isinstance(first.get("content"), list):
+        return None
+    out = []
+    for ch in choices:
+        rows = []
+        for item in ch["logprobs"]["content"]:
+            tops = [_num(t["logprob"]) for t in item.get("top_logprobs") or []]
+            rows.append((tops, math.nan, _num(item["logprob"]) if "logprob" in item else math.nan))
+        out.append(rows)
+    return out
+
+
+def _openai_completions(obj: dict) -> list[list[_Row]] | None:
+    choices = obj.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return None
+    first = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
+    if not isinstance(first, dict) or not isinstance(first.get("top_logprobs"), list):
+        return None
+    out = []
+    for ch in choices:
+        lp = ch["logprobs"]
+        sampled = lp.get("token_logprobs") or []
+        rows = []
+        for i, tops in enumerate(lp["top_logprobs"]):
+            if tops is None:  # the first prompt token has none
+                continue
+            s = sampled[i] if i < len(sampled) and sampled[i] is not None else math.nan
+            rows.append(([_num(v) for v in tops.values()], math.nan, _num(s) if s == s else s))
+        out.append(rows)
+    return out
+
+
+def _sglang(obj: dict) -> list[list[_Row]] | None:
+    meta = obj.get("meta_info")
+    if not isinstance(meta, dict) or not isinstance(meta.get("output_top_logprobs"), list):
+        return None
+    sampled = meta.get("output_token_logprobs") or []
+    rows = []
+    for i, tops in enumerate(meta["output_top_logprobs"]):
+        if tops is None:
+            continue
+        s = sampled[i][0] if i < len(sampled) and sampled[i] and sampled[i][0] is not None else math.nan
+        rows.append(([_num(t[0]) for t in tops], math.nan, _num(s) if s == s else s))
+    return [rows]
+
+
+def _vllm_positions(positions: list, token_ids: list | None) -> list[_Row]:
+    rows = []
+    for i, pos in enumerate(positions):
+        if pos is None:
+            continue
+        if not isinstance(pos, dict):
+            raise TypeError("position is not a dict")
+        listed, ranked = [], []
+        sampled = math.nan
+        tid = token_ids[i] if token_ids is not None and i < len(token_ids) else None
+        for key, val in pos.items():
+            if isinstance(val, dict):
+                lp = _num(val["logprob"])
+                rank = val.get("rank")
+            else:
+                lp, rank = _num(val), None
+            int(key)  # keys are token ids
+            listed.append(lp)
+            if rank is not None:
+                ranked.append((int(rank), lp))
+            if tid is not None and int(key) == int(tid):
+                sampled = lp
+        # L entries form a top set iff all their ranks are <= L (ranks are 1-based);
+        # an entry ranked beyond that (the sampled token) must not set the cap.
+        cap = math.nan
+        if ranked and len(ranked) == len(listed):
+            in_top = [lp for r, lp in ranked if r <= len(listed)]
+            if in_top and len(in_top) < len(listed):
+                cap = min(in_top)
+        rows.append((listed, cap, sampled))
+    return rows
+
+
+def _vllm(obj: dict) -> list[list[_Row]] | None:
+    if isinstance(obj.get("logprobs"), list) and (not obj["logprobs"] or isinstance(obj["logprobs"][0], dict | None)):
+        return [_vllm_positions(obj["logprobs"], obj.get("token_ids"))]
+    outs = obj.get("outputs")
+    if isinstance(outs, list) and outs and isinstance(outs[0], dict) and isinstance(outs[0].get("logprobs"), list):
+        return [_vllm_positions(o["logprobs"], o.get("token_ids")) for o in outs]
+    return None
+
+
+_PARSERS = {
+    "openai-chat": _openai_chat,
+    "openai-completions": _openai_completions,
+    "sglang": _sglang,
+    "vllm": _vllm,
+}
+
+
+def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[_Row]]] | None:
+    """Parse one JSON value; return (layout, sequences of rows) or None."""
+    items = obj if isinstance(obj, list) else [obj]
+    found: str | None = layout
+    seqs: list[list[_Row]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        names = [layout] if layout else list(_PARSERS)
+        for name in names:
+            assert name is not None
+            got = _PARSERS[name](item)
+            if got is not None:
+                found = name
+                seqs.extend(got)
+                break
+        else:
+            return None
+    return (found or "openai-chat"), seqs
+
+
+def sniff(path: str) -> str:
+    """Return the layout of the first non-empty line, or raise InputError."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
+                try:
+                    got = parse_line(obj, None)
+                except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                    got = None
+                if got is None:
+                    raise InputError(
+                        f"{path}: line {lineno} has no known log-probability layout; expected one of "
+                        f"{', '.join(LAYOUTS)} (see `speedoflight estimate --help`)"
+                    )
+                return got[0]
+    raise InputError(f"{path}: the file is empty")
+
+
+def jsonl_chunks(path: str, layout: str, rows_per: int = 4096) -> Iterator[RowChunk]:
+    """Stream a JSONL file into chunks of top-k log-probability rows."""
+    buf: list[_Row] = []
+    seqs: list[int] = []
+    poss: list[int] = []
+    seq_id = 0
+    start = 0
+
+    def flush() -> RowChunk:
+        width = max(1, max(len(r[0]) for r in buf))
+        vals = np.full((len(buf), width), -np.inf)
+        for i, (tops, _, _) in enumerate(buf):
+            vals[i, : len(tops)] = tops
+        vals[vals <= MISSING_LOGPROB] = -np.inf
+        caps = np.exp(np.array([r[1] for r in buf]))
+        sampled = np.array([r[2] for r in buf])
+        return RowChunk(
+            values=vals,
+            start=start,
+            caps=caps,
+            seq=np.array(seqs, dtype=np.int64),
+            pos=np.array(poss, dtype=np.int64),
+            surprisal=-sampled,
+        )
+
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"{path}: line {lineno} is not valid JSON ({exc.msg}); is the file truncated?"
+                ) from None
+            try:
+                got = parse_line(obj, layout)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                got = None
+            if got is None:
+                raise InputError(f"{path}: line {lineno} does not follow the {layout} layout of the first line")
+            for rows in got[1]:
+                for p, row in enumerate(rows):
+                    if not any(math.isfinite(v) and v > MISSING_LOGPROB for v in row[0]):
+                        raise InputError(f"{path}: line {lineno}, position {p} lists no top log-probabilities")
+                    buf.append(row)
+                    seqs.append(seq_id)
+                    poss.append(p)
+                seq_id += 1
+            if len(buf) >= rows_per:
+                yield flush()
+                start += len(buf)
+                buf, seqs, poss = [], [], []
+    if buf:
+        yield flush()

@@ -1,0 +1,65 @@
+"""Plain float64 references for the kernels (scipy, loops): slow and obviously right."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import entr, logsumexp
+
+
+def full_moments(x: np.ndarray, kind: str = "logits", temperature: float = 1.0) -> np.ndarray:
+    """[n, 2] (H, M2) of full rows via scipy, in float64."""
+    z = np.asarray(x, dtype=np.float64)
+    if kind == "probs":
+        with np.errstate(divide="ignore"):
+            z = np.log(z)
+    z = z / temperature
+    logp = z - logsumexp(z, axis=1, keepdims=True)
+    p = np.exp(logp)
+    h = entr(p).sum(axis=1)
+    safe = np.where(p > 0, logp, 0.0)
+    m2 = (p * safe * safe).sum(axis=1)
+    return np.stack([h, m2], axis=1)
+
+
+def tail_packed(r: float, cap: float) -> list[float]:
+    """The packed tail: as many tokens of probability ``cap`` as fit, then the remainder."""
+    out = []
+    while r > cap:
+        out.append(cap)
+        r -= cap
+    if r > 0:
+        out.append(r)
+    return out
+
+
+def topk_interval(listed: np.ndarray, vocab: int) -> tuple[float, float, float, float]:
+    """(H_lo, H_hi, M2_lo, M2_hi) for one top-k row of probabilities, built token by token."""
+    listed = np.asarray([p for p in listed if p > 0], dtype=np.float64)
+    r = max(0.0, 1.0 - listed.sum())
+    slots = vocab - len(listed)
+    packed = np.concatenate([listed, tail_packed(r, listed.min())]) if r > 0 else listed
+    spread = np.concatenate([listed, np.full(slots, r / slots)]) if r > 0 else listed
+
+    def hm(p: np.ndarray) -> tuple[float, float]:
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum()), float((p * np.log(p) ** 2).sum())
+
+    (h_lo, m_lo), (h_hi, m_hi) = hm(packed), hm(spread)
+    return h_lo, h_hi, m_lo, m_hi
+
+
+def loop_moments(row: list[float]) -> tuple[float, float]:
+    """(H, M2) of one row of logits with plain Python loops (no numpy)."""
+    m = max(row)
+    z = sum(math.exp(v - m) for v in row if v > -math.inf)
+    h = m2 = 0.0
+    for v in row:
+        if v == -math.inf:
+            continue
+        lp = v - m - math.log(z)
+        p = math.exp(lp)
+        h -= p * lp
+        m2 += p * lp * lp
+    return h, m2

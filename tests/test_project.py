@@ -1,0 +1,46 @@
+"""Project-level checks: the README's commands, CI, and where jit flags live."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def quick_start_commands():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(?:bash|sh)?\n(.*?)\n```", section, flags=re.S)
+
+
+def test_quick_start_has_exactly_two_commands():
+    blocks = quick_start_commands()
+    assert len(blocks) == 2
+    assert all(len(b.strip().splitlines()) == 1 for b in blocks)
+    assert "speedoflight estimate data/" in blocks[0]
+    assert "pytest" in blocks[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert quick_start_commands()[1].strip() in ci
+
+
+def test_jit_and_fastmath_only_in_the_kernel_and_config_modules():
+    offenders = []
+    for path in (ROOT / "speedoflight").rglob("*.py"):
+        if path.name in ("_kernels.py", "_config.py"):
+            continue
+        text = path.read_text()
+        if re.search(r"njit|numba\.jit|@jit|fastmath", text):
+            offenders.append(path.name)
+    assert offenders == []
+
+
+def test_no_unpickling_anywhere():
+    for path in (ROOT / "speedoflight").rglob("*.py"):
+        text = path.read_text()
+        assert "allow_pickle=True" not in text, path
+        assert "pickle.load" not in text, path
+        assert "weights_only=False" not in text, path
