@@ -142,8 +142,22 @@ def _finish_full(s0, s1, s2, out, r):
 
 
 @_jit()
-def _finish_truncated(mass, h_listed, m_listed, count, p_min, cap_r, vocab, tol, out, status, r):
-    """Interval for a top-k row: listed part exactly, tail between packed and spread."""
+def _truncated_row(xs, cap_r, vocab, tol, out, status, r):
+    """Interval for a top-k row of log-probabilities ``xs``: listed part exactly, tail between packed and spread."""
+    mass = 0.0
+    h_listed = 0.0
+    m_listed = 0.0
+    count = 0
+    p_min = np.inf
+    for x in xs:
+        if x > MISSING_LOGPROB:
+            p = math.exp(x)
+            if p > 0.0:
+                mass += p
+                h_listed -= p * x
+                m_listed += p * x * x
+                count += 1
+                p_min = min(p_min, p)
     if count == 0:
         status[r] = STATUS_NO_MASS
         return
@@ -191,22 +205,10 @@ def moments_table(codes, table, flags, full, vocab, tol, check_sum, caps, out, s
         if status[r] != STATUS_OK:
             continue
         if not full:
-            mass = 0.0
-            h_listed = 0.0
-            m_listed = 0.0
-            count = 0
-            p_min = np.inf
+            xs = np.empty(w)
             for j in range(w):
-                x = table[codes[r, j], 3]
-                if x > MISSING_LOGPROB:
-                    p = math.exp(x)
-                    if p > 0.0:
-                        mass += p
-                        h_listed -= p * x
-                        m_listed += p * x * x
-                        count += 1
-                        p_min = min(p_min, p)
-            _finish_truncated(mass, h_listed, m_listed, count, p_min, caps[r], vocab, tol, out, status, r)
+                xs[j] = table[codes[r, j], 3]
+            _truncated_row(xs, caps[r], vocab, tol, out, status, r)
             continue
         if s0 > _S0_LO and s0 < _S0_HI:
             if check_sum and abs(s0 - 1.0) > tol:
@@ -260,21 +262,10 @@ def moments_float(values, kind, inv_t, full, vocab, tol, check_sum, caps, out, s
             status[r] = STATUS_NO_MASS
             continue
         if not full:
-            mass = 0.0
-            h_listed = 0.0
-            m_listed = 0.0
-            count = 0
-            p_min = np.inf
+            xs = np.empty(w)
             for j in range(w):
-                x, b = _element_bits(values[r, j], kind, full, tol)
-                p = math.exp(x)
-                if p > 0.0:
-                    mass += p
-                    h_listed -= p * x
-                    m_listed += p * x * x
-                    count += 1
-                    p_min = min(p_min, p)
-            _finish_truncated(mass, h_listed, m_listed, count, p_min, caps[r], vocab, tol, out, status, r)
+                xs[j] = _element_bits(values[r, j], kind, full, tol)[0]
+            _truncated_row(xs, caps[r], vocab, tol, out, status, r)
             continue
         s0 = 0.0
         s1 = 0.0

@@ -161,6 +161,17 @@ def _print_table(m: Any, sources: list[Any]) -> None:
     print(f"\n  CI method: {m.ci_method}")
 
 
+def _finite_or_none(obj: Any) -> Any:
+    """Replace NaN and infinities by None, so that --json prints strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
 def _write_per_row(path: str, m: Any) -> None:
     pr = m.per_row
     cols = {
@@ -212,7 +223,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     if args.json:
         d = m.to_dict()
         d["kind_how"] = [s.kind_how for s in sources]
-        print(json.dumps(d, indent=2, allow_nan=True))
+        print(json.dumps(_finite_or_none(d), indent=2, allow_nan=False))
     else:
         _print_table(m, sources)
     return 0

@@ -207,8 +207,12 @@ def sample_batch(
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             out = lm.model(
-                input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past,
-                use_cache=True, logits_to_keep=1,
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=step_pos,
+                past_key_values=past,
+                use_cache=True,
+                logits_to_keep=1,
             )
             past = out.past_key_values
             z = out.logits[:, -1].to(torch.float64)

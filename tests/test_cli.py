@@ -303,3 +303,37 @@ def test_no_command_prints_help(capsys):
     code, out, _ = run(capsys)
     assert code == 2
     assert "estimate" in out
+
+
+def test_truncated_npz(capsys, tmp_path):
+    np.savez(tmp_path / "a.npz", logits=Z)
+    data = (tmp_path / "a.npz").read_bytes()
+    (tmp_path / "a.npz").write_bytes(data[: len(data) // 2])
+    assert_user_error(capsys, ["estimate", str(tmp_path / "a.npz"), "--kind", "logits"], "a.npz")
+
+
+def test_truncated_compressed_npz_member(capsys, tmp_path):
+    np.savez_compressed(tmp_path / "c.npz", logits=Z)
+    data = bytearray((tmp_path / "c.npz").read_bytes())
+    data[200:260] = b"\x00" * 60  # damage the deflate stream
+    (tmp_path / "c.npz").write_bytes(bytes(data))
+    assert_user_error(capsys, ["estimate", str(tmp_path / "c.npz"), "--kind", "logits"], "c.npz")
+
+
+def test_truncated_safetensors(capsys, tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"logits": Z.astype(np.float32)}, str(tmp_path / "s.safetensors"))
+    data = (tmp_path / "s.safetensors").read_bytes()
+    (tmp_path / "s.safetensors").write_bytes(data[:-100])
+    assert_user_error(capsys, ["estimate", str(tmp_path / "s.safetensors"), "--kind", "logits"], "truncated")
+    (tmp_path / "g.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    assert_user_error(capsys, ["estimate", str(tmp_path / "g.safetensors")], "not valid JSON")
+
+
+def test_json_output_is_strict_json(capsys, tmp_path):
+    np.save(tmp_path / "one.npy", np.array([[0.0, 1.0, 2.0]]))
+    code, out, _ = run(capsys, "estimate", str(tmp_path / "one.npy"), "--kind", "logits", "--json")
+    assert code == 0
+    d = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert d["mu_se"] is None

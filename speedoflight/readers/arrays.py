@@ -14,6 +14,7 @@ import mmap
 import os
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any, Literal
 
@@ -110,8 +111,10 @@ def _read_npy_header(fh: IO[bytes], path: str) -> tuple[tuple[int, ...], bool, n
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    except (ValueError, OSError, SyntaxError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({exc}); re-save it with np.save") from None
+    except Exception as exc:  # untrusted bytes: any parser failure means a damaged file
+        raise InputError(
+            f"{path}: not a readable .npy array ({type(exc).__name__}: {exc}); re-save it with np.save"
+        ) from None
     return shape, fortran, dtype
 
 
@@ -147,7 +150,7 @@ class StreamedRows:
                 want = (stop - start) * w * self.dtype.itemsize
                 try:
                     buf = fh.read(want)
-                except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
                     raise InputError(f"{self.path}: member {self.member!r} is corrupt ({exc})") from None
                 if len(buf) != want:
                     raise InputError(f"{self.path}: member {self.member!r} is truncated at row {start}")
@@ -168,8 +171,11 @@ def npz_members(path: str) -> dict[str, zipfile.ZipInfo]:
 def npz_member_rows(path: str, info: zipfile.ZipInfo) -> MappedRows | StreamedRows:
     """Open one ``.npz`` member as rows (mapped when stored, streamed when compressed)."""
     name = info.filename.removesuffix(".npy")
-    with zipfile.ZipFile(path) as zf, zf.open(info) as fh:
-        shape, fortran, dtype = _read_npy_header(fh, f"{path}[{name}]")
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(info) as fh:
+            shape, fortran, dtype = _read_npy_header(fh, f"{path}[{name}]")
+    except (zipfile.BadZipFile, OSError, zlib.error) as exc:
+        raise InputError(f"{path}: member {name!r} is damaged ({exc}); re-save the file") from None
     dtype = check_dtype(dtype, path, f"member {name!r}")
     shape2 = check_shape(shape, f"{path}[{name}]")
     if info.compress_type == zipfile.ZIP_STORED:
