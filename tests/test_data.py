@@ -27,9 +27,13 @@ def test_dump_metadata_and_shape():
     src = open_source(DUMP)
     meta = src.metadata
     assert meta["model"]["name"] == "SmolLM2-135M-Instruct"
-    assert meta["temperature"] == 1.0 and meta["vocab_size"] == 49152 and meta["top_k"] == 64
+    assert meta["temperature"] == 1.0
+    assert meta["vocab_size"] == 49152
+    assert meta["top_k"] == 64
     kinds = meta["prompt_kinds"]
-    assert len(kinds) >= 200 and kinds.count("prose") >= 100 and kinds.count("code") >= 100
+    assert len(kinds) >= 200
+    assert kinds.count("prose") >= 100
+    assert kinds.count("code") >= 100
     assert meta["prompt_source"]["sha256"] == hashlib.sha256((DATA / "prompts.jsonl").read_bytes()).hexdigest()
     with np.load(DUMP) as z:
         seq = z["seq"]
@@ -73,7 +77,9 @@ def test_estimate_cli_on_shipped_data(capsys):
 
     assert main(["estimate", str(DUMP), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["n_rows"] >= 200 * 64 and d["n_sequences"] >= 200 and d["truncated"] is False
+    assert d["n_rows"] >= 200 * 64
+    assert d["n_sequences"] >= 200
+    assert d["truncated"] is False
     assert d["mu_ci"][0] < d["mu"] < d["mu_ci"][1]
     assert d["mu2"] >= d["mu"] ** 2
 

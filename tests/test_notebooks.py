@@ -15,8 +15,11 @@ def test_notebook_executes_and_ends_with_a_figure(path, tmp_path):
     nbformat = pytest.importorskip("nbformat", reason="needs the [test] extra (nbclient, nbformat, ipykernel)")
     nbclient = pytest.importorskip("nbclient", reason="needs the [test] extra (nbclient, nbformat, ipykernel)")
     nb = nbformat.read(path, as_version=4)
-    assert nb.cells[0].cell_type == "markdown" and "Question" in nb.cells[0].source
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    assert nb.cells[0].cell_type == "markdown"
+    assert "Question" in nb.cells[0].source
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
