@@ -337,3 +337,20 @@ def test_json_output_is_strict_json(capsys, tmp_path):
     assert code == 0
     d = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert d["mu_se"] is None
+
+
+def test_pt_without_torch_says_how_to_install(capsys, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    (tmp_path / "x.pt").write_bytes(b"PK\x03\x04 not really")
+    line = assert_user_error(capsys, ["estimate", str(tmp_path / "x.pt")], "needs torch")
+    assert "speedoflight[model]" in line
+
+
+def test_written_files_get_the_usual_permissions(capsys, logits_file, tmp_path):
+    out_path = tmp_path / "rows.csv"
+    assert run(capsys, "estimate", logits_file, "--kind", "logits", "--per-row", str(out_path))[0] == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out_path.stat().st_mode & 0o777) == (0o666 & ~umask)
