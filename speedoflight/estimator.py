@@ -293,6 +293,12 @@ def estimate(
     bar = tqdm(total=total, unit="row", disable=not progress, file=sys.stderr, leave=False)
     try:
         for si, src in enumerate(sources):
+            if src.format.startswith("speedoflight-dump") and temperature != 1.0:
+                raise InputError(
+                    f"{src.path}: the dump holds the distributions sampled at temperature "
+                    f"{src.metadata.get('temperature')}, which cannot be rescaled; drop --temperature "
+                    "(or use 1), or re-dump with `speedoflight dump --temperature T`"
+                )
             truncated |= src.truncated or src.width is None
             for chunk in src.chunks(chunk_bytes):
                 vals = row_moments(
@@ -306,11 +312,6 @@ def estimate(
                 )
                 if chunk.entropy is not None and chunk.m2 is not None:
                     exact = np.isfinite(chunk.entropy) & np.isfinite(chunk.m2)
-                    if exact.any() and temperature != 1.0:
-                        raise InputError(
-                            f"{src.path}: the dump stores distributions at its own temperature "
-                            f"({src.metadata.get('temperature')}); --temperature must be 1 (re-dump at another one)"
-                        )
                     vals[exact, 0] = vals[exact, 1] = chunk.entropy[exact]
                     vals[exact, 2] = vals[exact, 3] = chunk.m2[exact]
                     n_exact += int(exact.sum())

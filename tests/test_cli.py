@@ -354,3 +354,10 @@ def test_written_files_get_the_usual_permissions(capsys, logits_file, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (out_path.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_dump_refuses_rescaling(capsys, tmp_path):
+    from .test_readers import make_dump
+
+    make_dump(tmp_path / "d.npz")
+    assert_user_error(capsys, ["estimate", str(tmp_path / "d.npz"), "--temperature", "0.7"], "re-dump")
