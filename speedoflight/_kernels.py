@@ -284,3 +284,69 @@ def moments_float(values, kind, inv_t, full, vocab, tol, check_sum, caps, out, s
             status[r] = STATUS_SUM_NOT_ONE
             continue
         _finish_full(s0, s1, s2, out, r)
+
+
+TAIL_DROP = 0
+TAIL_LUMP = 1
+
+
+@_jit()
+def atom_histogram(lp, inv_h, tail_mode, full, weights, counts):
+    """Add rows of log-probabilities to histograms of the surprisal atoms.
+
+    Each token i of a row is an atom at ``x = -log p_i`` (bin ``round(x / h)``)
+    carrying probability ``p_i`` (into ``weights``) and one node (into
+    ``counts``); atoms beyond the last bin are left out. For top-k rows
+    (``full`` false) the unlisted mass is dropped or lumped into one token.
+    Missing entries are ``-inf`` or at most ``MISSING_LOGPROB``.
+    """
+    n, w = lp.shape
+    n_bins = weights.shape[0]
+    for r in range(n):
+        mass = 0.0
+        for j in range(w):
+            x = lp[r, j]
+            if x > MISSING_LOGPROB and x > -np.inf:
+                p = math.exp(x)
+                mass += p
+                k = int(-x * inv_h + 0.5)
+                if k < n_bins:
+                    weights[k] += p
+                    counts[k] += 1.0
+        if not full and tail_mode == TAIL_LUMP:
+            rest = 1.0 - mass
+            if rest > 1e-12:
+                k = int(-math.log(rest) * inv_h + 0.5)
+                if k < n_bins:
+                    weights[k] += rest
+                    counts[k] += 1.0
+
+
+@_jit()
+def threshold_infimum(breaks, g_before, p_values, t_cap):
+    """``min over t in [0, t_cap] of G(t) + P e^{-t}`` for a right-continuous step G.
+
+    ``breaks`` (sorted, distinct, >= 0) are G's jump points and ``g_before[j]``
+    the value of G just before ``breaks[j]`` (``g_before[len]`` after the last).
+    On each step G is constant while ``P e^{-t}`` falls, so the infimum over a
+    step is approached at its right end: the candidates are ``g_before[j] +
+    P e^{-breaks[j]}`` and ``G(t_cap) + P e^{-t_cap}``.
+    """
+    out = np.empty(p_values.shape[0])
+    nb = breaks.shape[0]
+    for i in range(p_values.shape[0]):
+        P = p_values[i]
+        best = np.inf
+        last = 0
+        for j in range(nb):
+            if breaks[j] > t_cap or g_before[j] >= best:
+                break  # G only grows: no later candidate can do better
+            v = g_before[j] + P * math.exp(-breaks[j])
+            if v < best:
+                best = v
+            last = j + 1
+        v = g_before[last] + P * math.exp(-t_cap)
+        if v < best:
+            best = v
+        out[i] = best
+    return out

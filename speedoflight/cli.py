@@ -99,6 +99,41 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     est.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    bnd = sub.add_parser(
+        "bound",
+        help="bounds on accepted draft tokens per iteration at verifier capacity P",
+        description="Every bound on E[X*(P)], the accepted draft tokens per iteration of the best "
+        "deterministic draft tree of P nodes: the published closed form, the Lorden bounds, the renewal "
+        "prediction, the trivial bound, and from files also the exact i.i.d. curve and the trajectory bound.",
+    )
+    src = bnd.add_mutually_exclusive_group(required=True)
+    src.add_argument("--mu", type=_float, help="expected entropy (nats, or bits with --base 2)")
+    src.add_argument("--from", dest="sources", nargs="+", metavar="FILE", help="files of logged distributions")
+    bnd.add_argument("--mu2", type=_float, help="expected second log-moment (with --mu)")
+    bnd.add_argument("--base", default="e", choices=("e", "2", "10"), help="log base of --mu/--mu2 (default e)")
+    _add_reading_flags(bnd)
+    bnd.add_argument(
+        "-P",
+        dest="p",
+        default="1,2,4,8,16,32,64,128,256,512,1024,1e4,1e5,1e6",
+        help="capacities: a list (1,4,16) or a log-spaced range (1:1e6, or 1:1e6:25 for 25 points)",
+    )
+    bnd.add_argument("--tail", default="drop", choices=("drop", "lump"), help="top-k tails in the i.i.d. pool")
+    bnd.add_argument("--gpu", help=f"GPU preset for speedup columns: {', '.join(_gpu_names())}")
+    bnd.add_argument("--params", type=_float, help="verifier parameters (with --gpu), e.g. 8e9")
+    bnd.add_argument("--batch", type=_positive_int, default=1, help="sequences per verifier pass (default 1)")
+    bnd.add_argument("--bytes-per-param", type=_float, default=2.0, help="weight bytes per parameter (default 2)")
+    bnd.add_argument("--overhead-ms", type=_float, default=0.0, help="fixed time per verifier pass")
+    bnd.add_argument("--draft-ms", type=_float, default=0.0, help="drafter time per draft token")
+    bnd.add_argument("--bandwidth", type=_float, help="override the preset's memory bandwidth (bytes/s)")
+    bnd.add_argument("--flops", type=_float, help="override the preset's FLOP rate (FLOP/s)")
+    out = bnd.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--csv", action="store_true", help="print CSV rows")
+    bnd.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    bnd.add_argument("--bootstrap", type=_positive_int, default=500, help="bootstrap replicates (default 500)")
+    bnd.add_argument("--quiet", action="store_true", help="no progress bar")
+
     dump = sub.add_parser(
         "dump",
         help="run a causal LM over prompts and write a speedoflight dump (needs the [model] extra)",
@@ -116,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--batch-size", type=_positive_int, default=16, help="prompts per forward pass (default 16)")
     dump.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _cell(v: float) -> str:
+    return f"{v:>13.3f}" if abs(v) < 1e6 else f"{v:>13.4g}"
+
+
+def _gpu_names() -> list[str]:
+    from .timing import GPUS
+
+    return list(GPUS)
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -229,6 +274,104 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bound(args: argparse.Namespace) -> int:
+    from .curve import LABELS, bound_curve, parse_p
+    from .timing import Timing
+
+    if args.mu is not None and args.mu2 is None:
+        raise InputError("--mu needs --mu2 (the expected second log-moment)")
+    if args.mu is None and args.mu2 is not None:
+        raise InputError("--mu2 goes with --mu; with --from the moments are estimated")
+    timing = None
+    if args.gpu or args.params:
+        if not (args.gpu and args.params):
+            raise InputError("speedup columns need both --gpu and --params")
+        timing = Timing.preset(
+            args.gpu,
+            args.params,
+            batch=args.batch,
+            bytes_per_param=args.bytes_per_param,
+            overhead_s=args.overhead_ms / 1e3,
+            draft_s=args.draft_ms / 1e3,
+            bandwidth=args.bandwidth,
+            flops=args.flops,
+        )
+    curve = bound_curve(
+        parse_p(args.p),
+        mu=args.mu,
+        mu2=args.mu2,
+        base=args.base,
+        sources=args.sources,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        temperature=args.temperature,
+        tensor=args.tensor,
+        tail=args.tail,
+        timing=timing,
+        seed=args.seed,
+        n_boot=args.bootstrap,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    d = curve.to_dict()
+    if args.json:
+        print(json.dumps(_finite_or_none(d), indent=2, allow_nan=False))
+        return 0
+    names = list(curve.columns)
+    extra = [f"speedup_{k}" for k in names] if timing else []
+    if args.csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(["P", *names, *extra])
+        for row in d["rows"]:
+            w.writerow([row["P"], *(row[k] for k in names), *(row[k] for k in extra)])
+        return 0
+    print(
+        f"speedoflight bound: mu = {curve.mu:.4f} nats, mu2 = {curve.mu2:.4f} nats^2"
+        + (f" (from {len(curve.sources)} file(s))" if curve.sources else "")
+    )
+    print(
+        "E[X*(P)]: accepted draft tokens per iteration of the best draft tree of P nodes "
+        "(tokens per verifier call = E[X] + 1)"
+    )
+    short = {
+        "published": "published",
+        "lorden": "lorden",
+        "lorden_log_p": "lorden@logP",
+        "asymptotic": "renewal",
+        "trivial": "trivial",
+        "iid_exact": "iid exact",
+        "iid_bound": "iid bound",
+        "trajectory": "trajectory",
+        "trajectory_conservative": "traj. cons.",
+    }
+    print()
+    print(f"{'P':>10s}" + "".join(f"{short[k]:>13s}" for k in names))
+    for row in d["rows"]:
+        print(f"{row['P']:>10.4g}" + "".join(_cell(row[k]) for k in names))
+    print()
+    for k in names:
+        print(f"  {short[k]:>12s}: {LABELS[k]}")
+    for note in curve.notes:
+        print(f"  note: {note}")
+    if curve.trajectory is not None:
+        t = curve.trajectory
+        i = len(curve.P) - 1
+        print(
+            f"  trajectory {100 * t.confidence:g}% CI at P = {curve.P[i]:g}: [{t.ci_low[i]:.3f}, {t.ci_high[i]:.3f}] "
+            f"(bootstrap over prompts)"
+        )
+    if timing:
+        print()
+        print(
+            f"speedup ceiling on {timing.gpu.name}, {timing.params:.3g} parameters, batch {timing.batch} "
+            f"(compute-bound from P = {timing.knee():.0f}):"
+        )
+        print(f"{'P':>10s}" + "".join(f"{short[k]:>13s}" for k in names))
+        for row in d["rows"]:
+            print(f"{row['P']:>10.4g}" + "".join(f"{row['speedup_' + k]:>13.2f}" for k in names))
+        print("  best P:  " + ", ".join(f"{short[k]} {v['P']:.0f} ({v['speedup']:.2f}x)" for k, v in d["best"].items()))
+    return 0
+
+
 def _cmd_dump(args: argparse.Namespace) -> int:
     from .model import run_dump
 
@@ -258,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"estimate": _cmd_estimate, "dump": _cmd_dump}
+    handlers = {"estimate": _cmd_estimate, "bound": _cmd_bound, "dump": _cmd_dump}
     try:
         return handlers[args.command](args)
     except InputError as exc:

@@ -63,3 +63,25 @@ def loop_moments(row: list[float]) -> tuple[float, float]:
         h -= p * lp
         m2 += p * lp * lp
     return h, m2
+
+
+def renewal_direct(measure: np.ndarray) -> np.ndarray:
+    """sum_{n>=1} measure^{*n} on a grid by the recursion U = F + F * U (O(M^2), no FFT)."""
+    f = np.asarray(measure, dtype=np.float64)
+    u = np.zeros_like(f)
+    for k in range(len(f)):
+        acc = f[k] + sum(f[j] * u[k - j] for j in range(1, k + 1))
+        u[k] = acc / (1.0 - f[0])
+    return u
+
+
+def threshold_infimum_brute(values: np.ndarray, weights: np.ndarray, p: float, t_cap: float) -> float:
+    """min over t in a fine set of G(t) + P e^{-t}, G(t) = sum of weights of values <= t (t approached from below)."""
+    cands = [0.0, t_cap] + [v - 1e-12 for v in values if v <= t_cap]
+    best = math.inf
+    for t in cands:
+        if t < 0:
+            continue
+        g = float(weights[values <= t].sum())
+        best = min(best, g + p * math.exp(-t))
+    return best
