@@ -170,6 +170,9 @@ def _evaluate(c: BoundCurve, p: np.ndarray) -> dict[str, np.ndarray]:
 
         out["iid_exact"] = np.minimum(gain_at(c.iid.size, c.iid.g, p), p)
         out["iid_bound"] = np.minimum(np.min(c.iid.g[None, :] + p[:, None] * np.exp(-c.iid.t[None, :]), axis=1), p)
+    if c.trajectory is not None:
+        out["trajectory"] = c.trajectory.plug_in_at(p)
+        out["trajectory_conservative"] = c.trajectory.conservative_at(p)
     return out
 
 
@@ -222,6 +225,9 @@ def bound_curve(
         if mu is not None or mu2 is not None:
             raise InputError("give either --mu/--mu2 or --from FILES, not both")
         from .estimator import estimate
+        from .readers import Source
+
+        opened: list[Source] = []
 
         m = estimate(
             sources,
@@ -231,6 +237,7 @@ def bound_curve(
             tensor=tensor,
             seed=seed,
             progress=progress,
+            sources_out=opened,
         )
         mu_n, mu2_n = m.mu, m.mu2
         cols = _closed(mu_n, mu2_n, pp)
@@ -256,10 +263,13 @@ def bound_curve(
             else "iid_exact: full rows"
         )
         traj = None
-        try:
-            seqs, prompts = trajectories_from_files(sources)
-        except InputError:
-            seqs = None
+        # only dumps and API logs record the sampled tokens
+        seqs = None
+        if all(o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened):
+            try:
+                seqs, prompts = trajectories_from_files(sources)
+            except InputError:
+                seqs = None
         if seqs is not None and temperature == 1.0:
             traj = trajectory_bound(seqs, prompts, pp, n_boot=n_boot, seed=seed)
             cols["trajectory"], cols["trajectory_conservative"] = traj.plug_in, traj.conservative

@@ -25,7 +25,7 @@ surprisal of any continuation, so that no continuation is cut off
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,6 +52,20 @@ class TrajectoryBound:
     confidence: float
     n_boot: int
     seed: int
+    breaks: np.ndarray = field(repr=False)
+    g_before: np.ndarray = field(repr=False)
+    t_grid: np.ndarray = field(repr=False)
+    g_upper: np.ndarray = field(repr=False)
+
+    def plug_in_at(self, p: np.ndarray) -> np.ndarray:
+        """Evaluate the plug-in value at other capacities (same G, exact in t)."""
+        pp = np.atleast_1d(np.asarray(p, dtype=np.float64))
+        return np.minimum(K.threshold_infimum(self.breaks, self.g_before, pp, self.t_cap), pp)
+
+    def conservative_at(self, p: np.ndarray) -> np.ndarray:
+        """Evaluate the conservative value at other capacities (same upper band of G)."""
+        pp = np.atleast_1d(np.asarray(p, dtype=np.float64))
+        return np.minimum(np.min(self.g_upper[None, :] + pp[:, None] * np.exp(-self.t_grid[None, :]), axis=1), pp)
 
     @property
     def continuations_per_prompt(self) -> float:
@@ -170,4 +184,8 @@ def trajectory_bound(
         confidence=confidence,
         n_boot=n_boot,
         seed=seed,
+        breaks=values,
+        g_before=gb,
+        t_grid=tg,
+        g_upper=upper,
     )

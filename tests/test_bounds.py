@@ -317,3 +317,12 @@ def test_timing_bad_inputs():
         Timing.preset("tpu", 1e9)
     with pytest.raises(InputError, match="params"):
         Timing.preset("l4", -1)
+
+
+def test_trajectory_evaluates_at_other_p():
+    rng = np.random.default_rng(2)
+    seqs = [rng.exponential(1.5, 30) for _ in range(50)]
+    p = np.array([1.0, 7.0, 90.0])
+    tb = trajectory_bound(seqs, None, p, n_boot=50)
+    np.testing.assert_allclose(tb.plug_in_at(p), tb.plug_in)
+    np.testing.assert_allclose(tb.conservative_at(p), tb.conservative)
