@@ -134,6 +134,29 @@ def build_parser() -> argparse.ArgumentParser:
     bnd.add_argument("--bootstrap", type=_positive_int, default=500, help="bootstrap replicates (default 500)")
     bnd.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate the optimal draft tree E[X*(P)] on a branching random walk",
+        description="Monte Carlo of the best deterministic draft tree under the i.i.d. model: every expanded "
+        "node draws its next-token distribution from a pool of logged distributions or from a family.",
+    )
+    simsrc = sim.add_mutually_exclusive_group(required=True)
+    simsrc.add_argument("--pool", nargs="+", metavar="FILE", help="files of logged distributions")
+    simsrc.add_argument(
+        "--family", help="uniform:K, geometric:q, zipf:s:V, dirichlet:alpha:V (fresh per node), deterministic"
+    )
+    _add_reading_flags(sim)
+    sim.add_argument("--pmax", type=_positive_int, required=True, help="largest tree size")
+    sim.add_argument("--replicates", type=_positive_int, default=100, help="independent trees (default 100)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of all replicates (default 0)")
+    sim.add_argument("--policy", default="optimal", choices=("optimal",), help="tree construction (default optimal)")
+    sim.add_argument("--at", help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)")
+    sim.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
+    sim.add_argument("--keep", type=_positive_int, default=256, help="tokens kept per pool row (default 256)")
+    sim.add_argument("--export-tree", metavar="OUT.json", help="write one optimal tree of Pmax nodes (atomically)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+
     dump = sub.add_parser(
         "dump",
         help="run a causal LM over prompts and write a speedoflight dump (needs the [model] extra)",
@@ -372,6 +395,60 @@ def _cmd_bound(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from . import simulate as S
+
+    if args.family is not None:
+        for flag in ("kind", "vocab_size", "tensor"):
+            if getattr(args, flag) is not None:
+                raise InputError(f"--{flag.replace('_', '-')} applies to --pool, not --family")
+        dist = S.family(args.family)
+    else:
+        dist = S.pool(
+            args.pool,
+            kind=args.kind,
+            vocab_size=args.vocab_size,
+            temperature=args.temperature,
+            tail=args.tail,
+            keep=args.keep,
+        )
+    at = None
+    if args.at:
+        try:
+            at = [int(float(x)) for x in args.at.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(f"--at {args.at!r}: expected integers like 1,8,64") from None
+    res = S.simulate(
+        dist,
+        args.pmax,
+        replicates=args.replicates,
+        seed=args.seed,
+        at=at,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    if args.export_tree:
+        tree = S.optimal_tree(dist, args.pmax, seed=args.seed)
+        with atomic_path(args.export_tree) as tmp, open(tmp, "w") as fh:
+            json.dump({"distribution": dist.name, "seed": args.seed, **tree}, fh)
+    if args.json:
+        print(json.dumps(_finite_or_none(res.to_dict()), indent=2, allow_nan=False))
+        return 0
+    print(f"speedoflight simulate: optimal draft tree, {res.replicates} replicates, seed {res.seed}")
+    print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))
+    print("  E[X*(P)] = accepted draft tokens per iteration; tokens per verifier call = E[X*] + 1\n")
+    print(f"{'P':>10s}{'E[X*(P)]':>12s}{'se':>10s}   {100 * res.confidence:g}% CI")
+    show = res.P if len(res.P) <= 40 else res.P[np.unique(np.round(np.geomspace(1, len(res.P), 30)).astype(int) - 1)]
+    for p in show:
+        i = int(np.searchsorted(res.P, p))
+        print(f"{p:>10d}{res.mean[i]:>12.4f}{res.se[i]:>10.4f}   [{res.ci_low[i]:.4f}, {res.ci_high[i]:.4f}]")
+    shape = res.to_dict()["shape"]
+    print(
+        f"\n  optimal tree at P = {shape['pmax']}: depth {shape['depth']}, root branching {shape['root_branching']:.2f}, "
+        f"nodes per depth {[round(x, 1) for x in shape['nodes_per_depth'][:12]]}"
+    )
+    return 0
+
+
 def _cmd_dump(args: argparse.Namespace) -> int:
     from .model import run_dump
 
@@ -401,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"estimate": _cmd_estimate, "bound": _cmd_bound, "dump": _cmd_dump}
+    handlers = {"estimate": _cmd_estimate, "bound": _cmd_bound, "simulate": _cmd_simulate, "dump": _cmd_dump}
     try:
         return handlers[args.command](args)
     except InputError as exc:

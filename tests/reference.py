@@ -85,3 +85,33 @@ def threshold_infimum_brute(values: np.ndarray, weights: np.ndarray, p: float, t
         g = float(weights[values <= t].sum())
         best = min(best, g + p * math.exp(-t))
     return best
+
+
+def top_p_reference(neglogp: np.ndarray, draws: np.ndarray, pmax: int) -> list[float]:
+    """Best-first top-P with heapq and explicit nodes: E[X*(P)] for P = 1..pmax on given draws.
+
+    A node is (path surprisal, path of sibling ranks, its parent's distribution row);
+    the i-th node expanded takes the distribution row draws[i] (draws[0]: the root).
+    """
+    import heapq
+
+    width = neglogp.shape[1]
+    heap: list[tuple[float, tuple[int, ...], int, float]] = []
+    root = int(draws[0])
+    if np.isfinite(neglogp[root, 0]):
+        heapq.heappush(heap, (float(neglogp[root, 0]), (0,), root, 0.0))
+    curve, total = [], 0.0
+    for i in range(pmax):
+        if not heap:
+            curve.append(total)
+            continue
+        v, path, row, parent_v = heapq.heappop(heap)
+        total += math.exp(-v)
+        curve.append(total)
+        rank = path[-1]
+        if rank + 1 < width and np.isfinite(neglogp[row, rank + 1]):
+            heapq.heappush(heap, (parent_v + float(neglogp[row, rank + 1]), (*path[:-1], rank + 1), row, parent_v))
+        child_row = int(draws[i + 1])
+        if np.isfinite(neglogp[child_row, 0]):
+            heapq.heappush(heap, (v + float(neglogp[child_row, 0]), (*path, 0), child_row, v))
+    return curve

@@ -1,0 +1,109 @@
+"""Simulator throughput: node pops per second, against the pure-Python heapq reference, in one run.
+
+* pool of 10,000 rows with k = 64 (Dirichlet rows), Pmax = 1e6 per replicate;
+* ours on one thread vs the heapq reference (tests/reference.py) on the same draws;
+* ours over replicates with 1 thread and with all threads (numba.set_num_threads);
+* peak extra memory of one replicate at Pmax = 1e7.
+
+Usage::
+
+    python bench/bench_simulate.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numba
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from speedoflight import _kernels_tree as KT
+from speedoflight.simulate import Distribution, simulate
+from tests.reference import top_p_reference
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pmax", type=int, default=1_000_000)
+    ap.add_argument("--replicates", type=int, default=8)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    rows = rng.dirichlet(np.full(64, 0.1), size=10_000)
+    neglogp = np.ascontiguousarray(np.sort(-np.log(np.maximum(rows, 1e-300)), axis=1))
+    dist = Distribution("bench pool", neglogp=neglogp)
+
+    # one replicate, one thread, against the reference on the same draws
+    n_ref = 50_000
+    draws = rng.integers(0, len(rows), n_ref + 1)
+    at = np.array([n_ref], dtype=np.int64)
+    out, hist, empty = np.zeros(1), np.zeros(4097, dtype=np.int64), np.empty(0, dtype=np.int64)
+    KT.top_p_one(neglogp, draws, 10, np.array([10], dtype=np.int64), out, hist, empty, empty, empty)
+    t0 = time.perf_counter()
+    KT.top_p_one(neglogp, draws, n_ref, at, out, hist, empty, empty, empty)
+    t_ours_small = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = top_p_reference(neglogp, draws, n_ref)
+    t_ref = time.perf_counter() - t0
+    assert abs(ref[-1] - out[0]) < 1e-9 * max(1.0, out[0])
+
+    big = rng.integers(0, len(rows), args.pmax + 1)
+    t0 = time.perf_counter()
+    KT.top_p_one(neglogp, big, args.pmax, np.array([args.pmax], dtype=np.int64), out, hist, empty, empty, empty)
+    t_one = time.perf_counter() - t0
+
+    threads = numba.config.NUMBA_NUM_THREADS
+    simulate(dist, 1000, replicates=2, seed=0)  # compile
+    numba.set_num_threads(1)
+    t0 = time.perf_counter()
+    simulate(dist, args.pmax, replicates=args.replicates, seed=0, at=[args.pmax])
+    t_serial = time.perf_counter() - t0
+    numba.set_num_threads(threads)
+    t0 = time.perf_counter()
+    simulate(dist, args.pmax, replicates=args.replicates, seed=0, at=[args.pmax])
+    t_parallel = time.perf_counter() - t0
+
+    base = _rss_kb("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    numba.set_num_threads(1)
+    simulate(dist, 10_000_000, replicates=2, seed=0, at=[10_000_000])
+    numba.set_num_threads(threads)
+    peak_mb = (_rss_kb("VmHWM:") - base) / 1024
+
+    result = {
+        "pool": "10,000 rows x k = 64",
+        "pops_per_s_one_thread": round(args.pmax / t_one),
+        "ours_vs_heapq_reference": round(t_ref / t_ours_small, 1),
+        "reference_pops_per_s": round(n_ref / t_ref),
+        "replicates": args.replicates,
+        "threads": threads,
+        "serial_s": round(t_serial, 2),
+        "parallel_s": round(t_parallel, 2),
+        "parallel_speedup": round(t_serial / t_parallel, 2),
+        "peak_extra_mb_pmax_1e7_one_replicate_at_a_time": round(peak_mb, 1),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for k, v in result.items():
+            print(f"  {k:48s} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

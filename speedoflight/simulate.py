@@ -1,0 +1,286 @@
+"""Branching-random-walk simulator: the optimal draft tree E[X*(P)] by Monte Carlo.
+
+Under the i.i.d. model every newly expanded node draws its next-token
+distribution: a row of a pool of logged distributions (any file the estimator
+reads), or a member of a family (``uniform:K``, ``geometric:q``,
+``zipf:s:V``, ``dirichlet:alpha:V`` drawn fresh per node, ``deterministic``).
+Per replicate the exact top-P set is found best-first (THEORY.md section 4),
+and one run gives E[X*(P)] for every P up to Pmax. Replicates run in parallel,
+each from its own seed derived from one seed (``numpy.random.SeedSequence``),
+so results are bit-identical for the same seed whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from . import _kernels_tree as KT
+from ._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from .errors import InputError
+from .readers import open_source
+
+__all__ = ["Distribution", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
+
+_MAX_DEPTH = 4096
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Where node distributions come from: a pool of rows, or fresh Dirichlet draws."""
+
+    name: str
+    neglogp: np.ndarray | None = None  # [rows, width] of -log p, increasing, inf-padded
+    dirichlet: tuple[float, int] | None = None
+    note: str = ""
+
+
+def _rows_from_probs(p: np.ndarray) -> np.ndarray:
+    p = np.sort(np.atleast_2d(np.asarray(p, dtype=np.float64)), axis=1)[:, ::-1]
+    with np.errstate(divide="ignore"):
+        return np.ascontiguousarray(-np.log(p))
+
+
+def family(spec: str) -> Distribution:
+    """Parse a family: ``uniform:K``, ``geometric:q``, ``zipf:s:V``, ``dirichlet:alpha:V``, ``deterministic``."""
+    parts = spec.split(":")
+    name = parts[0]
+    try:
+        if name == "deterministic" and len(parts) == 1:
+            return Distribution(spec, neglogp=np.zeros((1, 1)))
+        if name == "uniform" and len(parts) == 2:
+            k = int(parts[1])
+            if k < 1:
+                raise ValueError
+            return Distribution(spec, neglogp=np.full((1, k), math.log(k)))
+        if name == "geometric" and len(parts) == 2:
+            q = float(parts[1])
+            if not 0 < q < 1:
+                raise ValueError
+            n = max(1, math.ceil(math.log(1e-16) / math.log(q)))
+            p = (1 - q) * q ** np.arange(n)
+            return Distribution(spec, neglogp=_rows_from_probs(p), note=f"truncated at {n} tokens (tail < 1e-16)")
+        if name == "zipf" and len(parts) == 3:
+            s, v = float(parts[1]), int(parts[2])
+            if s <= 0 or v < 1:
+                raise ValueError
+            p = np.arange(1, v + 1, dtype=np.float64) ** -s
+            return Distribution(spec, neglogp=_rows_from_probs(p / p.sum()))
+        if name == "dirichlet" and len(parts) == 3:
+            a, v = float(parts[1]), int(parts[2])
+            if a <= 0 or v < 1:
+                raise ValueError
+            return Distribution(spec, dirichlet=(a, v), note="a fresh Dirichlet draw for every expanded node")
+    except ValueError:
+        pass
+    raise InputError(
+        f"--family {spec!r}: expected uniform:K (K >= 1), geometric:q (0 < q < 1), zipf:s:V (s > 0), "
+        "dirichlet:alpha:V (alpha > 0) or deterministic"
+    )
+
+
+def pool(
+    paths: str | Sequence[str],
+    *,
+    kind: str | None = None,
+    vocab_size: int | None = None,
+    temperature: float = 1.0,
+    tail: str = "drop",
+    keep: int = 256,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Distribution:
+    """Read a pool of distributions from files; each row keeps its ``keep`` largest tokens.
+
+    The mass outside what a row lists (the unlisted tail of top-k rows, or
+    the tokens beyond ``keep`` of full rows) is dropped (``tail="drop"``: a
+    lower estimate of E[X*]) or lumped into one extra token (``"lump"``: an
+    upper estimate).
+    """
+    from scipy.special import logsumexp
+
+    from .estimator import expand_paths
+
+    if tail not in ("drop", "lump"):
+        raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
+    if keep < 1:
+        raise InputError(f"--keep must be positive, got {keep}")
+    files = expand_paths([paths] if isinstance(paths, str) else paths)
+    parts = []
+    for path in files:
+        src = open_source(path, kind=kind, vocab_size=vocab_size)
+        full = not (src.truncated or src.width is None)
+        if not full and temperature != 1.0:
+            raise InputError(f"{path}: top-k rows cannot be rescaled to temperature {temperature}")
+        if full and temperature <= 0:
+            raise InputError("--temperature must be > 0 for a pool")
+        for chunk in src.chunks(chunk_bytes):
+            x = np.asarray(chunk.values, dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if src.kind == "probs":
+                    x = np.log(x)
+                if full:
+                    x = x / temperature
+                    x = x - logsumexp(x, axis=1, keepdims=True)
+            if np.isnan(x).any() or (x == np.inf).any():
+                raise InputError(f"{path}: rows starting at {chunk.start} hold NaN or +inf; check the file")
+            x[x <= -9999.0] = -np.inf
+            x = -np.sort(-x, axis=1)[:, :keep]
+            p = np.exp(x)
+            if tail == "lump":
+                rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
+                p = np.concatenate([p, np.where(rest > 1e-12, rest, 0.0)], axis=1)
+            parts.append(_rows_from_probs(p))
+    width = max(r.shape[1] for r in parts)
+    rows = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=np.inf) for r in parts])
+    if not np.all(np.isfinite(rows[:, 0])):
+        raise InputError("a pool row has no token with positive probability")
+    note = f"tail {'dropped (lower estimate)' if tail == 'drop' else 'lumped into one token (upper estimate)'}"
+    return Distribution(f"pool of {len(rows)} rows from {len(files)} file(s)", neglogp=rows, note=note)
+
+
+def default_at(pmax: int) -> np.ndarray:
+    """Every P up to 1000, then 20 log-spaced points per decade, always including Pmax."""
+    if pmax < 1:
+        raise InputError(f"--pmax must be at least 1, got {pmax}")
+    small = np.arange(1, min(pmax, 1000) + 1)
+    if pmax <= 1000:
+        return small
+    big = np.unique(np.round(np.geomspace(1000, pmax, max(2, int(20 * math.log10(pmax / 1000)) + 1))))
+    return np.unique(np.concatenate([small, big, [pmax]])).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """E[X*(P)] over replicates at the chosen P values, with the tree's shape."""
+
+    P: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    replicates: int
+    seed: int
+    policy: str
+    distribution: str
+    confidence: float
+    nodes_per_depth: np.ndarray  # mean over replicates, at Pmax (index = depth)
+    per_replicate: np.ndarray = field(repr=False)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        last = int(np.max(np.nonzero(self.nodes_per_depth)[0])) if self.nodes_per_depth.any() else 0
+        return {
+            "P": self.P.tolist(),
+            "mean": self.mean.tolist(),
+            "se": self.se.tolist(),
+            "ci_low": self.ci_low.tolist(),
+            "ci_high": self.ci_high.tolist(),
+            "tokens_per_call": (self.mean + 1).tolist(),
+            "replicates": self.replicates,
+            "seed": self.seed,
+            "policy": self.policy,
+            "distribution": self.distribution,
+            "confidence": self.confidence,
+            "note": self.note,
+            "shape": {
+                "pmax": int(self.P[-1]),
+                "nodes_per_depth": self.nodes_per_depth[1 : last + 1].tolist(),
+                "root_branching": float(self.nodes_per_depth[1]) if last >= 1 else 0.0,
+                "depth": last,
+            },
+        }
+
+
+def _seeds(seed: int, replicates: int) -> np.ndarray:
+    ss = np.random.SeedSequence(seed)
+    return np.array([c.generate_state(1, np.uint32)[0] for c in ss.spawn(replicates)], dtype=np.int64)
+
+
+def simulate(
+    dist: Distribution,
+    pmax: int,
+    *,
+    replicates: int = 100,
+    seed: int = 0,
+    at: np.ndarray | Sequence[int] | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    progress: bool = False,
+) -> SimulationResult:
+    """Simulate the optimal draft tree: E[X*(P)] with mean, standard error and CI per P."""
+    if pmax < 1:
+        raise InputError(f"--pmax must be at least 1, got {pmax}")
+    if replicates < 2:
+        raise InputError(f"--replicates must be at least 2 (for an interval), got {replicates}")
+    at_arr = default_at(pmax) if at is None else np.unique(np.asarray(at, dtype=np.int64))
+    if at_arr.size == 0 or at_arr[0] < 1 or at_arr[-1] > pmax:
+        raise InputError(f"--at values must lie in 1..{pmax}")
+    mem = (pmax + 2) * 48 * 2 + (dist.dirichlet[1] * (pmax + 1) * 8 * 2 if dist.dirichlet else 0)
+    if mem > 4 * 2**30:
+        raise InputError(f"--pmax {pmax} needs about {mem / 2**30:.1f} GiB; lower --pmax (or V for dirichlet)")
+    seeds = _seeds(seed, replicates)
+    curves = np.zeros((replicates, len(at_arr)))
+    hists = np.zeros((replicates, _MAX_DEPTH + 1), dtype=np.int64)
+    from tqdm import tqdm
+
+    step = max(2, min(replicates, 64))
+    with tqdm(total=replicates, disable=not progress, file=sys.stderr, unit="replicate", leave=False) as bar:
+        for lo in range(0, replicates, step):
+            sl = slice(lo, min(replicates, lo + step))
+            if dist.dirichlet is not None:
+                a, v = dist.dirichlet
+                KT.top_p_dirichlet(float(a), int(v), seeds[sl], pmax, at_arr, curves[sl], hists[sl])
+            else:
+                assert dist.neglogp is not None
+                KT.top_p_pool(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl])
+            bar.update(sl.stop - sl.start)
+    mean = curves.mean(axis=0)
+    se = curves.std(axis=0, ddof=1) / math.sqrt(replicates)
+    q = stats.t.ppf(0.5 + confidence / 2, replicates - 1)
+    return SimulationResult(
+        P=at_arr,
+        mean=mean,
+        se=se,
+        ci_low=mean - q * se,
+        ci_high=mean + q * se,
+        replicates=replicates,
+        seed=seed,
+        policy="optimal",
+        distribution=dist.name,
+        confidence=confidence,
+        nodes_per_depth=hists.mean(axis=0),
+        per_replicate=curves,
+        note=dist.note,
+    )
+
+
+def optimal_tree(dist: Distribution, pmax: int, seed: int = 0) -> dict[str, list[int]]:
+    """Draw one optimal tree of ``pmax`` nodes: per node its parent (-1: root), sibling rank, depth.
+
+    The node distributions are drawn from ``dist`` with ``seed``; nodes are
+    listed in pop order, i.e. by decreasing path probability, so any prefix
+    of the list is the optimal tree of that size for the same draws.
+    """
+    if dist.neglogp is None:
+        raise InputError("tree export needs a pool or a fixed family (not dirichlet)")
+    seeds = _seeds(seed, 1)
+    rng_state = np.random.RandomState(int(seeds[0]) & 0xFFFFFFFF)
+    draws = rng_state.randint(0, dist.neglogp.shape[0], pmax + 1).astype(np.int64)
+    parent = np.full(pmax, -2, dtype=np.int64)
+    rank = np.zeros(pmax, dtype=np.int64)
+    depth = np.zeros(pmax, dtype=np.int64)
+    out = np.zeros(1)
+    hist = np.zeros(_MAX_DEPTH + 1, dtype=np.int64)
+    n = KT.top_p_one(dist.neglogp, draws, pmax, np.array([pmax], dtype=np.int64), out, hist, parent, rank, depth)
+    return {
+        "parent": parent[:n].tolist(),
+        "rank": rank[:n].tolist(),
+        "depth": depth[:n].tolist(),
+        "expected_accepted": float(out[0]),
+    }

@@ -1,0 +1,198 @@
+"""The branching-random-walk simulator: kernel against a heapq reference, exact cases, statistics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from speedoflight import _kernels_tree as KT
+from speedoflight import bounds as B
+from speedoflight.cli import main
+from speedoflight.errors import InputError
+from speedoflight.iid import atom_pool_from_rows, iid_curve
+from speedoflight.simulate import default_at, family, optimal_tree, pool, simulate
+
+from .reference import top_p_reference
+from .test_cli import assert_user_error, run
+
+
+def kernel_curve(neglogp, draws, pmax):
+    at = np.arange(1, pmax + 1, dtype=np.int64)
+    out = np.zeros(pmax)
+    hist = np.zeros(65, dtype=np.int64)
+    empty = np.empty(0, dtype=np.int64)
+    KT.top_p_one(neglogp, draws.astype(np.int64), pmax, at, out, hist, empty, empty, empty)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kernel_matches_heapq_reference_on_the_same_draws(seed):
+    rng = np.random.default_rng(seed)
+    rows = rng.dirichlet(np.full(12, 0.4), size=30)
+    rows[:, -3:] = 0.0  # zero-probability tokens must never be drafted
+    rows /= rows.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        neglogp = np.ascontiguousarray(-np.log(-np.sort(-rows, axis=1)))
+    pmax = 300
+    draws = rng.integers(0, 30, pmax + 1)
+    np.testing.assert_allclose(kernel_curve(neglogp, draws, pmax), top_p_reference(neglogp, draws, pmax), rtol=1e-12)
+
+
+def test_two_token_distribution_by_enumeration():
+    # p = (0.7, 0.3): the six most likely paths are 1, 11, 111, 2, 1111, 12/21 (0.7, .49, .343, .3, .2401, .21)
+    neglogp = -np.log(np.array([[0.7, 0.3]]))
+    paths = {}
+    for n in range(1, 12):
+        for bits in range(2**n):
+            p = 1.0
+            for k in range(n):
+                p *= 0.3 if (bits >> k) & 1 else 0.7
+            paths[(n, bits)] = p
+    best = np.cumsum(sorted(paths.values(), reverse=True))[:50]
+    np.testing.assert_allclose(kernel_curve(neglogp, np.zeros(51), 50), best, rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_uniform_k_whole_levels(k):
+    levels = [sum(k**i for i in range(1, m + 1)) for m in (1, 2, 3, 4)]
+    res = simulate(family(f"uniform:{k}"), levels[-1], replicates=3, at=levels)
+    np.testing.assert_allclose(res.mean, [1, 2, 3, 4], atol=1e-12)
+    np.testing.assert_array_equal(res.se, 0.0)
+    assert res.nodes_per_depth[1:5].tolist() == [k, k**2, k**3, k**4]
+
+
+def test_deterministic_gives_p():
+    res = simulate(family("deterministic"), 1000, replicates=2, at=[1, 10, 1000])
+    np.testing.assert_array_equal(res.mean, [1, 10, 1000])
+
+
+def test_bit_identical_for_the_same_seed():
+    d = family("dirichlet:0.3:40")
+    a = simulate(d, 500, replicates=6, seed=42)
+    b = simulate(d, 500, replicates=6, seed=42)
+    c = simulate(d, 500, replicates=6, seed=43)
+    np.testing.assert_array_equal(a.per_replicate, b.per_replicate)
+    assert not np.array_equal(a.per_replicate, c.per_replicate)
+
+
+def test_replicates_do_not_depend_on_batching():
+    d = family("dirichlet:0.3:20")
+    many = simulate(d, 200, replicates=70, seed=5)  # runs as batches of 64 + 6
+    np.testing.assert_array_equal(many.per_replicate[:6], simulate(d, 200, replicates=6, seed=5).per_replicate)
+
+
+def test_simulated_optimum_below_the_iid_bounds():
+    rng = np.random.default_rng(3)
+    rows = rng.dirichlet(np.full(25, 0.3), size=200)
+    with np.errstate(divide="ignore"):
+        lp = np.log(rows)
+    p = rows
+    mu = float(np.mean(-(p * np.where(p > 0, lp, 0)).sum(axis=1)))
+    mu2 = float(np.mean((p * np.where(p > 0, lp, 0) ** 2).sum(axis=1)))
+    dist = family("uniform:2")
+    dist = type(dist)("test pool", neglogp=np.ascontiguousarray(np.sort(-lp, axis=1)))
+    at = np.array([1, 3, 10, 50, 300, 2000])
+    res = simulate(dist, 2000, replicates=400, seed=0, at=at)
+    lorden = B.lorden(mu, mu2, at)
+    iid = iid_curve(atom_pool_from_rows(lp), at)
+    assert np.all(res.ci_low <= lorden)
+    assert np.all(res.ci_low <= iid.bound + 1e-6)
+
+
+def test_pool_from_the_shipped_dump_tail_modes():
+    drop = pool("data/smollm2-t1.npz", tail="drop")
+    lump = pool("data/smollm2-t1.npz", tail="lump")
+    assert drop.neglogp.shape == (15360, 64)
+    assert lump.neglogp.shape == (15360, 65)
+    at = [1, 16, 128]
+    a = simulate(drop, 128, replicates=50, seed=1, at=at)
+    b = simulate(lump, 128, replicates=50, seed=1, at=at)
+    assert np.all(a.mean <= b.mean + 1e-12)
+
+
+def test_optimal_tree_export_is_a_valid_tree():
+    tree = optimal_tree(family("zipf:1.2:50"), 200, seed=3)
+    parent, rank, depth = tree["parent"], tree["rank"], tree["depth"]
+    assert len(parent) == 200
+    for i, (p, d) in enumerate(zip(parent, depth, strict=True)):
+        assert p < i  # parents come before children (ancestor-closed)
+        assert d == (1 if p == -1 else depth[p] + 1)
+    siblings: dict[int, list[int]] = {}
+    for p, r in zip(parent, rank, strict=True):
+        siblings.setdefault(p, []).append(r)
+    assert all(sorted(v) == list(range(len(v))) for v in siblings.values())
+
+
+def test_default_at():
+    assert default_at(10).tolist() == list(range(1, 11))
+    at = default_at(10**7)
+    assert at[999] == 1000
+    assert at[-1] == 10**7
+    assert len(at) < 1100
+
+
+def test_family_errors():
+    for bad in ("uniform:0", "geometric:1.5", "zipf:-1:10", "dirichlet:0:5", "poisson:3", "uniform"):
+        with pytest.raises(InputError):
+            family(bad)
+
+
+def test_cli_simulate_json(capsys, tmp_path):
+    out_tree = tmp_path / "tree.json"
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        "--family",
+        "uniform:3",
+        "--pmax",
+        "39",
+        "--replicates",
+        "4",
+        "--seed",
+        "7",
+        "--at",
+        "3,12,39",
+        "--json",
+        "--export-tree",
+        str(out_tree),
+    )
+    assert code == 0
+    d = json.loads(out)
+    for key in ("P", "mean", "se", "ci_low", "ci_high", "replicates", "seed", "policy"):
+        assert key in d
+    assert d["P"] == [3, 12, 39]
+    assert d["mean"] == pytest.approx([1, 2, 3])
+    assert d["policy"] == "optimal"
+    assert d["seed"] == 7
+    tree = json.loads(out_tree.read_text())
+    assert len(tree["parent"]) == 39
+
+
+def test_cli_simulate_table(capsys):
+    code, out, _ = run(capsys, "simulate", "--family", "geometric:0.5", "--pmax", "3", "--replicates", "2")
+    assert code == 0
+    assert "tokens per verifier call" in out
+    assert math.isclose(float(out.split("\n")[5].split()[1]), 0.5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--family", "uniform:0", "--pmax", "5"], ["--family"]),
+        (["--family", "uniform:2", "--pmax", "5", "--replicates", "1"], ["at least 2"]),
+        (["--family", "uniform:2", "--pmax", "5", "--at", "9"], ["--at"]),
+        (["--family", "uniform:2", "--pmax", "5", "--at", "x"], ["--at"]),
+        (["--family", "uniform:2", "--pmax", "5", "--vocab-size", "9"], ["--pool"]),
+        (["--pool", "nope.npz", "--pmax", "5"], ["no such file"]),
+        (["--family", "uniform:2", "--pmax", "0"], ["positive integer"]),
+    ],
+)
+def test_cli_simulate_bad_input(capsys, argv, words):
+    assert_user_error(capsys, ["simulate", *argv], *words)
+
+
+def test_cli_simulate_requires_a_source(capsys):
+    assert main(["simulate", "--pmax", "5"]) == 2
