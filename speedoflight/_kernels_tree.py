@@ -1,11 +1,11 @@
 """Private numba kernels of the branching-random-walk simulator (same factory as ``_kernels``).
 
-The best-first top-P search of a draft tree (THEORY.md section 4): a heap of
-candidate nodes keyed by ``V = -log pi`` (path surprisal). Popping the node of
+The best-first top-P search of a draft tree (THEORY.md section 4): a binary
+heap of candidate nodes keyed by ``V = -log pi`` (path surprisal). Popping the node of
 smallest V adds ``pi = e^{-V}`` to E[X]; then its next sibling (same parent,
 next rank) and its first child (the popped node's own distribution, drawn
 when it is popped) are pushed. Each pop pushes at most two entries, so the
-heap never holds more than Pmax + 1 entries.
+queue never holds more than Pmax + 1 entries.
 
 Distributions are rows of ``neglogp`` (``-log p`` sorted increasingly, ``inf``
 padding); ``draws`` gives, in pop order, the row each newly expanded node
@@ -23,45 +23,48 @@ from ._kernels import _jit
 
 
 @_jit()
-def _sift_up(key, pv, row, rank, depth, par, i):
-    while i > 0:
-        parent = (i - 1) >> 1
-        if key[parent] <= key[i]:
+def _sift_down(hp, n, key, slot):
+    """Place (key, slot) at the root hole of the heap ``hp`` (pairs key, slot) of size n."""
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
             break
-        key[parent], key[i] = key[i], key[parent]
-        pv[parent], pv[i] = pv[i], pv[parent]
-        row[parent], row[i] = row[i], row[parent]
-        rank[parent], rank[i] = rank[i], rank[parent]
-        depth[parent], depth[i] = depth[i], depth[parent]
-        par[parent], par[i] = par[i], par[parent]
-        i = parent
+        if c + 1 < n and hp[2 * c + 2] < hp[2 * c]:
+            c += 1
+        if hp[2 * c] >= key:
+            break
+        hp[2 * i] = hp[2 * c]
+        hp[2 * i + 1] = hp[2 * c + 1]
+        i = c
+    hp[2 * i] = key
+    hp[2 * i + 1] = slot
 
 
 @_jit()
-def _sift_down(key, pv, row, rank, depth, par, n):
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= n:
+def _sift_up(hp, i, key, slot):
+    """Place (key, slot) at the hole ``i`` (a new last position) and move it up."""
+    while i > 0:
+        p = (i - 1) >> 1
+        if hp[2 * p] <= key:
             break
-        small = left
-        right = left + 1
-        if right < n and key[right] < key[left]:
-            small = right
-        if key[i] <= key[small]:
-            break
-        key[small], key[i] = key[i], key[small]
-        pv[small], pv[i] = pv[i], pv[small]
-        row[small], row[i] = row[i], row[small]
-        rank[small], rank[i] = rank[i], rank[small]
-        depth[small], depth[i] = depth[i], depth[small]
-        par[small], par[i] = par[i], par[small]
-        i = small
+        hp[2 * i] = hp[2 * p]
+        hp[2 * i + 1] = hp[2 * p + 1]
+        i = p
+    hp[2 * i] = key
+    hp[2 * i + 1] = slot
 
 
 @_jit()
 def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth):
     """One replicate of the optimal tree: E[X*(P)] at the capacities ``at`` (sorted, 1-based).
+
+    The heap holds (key, slot) pairs side by side in one float64 array, so a
+    level of the heap is one memory access; a node's other fields live in
+    per-slot arrays, touched only when it is pushed or popped. A pop with a
+    child to push puts the child at the root and sifts it down once
+    ("replace top"); the sibling is then pushed with a short sift up. The
+    popped node's slot is reused by its child, so at most Pmax + 2 slots exist.
 
     Also counts popped nodes per depth into ``depth_hist`` and, when
     ``tree_parent`` is non-empty, records each popped node's parent (pop
@@ -69,7 +72,7 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
     Returns the number of nodes popped (< pmax only if the tree is finite).
     """
     cap = pmax + 2
-    key = np.empty(cap)
+    hp = np.empty(2 * cap)
     pv = np.empty(cap)
     row = np.empty(cap, dtype=np.int64)
     rank = np.empty(cap, dtype=np.int64)
@@ -79,27 +82,23 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
     max_depth = depth_hist.shape[0] - 1
     record = tree_parent.shape[0] > 0
     n = 0
+    used = 0
     r0 = draws[0]
     if neglogp[r0, 0] < np.inf:
-        key[0] = neglogp[r0, 0]
-        pv[0] = 0.0
-        row[0] = r0
-        rank[0] = 0
-        depth[0] = 1
-        par[0] = -1
+        pv[0], row[0], rank[0], depth[0], par[0] = 0.0, r0, 0, 1, -1
+        hp[0] = neglogp[r0, 0]
+        hp[1] = 0.0
         n = 1
+        used = 1
     total = 0.0
     j = 0
     popped = 0
     for i in range(pmax):
         if n == 0:
             break
-        k = key[0]
-        kp, kr, kk, kd, kpar = pv[0], row[0], rank[0], depth[0], par[0]
-        n -= 1
-        if n > 0:
-            key[0], pv[0], row[0], rank[0], depth[0], par[0] = key[n], pv[n], row[n], rank[n], depth[n], par[n]
-            _sift_down(key, pv, row, rank, depth, par, n)
+        k = hp[0]
+        e = np.int64(hp[1])
+        kp, kr, kk, kd, kpar = pv[e], row[e], rank[e], depth[e], par[e]
         total += math.exp(-k)
         popped += 1
         depth_hist[min(kd, max_depth)] += 1
@@ -110,17 +109,21 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
         while j < at.shape[0] and at[j] == i + 1:
             curve_out[j] = total
             j += 1
-        if kk + 1 < width and neglogp[kr, kk + 1] < np.inf:
-            key[n] = kp + neglogp[kr, kk + 1]
-            pv[n], row[n], rank[n], depth[n], par[n] = kp, kr, kk + 1, kd, kpar
-            n += 1
-            _sift_up(key, pv, row, rank, depth, par, n - 1)
         r = draws[i + 1]
         if neglogp[r, 0] < np.inf:
-            key[n] = k + neglogp[r, 0]
-            pv[n], row[n], rank[n], depth[n], par[n] = k, r, 0, kd + 1, i
+            # the child reuses the popped slot and replaces the root
+            pv[e], row[e], rank[e], depth[e], par[e] = k, r, 0, kd + 1, i
+            _sift_down(hp, n, k + neglogp[r, 0], float(e))
+        else:
+            n -= 1
+            if n > 0:
+                _sift_down(hp, n, hp[2 * n], hp[2 * n + 1])
+        if kk + 1 < width and neglogp[kr, kk + 1] < np.inf:
+            s = used
+            used += 1
+            pv[s], row[s], rank[s], depth[s], par[s] = kp, kr, kk + 1, kd, kpar
             n += 1
-            _sift_up(key, pv, row, rank, depth, par, n - 1)
+            _sift_up(hp, n - 1, kp + neglogp[kr, kk + 1], float(s))
     while j < at.shape[0]:
         curve_out[j] = total
         j += 1
