@@ -157,6 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    tree = sub.add_parser(
+        "tree",
+        help="best static draft tree for a positional acceptance vector (Sequoia / Medusa style)",
+        description="acceptance[k] = probability that the verifier's token is the drafter's (k+1)-th ranked "
+        "token, the same at every node. Prints E[X] per budget 1..N and the best tree as rank paths.",
+    )
+    tree.add_argument("--acceptance", required=True, help="p1,p2,... (each in [0, 1], sum <= 1)")
+    tree.add_argument("--budget", type=_positive_int, required=True, help="largest tree size N")
+    tree.add_argument("--max-depth", type=_positive_int, help="depth cap D (default: none)")
+    tree.add_argument("--check-dp", action="store_true", help="also run the Sequoia-style dynamic program and compare")
+    tree.add_argument("--gpu", help="GPU preset for Sequoia's hardware-aware choice of (P, D)")
+    tree.add_argument("--params", type=_float, help="verifier parameters (with --gpu)")
+    tree.add_argument("--batch", type=_positive_int, default=1, help="sequences per verifier pass (default 1)")
+    tree.add_argument("--draft-ms", type=_float, default=0.0, help="drafter time per tree level (ms)")
+    tree.add_argument("--overhead-ms", type=_float, default=0.0, help="fixed time per verifier pass (ms)")
+    tree.add_argument("--json", action="store_true", help="print one JSON object")
+
     dump = sub.add_parser(
         "dump",
         help="run a causal LM over prompts and write a speedoflight dump (needs the [model] extra)",
@@ -449,6 +466,46 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tree(args: argparse.Namespace) -> int:
+    from . import positional as PT
+    from .timing import Timing
+
+    t = PT.best_tree(args.acceptance, args.budget, args.max_depth)
+    d = t.to_dict()
+    if args.check_dp:
+        dp = PT.dp_values(args.acceptance, args.budget, args.max_depth)
+        gap = float(np.max(np.abs(dp - t.expected_accepted)))
+        d["dp_max_abs_difference"] = gap
+        if gap > 1e-9:  # pragma: no cover - would be a bug, and tests check agreement
+            raise RuntimeError(f"best-first and the dynamic program disagree by {gap}")
+    if args.gpu or args.params:
+        if not (args.gpu and args.params):
+            raise InputError("the hardware-aware choice needs both --gpu and --params")
+        timing = Timing.preset(args.gpu, args.params, batch=args.batch, overhead_s=args.overhead_ms / 1e3)
+        d["hardware"] = PT.hardware_choice(args.acceptance, args.budget, timing, args.draft_ms / 1e3, args.max_depth)
+    if args.json:
+        print(json.dumps(_finite_or_none(d), indent=2, allow_nan=False))
+        return 0
+    cap = f", depth <= {args.max_depth}" if args.max_depth else ""
+    print(f"speedoflight tree: acceptance {t.acceptance.tolist()}{cap}")
+    print(f"{'budget':>8s}{'E[X]':>10s}{'tokens/call':>13s}")
+    shown = sorted({1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, args.budget} & set(range(1, args.budget + 1)))
+    for n in shown:
+        print(f"{n:>8d}{t.expected_accepted[n - 1]:>10.4f}{t.tokens_per_call[n - 1]:>13.4f}")
+    if args.check_dp:
+        print(f"  dynamic program agrees (max |difference| {d['dp_max_abs_difference']:.1e})")
+    print(f"\n  best tree of {args.budget} nodes (0-based rank paths, by depth):")
+    print(f"  {d['paths']}")
+    print(f"  vLLM speculative_token_tree: {d['vllm_speculative_token_tree']}")
+    if "hardware" in d:
+        h = d["hardware"]
+        print(
+            f"\n  hardware-aware choice: P = {h['P']}, D = {h['D']}, E[X] = {h['expected_accepted']:.3f}, "
+            f"speedup {h['speedup']:.2f}x"
+        )
+    return 0
+
+
 def _cmd_dump(args: argparse.Namespace) -> int:
     from .model import run_dump
 
@@ -478,7 +535,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"estimate": _cmd_estimate, "bound": _cmd_bound, "simulate": _cmd_simulate, "dump": _cmd_dump}
+    handlers = {
+        "estimate": _cmd_estimate,
+        "bound": _cmd_bound,
+        "simulate": _cmd_simulate,
+        "tree": _cmd_tree,
+        "dump": _cmd_dump,
+    }
     try:
         return handlers[args.command](args)
     except InputError as exc:
