@@ -149,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--pmax", type=_positive_int, required=True, help="largest tree size")
     sim.add_argument("--replicates", type=_positive_int, default=100, help="independent trees (default 100)")
     sim.add_argument("--seed", type=int, default=0, help="seed of all replicates (default 0)")
-    sim.add_argument("--policy", default="optimal", choices=("optimal",), help="tree construction (default optimal)")
+    sim.add_argument(
+        "--policy",
+        default="optimal",
+        help="optimal (default), chain, kary:K, or static (tree optimised for the pool's mean rank probabilities); "
+        "the last three are exact under the i.i.d. model and are reported against the simulated optimum",
+    )
     sim.add_argument("--at", help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)")
     sim.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
     sim.add_argument("--keep", type=_positive_int, default=256, help="tokens kept per pool row (default 256)")
@@ -435,6 +440,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             at = [int(float(x)) for x in args.at.split(",") if x.strip()]
         except ValueError:
             raise InputError(f"--at {args.at!r}: expected integers like 1,8,64") from None
+    from .policies import policy_curve
+
+    if args.policy != "optimal":
+        policy_curve(args.policy, dist, np.array([1]), seed=args.seed)  # validate before simulating
     res = S.simulate(
         dist,
         args.pmax,
@@ -447,14 +456,43 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         tree = S.optimal_tree(dist, args.pmax, seed=args.seed)
         with atomic_path(args.export_tree) as tmp, open(tmp, "w") as fh:
             json.dump({"distribution": dist.name, "seed": args.seed, **tree}, fh)
+    out = res.to_dict()
+    if args.policy != "optimal":
+        exact = policy_curve(args.policy, dist, res.P, seed=args.seed)
+        out.update(
+            {
+                "policy": args.policy,
+                "mean": exact.tolist(),
+                "se": [0.0] * len(exact),
+                "ci_low": exact.tolist(),
+                "ci_high": exact.tolist(),
+                "tokens_per_call": (exact + 1).tolist(),
+                "exact": True,
+                "optimal_mean": res.mean.tolist(),
+                "optimal_ci_low": res.ci_low.tolist(),
+                "optimal_ci_high": res.ci_high.tolist(),
+                "fraction_of_optimum": (exact / res.mean).tolist(),
+            }
+        )
     if args.json:
-        print(json.dumps(_finite_or_none(res.to_dict()), indent=2, allow_nan=False))
+        print(json.dumps(_finite_or_none(out), indent=2, allow_nan=False))
+        return 0
+    show = res.P if len(res.P) <= 40 else res.P[np.unique(np.round(np.geomspace(1, len(res.P), 30)).astype(int) - 1)]
+    if args.policy != "optimal":
+        print(
+            f"speedoflight simulate: policy {args.policy} (exact under the i.i.d. model) against the optimal tree "
+            f"({res.replicates} replicates, seed {res.seed})"
+        )
+        print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))
+        print(f"\n{'P':>10s}{args.policy:>12s}{'optimal':>12s}{'fraction':>10s}")
+        for p in show:
+            i = int(np.searchsorted(res.P, p))
+            print(f"{p:>10d}{out['mean'][i]:>12.4f}{res.mean[i]:>12.4f}{out['fraction_of_optimum'][i]:>10.3f}")
         return 0
     print(f"speedoflight simulate: optimal draft tree, {res.replicates} replicates, seed {res.seed}")
     print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))
     print("  E[X*(P)] = accepted draft tokens per iteration; tokens per verifier call = E[X*] + 1\n")
     print(f"{'P':>10s}{'E[X*(P)]':>12s}{'se':>10s}   {100 * res.confidence:g}% CI")
-    show = res.P if len(res.P) <= 40 else res.P[np.unique(np.round(np.geomspace(1, len(res.P), 30)).astype(int) - 1)]
     for p in show:
         i = int(np.searchsorted(res.P, p))
         print(f"{p:>10d}{res.mean[i]:>12.4f}{res.se[i]:>10.4f}   [{res.ci_low[i]:.4f}, {res.ci_high[i]:.4f}]")
