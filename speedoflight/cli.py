@@ -440,9 +440,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             at = [int(float(x)) for x in args.at.split(",") if x.strip()]
         except ValueError:
             raise InputError(f"--at {args.at!r}: expected integers like 1,8,64") from None
-    from .policies import policy_curve
+    from .policies import dynamic_curve, parse_dynamic, policy_curve
 
-    if args.policy != "optimal":
+    dynamic = parse_dynamic(args.policy) if args.policy.startswith("dynamic") else None
+    if args.policy != "optimal" and dynamic is None:
         policy_curve(args.policy, dist, np.array([1]), seed=args.seed)  # validate before simulating
     res = S.simulate(
         dist,
@@ -457,7 +458,33 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         with atomic_path(args.export_tree) as tmp, open(tmp, "w") as fh:
             json.dump({"distribution": dist.name, "seed": args.seed, **tree}, fh)
     out = res.to_dict()
-    if args.policy != "optimal":
+    if dynamic is not None:
+        k, noise, steps = dynamic
+        dyn = dynamic_curve(
+            dist, args.pmax, res.P, k=k, noise=noise, steps=steps, replicates=args.replicates, seed=args.seed
+        )
+        out.update(
+            {
+                "policy": args.policy,
+                "mean": dyn.mean.tolist(),
+                "se": dyn.se.tolist(),
+                "ci_low": dyn.ci_low.tolist(),
+                "ci_high": dyn.ci_high.tolist(),
+                "tokens_per_call": (dyn.mean + 1).tolist(),
+                "exact": False,
+                "dynamic": {
+                    "top_k": dyn.k,
+                    "drafter_noise_nats": dyn.noise,
+                    "steps": dyn.steps,
+                    "generated_nodes": dyn.generated,
+                },
+                "optimal_mean": res.mean.tolist(),
+                "optimal_ci_low": res.ci_low.tolist(),
+                "optimal_ci_high": res.ci_high.tolist(),
+                "fraction_of_optimum": (dyn.mean / res.mean).tolist(),
+            }
+        )
+    elif args.policy != "optimal":
         exact = policy_curve(args.policy, dist, res.P, seed=args.seed)
         out.update(
             {
@@ -479,15 +506,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     show = res.P if len(res.P) <= 40 else res.P[np.unique(np.round(np.geomspace(1, len(res.P), 30)).astype(int) - 1)]
     if args.policy != "optimal":
+        how = "simulated" if dynamic is not None else "exact under the i.i.d. model"
         print(
-            f"speedoflight simulate: policy {args.policy} (exact under the i.i.d. model) against the optimal tree "
+            f"speedoflight simulate: policy {args.policy} ({how}) against the optimal tree "
             f"({res.replicates} replicates, seed {res.seed})"
         )
         print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))
-        print(f"\n{'P':>10s}{args.policy:>12s}{'optimal':>12s}{'fraction':>10s}")
+        wd = max(12, len(args.policy) + 2)
+        print(f"\n{'P':>10s}{args.policy:>{wd}s}{'optimal':>12s}{'fraction':>10s}")
         for p in show:
             i = int(np.searchsorted(res.P, p))
-            print(f"{p:>10d}{out['mean'][i]:>12.4f}{res.mean[i]:>12.4f}{out['fraction_of_optimum'][i]:>10.3f}")
+            print(f"{p:>10d}{out['mean'][i]:>{wd}.4f}{res.mean[i]:>12.4f}{out['fraction_of_optimum'][i]:>10.3f}")
         return 0
     print(f"speedoflight simulate: optimal draft tree, {res.replicates} replicates, seed {res.seed}")
     print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))

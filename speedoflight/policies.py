@@ -10,7 +10,11 @@ probability over the pool. Hence, exactly (no Monte Carlo noise):
 * ``kary:K``: a full K-ary tree filled level by level (ranks < K, in rank
   order within a level), ``sum over its nodes of prod m_r``;
 * ``static``: the tree optimised for the positional vector ``m`` (Sequoia /
-  Medusa style), from :mod:`speedoflight.positional`.
+  Medusa style), from :mod:`speedoflight.positional`;
+
+and, by simulation (it adapts to each node's distribution as the drafter sees
+it), ``dynamic:K:Q[:D]``: EAGLE-2's dynamic tree with a drafter whose
+log-probabilities carry Gaussian noise of Q nats (:func:`dynamic_curve`).
 
 The adaptive optimum E[X*(P)] sees each node's own distribution, so it is at
 least as large as every static tree; :func:`speedoflight.simulate.simulate`
@@ -19,15 +23,18 @@ gives it.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from .errors import InputError
 from .positional import best_tree
 from .simulate import Distribution
 
-__all__ = ["POLICIES", "mean_rank_probabilities", "policy_curve"]
+__all__ = ["POLICIES", "DynamicResult", "dynamic_curve", "mean_rank_probabilities", "parse_dynamic", "policy_curve"]
 
-POLICIES = ("optimal", "chain", "kary:K", "static")
+POLICIES = ("optimal", "chain", "kary:K", "static", "dynamic:K:Q[:D]")
 
 
 def mean_rank_probabilities(dist: Distribution, seed: int = 0, samples: int = 20000) -> np.ndarray:
@@ -82,3 +89,129 @@ def policy_curve(policy: str, dist: Distribution, p: np.ndarray, seed: int = 0) 
             keep = keep / keep.sum()
         return best_tree(keep, int(pp.max())).expected_accepted[pp - 1]
     raise InputError(f"--policy {policy!r} is not one of {', '.join(POLICIES)}")
+
+
+@dataclass(frozen=True)
+class DynamicResult:
+    """E[X] of EAGLE-2-style dynamic trees over replicates, with the settings behind them."""
+
+    P: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    k: int
+    noise: float
+    steps: int
+    generated: int  # nodes generated per replicate (trees larger than this are not possible)
+
+
+def parse_dynamic(policy: str) -> tuple[int, float, int | None]:
+    """Parse ``dynamic:K:Q[:D]`` (top-K expansion, drafter noise Q nats, D expansion steps)."""
+    parts = policy.split(":")
+    try:
+        if parts[0] != "dynamic" or len(parts) not in (3, 4):
+            raise ValueError
+        k, q = int(parts[1]), float(parts[2])
+        d = int(parts[3]) if len(parts) == 4 else None
+        if k < 1 or q < 0 or not math.isfinite(q) or (d is not None and d < 1):
+            raise ValueError
+    except ValueError:
+        raise InputError(
+            f"--policy {policy!r}: expected dynamic:K:Q[:D] with K >= 1 (top-K expansion per step), "
+            "Q >= 0 (drafter noise in nats; 0 = the verifier's own distributions) and D >= 1 steps"
+        ) from None
+    return k, q, d
+
+
+def dynamic_curve(
+    dist: Distribution,
+    pmax: int,
+    at: np.ndarray,
+    *,
+    k: int,
+    noise: float,
+    steps: int | None = None,
+    replicates: int = 100,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> DynamicResult:
+    """Simulate EAGLE-2-style dynamic draft trees (Li et al. 2024) under the i.i.d. model.
+
+    Every expanded node draws a verifier distribution ``p`` (as the optimal
+    simulator does); the drafter sees ``q = softmax(log p + noise * N(0, 1))``.
+    Expansion: the root's top-K children by ``q``; then ``steps - 1`` times,
+    the K frontier nodes of largest drafter path value ``prod q`` each add
+    their top-K children. Reranking: the P generated nodes of largest drafter
+    path value form the tree (ancestor-closed, since values fall along paths).
+    E[X | tree] is the sum of the chosen nodes' verifier path probabilities.
+    ``steps`` defaults to EAGLE-2's depth of 6, or more when 6 steps cannot
+    generate Pmax nodes.
+    """
+    from scipy import stats
+
+    pp = np.asarray(at, dtype=np.int64)
+    if steps is None:
+        steps = max(6, 1 + max(0, math.ceil((pmax - k) / (k * k))))
+    probs = None if dist.neglogp is None else np.exp(-dist.neglogp)
+    rng_seeds = np.random.SeedSequence(seed).spawn(replicates)
+    values = np.zeros((replicates, len(pp)))
+    generated = 0
+
+    for rep in range(replicates):
+        rng = np.random.default_rng(rng_seeds[rep])
+
+        def draw(rng=rng):
+            if probs is not None:
+                p = probs[rng.integers(len(probs))]
+            else:
+                assert dist.dirichlet is not None
+                a, v = dist.dirichlet
+                p = rng.dirichlet(np.full(v, a))
+            with np.errstate(divide="ignore"):
+                logq = np.log(p) + noise * rng.standard_normal(p.shape[0])
+            logq -= logq.max()
+            q = np.exp(logq)
+            q /= q.sum()
+            top = np.argsort(-q, kind="stable")[:k]
+            top = top[p[top] > 0] if noise == 0 else top
+            return p[top], q[top]
+
+        pis: list[float] = []
+        vals: list[float] = []
+        frontier: list[tuple[float, float]] = []
+        p0, q0 = draw()
+        for a, b in zip(p0, q0, strict=True):
+            pis.append(a)
+            vals.append(b)
+            frontier.append((a, b))
+        for _ in range(steps - 1):
+            if not frontier:
+                break
+            frontier.sort(key=lambda t: -t[1])
+            nxt = []
+            for pi, v in frontier[:k]:
+                pc, qc = draw()
+                for a, b in zip(pc, qc, strict=True):
+                    pis.append(pi * a)
+                    vals.append(v * b)
+                    nxt.append((pi * a, v * b))
+            frontier = nxt
+        order = np.argsort(-np.asarray(vals), kind="stable")
+        cum = np.cumsum(np.asarray(pis)[order])
+        generated = len(cum)
+        values[rep] = cum[np.minimum(pp, len(cum)) - 1]
+    mean = values.mean(axis=0)
+    se = values.std(axis=0, ddof=1) / math.sqrt(replicates)
+    q = stats.t.ppf(0.5 + confidence / 2, replicates - 1)
+    return DynamicResult(
+        P=pp,
+        mean=mean,
+        se=se,
+        ci_low=mean - q * se,
+        ci_high=mean + q * se,
+        k=k,
+        noise=noise,
+        steps=steps,
+        generated=generated,
+    )

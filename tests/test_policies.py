@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from speedoflight.errors import InputError
-from speedoflight.policies import mean_rank_probabilities, policy_curve
+from speedoflight.policies import dynamic_curve, mean_rank_probabilities, parse_dynamic, policy_curve
 from speedoflight.positional import best_tree
 from speedoflight.simulate import Distribution, family, simulate
 
@@ -103,3 +103,61 @@ def test_cli_policy_json(capsys):
 
 def test_cli_bad_policy(capsys):
     assert_user_error(capsys, ["simulate", "--family", "uniform:2", "--pmax", "6", "--policy", "bogus"], "bogus")
+
+
+def test_dynamic_exact_on_uniform():
+    # K = 2 on uniform:2 with a perfect drafter: 2 steps generate levels 1 and 2 whole
+    r = dynamic_curve(family("uniform:2"), 6, np.array([2, 6]), k=2, noise=0.0, steps=2, replicates=4)
+    np.testing.assert_allclose(r.mean, [1.0, 2.0])
+    assert r.generated == 6
+
+
+def test_dynamic_below_optimum_and_worse_with_noise():
+    dist, _ = small_pool(9, n=100, v=12, alpha=0.3)
+    at = np.array([1, 8, 40])
+    opt = simulate(dist, 40, replicates=600, seed=4, at=at)
+    perfect = dynamic_curve(dist, 40, at, k=6, noise=0.0, replicates=600, seed=5)
+    noisy = dynamic_curve(dist, 40, at, k=6, noise=2.0, replicates=600, seed=5)
+    assert np.all(perfect.ci_low <= opt.ci_high)
+    assert np.all(noisy.mean[1:] < perfect.mean[1:])
+    # with a perfect drafter and enough depth EAGLE-2's tree is close to the optimum
+    assert perfect.mean[-1] > 0.9 * opt.mean[-1]
+
+
+def test_dynamic_reproducible_from_seed():
+    dist, _ = small_pool(2)
+    a = dynamic_curve(dist, 20, np.array([5, 20]), k=4, noise=0.7, replicates=20, seed=11)
+    b = dynamic_curve(dist, 20, np.array([5, 20]), k=4, noise=0.7, replicates=20, seed=11)
+    np.testing.assert_array_equal(a.mean, b.mean)
+
+
+def test_parse_dynamic():
+    assert parse_dynamic("dynamic:10:0.5") == (10, 0.5, None)
+    assert parse_dynamic("dynamic:4:0:6") == (4, 0.0, 6)
+    for bad in ("dynamic:0:1", "dynamic:3:-1", "dynamic:3", "dynamic:a:b", "dynamic:3:1:0"):
+        with pytest.raises(InputError):
+            parse_dynamic(bad)
+
+
+def test_cli_dynamic_json(capsys):
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        "--family",
+        "uniform:2",
+        "--pmax",
+        "6",
+        "--replicates",
+        "3",
+        "--policy",
+        "dynamic:2:0:2",
+        "--at",
+        "2,6",
+        "--json",
+    )
+    assert code == 0
+    d = json.loads(out)
+    assert d["policy"] == "dynamic:2:0:2"
+    assert d["mean"] == pytest.approx([1.0, 2.0])
+    assert d["dynamic"]["generated_nodes"] == 6
+    assert d["exact"] is False
