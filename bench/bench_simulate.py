@@ -65,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     KT.top_p_one(neglogp, big, args.pmax, np.array([args.pmax], dtype=np.int64), out, hist, empty, empty, empty)
     t_one = time.perf_counter() - t0
+    by_size = {}
+    for size in (10_000, 100_000):
+        d = rng.integers(0, len(rows), size + 1)
+        best = np.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            KT.top_p_one(neglogp, d, size, np.array([size], dtype=np.int64), out, hist, empty, empty, empty)
+            best = min(best, time.perf_counter() - t0)
+        by_size[f"pops_per_s_one_thread_pmax_{size}"] = round(size / best)
 
     threads = numba.config.NUMBA_NUM_THREADS
     simulate(dist, 1000, replicates=2, seed=0)  # compile
@@ -87,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "pool": "10,000 rows x k = 64",
-        "pops_per_s_one_thread": round(args.pmax / t_one),
+        f"pops_per_s_one_thread_pmax_{args.pmax}": round(args.pmax / t_one),
+        **by_size,
         "ours_vs_heapq_reference": round(t_ref / t_ours_small, 1),
         "reference_pops_per_s": round(n_ref / t_ref),
         "replicates": args.replicates,

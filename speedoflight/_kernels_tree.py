@@ -1,6 +1,6 @@
 """Private numba kernels of the branching-random-walk simulator (same factory as ``_kernels``).
 
-The best-first top-P search of a draft tree (THEORY.md section 4): a binary
+The best-first top-P search of a draft tree (THEORY.md section 4): a 4-ary
 heap of candidate nodes keyed by ``V = -log pi`` (path surprisal). Popping the node of
 smallest V adds ``pi = e^{-V}`` to E[X]; then its next sibling (same parent,
 next rank) and its first child (the popped node's own distribution, drawn
@@ -24,28 +24,37 @@ from ._kernels import _jit
 
 @_jit()
 def _sift_down(hp, n, key, slot):
-    """Place (key, slot) at the root hole of the heap ``hp`` (pairs key, slot) of size n."""
+    """Place (key, slot) at the root hole of the 4-ary heap ``hp`` (pairs key, slot) of size n.
+
+    Children of i are 4i+1 .. 4i+4: half the levels of a binary heap, and the
+    four candidates of a level sit side by side in memory.
+    """
     i = 0
     while True:
-        c = 2 * i + 1
+        c = 4 * i + 1
         if c >= n:
             break
-        if c + 1 < n and hp[2 * c + 2] < hp[2 * c]:
-            c += 1
-        if hp[2 * c] >= key:
+        best = c
+        bk = hp[2 * c]
+        last = min(c + 4, n)
+        for t in range(c + 1, last):
+            if hp[2 * t] < bk:
+                bk = hp[2 * t]
+                best = t
+        if bk >= key:
             break
-        hp[2 * i] = hp[2 * c]
-        hp[2 * i + 1] = hp[2 * c + 1]
-        i = c
+        hp[2 * i] = bk
+        hp[2 * i + 1] = hp[2 * best + 1]
+        i = best
     hp[2 * i] = key
     hp[2 * i + 1] = slot
 
 
 @_jit()
 def _sift_up(hp, i, key, slot):
-    """Place (key, slot) at the hole ``i`` (a new last position) and move it up."""
+    """Place (key, slot) at the hole ``i`` (a new last position) of the 4-ary heap and move it up."""
     while i > 0:
-        p = (i - 1) >> 1
+        p = (i - 1) >> 2
         if hp[2 * p] <= key:
             break
         hp[2 * i] = hp[2 * p]
@@ -59,8 +68,8 @@ def _sift_up(hp, i, key, slot):
 def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth):
     """One replicate of the optimal tree: E[X*(P)] at the capacities ``at`` (sorted, 1-based).
 
-    The heap holds (key, slot) pairs side by side in one float64 array, so a
-    level of the heap is one memory access; a node's other fields live in
+    The 4-ary heap holds (key, slot) pairs side by side in one float64 array,
+    so a level of the heap is one or two cache lines; a node's other fields live in
     per-slot arrays, touched only when it is pushed or popped. A pop with a
     child to push puts the child at the root and sifts it down once
     ("replace top"); the sibling is then pushed with a short sift up. The
@@ -73,11 +82,9 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
     """
     cap = pmax + 2
     hp = np.empty(2 * cap)
-    pv = np.empty(cap)
-    row = np.empty(cap, dtype=np.int64)
-    rank = np.empty(cap, dtype=np.int64)
-    depth = np.empty(cap, dtype=np.int64)
-    par = np.empty(cap, dtype=np.int64)
+    # per slot, one row: parent's key, distribution row, sibling rank, depth, parent pop index
+    # (integers stored as float64, exact below 2^53), so a node's fields share a cache line
+    pl = np.empty((cap, 5))
     width = neglogp.shape[1]
     max_depth = depth_hist.shape[0] - 1
     record = tree_parent.shape[0] > 0
@@ -85,7 +92,7 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
     used = 0
     r0 = draws[0]
     if neglogp[r0, 0] < np.inf:
-        pv[0], row[0], rank[0], depth[0], par[0] = 0.0, r0, 0, 1, -1
+        pl[0, 0], pl[0, 1], pl[0, 2], pl[0, 3], pl[0, 4] = 0.0, r0, 0.0, 1.0, -1.0
         hp[0] = neglogp[r0, 0]
         hp[1] = 0.0
         n = 1
@@ -98,7 +105,11 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
             break
         k = hp[0]
         e = np.int64(hp[1])
-        kp, kr, kk, kd, kpar = pv[e], row[e], rank[e], depth[e], par[e]
+        kp = pl[e, 0]
+        kr = np.int64(pl[e, 1])
+        kk = np.int64(pl[e, 2])
+        kd = np.int64(pl[e, 3])
+        kpar = np.int64(pl[e, 4])
         total += math.exp(-k)
         popped += 1
         depth_hist[min(kd, max_depth)] += 1
@@ -112,7 +123,7 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
         r = draws[i + 1]
         if neglogp[r, 0] < np.inf:
             # the child reuses the popped slot and replaces the root
-            pv[e], row[e], rank[e], depth[e], par[e] = k, r, 0, kd + 1, i
+            pl[e, 0], pl[e, 1], pl[e, 2], pl[e, 3], pl[e, 4] = k, r, 0.0, kd + 1, i
             _sift_down(hp, n, k + neglogp[r, 0], float(e))
         else:
             n -= 1
@@ -121,7 +132,7 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
         if kk + 1 < width and neglogp[kr, kk + 1] < np.inf:
             s = used
             used += 1
-            pv[s], row[s], rank[s], depth[s], par[s] = kp, kr, kk + 1, kd, kpar
+            pl[s, 0], pl[s, 1], pl[s, 2], pl[s, 3], pl[s, 4] = kp, kr, kk + 1, kd, kpar
             n += 1
             _sift_up(hp, n - 1, kp + neglogp[kr, kk + 1], float(s))
     while j < at.shape[0]:
