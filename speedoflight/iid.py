@@ -32,12 +32,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from . import _kernels as K
 from ._config import DEFAULT_CHUNK_BYTES
 from .errors import InputError
-from .readers import open_source
 
 __all__ = ["AtomPool", "IIDCurve", "atom_pool", "atom_pool_from_rows", "iid_curve"]
 
@@ -131,29 +129,13 @@ def atom_pool(
     float64 at ``temperature``; top-k rows keep their listed tokens and drop
     or lump the unlisted mass (``tail``).
     """
-    from .estimator import expand_paths
+    from .readers.logrows import logprob_rows
 
-    files = expand_paths([paths] if isinstance(paths, str) else paths)
     acc = _Acc(h, t_max, tail)
-    for path in files:
-        src = open_source(path, kind=kind, vocab_size=vocab_size)
-        if src.truncated or src.width is None:
-            if temperature != 1.0:
-                raise InputError(f"{path}: top-k rows cannot be rescaled to temperature {temperature}")
-        elif temperature <= 0:
-            raise InputError("--temperature must be > 0 for a pool (at 0 every row is deterministic)")
-        for chunk in src.chunks(chunk_bytes):
-            x = np.asarray(chunk.values, dtype=np.float64)
-            full = not (src.truncated or src.width is None)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if src.kind == "probs":
-                    x = np.log(x)
-                if full:
-                    x = x / temperature
-                    x = x - logsumexp(x, axis=1, keepdims=True)
-            if not np.all(np.isfinite(x) | (x == -np.inf)):
-                raise InputError(f"{path}: rows starting at {chunk.start} hold NaN or +inf; check the file")
-            acc.add(x, full)
+    for x, full in logprob_rows(
+        paths, kind=kind, vocab_size=vocab_size, temperature=temperature, chunk_bytes=chunk_bytes
+    ):
+        acc.add(x, full)
     return acc.finish()
 
 

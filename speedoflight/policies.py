@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import InputError
 from .positional import best_tree
-from .simulate import Distribution
+from .simulate import Distribution, t_interval
 
 __all__ = ["POLICIES", "DynamicResult", "dynamic_curve", "mean_rank_probabilities", "parse_dynamic", "policy_curve"]
 
@@ -148,8 +148,6 @@ def dynamic_curve(
     ``steps`` defaults to EAGLE-2's depth of 6, or more when 6 steps cannot
     generate Pmax nodes.
     """
-    from scipy import stats
-
     pp = np.asarray(at, dtype=np.int64)
     if steps is None:
         steps = max(6, 1 + max(0, math.ceil((pmax - k) / (k * k))))
@@ -201,15 +199,13 @@ def dynamic_curve(
         cum = np.cumsum(np.asarray(pis)[order])
         generated = len(cum)
         values[rep] = cum[np.minimum(pp, len(cum)) - 1]
-    mean = values.mean(axis=0)
-    se = values.std(axis=0, ddof=1) / math.sqrt(replicates)
-    q = stats.t.ppf(0.5 + confidence / 2, replicates - 1)
+    mean, se, lo, hi = t_interval(values, confidence)
     return DynamicResult(
         P=pp,
         mean=mean,
         se=se,
-        ci_low=mean - q * se,
-        ci_high=mean + q * se,
+        ci_low=lo,
+        ci_high=hi,
         k=k,
         noise=noise,
         steps=steps,

@@ -24,7 +24,7 @@ from scipy import stats
 from . import _kernels_tree as KT
 from ._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
 from .errors import InputError
-from .readers import open_source
+from .estimator import expand_paths
 
 __all__ = ["Distribution", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
 
@@ -102,46 +102,29 @@ def pool(
     lower estimate of E[X*]) or lumped into one extra token (``"lump"``: an
     upper estimate).
     """
-    from scipy.special import logsumexp
-
-    from .estimator import expand_paths
+    from .readers.logrows import logprob_rows
 
     if tail not in ("drop", "lump"):
         raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
     if keep < 1:
         raise InputError(f"--keep must be positive, got {keep}")
-    files = expand_paths([paths] if isinstance(paths, str) else paths)
     parts = []
-    for path in files:
-        src = open_source(path, kind=kind, vocab_size=vocab_size)
-        full = not (src.truncated or src.width is None)
-        if not full and temperature != 1.0:
-            raise InputError(f"{path}: top-k rows cannot be rescaled to temperature {temperature}")
-        if full and temperature <= 0:
-            raise InputError("--temperature must be > 0 for a pool")
-        for chunk in src.chunks(chunk_bytes):
-            x = np.asarray(chunk.values, dtype=np.float64)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if src.kind == "probs":
-                    x = np.log(x)
-                if full:
-                    x = x / temperature
-                    x = x - logsumexp(x, axis=1, keepdims=True)
-            if np.isnan(x).any() or (x == np.inf).any():
-                raise InputError(f"{path}: rows starting at {chunk.start} hold NaN or +inf; check the file")
-            x[x <= -9999.0] = -np.inf
-            x = -np.sort(-x, axis=1)[:, :keep]
-            p = np.exp(x)
-            if tail == "lump":
-                rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
-                p = np.concatenate([p, np.where(rest > 1e-12, rest, 0.0)], axis=1)
-            parts.append(_rows_from_probs(p))
+    n_files = len(expand_paths([paths] if isinstance(paths, str) else paths))
+    for x, _full in logprob_rows(
+        paths, kind=kind, vocab_size=vocab_size, temperature=temperature, chunk_bytes=chunk_bytes
+    ):
+        x = -np.sort(-x, axis=1)[:, :keep]
+        p = np.exp(x)
+        if tail == "lump":
+            rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
+            p = np.concatenate([p, np.where(rest > 1e-12, rest, 0.0)], axis=1)
+        parts.append(_rows_from_probs(p))
     width = max(r.shape[1] for r in parts)
     rows = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=np.inf) for r in parts])
     if not np.all(np.isfinite(rows[:, 0])):
         raise InputError("a pool row has no token with positive probability")
     note = f"tail {'dropped (lower estimate)' if tail == 'drop' else 'lumped into one token (upper estimate)'}"
-    return Distribution(f"pool of {len(rows)} rows from {len(files)} file(s)", neglogp=rows, note=note)
+    return Distribution(f"pool of {len(rows)} rows from {n_files} file(s)", neglogp=rows, note=note)
 
 
 def default_at(pmax: int) -> np.ndarray:
@@ -198,6 +181,15 @@ class SimulationResult:
         }
 
 
+def t_interval(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard error and Student-t interval over replicates (axis 0)."""
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    se = values.std(axis=0, ddof=1) / math.sqrt(n)
+    q = stats.t.ppf(0.5 + confidence / 2, n - 1)
+    return mean, se, mean - q * se, mean + q * se
+
+
 def _seeds(seed: int, replicates: int) -> np.ndarray:
     ss = np.random.SeedSequence(seed)
     return np.array([c.generate_state(1, np.uint32)[0] for c in ss.spawn(replicates)], dtype=np.int64)
@@ -240,15 +232,13 @@ def simulate(
                 assert dist.neglogp is not None
                 KT.top_p_pool(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl])
             bar.update(sl.stop - sl.start)
-    mean = curves.mean(axis=0)
-    se = curves.std(axis=0, ddof=1) / math.sqrt(replicates)
-    q = stats.t.ppf(0.5 + confidence / 2, replicates - 1)
+    mean, se, ci_lo, ci_hi = t_interval(curves, confidence)
     return SimulationResult(
         P=at_arr,
         mean=mean,
         se=se,
-        ci_low=mean - q * se,
-        ci_high=mean + q * se,
+        ci_low=ci_lo,
+        ci_high=ci_hi,
         replicates=replicates,
         seed=seed,
         policy="optimal",

@@ -196,3 +196,16 @@ def test_cli_simulate_bad_input(capsys, argv, words):
 
 def test_cli_simulate_requires_a_source(capsys):
     assert main(["simulate", "--pmax", "5"]) == 2
+
+
+def test_pool_from_a_float64_topk_array_on_disk(tmp_path):
+    # memory-mapped float64 chunks are read-only views: the reader must not write into them
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(30, 50))
+    lp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    top = -np.sort(-lp, axis=1)[:, :6]
+    top[0, -1] = -9999.0
+    np.save(tmp_path / "top.npy", top)
+    d = pool(str(tmp_path / "top.npy"), kind="logprobs", vocab_size=50)
+    assert d.neglogp.shape == (30, 6)
+    assert d.neglogp[0, -1] == np.inf
