@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import os.path as _p
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, _p.dirname(_p.dirname(_p.abspath(__file__))))
+
+from bench._memory import reset_peak, rss_kb
 from speedoflight.readers.arrays import open_npy
 from speedoflight.rowmoments import row_moments
 
@@ -64,30 +68,14 @@ def yardstick(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float32).max(axis=1)
 
 
-def _reset_peak() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
-def _rss_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
-
-
 def one_pass(path: str, fn, chunk_bytes: int) -> tuple[float, float, list[np.ndarray]]:
     rows, _ = open_npy(path)
-    _reset_peak()
-    base = _rss_kb("VmRSS:")
+    reset_peak()
+    base = rss_kb("VmRSS:")
     t0 = time.perf_counter()
     outs = [fn(chunk.values) for chunk in rows.chunks(chunk_bytes)]
     dt = time.perf_counter() - t0
-    extra_mb = (_rss_kb("VmHWM:") - base) / 1024
+    extra_mb = (rss_kb("VmHWM:") - base) / 1024
     return dt, extra_mb, outs
 
 

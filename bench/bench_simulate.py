@@ -23,17 +23,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bench._memory import reset_peak, rss_kb
 from speedoflight import _kernels_tree as KT
 from speedoflight.simulate import Distribution, simulate
 from tests.reference import top_p_reference
-
-
-def _rss_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,13 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     simulate(dist, args.pmax, replicates=args.replicates, seed=0, at=[args.pmax])
     t_parallel = time.perf_counter() - t0
 
-    base = _rss_kb("VmRSS:")
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
+    base = rss_kb("VmRSS:")
+    reset_peak()
     numba.set_num_threads(1)
     simulate(dist, 10_000_000, replicates=2, seed=0, at=[10_000_000])
     numba.set_num_threads(threads)
-    peak_mb = (_rss_kb("VmHWM:") - base) / 1024
+    peak_mb = (rss_kb("VmHWM:") - base) / 1024
 
     result = {
         "pool": "10,000 rows x k = 64",

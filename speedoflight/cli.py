@@ -75,6 +75,39 @@ def _add_reading_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensor", help="array name inside .npz/.safetensors/.pt files")
 
 
+def _add_timing_flags(p: argparse.ArgumentParser, purpose: str, draft_help: str) -> None:
+    from .timing import GPUS
+
+    p.add_argument("--gpu", help=f"GPU preset {purpose}: {', '.join(GPUS)}")
+    p.add_argument("--params", type=_float, help="verifier parameters (with --gpu), e.g. 8e9")
+    p.add_argument("--batch", type=_positive_int, default=1, help="sequences per verifier pass (default 1)")
+    p.add_argument("--bytes-per-param", type=_float, default=2.0, help="weight bytes per parameter (default 2)")
+    p.add_argument("--overhead-ms", type=_float, default=0.0, help="fixed time per verifier pass (ms)")
+    p.add_argument("--draft-ms", type=_float, default=0.0, help=draft_help)
+    p.add_argument("--bandwidth", type=_float, help="override the preset's memory bandwidth (bytes/s)")
+    p.add_argument("--flops", type=_float, help="override the preset's FLOP rate (FLOP/s)")
+
+
+def _timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
+    """Build the roofline timing model the flags describe (None when no GPU is given)."""
+    from .timing import Timing
+
+    if not (args.gpu or args.params):
+        return None
+    if not (args.gpu and args.params):
+        raise InputError(f"{purpose} needs both --gpu and --params")
+    return Timing.preset(
+        args.gpu,
+        args.params,
+        batch=args.batch,
+        bytes_per_param=args.bytes_per_param,
+        overhead_s=args.overhead_ms / 1e3,
+        draft_s=args.draft_ms / 1e3,
+        bandwidth=args.bandwidth,
+        flops=args.flops,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for docs and tests)."""
     parser = _Parser(prog="speedoflight", description="The speed limit of speculative decoding.")
@@ -119,14 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="capacities: a list (1,4,16) or a log-spaced range (1:1e6, or 1:1e6:25 for 25 points)",
     )
     bnd.add_argument("--tail", default="drop", choices=("drop", "lump"), help="top-k tails in the i.i.d. pool")
-    bnd.add_argument("--gpu", help=f"GPU preset for speedup columns: {', '.join(_gpu_names())}")
-    bnd.add_argument("--params", type=_float, help="verifier parameters (with --gpu), e.g. 8e9")
-    bnd.add_argument("--batch", type=_positive_int, default=1, help="sequences per verifier pass (default 1)")
-    bnd.add_argument("--bytes-per-param", type=_float, default=2.0, help="weight bytes per parameter (default 2)")
-    bnd.add_argument("--overhead-ms", type=_float, default=0.0, help="fixed time per verifier pass")
-    bnd.add_argument("--draft-ms", type=_float, default=0.0, help="drafter time per draft token")
-    bnd.add_argument("--bandwidth", type=_float, help="override the preset's memory bandwidth (bytes/s)")
-    bnd.add_argument("--flops", type=_float, help="override the preset's FLOP rate (FLOP/s)")
+    _add_timing_flags(bnd, "for the speedup columns", "drafter time per draft token (ms)")
     out = bnd.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print CSV rows")
@@ -172,11 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     tree.add_argument("--budget", type=_positive_int, required=True, help="largest tree size N")
     tree.add_argument("--max-depth", type=_positive_int, help="depth cap D (default: none)")
     tree.add_argument("--check-dp", action="store_true", help="also run the Sequoia-style dynamic program and compare")
-    tree.add_argument("--gpu", help="GPU preset for Sequoia's hardware-aware choice of (P, D)")
-    tree.add_argument("--params", type=_float, help="verifier parameters (with --gpu)")
-    tree.add_argument("--batch", type=_positive_int, default=1, help="sequences per verifier pass (default 1)")
-    tree.add_argument("--draft-ms", type=_float, default=0.0, help="drafter time per tree level (ms)")
-    tree.add_argument("--overhead-ms", type=_float, default=0.0, help="fixed time per verifier pass (ms)")
+    _add_timing_flags(tree, "for Sequoia's hardware-aware choice of (P, D)", "drafter time per tree level (ms)")
     tree.add_argument("--json", action="store_true", help="print one JSON object")
 
     dump = sub.add_parser(
@@ -200,12 +222,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cell(v: float) -> str:
     return f"{v:>13.3f}" if abs(v) < 1e6 else f"{v:>13.4g}"
-
-
-def _gpu_names() -> list[str]:
-    from .timing import GPUS
-
-    return list(GPUS)
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -321,26 +337,12 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 def _cmd_bound(args: argparse.Namespace) -> int:
     from .curve import LABELS, bound_curve, parse_p
-    from .timing import Timing
 
     if args.mu is not None and args.mu2 is None:
         raise InputError("--mu needs --mu2 (the expected second log-moment)")
     if args.mu is None and args.mu2 is not None:
         raise InputError("--mu2 goes with --mu; with --from the moments are estimated")
-    timing = None
-    if args.gpu or args.params:
-        if not (args.gpu and args.params):
-            raise InputError("speedup columns need both --gpu and --params")
-        timing = Timing.preset(
-            args.gpu,
-            args.params,
-            batch=args.batch,
-            bytes_per_param=args.bytes_per_param,
-            overhead_s=args.overhead_ms / 1e3,
-            draft_s=args.draft_ms / 1e3,
-            bandwidth=args.bandwidth,
-            flops=args.flops,
-        )
+    timing = _timing_from_args(args, "speedup columns")
     curve = bound_curve(
         parse_p(args.p),
         mu=args.mu,
@@ -535,7 +537,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_tree(args: argparse.Namespace) -> int:
     from . import positional as PT
-    from .timing import Timing
 
     t = PT.best_tree(args.acceptance, args.budget, args.max_depth)
     d = t.to_dict()
@@ -545,10 +546,8 @@ def _cmd_tree(args: argparse.Namespace) -> int:
         d["dp_max_abs_difference"] = gap
         if gap > 1e-9:  # pragma: no cover - would be a bug, and tests check agreement
             raise RuntimeError(f"best-first and the dynamic program disagree by {gap}")
-    if args.gpu or args.params:
-        if not (args.gpu and args.params):
-            raise InputError("the hardware-aware choice needs both --gpu and --params")
-        timing = Timing.preset(args.gpu, args.params, batch=args.batch, overhead_s=args.overhead_ms / 1e3)
+    timing = _timing_from_args(args, "the hardware-aware choice")
+    if timing is not None:
         d["hardware"] = PT.hardware_choice(args.acceptance, args.budget, timing, args.draft_ms / 1e3, args.max_depth)
     if args.json:
         print(json.dumps(_finite_or_none(d), indent=2, allow_nan=False))

@@ -97,7 +97,7 @@ def trajectories_from_files(paths: str | Sequence[str]) -> tuple[list[np.ndarray
     return seqs, np.arange(len(seqs))
 
 
-def _weights(lengths: np.ndarray, prompt: np.ndarray, multiplicity: np.ndarray) -> np.ndarray:
+def _weights(prompt: np.ndarray, multiplicity: np.ndarray) -> np.ndarray:
     """Per-continuation weight: prompt multiplicity / n_prompts / continuations of the prompt."""
     n_cont = np.bincount(prompt)
     return multiplicity[prompt] / len(n_cont) / n_cont[prompt]
@@ -146,7 +146,7 @@ def trajectory_bound(
     lengths = np.array([len(s) for s in seqs])
 
     def g_before(mult: np.ndarray) -> np.ndarray:
-        w = _weights(lengths, prompt, mult)[owner]
+        w = _weights(prompt, mult)[owner]
         return np.concatenate([[0.0], np.cumsum(w)])
 
     ones = np.ones(n_prompts)

@@ -77,7 +77,7 @@ def test_bad_policy():
         policy_curve("eagle", family("uniform:2"), np.array([1]))
 
 
-def test_cli_policy_json(capsys):
+def simulate_json(capsys, policy):
     code, out, _ = run(
         capsys,
         "simulate",
@@ -88,13 +88,17 @@ def test_cli_policy_json(capsys):
         "--replicates",
         "3",
         "--policy",
-        "kary:2",
+        policy,
         "--at",
         "2,6",
         "--json",
     )
     assert code == 0
-    d = json.loads(out)
+    return json.loads(out)
+
+
+def test_cli_policy_json(capsys):
+    d = simulate_json(capsys, "kary:2")
     assert d["policy"] == "kary:2"
     assert d["mean"] == [1.0, 2.0]
     assert d["optimal_mean"] == [1.0, 2.0]
@@ -140,23 +144,7 @@ def test_parse_dynamic():
 
 
 def test_cli_dynamic_json(capsys):
-    code, out, _ = run(
-        capsys,
-        "simulate",
-        "--family",
-        "uniform:2",
-        "--pmax",
-        "6",
-        "--replicates",
-        "3",
-        "--policy",
-        "dynamic:2:0:2",
-        "--at",
-        "2,6",
-        "--json",
-    )
-    assert code == 0
-    d = json.loads(out)
+    d = simulate_json(capsys, "dynamic:2:0:2")
     assert d["policy"] == "dynamic:2:0:2"
     assert d["mean"] == pytest.approx([1.0, 2.0])
     assert d["dynamic"]["generated_nodes"] == 6
