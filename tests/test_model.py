@@ -161,3 +161,36 @@ def test_dump_bad_inputs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("speedoflight: error:") == 3
     assert "Traceback" not in err
+
+
+def test_oracle_smoke_one_prefix(dumped, capsys):
+    """The exact optimum on SmolLM2 for one prefix; its P = 1 value is the dump's top probability."""
+    from speedoflight.cli import main
+
+    out, prompts = dumped
+    code = main(
+        [
+            "oracle",
+            "--model",
+            "smollm2",
+            "--prompts",
+            str(prompts),
+            "--pmax",
+            "24",
+            "--temperature",
+            "0.8",
+            "--json",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    res = json.loads(capsys.readouterr().out)
+    curve = np.array(res["curves"][0])
+    assert len(res["curves"]) == 1
+    assert len(curve) == 24
+    with np.load(out) as z:
+        top = float(np.exp(z["topk_logprobs"][0, 0]))  # same prompt, same temperature, independent forward pass
+    assert curve[0] == pytest.approx(top, rel=1e-4)
+    assert np.all(np.diff(curve) > 0)
+    assert np.all(curve <= np.arange(1, 25))
+    assert res["forwards_per_s"] > 0

@@ -33,6 +33,9 @@ class RowChunk:
         Optional ``[n]`` sequence ids and positions within the sequence.
     surprisal
         Optional ``[n]`` surprisal ``-log p`` of the token actually sampled.
+    prompt
+        Optional ``[n]`` prompt ids, when several sequences continue one
+        prompt (confidence intervals then resample prompts).
 
     """
 
@@ -44,6 +47,7 @@ class RowChunk:
     seq: np.ndarray | None = None
     pos: np.ndarray | None = None
     surprisal: np.ndarray | None = None
+    prompt: np.ndarray | None = None
 
     @property
     def n(self) -> int:

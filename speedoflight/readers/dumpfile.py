@@ -14,6 +14,9 @@ seq            int64    [n]       sequence (prompt/continuation) id
 pos            int32    [n]       position of the row within its sequence
 next_token     int32    [n]       the token actually sampled at this position
 next_surprisal float64  [n]       its surprisal -log p, nats
+prompt         int64    [n]       optional: index of the prompt the sequence
+                                  continues (several sequences per prompt);
+                                  absent means one sequence per prompt
 ============== ======== ========= ==============================================
 
 Every distribution is the one sampled from, i.e. after the temperature.
@@ -76,6 +79,11 @@ def write_dump(path: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any
         if a.shape[0] != n:
             raise ValueError(f"array {name} has {a.shape[0]} rows, expected {n}")
         clean[name] = a
+    if "prompt" in arrays:
+        a = np.asarray(arrays["prompt"], dtype=np.int64)
+        if a.shape != (n,):
+            raise ValueError(f"array prompt has shape {a.shape}, expected ({n},)")
+        clean["prompt"] = a
     meta = {"format": FORMAT, "version": VERSION, **metadata}
     clean["metadata"] = np.array(json.dumps(meta, sort_keys=True))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -108,11 +116,29 @@ def read_metadata(path: str) -> dict[str, Any]:
     return meta
 
 
+def read_dump_arrays(path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Read whole per-row arrays of a dump (checks the metadata first)."""
+    read_metadata(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {name: np.asarray(z[name]) for name in names}
+    except KeyError as exc:
+        raise InputError(f"{path}: the dump lacks the array {exc}; re-create it") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{path}: the dump is damaged ({exc})") from None
+    n = {a.shape[0] for a in out.values()}
+    if len(n) > 1:
+        raise InputError(f"{path}: arrays {names} differ in length; re-create the dump")
+    return out
+
+
 def dump_chunks(path: str, members: dict[str, zipfile.ZipInfo], chunk_bytes: int) -> Iterator[RowChunk]:
     """Iterate over a dump's rows: top-k log-probabilities plus exact moments."""
     try:
         with np.load(path, allow_pickle=False) as z:
             per_row = {name: np.asarray(z[name]) for name in ROW_ARRAYS}
+            if "prompt" in z.files:
+                per_row["prompt"] = np.asarray(z["prompt"])
     except KeyError as exc:
         raise InputError(f"{path}: the dump lacks the array {exc}; re-create it") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
@@ -133,4 +159,5 @@ def dump_chunks(path: str, members: dict[str, zipfile.ZipInfo], chunk_bytes: int
             seq=per_row["seq"][sl],
             pos=per_row["pos"][sl].astype(np.int64),
             surprisal=per_row["next_surprisal"][sl],
+            prompt=per_row["prompt"][sl] if "prompt" in per_row else None,
         )
