@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--top-k", type=_positive_int, default=64)
     dump.add_argument("--seed", type=int, default=0)
     dump.add_argument("--limit", type=_positive_int, help="use only the first N prompts")
+    dump.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind")
     dump.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per forward pass (default 16)")
     dump.add_argument(
         "--samples-per-prompt", type=_positive_int, default=1, help="continuations per prompt (default 1)"
@@ -267,6 +268,25 @@ def build_parser() -> argparse.ArgumentParser:
     mea.add_argument("--batch-size", type=_positive_int, default=16, help="sequences sampled per forward pass")
     mea.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     mea.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evi = sub.add_parser(
+        "evidence",
+        help="the real-model comparison: oracle optimum vs i.i.d. simulation, bounds and measured drafters",
+        description="One table and one figure per model over P = 1, 2, 4, ..., Pmax: the real oracle optimum, "
+        "the i.i.d. simulation from the model's pool, the exact i.i.d. curve, the renewal prediction, the Lorden "
+        "and trajectory bounds, the published form and each measured drafter; states where the i.i.d. model "
+        "over- or under-predicts and whether every bound held.",
+    )
+    evi.add_argument(
+        "--oracle", nargs="+", required=True, help="oracle files (speedoflight oracle --out), one per model"
+    )
+    evi.add_argument("--pool", nargs="+", required=True, help="dumps of the same models, in the same order")
+    evi.add_argument("--measured", nargs="*", default=[], help="measured-acceptance JSONL files (matched by model)")
+    evi.add_argument("--out", help="write evidence.md, evidence.png and evidence.json into this directory")
+    evi.add_argument("--replicates", type=_positive_int, default=200, help="i.i.d. simulation replicates (200)")
+    evi.add_argument("--seed", type=int, default=0)
+    evi.add_argument("--json", action="store_true", help="print one JSON object")
+    evi.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -634,6 +654,7 @@ def _cmd_dump(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         seed=args.seed,
         limit=args.limit,
+        per_kind=args.per_kind,
         batch_size=args.batch_size,
         samples_per_prompt=args.samples_per_prompt,
         progress=not args.quiet and sys.stderr.isatty(),
@@ -744,6 +765,49 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    from .evidence import compare_real, write_evidence
+    from .measure import read_measured
+    from .oracle import load_oracle
+
+    if len(args.oracle) != len(args.pool):
+        raise InputError(f"give one --pool per --oracle ({len(args.oracle)} oracle files, {len(args.pool)} pools)")
+    by_model: dict[str, list[str]] = {}
+    for f in args.measured:
+        name = str(read_measured(f).meta.get("model", {}).get("name"))
+        by_model.setdefault(name, []).append(f)
+    comps = []
+    for o, p in zip(args.oracle, args.pool, strict=True):
+        name = str(load_oracle(o)[3].get("model", {}).get("name"))
+        comps.append(
+            compare_real(
+                o,
+                p,
+                by_model.pop(name, []),
+                replicates=args.replicates,
+                seed=args.seed,
+                progress=not args.quiet and sys.stderr.isatty(),
+            )
+        )
+    if by_model:
+        raise InputError(f"measured files of models with no oracle file: {', '.join(sorted(by_model))}")
+    if args.out:
+        write_evidence(args.out, comps, command="speedoflight " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None)
+    if args.json:
+        print(json.dumps(_finite_or_none([c.to_dict() for c in comps])))
+        return 0
+    for c in comps:
+        print(f"## {c.model}\n")
+        print(c.markdown())
+        print()
+        for line in c.summary_lines():
+            print(f"- {line}")
+        print()
+    if args.out:
+        print(f"wrote {args.out}/evidence.md, evidence.png, evidence.json")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 success, 2 user error)."""
     parser = build_parser()
@@ -762,6 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dump": _cmd_dump,
         "oracle": _cmd_oracle,
         "measure": _cmd_measure,
+        "evidence": _cmd_evidence,
     }
     try:
         return handlers[args.command](args)

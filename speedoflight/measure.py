@@ -488,3 +488,36 @@ def write_measured(path: str, run: MeasureRun) -> None:
         fh.write(json.dumps(run.meta, sort_keys=True) + "\n")
         for rec in run.records:
             fh.write(json.dumps(rec) + "\n")
+
+
+def read_measured(path: str) -> MeasureRun:
+    """Read a ``speedoflight-measured`` JSONL file (see :func:`write_measured`), checking every record."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read it as text ({exc})") from None
+    try:
+        objs = [json.loads(x) for x in lines if x.strip()]
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {exc.lineno} is not JSON; the file may be truncated") from None
+    if not objs or not isinstance(objs[0], dict) or objs[0].get("format") != FORMAT:
+        raise InputError(f"{path}: the first line is not a {FORMAT} header; write the file with `speedoflight measure`")
+    if objs[0].get("version") != VERSION:
+        raise InputError(f"{path}: {FORMAT} version {objs[0].get('version')} is not supported (reads {VERSION})")
+    for i, r in enumerate(objs[1:], start=2):
+        ok = (
+            isinstance(r, dict)
+            and all(k in r for k in ("drafter", "shape", "P", "accepted", "tree_size", "prompt"))
+            and isinstance(r["accepted"], list)
+            and len(r["accepted"]) == len(r["tree_size"])
+            and all(isinstance(x, int) and 0 <= x <= r["P"] for x in r["accepted"])
+        )
+        if not ok:
+            raise InputError(
+                f"{path}: line {i} is not a valid record (needs drafter, shape, P, prompt, and accepted/tree_size "
+                "lists of equal length with 0 <= accepted <= P)"
+            )
+    return MeasureRun(records=objs[1:], meta=objs[0])

@@ -302,6 +302,7 @@ def run_dump(
     top_k: int = 64,
     seed: int = 0,
     limit: int | None = None,
+    per_kind: int | None = None,
     batch_size: int = 16,
     samples_per_prompt: int = 1,
     progress: bool = False,
@@ -320,7 +321,11 @@ def run_dump(
         raise InputError(f"--temperature must be >= 0, got {temperature}")
     if not out.lower().endswith(".npz"):
         raise InputError(f"--out {out}: a dump is an .npz file; end the name with .npz")
-    items = read_prompts(prompts)[:limit]
+    from .oracle import _choose
+
+    every = read_prompts(prompts)
+    chosen = _choose(every, per_kind)[:limit]
+    items = [every[i] for i in chosen]
     torch = _import_torch()
     lm = load_model(model, progress=progress)
     torch.manual_seed(seed)
@@ -329,18 +334,19 @@ def run_dump(
     parts: list[dict[str, np.ndarray]] = []
     started = time.time()
     k = samples_per_prompt
-    jobs = [(i, j) for i in range(len(items)) for j in range(k)]  # sequence s = i * k + j
+    # i: the prompt's line in the prompt file; sequence s = i * k + j
+    jobs = [(i, j) for i in chosen for j in range(k)]
     bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="sequence")
     for lo in range(0, len(jobs), batch_size):
         chunk = jobs[lo : lo + batch_size]
-        batch = [items[i][0] for i, _ in chunk]
+        batch = [every[i][0] for i, _ in chunk]
         # one generator per sequence; with one sample per prompt the seed is the one earlier versions used
         seeds = [seed * 1_000_003 + i + 1_000_000_007 * j for i, j in chunk]
         for (i, j), seq in zip(chunk, sample_batch(lm, batch, max_new_tokens, temperature, top_k, seeds), strict=True):
             n = len(seq["entropy"])
             seq["seq"] = np.full(n, i * k + j, dtype=np.int64)
             seq["pos"] = np.arange(n, dtype=np.int32)
-            if k > 1:
+            if k > 1 or per_kind is not None:
                 seq["prompt"] = np.full(n, i, dtype=np.int64)
             parts.append(seq)
         bar.update(len(chunk))
@@ -354,7 +360,8 @@ def run_dump(
         "top_k": int(arrays["topk_ids"].shape[1]),
         "max_new_tokens": max_new_tokens,
         "prompt_source": {"path": os.path.basename(prompts), "sha256": _sha256(prompts), "n_prompts": len(items)},
-        "prompt_kinds": [k for _, k in items],
+        "prompt_index": chosen,
+        "prompt_kinds": [k for _, k in every],  # by line of the prompt file
         "versions": _versions(),
         "command": " ".join(argv) if argv else None,
         "seconds": round(time.time() - started, 1),

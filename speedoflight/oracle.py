@@ -295,7 +295,7 @@ def prefixes_from_dump(
     prompts: list[int] = []
     seqs: list[int] = []
     poss: list[int] = []
-    for s in range(n_seq):
+    for s in np.unique(seq).tolist():
         rows = np.flatnonzero(seq == s)
         tokens = nxt[rows[np.argsort(pos[rows], kind="stable")]]
         for p in positions:
@@ -433,12 +433,12 @@ def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str,
     import zipfile
 
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             curves, depths, kinds = z["curves"], z["depths"], [str(k) for k in z["kinds"]]
             meta = json.loads(str(z["metadata"]))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a speedoflight oracle file ({exc}); re-create it with `oracle --out`") from None
     if meta.get("format") != "speedoflight-oracle" or curves.ndim != 2:
         raise InputError(f"{path}: not a speedoflight oracle file; re-create it with `speedoflight oracle --out`")

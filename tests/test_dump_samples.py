@@ -93,3 +93,61 @@ def test_bad_samples_per_prompt(folder, tmp_path, capsys):
         == 2
     )
     assert "--samples-per-prompt" in capsys.readouterr().err
+
+
+def test_per_kind_keeps_file_indices(folder, tmp_path):
+    prompts = tmp_path / "k.jsonl"
+    lines = [("abc", "x"), ("bcd", "x"), ("dda", "y"), ("cab", "x"), ("ebb", "y")]
+    prompts.write_text("".join(f'{{"prompt": "{p}", "kind": "{k}"}}\n' for p, k in lines))
+    out = tmp_path / "pk.npz"
+    assert (
+        main(
+            [
+                "dump",
+                "--model",
+                str(folder),
+                "--prompts",
+                str(prompts),
+                "--out",
+                str(out),
+                "--max-new-tokens",
+                "4",
+                "--top-k",
+                "3",
+                "--per-kind",
+                "1",
+                "--samples-per-prompt",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    with np.load(out) as z:
+        assert sorted(set(z["prompt"].tolist())) == [0, 2]  # the first prompt of each kind, by file line
+        assert sorted(set(z["seq"].tolist())) == [0, 1, 4, 5]
+    full = tmp_path / "full.npz"
+    assert (
+        main(
+            [
+                "dump",
+                "--model",
+                str(folder),
+                "--prompts",
+                str(prompts),
+                "--out",
+                str(full),
+                "--max-new-tokens",
+                "4",
+                "--top-k",
+                "3",
+                "--samples-per-prompt",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    with np.load(out) as a, np.load(full) as b:  # the same sequences, whatever the selection
+        for s in (0, 1, 4, 5):
+            np.testing.assert_array_equal(a["next_token"][a["seq"] == s], b["next_token"][b["seq"] == s])
