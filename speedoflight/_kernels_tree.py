@@ -4,7 +4,10 @@ The best-first top-P search of a draft tree (THEORY.md section 4): a 4-ary
 heap of candidate nodes keyed by ``V = -log pi`` (path surprisal). Popping the node of
 smallest V adds ``pi = e^{-V}`` to E[X]; then its next sibling (same parent,
 next rank) and its first child (the popped node's own distribution, drawn
-when it is popped) are pushed. Each pop pushes at most two entries, so the
+when it is popped) are pushed. A sibling's key is the popped key plus the
+gap between the two ranks' surprisals, ``k + (s[r + 1] - s[r])``; every
+kernel and the test reference use exactly this arithmetic, so they pop in
+the same order bit for bit. Each pop pushes at most two entries, so the
 queue never holds more than Pmax + 1 entries.
 
 Distributions are rows of ``neglogp`` (``-log p`` sorted increasingly, ``inf``
@@ -134,11 +137,123 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
             used += 1
             pl[s, 0], pl[s, 1], pl[s, 2], pl[s, 3], pl[s, 4] = kp, kr, kk + 1, kd, kpar
             n += 1
-            _sift_up(hp, n - 1, kp + neglogp[kr, kk + 1], float(s))
+            _sift_up(hp, n - 1, k + (neglogp[kr, kk + 1] - neglogp[kr, kk]), float(s))
     while j < at.shape[0]:
         curve_out[j] = total
         j += 1
     return popped
+
+
+@_jit()
+def _top_p_packed(first, gap, draws, pmax, at, curve_out, depth_hist, tmax, bd, bw, mark):
+    """One replicate with packed heap entries and pushes above ``tmax`` pruned.
+
+    A heap entry is (key, payload) with payload = row << (bd + bw) | rank << bd | depth,
+    stored exactly in a float64 (callers keep it below 2^53), so a pop needs no
+    per-node record: the sibling's key is ``key + gap[row, rank]`` and the
+    child's ``key + first[row']``. Pushes with a key above ``tmax`` are dropped:
+    nothing below them in the search order can be popped before them, so the
+    pops with keys <= tmax come out exactly as without pruning, while the heap
+    stays a fraction of Pmax (cache-resident for much larger Pmax).
+    Returns (pops, pruned pushes, key of pop number ``mark``, last key).
+    """
+    hp = np.empty(2 * (pmax + 2))
+    width = gap.shape[1] + 1
+    max_depth = depth_hist.shape[0] - 1
+    dmask = (1 << bd) - 1
+    rmask = (1 << bw) - 1
+    rshift = bd + bw
+    n = 0
+    r0 = draws[0]
+    pruned = 0
+    if first[r0] <= tmax:
+        hp[0] = first[r0]
+        hp[1] = float((r0 << rshift) | 1)
+        n = 1
+    elif first[r0] < np.inf:
+        pruned += 1
+    total = 0.0
+    j = 0
+    popped = 0
+    k_mark = np.nan
+    k = np.nan
+    for i in range(pmax):
+        if n == 0:
+            break
+        k = hp[0]
+        e = np.int64(hp[1])
+        depth = e & dmask
+        rank = (e >> bd) & rmask
+        row = e >> rshift
+        total += math.exp(-k)
+        popped += 1
+        if i + 1 == mark:
+            k_mark = k
+        depth_hist[min(depth, max_depth)] += 1
+        while j < at.shape[0] and at[j] == i + 1:
+            curve_out[j] = total
+            j += 1
+        r = draws[i + 1]
+        ck = k + first[r]
+        if ck <= tmax:
+            _sift_down(hp, n, ck, float((r << rshift) | (depth + 1)))
+        else:
+            if ck < np.inf:
+                pruned += 1
+            n -= 1
+            if n > 0:
+                _sift_down(hp, n, hp[2 * n], hp[2 * n + 1])
+        if rank + 1 < width:
+            sk = k + gap[row, rank]
+            if sk <= tmax:
+                n += 1
+                _sift_up(hp, n - 1, sk, float((row << rshift) | ((rank + 1) << bd) | depth))
+            elif sk < np.inf:
+                pruned += 1
+    while j < at.shape[0]:
+        curve_out[j] = total
+        j += 1
+    return popped, pruned, k_mark, k
+
+
+@_jit()
+def top_p_fast(first, gap, draws, pmax, at, curve_out, depth_hist, bd, bw):
+    """One replicate, exact, with a threshold chosen per replicate (see :func:`_top_p_packed`).
+
+    A pilot search of Pmax/16 nodes (unpruned, small) gives the path
+    surprisal at Pmax/256 and Pmax/16; their slope extrapolates the threshold
+    at Pmax, plus a margin. If the pruned search then runs dry before Pmax
+    pops (the threshold was too low), it is rerun with a larger one; the
+    result is always the unpruned search's, pop for pop.
+    """
+    scratch = np.zeros_like(depth_hist)
+    tmax = np.inf
+    if pmax >= 4096:
+        p1 = pmax // 16
+        at1 = np.array([p1], dtype=np.int64)
+        out1 = np.zeros(1)
+        got, _, ka, kb = _top_p_packed(first, gap, draws, p1, at1, out1, scratch, np.inf, bd, bw, p1 // 16)
+        if got == p1 and ka == ka:
+            slope = max((kb - ka) / math.log(16.0), 0.0)
+            tmax = kb + slope * math.log(pmax / p1) + 0.25 + 0.25 * slope
+    while True:
+        depth_hist[:] = 0
+        got, pruned, _, _ = _top_p_packed(first, gap, draws, pmax, at, curve_out, depth_hist, tmax, bd, bw, 0)
+        if got == pmax or pruned == 0:
+            return got
+        tmax += 1.0 + (tmax - first[draws[0]]) * 0.1
+
+
+@_jit(parallel=True)
+def top_p_pool_fast(first, gap, seeds, pmax, at, curves, depth_hists, bd, bw):
+    """Replicates in parallel with :func:`top_p_fast` (same draws as :func:`top_p_pool`)."""
+    n_rows = first.shape[0]
+    for rep in numba.prange(seeds.shape[0]):
+        np.random.seed(seeds[rep])
+        draws = np.empty(pmax + 1, dtype=np.int64)
+        for i in range(pmax + 1):
+            draws[i] = np.random.randint(0, n_rows)
+        top_p_fast(first, gap, draws, pmax, at, curves[rep], depth_hists[rep], bd, bw)
 
 
 @_jit(parallel=True)

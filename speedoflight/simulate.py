@@ -195,6 +195,22 @@ def _seeds(seed: int, replicates: int) -> np.ndarray:
     return np.array([c.generate_state(1, np.uint32)[0] for c in ss.spawn(replicates)], dtype=np.int64)
 
 
+def packed_layout(neglogp: np.ndarray, pmax: int) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """Return the packed kernel's inputs: first surprisals, rank gaps, depth and rank bit widths (None: no fit).
+
+    A heap entry's payload (row, rank, depth) must fit in the 53 bits a
+    float64 holds exactly.
+    """
+    n_rows, width = neglogp.shape
+    bd = int(pmax + 2).bit_length()
+    bw = max(1, int(width).bit_length())
+    if bd + bw + max(1, int(n_rows).bit_length()) > 53:
+        return None
+    with np.errstate(invalid="ignore"):
+        gap = np.ascontiguousarray(np.diff(neglogp, axis=1))  # never read where the next rank is absent
+    return np.ascontiguousarray(neglogp[:, 0]), gap, bd, bw
+
+
 def simulate(
     dist: Distribution,
     pmax: int,
@@ -217,6 +233,7 @@ def simulate(
     if mem > 4 * 2**30:
         raise InputError(f"--pmax {pmax} needs about {mem / 2**30:.1f} GiB; lower --pmax (or V for dirichlet)")
     seeds = _seeds(seed, replicates)
+    layout = packed_layout(dist.neglogp, pmax) if dist.neglogp is not None else None
     curves = np.zeros((replicates, len(at_arr)))
     hists = np.zeros((replicates, _MAX_DEPTH + 1), dtype=np.int64)
     from tqdm import tqdm
@@ -228,6 +245,9 @@ def simulate(
             if dist.dirichlet is not None:
                 a, v = dist.dirichlet
                 KT.top_p_dirichlet(float(a), int(v), seeds[sl], pmax, at_arr, curves[sl], hists[sl])
+            elif layout is not None:
+                first, gap, bd, bw = layout
+                KT.top_p_pool_fast(first, gap, seeds[sl], pmax, at_arr, curves[sl], hists[sl], bd, bw)
             else:
                 assert dist.neglogp is not None
                 KT.top_p_pool(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl])

@@ -96,22 +96,24 @@ def top_p_reference(neglogp: np.ndarray, draws: np.ndarray, pmax: int) -> list[f
     import heapq
 
     width = neglogp.shape[1]
-    heap: list[tuple[float, tuple[int, ...], int, float]] = []
+    heap: list[tuple[float, tuple[int, ...], int]] = []
     root = int(draws[0])
     if np.isfinite(neglogp[root, 0]):
-        heapq.heappush(heap, (float(neglogp[root, 0]), (0,), root, 0.0))
+        heapq.heappush(heap, (float(neglogp[root, 0]), (0,), root))
     curve, total = [], 0.0
     for i in range(pmax):
         if not heap:
             curve.append(total)
             continue
-        v, path, row, parent_v = heapq.heappop(heap)
+        v, path, row = heapq.heappop(heap)
         total += math.exp(-v)
         curve.append(total)
         rank = path[-1]
         if rank + 1 < width and np.isfinite(neglogp[row, rank + 1]):
-            heapq.heappush(heap, (parent_v + float(neglogp[row, rank + 1]), (*path[:-1], rank + 1), row, parent_v))
+            # the sibling's surprisal: this node's plus the gap between the two ranks
+            gap = float(neglogp[row, rank + 1]) - float(neglogp[row, rank])
+            heapq.heappush(heap, (v + gap, (*path[:-1], rank + 1), row))
         child_row = int(draws[i + 1])
         if np.isfinite(neglogp[child_row, 0]):
-            heapq.heappush(heap, (v + float(neglogp[child_row, 0]), (*path, 0), child_row, v))
+            heapq.heappush(heap, (v + float(neglogp[child_row, 0]), (*path, 0), child_row))
     return curve

@@ -209,3 +209,54 @@ def test_pool_from_a_float64_topk_array_on_disk(tmp_path):
     d = pool(str(tmp_path / "top.npy"), kind="logprobs", vocab_size=50)
     assert d.neglogp.shape == (30, 6)
     assert d.neglogp[0, -1] == np.inf
+
+
+def _fast(neglogp, draws, pmax, tmax=None):
+    from speedoflight.simulate import packed_layout
+
+    first, gap, bd, bw = packed_layout(neglogp, pmax)
+    at = np.arange(1, pmax + 1, dtype=np.int64)
+    out = np.zeros(pmax)
+    hist = np.zeros(4097, dtype=np.int64)
+    if tmax is None:
+        n = KT.top_p_fast(first, gap, draws.astype(np.int64), pmax, at, out, hist, bd, bw)
+        return out, hist, n
+    got = KT._top_p_packed(first, gap, draws.astype(np.int64), pmax, at, out, hist, tmax, bd, bw, 0)
+    return out, hist, got
+
+
+@pytest.mark.parametrize(("seed", "pmax"), [(0, 300), (1, 5000), (2, 20_000), (3, 70_000)])
+def test_packed_pruned_kernel_pops_exactly_like_the_slot_kernel(seed, pmax):
+    """Pruning above a per-replicate threshold and packing the heap change nothing, pop for pop."""
+    rng = np.random.default_rng(seed)
+    rows = rng.dirichlet(np.full(16, 0.3), size=200)
+    rows[:, -4:] = 0.0
+    rows /= rows.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        neglogp = np.ascontiguousarray(-np.log(-np.sort(-rows, axis=1)))
+    draws = rng.integers(0, 200, pmax + 1)
+    at = np.arange(1, pmax + 1, dtype=np.int64)
+    out = np.zeros(pmax)
+    hist = np.zeros(4097, dtype=np.int64)
+    empty = np.empty(0, dtype=np.int64)
+    KT.top_p_one(neglogp, draws.astype(np.int64), pmax, at, out, hist, empty, empty, empty)
+    fast, fast_hist, n = _fast(neglogp, draws, pmax)
+    assert n == pmax
+    np.testing.assert_allclose(fast, out, rtol=1e-12)  # fastmath may reassociate k + gap differently
+    np.testing.assert_array_equal(fast_hist, hist)  # the same nodes, depth for depth
+    if pmax <= 5000:
+        np.testing.assert_allclose(fast, top_p_reference(neglogp, draws, pmax), rtol=1e-12)
+
+
+def test_a_threshold_too_low_is_detected_and_retried():
+    rng = np.random.default_rng(7)
+    neglogp = np.ascontiguousarray(np.sort(-np.log(rng.dirichlet(np.full(8, 0.5), size=50)), axis=1))
+    draws = rng.integers(0, 50, 10_001)
+    full, _, _ = _fast(neglogp, draws, 10_000, tmax=np.inf)
+    low, _, (got, pruned, _, _) = _fast(neglogp, draws, 10_000, tmax=float(full[0] * 0 + 6.0))
+    assert got < 10_000
+    assert pruned > 0
+    np.testing.assert_array_equal(low[:got], full[:got])  # what it did pop is exact
+    again, _, n = _fast(neglogp, draws, 10_000)
+    assert n == 10_000
+    np.testing.assert_array_equal(again, full)
