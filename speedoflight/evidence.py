@@ -65,8 +65,9 @@ class RealComparison:
         """Judge the i.i.d. simulation against the oracle per P: over-predicts, under-predicts or agrees."""
         out = []
         for i in range(len(self.P)):
-            lo = min(self.iid_sim["drop_low"][i], self.iid_sim["lump_low"][i])
-            hi = max(self.iid_sim["drop_high"][i], self.iid_sim["lump_high"][i])
+            # the truth of the i.i.d. model lies between its dropped-tail (lower) and lumped-tail (upper) estimate
+            lo = self.iid_sim["drop_low"][i]
+            hi = self.iid_sim["lump_high"][i]
             if lo > self.oracle["ci_high"][i]:
                 out.append("over-predicts")
             elif hi < self.oracle["ci_low"][i]:
@@ -91,11 +92,22 @@ class RealComparison:
             ps = [int(p) for p, w in zip(self.P, verdicts, strict=True) if w == v]
             if ps:
                 what = {
-                    "over-predicts": "the i.i.d. simulation over-predicts the real optimum (intervals apart)",
-                    "under-predicts": "the i.i.d. simulation under-predicts the real optimum (intervals apart)",
-                    "agrees": "the i.i.d. simulation and the real optimum agree within their intervals",
+                    "over-predicts": "the i.i.d. simulation over-predicts the real optimum (even its lower "
+                    "estimate lies above the optimum's interval)",
+                    "under-predicts": "the i.i.d. simulation under-predicts the real optimum (even its upper "
+                    "estimate lies below the optimum's interval)",
+                    "agrees": "the real optimum's interval overlaps the i.i.d. simulation's range (lower .. upper "
+                    "estimate, with their intervals)",
                 }[v]
                 lines.append(f"{self.model}: at P = {', '.join(map(str, ps))} {what}.")
+        i = len(self.P) - 1
+        d, u, o = self.iid_sim["drop_mean"][i], self.iid_sim["lump_mean"][i], self.oracle["mean"][i]
+        where = "above" if o > u else "below" if o < d else "inside"
+        lines.append(
+            f"{self.model}: at P = {int(self.P[i])} the real optimum is {o:.2f}, {where} the i.i.d. simulation's "
+            f"range {d:.2f} (top-k tails dropped) .. {u:.2f} (lumped); the exact i.i.d. curve gives "
+            f"{self.theory.get('iid_exact', np.full(i + 1, np.nan))[i]:.2f}."
+        )
         for k, held in self.bound_held().items():
             if all(held):
                 lines.append(f"{self.model}: {BOUNDS[k]} held at every P.")
@@ -136,7 +148,12 @@ class RealComparison:
                 _cell(self.theory.get("published"), i),
             ]
             for v in m.values():
-                cells.append(f"{v['mean'][i]:.2f}" if np.isfinite(v["mean"][i]) else "")
+                if not np.isfinite(v["mean"][i]):
+                    cells.append("")
+                elif np.isfinite(v["oracle_same_prompts"][i]):
+                    cells.append(f"{v['mean'][i]:.2f} ({100 * v['mean'][i] / v['oracle_same_prompts'][i]:.0f}%)")
+                else:
+                    cells.append(f"{v['mean'][i]:.2f}")
             rows.append(cells)
         out = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -231,10 +248,21 @@ def compare_real(
     bc = bound_curve(ps, sources=[pool_file], seed=seed, progress=progress)
     theory = {k: np.asarray(v, dtype=float) for k, v in bc.columns.items()}
     measured: dict[str, dict[str, np.ndarray]] = {}
+    notes: list[str] = []
     for f in measured_files:
         run = read_measured(f)
         if abs(float(run.meta.get("temperature", math.nan)) - float(ometa["temperature"])) > 1e-12:
             raise InputError(f"{f} was measured at another temperature than {oracle_file}")
+        # the oracle on the measured prompts themselves, for a like-for-like fraction of the optimum
+        used = sorted({int(r["prompt"]) for r in run.records})
+        index = [int(i) for i in ometa.get("prompt_index", [])]
+        rows_same = [index.index(i) for i in used if i in index]
+        same = curves[rows_same].mean(axis=0)[idx] if len(rows_same) == len(used) else np.full(len(ps), np.nan)
+        notes.append(
+            f"{os.path.basename(f)}: {len(used)} prompts x {run.meta.get('samples_per_prompt', '?')} continuations "
+            f"of {run.meta.get('tokens', '?')} tokens; the percentage after a measured value is its fraction of "
+            "the oracle optimum on those same prompts"
+        )
         for row in run.summary():
             key = f"{row['drafter']} {row['shape']}"
             col = measured.setdefault(
@@ -243,6 +271,7 @@ def compare_real(
                     "mean": np.full(len(ps), np.nan),
                     "ci_low": np.full(len(ps), np.nan),
                     "ci_high": np.full(len(ps), np.nan),
+                    "oracle_same_prompts": same,
                 },
             )
             where = np.flatnonzero(ps == row["P"])
@@ -251,7 +280,7 @@ def compare_real(
                 col["ci_low"][where[0]] = row["ci_low"]
                 col["ci_high"][where[0]] = row["ci_high"]
     traj = bc.trajectory
-    notes = [
+    notes[:0] = [
         f"oracle: {n} prompts ({', '.join(f'{k} {kinds.count(k)}' for k in sorted(set(kinds)))}), exact E[X*(P)] "
         f"at the end of each prompt, temperature {ometa['temperature']:g}",
         f"pool: {os.path.basename(pool_file)} (model {pmeta.get('model', {}).get('name', '?')}); "

@@ -255,8 +255,8 @@ def _eagle2_accepts(
 
     n = len(cont)
     tb = TreeBatch(draft, [prompt], 1.0)
-    topk = min(topk, int(tb._root.shape[-1]))
-    roots = [tb._root[0]]
+    topk = min(topk, int(tb.root_logits.shape[-1]))
+    roots = [tb.root_logits[0]]
     if n > 1:
         chain = tb.extend([[(i - 1, cont[i]) for i in range(n - 1)]])[0]
         roots += [chain[i] for i in range(n - 1)]

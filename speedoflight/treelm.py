@@ -111,6 +111,11 @@ class TreeBatch:
             node = self.parent[b][node]
         return out[::-1]
 
+    @property
+    def root_logits(self) -> Any:
+        """``[batch, vocab]`` logits tensor of the next token after each prefix (before the temperature)."""
+        return self._root
+
     def root_logprobs(self) -> np.ndarray:
         """``[batch, vocab]`` float64 next-token log-probabilities after each prefix."""
         return self._log_softmax(self._root)

@@ -33,7 +33,7 @@ def _binary_curve(pmax: int) -> np.ndarray:
     return np.array(out)
 
 
-def _oracle_file(path, curves, name="Toy"):
+def _oracle_file(path, curves, name="Toy", prompt_index=None):
     n, pmax = curves.shape
     res = OracleResult(
         P=np.arange(1, pmax + 1),
@@ -51,7 +51,7 @@ def _oracle_file(path, curves, name="Toy"):
         tokens_forwarded=1,
         nodes_forwarded=1,
         seconds=1.0,
-        meta={"model": {"name": name}},
+        meta={"model": {"name": name}, "prompt_index": prompt_index or list(range(n))},
     )
     save_oracle(str(path), res)
 
@@ -241,3 +241,16 @@ def test_read_measured_rejects_bad_files(tmp_path):
         read_measured(str(p))
     with pytest.raises(InputError, match="no such file"):
         read_measured(str(tmp_path / "none.jsonl"))
+
+
+def test_measured_fraction_uses_the_oracle_on_the_same_prompts(tmp_path):
+    exact = _binary_curve(16)
+    curves = np.vstack([exact * f for f in (1.0, 1.0, 2.0, 2.0, 9.0)])  # prompt 9 is not measured
+    _oracle_file(tmp_path / "o.npz", curves, prompt_index=[0, 1, 2, 3, 9])
+    _binary_dump(tmp_path / "d.npz")
+    _measured(tmp_path / "m.jsonl")  # prompts 0..3
+    c = compare_real(str(tmp_path / "o.npz"), str(tmp_path / "d.npz"), [str(tmp_path / "m.jsonl")], replicates=5)
+    col = c.measured["ngram chain"]
+    np.testing.assert_allclose(col["oracle_same_prompts"], exact[c.P - 1] * 1.5)
+    frac = 100 * col["mean"][1] / col["oracle_same_prompts"][1]
+    assert f"({frac:.0f}%)" in c.markdown().splitlines()[3]
