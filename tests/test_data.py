@@ -20,7 +20,7 @@ DUMP = DATA / "smollm2-t1.npz"
 
 def test_data_folder_is_small():
     total = sum(p.stat().st_size for p in DATA.rglob("*") if p.is_file())
-    assert total < 15 * 2**20
+    assert total < 40 * 2**20  # the limit issue 5 sets for data/
 
 
 def test_dump_metadata_and_shape():
@@ -88,3 +88,61 @@ def test_estimate_cli_on_shipped_data(capsys):
 def test_prompts_file(kind):
     rows = [json.loads(line) for line in (DATA / "prompts.jsonl").read_text().splitlines()]
     assert sum(r["kind"] == kind for r in rows) >= 100
+
+
+ORACLES = {
+    "SmolLM2-135M-Instruct": DATA / "oracle-smollm2-t1.npz",
+    "Gemma-3-270M (Q4_K_M)": DATA / "oracle-gemma3-270m-t1.npz",
+}
+X8 = {"SmolLM2-135M-Instruct": DATA / "smollm2-t1-x8.npz", "Gemma-3-270M (Q4_K_M)": DATA / "gemma3-270m-t1-x8.npz"}
+
+
+@pytest.mark.parametrize("name", sorted(ORACLES))
+def test_shipped_oracle_curves(name):
+    from speedoflight.oracle import load_oracle
+
+    curves, depths, kinds, meta = load_oracle(str(ORACLES[name]))
+    assert meta["model"]["name"] == name
+    assert meta["temperature"] == 1.0
+    assert curves.shape == (100, 128)
+    assert kinds.count("prose") == 50
+    assert kinds.count("code") == 50
+    assert np.all(np.diff(curves, axis=1) > 0)  # every popped node adds a positive probability
+    assert np.all(curves <= np.arange(1, 129) + 1e-9)  # E[X*(P)] <= P
+    assert np.all(curves[:, 0] <= 1.0 + 1e-9)
+    assert depths.min() >= 1
+    assert meta["prompt_source"]["sha256"] == hashlib.sha256((DATA / "prompts.jsonl").read_bytes()).hexdigest()
+    assert meta["command"].split("speedoflight", 1)[1].strip().split(" --quiet")[0] in (
+        DATA / "make_real_evidence.sh"
+    ).read_text().replace("\\\n    ", "")
+
+
+@pytest.mark.parametrize("name", sorted(X8))
+def test_shipped_dumps_with_eight_continuations_per_prompt(name):
+    src = open_source(X8[name])
+    assert src.metadata["model"]["name"] == name
+    assert src.metadata["samples_per_prompt"] == 8
+    with np.load(X8[name]) as z:
+        prompt, seq = z["prompt"], z["seq"]
+    per_prompt = {p: len(np.unique(seq[prompt == p])) for p in np.unique(prompt)}
+    assert len(per_prompt) == 100
+    assert set(per_prompt.values()) == {8}
+    from speedoflight.oracle import load_oracle
+
+    # the same prompts as the oracle file of the model
+    assert sorted(per_prompt) == sorted(load_oracle(str(ORACLES[name]))[3]["prompt_index"])
+
+
+def test_shipped_measured_acceptance():
+    from speedoflight.measure import read_measured
+
+    run = read_measured(str(DATA / "measured-smollm2-t1.jsonl"))
+    assert run.meta["model"]["name"] == "SmolLM2-135M-Instruct"
+    assert run.meta["samples_per_prompt"] >= 8
+    combos = {(r["drafter"], r["shape"], r["P"]) for r in run.records}
+    for drafter in ("ngram", "early-exit:24"):
+        for shape in ("chain", "tree"):
+            for p in (1, 2, 4, 8, 16, 32, 64):
+                assert (drafter, shape, p) in combos
+    for r in run.records:  # every iteration produced X + 1 tokens of the 32-token continuation
+        assert sum(r["accepted"]) + len(r["accepted"]) == run.meta["tokens"]
