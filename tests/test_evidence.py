@@ -223,6 +223,10 @@ def test_cli_evidence(files, capsys):
     (files / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
     assert main(["evidence", "--oracle", str(files / "bad.npz"), "--pool", str(files / "d.npz"), "--quiet"]) == 2
     assert "oracle" in capsys.readouterr().err
+    text = files / "p.jsonl"
+    text.write_text('{"prompt": "x"}\n')
+    assert main(["evidence", "--oracle", str(files / "o.npz"), "--pool", str(text), "--quiet"]) == 2
+    assert "not a speedoflight dump" in capsys.readouterr().err
 
 
 def test_read_measured_rejects_bad_files(tmp_path):

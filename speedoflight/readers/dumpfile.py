@@ -97,6 +97,8 @@ def is_dump(members: dict[str, zipfile.ZipInfo]) -> bool:
 
 def read_metadata(path: str) -> dict[str, Any]:
     """Parse and check a dump's metadata."""
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not a speedoflight dump (an .npz archive); make one with `speedoflight dump`")
     try:
         with np.load(path, allow_pickle=False) as z:
             raw = z["metadata"]
