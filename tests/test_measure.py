@@ -262,4 +262,13 @@ def test_cli_measure_errors(tiny, tmp_path, capsys):
     assert main([*base, "--drafters", "early-exit:9"]) == 2
     assert "layers 1..3" in capsys.readouterr().err
     assert main([*base, "--p", "0,2"]) == 2
+    assert main([*base, "--drafters", "early-exit:-3"]) == 2  # layer 0 of 3
+    assert main([*base, "--drafters", "early-exit:0"]) == 2
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_negative_layers_count_from_the_top():
+    from speedoflight.measure import parse_drafters
+
+    assert parse_drafters("ngram,early-exit:-1", 30) == ["ngram", "early-exit:29"]
+    assert parse_drafters("early-exit:24", 30) == ["early-exit:24"]
