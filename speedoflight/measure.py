@@ -419,8 +419,7 @@ def run_measure(
     """Load the verifier, sample continuations and score every drafter on them."""
     from tqdm import tqdm
 
-    from .model import _sha256, _versions, load_model, read_prompts, sample_batch
-    from .oracle import _choose
+    from .model import _sha256, _versions, choose_prompts, load_model, read_prompts, sample_batch
 
     if any(p < 1 for p in ps):
         raise InputError("--p values must be >= 1")
@@ -431,7 +430,7 @@ def run_measure(
     items = read_prompts(prompts)
     lm = load_model(model, progress=progress)
     specs = parse_drafters(drafters, len(lm.model.model.layers))
-    chosen = _choose(items, per_kind)[:limit]
+    chosen = choose_prompts(items, per_kind)[:limit]
     run = MeasureRun()
     started = time.time()
     jobs = [(i, j) for i in chosen for j in range(samples_per_prompt)]

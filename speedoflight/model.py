@@ -29,7 +29,7 @@ from . import __version__
 from .errors import InputError
 from .readers.dumpfile import write_dump
 
-__all__ = ["LoadedModel", "load_model", "locate_gemma3", "locate_smollm2", "read_prompts", "run_dump"]
+__all__ = ["LoadedModel", "choose_prompts", "load_model", "locate_gemma3", "locate_smollm2", "read_prompts", "run_dump"]
 
 #: Names of the packaged models (``--model NAME``); anything else is a local folder.
 PACKAGED = ("smollm2", "gemma3-270m")
@@ -203,6 +203,19 @@ def read_prompts(path: str) -> list[tuple[str, str]]:
     return out
 
 
+def choose_prompts(items: list[tuple[str, str]], per_kind: int | None) -> list[int]:
+    """Prompt indices in file order; with ``per_kind``, only the first N of each kind."""
+    if per_kind is None:
+        return list(range(len(items)))
+    seen: dict[str, int] = {}
+    out = []
+    for i, (_, kind) in enumerate(items):
+        if seen.get(kind, 0) < per_kind:
+            seen[kind] = seen.get(kind, 0) + 1
+            out.append(i)
+    return out
+
+
 def _sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -321,10 +334,8 @@ def run_dump(
         raise InputError(f"--temperature must be >= 0, got {temperature}")
     if not out.lower().endswith(".npz"):
         raise InputError(f"--out {out}: a dump is an .npz file; end the name with .npz")
-    from .oracle import _choose
-
     every = read_prompts(prompts)
-    chosen = _choose(every, per_kind)[:limit]
+    chosen = choose_prompts(every, per_kind)[:limit]
     items = [every[i] for i in chosen]
     torch = _import_torch()
     lm = load_model(model, progress=progress)

@@ -330,13 +330,13 @@ def run_oracle(
     tokens the dump sampled after it (the dump must come from the same
     prompt file; its recorded checksum is compared).
     """
-    from .model import _sha256, _versions, load_model, read_prompts
+    from .model import _sha256, _versions, choose_prompts, load_model, read_prompts
 
     if pmax < 1:
         raise InputError(f"--pmax must be >= 1, got {pmax}")
     items = read_prompts(prompts)
     lm = load_model(model, progress=progress)
-    chosen = _choose(items, per_kind)
+    chosen = choose_prompts(items, per_kind)
     if dump is not None:
         from .readers.dumpfile import read_metadata
 
@@ -382,19 +382,6 @@ def run_oracle(
         }
     )
     return res
-
-
-def _choose(items: list[tuple[str, str]], per_kind: int | None) -> list[int]:
-    """Prompt indices in file order; with ``per_kind``, only the first N of each kind."""
-    if per_kind is None:
-        return list(range(len(items)))
-    seen: dict[str, int] = {}
-    out = []
-    for i, (_, kind) in enumerate(items):
-        if seen.get(kind, 0) < per_kind:
-            seen[kind] = seen.get(kind, 0) + 1
-            out.append(i)
-    return out
 
 
 def save_oracle(path: str, res: OracleResult) -> None:
