@@ -19,6 +19,7 @@ import numpy as np
 from . import __version__
 from ._atomic import atomic_path
 from ._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
+from ._json import finite_or_none
 from .errors import InputError
 
 __all__ = ["main"]
@@ -118,6 +119,35 @@ def _add_model_flags(p: argparse.ArgumentParser, limit_help: str) -> None:
     p.add_argument("--per-kind", type=_positive_int, help="use only the first N prompts of each kind (JSONL 'kind')")
     p.add_argument("--limit", type=_positive_int, help=limit_help)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+_MEASURED_HELP = """\
+measured acceptance formats (detected from the content; X = accepted draft tokens per call):
+  .csv / .jsonl      per-iteration 'accepted' (X) or 'tokens_per_call' (X + 1); optional tree_size,
+                     request/sequence (groups), label/drafter
+  speedoflight measure output (JSONL with a speedoflight-measured header)
+  vLLM               /metrics Prometheus text (vllm:spec_decode_num_*), or logs with 'SpecDecoding metrics:'
+  SGLang             responses with meta_info.spec_verify_ct / spec_accept_token_num (JSONL or JSON list)
+  Spec-Bench, EAGLE  answer JSONL (choices[].accept_lengths / new_tokens / decoding_steps / idxs)
+  llama.cpp          server logs ('draft acceptance = ...' and 'statistics ...: #gen drafts = ...' lines)
+"""
+
+
+def _measured_formats() -> list[str]:
+    from .acceptance import FORMATS
+
+    return list(FORMATS)
+
+
+def _command(args: argparse.Namespace) -> str:
+    """Return the command line that ran, for "regenerate with" lines."""
+    import shlex
+
+    return "speedoflight " + shlex.join(getattr(args, "argv", []))
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,6 +318,55 @@ def build_parser() -> argparse.ArgumentParser:
     evi.add_argument("--seed", type=int, default=0)
     evi.add_argument("--json", action="store_true", help="print one JSON object")
     evi.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cmp_ = sub.add_parser(
+        "compare",
+        help="measured acceptance (serving logs) against the speed of light of the same verifier",
+        description="A table and a figure of E[X] against log P: the published form, the Lorden bound, the "
+        "renewal prediction, the exact i.i.d. curve, the trajectory bound, the simulated optimal tree with its "
+        "band, and each measured system at its P with the fraction of the optimum it reaches; with --gpu and "
+        "--params, the speedup ceiling and the best P.",
+        epilog=_MEASURED_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmp_.add_argument("--dump", nargs="+", required=True, metavar="DUMP", help="the verifier's logged distributions")
+    cmp_.add_argument(
+        "--measured", nargs="+", required=True, metavar="FILE", help="measured acceptance (any format below)"
+    )
+    cmp_.add_argument("--measured-format", choices=sorted(_measured_formats()), help="force the measured files' format")
+    cmp_.add_argument("--tree-size", type=_positive_int, help="P (draft tokens per iteration) of every measured system")
+    cmp_.add_argument(
+        "--pmax", type=_positive_int, help="largest P on the curves (default 4x the largest measured P, >= 256)"
+    )
+    cmp_.add_argument("--replicates", type=_positive_int, default=64, help="optimal-tree simulation replicates (64)")
+    cmp_.add_argument("--seed", type=int, default=0, help="seed of the simulation and the bootstrap (0)")
+    _add_reading_flags(cmp_)
+    _add_timing_flags(cmp_, "for the speedup ceiling and the best P", "drafter time per draft token (ms)")
+    cmp_.add_argument("--out", help="write compare.md, compare.png and compare.json into this folder (atomically)")
+    cmp_.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp_.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rep = sub.add_parser(
+        "report",
+        help="the main job: the full report on the shipped real-model data (or on your files)",
+        description="Writes a self-contained folder with a Markdown report and its PNG figures: the verifier's "
+        "mu and mu2, every bound, the simulated optimum against the measured drafters, the real-model oracle "
+        "against the theory, and the speedup ceiling on a GPU. With no arguments it runs on the data shipped in "
+        "data/. The folder is written all or nothing.",
+    )
+    rep.add_argument("--out", default="report", help="output folder (default ./report)")
+    rep.add_argument("--dump", nargs="+", metavar="DUMP", help="verifier dumps (default: the shipped SmolLM2 dump)")
+    rep.add_argument("--measured", nargs="+", metavar="FILE", help="measured acceptance (default: the shipped run)")
+    rep.add_argument("--tree-size", type=_positive_int, help="P of every measured system that does not record it")
+    rep.add_argument(
+        "--oracle", nargs="*", metavar="FILE", help="oracle files with one --pool each (default: the shipped ones)"
+    )
+    rep.add_argument("--pool", nargs="*", metavar="DUMP", help="dumps matching --oracle")
+    rep.add_argument("--gpu", default="h100-sxm", help="GPU preset of the timing section (default h100-sxm)")
+    rep.add_argument("--params", type=_float, help="verifier parameters (default: the dump's model size)")
+    rep.add_argument("--replicates", type=_positive_int, default=64, help="simulation replicates (64)")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -336,17 +415,6 @@ def _print_table(m: Any, sources: list[Any]) -> None:
         if m.n_exact_rows:
             print(f"    ({m.n_exact_rows} rows carry exact full-vocabulary moments)")
     print(f"\n  CI method: {m.ci_method}")
-
-
-def _finite_or_none(obj: Any) -> Any:
-    """Replace NaN and infinities by None, so that --json prints strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite_or_none(v) for v in obj]
-    return obj
 
 
 def _write_per_row(path: str, m: Any) -> None:
@@ -400,7 +468,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     if args.json:
         d = m.to_dict()
         d["kind_how"] = [s.kind_how for s in sources]
-        print(json.dumps(_finite_or_none(d), indent=2, allow_nan=False))
+        print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
     else:
         _print_table(m, sources)
     return 0
@@ -432,7 +500,7 @@ def _cmd_bound(args: argparse.Namespace) -> int:
     )
     d = curve.to_dict()
     if args.json:
-        print(json.dumps(_finite_or_none(d), indent=2, allow_nan=False))
+        print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
         return 0
     names = list(curve.columns)
     extra = [f"speedup_{k}" for k in names] if timing else []
@@ -575,7 +643,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps(_finite_or_none(out), indent=2, allow_nan=False))
+        print(json.dumps(finite_or_none(out), indent=2, allow_nan=False))
         return 0
     show = res.P if len(res.P) <= 40 else res.P[np.unique(np.round(np.geomspace(1, len(res.P), 30)).astype(int) - 1)]
     if args.policy != "optimal":
@@ -621,7 +689,7 @@ def _cmd_tree(args: argparse.Namespace) -> int:
     if timing is not None:
         d["hardware"] = PT.hardware_choice(args.acceptance, args.budget, timing, args.draft_ms / 1e3, args.max_depth)
     if args.json:
-        print(json.dumps(_finite_or_none(d), indent=2, allow_nan=False))
+        print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
         return 0
     cap = f", depth <= {args.max_depth}" if args.max_depth else ""
     print(f"speedoflight tree: acceptance {t.acceptance.tolist()}{cap}")
@@ -706,7 +774,7 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
             "nodes_forwarded": res.nodes_forwarded,
             "seconds": res.seconds,
         }
-        print(json.dumps(_finite_or_none(obj)))
+        print(json.dumps(finite_or_none(obj)))
         return 0
     n = res.curves.shape[0]
     print(f"exact optimal tree, {res.meta['model']['name']}, T = {res.temperature:g}, {n} prefixes")
@@ -753,7 +821,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     write_measured(args.out, run)
     rows = run.summary()
     if args.json:
-        print(json.dumps(_finite_or_none({"out": args.out, "summary": rows})))
+        print(json.dumps(finite_or_none({"out": args.out, "summary": rows})))
         return 0
     print(f"{'drafter':<14} {'shape':<6} {'P':>4} {'iters':>6} {'E[X]':>7} {'CI (prompts)':>17} {'X+1':>6}")
     for r in rows:
@@ -793,9 +861,9 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     if by_model:
         raise InputError(f"measured files of models with no oracle file: {', '.join(sorted(by_model))}")
     if args.out:
-        write_evidence(args.out, comps, command="speedoflight " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None)
+        write_evidence(args.out, comps, command=_command(args))
     if args.json:
-        print(json.dumps(_finite_or_none([c.to_dict() for c in comps])))
+        print(json.dumps(finite_or_none([c.to_dict() for c in comps])))
         return 0
     for c in comps:
         print(f"## {c.model}\n")
@@ -809,6 +877,60 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .acceptance import read_many
+    from .compare import compare, write_comparison
+
+    measured = read_many(args.measured, args.measured_format)
+    comp = compare(
+        args.dump,
+        measured,
+        tree_size=args.tree_size,
+        timing=_timing_from_args(args, "the speedup ceiling"),
+        pmax=args.pmax,
+        replicates=args.replicates,
+        seed=args.seed,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        temperature=args.temperature,
+        progress=_progress(args),
+    )
+    if args.out:
+        write_comparison(args.out, comp, command=_command(args))
+    if args.json:
+        print(json.dumps(finite_or_none(comp.to_dict()), allow_nan=False))
+        return 0
+    print(f"mu = {comp.curve.mu:.4f} nats, mu2 = {comp.curve.mu2:.4f} nats^2 (from {len(args.dump)} dump file(s))\n")
+    print(comp.markdown())
+    print()
+    for line in comp.summary_lines():
+        print(f"- {line}")
+    if args.out:
+        print(f"\nwrote {args.out}/compare.md, compare.png, compare.json")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    path = run_report(
+        args.out,
+        dumps=args.dump,
+        measured=args.measured,
+        tree_size=args.tree_size,
+        oracles=args.oracle,
+        pools=args.pool,
+        gpu=args.gpu,
+        params=args.params,
+        replicates=args.replicates,
+        seed=args.seed,
+        progress=_progress(args),
+        command=_command(args),
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 success, 2 user error)."""
     parser = build_parser()
@@ -819,6 +941,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     handlers = {
         "estimate": _cmd_estimate,
         "bound": _cmd_bound,
@@ -828,6 +951,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "oracle": _cmd_oracle,
         "measure": _cmd_measure,
         "evidence": _cmd_evidence,
+        "compare": _cmd_compare,
+        "report": _cmd_report,
     }
     try:
         return handlers[args.command](args)

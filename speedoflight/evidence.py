@@ -23,14 +23,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_dir
+from ._json import finite_or_none
 from .errors import InputError
 
 __all__ = ["RealComparison", "compare_real", "write_evidence"]
@@ -307,10 +307,9 @@ def compare_real(
 
 def figure(comparisons: Sequence[RealComparison]) -> Any:
     """One panel per model: E[X] against P (log scale) for every line of the table, with bands."""
-    import matplotlib
+    from ._plot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(comparisons), figsize=(6.4 * len(comparisons), 4.8), squeeze=False)
     for ax, c in zip(axes[0], comparisons, strict=True):
@@ -353,36 +352,32 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
 
 def write_evidence(out_dir: str, comparisons: Sequence[RealComparison], command: str | None = None) -> None:
     """Write ``evidence.md``, ``evidence.png`` and ``evidence.json`` into ``out_dir``, all or nothing."""
-    parent = os.path.dirname(os.path.abspath(out_dir)) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".evidence-", dir=parent)
-    try:
+    with atomic_dir(out_dir) as tmp:
         md = ["# Real-model comparison", ""]
         if command:
             md += [f"Regenerate with `{command}`.", ""]
-        for c in comparisons:
-            md += [f"## {c.model}", "", c.markdown(), ""]
-            md += [f"- {line}" for line in c.summary_lines()]
-            md += ["", "Notes:", ""] + [f"- {x}" for x in c.notes] + [""]
-        md += ["![real optimum vs theory](evidence.png)", ""]
+        md += evidence_markdown(comparisons, "evidence.png")
         with open(os.path.join(tmp, "evidence.md"), "w", encoding="utf-8") as fh:
             fh.write("\n".join(md))
         with open(os.path.join(tmp, "evidence.json"), "w", encoding="utf-8") as fh:
-            from .cli import _finite_or_none
+            json.dump(finite_or_none([c.to_dict() for c in comparisons]), fh)
+        save_figure(figure(comparisons), os.path.join(tmp, "evidence.png"))
 
-            json.dump(_finite_or_none([c.to_dict() for c in comparisons]), fh)
-        fig = figure(comparisons)
-        fig.savefig(os.path.join(tmp, "evidence.png"), dpi=110)
-        import matplotlib.pyplot as plt
 
-        plt.close(fig)
-        if os.path.isdir(out_dir):
-            old = tempfile.mkdtemp(prefix=".evidence-old-", dir=parent)
-            os.rename(out_dir, os.path.join(old, "x"))
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def evidence_markdown(comparisons: Sequence[RealComparison], image: str) -> list[str]:
+    """Return the Markdown lines of the comparison: per model the table, the plain statements and the notes."""
+    md: list[str] = []
+    for c in comparisons:
+        md += [f"## {c.model}", "", c.markdown(), ""]
+        md += [f"- {line}" for line in c.summary_lines()]
+        md += ["", "Notes:", ""] + [f"- {x}" for x in c.notes] + [""]
+    md += [f"![real optimum vs theory]({image})", ""]
+    return md
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """Save a matplotlib figure as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

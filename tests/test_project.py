@@ -18,7 +18,7 @@ def test_quick_start_has_exactly_two_commands():
     blocks = quick_start_commands()
     assert len(blocks) == 2
     assert all(len(b.strip().splitlines()) == 1 for b in blocks)
-    assert "speedoflight estimate data/" in blocks[0]
+    assert blocks[0].strip().endswith("speedoflight report")
     assert "pytest" in blocks[1]
 
 

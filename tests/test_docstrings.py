@@ -1,0 +1,30 @@
+"""The public API the notebooks use has numpydoc docstrings that document every parameter."""
+
+from __future__ import annotations
+
+import pytest
+
+PUBLIC = [
+    "speedoflight.estimator.estimate",
+    "speedoflight.acceptance.read_acceptance",
+    "speedoflight.compare.compare",
+    "speedoflight.curve.bound_curve",
+    "speedoflight.report.run_report",
+]
+#: numpydoc checks enforced: a docstring exists, every parameter is documented and none is invented.
+CHECKS = {"GL08", "PR01", "PR02", "SS01"}
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_public_function_docstrings(name):
+    validate = pytest.importorskip("numpydoc.validate", reason="needs the [test] extra (numpydoc)")
+    result = validate.validate(name)
+    problems = [f"{code}: {msg}" for code, msg in result["errors"] if code in CHECKS]
+    assert problems == []
+
+
+def test_public_names_resolve():
+    import speedoflight
+
+    for name in speedoflight.__all__:
+        assert getattr(speedoflight, name) is not None
