@@ -30,6 +30,9 @@ _LAZY = {
     "GPUS": "timing",
     "speedup": "timing",
     "run_report": "report",
+    "read_pair": "classic",
+    "fit_law": "scaling",
+    "acceptance_by_layer": "scaling",
 }
 
 __all__ = [

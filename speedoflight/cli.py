@@ -43,24 +43,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"speedoflight: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _typed(conv: Any, ok: Any, what: str) -> Any:
+    """Make an argparse type: ``conv(text)`` that must satisfy ``ok``, else a one-line error naming ``what``."""
+
+    def parse(text: str) -> Any:
+        try:
+            v = conv(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+
+    return parse
 
 
-def _float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return v
+def _list_of(conv: Any, ok: Any, what: str) -> Any:
+    """Make an argparse type for comma-separated values, each converted with ``conv`` and checked with ``ok``."""
+    return _typed(lambda t: [conv(x) for x in t.split(",") if x.strip()], lambda v: bool(v) and all(map(ok, v)), what)
+
+
+_positive_int = _typed(int, lambda v: v >= 1, "a positive integer")
+_nonneg_int = _typed(int, lambda v: v >= 0, "an integer >= 0")
+_float = _typed(float, math.isfinite, "a finite number")
+_int_list = _list_of(int, lambda v: True, "comma-separated integers")
+_float_list = _list_of(float, math.isfinite, "comma-separated finite numbers")
 
 
 def _add_reading_flags(p: argparse.ArgumentParser) -> None:
@@ -259,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument(
         "--samples-per-prompt", type=_positive_int, default=1, help="continuations per prompt (default 1)"
     )
+    dump.add_argument(
+        "--early-exit",
+        type=_int_list,
+        help="comma-separated layers L (negative: from the top): also write NAME-early-exit-L.npz, the early-exit "
+        "view at the same positions (a paired draft for `classic`, `markov`, `hierarchy`)",
+    )
 
     orc = sub.add_parser(
         "oracle",
@@ -367,6 +380,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--replicates", type=_positive_int, default=64, help="simulation replicates (64)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    from . import _cli_theory
+
+    _cli_theory.add_parsers(
+        sub,
+        {
+            "positive_int": _positive_int,
+            "float": _float,
+            "int_list": _int_list,
+            "float_list": _float_list,
+            "nonneg_int": _nonneg_int,
+            "reading_flags": _add_reading_flags,
+        },
+    )
     return parser
 
 
@@ -726,6 +752,7 @@ def _cmd_dump(args: argparse.Namespace) -> int:
         per_kind=args.per_kind,
         batch_size=args.batch_size,
         samples_per_prompt=args.samples_per_prompt,
+        early_exit=args.early_exit,
         progress=not args.quiet and sys.stderr.isatty(),
         argv=list(sys.argv),
     )
@@ -931,6 +958,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_theory(args: argparse.Namespace) -> int:
+    from ._cli_theory import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 success, 2 user error)."""
     parser = build_parser()
@@ -953,6 +986,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evidence": _cmd_evidence,
         "compare": _cmd_compare,
         "report": _cmd_report,
+        **dict.fromkeys(("classic", "markov", "scaling", "hierarchy"), _cmd_theory),
     }
     try:
         return handlers[args.command](args)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._atomic import atomic_path
 from .errors import InputError
 from .readers.dumpfile import write_dump
 
@@ -237,9 +238,30 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _view_logits(model: Any, hidden: Any) -> Any:
+    """Early-exit logits: the model's final norm and output head on an intermediate hidden state."""
+    inner = getattr(model, "model", None)
+    norm, head = getattr(inner, "norm", None), getattr(model, "lm_head", None)
+    if norm is None or head is None:
+        raise InputError("--early-exit needs a decoder with model.norm and lm_head (Llama, Gemma, Mistral, Qwen...)")
+    z = head(norm(hidden))
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        import torch
+
+        z = torch.tanh(z / cap) * cap
+    return z
+
+
 def sample_batch(
-    lm: LoadedModel, prompts: list[str], max_new_tokens: int, temperature: float, top_k: int, seeds: list[int]
-) -> list[dict[str, np.ndarray]]:
+    lm: LoadedModel,
+    prompts: list[str],
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int,
+    seeds: list[int],
+    layers: list[int] | None = None,
+) -> list[dict[str, Any]]:
     """Sample one continuation per prompt, logging every position's distribution.
 
     Prompts run together as one left-padded batch (a CPU forward pass is
@@ -251,6 +273,15 @@ def sample_batch(
     Returns, per prompt, arrays over generated positions: ``topk_ids``,
     ``topk_logprobs``, ``entropy``, ``m2`` (full vocabulary, float64),
     ``next_token`` and ``next_surprisal``. Temperature 0 is greedy decoding.
+
+    With ``layers``, the same positions are also logged for each early-exit
+    view (the final norm and output head applied after decoder layer L, the
+    drafter of ``early_exit_model``): each prompt's dict then has ``views``,
+    one dict of the same arrays per layer (``next_token`` is the full model's
+    sampled token, ``next_surprisal`` its surprisal under the view), and
+    ``overlap`` ``[steps, m, m]``: the exact full-vocabulary
+    ``sum_i min(p_a,i, p_b,i)`` between every two of the m = len(layers) + 1
+    distributions (layers in the given order, the full model last).
     """
     torch = _import_torch()
     tok = lm.tokenizer
@@ -265,7 +296,9 @@ def sample_batch(
     b = len(prompts)
     pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
     keys = ("topk_ids", "topk_logprobs", "entropy", "m2", "next_token", "next_surprisal")
-    rows: dict[str, list[Any]] = {k: [] for k in keys}
+    n_views = len(layers or [])
+    rows: list[dict[str, list[Any]]] = [{k: [] for k in keys} for _ in range(n_views + 1)]  # views, then full
+    overlaps: list[np.ndarray] = []
     past = None
     step_ids, step_pos = ids, pos
     with torch.inference_mode():
@@ -277,32 +310,53 @@ def sample_batch(
                 past_key_values=past,
                 use_cache=True,
                 logits_to_keep=1,
+                output_hidden_states=bool(layers),
             )
             past = out.past_key_values
-            z = out.logits[:, -1].to(torch.float64)
-            if temperature > 0:
-                lp = torch.log_softmax(z / temperature, dim=-1)
-            else:
-                lp = torch.full_like(z, -torch.inf)
-                lp[torch.arange(b), torch.argmax(z, dim=-1)] = 0.0
-            p = lp.exp()
-            plp = torch.where(p > 0, p * lp, torch.zeros_like(p))
-            top = torch.topk(lp, min(top_k, lp.shape[1]), dim=-1)
+            zs = [_view_logits(lm.model, out.hidden_states[layer][:, -1:])[:, -1] for layer in layers or []]
+            zs.append(out.logits[:, -1])
+            lps = []
+            for z in zs:
+                z = z.to(torch.float64)
+                if temperature > 0:
+                    lp = torch.log_softmax(z / temperature, dim=-1)
+                else:
+                    lp = torch.full_like(z, -torch.inf)
+                    lp[torch.arange(b), torch.argmax(z, dim=-1)] = 0.0
+                lps.append(lp)
+            p = lps[-1].exp()
             if temperature > 0:
                 nxt = torch.cat([torch.multinomial(p[i], 1, generator=gens[i]) for i in range(b)])
             else:
-                nxt = torch.argmax(z, dim=-1)
-            rows["topk_ids"].append(top.indices.numpy().astype(np.int32))
-            rows["topk_logprobs"].append(top.values.numpy().astype(np.float32))
-            rows["entropy"].append((-plp.sum(dim=-1)).numpy())
-            rows["m2"].append(torch.where(p > 0, plp * lp, torch.zeros_like(p)).sum(dim=-1).numpy())
-            rows["next_token"].append(nxt.numpy().astype(np.int32))
-            rows["next_surprisal"].append((-lp[torch.arange(b), nxt]).numpy())
+                nxt = torch.argmax(zs[-1], dim=-1)
+            for lp, r in zip(lps, rows, strict=True):
+                pv = lp.exp()
+                plp = torch.where(pv > 0, pv * lp, torch.zeros_like(pv))
+                top = torch.topk(lp, min(top_k, lp.shape[1]), dim=-1)
+                r["topk_ids"].append(top.indices.numpy().astype(np.int32))
+                r["topk_logprobs"].append(top.values.numpy().astype(np.float32))
+                r["entropy"].append((-plp.sum(dim=-1)).numpy())
+                r["m2"].append(torch.where(pv > 0, plp * lp, torch.zeros_like(pv)).sum(dim=-1).numpy())
+                r["next_token"].append(nxt.numpy().astype(np.int32))
+                r["next_surprisal"].append((-lp[torch.arange(b), nxt]).numpy())
+            if layers:
+                probs = [lp.exp() for lp in lps]
+                ov = np.ones((b, len(probs), len(probs)))
+                for a in range(len(probs)):
+                    for c in range(a):
+                        ov[:, a, c] = ov[:, c, a] = torch.minimum(probs[a], probs[c]).sum(dim=-1).numpy()
+                overlaps.append(ov)
             step_ids = nxt[:, None]
             step_pos = step_pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype)], dim=1)
-    stacked = {k: np.stack(v, axis=1) for k, v in rows.items()}  # [b, steps, ...]
-    return [{k: v[i] for k, v in stacked.items()} for i in range(b)]
+    stacked = [{k: np.stack(v, axis=1) for k, v in r.items()} for r in rows]  # [b, steps, ...]
+    result: list[dict[str, Any]] = [{k: v[i] for k, v in stacked[-1].items()} for i in range(b)]
+    if layers:
+        ov_all = np.stack(overlaps, axis=1)  # [b, steps, m, m]
+        for i in range(b):
+            result[i]["views"] = [{k: v[i] for k, v in st.items()} for st in stacked[:-1]]
+            result[i]["overlap"] = ov_all[i]
+    return result
 
 
 def run_dump(
@@ -318,10 +372,19 @@ def run_dump(
     per_kind: int | None = None,
     batch_size: int = 16,
     samples_per_prompt: int = 1,
+    early_exit: list[int] | None = None,
     progress: bool = False,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` over ``prompts`` and write a speedoflight dump to ``out``.
+
+    With ``early_exit`` layers, one more dump per layer is written beside
+    ``out`` (``NAME-early-exit-L.npz``): the early-exit view's distributions at
+    exactly the positions of ``out`` (the full model's sampled path), so that
+    each is a draft paired with ``out`` as the target. Every one of these
+    files carries ``overlap`` ``[n, m]``: the exact full-vocabulary
+    ``sum_i min(p_i, q_i)`` against each of the m views named in its
+    metadata's ``pair.views`` (the layers, then ``full``).
 
     With ``samples_per_prompt`` N > 1 every prompt is continued N times
     (sequence ``s = prompt * N + j``, each with its own generator); the
@@ -339,6 +402,7 @@ def run_dump(
     items = [every[i] for i in chosen]
     torch = _import_torch()
     lm = load_model(model, progress=progress)
+    layers = resolve_layers(early_exit, lm.model) if early_exit else None
     torch.manual_seed(seed)
     from tqdm import tqdm
 
@@ -353,7 +417,8 @@ def run_dump(
         batch = [every[i][0] for i, _ in chunk]
         # one generator per sequence; with one sample per prompt the seed is the one earlier versions used
         seeds = [seed * 1_000_003 + i + 1_000_000_007 * j for i, j in chunk]
-        for (i, j), seq in zip(chunk, sample_batch(lm, batch, max_new_tokens, temperature, top_k, seeds), strict=True):
+        got = sample_batch(lm, batch, max_new_tokens, temperature, top_k, seeds, layers)
+        for (i, j), seq in zip(chunk, got, strict=True):
             n = len(seq["entropy"])
             seq["seq"] = np.full(n, i * k + j, dtype=np.int64)
             seq["pos"] = np.arange(n, dtype=np.int32)
@@ -362,7 +427,8 @@ def run_dump(
             parts.append(seq)
         bar.update(len(chunk))
     bar.close()
-    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    per_row = ("seq", "pos", "prompt")
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("views", "overlap")}
     meta = {
         "model": lm.description,
         "vocab_size": lm.description["vocab_size"],
@@ -381,5 +447,54 @@ def run_dump(
         "tokenization": "tokenizer default (no chat template)",
         "eos": "generation continues past an end-of-sequence token, so every sequence has max_new_tokens rows",
     }
-    write_dump(out, arrays, meta)
-    return meta
+    if not layers:
+        write_dump(out, arrays, meta)
+        return meta
+    names = [f"early-exit:{layer}" for layer in layers] + ["full"]
+    files = [view_path(out, layer) for layer in layers] + [out]
+    overlap = np.concatenate([p["overlap"] for p in parts])  # [n, m, m]
+    positions = hashlib.sha256(
+        b"".join(np.ascontiguousarray(arrays[k]).tobytes() for k in ("seq", "pos", "next_token"))
+    ).hexdigest()
+    with contextlib.ExitStack() as stack:  # every file or none: all are renamed into place together
+        for v, (name, path) in enumerate(zip(names, files, strict=True)):
+            if name == "full":
+                view = arrays
+            else:
+                view = {k: np.concatenate([p["views"][v][k] for p in parts]) for k in parts[0]["views"][v]}
+                view.update({k: arrays[k] for k in per_row if k in arrays})
+            view["overlap"] = overlap[:, v, :]
+            pair = {
+                "view": name,
+                "views": names,
+                "files": [os.path.basename(f) for f in files],
+                "positions_sha256": positions,
+                "n_layers": int(lm.model.config.num_hidden_layers),
+                "overlap": "exact full-vocabulary sum_i min(p_i, q_i) against each of views, per row",
+            }
+            view_meta = {**meta, "model": {**lm.description, "view": name}, "pair": pair}
+            tmp = stack.enter_context(atomic_path(path))
+            write_dump(tmp, view, view_meta)
+    return {**meta, "pair": {"views": names, "files": files}}
+
+
+def resolve_layers(layers: list[int], model: Any) -> list[int]:
+    """Check early-exit layers against the model (a negative layer counts from the top); keep their order."""
+    n = int(model.config.num_hidden_layers)
+    out = []
+    for layer in layers:
+        real = layer + n if layer < 0 else layer
+        if not 1 <= real < n:
+            raise InputError(
+                f"--early-exit {layer}: the model has {n} layers; give layers 1..{n - 1} (or -1..-{n - 1})"
+            )
+        if real in out:
+            raise InputError(f"--early-exit: layer {real} is given twice")
+        out.append(real)
+    return out
+
+
+def view_path(out: str, layer: int) -> str:
+    """File name of the early-exit view of dump ``out`` at ``layer``."""
+    stem = out[: -len(".npz")] if out.lower().endswith(".npz") else out
+    return f"{stem}-early-exit-{layer}.npz"

@@ -146,3 +146,28 @@ def test_shipped_measured_acceptance():
                 assert (drafter, shape, p) in combos
     for r in run.records:  # every iteration produced X + 1 tokens of the 32-token continuation
         assert sum(r["accepted"]) + len(r["accepted"]) == run.meta["tokens"]
+
+
+PAIR = DATA / "pair"
+
+
+def test_pair_files_are_one_run_with_exact_overlaps():
+    from speedoflight.classic import read_pair
+
+    target = PAIR / "smollm2-t1.npz"
+    meta = open_source(target).metadata
+    views = meta["pair"]["views"]
+    assert views == [f"early-exit:{k}" for k in (4, 8, 12, 16, 20, 24, 27)] + ["full"]
+    assert meta["pair"]["n_layers"] == 30
+    for view_name, fname in zip(views[:-1], meta["pair"]["files"][:-1], strict=True):
+        # read_pair checks the positions and that each exact overlap lies within its top-k bounds
+        pair = read_pair(target, PAIR / fname)
+        assert pair.exact == "recorded overlap"
+        assert pair.n == 3200
+        assert np.all((pair.alpha >= 0) & (pair.alpha <= 1))
+        with np.load(PAIR / fname) as z:
+            ov = z["overlap"]
+        assert np.allclose(ov[:, views.index(view_name)], 1.0)  # against itself
+    # deeper exits agree more with the full model, on average
+    means = [read_pair(target, PAIR / f).alpha.mean() for f in meta["pair"]["files"][:-1]]
+    assert means[-1] > means[0]

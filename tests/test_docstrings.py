@@ -10,6 +10,18 @@ PUBLIC = [
     "speedoflight.compare.compare",
     "speedoflight.curve.bound_curve",
     "speedoflight.report.run_report",
+    "speedoflight.classic.read_pair",
+    "speedoflight.classic.classic",
+    "speedoflight.classic.simulate_chain",
+    "speedoflight.markov.expected_rejections",
+    "speedoflight.markov.multi_draft_rejection",
+    "speedoflight.markov.simulate_rejections",
+    "speedoflight.markov.lp_acceptance",
+    "speedoflight.markov.tradeoff",
+    "speedoflight.scaling.fit_law",
+    "speedoflight.scaling.acceptance_by_layer",
+    "speedoflight.hierarchy.hierarchical",
+    "speedoflight.hierarchy.simulate_tokens",
 ]
 #: numpydoc checks enforced: a docstring exists, every parameter is documented and none is invented.
 CHECKS = {"GL08", "PR01", "PR02", "SS01"}

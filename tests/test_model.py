@@ -194,3 +194,40 @@ def test_oracle_smoke_one_prefix(dumped, capsys):
     assert np.all(np.diff(curve) > 0)
     assert np.all(curve <= np.arange(1, 25))
     assert res["forwards_per_s"] > 0
+
+
+def test_early_exit_views_match_a_cut_model(dumped, tmp_path):
+    """dump --early-exit: same positions as the plain dump, and each view equals the cut model's distribution."""
+    import torch
+
+    from speedoflight.cli import main
+    from speedoflight.measure import early_exit_model
+    from speedoflight.model import load_model, read_prompts
+
+    out, prompts = dumped
+    paired = tmp_path / "paired.npz"
+    argv = ["dump", "--prompts", str(prompts), "--out", str(paired), "--max-new-tokens", "6", "--top-k", "16"]
+    assert main([*argv, "--seed", "5", "--temperature", "0.8", "--early-exit", "10,-4", "--quiet"]) == 0
+    views = {10: tmp_path / "paired-early-exit-10.npz", 26: tmp_path / "paired-early-exit-26.npz"}
+    with np.load(out) as a, np.load(paired) as b:
+        np.testing.assert_array_equal(a["next_token"], b["next_token"])  # the full model's path is unchanged
+        np.testing.assert_allclose(a["entropy"], b["entropy"], rtol=1e-9)
+        tokens = b["next_token"]
+        full_ov = b["overlap"]
+    lm = load_model("smollm2")
+    ids = lm.tokenizer(read_prompts(str(prompts))[0][0], return_tensors="pt").input_ids[0]
+    seq = torch.cat([ids, torch.tensor(tokens[:-1], dtype=ids.dtype)])
+    with torch.inference_mode():
+        z_full = lm.model(seq[None]).logits[0, len(ids) - 1 :].double() / 0.8
+    p_full = torch.softmax(z_full, -1).numpy()
+    for col, (layer, path) in enumerate(views.items()):
+        with torch.inference_mode():
+            z = early_exit_model(lm.model, layer)(seq[None]).logits[0, len(ids) - 1 :].double() / 0.8
+        p = torch.softmax(z, -1).numpy()
+        with np.load(path) as v:
+            np.testing.assert_array_equal(v["next_token"], tokens)
+            np.testing.assert_array_equal(v["topk_ids"][:, 0], p.argmax(axis=1))
+            np.testing.assert_allclose(v["entropy"], -(p * np.log(np.maximum(p, 1e-300))).sum(1), rtol=1e-4, atol=1e-4)
+            want = np.minimum(p, p_full).sum(axis=1)
+            np.testing.assert_allclose(v["overlap"][:, 2], want, atol=1e-4)
+            np.testing.assert_allclose(full_ov[:, col], want, atol=1e-4)

@@ -17,6 +17,11 @@ next_surprisal float64  [n]       its surprisal -log p, nats
 prompt         int64    [n]       optional: index of the prompt the sequence
                                   continues (several sequences per prompt);
                                   absent means one sequence per prompt
+overlap        float64  [n, m]    optional: exact full-vocabulary
+                                  sum_i min(p_i, q_i) against each of the m
+                                  distributions named in metadata
+                                  ``pair.views`` at the same positions (dumps
+                                  written with ``dump --early-exit``)
 ============== ======== ========= ==============================================
 
 Every distribution is the one sampled from, i.e. after the temperature.
@@ -84,6 +89,11 @@ def write_dump(path: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any
         if a.shape != (n,):
             raise ValueError(f"array prompt has shape {a.shape}, expected ({n},)")
         clean["prompt"] = a
+    if "overlap" in arrays:
+        a = np.asarray(arrays["overlap"], dtype=np.float64)
+        if a.ndim != 2 or a.shape[0] != n:
+            raise ValueError(f"array overlap has shape {a.shape}, expected ({n}, m)")
+        clean["overlap"] = a
     meta = {"format": FORMAT, "version": VERSION, **metadata}
     clean["metadata"] = np.array(json.dumps(meta, sort_keys=True))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
