@@ -37,7 +37,7 @@ def add_parsers(sub: Any, helpers: dict[str, Any]) -> None:
     pair_flags(cla)
     cla.add_argument("--gamma", type=_nonneg_int, required=True, help="drafts per target call")
     cla.add_argument("--cost-ratio", type=flt, default=0.0, help="cost of a draft token in target calls (default 0)")
-    cla.add_argument("--gamma-max", type=pos_int, default=32, help="largest gamma searched (default 32)")
+    cla.add_argument("--gamma-max", type=pos_int, help="largest gamma searched (default max(32, --gamma))")
     cla.add_argument(
         "--simulate", type=_nonneg_int, default=0, help="also run speculative sampling R times from every position"
     )
@@ -142,7 +142,8 @@ def cmd_classic(args: argparse.Namespace) -> int:
 
     _check_confidence(args.confidence)
     pair = _pair(args, args.target, args.draft, keep_rows=args.simulate > 0)
-    res = classic(pair, args.gamma, cost_ratio=args.cost_ratio, gamma_max=args.gamma_max, confidence=args.confidence)
+    gamma_max = args.gamma_max if args.gamma_max is not None else max(32, args.gamma)
+    res = classic(pair, args.gamma, cost_ratio=args.cost_ratio, gamma_max=gamma_max, confidence=args.confidence)
     out = res.to_dict()
     if args.simulate:
         assert pair.rows is not None

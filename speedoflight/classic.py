@@ -358,10 +358,12 @@ def read_pair(
         distributions, or when top-k rows carry no token ids to align.
 
     """
-    from .readers import open_source
+    from .readers import _check_file, open_source
     from .rowmoments import row_moments
 
     target, draft = os.fspath(target), os.fspath(draft)
+    for path in (target, draft):
+        _check_file(path)
     if not np.isfinite(temperature) or temperature < 0:
         raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
     t_meta, d_meta = _dump_meta(target), _dump_meta(draft)
@@ -439,17 +441,23 @@ def expected_tokens(alpha: float | np.ndarray, gamma: int) -> np.ndarray:
     return out
 
 
-def positional_tokens(pair_alpha: np.ndarray, sequences: list[np.ndarray], gamma: int) -> np.ndarray:
-    """Tokens per call of the chain started at every position with room for ``gamma`` drafts.
+def positional_tokens(
+    pair_alpha: np.ndarray, sequences: list[np.ndarray], gamma: int, room: int | None = None
+) -> np.ndarray:
+    """Tokens per call of the chain started at every position with room for ``room`` (default ``gamma``) drafts.
 
     For the start t: ``sum_{j=0..gamma} prod_{i<j} alpha_{t+i}``. Returns one
-    value per start (positions whose chain would run past the sequence's end
-    are left out).
+    value per start; starts whose ``room`` drafts would run past the
+    sequence's end are left out, so curves over several gamma that share one
+    ``room`` average over the same starts.
     """
+    room = gamma if room is None else room
+    if room < gamma:
+        raise ValueError("room must be at least gamma")
     out = []
     for idx in sequences:
         a = pair_alpha[idx]
-        n_start = len(a) - gamma + 1 if gamma > 0 else len(a)
+        n_start = len(a) - room + 1 if room > 0 else len(a)
         if n_start <= 0:
             continue
         total = np.ones(n_start)
@@ -494,7 +502,9 @@ class ClassicResult:
     ``alpha_ci`` is the sampling interval (over prompts or sequences) of the
     mean per-position acceptance; ``alpha_interval`` bounds it when only
     top-k rows are known. ``*_positional`` values use the real per-position
-    sequence instead of the mean.
+    sequence instead of the mean, averaged over the same starts for every
+    gamma (those with room for ``max(gamma, L // 2)`` drafts, L the longest
+    sequence); the positional curve stops there.
     """
 
     pair: Pair
@@ -621,8 +631,10 @@ def classic(
     longest = max(len(idx) for idx in seqs)
     if gamma > longest:
         raise InputError(f"--gamma {gamma}: the longest sequence has {longest} positions; the drafts must fit")
+    # one set of starts for the whole curve: those with room for `room` drafts (at least half of each sequence)
+    room = min(gamma_max, max(gamma, longest // 2))
     pos_mean = np.array(
-        [float(positional_tokens(pair.alpha, seqs, int(g)).mean()) if g <= longest else np.nan for g in gs]
+        [float(positional_tokens(pair.alpha, seqs, int(g), room).mean()) if g <= room else np.nan for g in gs]
     )
     s_const = speedup(const, gs, cost_ratio)
     s_pos = speedup(pos_mean, gs, cost_ratio)
@@ -630,8 +642,8 @@ def classic(
     if interval is not None:
         tok_interval = (float(expected_tokens(interval[0], gamma)), float(expected_tokens(interval[1], gamma)))
         pos_interval = (
-            float(positional_tokens(pair.alpha_lo, seqs, gamma).mean()),
-            float(positional_tokens(pair.alpha_hi, seqs, gamma).mean()),
+            float(positional_tokens(pair.alpha_lo, seqs, gamma, room).mean()),
+            float(positional_tokens(pair.alpha_hi, seqs, gamma, room).mean()),
         )
     return ClassicResult(
         pair=pair,

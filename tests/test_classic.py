@@ -240,3 +240,26 @@ def test_classic_api_rejects_bad_cost(tmp_path):
     pair = read_pair(t, t)
     with pytest.raises(InputError, match="cost-ratio"):
         classic(pair, 2, cost_ratio=-1.0)
+
+
+def test_positional_curve_averages_one_set_of_starts(tmp_path):
+    # acceptance high at the first position of each sequence only: averaging each gamma over its own starts
+    # would favour long chains (only start 0 has room for them); one set of starts keeps the curve honest
+    rows, length = [], 8
+    for _ in range(3):
+        for pos in range(length):
+            a = 0.9 if pos == 0 else 0.1
+            rows.append(([a, 1 - a], [1.0, 0.0]))
+    p = np.array([r[1] for r in rows])
+    q = np.array([r[0] for r in rows])
+    t, d = save(tmp_path, "t.npy", p), save(tmp_path, "d.npy", q)
+    pair = read_pair(t, d, kind="probs")
+    pair.seq = np.repeat(np.arange(3), length)
+    pair.pos = np.tile(np.arange(length), 3)
+    res = classic(pair, 2, gamma_max=8)
+    alpha = np.array([0.9] + [0.1] * 7)
+    room = 4  # max(gamma, 8 // 2)
+    for g in range(room + 1):
+        want = np.mean([sum(np.prod(alpha[s : s + j]) for j in range(g + 1)) for s in range(length - room + 1)])
+        assert res.curve["tokens_positional"][g] == pytest.approx(want)
+    assert all(np.isnan(res.curve["tokens_positional"][g]) for g in range(room + 1, 9))
