@@ -112,9 +112,7 @@ def add_parsers(sub: Any, helpers: dict[str, Any]) -> None:
 def _print_json(obj: Any) -> None:
     from ._json import finite_or_none
 
-    text = json.dumps(obj, default=finite_or_none, allow_nan=True)
-    # NaN/inf -> null for strict JSON readers
-    print(json.dumps(json.loads(text, parse_constant=lambda _: None)))
+    print(json.dumps(finite_or_none(obj), allow_nan=False))
 
 
 def _pair(args: argparse.Namespace, target: str, draft: str, keep_rows: bool = False) -> Any:
@@ -138,7 +136,7 @@ def _check_confidence(c: float) -> None:
 
 def cmd_classic(args: argparse.Namespace) -> int:
     """``speedoflight classic``."""
-    from .classic import classic, simulate_chain
+    from .classic import classic, simulate_starts
 
     _check_confidence(args.confidence)
     pair = _pair(args, args.target, args.draft, keep_rows=args.simulate > 0)
@@ -146,29 +144,8 @@ def cmd_classic(args: argparse.Namespace) -> int:
     res = classic(pair, args.gamma, cost_ratio=args.cost_ratio, gamma_max=gamma_max, confidence=args.confidence)
     out = res.to_dict()
     if args.simulate:
-        assert pair.rows is not None
-        rng = np.random.default_rng(args.seed)
-        p, q = pair.rows
-        sims, formula = [], []
-        from .classic import positional_tokens
-
-        for idx in pair.sequences():
-            if len(idx) < args.gamma:
-                continue
-            f = positional_tokens(np.minimum(p[idx], q[idx]).sum(axis=1), [np.arange(len(idx))], args.gamma)
-            for t in range(len(f)):
-                tok, _ = simulate_chain(p[idx], q[idx], args.gamma, t, args.simulate, rng)
-                sims.append(tok.mean())
-                formula.append(f[t])
-        sim = np.array(sims)
-        out["simulation"] = {
-            "rows": pair.completion,
-            "runs_per_start": args.simulate,
-            "starts": len(sim),
-            "seed": args.seed,
-            "mean_tokens": float(sim.mean()),
-            "formula_tokens": float(np.mean(formula)),
-        }
+        sim = simulate_starts(pair, args.gamma, args.simulate, np.random.default_rng(args.seed))
+        out["simulation"] = {"rows": pair.completion, "runs_per_start": args.simulate, "seed": args.seed, **sim}
     if args.json:
         _print_json(out)
         return 0
@@ -186,28 +163,14 @@ def cmd_classic(args: argparse.Namespace) -> int:
 
 def cmd_markov(args: argparse.Namespace) -> int:
     """``speedoflight markov``."""
-    from .markov import expected_rejections, lp_acceptance, multi_draft_rejection, simulate_rejections, tradeoff
+    from .markov import batch_rejections, expected_rejections, lp_acceptance, tradeoff
 
     _check_confidence(args.confidence)
-    if any(k < 1 for k in args.drafts):
-        raise InputError("--drafts: every value must be >= 1")
     pair = _pair(args, args.target, args.draft, keep_rows=True)
     assert pair.rows is not None
     p, q = pair.rows
     rej = expected_rejections(pair, args.confidence)
-    n_seq = rej.sequences
-    rng = np.random.default_rng(args.seed)
-    batch = []
-    for k in args.drafts:
-        row = {"drafts": k, "expected_rejections": float(multi_draft_rejection(p, q, k).sum() / n_seq)}
-        if args.simulate:
-            for scale in (1.0, 0.5):
-                r, _ = simulate_rejections(p, q, args.simulate, rng, drafts=k, scale=scale)
-                key = "simulated" if scale == 1.0 else "simulated_half_rule"
-                row[key] = float(r.mean() / n_seq)
-                row[key + "_se"] = float(r.std(ddof=1) / np.sqrt(len(r)) / n_seq)
-            row["expected_rejections_half_rule"] = float(multi_draft_rejection(p, q, k, 0.5).sum() / n_seq)
-        batch.append(row)
+    batch = batch_rejections(pair, args.drafts, args.simulate, np.random.default_rng(args.seed))
     lp_gap = None
     if args.lp_rows:
         pick = np.random.default_rng(args.seed).choice(len(p), size=min(args.lp_rows, len(p)), replace=False)
@@ -254,7 +217,7 @@ def cmd_markov(args: argparse.Namespace) -> int:
         if "simulated" in row:
             line += (
                 f"; simulated {row['simulated']:.3f} +- {row['simulated_se']:.3f}; a rule at half the acceptance: "
-                f"{row['expected_rejections_half_rule']:.3f} (simulated {row['simulated_half_rule']:.3f})"
+                f"{row['expected_rejections_weaker_rule']:.3f} (simulated {row['simulated_weaker_rule']:.3f})"
             )
         print(line)
     print("quality-speed trade-off (distortion eps per position -> rejections per sequence, acceptance):")

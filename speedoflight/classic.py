@@ -30,7 +30,6 @@ Paired dumps
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ __all__ = [
     "positional_tokens",
     "read_pair",
     "simulate_chain",
+    "simulate_starts",
     "speedup",
     "topk_interval",
 ]
@@ -484,15 +484,15 @@ def best_gamma(alpha: float, cost_ratio: float, gamma_max: int = 64) -> tuple[in
     return k, float(s[k])
 
 
-def _interval_of_mean(values: np.ndarray, clusters: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    """Mean, and a t-interval over clusters (ratio estimator), of per-row ``values``."""
+def _interval_of_mean(values: np.ndarray, clusters: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
+    """Mean, standard error and t-interval over clusters (ratio estimator) of per-row ``values``."""
     from .estimator import _ratio_stats
 
     _, inv = np.unique(clusters, return_inverse=True)
     counts = np.bincount(inv).astype(np.float64)
     totals = np.bincount(inv, weights=values)[:, None]
-    mean, _, ci = _ratio_stats(counts, totals, False, confidence, 0, 0)
-    return float(mean[0]), float(ci[0, 0]), float(ci[0, 1])
+    mean, se, ci = _ratio_stats(counts, totals, False, confidence, 0, 0)
+    return float(mean[0]), float(se[0]), float(ci[0, 0]), float(ci[0, 1])
 
 
 @dataclass
@@ -562,7 +562,7 @@ class ClassicResult:
             "curve": self.curve,
             "notes": pair.notes,
         }
-        return json.loads(json.dumps(out, default=finite_or_none), parse_constant=lambda _: None)
+        return finite_or_none(out)
 
     def text(self) -> str:
         """Human-readable summary."""
@@ -621,7 +621,7 @@ def classic(
     if pair.n == 0:
         raise InputError(f"{pair.target}: no rows")
     clusters = pair.clusters()
-    alpha, lo_ci, hi_ci = _interval_of_mean(pair.alpha, clusters, confidence)
+    alpha, _, lo_ci, hi_ci = _interval_of_mean(pair.alpha, clusters, confidence)
     interval = None
     if pair.truncated:
         interval = (float(pair.alpha_lo.mean()), float(pair.alpha_hi.mean()))
@@ -738,3 +738,38 @@ def simulate_chain(
         if i == 0:
             first[idx] = x
     return tokens, first
+
+
+def simulate_starts(pair: Pair, gamma: int, runs: int, rng: np.random.Generator) -> dict[str, Any]:
+    """Run :func:`simulate_chain` ``runs`` times from every start with room for ``gamma`` drafts.
+
+    Parameters
+    ----------
+    pair
+        Read with ``keep_rows=True``.
+    gamma
+        Drafts per call.
+    runs
+        Runs per start.
+    rng
+        Random generator.
+
+    Returns
+    -------
+    dict
+        ``starts``, ``mean_tokens`` (simulated) and ``formula_tokens`` (the
+        per-position formula on the same rows, which it must match).
+
+    """
+    if pair.rows is None:
+        raise InputError("the simulation needs the rows: read the pair with keep_rows=True")
+    p, q = pair.rows
+    sims, formula = [], []
+    for idx in pair.sequences():
+        if len(idx) < gamma:
+            continue
+        f = positional_tokens(alpha_full(p[idx], q[idx]), [np.arange(len(idx))], gamma)
+        for t in range(len(f)):
+            sims.append(simulate_chain(p[idx], q[idx], gamma, t, runs, rng)[0].mean())
+            formula.append(f[t])
+    return {"starts": len(sims), "mean_tokens": float(np.mean(sims)), "formula_tokens": float(np.mean(formula))}

@@ -29,6 +29,7 @@ from .errors import InputError
 
 __all__ = [
     "RejectionResult",
+    "batch_rejections",
     "expected_rejections",
     "lp_acceptance",
     "multi_draft_rejection",
@@ -87,8 +88,8 @@ def expected_rejections(pair: Pair, confidence: float = DEFAULT_CONFIDENCE) -> R
     lengths = np.array([len(idx) for idx in seqs], dtype=float)
     clusters = pair.clusters()
     seq_cluster = np.array([clusters[idx[0]] for idx in seqs])
-    mean, lo, hi = _interval_of_mean(sums, seq_cluster, confidence) if len(seqs) > 1 else (sums[0], np.nan, np.nan)
-    tv, tv_lo, tv_hi = _interval_of_mean(1.0 - pair.alpha, clusters, confidence)
+    mean, _, lo, hi = _interval_of_mean(sums, seq_cluster, confidence)  # NaN interval for one sequence
+    tv, _, tv_lo, tv_hi = _interval_of_mean(1.0 - pair.alpha, clusters, confidence)
     interval = None
     if pair.truncated:
         interval = (
@@ -203,6 +204,50 @@ def simulate_rejections(
             rejections[pending] += 1
         tokens[:, t] = out
     return rejections, tokens
+
+
+def batch_rejections(
+    pair: Pair, drafts: list[int], runs: int, rng: np.random.Generator, weaker_scale: float = 0.5
+) -> list[dict[str, Any]]:
+    """Compute the expected rejections per sequence with several drafts per position, exact and simulated.
+
+    Parameters
+    ----------
+    pair
+        Read with ``keep_rows=True``.
+    drafts
+        Numbers of i.i.d. drafts per position.
+    runs
+        Simulated runs (0: exact values only).
+    rng
+        Random generator.
+    weaker_scale
+        Scale of a weaker valid rule also reported (it must reject more).
+
+    Returns
+    -------
+    list of dict
+        Per number of drafts: ``expected_rejections`` and, with runs,
+        ``simulated`` (+ ``_se``) and the weaker rule's exact and simulated values.
+
+    """
+    if pair.rows is None:
+        raise InputError("several drafts need the rows: read the pair with keep_rows=True")
+    if any(k < 1 for k in drafts):
+        raise InputError("--drafts: every value must be >= 1")
+    p, q = pair.rows
+    n_seq = len(pair.sequences())
+    out = []
+    for k in drafts:
+        row: dict[str, Any] = {"drafts": k, "expected_rejections": float(multi_draft_rejection(p, q, k).sum() / n_seq)}
+        if runs:
+            row["expected_rejections_weaker_rule"] = float(multi_draft_rejection(p, q, k, weaker_scale).sum() / n_seq)
+            for scale, key in ((1.0, "simulated"), (weaker_scale, "simulated_weaker_rule")):
+                r, _ = simulate_rejections(p, q, runs, rng, drafts=k, scale=scale)
+                row[key] = float(r.mean() / n_seq)
+                row[key + "_se"] = float(r.std(ddof=1) / np.sqrt(len(r)) / n_seq)
+        out.append(row)
+    return out
 
 
 def lp_acceptance(p: np.ndarray, q: np.ndarray, epsilon: float = 0.0) -> float:

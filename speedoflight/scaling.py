@@ -355,14 +355,10 @@ def acceptance_by_layer(target: str, confidence: float = DEFAULT_CONFIDENCE) -> 
         if view == "full":
             continue
         got = read_pair(target, os.path.join(folder, name))
-        mean, lo, hi = _interval_of_mean(got.alpha, got.clusters(), confidence)
-        from scipy import stats
-
-        g = len(np.unique(got.clusters()))
-        se = (hi - lo) / 2 / stats.t.ppf(0.5 + confidence / 2, g - 1)
+        mean, se, lo, hi = _interval_of_mean(got.alpha, got.clusters(), confidence)
         cols["draft_layers"].append(int(view.split(":")[1]))
         cols["acceptance"].append(mean)
-        cols["acceptance_se"].append(float(se))
+        cols["acceptance_se"].append(se)
         cols["ci_low"].append(lo)
         cols["ci_high"].append(hi)
         cols["rows"].append(got.n)

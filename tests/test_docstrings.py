@@ -16,6 +16,8 @@ PUBLIC = [
     "speedoflight.markov.expected_rejections",
     "speedoflight.markov.multi_draft_rejection",
     "speedoflight.markov.simulate_rejections",
+    "speedoflight.markov.batch_rejections",
+    "speedoflight.classic.simulate_starts",
     "speedoflight.markov.lp_acceptance",
     "speedoflight.markov.tradeoff",
     "speedoflight.scaling.fit_law",
