@@ -1,13 +1,20 @@
 """Branching-random-walk simulator: the optimal draft tree E[X*(P)] by Monte Carlo.
 
-Under the i.i.d. model every newly expanded node draws its next-token
+Under the i.i.d. model every node of the draft tree has its own next-token
 distribution: a row of a pool of logged distributions (any file the estimator
 reads), or a member of a family (``uniform:K``, ``geometric:q``,
 ``zipf:s:V``, ``dirichlet:alpha:V`` drawn fresh per node, ``deterministic``).
-Per replicate the exact top-P set is found best-first (THEORY.md section 4),
-and one run gives E[X*(P)] for every P up to Pmax. Replicates run in parallel,
-each from its own seed derived from one seed (``numpy.random.SeedSequence``),
-so results are bit-identical for the same seed whatever the thread count.
+For a pool, each replicate's tree is a fixed function of its seed: a node's
+row is a hash of the node's identity (splitmix64 over the path, see
+``_kernels_tree``), so every search order sees the same tree. The exact top-P
+set is then the set of nodes whose path surprisal is at most the P-th
+smallest, and the kernel lists it breadth first below a threshold instead of
+popping a heap; the best-first heap search of THEORY.md section 4
+(``top_p_seeded_heap``, also the tree export) finds the same set on the same
+tree, which the tests check node for node against a heapq reference. One run
+gives E[X*(P)] for every P up to Pmax. Replicates run in parallel, each from
+its own seed derived from one seed (``numpy.random.SeedSequence``), so results
+are bit-identical for the same seed whatever the thread count.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 from scipy import stats
 
@@ -229,11 +237,16 @@ def simulate(
     at_arr = default_at(pmax) if at is None else np.unique(np.asarray(at, dtype=np.int64))
     if at_arr.size == 0 or at_arr[0] < 1 or at_arr[-1] > pmax:
         raise InputError(f"--at values must lie in 1..{pmax}")
-    mem = (pmax + 2) * 48 * 2 + (dist.dirichlet[1] * (pmax + 1) * 8 * 2 if dist.dirichlet else 0)
+    seeded = dist.neglogp is not None and dist.neglogp.shape[0] > 1
+    if seeded:  # node lists of level_cap(pmax) nodes, 18 bytes each, one per thread
+        mem = 18 * (pmax + pmax // 4 + 1024) * min(replicates, numba.get_num_threads())
+    else:
+        mem = (pmax + 2) * 96 + (dist.dirichlet[1] * (pmax + 1) * 8 * 2 if dist.dirichlet else 0)
     if mem > 4 * 2**30:
         raise InputError(f"--pmax {pmax} needs about {mem / 2**30:.1f} GiB; lower --pmax (or V for dirichlet)")
     seeds = _seeds(seed, replicates)
-    layout = packed_layout(dist.neglogp, pmax) if dist.neglogp is not None else None
+    threads = numba.get_num_threads()
+    layout = packed_layout(dist.neglogp, pmax) if dist.neglogp is not None and not seeded else None
     curves = np.zeros((replicates, len(at_arr)))
     hists = np.zeros((replicates, _MAX_DEPTH + 1), dtype=np.int64)
     from tqdm import tqdm
@@ -245,6 +258,9 @@ def simulate(
             if dist.dirichlet is not None:
                 a, v = dist.dirichlet
                 KT.top_p_dirichlet(float(a), int(v), seeds[sl], pmax, at_arr, curves[sl], hists[sl])
+            elif seeded:
+                assert dist.neglogp is not None
+                KT.top_p_pool_seeded(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], threads)
             elif layout is not None:
                 first, gap, bd, bw = layout
                 KT.top_p_pool_fast(first, gap, seeds[sl], pmax, at_arr, curves[sl], hists[sl], bd, bw)
@@ -273,21 +289,21 @@ def simulate(
 def optimal_tree(dist: Distribution, pmax: int, seed: int = 0) -> dict[str, list[int]]:
     """Draw one optimal tree of ``pmax`` nodes: per node its parent (-1: root), sibling rank, depth.
 
-    The node distributions are drawn from ``dist`` with ``seed``; nodes are
-    listed in pop order, i.e. by decreasing path probability, so any prefix
-    of the list is the optimal tree of that size for the same draws.
+    The tree is replicate 0 of :func:`simulate` with the same ``dist`` and
+    ``seed`` (the seeded tree of its first replicate seed). Nodes are listed
+    in pop order, i.e. by decreasing path probability, so any prefix of the
+    list is the optimal tree of that size on the same tree.
     """
     if dist.neglogp is None:
         raise InputError("tree export needs a pool or a fixed family (not dirichlet)")
-    seeds = _seeds(seed, 1)
-    rng_state = np.random.RandomState(int(seeds[0]) & 0xFFFFFFFF)
-    draws = rng_state.randint(0, dist.neglogp.shape[0], pmax + 1).astype(np.int64)
+    root = np.uint64(KT.root_id(int(_seeds(seed, 1)[0])))
     parent = np.full(pmax, -2, dtype=np.int64)
     rank = np.zeros(pmax, dtype=np.int64)
     depth = np.zeros(pmax, dtype=np.int64)
     out = np.zeros(1)
     hist = np.zeros(_MAX_DEPTH + 1, dtype=np.int64)
-    n = KT.top_p_one(dist.neglogp, draws, pmax, np.array([pmax], dtype=np.int64), out, hist, parent, rank, depth)
+    at = np.array([pmax], dtype=np.int64)
+    n = KT.top_p_seeded_heap(dist.neglogp, root, pmax, at, out, hist, parent, rank, depth)
     return {
         "parent": parent[:n].tolist(),
         "rank": rank[:n].tolist(),

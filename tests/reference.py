@@ -117,3 +117,49 @@ def top_p_reference(neglogp: np.ndarray, draws: np.ndarray, pmax: int) -> list[f
         if np.isfinite(neglogp[child_row, 0]):
             heapq.heappush(heap, (v + float(neglogp[child_row, 0]), (*path, 0), child_row))
     return curve
+
+
+_MASK = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def seeded_reference(neglogp: np.ndarray, seed: int, pmax: int) -> tuple[list[float], list[int]]:
+    """Best-first top-P with heapq on the seeded tree: (E[X*(P)] for P = 1..pmax, depth of each popped node).
+
+    The seeded tree, from its definition in splitmix64 terms with Python
+    integers: the root's id is mix(seed); the child of rank r of the node
+    with id u has id mix(u + (r + 1) * 0x9E3779B97F4A7C15 mod 2^64); a node's
+    row is ((id >> 32) * rows) >> 32; a node's key is its parent's key plus
+    -log p of its rank in the parent's row.
+    """
+    import heapq
+
+    n_rows, width = neglogp.shape
+    gamma = 0x9E3779B97F4A7C15
+
+    def child(u: int, r: int) -> int:
+        return _mix64((u + (r + 1) * gamma) & _MASK)
+
+    def row(u: int) -> int:
+        return ((u >> 32) * n_rows) >> 32
+
+    root = _mix64(seed & _MASK)
+    # entry: (key, parent key, parent id, rank, depth)
+    heap = [(float(neglogp[row(root), 0]), 0.0, root, 0, 1)]
+    curve, depths, total = [], [], 0.0
+    for _ in range(pmax):
+        key, pkey, pid, rank, depth = heapq.heappop(heap)
+        total += math.exp(-key)
+        curve.append(total)
+        depths.append(depth)
+        prow = row(pid)
+        if rank + 1 < width and np.isfinite(neglogp[prow, rank + 1]):
+            heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, rank + 1, depth))
+        me = child(pid, rank)
+        heapq.heappush(heap, (key + float(neglogp[row(me), 0]), key, me, 0, depth + 1))
+    return curve, depths

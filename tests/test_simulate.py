@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from speedoflight import _kernels_tree as KT
 from speedoflight import bounds as B
@@ -15,7 +16,7 @@ from speedoflight.errors import InputError
 from speedoflight.iid import atom_pool_from_rows, iid_curve
 from speedoflight.simulate import default_at, family, optimal_tree, pool, simulate
 
-from .reference import top_p_reference
+from .reference import seeded_reference, top_p_reference
 from .test_cli import assert_user_error, run
 
 
@@ -260,3 +261,111 @@ def test_a_threshold_too_low_is_detected_and_retried():
     again, _, n = _fast(neglogp, draws, 10_000)
     assert n == 10_000
     np.testing.assert_array_equal(again, full)
+
+
+def _dirichlet_pool(seed, rows=200, width=16, zeros=4, alpha=0.3):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(width, alpha), size=rows)
+    if zeros:
+        p[:, -zeros:] = 0.0  # zero-probability tokens must never be drafted
+        p /= p.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return np.ascontiguousarray(-np.log(-np.sort(-p, axis=1)))
+
+
+def _seeded(neglogp, seed, pmax, at=None, heap=False):
+    at = np.arange(1, pmax + 1, dtype=np.int64) if at is None else np.asarray(at, dtype=np.int64)
+    out = np.zeros(len(at))
+    hist = np.zeros(4097, dtype=np.int64)
+    root = np.uint64(KT.root_id(seed))
+    if heap:
+        empty = np.empty(0, dtype=np.int64)
+        KT.top_p_seeded_heap(neglogp, root, pmax, at, out, hist, empty, empty, empty)
+        return out, hist, pmax
+    cap = KT.level_cap(pmax)
+    keys, ids, depths = np.empty(cap), np.empty(cap, dtype=np.uint64), np.empty(cap, dtype=np.uint16)
+    n = KT.top_p_seeded(neglogp, root, pmax, at, out, hist, keys, ids, depths)
+    return out, hist, n
+
+
+@pytest.mark.parametrize(("seed", "pmax"), [(0, 1), (1, 300), (2, 5000), (3, 20_000)])
+def test_threshold_listing_and_heap_match_the_heapq_reference_on_the_seeded_tree(seed, pmax):
+    """The breadth-first listing below a threshold finds the reference's top-P set, node for node."""
+    neglogp = _dirichlet_pool(seed)
+    ref, ref_depths = seeded_reference(neglogp, seed, pmax)
+    ref_hist = np.bincount(ref_depths, minlength=4097)
+    for heap in (False, True):
+        curve, hist, n = _seeded(neglogp, seed, pmax, heap=heap)
+        assert n >= pmax  # the listing answered (no fallback to the heap)
+        np.testing.assert_allclose(curve, ref, rtol=1e-12)
+        np.testing.assert_array_equal(hist, ref_hist)
+    # on the default P values as simulate reports them
+    at = default_at(pmax)
+    curve, _, _ = _seeded(neglogp, seed, pmax, at=at)
+    np.testing.assert_allclose(curve, np.asarray(ref)[at - 1], rtol=1e-12)
+
+
+def test_the_seeded_tree_does_not_depend_on_the_threshold():
+    neglogp = _dirichlet_pool(9, rows=50, width=8, zeros=0)
+    root = np.uint64(KT.root_id(11))
+    lo = float(neglogp[KT.row_of(root, 50), 0])
+    listed = []
+    for t in (6.0, 9.0):
+        keys, ids, depths = np.empty(10**6), np.empty(10**6, dtype=np.uint64), np.empty(10**6, dtype=np.uint16)
+        counts = np.zeros(64, dtype=np.int64)
+        n = KT.below_threshold(neglogp, root, t, keys, ids, depths, lo, 64 / (t - lo), counts)
+        assert 0 < n < 10**6
+        assert counts.sum() == n
+        assert np.all(keys[:n] <= t)
+        listed.append(dict(zip(ids[:n].tolist(), keys[:n].tolist(), strict=True)))
+    small, big = listed
+    assert len(small) < len(big)
+    assert {u: k for u, k in big.items() if k <= 6.0} == small  # the same nodes, ids and keys
+
+
+def test_the_listing_reports_a_full_cap():
+    neglogp = _dirichlet_pool(4, rows=20, width=6, zeros=0)
+    root = np.uint64(KT.root_id(0))
+    keys, ids, depths = np.empty(50), np.empty(50, dtype=np.uint64), np.empty(50, dtype=np.uint16)
+    counts = np.zeros(8, dtype=np.int64)
+    assert KT.below_threshold(neglogp, root, 30.0, keys, ids, depths, 0.0, 8 / 30, counts) == -1
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_tied_pools_fall_back_to_the_heap_and_stay_exact(k):
+    """A pool of identical uniform rows ties keys level by level; whole levels are exact."""
+    neglogp = np.full((3, k), math.log(k))
+    levels = [sum(k**i for i in range(1, m + 1)) for m in (1, 2, 3, 4, 5)]
+    pmax = levels[-1] + 7  # part of level 6: any 7 of its nodes
+    curve, hist, n = _seeded(neglogp, 1, pmax, at=[*levels, pmax])
+    assert (n == 0) == (k == 4)  # k = 2: level 6 fits under the cap and is listed; k = 4: the heap answers
+    np.testing.assert_allclose(curve, [1, 2, 3, 4, 5, 5 + 7 / k**6], rtol=1e-12)
+    assert hist[1:7].tolist() == [k, k**2, k**3, k**4, k**5, 7]
+
+
+def test_pools_with_certain_rows():
+    """Rows with p = 1 add zero surprisal: chains of equal keys, still exact."""
+    neglogp = _dirichlet_pool(5, rows=40, width=6, zeros=0)
+    neglogp[::4] = np.inf
+    neglogp[::4, 0] = 0.0
+    ref, _ = seeded_reference(neglogp, 2, 3000)
+    curve, _, _ = _seeded(neglogp, 2, 3000)
+    np.testing.assert_allclose(curve, ref, rtol=1e-12)
+
+
+def test_tree_export_is_replicate_zero_of_the_simulation():
+    dist = pool("data/smollm2-t1.npz")
+    res = simulate(dist, 500, replicates=2, seed=8, at=[500])
+    tree = optimal_tree(dist, 500, seed=8)
+    assert tree["expected_accepted"] == pytest.approx(res.per_replicate[0, -1], rel=1e-12)
+
+
+def test_seeded_rows_are_uniform_over_the_pool():
+    """The rows of a node's children: a chi-square test of uniformity over 97 rows (fixed seed: deterministic)."""
+    n_rows = 97
+    root = np.uint64(KT.root_id(7))
+    rows = [KT.row_of(np.uint64(KT.child_id(root, r)), n_rows) for r in range(n_rows * 200)]
+    counts = np.bincount(rows, minlength=n_rows)
+    assert counts.sum() == n_rows * 200
+    stat = ((counts - 200) ** 2 / 200).sum()
+    assert stat < stats.chi2.ppf(0.999, n_rows - 1)
