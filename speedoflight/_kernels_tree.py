@@ -13,6 +13,13 @@ queue never holds more than Pmax + 1 entries.
 Distributions are rows of ``neglogp`` (``-log p`` sorted increasingly, ``inf``
 padding); ``draws`` gives, in pop order, the row each newly expanded node
 uses (index 0: the root).
+
+Pools use seeded trees instead (see the section below): a node's row is a
+hash of its identity, so the tree does not depend on the order a search visits
+it in. The heap then finds the top-P set one pop at a time
+(:func:`top_p_seeded_heap`), while :func:`top_p_seeded` lists every node below a
+threshold breadth first and reads the curve off the list: the same set, several
+times faster, since no heap outgrows the cache.
 """
 
 from __future__ import annotations

@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     evi.add_argument("--pool", nargs="+", required=True, help="dumps of the same models, in the same order")
     evi.add_argument("--measured", nargs="*", default=[], help="measured-acceptance JSONL files (matched by model)")
     evi.add_argument("--out", help="write evidence.md, evidence.png and evidence.json into this directory")
-    evi.add_argument("--replicates", type=_positive_int, default=200, help="i.i.d. simulation replicates (200)")
+    evi.add_argument("--replicates", type=_positive_int, default=2000, help="i.i.d. simulation replicates (2000)")
     evi.add_argument("--seed", type=int, default=0)
     evi.add_argument("--json", action="store_true", help="print one JSON object")
     evi.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -192,7 +192,7 @@ def compare_real(
     pool_file: str,
     measured_files: Sequence[str] = (),
     *,
-    replicates: int = 200,
+    replicates: int = 2000,
     seed: int = 0,
     progress: bool = False,
 ) -> RealComparison:

@@ -369,3 +369,18 @@ def test_seeded_rows_are_uniform_over_the_pool():
     assert counts.sum() == n_rows * 200
     stat = ((counts - 200) ** 2 / 200).sum()
     assert stat < stats.chi2.ppf(0.999, n_rows - 1)
+
+
+def test_pool_results_do_not_depend_on_threads_or_batching():
+    import numba
+
+    dist = pool("data/smollm2-t1.npz")
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate(dist, 3000, replicates=5, seed=21)
+    finally:
+        numba.set_num_threads(threads)
+    many = simulate(dist, 3000, replicates=70, seed=21)  # batches of 64 + 6 on every thread
+    np.testing.assert_array_equal(one.per_replicate, many.per_replicate[:5])
+    np.testing.assert_array_equal(one.per_replicate, simulate(dist, 3000, replicates=5, seed=21).per_replicate)
