@@ -266,7 +266,7 @@ def simulate(
         raise InputError(f"--at values must lie in 1..{pmax}")
     seeded = dist.neglogp is not None and dist.neglogp.shape[0] > 1
     if seeded:  # node lists of level_cap(pmax) nodes, 18 bytes each, one per thread
-        mem = 18 * (pmax + pmax // 4 + 1024) * min(replicates, numba.get_num_threads())
+        mem = 18 * KT.level_cap(pmax) * min(replicates, numba.get_num_threads())
     else:
         mem = (pmax + 2) * 96 + (dist.dirichlet[1] * (pmax + 1) * 8 * 2 if dist.dirichlet else 0)
     if mem > 4 * 2**30:
