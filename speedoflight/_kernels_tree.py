@@ -75,6 +75,25 @@ def _sift_up(hp, i, key, slot):
 
 
 @_jit()
+def _count_pop(i, k, depth, parent, rank, total, j, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth):
+    """Book pop number ``i`` (key ``k``) and return (total, j), j the next index into ``at``.
+
+    Adds e^-k to the running total, counts the depth, records the node when
+    ``tree_parent`` is non-empty and fills the curve at every capacity reached.
+    """
+    total += math.exp(-k)
+    depth_hist[min(depth, depth_hist.shape[0] - 1)] += 1
+    if tree_parent.shape[0] > 0:
+        tree_parent[i] = parent
+        tree_rank[i] = rank
+        tree_depth[i] = depth
+    while j < at.shape[0] and at[j] == i + 1:
+        curve_out[j] = total
+        j += 1
+    return total, j
+
+
+@_jit()
 def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth):
     """One replicate of the optimal tree: E[X*(P)] at the capacities ``at`` (sorted, 1-based).
 
@@ -96,8 +115,6 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
     # (integers stored as float64, exact below 2^53), so a node's fields share a cache line
     pl = np.empty((cap, 5))
     width = neglogp.shape[1]
-    max_depth = depth_hist.shape[0] - 1
-    record = tree_parent.shape[0] > 0
     n = 0
     used = 0
     r0 = draws[0]
@@ -120,16 +137,10 @@ def top_p_one(neglogp, draws, pmax, at, curve_out, depth_hist, tree_parent, tree
         kk = np.int64(pl[e, 2])
         kd = np.int64(pl[e, 3])
         kpar = np.int64(pl[e, 4])
-        total += math.exp(-k)
         popped += 1
-        depth_hist[min(kd, max_depth)] += 1
-        if record:
-            tree_parent[i] = kpar
-            tree_rank[i] = kk
-            tree_depth[i] = kd
-        while j < at.shape[0] and at[j] == i + 1:
-            curve_out[j] = total
-            j += 1
+        total, j = _count_pop(
+            i, k, kd, kpar, kk, total, j, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth
+        )
         r = draws[i + 1]
         if neglogp[r, 0] < np.inf:
             # the child reuses the popped slot and replaces the root
@@ -309,8 +320,6 @@ def top_p_seeded_heap(neglogp, root, pmax, at, curve_out, depth_hist, tree_paren
     s_depth = np.empty(cap, dtype=np.int64)
     s_par = np.empty(cap, dtype=np.int64)
     n_rows, width = neglogp.shape
-    max_depth = depth_hist.shape[0] - 1
-    record = tree_parent.shape[0] > 0
     rid = np.uint64(root)
     r0 = row_of(rid, n_rows)
     p_key[0], p_id[0], p_row[0], s_rank[0], s_depth[0], s_par[0] = 0.0, rid, r0, 0, 1, -1
@@ -327,16 +336,10 @@ def top_p_seeded_heap(neglogp, root, pmax, at, curve_out, depth_hist, tree_paren
         k = hp[0]
         e = np.int64(hp[1])
         rank, depth, row, pk, pid, par = s_rank[e], s_depth[e], p_row[e], p_key[e], p_id[e], s_par[e]
-        total += math.exp(-k)
         popped += 1
-        depth_hist[min(depth, max_depth)] += 1
-        if record:
-            tree_parent[i] = par
-            tree_rank[i] = rank
-            tree_depth[i] = depth
-        while j < at.shape[0] and at[j] == i + 1:
-            curve_out[j] = total
-            j += 1
+        total, j = _count_pop(
+            i, k, depth, par, rank, total, j, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth
+        )
         sib = rank + 1 < width and neglogp[row, rank + 1] < np.inf
         me = child_id(pid, rank)
         cr = row_of(me, n_rows)
