@@ -12,14 +12,43 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import InputError, SpeedOfLightError
-from .estimator import Moments, PerRow, estimate
-from .readers import RowChunk, Source, open_source
-from .rowmoments import row_moments
+from typing import TYPE_CHECKING
 
-#: Public names loaded on first use (keeps ``import speedoflight`` and the CLI fast). Functions named like
+from .errors import InputError, SpeedOfLightError
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from .acceptance import Measured as Measured
+    from .acceptance import read_acceptance as read_acceptance
+    from .classic import read_pair as read_pair
+    from .curve import BoundCurve as BoundCurve
+    from .curve import bound_curve as bound_curve
+    from .estimator import Moments as Moments
+    from .estimator import PerRow as PerRow
+    from .estimator import estimate as estimate
+    from .readers import RowChunk as RowChunk
+    from .readers import Source as Source
+    from .readers import open_source as open_source
+    from .report import run_report as run_report
+    from .rowmoments import row_moments as row_moments
+    from .scaling import acceptance_by_layer as acceptance_by_layer
+    from .scaling import fit_law as fit_law
+    from .simulate import family as family
+    from .simulate import pool as pool
+    from .timing import GPUS as GPUS
+    from .timing import Timing as Timing
+    from .timing import speedup as speedup
+
+#: Every other public name is loaded on first use, so ``import speedoflight`` (and the CLI's ``--help``) imports
+#: neither numba nor scipy.stats nor ml_dtypes nor matplotlib (``tests/test_startup.py``). Functions named like
 #: their module (``compare``, ``simulate``) are imported from it: ``from speedoflight.compare import compare``.
 _LAZY = {
+    "Moments": "estimator",
+    "PerRow": "estimator",
+    "estimate": "estimator",
+    "RowChunk": "readers",
+    "Source": "readers",
+    "open_source": "readers",
+    "row_moments": "rowmoments",
     "Measured": "acceptance",
     "read_acceptance": "acceptance",
     "BoundCurve": "curve",
@@ -35,18 +64,7 @@ _LAZY = {
     "acceptance_by_layer": "scaling",
 }
 
-__all__ = [
-    "InputError",
-    "Moments",
-    "PerRow",
-    "RowChunk",
-    "Source",
-    "SpeedOfLightError",
-    "estimate",
-    "open_source",
-    "row_moments",
-    *_LAZY,
-]
+__all__ = ["InputError", "SpeedOfLightError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> object:
@@ -58,3 +76,8 @@ def __getattr__(name: str) -> object:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """List the public names, loaded or not."""
+    return sorted({*globals(), *_LAZY})

@@ -21,11 +21,29 @@ with the usual max shift.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
+import numba.core.event
 import numpy as np
 
+from . import _notice
 from ._config import FASTMATH, MISSING_LOGPROB
+
+
+class _CompileListener(numba.core.event.Listener):
+    """Tell :mod:`speedoflight._notice` when numba starts compiling one of the package's kernels (cache misses only)."""
+
+    def on_start(self, event: Any) -> None:
+        dispatcher = (event.data or {}).get("dispatcher")
+        if getattr(getattr(dispatcher, "py_func", None), "__module__", "").startswith("speedoflight."):
+            _notice.compiling()
+
+    def on_end(self, event: Any) -> None:
+        pass
+
+
+numba.core.event.register("numba:compile", _CompileListener())
 
 
 def _jit(*, parallel: bool = False):

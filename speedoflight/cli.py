@@ -20,6 +20,7 @@ from . import __version__
 from ._atomic import atomic_path
 from ._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from ._json import finite_or_none
+from ._notice import announce_compiling
 from .errors import InputError
 
 __all__ = ["main"]
@@ -154,6 +155,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def _progress(args: argparse.Namespace) -> bool:
+    """Whether to show progress (bars, the compile notice): on a terminal, unless ``--quiet``."""
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
@@ -754,7 +756,7 @@ def _cmd_dump(args: argparse.Namespace) -> int:
         samples_per_prompt=args.samples_per_prompt,
         early_exit=args.early_exit,
         progress=not args.quiet and sys.stderr.isatty(),
-        argv=list(sys.argv),
+        argv=["speedoflight", *args.argv],
     )
     return 0
 
@@ -780,7 +782,7 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
         dump=args.dump,
         positions=positions,
         progress=not args.quiet and sys.stderr.isatty(),
-        argv=list(sys.argv),
+        argv=["speedoflight", *args.argv],
     )
     if args.out:
         save_oracle(args.out, res)
@@ -843,7 +845,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
         depth=args.depth,
         batch_size=args.batch_size,
         progress=not args.quiet and sys.stderr.isatty(),
-        argv=list(sys.argv),
+        argv=["speedoflight", *args.argv],
     )
     write_measured(args.out, run)
     rows = run.summary()
@@ -975,6 +977,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    announce_compiling(_progress(args))
     handlers = {
         "estimate": _cmd_estimate,
         "bound": _cmd_bound,

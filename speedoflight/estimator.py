@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from ._config import DEFAULT_BOOTSTRAP, DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
 from .errors import InputError
@@ -175,7 +175,7 @@ def _ratio_stats(
     else:
         resid = totals - counts[:, None] * mean
         se = np.sqrt(g / (g - 1) * (resid**2).sum(axis=0)) / n
-        q = stats.t.ppf(1 - alpha / 2, g - 1)
+        q = special.stdtrit(g - 1, 1 - alpha / 2)  # the Student-t quantile, as stats.t.ppf, without scipy.stats
         ci = np.stack([mean - q * se, mean + q * se], axis=1)
     return mean, se, ci
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -461,7 +462,7 @@ def run_measure(
         "settings": {"ngram_max": 3, "ngram_min": 1, "ngram_matches": 8, "eagle2_topk": topk, "eagle2_depth": depth},
         "prompt_source": {"path": os.path.basename(prompts), "sha256": _sha256(prompts), "n_prompts": len(chosen)},
         "versions": _versions(),
-        "command": " ".join(argv) if argv else None,
+        "command": shlex.join(argv) if argv else None,
         "seconds": round(time.time() - started, 1),
         "convention": "accepted = draft tokens accepted per iteration (X); tokens per verifier call = X + 1",
     }

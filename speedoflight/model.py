@@ -17,6 +17,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numpy as np
 
 from . import __version__
 from ._atomic import atomic_path
+from ._hf import cache_kwargs, dtype_kwargs, logits_to_keep_kwargs, returned_cache
 from .errors import InputError
 from .readers.dumpfile import write_dump
 
@@ -163,13 +165,13 @@ def _load_model(name: str, progress: bool) -> LoadedModel:
         if not folder.is_dir():
             raise InputError(f"--model {name}: not one of {', '.join(PACKAGED)} and not a local model folder")
         kwargs = {"local_files_only": True}
-        desc = {"name": folder.name, "source": str(folder.resolve())}
+        desc = {"name": folder.name, "source": str(folder)}  # as typed: no absolute path of this machine
     # transformers' GGUF conversion shows a bare tqdm bar on stderr; hide it when quiet
     sink = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
     try:
         with sink:
             tok = AutoTokenizer.from_pretrained(folder, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(folder, **dtype_kwargs(torch.float32), **kwargs)
     except (OSError, ValueError) as exc:
         raise InputError(f"--model {name}: transformers could not load it ({str(exc).splitlines()[0]})") from None
     model.eval()
@@ -307,12 +309,11 @@ def sample_batch(
                 input_ids=step_ids,
                 attention_mask=mask,
                 position_ids=step_pos,
-                past_key_values=past,
-                use_cache=True,
-                logits_to_keep=1,
                 output_hidden_states=bool(layers),
+                **cache_kwargs(lm.model, past),
+                **logits_to_keep_kwargs(lm.model, 1),
             )
-            past = out.past_key_values
+            past = returned_cache(lm.model, out)
             zs = [_view_logits(lm.model, out.hidden_states[layer][:, -1:])[:, -1] for layer in layers or []]
             zs.append(out.logits[:, -1])
             lps = []
@@ -440,7 +441,7 @@ def run_dump(
         "prompt_index": chosen,
         "prompt_kinds": [k for _, k in every],  # by line of the prompt file
         "versions": _versions(),
-        "command": " ".join(argv) if argv else None,
+        "command": shlex.join(argv) if argv else None,
         "seconds": round(time.time() - started, 1),
         "batch_size": batch_size,
         "samples_per_prompt": k,

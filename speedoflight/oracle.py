@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Generator
@@ -377,7 +378,7 @@ def run_oracle(
             "sequence": seqs,
             "position": poss,
             "versions": _versions(),
-            "command": " ".join(argv) if argv else None,
+            "command": shlex.join(argv) if argv else None,
             "tokenization": "tokenizer default (no chat template)",
         }
     )

@@ -25,22 +25,14 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from . import __version__
 from ._atomic import atomic_dir
 from ._json import finite_or_none
+from ._shipped import SHIPPED, shipped_data
 from .errors import InputError
 
 __all__ = ["params_from_name", "run_report", "shipped_data"]
-
-SHIPPED = {
-    "dump": ["smollm2-t1-x8.npz"],
-    "measured": ["measured-smollm2-t1.jsonl"],
-    "oracle": ["oracle-smollm2-t1.npz", "oracle-gemma3-270m-t1.npz"],
-    "pool": ["smollm2-t1-x8.npz", "gemma3-270m-t1-x8.npz"],
-}
-
 
 _GPU_LABELS = {
     "optimum": "simulated optimal tree, tails dropped (lower estimate)",
@@ -54,17 +46,6 @@ _GPU_LABELS = {
     "trajectory": "trajectory bound (plug-in)",
     "trajectory_conservative": "trajectory bound (conservative)",
 }
-
-
-def shipped_data() -> Path:
-    """Return the folder of the shipped data: ``./data`` if it holds it, else the ``data/`` beside the package."""
-    for folder in (Path.cwd() / "data", Path(__file__).resolve().parent.parent / "data"):
-        if all((folder / f).is_file() for names in SHIPPED.values() for f in names):
-            return folder
-    raise InputError(
-        "the shipped data (data/smollm2-t1-x8.npz, ...) was not found; run from the repository's root folder or "
-        "give --dump and --measured"
-    )
 
 
 def params_from_name(name: str) -> float | None:
@@ -141,8 +122,10 @@ def run_report(
     from .timing import Timing
 
     defaults = dumps is None and measured is None
+    shown: dict[str, str] = {}  # shipped files by name, wherever this install keeps them
     if dumps is None or measured is None:
         data = shipped_data()
+        shown = {str(data / f): f"{f} (shipped)" for names in SHIPPED.values() for f in names}
         dumps = dumps or [str(data / f) for f in SHIPPED["dump"]]
         measured = measured or [str(data / f) for f in SHIPPED["measured"]]
         if defaults and oracles is None:
@@ -244,7 +227,7 @@ def run_report(
         "",
         "## Inputs",
         "",
-        *[f"- `{f}` sha256 `{_sha256(f)[:16]}`" for f in [*dumps, *measured, *oracles]],
+        *[f"- `{shown.get(f, f)}` sha256 `{_sha256(f)[:16]}`" for f in dict.fromkeys([*dumps, *measured, *oracles])],
         "",
     ]
     with atomic_dir(out) as tmp:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 
-import ml_dtypes
 import numpy as np
 
 from . import _kernels as K
@@ -52,6 +51,8 @@ def _table(dtype_name: str, kind: str, temperature: float, full: bool, tol: floa
         if dtype_name == "float16":
             v = codes.view(np.float16).astype(np.float64)
         else:
+            import ml_dtypes  # only for bfloat16 input (its import costs about half a second)
+
             v = codes.view(ml_dtypes.bfloat16).astype(np.float64)
     flags = np.zeros(65536, dtype=np.int64)
     nan = np.isnan(v)

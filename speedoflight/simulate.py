@@ -27,7 +27,7 @@ from typing import Any
 
 import numba
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from . import _kernels_tree as KT
 from ._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
@@ -194,7 +194,7 @@ def t_interval(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.nd
     n = values.shape[0]
     mean = values.mean(axis=0)
     se = values.std(axis=0, ddof=1) / math.sqrt(n)
-    q = stats.t.ppf(0.5 + confidence / 2, n - 1)
+    q = special.stdtrit(n - 1, 0.5 + confidence / 2)  # the Student-t quantile, as stats.t.ppf, without scipy.stats
     return mean, se, mean - q * se, mean + q * se
 
 

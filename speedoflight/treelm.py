@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._hf import cache_kwargs, logits_to_keep_kwargs
 from .errors import InputError
 
 __all__ = ["TreeBatch"]
@@ -86,9 +87,8 @@ class TreeBatch:
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=self._cache,
-                use_cache=True,
-                logits_to_keep=1,
+                **cache_kwargs(model, self._cache),
+                **logits_to_keep_kwargs(model, 1),
             )
         self._root = out.logits[:, -1]
         self.forwards = 1
@@ -186,7 +186,7 @@ class TreeBatch:
         mask = torch.cat([prefix_part, anc[:, s0:s1]], dim=2)[:, None]
         with torch.inference_mode():
             out = self.model(
-                input_ids=toks, attention_mask=mask, position_ids=pos, past_key_values=self._cache, use_cache=True
+                input_ids=toks, attention_mask=mask, position_ids=pos, **cache_kwargs(self.model, self._cache)
             )
         self.forwards += 1
         self.tokens_forwarded += sum(len(r) for r in requests)

@@ -171,3 +171,39 @@ def test_pair_files_are_one_run_with_exact_overlaps():
     # deeper exits agree more with the full model, on average
     means = [read_pair(target, PAIR / f).alpha.mean() for f in meta["pair"]["files"][:-1]]
     assert means[-1] > means[0]
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def _shipped_metadata():
+    for path in sorted(DATA.rglob("*.npz")):
+        with np.load(path) as z:
+            if "metadata" in z.files:
+                yield path, json.loads(str(z["metadata"]))
+    for path in sorted(DATA.rglob("*.jsonl")):
+        first = path.read_text().splitlines()[0]
+        obj = json.loads(first)
+        if obj.get("format", "").startswith("speedoflight"):
+            yield path, obj
+
+
+def test_shipped_metadata_has_no_absolute_paths():
+    seen = 0
+    for path, meta in _shipped_metadata():
+        seen += 1
+        words = [w for s in _strings(meta) for w in s.split()]
+        absolute = [w for w in words if w.startswith(("/", "~")) or (len(w) > 2 and w[1] == ":" and w[2] in "/\\")]
+        assert absolute == [], f"{path.name}: {absolute[:3]}"
+        if "command" in meta:
+            assert meta["command"].startswith("speedoflight "), f"{path.name}: {meta['command'][:60]}"
+    assert seen >= 13

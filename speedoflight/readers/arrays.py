@@ -18,19 +18,28 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any, Literal
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
 
-#: dtypes a row array may have
-FLOAT_DTYPES = {
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-}
+#: names of the dtypes a row array may have
+FLOAT_DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64")
+
+
+def float_dtype(name: str) -> np.dtype:
+    """Return the numpy dtype of one of :data:`FLOAT_DTYPE_NAMES`.
+
+    ml_dtypes (which gives numpy its bfloat16) is imported only when a
+    bfloat16 file is read: importing it costs about half a second.
+    """
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
 _SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
 _PAGE = mmap.ALLOCATIONGRANULARITY
 
@@ -48,13 +57,13 @@ def check_dtype(dtype: np.dtype, path: str, what: str = "array") -> np.dtype:
         )
     if dtype.kind == "V" and dtype.itemsize == 2 and dtype.names is None:
         # np.save writes ml_dtypes.bfloat16 arrays (and JAX's) as 2-byte void
-        return FLOAT_DTYPES["bfloat16"]
-    if dtype.name not in FLOAT_DTYPES:
+        return float_dtype("bfloat16")
+    if dtype.name not in FLOAT_DTYPE_NAMES:
         raise InputError(
             f"{path}: the {what} has dtype {dtype}, expected float16, bfloat16, float32 or float64; "
             "convert it with .astype(np.float32)"
         )
-    return FLOAT_DTYPES[dtype.name]
+    return float_dtype(dtype.name)
 
 
 def check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int]:
@@ -236,7 +245,7 @@ def open_safetensors(path: str, tensor: str | None) -> tuple[MappedRows, dict[st
             f"{path}: tensor {name!r} has dtype {entry.get('dtype')}, expected F16, BF16, F32 or F64; convert it"
         )
     begin, _end = entry["data_offsets"]
-    rows = MappedRows(path, 8 + n + int(begin), FLOAT_DTYPES[dt], check_shape(tuple(entry["shape"]), path))
+    rows = MappedRows(path, 8 + n + int(begin), float_dtype(dt), check_shape(tuple(entry["shape"]), path))
     return rows, dict(meta)
 
 
@@ -274,7 +283,7 @@ class TorchRows:
         if obj.dtype not in names:
             raise InputError(f"{path}: tensor dtype {obj.dtype} is not a float type; convert it with .float()")
         self.tensor = obj
-        self.dtype = FLOAT_DTYPES[names[obj.dtype]]
+        self.dtype = float_dtype(names[obj.dtype])
         self.shape = check_shape(tuple(obj.shape), path)
         self._torch = torch
 
@@ -285,7 +294,7 @@ class TorchRows:
         for start in range(0, n, step):
             part = self.tensor[start : start + step].contiguous()
             if part.dtype == self._torch.bfloat16:
-                values = part.view(self._torch.int16).numpy().view(ml_dtypes.bfloat16)
+                values = part.view(self._torch.int16).numpy().view(float_dtype("bfloat16"))
             else:
                 values = part.numpy()
             yield RowChunk(values=values, start=start)
