@@ -417,22 +417,68 @@ def below_threshold(neglogp, root, tmax, keys, ids, depths, lo, inv_w, counts):
 
 
 @_jit()
+def _stable_order(x, a, b):
+    """Sort the indices ``0..len(x)-1`` by ``x``, ties in index order (bottom-up merge sort, like a stable argsort).
+
+    ``a`` and ``b`` are int64 buffers of ``len(x)``; returns the one that holds
+    the result. Written out rather than ``np.argsort(kind="mergesort")``: the
+    same order, and a fraction of its compile time (which a first run pays).
+    """
+    n = x.shape[0]
+    for i in range(n):
+        a[i] = i
+    src, dst = a, b
+    width = 1
+    while width < n:
+        for start in range(0, n, 2 * width):
+            mid = min(start + width, n)
+            end = min(start + 2 * width, n)
+            i, j = start, mid
+            for k in range(start, end):
+                if j < end and (i >= mid or x[src[j]] < x[src[i]]):
+                    dst[k] = src[j]
+                    j += 1
+                else:
+                    dst[k] = src[i]
+                    i += 1
+        src, dst = dst, src
+        width *= 2
+    return src
+
+
+@_jit()
 def curve_from_level(keys, depths, n, counts, lo, inv_w, pmax, at, curve_out, depth_hist):
     """E[X*(P)] at ``at`` and nodes per depth at ``pmax`` from the nodes listed by :func:`below_threshold`.
 
     The P-th smallest key lies in the first bucket whose cumulative count
     reaches P. Only those boundary buckets are sorted; every other bucket
-    below the last one adds its sum of ``e^-key`` whole. Needs n >= pmax.
+    below the last one adds its sum of ``e^-key`` whole. Needs n >= pmax and
+    ``at`` increasing, at most ``pmax`` (as :func:`~speedoflight.simulate.simulate` gives it).
     """
     nb = counts.shape[0]
     max_depth = depth_hist.shape[0] - 1
-    cum = np.cumsum(counts)
-    targets = np.empty(at.shape[0] + 1, dtype=np.int64)
-    targets[:-1] = at
-    targets[-1] = pmax
-    bnd = np.searchsorted(cum, targets)  # first bucket whose cumulative count reaches the target
-    ub = np.unique(bnd)
-    m = ub.shape[0]
+    # plain loops below where numpy calls would cost compile time (a first run pays it) for nothing
+    cum = np.empty(nb, dtype=np.int64)
+    c = 0
+    for b in range(nb):
+        c += counts[b]
+        cum[b] = c
+    nt = at.shape[0] + 1
+    targets = np.empty(nt, dtype=np.int64)
+    for j in range(nt - 1):
+        targets[j] = at[j]
+    targets[nt - 1] = pmax
+    bnd = np.empty(nt, dtype=np.int64)  # first bucket whose cumulative count reaches the target
+    ub = np.empty(nt, dtype=np.int64)  # the distinct boundary buckets (targets are increasing, so is bnd)
+    m = 0
+    b = 0
+    for j in range(nt):
+        while b < nb - 1 and cum[b] < targets[j]:
+            b += 1
+        bnd[j] = b
+        if m == 0 or b != ub[m - 1]:
+            ub[m] = b
+            m += 1
     bmax = ub[m - 1]
     b_index = np.full(bmax + 1, -1, dtype=np.int64)
     seg = np.empty(bmax + 1, dtype=np.int64)
@@ -445,7 +491,9 @@ def curve_from_level(keys, depths, n, counts, lo, inv_w, pmax, at, curve_out, de
     start = np.zeros(m + 1, dtype=np.int64)
     for s in range(m):
         start[s + 1] = start[s] + counts[ub[s]]
-    fill = start[:m].copy()
+    fill = np.empty(m, dtype=np.int64)
+    for s in range(m):
+        fill[s] = start[s]
     gk = np.empty(start[m])
     gd = np.empty(start[m], dtype=np.int64)
     between = np.zeros(m + 1)
@@ -464,15 +512,18 @@ def curve_from_level(keys, depths, n, counts, lo, inv_w, pmax, at, curve_out, de
     # the boundary buckets in key order (ties: list order, itself deterministic), with prefix sums
     prefix = np.empty(start[m])
     before = np.empty(m)
+    buf_a = np.empty(start[m], dtype=np.int64)
+    buf_b = np.empty(start[m], dtype=np.int64)
+    gd_sorted = np.empty(start[m], dtype=np.int64)
     running = 0.0
     for s in range(m):
         lo_s, hi_s = start[s], start[s + 1]
-        order = np.argsort(gk[lo_s:hi_s], kind="mergesort")
+        order = _stable_order(gk[lo_s:hi_s], buf_a[lo_s:hi_s], buf_b[lo_s:hi_s])
         acc = 0.0
         for t in range(hi_s - lo_s):
             acc += math.exp(-gk[lo_s + order[t]])
             prefix[lo_s + t] = acc
-        gd[lo_s:hi_s] = gd[lo_s:hi_s][order]
+            gd_sorted[lo_s + t] = gd[lo_s + order[t]]
         running += between[s]
         before[s] = running
         running += acc
@@ -486,7 +537,7 @@ def curve_from_level(keys, depths, n, counts, lo, inv_w, pmax, at, curve_out, de
         else:
             # every boundary bucket below the last is whole; of the last, the ``taken`` smallest
             for t in range(start[s] + taken):
-                depth_hist[min(gd[t], max_depth)] += 1
+                depth_hist[min(gd_sorted[t], max_depth)] += 1
 
 
 @_jit()
