@@ -10,7 +10,7 @@ version's forward signature (the deprecation decorators keep
 ``__wrapped__``, so :func:`inspect.signature` sees the real parameters), and
 so never triggers a deprecation warning.
 
-Supported: transformers 4.50 (the first with Gemma 3) to the newest release;
+Supported: transformers 4.53 (the first on which Gemma 3 runs) to the newest release;
 ``tests/test_hf.py`` checks the detection on the installed version.
 """
 
