@@ -3,7 +3,7 @@
 They stay in the repository's ``data/`` (one copy in git); a non-editable
 build copies them into the package as ``speedoflight/_data/``, where
 :func:`speedoflight.report.shipped_data` finds them when no ``data/``
-folder is at hand. The list is ``REPORT_FILES`` in ``speedoflight/_shipped.py``
+folder is at hand. The list is ``REPORT_FILES`` in ``speedoflight/_util/shipped.py``
 (the report reads the same list); ``tests/test_wheel.py`` builds the wheel
 and checks it.
 """
@@ -21,14 +21,14 @@ ROOT = Path(__file__).resolve().parent
 
 
 def report_files() -> list[str]:
-    """Read ``REPORT_FILES`` from ``speedoflight/_shipped.py`` without importing the package."""
-    tree = ast.parse((ROOT / "speedoflight" / "_shipped.py").read_text(encoding="utf-8"))
+    """Read ``REPORT_FILES`` from ``speedoflight/_util/shipped.py`` without importing the package."""
+    tree = ast.parse((ROOT / "speedoflight" / "_util" / "shipped.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
             targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
             if any(isinstance(t, ast.Name) and t.id == "REPORT_FILES" for t in targets):
                 return list(ast.literal_eval(node.value))
-    raise RuntimeError("speedoflight/_shipped.py defines no REPORT_FILES")
+    raise RuntimeError("speedoflight/_util/shipped.py defines no REPORT_FILES")
 
 
 class BuildWithReportData(build_py):

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from speedoflight import _kernels as K
-from speedoflight.iid import _renewal, atom_pool_from_rows, iid_curve
-from speedoflight.trajectory import trajectory_bound
+from speedoflight.kernels import moments as K
+from speedoflight.theory.iid import _renewal, atom_pool_from_rows, iid_curve
+from speedoflight.theory.trajectory import trajectory_bound
 
 
 def direct_renewal(f: np.ndarray) -> np.ndarray:

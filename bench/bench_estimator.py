@@ -33,8 +33,8 @@ import numpy as np
 sys.path.insert(0, _p.dirname(_p.dirname(_p.abspath(__file__))))
 
 from bench._memory import reset_peak, rss_kb
+from speedoflight.kernels.rowmoments import row_moments
 from speedoflight.readers.arrays import open_npy
-from speedoflight.rowmoments import row_moments
 
 
 def make_file(path: str, rows: int, vocab: int, seed: int = 0) -> None:

@@ -31,8 +31,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from bench._memory import reset_peak, rss_kb
-from speedoflight import _kernels_tree as KT
-from speedoflight.simulate import Distribution, growth_rate, simulate
+from speedoflight.kernels import tree as KT
+from speedoflight.simulation.simulate import Distribution, growth_rate, simulate
 from tests.reference import seeded_reference
 
 

@@ -17,51 +17,51 @@ from typing import TYPE_CHECKING
 from .errors import InputError, SpeedOfLightError
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
-    from .acceptance import Measured as Measured
-    from .acceptance import read_acceptance as read_acceptance
-    from .classic import read_pair as read_pair
-    from .curve import BoundCurve as BoundCurve
-    from .curve import bound_curve as bound_curve
-    from .estimator import Moments as Moments
-    from .estimator import PerRow as PerRow
-    from .estimator import estimate as estimate
+    from .analysis.report import run_report as run_report
+    from .beyond.classic import read_pair as read_pair
+    from .beyond.scaling import acceptance_by_layer as acceptance_by_layer
+    from .beyond.scaling import fit_law as fit_law
+    from .kernels.rowmoments import row_moments as row_moments
+    from .logs.acceptance import Measured as Measured
+    from .logs.acceptance import read_acceptance as read_acceptance
     from .readers import RowChunk as RowChunk
     from .readers import Source as Source
     from .readers import open_source as open_source
-    from .report import run_report as run_report
-    from .rowmoments import row_moments as row_moments
-    from .scaling import acceptance_by_layer as acceptance_by_layer
-    from .scaling import fit_law as fit_law
-    from .simulate import family as family
-    from .simulate import pool as pool
-    from .timing import GPUS as GPUS
-    from .timing import Timing as Timing
-    from .timing import speedup as speedup
+    from .simulation.simulate import family as family
+    from .simulation.simulate import pool as pool
+    from .theory.curve import BoundCurve as BoundCurve
+    from .theory.curve import bound_curve as bound_curve
+    from .theory.estimator import Moments as Moments
+    from .theory.estimator import PerRow as PerRow
+    from .theory.estimator import estimate as estimate
+    from .theory.timing import GPUS as GPUS
+    from .theory.timing import Timing as Timing
+    from .theory.timing import speedup as speedup
 
 #: Every other public name is loaded on first use, so ``import speedoflight`` (and the CLI's ``--help``) imports
 #: neither numba nor scipy.stats nor ml_dtypes nor matplotlib (``tests/test_startup.py``). Functions named like
-#: their module (``compare``, ``simulate``) are imported from it: ``from speedoflight.compare import compare``.
+#: their module (``compare``, ``simulate``) are imported from it: ``from speedoflight.analysis.compare import compare``.
 _LAZY = {
-    "Moments": "estimator",
-    "PerRow": "estimator",
-    "estimate": "estimator",
+    "Moments": "theory.estimator",
+    "PerRow": "theory.estimator",
+    "estimate": "theory.estimator",
     "RowChunk": "readers",
     "Source": "readers",
     "open_source": "readers",
-    "row_moments": "rowmoments",
-    "Measured": "acceptance",
-    "read_acceptance": "acceptance",
-    "BoundCurve": "curve",
-    "bound_curve": "curve",
-    "pool": "simulate",
-    "family": "simulate",
-    "Timing": "timing",
-    "GPUS": "timing",
-    "speedup": "timing",
-    "run_report": "report",
-    "read_pair": "classic",
-    "fit_law": "scaling",
-    "acceptance_by_layer": "scaling",
+    "row_moments": "kernels.rowmoments",
+    "Measured": "logs.acceptance",
+    "read_acceptance": "logs.acceptance",
+    "BoundCurve": "theory.curve",
+    "bound_curve": "theory.curve",
+    "pool": "simulation.simulate",
+    "family": "simulation.simulate",
+    "Timing": "theory.timing",
+    "GPUS": "theory.timing",
+    "speedup": "theory.timing",
+    "run_report": "analysis.report",
+    "read_pair": "beyond.classic",
+    "fit_law": "beyond.scaling",
+    "acceptance_by_layer": "beyond.scaling",
 }
 
 __all__ = ["InputError", "SpeedOfLightError", "__version__", *_LAZY]

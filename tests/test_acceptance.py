@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from speedoflight.acceptance import FORMATS, read_acceptance
-from speedoflight.cli import main
+from speedoflight.cli.app import main
 from speedoflight.errors import InputError
+from speedoflight.logs.acceptance import FORMATS, read_acceptance
 
 
 def write(tmp_path, name, text):
@@ -89,7 +89,7 @@ def test_csv_bad_input(tmp_path, text, message):
 
 
 def test_own_measured_file_round_trips(tmp_path):
-    from speedoflight.measure import MeasureRun, write_measured
+    from speedoflight.models.measure import MeasureRun, write_measured
 
     recs = [
         {"prompt": 0, "sample": 0, "kind": "prose", "drafter": "ngram", "shape": "chain", "P": 4,

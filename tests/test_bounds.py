@@ -10,13 +10,13 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speedoflight import _kernels as K
-from speedoflight import bounds as B
-from speedoflight import symbolic as S
 from speedoflight.errors import InputError
-from speedoflight.iid import _renewal, atom_pool_from_rows, iid_curve
-from speedoflight.timing import GPUS, Timing, best_p, speedup
-from speedoflight.trajectory import trajectory_bound
+from speedoflight.kernels import moments as K
+from speedoflight.theory import bounds as B
+from speedoflight.theory import symbolic as S
+from speedoflight.theory.iid import _renewal, atom_pool_from_rows, iid_curve
+from speedoflight.theory.timing import GPUS, Timing, best_p, speedup
+from speedoflight.theory.trajectory import trajectory_bound
 
 from .reference import renewal_direct, threshold_infimum_brute
 

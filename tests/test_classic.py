@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from speedoflight.classic import (
+from speedoflight.beyond.classic import (
     alpha_full,
     best_gamma,
     classic,
@@ -21,7 +21,7 @@ from speedoflight.classic import (
     simulate_chain,
     topk_interval,
 )
-from speedoflight.cli import main
+from speedoflight.cli.app import main
 from speedoflight.errors import InputError
 
 from .pairs import brute_alpha, make_views

@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from speedoflight.cli import main
+from speedoflight.cli.app import main
 
 from .reference import full_moments
 

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from speedoflight import bounds as B
-from speedoflight.cli import main
+from speedoflight.cli.app import main
+from speedoflight.theory import bounds as B
 
 from .test_cli import assert_user_error, run
 

@@ -10,9 +10,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from speedoflight.estimator import estimate
+from speedoflight.kernels.rowmoments import row_moments
 from speedoflight.readers import open_source
-from speedoflight.rowmoments import row_moments
+from speedoflight.theory.estimator import estimate
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 DUMP = DATA / "smollm2-t1.npz"
@@ -73,7 +73,7 @@ def test_sampled_tokens_agree_with_the_recorded_entropy():
 
 
 def test_estimate_cli_on_shipped_data(capsys):
-    from speedoflight.cli import main
+    from speedoflight.cli.app import main
 
     assert main(["estimate", str(DUMP), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
@@ -99,7 +99,7 @@ X8 = {"SmolLM2-135M-Instruct": DATA / "smollm2-t1-x8.npz", "Gemma-3-270M (Q4_K_M
 
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_shipped_oracle_curves(name):
-    from speedoflight.oracle import load_oracle
+    from speedoflight.models.oracle import load_oracle
 
     curves, depths, kinds, meta = load_oracle(str(ORACLES[name]))
     assert meta["model"]["name"] == name
@@ -127,14 +127,14 @@ def test_shipped_dumps_with_eight_continuations_per_prompt(name):
     per_prompt = {p: len(np.unique(seq[prompt == p])) for p in np.unique(prompt)}
     assert len(per_prompt) == 100
     assert set(per_prompt.values()) == {8}
-    from speedoflight.oracle import load_oracle
+    from speedoflight.models.oracle import load_oracle
 
     # the same prompts as the oracle file of the model
     assert sorted(per_prompt) == sorted(load_oracle(str(ORACLES[name]))[3]["prompt_index"])
 
 
 def test_shipped_measured_acceptance():
-    from speedoflight.measure import read_measured
+    from speedoflight.models.measure import read_measured
 
     run = read_measured(str(DATA / "measured-smollm2-t1.jsonl"))
     assert run.meta["model"]["name"] == "SmolLM2-135M-Instruct"
@@ -152,7 +152,7 @@ PAIR = DATA / "pair"
 
 
 def test_pair_files_are_one_run_with_exact_overlaps():
-    from speedoflight.classic import read_pair
+    from speedoflight.beyond.classic import read_pair
 
     target = PAIR / "smollm2-t1.npz"
     meta = open_source(target).metadata

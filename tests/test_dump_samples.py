@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("torch", reason="dump needs torch (the [model] extra)")
 pytest.importorskip("transformers", reason="dump needs transformers (the [model] extra)")
 
-from speedoflight.cli import main
-from speedoflight.estimator import estimate
-from speedoflight.trajectory import trajectories_from_files
+from speedoflight.cli.app import main
+from speedoflight.theory.estimator import estimate
+from speedoflight.theory.trajectory import trajectories_from_files
 
 from .tinylm import save_tiny, tiny_llama
 

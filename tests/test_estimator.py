@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight.estimator import _MicroBatches, estimate
 from speedoflight.readers.dumpfile import write_dump
+from speedoflight.theory.estimator import _MicroBatches, estimate
 
 META = {
     "model": "synthetic",

@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from speedoflight.cli import main
+from speedoflight.analysis.evidence import compare_real, figure, write_evidence
+from speedoflight.cli.app import main
 from speedoflight.errors import InputError
-from speedoflight.evidence import compare_real, figure, write_evidence
-from speedoflight.measure import MeasureRun, read_measured, write_measured
-from speedoflight.oracle import OracleResult, save_oracle
+from speedoflight.models.measure import MeasureRun, read_measured, write_measured
+from speedoflight.models.oracle import OracleResult, save_oracle
 from speedoflight.readers.dumpfile import write_dump
 
 LN2 = math.log(2)
@@ -172,7 +172,7 @@ def test_failed_write_leaves_the_old_directory(files, tmp_path, monkeypatch):
     out = tmp_path / "ev"
     write_evidence(str(out), [c])
     before = (out / "evidence.md").read_text()
-    import speedoflight.evidence as ev
+    import speedoflight.analysis.evidence as ev
 
     def boom(_):
         raise RuntimeError("disk full")

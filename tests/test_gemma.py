@@ -28,7 +28,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def gemma():
-    from speedoflight.model import load_model
+    from speedoflight.models.dump import load_model
 
     return load_model("gemma3-270m")
 
@@ -36,7 +36,7 @@ def gemma():
 def test_tree_attention_matches_full_forward(gemma):
     import torch
 
-    from speedoflight.treelm import TreeBatch
+    from speedoflight.models.treelm import TreeBatch
 
     prefix = gemma.tokenizer("def fibonacci(n):\n").input_ids
     tb = TreeBatch(gemma.model, [prefix], 1.0)
@@ -51,8 +51,8 @@ def test_tree_attention_matches_full_forward(gemma):
 def test_oracle_and_early_exit_on_gemma(gemma):
     import torch
 
-    from speedoflight.measure import early_exit_model
-    from speedoflight.oracle import oracle_curve
+    from speedoflight.models.measure import early_exit_model
+    from speedoflight.models.oracle import oracle_curve
 
     ids = gemma.tokenizer("The capital of France is").input_ids
     curve, depths, _ = oracle_curve(gemma.model, ids, 16, 1.0)

@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch (the [model] extra)")
 transformers = pytest.importorskip("transformers", reason="needs transformers (the [model] extra)")
 
-from speedoflight import _hf  # noqa: E402
-from speedoflight.cli import main  # noqa: E402
-from speedoflight.treelm import TreeBatch  # noqa: E402
+from speedoflight.cli.app import main  # noqa: E402
+from speedoflight.models import _hf  # noqa: E402
+from speedoflight.models.treelm import TreeBatch  # noqa: E402
 
 from .tinylm import save_tiny, tiny_llama  # noqa: E402
 

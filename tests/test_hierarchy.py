@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from speedoflight.classic import expected_tokens
-from speedoflight.cli import main
-from speedoflight.hierarchy import (
+from speedoflight.beyond.classic import expected_tokens
+from speedoflight.beyond.hierarchy import (
     Costs,
     best_single,
     hierarchical,
@@ -19,6 +18,7 @@ from speedoflight.hierarchy import (
     simulate_tokens,
     single_stage,
 )
+from speedoflight.cli.app import main
 
 from .pairs import make_views
 

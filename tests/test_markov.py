@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight.classic import Pair, read_pair
-from speedoflight.cli import main
-from speedoflight.markov import (
+from speedoflight.beyond.classic import Pair, read_pair
+from speedoflight.beyond.markov import (
     expected_rejections,
     lp_acceptance,
     multi_draft_rejection,
     simulate_rejections,
     tradeoff,
 )
+from speedoflight.cli.app import main
 
 from .pairs import brute_alpha, make_views
 

@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="measure needs torch (the [model] extra)")
 pytest.importorskip("transformers", reason="measure needs transformers (the [model] extra)")
 
-from speedoflight.cli import main  # noqa: E402
-from speedoflight.measure import (  # noqa: E402
+from speedoflight.cli.app import main  # noqa: E402
+from speedoflight.models.measure import (  # noqa: E402
     Trie,
     accepted_length,
     early_exit_model,
@@ -268,7 +268,7 @@ def test_cli_measure_errors(tiny, tmp_path, capsys):
 
 
 def test_negative_layers_count_from_the_top():
-    from speedoflight.measure import parse_drafters
+    from speedoflight.models.measure import parse_drafters
 
     assert parse_drafters("ngram,early-exit:-1", 30) == ["ngram", "early-exit:29"]
     assert parse_drafters("early-exit:24", 30) == ["early-exit:24"]

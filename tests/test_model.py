@@ -23,7 +23,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def dumped(tmp_path_factory):
-    from speedoflight.cli import main
+    from speedoflight.cli.app import main
 
     d = tmp_path_factory.mktemp("model")
     prompts = d / "p.jsonl"
@@ -74,7 +74,7 @@ def test_dump_file_and_metadata(dumped):
 def test_dump_agrees_with_an_independent_forward_pass(dumped):
     import torch
 
-    from speedoflight.model import load_model, read_prompts
+    from speedoflight.models.dump import load_model, read_prompts
 
     out, prompts = dumped
     with np.load(out) as z:
@@ -96,7 +96,7 @@ def test_dump_agrees_with_an_independent_forward_pass(dumped):
 
 
 def test_estimate_on_the_dump_uses_the_exact_moments(dumped):
-    from speedoflight.estimator import estimate
+    from speedoflight.theory.estimator import estimate
 
     out, _ = dumped
     m = estimate(out)
@@ -108,7 +108,7 @@ def test_estimate_on_the_dump_uses_the_exact_moments(dumped):
 
 
 def test_same_seed_same_dump(dumped, tmp_path):
-    from speedoflight.cli import main
+    from speedoflight.cli.app import main
 
     out, prompts = dumped
     again = tmp_path / "again.npz"
@@ -139,7 +139,7 @@ def test_same_seed_same_dump(dumped, tmp_path):
 
 
 def test_dump_bad_inputs(tmp_path, capsys):
-    from speedoflight.cli import main
+    from speedoflight.cli.app import main
 
     assert main(["dump", "--prompts", str(tmp_path / "none.txt"), "--out", str(tmp_path / "x.npz")]) == 2
     (tmp_path / "p.txt").write_text("hello\n")
@@ -165,7 +165,7 @@ def test_dump_bad_inputs(tmp_path, capsys):
 
 def test_oracle_smoke_one_prefix(dumped, capsys):
     """The exact optimum on SmolLM2 for one prefix; its P = 1 value is the dump's top probability."""
-    from speedoflight.cli import main
+    from speedoflight.cli.app import main
 
     out, prompts = dumped
     code = main(
@@ -200,9 +200,9 @@ def test_early_exit_views_match_a_cut_model(dumped, tmp_path):
     """dump --early-exit: same positions as the plain dump, and each view equals the cut model's distribution."""
     import torch
 
-    from speedoflight.cli import main
-    from speedoflight.measure import early_exit_model
-    from speedoflight.model import load_model, read_prompts
+    from speedoflight.cli.app import main
+    from speedoflight.models.dump import load_model, read_prompts
+    from speedoflight.models.measure import early_exit_model
 
     out, prompts = dumped
     paired = tmp_path / "paired.npz"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from speedoflight.errors import InputError
-from speedoflight.policies import dynamic_curve, mean_rank_probabilities, parse_dynamic, policy_curve
-from speedoflight.positional import best_tree
-from speedoflight.simulate import Distribution, family, simulate
+from speedoflight.simulation.policies import dynamic_curve, mean_rank_probabilities, parse_dynamic, policy_curve
+from speedoflight.simulation.positional import best_tree
+from speedoflight.simulation.simulate import Distribution, family, simulate
 
 from .test_cli import assert_user_error, run
 

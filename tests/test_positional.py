@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from speedoflight.errors import InputError
-from speedoflight.positional import best_tree, dp_values, hardware_choice, vllm_tree_string
-from speedoflight.timing import Timing
+from speedoflight.simulation.positional import best_tree, dp_values, hardware_choice, vllm_tree_string
+from speedoflight.theory.timing import Timing
 
 from .test_cli import assert_user_error, run
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from speedoflight.cli import main
-from speedoflight.report import params_from_name
+from speedoflight.analysis.report import params_from_name
+from speedoflight.cli.app import main
 
 
 def test_report_on_shipped_data_round_trip(tmp_path, capsys):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight.cli import main
+from speedoflight.beyond.scaling import acceptance_by_layer, fit_law, read_table
+from speedoflight.cli.app import main
 from speedoflight.errors import InputError
-from speedoflight.scaling import acceptance_by_layer, fit_law, read_table
 
 from .pairs import make_views
 

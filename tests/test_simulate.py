@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight import _kernels_tree as KT
-from speedoflight import bounds as B
-from speedoflight.cli import main
+from speedoflight.cli.app import main
 from speedoflight.errors import InputError
-from speedoflight.iid import atom_pool_from_rows, iid_curve
-from speedoflight.simulate import default_at, family, growth_rate, optimal_tree, pool, simulate
+from speedoflight.kernels import tree as KT
+from speedoflight.simulation.simulate import default_at, family, growth_rate, optimal_tree, pool, simulate
+from speedoflight.theory import bounds as B
+from speedoflight.theory.iid import atom_pool_from_rows, iid_curve
 
 from .reference import seeded_reference, top_p_reference
 from .test_cli import assert_user_error, run
@@ -213,7 +213,7 @@ def test_pool_from_a_float64_topk_array_on_disk(tmp_path):
 
 
 def _fast(neglogp, draws, pmax, tmax=None):
-    from speedoflight.simulate import packed_layout
+    from speedoflight.simulation.simulate import packed_layout
 
     first, gap, bd, bw = packed_layout(neglogp, pmax)
     at = np.arange(1, pmax + 1, dtype=np.int64)

@@ -31,12 +31,12 @@ def test_import_is_light():
 
 
 def test_every_help_is_light():
-    from speedoflight.cli import build_parser
+    from speedoflight.cli.app import build_parser
 
     subs = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction").choices
     assert {"estimate", "simulate", "report", "compare", "dump", "classic"} <= set(subs)
     code = f"""
-from speedoflight.cli import main
+from speedoflight.cli.app import main
 for argv in [["--help"], ["--version"], *[[s, "--help"] for s in {sorted(subs)!r}]]:
     try:
         main(argv)
@@ -66,7 +66,7 @@ def test_estimate_loads_only_what_it_needs(tmp_path):
     rows = tmp_path / "z.npy"
     np.save(rows, np.random.default_rng(0).normal(size=(6, 40)).astype(np.float32))
     res = _loaded_after(
-        f"from speedoflight.cli import main\nmain(['estimate', {str(rows)!r}, '--kind', 'logits', '--quiet'])"
+        f"from speedoflight.cli.app import main\nmain(['estimate', {str(rows)!r}, '--kind', 'logits', '--quiet'])"
     )
     assert "mu" in res["out"]
     assert res["heavy"] == ["numba"]  # the kernels; ml_dtypes only for bfloat16 files, no scipy.stats, no plots
@@ -99,7 +99,7 @@ def _run_on_a_terminal(argv: list[str], cache, tty: bool = True) -> tuple[int, s
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_compile_notice_once_on_a_terminal_and_only_when_compiling(tmp_path):
-    from speedoflight._notice import MESSAGE
+    from speedoflight._util.notice import MESSAGE
 
     rows = tmp_path / "z.npy"
     np.save(rows, np.random.default_rng(0).normal(size=(6, 40)).astype(np.float32))

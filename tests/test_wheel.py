@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from speedoflight._shipped import REPORT_FILES, SHIPPED
+from speedoflight._util.shipped import REPORT_FILES, SHIPPED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,7 @@ def test_installed_wheel_writes_the_same_report_from_any_folder(wheel, tmp_path)
     got = json.loads((elsewhere / "rep" / "report.json").read_text())
     assert {s for s in got["moments"]["sources"]} == {str(site / "speedoflight" / "_data" / "smollm2-t1-x8.npz")}
 
-    from speedoflight.cli import main
+    from speedoflight.cli.app import main
 
     here = tmp_path / "here"
     assert main([*argv[:1], "--out", str(here), *argv[3:]]) == 0  # the checkout's run on data/

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._util.atomic import atomic_path
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
 from .arrays import npz_member_rows

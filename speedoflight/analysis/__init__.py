@@ -1,0 +1,1 @@
+"""Comparisons and reports: measured drafters against the ceiling, the real optimum against the theory."""

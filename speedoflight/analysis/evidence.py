@@ -1,0 +1,383 @@
+"""The real-model comparison: the exact optimum of a real LLM against the theory and against real drafters.
+
+:func:`compare_real` puts on one table, at P = 1, 2, 4, ..., Pmax:
+
+* the real oracle optimum E[X*(P)] (mean over prompts with a t-interval,
+  and the per-prompt distribution: median, 90th percentile, maximum);
+* the i.i.d. simulation from the same model's pool (tail dropped and lumped:
+  a lower and an upper estimate), the exact i.i.d. curve and the renewal
+  prediction;
+* the bounds: Lorden (i.i.d.), the i.i.d. threshold bound, the trajectory
+  bound (plug-in and conservative; no i.i.d.) and the published closed form;
+* each measured drafter (mean X with a t-interval over prompts).
+
+It then says, per P, whether the i.i.d. model over- or under-predicts the real
+optimum (intervals apart) and whether every bound held (bound >= the
+oracle's mean; the published form, whose O(1) term is unknown, is judged the
+same way and labelled). :func:`write_evidence` writes the Markdown table and
+the figure atomically into a directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._util.atomic import atomic_dir
+from .._util.jsonsafe import finite_or_none
+from ..errors import InputError
+
+__all__ = ["RealComparison", "compare_real", "write_evidence"]
+
+#: Bounds checked against the oracle, with their labels.
+BOUNDS = {
+    "lorden": "Lorden (i.i.d.)",
+    "iid_bound": "i.i.d. threshold bound",
+    "trajectory_conservative": "trajectory bound (conservative)",
+    "trajectory": "trajectory bound (plug-in)",
+    "published": "published form (no O(1))",
+}
+
+
+@dataclass
+class RealComparison:
+    """Everything on the comparison table (columns indexed like ``P``)."""
+
+    model: str
+    P: np.ndarray
+    oracle: dict[str, np.ndarray]
+    iid_sim: dict[str, np.ndarray]
+    theory: dict[str, np.ndarray]
+    measured: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    mu: float = math.nan
+    mu2: float = math.nan
+    n_prompts: int = 0
+    continuations_per_prompt: float = math.nan
+    notes: list[str] = field(default_factory=list)
+
+    def iid_verdicts(self) -> list[str]:
+        """Judge the i.i.d. simulation against the oracle per P: over-predicts, under-predicts or agrees."""
+        out = []
+        for i in range(len(self.P)):
+            # the truth of the i.i.d. model lies between its dropped-tail (lower) and lumped-tail (upper) estimate
+            lo = self.iid_sim["drop_low"][i]
+            hi = self.iid_sim["lump_high"][i]
+            if lo > self.oracle["ci_high"][i]:
+                out.append("over-predicts")
+            elif hi < self.oracle["ci_low"][i]:
+                out.append("under-predicts")
+            else:
+                out.append("agrees")
+        return out
+
+    def bound_held(self) -> dict[str, list[bool]]:
+        """Tell, per bound and P, whether the bound lay at or above the oracle's mean."""
+        return {
+            k: [bool(b >= o - 1e-12) for b, o in zip(self.theory[k], self.oracle["mean"], strict=True)]
+            for k in BOUNDS
+            if k in self.theory
+        }
+
+    def summary_lines(self) -> list[str]:
+        """State plainly where the i.i.d. model over/under-predicts, and which bounds held."""
+        lines = []
+        verdicts = self.iid_verdicts()
+        for v in ("over-predicts", "under-predicts", "agrees"):
+            ps = [int(p) for p, w in zip(self.P, verdicts, strict=True) if w == v]
+            if ps:
+                what = {
+                    "over-predicts": "the i.i.d. simulation over-predicts the real optimum (even its lower "
+                    "estimate lies above the optimum's interval)",
+                    "under-predicts": "the i.i.d. simulation under-predicts the real optimum (even its upper "
+                    "estimate lies below the optimum's interval)",
+                    "agrees": "the real optimum's interval overlaps the i.i.d. simulation's range (lower .. upper "
+                    "estimate, with their intervals)",
+                }[v]
+                lines.append(f"{self.model}: at P = {', '.join(map(str, ps))} {what}.")
+        i = len(self.P) - 1
+        d, u, o = self.iid_sim["drop_mean"][i], self.iid_sim["lump_mean"][i], self.oracle["mean"][i]
+        where = "above" if o > u else "below" if o < d else "inside"
+        lines.append(
+            f"{self.model}: at P = {int(self.P[i])} the real optimum is {o:.2f}, {where} the i.i.d. simulation's "
+            f"range {d:.2f} (top-k tails dropped) .. {u:.2f} (lumped); the exact i.i.d. curve gives "
+            f"{self.theory.get('iid_exact', np.full(i + 1, np.nan))[i]:.2f}."
+        )
+        for k, held in self.bound_held().items():
+            if all(held):
+                lines.append(f"{self.model}: {BOUNDS[k]} held at every P.")
+            else:
+                bad = [int(p) for p, h in zip(self.P, held, strict=True) if not h]
+                lines.append(
+                    f"{self.model}: {BOUNDS[k]} fell below the real optimum at P = {', '.join(map(str, bad))}."
+                )
+        return lines
+
+    def markdown(self) -> str:
+        """Return the comparison table in Markdown (one row per P)."""
+        m = self.measured
+        heads = [
+            "P",
+            "oracle E[X*] (95% CI)",
+            "per prompt: median / p90 / max",
+            "i.i.d. sim (drop..lump)",
+            "i.i.d. exact",
+            "renewal",
+            "Lorden",
+            "trajectory (plug-in / cons.)",
+            "published",
+            *m.keys(),
+        ]
+        rows = []
+        for i, p in enumerate(self.P):
+            o = self.oracle
+            cells = [
+                f"{int(p)}",
+                f"{o['mean'][i]:.2f} ({o['ci_low'][i]:.2f}-{o['ci_high'][i]:.2f})",
+                f"{o['median'][i]:.2f} / {o['p90'][i]:.2f} / {o['max'][i]:.2f}",
+                f"{self.iid_sim['drop_mean'][i]:.2f}..{self.iid_sim['lump_mean'][i]:.2f}",
+                _cell(self.theory.get("iid_exact"), i),
+                _cell(self.theory.get("asymptotic"), i),
+                _cell(self.theory.get("lorden"), i),
+                f"{_cell(self.theory.get('trajectory'), i)} / {_cell(self.theory.get('trajectory_conservative'), i)}",
+                _cell(self.theory.get("published"), i),
+            ]
+            for v in m.values():
+                if not np.isfinite(v["mean"][i]):
+                    cells.append("")
+                elif np.isfinite(v["oracle_same_prompts"][i]):
+                    cells.append(f"{v['mean'][i]:.2f} ({100 * v['mean'][i] / v['oracle_same_prompts'][i]:.0f}%)")
+                else:
+                    cells.append(f"{v['mean'][i]:.2f}")
+            rows.append(cells)
+        out = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+
+        def lists(d: dict[str, np.ndarray]) -> dict[str, Any]:
+            return {k: np.asarray(v).tolist() for k, v in d.items()}
+
+        return {
+            "model": self.model,
+            "P": self.P.tolist(),
+            "oracle": lists(self.oracle),
+            "iid_simulation": lists(self.iid_sim),
+            "theory": lists(self.theory),
+            "measured": {k: lists(v) for k, v in self.measured.items()},
+            "mu": self.mu,
+            "mu2": self.mu2,
+            "n_prompts": self.n_prompts,
+            "continuations_per_prompt": self.continuations_per_prompt,
+            "iid_verdicts": self.iid_verdicts(),
+            "bound_held": self.bound_held(),
+            "summary": self.summary_lines(),
+            "notes": self.notes,
+        }
+
+
+def _cell(col: np.ndarray | None, i: int) -> str:
+    return "" if col is None or not np.isfinite(col[i]) else f"{col[i]:.2f}"
+
+
+def compare_real(
+    oracle_file: str,
+    pool_file: str,
+    measured_files: Sequence[str] = (),
+    *,
+    replicates: int = 2000,
+    seed: int = 0,
+    progress: bool = False,
+) -> RealComparison:
+    """Build the comparison for one model (see the module docstring).
+
+    Parameters
+    ----------
+    oracle_file
+        Output of ``speedoflight oracle --out``.
+    pool_file
+        A speedoflight dump of the same model at the same temperature (its
+        rows are the i.i.d. pool; with several continuations per prompt it
+        also gives the trajectory bound).
+    measured_files
+        Output of ``speedoflight measure --out`` for this model.
+    replicates, seed
+        Of the i.i.d. simulation.
+    progress
+        Show progress bars on stderr.
+
+    """
+    from ..models.measure import read_measured
+    from ..models.oracle import load_oracle
+    from ..readers.dumpfile import read_metadata
+    from ..simulation.simulate import pool, simulate, t_interval
+    from ..theory.curve import bound_curve
+
+    curves, _, kinds, ometa = load_oracle(oracle_file)
+    pmeta = read_metadata(pool_file)
+    if abs(float(pmeta["temperature"]) - float(ometa["temperature"])) > 1e-12:
+        raise InputError(
+            f"{pool_file} was sampled at temperature {pmeta['temperature']} but {oracle_file} at "
+            f"{ometa['temperature']}; compare files of one temperature"
+        )
+    pmax = curves.shape[1]
+    ps = np.array([p for p in (2 ** np.arange(0, 20)) if p <= pmax], dtype=np.int64)
+    idx = ps - 1
+    n = curves.shape[0]
+    mean, _, lo, hi = t_interval(curves, 0.95) if n > 1 else (curves[0], None, curves[0] * np.nan, curves[0] * np.nan)
+    oracle = {
+        "mean": mean[idx],
+        "ci_low": lo[idx],
+        "ci_high": hi[idx],
+        "median": np.median(curves, axis=0)[idx],
+        "p10": np.quantile(curves, 0.1, axis=0)[idx],
+        "p90": np.quantile(curves, 0.9, axis=0)[idx],
+        "max": curves.max(axis=0)[idx],
+    }
+    sim: dict[str, np.ndarray] = {}
+    for tail in ("drop", "lump"):
+        r = simulate(pool(pool_file, tail=tail), pmax, replicates=replicates, seed=seed, at=ps, progress=progress)
+        sim[f"{tail}_mean"], sim[f"{tail}_low"], sim[f"{tail}_high"] = r.mean, r.ci_low, r.ci_high
+    bc = bound_curve(ps, sources=[pool_file], seed=seed, progress=progress)
+    theory = {k: np.asarray(v, dtype=float) for k, v in bc.columns.items()}
+    measured: dict[str, dict[str, np.ndarray]] = {}
+    notes: list[str] = []
+    for f in measured_files:
+        run = read_measured(f)
+        if abs(float(run.meta.get("temperature", math.nan)) - float(ometa["temperature"])) > 1e-12:
+            raise InputError(f"{f} was measured at another temperature than {oracle_file}")
+        # the oracle on the measured prompts themselves, for a like-for-like fraction of the optimum
+        used = sorted({int(r["prompt"]) for r in run.records})
+        index = [int(i) for i in ometa.get("prompt_index", [])]
+        rows_same = [index.index(i) for i in used if i in index]
+        same = curves[rows_same].mean(axis=0)[idx] if len(rows_same) == len(used) else np.full(len(ps), np.nan)
+        notes.append(
+            f"{os.path.basename(f)}: {len(used)} prompts x {run.meta.get('samples_per_prompt', '?')} continuations "
+            f"of {run.meta.get('tokens', '?')} tokens; the percentage after a measured value is its fraction of "
+            "the oracle optimum on those same prompts"
+        )
+        for row in run.summary():
+            key = f"{row['drafter']} {row['shape']}"
+            col = measured.setdefault(
+                key,
+                {
+                    "mean": np.full(len(ps), np.nan),
+                    "ci_low": np.full(len(ps), np.nan),
+                    "ci_high": np.full(len(ps), np.nan),
+                    "oracle_same_prompts": same,
+                },
+            )
+            where = np.flatnonzero(ps == row["P"])
+            if where.size:
+                col["mean"][where[0]] = row["prompt_mean_accepted"]
+                col["ci_low"][where[0]] = row["ci_low"]
+                col["ci_high"][where[0]] = row["ci_high"]
+    traj = bc.trajectory
+    notes[:0] = [
+        f"oracle: {n} prompts ({', '.join(f'{k} {kinds.count(k)}' for k in sorted(set(kinds)))}), exact E[X*(P)] "
+        f"at the end of each prompt, temperature {ometa['temperature']:g}",
+        f"pool: {os.path.basename(pool_file)} (model {pmeta.get('model', {}).get('name', '?')}); "
+        f"mu = {bc.mu:.3f}, mu2 = {bc.mu2:.3f} nats",
+        "i.i.d. simulation: tail of the top-k rows dropped (lower estimate) .. lumped into one token (upper)",
+        "measured drafters: mean accepted draft tokens X per iteration (tokens per call = X + 1), mean over "
+        "prompts of each prompt's mean",
+        *bc.notes,
+    ]
+    return RealComparison(
+        model=str(ometa.get("model", {}).get("name", "model")),
+        P=ps,
+        oracle=oracle,
+        iid_sim=sim,
+        theory=theory,
+        measured=measured,
+        mu=bc.mu,
+        mu2=bc.mu2,
+        n_prompts=n,
+        continuations_per_prompt=traj.continuations_per_prompt if traj is not None else math.nan,
+        notes=notes,
+    )
+
+
+def figure(comparisons: Sequence[RealComparison]) -> Any:
+    """One panel per model: E[X] against P (log scale) for every line of the table, with bands."""
+    from .._util.plot import pyplot
+
+    plt = pyplot()
+
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(6.4 * len(comparisons), 4.8), squeeze=False)
+    for ax, c in zip(axes[0], comparisons, strict=True):
+        p = c.P
+        ax.fill_between(p, c.oracle["p10"], c.oracle["p90"], color="0.85", label="oracle, prompts 10-90%")
+        ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25)
+        ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label="real optimum (oracle), mean + 95% CI")
+        ax.fill_between(p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color="tab:blue", alpha=0.25)
+        ax.plot(
+            p,
+            (c.iid_sim["drop_mean"] + c.iid_sim["lump_mean"]) / 2,
+            "-",
+            color="tab:blue",
+            label="i.i.d. simulation (pool)",
+        )
+        styles = {
+            "iid_exact": ("tab:cyan", "--", "exact i.i.d. curve"),
+            "asymptotic": ("tab:purple", ":", "renewal prediction"),
+            "lorden": ("tab:red", "-", "Lorden bound"),
+            "trajectory_conservative": ("tab:orange", "-", "trajectory bound (conservative)"),
+            "published": ("tab:brown", "-.", "published form (no O(1))"),
+        }
+        for k, (color, ls, label) in styles.items():
+            if k in c.theory:
+                ax.plot(p, c.theory[k], ls, color=color, label=label)
+        markers = iter("s^vD<>pP*hX")
+        for name, col in c.measured.items():
+            ok = np.isfinite(col["mean"])
+            ax.plot(p[ok], col["mean"][ok], next(markers, "o"), ms=6, ls="none", label=f"measured: {name}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("draft tree size P (tokens, log scale)")
+        ax.set_ylabel("accepted draft tokens per iteration E[X]")
+        ax.set_title(f"{c.model}: real optimum vs theory vs drafters")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def write_evidence(out_dir: str, comparisons: Sequence[RealComparison], command: str | None = None) -> None:
+    """Write ``evidence.md``, ``evidence.png`` and ``evidence.json`` into ``out_dir``, all or nothing."""
+    with atomic_dir(out_dir) as tmp:
+        md = ["# Real-model comparison", ""]
+        if command:
+            md += [f"Regenerate with `{command}`.", ""]
+        md += evidence_markdown(comparisons, "evidence.png")
+        with open(os.path.join(tmp, "evidence.md"), "w", encoding="utf-8") as fh:
+            fh.write("\n".join(md))
+        with open(os.path.join(tmp, "evidence.json"), "w", encoding="utf-8") as fh:
+            json.dump(finite_or_none([c.to_dict() for c in comparisons]), fh)
+        save_figure(figure(comparisons), os.path.join(tmp, "evidence.png"))
+
+
+def evidence_markdown(comparisons: Sequence[RealComparison], image: str) -> list[str]:
+    """Return the Markdown lines of the comparison: per model the table, the plain statements and the notes."""
+    md: list[str] = []
+    for c in comparisons:
+        md += [f"## {c.model}", "", c.markdown(), ""]
+        md += [f"- {line}" for line in c.summary_lines()]
+        md += ["", "Notes:", ""] + [f"- {x}" for x in c.notes] + [""]
+    md += [f"![real optimum vs theory]({image})", ""]
+    return md
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """Save a matplotlib figure as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""Other theories: classical speculative sampling, the Markov-chain view, Scylla's laws, HiSpec's hierarchy."""

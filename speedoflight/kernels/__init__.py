@@ -1,0 +1,1 @@
+"""The numba kernels behind the one jit factory, and the row moments they compute."""

@@ -1,0 +1,213 @@
+"""The draft trees people use, evaluated exactly under the same i.i.d. model as the simulator.
+
+Every expanded node draws its distribution independently, so a fixed rank
+path ``(r_1, ..., r_d)`` (the drafter's r-th best token at each step, with a
+drafter that ranks tokens as the verifier does) is followed with probability
+``prod_i m_{r_i}``, where ``m_r`` is the mean of the r-th largest
+probability over the pool. Hence, exactly (no Monte Carlo noise):
+
+* ``chain``: the greedy path of P nodes, ``sum_{n<=P} m_0^n``;
+* ``kary:K``: a full K-ary tree filled level by level (ranks < K, in rank
+  order within a level), ``sum over its nodes of prod m_r``;
+* ``static``: the tree optimised for the positional vector ``m`` (Sequoia /
+  Medusa style), from :mod:`speedoflight.positional`;
+
+and, by simulation (it adapts to each node's distribution as the drafter sees
+it), ``dynamic:K:Q[:D]``: EAGLE-2's dynamic tree with a drafter whose
+log-probabilities carry Gaussian noise of Q nats (:func:`dynamic_curve`).
+
+The adaptive optimum E[X*(P)] sees each node's own distribution, so it is at
+least as large as every static tree; :func:`speedoflight.simulate.simulate`
+gives it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from .positional import best_tree
+from .simulate import Distribution, t_interval
+
+__all__ = ["POLICIES", "DynamicResult", "dynamic_curve", "mean_rank_probabilities", "parse_dynamic", "policy_curve"]
+
+POLICIES = ("optimal", "chain", "kary:K", "static", "dynamic:K:Q[:D]")
+
+
+def mean_rank_probabilities(dist: Distribution, seed: int = 0, samples: int = 20000) -> np.ndarray:
+    """``m_r``: the mean r-th largest probability of a node's distribution.
+
+    Exact for pools and fixed families; for ``dirichlet`` estimated from
+    ``samples`` seeded draws.
+    """
+    if dist.neglogp is not None:
+        return np.exp(-dist.neglogp).mean(axis=0)
+    assert dist.dirichlet is not None
+    a, v = dist.dirichlet
+    rows = np.random.default_rng(seed).dirichlet(np.full(v, a), size=samples)
+    return -np.sort(-rows, axis=1).mean(axis=0)
+
+
+def _kary(m: np.ndarray, k: int, p: np.ndarray) -> np.ndarray:
+    if k < 1:
+        raise InputError(f"kary:K needs K >= 1, got {k}")
+    w = m[:k]
+    pmax = int(p.max())
+    values = np.empty(pmax)
+    level = np.array([1.0])
+    done = 0
+    while done < pmax:
+        level = (level[:, None] * w[None, :]).ravel()  # lexicographic (parent, rank) order
+        take = min(len(level), pmax - done)
+        values[done : done + take] = level[:take]
+        done += take
+        if not np.any(level > 0):
+            values[done:] = 0.0
+            break
+    return np.cumsum(values)[p.astype(np.int64) - 1]
+
+
+def policy_curve(policy: str, dist: Distribution, p: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Exact E[X] of a practical tree of each size in ``p`` under the i.i.d. model of ``dist``."""
+    pp = np.asarray(p, dtype=np.int64)
+    m = mean_rank_probabilities(dist, seed)
+    if policy == "chain":
+        n = np.arange(1, int(pp.max()) + 1)
+        return np.cumsum(m[0] ** n)[pp - 1]
+    if policy.startswith("kary:"):
+        try:
+            k = int(policy.split(":", 1)[1])
+        except ValueError:
+            raise InputError(f"--policy {policy!r}: expected kary:K with an integer K") from None
+        return _kary(m, k, pp)
+    if policy == "static":
+        keep = m[m > 0]
+        if keep.sum() > 1:  # rounding
+            keep = keep / keep.sum()
+        return best_tree(keep, int(pp.max())).expected_accepted[pp - 1]
+    raise InputError(f"--policy {policy!r} is not one of {', '.join(POLICIES)}")
+
+
+@dataclass(frozen=True)
+class DynamicResult:
+    """E[X] of EAGLE-2-style dynamic trees over replicates, with the settings behind them."""
+
+    P: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    k: int
+    noise: float
+    steps: int
+    generated: int  # nodes generated per replicate (trees larger than this are not possible)
+
+
+def parse_dynamic(policy: str) -> tuple[int, float, int | None]:
+    """Parse ``dynamic:K:Q[:D]`` (top-K expansion, drafter noise Q nats, D expansion steps)."""
+    parts = policy.split(":")
+    try:
+        if parts[0] != "dynamic" or len(parts) not in (3, 4):
+            raise ValueError
+        k, q = int(parts[1]), float(parts[2])
+        d = int(parts[3]) if len(parts) == 4 else None
+        if k < 1 or q < 0 or not math.isfinite(q) or (d is not None and d < 1):
+            raise ValueError
+    except ValueError:
+        raise InputError(
+            f"--policy {policy!r}: expected dynamic:K:Q[:D] with K >= 1 (top-K expansion per step), "
+            "Q >= 0 (drafter noise in nats; 0 = the verifier's own distributions) and D >= 1 steps"
+        ) from None
+    return k, q, d
+
+
+def dynamic_curve(
+    dist: Distribution,
+    pmax: int,
+    at: np.ndarray,
+    *,
+    k: int,
+    noise: float,
+    steps: int | None = None,
+    replicates: int = 100,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> DynamicResult:
+    """Simulate EAGLE-2-style dynamic draft trees (Li et al. 2024) under the i.i.d. model.
+
+    Every expanded node draws a verifier distribution ``p`` (as the optimal
+    simulator does); the drafter sees ``q = softmax(log p + noise * N(0, 1))``.
+    Expansion: the root's top-K children by ``q``; then ``steps - 1`` times,
+    the K frontier nodes of largest drafter path value ``prod q`` each add
+    their top-K children. Reranking: the P generated nodes of largest drafter
+    path value form the tree (ancestor-closed, since values fall along paths).
+    E[X | tree] is the sum of the chosen nodes' verifier path probabilities.
+    ``steps`` defaults to EAGLE-2's depth of 6, or more when 6 steps cannot
+    generate Pmax nodes.
+    """
+    pp = np.asarray(at, dtype=np.int64)
+    if steps is None:
+        steps = max(6, 1 + max(0, math.ceil((pmax - k) / (k * k))))
+    probs = None if dist.neglogp is None else np.exp(-dist.neglogp)
+    rng_seeds = np.random.SeedSequence(seed).spawn(replicates)
+    values = np.zeros((replicates, len(pp)))
+    generated = 0
+
+    for rep in range(replicates):
+        rng = np.random.default_rng(rng_seeds[rep])
+
+        def draw(rng=rng):
+            if probs is not None:
+                p = probs[rng.integers(len(probs))]
+            else:
+                assert dist.dirichlet is not None
+                a, v = dist.dirichlet
+                p = rng.dirichlet(np.full(v, a))
+            with np.errstate(divide="ignore"):
+                logq = np.log(p) + noise * rng.standard_normal(p.shape[0])
+            logq -= logq.max()
+            q = np.exp(logq)
+            q /= q.sum()
+            top = np.argsort(-q, kind="stable")[:k]
+            top = top[p[top] > 0] if noise == 0 else top
+            return p[top], q[top]
+
+        pis: list[float] = []
+        vals: list[float] = []
+        frontier: list[tuple[float, float]] = []
+        p0, q0 = draw()
+        for a, b in zip(p0, q0, strict=True):
+            pis.append(a)
+            vals.append(b)
+            frontier.append((a, b))
+        for _ in range(steps - 1):
+            if not frontier:
+                break
+            frontier.sort(key=lambda t: -t[1])
+            nxt = []
+            for pi, v in frontier[:k]:
+                pc, qc = draw()
+                for a, b in zip(pc, qc, strict=True):
+                    pis.append(pi * a)
+                    vals.append(v * b)
+                    nxt.append((pi * a, v * b))
+            frontier = nxt
+        order = np.argsort(-np.asarray(vals), kind="stable")
+        cum = np.cumsum(np.asarray(pis)[order])
+        generated = len(cum)
+        values[rep] = cum[np.minimum(pp, len(cum)) - 1]
+    mean, se, lo, hi = t_interval(values, confidence)
+    return DynamicResult(
+        P=pp,
+        mean=mean,
+        se=se,
+        ci_low=lo,
+        ci_high=hi,
+        k=k,
+        noise=noise,
+        steps=steps,
+        generated=generated,
+    )

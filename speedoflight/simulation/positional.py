@@ -1,0 +1,163 @@
+"""Static draft trees for a positional acceptance vector (Sequoia / Medusa style).
+
+``acceptance[k]`` is the probability that the verifier's token is the
+drafter's (k+1)-th ranked token, the same at every node. A node is a path of
+ranks; its path product is the probability that the verifier follows it, and
+E[X] of a tree is the sum of its path products. Products fall along every path,
+so the best tree of N nodes is the N nodes of largest product: best-first
+search, and under a depth cap D the best-first search over nodes of depth
+<= D (the capped top set is still closed under ancestors). A dynamic program
+in the manner of Sequoia (:func:`speedoflight._kernels_tree.positional_dp`)
+checks it.
+
+Sequoia's hardware-aware choice picks the (P, D) maximising
+``(E[X] + 1) / (D t_draft + t_verify(P))``, with ``t_verify`` from
+:mod:`speedoflight.timing`.
+
+Exports: rank paths (0-based, the static-tree format of Medusa and EAGLE) and
+vLLM's ``speculative_token_tree`` string, e.g. ``"[(0,), (1,), (0, 0)]"``,
+listed by depth.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..kernels import tree as KT
+from ..theory.timing import Timing
+
+__all__ = ["PositionalTree", "best_tree", "hardware_choice", "parse_acceptance", "vllm_tree_string"]
+
+
+def parse_acceptance(text: str | list[float] | np.ndarray) -> np.ndarray:
+    """Parse and check ``p1,p2,...``: each in [0, 1], summing to at most 1."""
+    try:
+        acc = (
+            np.array([float(x) for x in text.split(",") if x.strip()])
+            if isinstance(text, str)
+            else np.asarray(text, dtype=np.float64)
+        )
+    except ValueError:
+        raise InputError(f"--acceptance {text!r}: expected numbers like 0.6,0.15,0.05") from None
+    if acc.size == 0:
+        raise InputError("--acceptance needs at least one probability")
+    if not np.all(np.isfinite(acc)) or np.any(acc < 0) or np.any(acc > 1):
+        raise InputError(f"--acceptance values must lie in [0, 1], got {acc.tolist()}")
+    if acc.sum() > 1 + 1e-9:
+        raise InputError(
+            f"--acceptance sums to {acc.sum():.4g} > 1: the verifier's token is at most one of the drafter's ranks"
+        )
+    return acc
+
+
+@dataclass(frozen=True)
+class PositionalTree:
+    """The best tree for every budget 1..N at one depth cap."""
+
+    acceptance: np.ndarray
+    max_depth: int
+    expected_accepted: np.ndarray  # E[X] at budget 1..N
+    paths: list[tuple[int, ...]]  # nodes in order of decreasing path product; a prefix is the best smaller tree
+
+    @property
+    def budget(self) -> np.ndarray:
+        """Budgets 1..N."""
+        return np.arange(1, len(self.expected_accepted) + 1)
+
+    @property
+    def tokens_per_call(self) -> np.ndarray:
+        """Tokens per verifier call: E[X] + 1."""
+        return self.expected_accepted + 1.0
+
+    def tree(self, budget: int | None = None) -> list[tuple[int, ...]]:
+        """Rank paths of the best tree of ``budget`` nodes, listed by depth then rank."""
+        n = len(self.paths) if budget is None else budget
+        return sorted(self.paths[:n], key=lambda p: (len(p), p))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        t = self.tree()
+        return {
+            "acceptance": self.acceptance.tolist(),
+            "max_depth": self.max_depth,
+            "budget": self.budget.tolist(),
+            "expected_accepted": self.expected_accepted.tolist(),
+            "tokens_per_call": self.tokens_per_call.tolist(),
+            "paths": [list(p) for p in t],
+            "vllm_speculative_token_tree": vllm_tree_string(t),
+        }
+
+
+def best_tree(acceptance: np.ndarray | str, budget: int, max_depth: int | None = None) -> PositionalTree:
+    """Best-first on path products, restricted to depth <= ``max_depth`` (None: no cap)."""
+    acc = parse_acceptance(acceptance)
+    if budget < 1:
+        raise InputError(f"--budget must be at least 1, got {budget}")
+    depth_cap = budget if max_depth is None else max_depth
+    if depth_cap < 1:
+        raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+    order = [int(i) for i in np.argsort(-acc, kind="stable") if acc[i] > 0]
+    if not order:
+        raise InputError("--acceptance has no positive probability: no draft token is ever accepted")
+    # heap entries: (-product, path, position of its last rank in `order`)
+    heap: list[tuple[float, tuple[int, ...], int]] = [(-acc[order[0]], (order[0],), 0)]
+    paths: list[tuple[int, ...]] = []
+    values: list[float] = []
+    total = 0.0
+    while heap and len(paths) < budget:
+        neg, path, pos = heapq.heappop(heap)
+        prod = -neg
+        total += prod
+        paths.append(path)
+        values.append(total)
+        parent = prod / acc[path[-1]]
+        if pos + 1 < len(order):
+            heapq.heappush(heap, (-parent * acc[order[pos + 1]], (*path[:-1], order[pos + 1]), pos + 1))
+        if len(path) < depth_cap:
+            heapq.heappush(heap, (-prod * acc[order[0]], (*path, order[0]), 0))
+    exp = np.array(values + [total] * (budget - len(values)))
+    return PositionalTree(acceptance=acc, max_depth=depth_cap, expected_accepted=exp, paths=paths)
+
+
+def dp_values(acceptance: np.ndarray | str, budget: int, max_depth: int | None = None) -> np.ndarray:
+    """E[X] at budgets 1..N from the Sequoia-style dynamic program (the cross-check)."""
+    acc = parse_acceptance(acceptance)
+    d = budget if max_depth is None else max_depth
+    return KT.positional_dp(acc, int(budget), int(d))[1:]
+
+
+def vllm_tree_string(paths: list[tuple[int, ...]]) -> str:
+    """VLLM's ``speculative_token_tree``: a list of 0-based rank tuples, by depth."""
+    ordered = sorted(paths, key=lambda p: (len(p), p))
+    return "[" + ", ".join("(" + ", ".join(map(str, p)) + ("," if len(p) == 1 else "") + ")" for p in ordered) + "]"
+
+
+def hardware_choice(
+    acceptance: np.ndarray | str, budget: int, timing: Timing, draft_step_s: float, max_depth: int | None = None
+) -> dict[str, Any]:
+    """Sequoia's hardware-aware choice: the (P, D) of largest ``(E[X] + 1) t(0) / (D t_draft + t_verify(P))``."""
+    if draft_step_s < 0:
+        raise InputError(f"--draft-ms must be >= 0, got {draft_step_s * 1e3}")
+    d_max = budget if max_depth is None else max_depth
+    best: dict[str, Any] = {"speedup": -math.inf}
+    p = np.arange(1, budget + 1, dtype=np.float64)
+    t0 = float(timing.verify_s(0.0))
+    for d in range(1, d_max + 1):
+        t = best_tree(acceptance, budget, d)
+        s = t.tokens_per_call * t0 / (d * draft_step_s + timing.verify_s(p))
+        i = int(np.argmax(s))
+        if s[i] > best["speedup"] + 1e-12:
+            best = {
+                "P": int(p[i]),
+                "D": d,
+                "speedup": float(s[i]),
+                "expected_accepted": float(t.expected_accepted[i]),
+                "paths": [list(x) for x in t.tree(int(p[i]))],
+            }
+    return best

@@ -1,0 +1,340 @@
+"""Branching-random-walk simulator: the optimal draft tree E[X*(P)] by Monte Carlo.
+
+Under the i.i.d. model every node of the draft tree has its own next-token
+distribution: a row of a pool of logged distributions (any file the estimator
+reads), or a member of a family (``uniform:K``, ``geometric:q``,
+``zipf:s:V``, ``dirichlet:alpha:V`` drawn fresh per node, ``deterministic``).
+For a pool, each replicate's tree is a fixed function of its seed: a node's
+row is a hash of the node's identity (splitmix64 over the path, see
+``_kernels_tree``), so every search order sees the same tree. The exact top-P
+set is then the set of nodes whose path surprisal is at most the P-th
+smallest, and the kernel lists it breadth first below a threshold instead of
+popping a heap; the best-first heap search of THEORY.md section 4
+(``top_p_seeded_heap``, also the tree export) finds the same set on the same
+tree, which the tests check node for node against a heapq reference. One run
+gives E[X*(P)] for every P up to Pmax. Replicates run in parallel, each from
+its own seed derived from one seed (``numpy.random.SeedSequence``), so results
+are bit-identical for the same seed whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numba
+import numpy as np
+from scipy import optimize, special
+
+from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from ..errors import InputError
+from ..kernels import tree as KT
+from ..theory.estimator import expand_paths
+
+__all__ = ["Distribution", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
+
+_MAX_DEPTH = 4096
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Where node distributions come from: a pool of rows, or fresh Dirichlet draws."""
+
+    name: str
+    neglogp: np.ndarray | None = None  # [rows, width] of -log p, increasing, inf-padded
+    dirichlet: tuple[float, int] | None = None
+    note: str = ""
+
+
+def _rows_from_probs(p: np.ndarray) -> np.ndarray:
+    p = np.sort(np.atleast_2d(np.asarray(p, dtype=np.float64)), axis=1)[:, ::-1]
+    with np.errstate(divide="ignore"):
+        return np.ascontiguousarray(-np.log(p))
+
+
+def family(spec: str) -> Distribution:
+    """Parse a family: ``uniform:K``, ``geometric:q``, ``zipf:s:V``, ``dirichlet:alpha:V``, ``deterministic``."""
+    parts = spec.split(":")
+    name = parts[0]
+    try:
+        if name == "deterministic" and len(parts) == 1:
+            return Distribution(spec, neglogp=np.zeros((1, 1)))
+        if name == "uniform" and len(parts) == 2:
+            k = int(parts[1])
+            if k < 1:
+                raise ValueError
+            return Distribution(spec, neglogp=np.full((1, k), math.log(k)))
+        if name == "geometric" and len(parts) == 2:
+            q = float(parts[1])
+            if not 0 < q < 1:
+                raise ValueError
+            n = max(1, math.ceil(math.log(1e-16) / math.log(q)))
+            p = (1 - q) * q ** np.arange(n)
+            return Distribution(spec, neglogp=_rows_from_probs(p), note=f"truncated at {n} tokens (tail < 1e-16)")
+        if name == "zipf" and len(parts) == 3:
+            s, v = float(parts[1]), int(parts[2])
+            if s <= 0 or v < 1:
+                raise ValueError
+            p = np.arange(1, v + 1, dtype=np.float64) ** -s
+            return Distribution(spec, neglogp=_rows_from_probs(p / p.sum()))
+        if name == "dirichlet" and len(parts) == 3:
+            a, v = float(parts[1]), int(parts[2])
+            if a <= 0 or v < 1:
+                raise ValueError
+            return Distribution(spec, dirichlet=(a, v), note="a fresh Dirichlet draw for every expanded node")
+    except ValueError:
+        pass
+    raise InputError(
+        f"--family {spec!r}: expected uniform:K (K >= 1), geometric:q (0 < q < 1), zipf:s:V (s > 0), "
+        "dirichlet:alpha:V (alpha > 0) or deterministic"
+    )
+
+
+def pool(
+    paths: str | Sequence[str],
+    *,
+    kind: str | None = None,
+    vocab_size: int | None = None,
+    temperature: float = 1.0,
+    tail: str = "drop",
+    keep: int = 256,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Distribution:
+    """Read a pool of distributions from files; each row keeps its ``keep`` largest tokens.
+
+    The mass outside what a row lists (the unlisted tail of top-k rows, or
+    the tokens beyond ``keep`` of full rows) is dropped (``tail="drop"``: a
+    lower estimate of E[X*]) or lumped into one extra token (``"lump"``: an
+    upper estimate).
+    """
+    from ..readers.logrows import logprob_rows
+
+    if tail not in ("drop", "lump"):
+        raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
+    if keep < 1:
+        raise InputError(f"--keep must be positive, got {keep}")
+    parts = []
+    n_files = len(expand_paths([paths] if isinstance(paths, str) else paths))
+    for x, _full in logprob_rows(
+        paths, kind=kind, vocab_size=vocab_size, temperature=temperature, chunk_bytes=chunk_bytes
+    ):
+        x = -np.sort(-x, axis=1)[:, :keep]
+        p = np.exp(x)
+        if tail == "lump":
+            rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
+            p = np.concatenate([p, np.where(rest > 1e-12, rest, 0.0)], axis=1)
+        parts.append(_rows_from_probs(p))
+    width = max(r.shape[1] for r in parts)
+    rows = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=np.inf) for r in parts])
+    if not np.all(np.isfinite(rows[:, 0])):
+        raise InputError("a pool row has no token with positive probability")
+    note = f"tail {'dropped (lower estimate)' if tail == 'drop' else 'lumped into one token (upper estimate)'}"
+    return Distribution(f"pool of {len(rows)} rows from {n_files} file(s)", neglogp=rows, note=note)
+
+
+def default_at(pmax: int) -> np.ndarray:
+    """Every P up to 1000, then 20 log-spaced points per decade, always including Pmax."""
+    if pmax < 1:
+        raise InputError(f"--pmax must be at least 1, got {pmax}")
+    small = np.arange(1, min(pmax, 1000) + 1)
+    if pmax <= 1000:
+        return small
+    big = np.unique(np.round(np.geomspace(1000, pmax, max(2, int(20 * math.log10(pmax / 1000)) + 1))))
+    return np.unique(np.concatenate([small, big, [pmax]])).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """E[X*(P)] over replicates at the chosen P values, with the tree's shape."""
+
+    P: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    replicates: int
+    seed: int
+    policy: str
+    distribution: str
+    confidence: float
+    nodes_per_depth: np.ndarray  # mean over replicates, at Pmax (index = depth)
+    per_replicate: np.ndarray = field(repr=False)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        last = int(np.max(np.nonzero(self.nodes_per_depth)[0])) if self.nodes_per_depth.any() else 0
+        return {
+            "P": self.P.tolist(),
+            "mean": self.mean.tolist(),
+            "se": self.se.tolist(),
+            "ci_low": self.ci_low.tolist(),
+            "ci_high": self.ci_high.tolist(),
+            "tokens_per_call": (self.mean + 1).tolist(),
+            "replicates": self.replicates,
+            "seed": self.seed,
+            "policy": self.policy,
+            "distribution": self.distribution,
+            "confidence": self.confidence,
+            "note": self.note,
+            "shape": {
+                "pmax": int(self.P[-1]),
+                "nodes_per_depth": self.nodes_per_depth[1 : last + 1].tolist(),
+                "root_branching": float(self.nodes_per_depth[1]) if last >= 1 else 0.0,
+                "depth": last,
+            },
+        }
+
+
+def t_interval(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard error and Student-t interval over replicates (axis 0)."""
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    se = values.std(axis=0, ddof=1) / math.sqrt(n)
+    q = special.stdtrit(n - 1, 0.5 + confidence / 2)  # the Student-t quantile, as stats.t.ppf, without scipy.stats
+    return mean, se, mean - q * se, mean + q * se
+
+
+def _seeds(seed: int, replicates: int) -> np.ndarray:
+    ss = np.random.SeedSequence(seed)
+    return np.array([c.generate_state(1, np.uint32)[0] for c in ss.spawn(replicates)], dtype=np.int64)
+
+
+def packed_layout(neglogp: np.ndarray, pmax: int) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """Return the packed kernel's inputs: first surprisals, rank gaps, depth and rank bit widths (None: no fit).
+
+    A heap entry's payload (row, rank, depth) must fit in the 53 bits a
+    float64 holds exactly.
+    """
+    n_rows, width = neglogp.shape
+    bd = int(pmax + 2).bit_length()
+    bw = max(1, int(width).bit_length())
+    if bd + bw + max(1, int(n_rows).bit_length()) > 53:
+        return None
+    with np.errstate(invalid="ignore"):
+        gap = np.ascontiguousarray(np.diff(neglogp, axis=1))  # never read where the next rank is absent
+    return np.ascontiguousarray(neglogp[:, 0]), gap, bd, bw
+
+
+def growth_rate(neglogp: np.ndarray) -> float:
+    """Return the pool's Malthusian parameter: the root lambda of E[sum_i p_i^lambda] = 1 (0 if there is none).
+
+    The number of nodes of path surprisal at most t grows like e^(lambda t);
+    lambda is 1 when every row sums to one and below 1 when tails are
+    dropped. 0 means no exponential growth to speak of (at most one token
+    per row on average, or rows of certain tokens throughout).
+    """
+    x = neglogp[np.isfinite(neglogp)]
+    n_rows = neglogp.shape[0]
+
+    def excess(lam: float) -> float:
+        return float(np.exp(-lam * x).sum() / n_rows - 1.0)
+
+    if excess(0.0) <= 0:
+        return 0.0
+    at_one = excess(1.0)
+    if abs(at_one) < 1e-9:
+        return 1.0
+    hi = 1.0
+    while excess(hi) > 0:
+        hi *= 2
+        if hi > 64:
+            return 0.0
+    return float(optimize.brentq(excess, 0.0, hi, xtol=1e-6))
+
+
+def simulate(
+    dist: Distribution,
+    pmax: int,
+    *,
+    replicates: int = 100,
+    seed: int = 0,
+    at: np.ndarray | Sequence[int] | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    progress: bool = False,
+) -> SimulationResult:
+    """Simulate the optimal draft tree: E[X*(P)] with mean, standard error and CI per P."""
+    if pmax < 1:
+        raise InputError(f"--pmax must be at least 1, got {pmax}")
+    if replicates < 2:
+        raise InputError(f"--replicates must be at least 2 (for an interval), got {replicates}")
+    at_arr = default_at(pmax) if at is None else np.unique(np.asarray(at, dtype=np.int64))
+    if at_arr.size == 0 or at_arr[0] < 1 or at_arr[-1] > pmax:
+        raise InputError(f"--at values must lie in 1..{pmax}")
+    seeded = dist.neglogp is not None and dist.neglogp.shape[0] > 1
+    if seeded:  # node lists of level_cap(pmax) nodes, 18 bytes each, one per thread
+        mem = 18 * KT.level_cap(pmax) * min(replicates, numba.get_num_threads())
+    else:
+        mem = (pmax + 2) * 96 + (dist.dirichlet[1] * (pmax + 1) * 8 * 2 if dist.dirichlet else 0)
+    if mem > 4 * 2**30:
+        raise InputError(f"--pmax {pmax} needs about {mem / 2**30:.1f} GiB; lower --pmax (or V for dirichlet)")
+    seeds = _seeds(seed, replicates)
+    threads = numba.get_num_threads()
+    growth = growth_rate(dist.neglogp) if seeded and dist.neglogp is not None else 0.0
+    layout = packed_layout(dist.neglogp, pmax) if dist.neglogp is not None and not seeded else None
+    curves = np.zeros((replicates, len(at_arr)))
+    hists = np.zeros((replicates, _MAX_DEPTH + 1), dtype=np.int64)
+    from tqdm import tqdm
+
+    step = max(2, min(replicates, 64))
+    with tqdm(total=replicates, disable=not progress, file=sys.stderr, unit="replicate", leave=False) as bar:
+        for lo in range(0, replicates, step):
+            sl = slice(lo, min(replicates, lo + step))
+            if dist.dirichlet is not None:
+                a, v = dist.dirichlet
+                KT.top_p_dirichlet(float(a), int(v), seeds[sl], pmax, at_arr, curves[sl], hists[sl])
+            elif seeded:
+                assert dist.neglogp is not None
+                KT.top_p_pool_seeded(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], threads, growth)
+            elif layout is not None:
+                first, gap, bd, bw = layout
+                KT.top_p_pool_fast(first, gap, seeds[sl], pmax, at_arr, curves[sl], hists[sl], bd, bw)
+            else:
+                assert dist.neglogp is not None
+                KT.top_p_pool(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl])
+            bar.update(sl.stop - sl.start)
+    mean, se, ci_lo, ci_hi = t_interval(curves, confidence)
+    return SimulationResult(
+        P=at_arr,
+        mean=mean,
+        se=se,
+        ci_low=ci_lo,
+        ci_high=ci_hi,
+        replicates=replicates,
+        seed=seed,
+        policy="optimal",
+        distribution=dist.name,
+        confidence=confidence,
+        nodes_per_depth=hists.mean(axis=0),
+        per_replicate=curves,
+        note=dist.note,
+    )
+
+
+def optimal_tree(dist: Distribution, pmax: int, seed: int = 0) -> dict[str, list[int]]:
+    """Draw one optimal tree of ``pmax`` nodes: per node its parent (-1: root), sibling rank, depth.
+
+    The tree is replicate 0 of :func:`simulate` with the same ``dist`` and
+    ``seed`` (the seeded tree of its first replicate seed). Nodes are listed
+    in pop order, i.e. by decreasing path probability, so any prefix of the
+    list is the optimal tree of that size on the same tree.
+    """
+    if dist.neglogp is None:
+        raise InputError("tree export needs a pool or a fixed family (not dirichlet)")
+    root = np.uint64(KT.root_id(int(_seeds(seed, 1)[0])))
+    parent = np.full(pmax, -2, dtype=np.int64)
+    rank = np.zeros(pmax, dtype=np.int64)
+    depth = np.zeros(pmax, dtype=np.int64)
+    out = np.zeros(1)
+    hist = np.zeros(_MAX_DEPTH + 1, dtype=np.int64)
+    at = np.array([pmax], dtype=np.int64)
+    n = KT.top_p_seeded_heap(dist.neglogp, root, pmax, at, out, hist, parent, rank, depth)
+    return {
+        "parent": parent[:n].tolist(),
+        "rank": rank[:n].tolist(),
+        "depth": depth[:n].tolist(),
+        "expected_accepted": float(out[0]),
+    }

@@ -1,0 +1,298 @@
+"""``BoundCurve``: every bound and curve at a set of verifier capacities P.
+
+:func:`bound_curve` takes either ``mu``/``mu2`` (closed forms only) or files
+of logged distributions (then also the exact i.i.d. curve from the pool and,
+when the files record sampled continuations, the trajectory bound), and
+optionally a :class:`~speedoflight.timing.Timing` for the speedup ceiling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from . import bounds as B
+from .iid import IIDCurve, atom_pool, iid_curve
+from .timing import Timing, speedup
+from .trajectory import TrajectoryBound, trajectories_from_files, trajectory_bound
+
+__all__ = ["BoundCurve", "bound_curve", "parse_p"]
+
+#: What each column is, for tables and JSON consumers.
+LABELS = {
+    "published": "published closed form (mu + mu2) log P / mu^2, its O(1) term left out (Pankratov & Alistarh)",
+    "lorden": "Lorden bound at t = log(mu P): log(mu P)/mu + mu2/mu^2 + 1/mu - 1 (i.i.d.)",
+    "lorden_log_p": "Lorden bound at t = log P: log(P)/mu + mu2/mu^2 (i.i.d.)",
+    "asymptotic": "renewal prediction log(mu P)/mu + mu2/(2 mu^2) - 1 (i.i.d., not a bound)",
+    "trivial": "trivial bound P",
+    "iid_exact": "exact i.i.d. threshold policy: gain at mean tree size P (a policy of random size, not a bound)",
+    "iid_bound": "i.i.d. threshold bound min_t G(t) + P e^{-t} with the pool's exact G",
+    "trajectory": "trajectory bound inf_t G(t) + P e^{-t}, G from sampled continuations (plug-in; no i.i.d.)",
+    "trajectory_conservative": "trajectory bound from a uniform upper confidence band of G",
+}
+
+
+def parse_p(text: str) -> np.ndarray:
+    """Parse ``-P``: a list ``1,4,16`` or a log-spaced range ``1:1e6`` (``1:1e6:25`` for 25 points).
+
+    Ranges are rounded to integers; a range without a count has 4 points per decade.
+    """
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [float(x) for x in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            lo, hi = parts[0], parts[1]
+            if not (1 <= lo < hi) or not math.isfinite(hi):
+                raise InputError(f"-P {text}: a range needs 1 <= start < stop")
+            n = int(parts[2]) if len(parts) == 3 else max(2, round(4 * math.log10(hi / lo)) + 1)
+            if n < 2:
+                raise InputError(f"-P {text}: a range needs at least 2 points")
+            return np.unique(np.round(np.geomspace(lo, hi, n)))
+        values = np.array([float(x) for x in text.split(",") if x.strip()])
+    except ValueError:
+        raise InputError(f"-P {text!r}: expected numbers like 1,4,16 or a range like 1:1e6") from None
+    return np.unique(B.check_p(values))
+
+
+@dataclass(frozen=True)
+class BoundCurve:
+    """All bounds at each P (nats inside; E[X] is a count), with the inputs behind them."""
+
+    P: np.ndarray
+    mu: float
+    mu2: float
+    columns: dict[str, np.ndarray]
+    intervals: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    mu_interval: tuple[float, float] | None = None
+    mu2_interval: tuple[float, float] | None = None
+    iid: IIDCurve | None = None
+    iid_tail: str | None = None
+    trajectory: TrajectoryBound | None = None
+    timing: Timing | None = None
+    sources: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def speedups(self) -> dict[str, np.ndarray]:
+        """Speedup ceiling per column (needs a timing model)."""
+        if self.timing is None:
+            return {}
+        return {k: speedup(v, self.P, self.timing) for k, v in self.columns.items()}
+
+    def best(self, grid_max: float | None = None) -> dict[str, dict[str, float]]:
+        """Best P and its speedup per curve, searched on a dense grid up to max(P)."""
+        if self.timing is None:
+            return {}
+        top = float(grid_max or self.P.max())
+        grid = np.unique(np.concatenate([np.arange(1, min(top, 4096) + 1), np.round(np.geomspace(1, top, 400))]))
+        out = {}
+        for name, values in _evaluate(self, grid).items():
+            s = speedup(values, grid, self.timing)
+            i = int(np.nanargmax(s))
+            out[name] = {"P": float(grid[i]), "speedup": float(s[i])}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"mu", "mu2", "rows": [{"P", ...}], ...}``."""
+        rows = []
+        sp = self.speedups()
+        for i, p in enumerate(self.P):
+            row: dict[str, Any] = {"P": float(p)}
+            for k, v in self.columns.items():
+                row[k] = float(v[i])
+            for k, (lo, hi) in self.intervals.items():
+                row[f"{k}_interval"] = [float(lo[i]), float(hi[i])]
+            if self.iid is not None:
+                row["iid_grid_error"] = float(self.iid.grid_error[i])
+            if self.trajectory is not None:
+                row["trajectory_ci"] = [float(self.trajectory.ci_low[i]), float(self.trajectory.ci_high[i])]
+            for k, v in sp.items():
+                row[f"speedup_{k}"] = float(v[i])
+            rows.append(row)
+        d: dict[str, Any] = {
+            "mu": self.mu,
+            "mu2": self.mu2,
+            "units": "nats",
+            "rows": rows,
+            "labels": {k: LABELS[k] for k in self.columns},
+            "notes": list(self.notes),
+            "sources": list(self.sources),
+        }
+        if self.mu_interval is not None:
+            d["mu_interval"], d["mu2_interval"] = list(self.mu_interval), list(self.mu2_interval or ())
+        if self.iid is not None:
+            d["iid"] = {"tail": self.iid_tail, "grid_step": self.iid.h}
+        if self.trajectory is not None:
+            t = self.trajectory
+            d["trajectory"] = {
+                "prompts": t.n_prompts,
+                "continuations": t.n_continuations,
+                "tokens": t.tokens,
+                "continuations_per_prompt": t.continuations_per_prompt,
+                "t_cap": t.t_cap,
+                "confidence": t.confidence,
+                "bootstrap": t.n_boot,
+                "seed": t.seed,
+            }
+        if self.timing is not None:
+            g = self.timing.gpu
+            d["timing"] = {
+                "gpu": g.name,
+                "bandwidth": g.bandwidth,
+                "flops": g.flops,
+                "source": g.source,
+                "params": self.timing.params,
+                "batch": self.timing.batch,
+                "bytes_per_param": self.timing.bytes_per_param,
+                "overhead_s": self.timing.overhead_s,
+                "draft_s": self.timing.draft_s,
+                "compute_bound_from_P": self.timing.knee(),
+            }
+            d["best"] = self.best()
+        return d
+
+
+def _closed(mu: float, mu2: float, p: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: fn(mu, mu2, p) for name, fn in B.CLOSED_FORMS.items()}
+
+
+def _evaluate(c: BoundCurve, p: np.ndarray) -> dict[str, np.ndarray]:
+    """Every column of a curve at other P values (for the best-P search)."""
+    out = _closed(c.mu, c.mu2, p)
+    if c.iid is not None:
+        from .iid import gain_at
+
+        out["iid_exact"] = np.minimum(gain_at(c.iid.size, c.iid.g, p), p)
+        out["iid_bound"] = np.minimum(np.min(c.iid.g[None, :] + p[:, None] * np.exp(-c.iid.t[None, :]), axis=1), p)
+    if c.trajectory is not None:
+        out["trajectory"] = c.trajectory.plug_in_at(p)
+        out["trajectory_conservative"] = c.trajectory.conservative_at(p)
+    return out
+
+
+def bound_curve(
+    p: np.ndarray | Sequence[float],
+    *,
+    mu: float | None = None,
+    mu2: float | None = None,
+    base: float | str = "e",
+    sources: Sequence[str] | None = None,
+    kind: str | None = None,
+    vocab_size: int | None = None,
+    temperature: float = 1.0,
+    tensor: str | None = None,
+    tail: str = "drop",
+    timing: Timing | None = None,
+    seed: int = 0,
+    n_boot: int = 500,
+    progress: bool = False,
+) -> BoundCurve:
+    """Compute a :class:`BoundCurve` from moments or from files.
+
+    Parameters
+    ----------
+    p
+        Verifier capacities.
+    mu, mu2, base
+        Moments (in ``base``); or give ``sources``.
+    sources
+        Files of logged distributions (every format the estimator reads).
+    kind, vocab_size, temperature, tensor
+        The estimator's reading flags.
+    tail
+        For top-k rows in the i.i.d. pool: ``"drop"`` the unlisted mass (lower
+        estimate) or ``"lump"`` it into one token (upper estimate).
+    timing
+        Roofline model for the speedup columns.
+    seed, n_boot
+        Bootstrap of the trajectory bound (over prompts).
+    progress
+        Show a progress bar while estimating.
+
+    """
+    pp = np.unique(B.check_p(p))
+    notes = [
+        "published: the O(1) term of the published form is left out (its constant is not given)",
+        "every upper bound is capped at P",
+    ]
+    if sources:
+        if mu is not None or mu2 is not None:
+            raise InputError("give either --mu/--mu2 or --from FILES, not both")
+        from ..readers import Source
+        from .estimator import estimate
+
+        opened: list[Source] = []
+
+        m = estimate(
+            sources,
+            kind=kind,
+            vocab_size=vocab_size,
+            temperature=temperature,
+            tensor=tensor,
+            seed=seed,
+            progress=progress,
+            sources_out=opened,
+        )
+        mu_n, mu2_n = m.mu, m.mu2
+        cols = _closed(mu_n, mu2_n, pp)
+        intervals = {}
+        if m.truncated and m.mu_interval_ci and m.mu2_interval_ci:
+            intervals = {
+                k: B.closed_form_interval(k, m.mu_interval_ci, m.mu2_interval_ci, pp)
+                for k in ("published", "lorden", "lorden_log_p", "asymptotic")
+            }
+        pool = atom_pool(
+            sources,
+            kind=kind,
+            vocab_size=vocab_size,
+            temperature=temperature,
+            tail=tail,
+            t_max=max(40.0, math.log(pp.max()) + 12),
+        )
+        iid = iid_curve(pool, pp)
+        cols["iid_exact"], cols["iid_bound"] = iid.gain, iid.bound
+        notes.append(
+            f"iid_exact: top-k tails {'dropped (lower estimate)' if tail == 'drop' else 'lumped into one token (upper estimate)'}"
+            if m.truncated or m.n_exact_rows
+            else "iid_exact: full rows"
+        )
+        traj = None
+        # only dumps and API logs record the sampled tokens
+        seqs = None
+        if all(o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened):
+            try:
+                seqs, prompts = trajectories_from_files(sources)
+            except InputError:
+                seqs = None
+        if seqs is not None and temperature == 1.0:
+            traj = trajectory_bound(seqs, prompts, pp, n_boot=n_boot, seed=seed)
+            cols["trajectory"], cols["trajectory_conservative"] = traj.plug_in, traj.conservative
+            notes.append(
+                f"trajectory: {traj.continuations_per_prompt:g} continuation(s) per prompt over "
+                f"{traj.n_prompts} prompts; tight values need several per prompt"
+            )
+        return BoundCurve(
+            P=pp,
+            mu=mu_n,
+            mu2=mu2_n,
+            columns=cols,
+            intervals=intervals,
+            mu_interval=m.mu_interval_ci if m.truncated else None,
+            mu2_interval=m.mu2_interval_ci if m.truncated else None,
+            iid=iid,
+            iid_tail=tail,
+            trajectory=traj,
+            timing=timing,
+            sources=m.sources,
+            notes=tuple(notes),
+        )
+    if mu is None or mu2 is None:
+        raise InputError("give --mu and --mu2 (nats, or bits with --base 2), or --from FILES")
+    mu_n, mu2_n = B.check_moments(*B.to_nats(mu, mu2, base))
+    return BoundCurve(P=pp, mu=mu_n, mu2=mu2_n, columns=_closed(mu_n, mu2_n, pp), timing=timing, notes=tuple(notes))

@@ -1,0 +1,409 @@
+"""The mu/mu2 estimator: logged distributions in, :class:`Moments` out.
+
+``mu = E[H(p)]`` (expected entropy) and ``mu2 = E[sum_i p_i (log p_i)^2]``
+(expected second log-moment), in nats, averaged over every logged row. These
+are the two numbers the speed-of-light bound of Pankratov & Alistarh
+(arXiv 2512.11718) takes.
+
+Uncertainty: rows of one sequence are correlated, so when the files give
+sequence ids the confidence intervals resample whole sequences (percentile
+bootstrap of the ratio estimator, seeded); otherwise they use batch means
+over about sqrt(n) consecutive batches (Student t).
+
+Top-k input (API logs, narrow arrays) yields an interval per row, hence
+``mu_interval`` and ``mu2_interval``; the point values are the midpoints.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from ..errors import InputError
+from ..kernels.rowmoments import row_moments
+from ..readers import Source, open_source
+
+__all__ = ["Moments", "PerRow", "estimate", "expand_paths"]
+
+
+@dataclass(frozen=True)
+class PerRow:
+    """Per-row values behind a :class:`Moments` (rows in reading order)."""
+
+    source: np.ndarray
+    row: np.ndarray
+    h_lo: np.ndarray
+    h_hi: np.ndarray
+    m2_lo: np.ndarray
+    m2_hi: np.ndarray
+    seq: np.ndarray
+    pos: np.ndarray
+    surprisal: np.ndarray
+    prompt: np.ndarray
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Estimated mu and mu2 with their uncertainty, and the inputs behind them.
+
+    All values in nats. ``mu``/``mu2`` are point estimates (midpoints of the
+    truncation interval for top-k input); ``*_se`` and ``*_ci`` describe
+    sampling error; ``*_interval`` (top-k input only) the unknown tails;
+    ``*_interval_ci`` joins both (lower CI end of the packed value, upper CI
+    end of the spread value).
+    """
+
+    mu: float
+    mu2: float
+    mu_se: float
+    mu2_se: float
+    mu_ci: tuple[float, float]
+    mu2_ci: tuple[float, float]
+    n_rows: int
+    n_sequences: int | None
+    truncated: bool
+    kind: str
+    temperature: float
+    vocab_size: int | None
+    confidence: float
+    ci_method: str
+    sources: tuple[str, ...]
+    formats: tuple[str, ...]
+    mu_interval: tuple[float, float] | None = None
+    mu2_interval: tuple[float, float] | None = None
+    mu_interval_ci: tuple[float, float] | None = None
+    mu2_interval_ci: tuple[float, float] | None = None
+    n_exact_rows: int = 0
+    sampled_surprisal_mean: float | None = None
+    per_row: PerRow | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def surprisal_variance(self) -> float:
+        """``mu2 - mu^2``: variance of one token's surprisal under the i.i.d. law."""
+        return self.mu2 - self.mu**2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (no per-row arrays)."""
+        d = asdict(self)
+        d.pop("per_row")
+        d["surprisal_variance"] = self.surprisal_variance
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        if not self.truncated:
+            for k in ("mu_interval", "mu2_interval", "mu_interval_ci", "mu2_interval_ci"):
+                d.pop(k)
+        return d
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Expand globs; a pattern matching nothing is an error."""
+    out: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if glob.has_magic(p):
+            hits = sorted(glob.glob(p))
+            if not hits:
+                raise InputError(f"{p}: the pattern matches no file")
+            out.extend(hits)
+        else:
+            out.append(p)
+    if not out:
+        raise InputError("no input files given")
+    return out
+
+
+class _Clusters:
+    """Running per-cluster sums: count and the four per-row columns, plus surprisal."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.sums = np.zeros((0, 5))
+        self.surprisal = [0.0, 0]
+
+    def add(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        uniq, inv = np.unique(keys, return_inverse=True, axis=0)
+        part = np.zeros((len(uniq), 5))
+        np.add.at(part[:, 0], inv, 1.0)
+        for c in range(4):
+            part[:, c + 1] = np.bincount(inv, weights=vals[:, c], minlength=len(uniq))
+        rows = []
+        for u in map(tuple, uniq):
+            if u not in self.index:
+                self.index[u] = len(self.index)
+            rows.append(self.index[u])
+        if len(self.index) > len(self.sums):
+            grow = np.zeros((max(len(self.index), 2 * len(self.sums)), 5))
+            grow[: len(self.sums)] = self.sums
+            self.sums = grow
+        np.add.at(self.sums, np.array(rows), part)
+
+    def table(self) -> np.ndarray:
+        return self.sums[: len(self.index)]
+
+
+def _ratio_stats(
+    counts: np.ndarray, totals: np.ndarray, bootstrap: bool, confidence: float, n_boot: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard error and CI of ``sum totals / sum counts`` for each column."""
+    g = len(counts)
+    n = counts.sum()
+    mean = totals.sum(axis=0) / n
+    k = totals.shape[1]
+    if g < 2:
+        nan = np.full(k, np.nan)
+        return mean, nan, np.stack([nan, nan], axis=1)
+    alpha = 1.0 - confidence
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        reps = np.empty((n_boot, k))
+        block = max(1, min(n_boot, 10_000_000 // g))
+        for b0 in range(0, n_boot, block):
+            nb = min(block, n_boot - b0)
+            w = rng.multinomial(g, np.full(g, 1.0 / g), size=nb).astype(np.float64)
+            reps[b0 : b0 + nb] = (w @ totals) / (w @ counts)[:, None]
+        se = reps.std(axis=0, ddof=1)
+        ci = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0).T
+    else:
+        resid = totals - counts[:, None] * mean
+        se = np.sqrt(g / (g - 1) * (resid**2).sum(axis=0)) / n
+        q = special.stdtrit(g - 1, 1 - alpha / 2)  # the Student-t quantile, as stats.t.ppf, without scipy.stats
+        ci = np.stack([mean - q * se, mean + q * se], axis=1)
+    return mean, se, ci
+
+
+class _MicroBatches:
+    """Sums over blocks of consecutive rows, at most ``cap`` blocks.
+
+    Blocks start one row long; when there are more than ``cap`` of them,
+    neighbours are merged pairwise and the block length doubles, so memory
+    stays bounded whatever the number of rows.
+    """
+
+    def __init__(self, cap: int = 4096) -> None:
+        self.size = 1
+        self.cap = cap
+        self.sums = np.zeros((0, 5))
+
+    def add(self, first_row: int, vals: np.ndarray) -> None:
+        ids = (first_row + np.arange(len(vals))) // self.size
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        counts = np.diff(np.r_[starts, len(vals)])
+        part = np.concatenate([counts[:, None], np.add.reduceat(vals, starts, axis=0)], axis=1)
+        last = int(ids[-1])
+        if last >= len(self.sums):
+            self.sums = np.concatenate([self.sums, np.zeros((last + 1 - len(self.sums), 5))])
+        self.sums[ids[starts]] += part
+        while len(self.sums) > self.cap:
+            if len(self.sums) % 2:
+                self.sums = np.concatenate([self.sums, np.zeros((1, 5))])
+            self.sums = self.sums[0::2] + self.sums[1::2]
+            self.size *= 2
+
+
+def _batches(micro: np.ndarray, n_rows: int) -> np.ndarray:
+    """Merge consecutive micro-batches into about sqrt(n) batches."""
+    b = int(max(2, min(len(micro), round(np.sqrt(n_rows)))))
+    if len(micro) <= b:
+        return micro
+    groups = np.array_split(np.arange(len(micro)), b)
+    return np.stack([micro[g].sum(axis=0) for g in groups])
+
+
+def estimate(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    kind: str | None = None,
+    temperature: float = 1.0,
+    vocab_size: int | None = None,
+    tensor: str | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    per_row: bool = False,
+    progress: bool = False,
+    sources_out: list[Source] | None = None,
+) -> Moments:
+    """Estimate mu and mu2 from one or more files of logged distributions.
+
+    Parameters
+    ----------
+    paths
+        A file, a glob, or a list of them; all are aggregated into one result.
+    kind
+        What the rows hold (``"logits"``, ``"logprobs"``, ``"probs"``); None
+        lets the format decide or detects it where unambiguous.
+    temperature
+        Rescales logits (``z / T``); see :mod:`speedoflight.rowmoments`.
+    vocab_size
+        Vocabulary size (needed for top-k rows when the file does not record it).
+    tensor
+        Array name inside multi-array files.
+    confidence
+        Level of the confidence intervals.
+    n_boot, seed
+        Bootstrap replicates and seed (sequence resampling).
+    chunk_bytes
+        Bytes of rows read at a time; bounds the working memory.
+    per_row
+        Keep the per-row values in ``Moments.per_row``.
+    progress
+        Show a progress bar on stderr.
+    sources_out
+        If given, the opened :class:`Source` objects are appended to it.
+
+    Returns
+    -------
+    Moments
+
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    files = expand_paths(paths)
+    if not 0.0 < confidence < 1.0:
+        raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
+    if n_boot < 10:
+        raise InputError(f"--bootstrap needs at least 10 replicates, got {n_boot}")
+    sources = [open_source(p, kind=kind, vocab_size=vocab_size, tensor=tensor) for p in files]
+    if sources_out is not None:
+        sources_out.extend(sources)
+    kinds = {s.kind for s in sources}
+    if len(kinds) > 1:
+        raise InputError(f"the files hold different kinds ({', '.join(sorted(kinds))}); estimate them separately")
+    vocabs = {s.vocab_size for s in sources}
+    by_seq = _Clusters()
+    micro = _MicroBatches()
+    keep: list[dict[str, np.ndarray]] = []
+    n_rows = 0
+    n_exact = 0
+    truncated = False
+    all_have_seq = True
+    by_prompt = False
+    seq_ids: set[tuple[int, int]] = set()
+    surprisal_sum, surprisal_n = 0.0, 0
+    from tqdm import tqdm
+
+    total = sum(s.n_rows or 0 for s in sources) or None
+    bar = tqdm(total=total, unit="row", disable=not progress, file=sys.stderr, leave=False)
+    try:
+        for si, src in enumerate(sources):
+            if src.format.startswith("speedoflight-dump") and temperature != 1.0:
+                raise InputError(
+                    f"{src.path}: the dump holds the distributions sampled at temperature "
+                    f"{src.metadata.get('temperature')}, which cannot be rescaled; drop --temperature "
+                    "(or use 1), or re-dump with `speedoflight dump --temperature T`"
+                )
+            truncated |= src.truncated or src.width is None
+            for chunk in src.chunks(chunk_bytes):
+                vals = row_moments(
+                    chunk.values,
+                    src.kind,
+                    vocab_size=src.vocab_size,
+                    temperature=temperature,
+                    caps=chunk.caps,
+                    where=src.path,
+                    row_offset=chunk.start,
+                )
+                if chunk.entropy is not None and chunk.m2 is not None:
+                    exact = np.isfinite(chunk.entropy) & np.isfinite(chunk.m2)
+                    vals[exact, 0] = vals[exact, 1] = chunk.entropy[exact]
+                    vals[exact, 2] = vals[exact, 3] = chunk.m2[exact]
+                    n_exact += int(exact.sum())
+                if chunk.seq is None:
+                    all_have_seq = False
+                else:
+                    # several continuations of one prompt are one cluster
+                    cluster = chunk.seq if chunk.prompt is None else chunk.prompt
+                    by_prompt |= chunk.prompt is not None
+                    seq_ids.update((si, int(q)) for q in np.unique(chunk.seq))
+                    keys = np.stack([np.full(chunk.n, si), cluster], axis=1)
+                    by_seq.add(keys, vals)
+                micro.add(n_rows, vals)
+                if chunk.surprisal is not None:
+                    ok = np.isfinite(chunk.surprisal)
+                    surprisal_sum += float(chunk.surprisal[ok].sum())
+                    surprisal_n += int(ok.sum())
+                if per_row:
+                    keep.append(_per_row_part(si, chunk, vals))
+                n_rows += chunk.n
+                bar.update(chunk.n)
+    finally:
+        bar.close()
+    if n_rows == 0:
+        raise InputError(f"{files[0]}: no rows to estimate from")
+    if all_have_seq:
+        table = by_seq.table()
+        unit = "prompt" if by_prompt else "sequence"
+        method = f"{unit} bootstrap (B={n_boot}, seed={seed})"
+        n_seq: int | None = len(seq_ids)
+    else:
+        table = _batches(micro.sums, n_rows)
+        method = f"batch means ({len(table)} batches of consecutive rows)"
+        n_seq = None
+    counts, totals = table[:, 0], table[:, 1:]
+    mid = np.stack([(totals[:, 0] + totals[:, 1]) / 2, (totals[:, 2] + totals[:, 3]) / 2], axis=1)
+    mean, se, ci = _ratio_stats(counts, np.concatenate([mid, totals], axis=1), all_have_seq, confidence, n_boot, seed)
+    truncated = truncated and bool(np.any(totals[:, 1] - totals[:, 0] > 0) or np.any(totals[:, 3] != totals[:, 2]))
+    extra: dict[str, Any] = {}
+    if truncated:
+        extra = {
+            "mu_interval": (float(mean[2]), float(mean[3])),
+            "mu2_interval": (float(mean[4]), float(mean[5])),
+            "mu_interval_ci": (float(ci[2, 0]), float(ci[3, 1])),
+            "mu2_interval_ci": (float(ci[4, 0]), float(ci[5, 1])),
+        }
+    return Moments(
+        mu=float(mean[0]),
+        mu2=float(mean[1]),
+        mu_se=float(se[0]),
+        mu2_se=float(se[1]),
+        mu_ci=(float(ci[0, 0]), float(ci[0, 1])),
+        mu2_ci=(float(ci[1, 0]), float(ci[1, 1])),
+        n_rows=n_rows,
+        n_sequences=n_seq,
+        truncated=truncated,
+        kind=sources[0].kind,
+        temperature=float(temperature),
+        vocab_size=vocabs.pop() if len(vocabs) == 1 else None,
+        confidence=confidence,
+        ci_method=method,
+        sources=tuple(files),
+        formats=tuple(s.format for s in sources),
+        n_exact_rows=n_exact,
+        sampled_surprisal_mean=surprisal_sum / surprisal_n if surprisal_n else None,
+        per_row=_join_per_row(keep) if per_row else None,
+        **extra,
+    )
+
+
+def _per_row_part(si: int, chunk, vals: np.ndarray) -> dict[str, np.ndarray]:
+    n = chunk.n
+    nan = np.full(n, np.nan)
+    minus = np.full(n, -1, dtype=np.int64)
+    return {
+        "source": np.full(n, si, dtype=np.int64),
+        "row": chunk.start + np.arange(n, dtype=np.int64),
+        "h_lo": vals[:, 0].copy(),
+        "h_hi": vals[:, 1].copy(),
+        "m2_lo": vals[:, 2].copy(),
+        "m2_hi": vals[:, 3].copy(),
+        "seq": minus if chunk.seq is None else np.asarray(chunk.seq, dtype=np.int64),
+        "pos": minus if chunk.pos is None else np.asarray(chunk.pos, dtype=np.int64),
+        "surprisal": nan if chunk.surprisal is None else np.asarray(chunk.surprisal, dtype=np.float64),
+        "prompt": (minus if chunk.seq is None else np.asarray(chunk.seq, dtype=np.int64))
+        if chunk.prompt is None
+        else np.asarray(chunk.prompt, dtype=np.int64),
+    }
+
+
+def _join_per_row(parts: list[dict[str, np.ndarray]]) -> PerRow:
+    return PerRow(**{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
