@@ -214,10 +214,11 @@ def compare_real(
         Show progress bars on stderr.
 
     """
+    from .._util.stats import t_interval
     from ..models.measure import read_measured
     from ..models.oracle import load_oracle
     from ..readers.dumpfile import read_metadata
-    from ..simulation.simulate import pool, simulate, t_interval
+    from ..simulation.simulate import pool, simulate
     from ..theory.curve import bound_curve
 
     curves, _, kinds, ometa = load_oracle(oracle_file)

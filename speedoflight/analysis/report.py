@@ -20,7 +20,6 @@ a failed run leaves no half report.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 from .. import __version__
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
+from .._util.provenance import model_name, sha256_file
 from .._util.shipped import SHIPPED, shipped_data
 from ..errors import InputError
 
@@ -56,20 +56,10 @@ def params_from_name(name: str) -> float | None:
     return float(m.group(1)) * (1e6 if m.group(2).lower() == "m" else 1e9)
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _model_name(path: str) -> str:
     from ..readers import open_source
 
-    meta = open_source(path).metadata or {}
-    model = meta.get("model", {})
-    return str(model.get("name", "")) if isinstance(model, dict) else str(model)
+    return model_name(open_source(path).metadata or {})
 
 
 def run_report(
@@ -227,7 +217,10 @@ def run_report(
         "",
         "## Inputs",
         "",
-        *[f"- `{shown.get(f, f)}` sha256 `{_sha256(f)[:16]}`" for f in dict.fromkeys([*dumps, *measured, *oracles])],
+        *[
+            f"- `{shown.get(f, f)}` sha256 `{sha256_file(f)[:16]}`"
+            for f in dict.fromkeys([*dumps, *measured, *oracles])
+        ],
         "",
     ]
     with atomic_dir(out) as tmp:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from .._util.stats import interval_of_mean
 from ..errors import InputError
 
 __all__ = [
@@ -484,17 +485,6 @@ def best_gamma(alpha: float, cost_ratio: float, gamma_max: int = 64) -> tuple[in
     return k, float(s[k])
 
 
-def _interval_of_mean(values: np.ndarray, clusters: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
-    """Mean, standard error and t-interval over clusters (ratio estimator) of per-row ``values``."""
-    from ..theory.estimator import _ratio_stats
-
-    _, inv = np.unique(clusters, return_inverse=True)
-    counts = np.bincount(inv).astype(np.float64)
-    totals = np.bincount(inv, weights=values)[:, None]
-    mean, se, ci = _ratio_stats(counts, totals, False, confidence, 0, 0)
-    return float(mean[0]), float(se[0]), float(ci[0, 0]), float(ci[0, 1])
-
-
 @dataclass
 class ClassicResult:
     """Acceptance, tokens per call and speedup of a chain of drafts, from a paired dump.
@@ -621,7 +611,7 @@ def classic(
     if pair.n == 0:
         raise InputError(f"{pair.target}: no rows")
     clusters = pair.clusters()
-    alpha, _, lo_ci, hi_ci = _interval_of_mean(pair.alpha, clusters, confidence)
+    alpha, _, lo_ci, hi_ci = interval_of_mean(pair.alpha, clusters, confidence)
     interval = None
     if pair.truncated:
         interval = (float(pair.alpha_lo.mean()), float(pair.alpha_hi.mean()))

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from .._config import DEFAULT_CONFIDENCE
+from .._util.stats import interval_of_mean
 from ..errors import InputError
-from .classic import Pair, _interval_of_mean, _sample
+from .classic import Pair, _sample
 
 __all__ = [
     "RejectionResult",
@@ -88,8 +89,8 @@ def expected_rejections(pair: Pair, confidence: float = DEFAULT_CONFIDENCE) -> R
     lengths = np.array([len(idx) for idx in seqs], dtype=float)
     clusters = pair.clusters()
     seq_cluster = np.array([clusters[idx[0]] for idx in seqs])
-    mean, _, lo, hi = _interval_of_mean(sums, seq_cluster, confidence)  # NaN interval for one sequence
-    tv, _, tv_lo, tv_hi = _interval_of_mean(1.0 - pair.alpha, clusters, confidence)
+    mean, _, lo, hi = interval_of_mean(sums, seq_cluster, confidence)  # NaN interval for one sequence
+    tv, _, tv_lo, tv_hi = interval_of_mean(1.0 - pair.alpha, clusters, confidence)
     interval = None
     if pair.truncated:
         interval = (

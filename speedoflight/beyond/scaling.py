@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .._config import DEFAULT_CONFIDENCE
+from .._util.text import is_number
 from ..errors import InputError
 
 __all__ = ["LawFit", "acceptance_by_layer", "fit_law", "law_figure", "read_table", "write_table"]
@@ -47,23 +48,15 @@ def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if len(rows) < 2:
         raise InputError(f"{path}: needs a header line and at least one row")
     header = [h.strip() for h in rows[0]]
-    if any(_is_number(h) for h in header if h):
+    if any(is_number(h) for h in header if h):
         raise InputError(f"{path}: the first line looks like data; add a header line naming the columns")
     cols: dict[str, np.ndarray] = {}
     for j, name in enumerate(header):
         vals = [r[j].strip() if j < len(r) else "" for r in rows[1:]]
-        if not all(v == "" or _is_number(v) for v in vals):
+        if not all(v == "" or is_number(v) for v in vals):
             continue
         cols[name] = np.array([float(v) if v else math.nan for v in vals])
     return cols
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def write_table(path: str, columns: dict[str, Any]) -> None:
@@ -340,8 +333,9 @@ def acceptance_by_layer(target: str, confidence: float = DEFAULT_CONFIDENCE) -> 
         ``acceptance_se``, ``ci_low``, ``ci_high`` and ``rows``.
 
     """
+    from .._util.stats import interval_of_mean
     from ..readers.dumpfile import read_metadata
-    from .classic import _interval_of_mean, read_pair
+    from .classic import read_pair
 
     meta = read_metadata(target)
     pair = meta.get("pair") or {}
@@ -355,7 +349,7 @@ def acceptance_by_layer(target: str, confidence: float = DEFAULT_CONFIDENCE) -> 
         if view == "full":
             continue
         got = read_pair(target, os.path.join(folder, name))
-        mean, se, lo, hi = _interval_of_mean(got.alpha, got.clusters(), confidence)
+        mean, se, lo, hi = interval_of_mean(got.alpha, got.clusters(), confidence)
         cols["draft_layers"].append(int(view.split(":")[1]))
         cols["acceptance"].append(mean)
         cols["acceptance_se"].append(se)

@@ -64,6 +64,8 @@ from typing import Any
 
 import numpy as np
 
+from .._util.provenance import model_name
+from .._util.text import is_number
 from ..errors import InputError
 
 __all__ = ["FORMATS", "Measured", "read_acceptance", "read_many"]
@@ -433,20 +435,12 @@ def _read_csv(path: str, text: str) -> list[Measured]:
     if reader.fieldnames is None:
         raise InputError(f"{path}: is empty")
     names = [f.strip() for f in reader.fieldnames]
-    if all(_is_number(f) for f in names):
+    if all(is_number(f) for f in names):
         raise InputError(
             f"{path}: the first line holds numbers, not column names; add a header line such as 'accepted' "
             "(draft tokens accepted per iteration) or 'tokens_per_call'"
         )
     return _plain(path, "csv", rows, [f"line {i + 2}" for i in range(len(rows))])
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
 
 
 # --- speedoflight-measured -----------------------------------------------------------------------------------
@@ -475,15 +469,12 @@ def _read_own(path: str) -> list[Measured]:
         )
         out.append(
             replace(
-                m, P=p, notes=(*m.notes, f"model {_model_name(run.meta)}, temperature {run.meta.get('temperature')}")
+                m,
+                P=p,
+                notes=(*m.notes, f"model {model_name(run.meta) or '?'}, temperature {run.meta.get('temperature')}"),
             )
         )
     return out
-
-
-def _model_name(meta: dict[str, Any]) -> str:
-    model = meta.get("model", "?")
-    return str(model.get("name", "?")) if isinstance(model, dict) else str(model)
 
 
 # --- vLLM /metrics ------------------------------------------------------------------------------------------

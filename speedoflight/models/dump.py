@@ -16,7 +16,6 @@ import importlib.util
 import io
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -26,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from .._util.atomic import atomic_path
+from .._util.provenance import sha256_file, versions
 from ..errors import InputError
 from ..readers.dumpfile import write_dump
 from ._hf import cache_kwargs, dtype_kwargs, logits_to_keep_kwargs, returned_cache
@@ -88,7 +87,7 @@ def locate_gemma3() -> Path:
 
     target = _cache_dir() / g.MODEL_NAME
     if target.is_file():
-        if _sha256(target) == g.EXPECTED_SHA256:
+        if sha256_file(target) == g.EXPECTED_SHA256:
             return target
         target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -217,27 +216,6 @@ def choose_prompts(items: list[tuple[str, str]], per_kind: int | None) -> list[i
             seen[kind] = seen.get(kind, 0) + 1
             out.append(i)
     return out
-
-
-def _sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    import torch
-    import transformers
-
-    return {
-        "speedoflight": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-    }
 
 
 def _view_logits(model: Any, hidden: Any) -> Any:
@@ -437,10 +415,10 @@ def run_dump(
         "seed": seed,
         "top_k": int(arrays["topk_ids"].shape[1]),
         "max_new_tokens": max_new_tokens,
-        "prompt_source": {"path": os.path.basename(prompts), "sha256": _sha256(prompts), "n_prompts": len(items)},
+        "prompt_source": {"path": os.path.basename(prompts), "sha256": sha256_file(prompts), "n_prompts": len(items)},
         "prompt_index": chosen,
         "prompt_kinds": [k for _, k in every],  # by line of the prompt file
-        "versions": _versions(),
+        "versions": versions("numpy", "torch", "transformers"),
         "command": shlex.join(argv) if argv else None,
         "seconds": round(time.time() - started, 1),
         "batch_size": batch_size,

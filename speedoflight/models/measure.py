@@ -196,7 +196,7 @@ class MeasureRun:
 
     def summary(self) -> list[dict[str, Any]]:
         """Per (drafter, shape, P): iterations, mean X with a t-interval over prompts, tokens per call."""
-        from ..simulation.simulate import t_interval
+        from .._util.stats import t_interval
 
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         for r in self.records:
@@ -420,7 +420,8 @@ def run_measure(
     """Load the verifier, sample continuations and score every drafter on them."""
     from tqdm import tqdm
 
-    from .dump import _sha256, _versions, choose_prompts, load_model, read_prompts, sample_batch
+    from .._util.provenance import sha256_file, versions
+    from .dump import choose_prompts, load_model, read_prompts, sample_batch
 
     if any(p < 1 for p in ps):
         raise InputError("--p values must be >= 1")
@@ -460,8 +461,8 @@ def run_measure(
         "P": list(ps),
         "drafters": specs,
         "settings": {"ngram_max": 3, "ngram_min": 1, "ngram_matches": 8, "eagle2_topk": topk, "eagle2_depth": depth},
-        "prompt_source": {"path": os.path.basename(prompts), "sha256": _sha256(prompts), "n_prompts": len(chosen)},
-        "versions": _versions(),
+        "prompt_source": {"path": os.path.basename(prompts), "sha256": sha256_file(prompts), "n_prompts": len(chosen)},
+        "versions": versions("numpy", "torch", "transformers"),
         "command": shlex.join(argv) if argv else None,
         "seconds": round(time.time() - started, 1),
         "convention": "accepted = draft tokens accepted per iteration (X); tokens per verifier call = X + 1",

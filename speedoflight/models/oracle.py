@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from .._config import DEFAULT_CONFIDENCE
+from .._util.stats import t_interval
 from ..errors import InputError
-from ..simulation.simulate import t_interval
 
 __all__ = [
     "OracleResult",
@@ -331,7 +331,8 @@ def run_oracle(
     tokens the dump sampled after it (the dump must come from the same
     prompt file; its recorded checksum is compared).
     """
-    from .dump import _sha256, _versions, choose_prompts, load_model, read_prompts
+    from .._util.provenance import sha256_file, versions
+    from .dump import choose_prompts, load_model, read_prompts
 
     if pmax < 1:
         raise InputError(f"--pmax must be >= 1, got {pmax}")
@@ -343,7 +344,7 @@ def run_oracle(
 
         meta = read_metadata(dump)
         recorded = (meta.get("prompt_source") or {}).get("sha256")
-        if recorded is not None and recorded != _sha256(prompts):
+        if recorded is not None and recorded != sha256_file(prompts):
             raise InputError(f"{dump} was made from another prompt file than {prompts}; give the dump's prompt file")
         ids = [lm.tokenizer(text).input_ids for text, _ in items]
         every, from_prompt, seqs, poss = prefixes_from_dump(dump, ids, positions or [0])
@@ -370,14 +371,18 @@ def run_oracle(
     res.meta.update(
         {
             "model": lm.description,
-            "prompt_source": {"path": os.path.basename(prompts), "sha256": _sha256(prompts), "n_prompts": len(items)},
+            "prompt_source": {
+                "path": os.path.basename(prompts),
+                "sha256": sha256_file(prompts),
+                "n_prompts": len(items),
+            },
             "dump": os.path.basename(dump) if dump else None,
             "per_kind": per_kind,
             "batch_size": batch_size,
             "prompt_index": prompt_index,
             "sequence": seqs,
             "position": poss,
-            "versions": _versions(),
+            "versions": versions("numpy", "torch", "transformers"),
             "command": shlex.join(argv) if argv else None,
             "tokenization": "tokenizer default (no chat template)",
         }

@@ -29,7 +29,7 @@ def logprob_rows(
     passed on as listed (``full`` false), missing entries as ``-inf``, and
     cannot be rescaled.
     """
-    from ..theory.estimator import expand_paths
+    from .._util.paths import expand_paths
 
     for path in expand_paths([paths] if isinstance(paths, str) else paths):
         src = open_source(path, kind=kind, vocab_size=vocab_size)

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._util.stats import t_interval
 from ..errors import InputError
 from .positional import best_tree
-from .simulate import Distribution, t_interval
+from .simulate import Distribution
 
 __all__ = ["POLICIES", "DynamicResult", "dynamic_curve", "mean_rank_probabilities", "parse_dynamic", "policy_curve"]
 

@@ -27,12 +27,13 @@ from typing import Any
 
 import numba
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 
 from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from .._util.paths import expand_paths
+from .._util.stats import t_interval
 from ..errors import InputError
 from ..kernels import tree as KT
-from ..theory.estimator import expand_paths
 
 __all__ = ["Distribution", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
 
@@ -187,15 +188,6 @@ class SimulationResult:
                 "depth": last,
             },
         }
-
-
-def t_interval(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, standard error and Student-t interval over replicates (axis 0)."""
-    n = values.shape[0]
-    mean = values.mean(axis=0)
-    se = values.std(axis=0, ddof=1) / math.sqrt(n)
-    q = special.stdtrit(n - 1, 0.5 + confidence / 2)  # the Student-t quantile, as stats.t.ppf, without scipy.stats
-    return mean, se, mean - q * se, mean + q * se
 
 
 def _seeds(seed: int, replicates: int) -> np.ndarray:

@@ -16,22 +16,22 @@ Top-k input (API logs, narrow arrays) yields an interval per row, hence
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from .._util.paths import expand_paths
+from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..kernels.rowmoments import row_moments
 from ..readers import Source, open_source
 
-__all__ = ["Moments", "PerRow", "estimate", "expand_paths"]
+__all__ = ["Moments", "PerRow", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -104,23 +104,6 @@ class Moments:
         return d
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand globs; a pattern matching nothing is an error."""
-    out: list[str] = []
-    for p in paths:
-        p = os.fspath(p)
-        if glob.has_magic(p):
-            hits = sorted(glob.glob(p))
-            if not hits:
-                raise InputError(f"{p}: the pattern matches no file")
-            out.extend(hits)
-        else:
-            out.append(p)
-    if not out:
-        raise InputError("no input files given")
-    return out
-
-
 class _Clusters:
     """Running per-cluster sums: count and the four per-row columns, plus surprisal."""
 
@@ -148,36 +131,6 @@ class _Clusters:
 
     def table(self) -> np.ndarray:
         return self.sums[: len(self.index)]
-
-
-def _ratio_stats(
-    counts: np.ndarray, totals: np.ndarray, bootstrap: bool, confidence: float, n_boot: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, standard error and CI of ``sum totals / sum counts`` for each column."""
-    g = len(counts)
-    n = counts.sum()
-    mean = totals.sum(axis=0) / n
-    k = totals.shape[1]
-    if g < 2:
-        nan = np.full(k, np.nan)
-        return mean, nan, np.stack([nan, nan], axis=1)
-    alpha = 1.0 - confidence
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        reps = np.empty((n_boot, k))
-        block = max(1, min(n_boot, 10_000_000 // g))
-        for b0 in range(0, n_boot, block):
-            nb = min(block, n_boot - b0)
-            w = rng.multinomial(g, np.full(g, 1.0 / g), size=nb).astype(np.float64)
-            reps[b0 : b0 + nb] = (w @ totals) / (w @ counts)[:, None]
-        se = reps.std(axis=0, ddof=1)
-        ci = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0).T
-    else:
-        resid = totals - counts[:, None] * mean
-        se = np.sqrt(g / (g - 1) * (resid**2).sum(axis=0)) / n
-        q = special.stdtrit(g - 1, 1 - alpha / 2)  # the Student-t quantile, as stats.t.ppf, without scipy.stats
-        ci = np.stack([mean - q * se, mean + q * se], axis=1)
-    return mean, se, ci
 
 
 class _MicroBatches:
@@ -351,7 +304,7 @@ def estimate(
         n_seq = None
     counts, totals = table[:, 0], table[:, 1:]
     mid = np.stack([(totals[:, 0] + totals[:, 1]) / 2, (totals[:, 2] + totals[:, 3]) / 2], axis=1)
-    mean, se, ci = _ratio_stats(counts, np.concatenate([mid, totals], axis=1), all_have_seq, confidence, n_boot, seed)
+    mean, se, ci = ratio_stats(counts, np.concatenate([mid, totals], axis=1), all_have_seq, confidence, n_boot, seed)
     truncated = truncated and bool(np.any(totals[:, 1] - totals[:, 0] > 0) or np.any(totals[:, 3] != totals[:, 2]))
     extra: dict[str, Any] = {}
     if truncated:
