@@ -10,10 +10,9 @@ how many draft tokens any drafter can get accepted per verifier call.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING
 
+from ._version import __version__
 from .errors import InputError, SpeedOfLightError
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs

@@ -89,7 +89,7 @@ def test_csv_bad_input(tmp_path, text, message):
 
 
 def test_own_measured_file_round_trips(tmp_path):
-    from speedoflight.models.measure import MeasureRun, write_measured
+    from speedoflight.formats.measured import MeasureRun, write_measured
 
     recs = [
         {"prompt": 0, "sample": 0, "kind": "prose", "drafter": "ngram", "shape": "chain", "P": 4,

@@ -99,7 +99,7 @@ X8 = {"SmolLM2-135M-Instruct": DATA / "smollm2-t1-x8.npz", "Gemma-3-270M (Q4_K_M
 
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_shipped_oracle_curves(name):
-    from speedoflight.models.oracle import load_oracle
+    from speedoflight.formats.oracle import load_oracle
 
     curves, depths, kinds, meta = load_oracle(str(ORACLES[name]))
     assert meta["model"]["name"] == name
@@ -127,14 +127,14 @@ def test_shipped_dumps_with_eight_continuations_per_prompt(name):
     per_prompt = {p: len(np.unique(seq[prompt == p])) for p in np.unique(prompt)}
     assert len(per_prompt) == 100
     assert set(per_prompt.values()) == {8}
-    from speedoflight.models.oracle import load_oracle
+    from speedoflight.formats.oracle import load_oracle
 
     # the same prompts as the oracle file of the model
     assert sorted(per_prompt) == sorted(load_oracle(str(ORACLES[name]))[3]["prompt_index"])
 
 
 def test_shipped_measured_acceptance():
-    from speedoflight.models.measure import read_measured
+    from speedoflight.formats.measured import read_measured
 
     run = read_measured(str(DATA / "measured-smollm2-t1.jsonl"))
     assert run.meta["model"]["name"] == "SmolLM2-135M-Instruct"

@@ -11,8 +11,8 @@ import pytest
 from speedoflight.analysis.evidence import compare_real, figure, write_evidence
 from speedoflight.cli.app import main
 from speedoflight.errors import InputError
-from speedoflight.models.measure import MeasureRun, read_measured, write_measured
-from speedoflight.models.oracle import OracleResult, save_oracle
+from speedoflight.formats.measured import MeasureRun, read_measured, write_measured
+from speedoflight.formats.oracle import OracleResult, save_oracle
 from speedoflight.readers.dumpfile import write_dump
 
 LN2 = math.log(2)

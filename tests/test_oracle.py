@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch", reason="the oracle needs torch (the [model]
 transformers = pytest.importorskip("transformers", reason="the oracle needs transformers (the [model] extra)")
 
 from speedoflight.cli.app import main  # noqa: E402
-from speedoflight.models.oracle import load_oracle, oracle, oracle_batch, oracle_curve, prefixes_from_dump  # noqa: E402
+from speedoflight.formats.oracle import load_oracle  # noqa: E402
+from speedoflight.models.oracle import oracle, oracle_batch, oracle_curve, prefixes_from_dump  # noqa: E402
 from speedoflight.models.treelm import TreeBatch  # noqa: E402
 
 from .tinylm import VOCAB, char_tokenizer, save_tiny, tiny_llama  # noqa: E402

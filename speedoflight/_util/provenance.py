@@ -46,7 +46,7 @@ def versions(*packages: str) -> dict[str, str]:
         ``{"speedoflight": ..., "python": ..., name: version or "not installed"}``.
 
     """
-    from .. import __version__
+    from .._version import __version__
 
     out = {"speedoflight": __version__, "python": platform.python_version()}
     for name in packages:

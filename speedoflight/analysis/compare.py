@@ -240,7 +240,7 @@ class Comparison:
 
     def figure(self) -> Any:
         """Return a matplotlib figure: E[X] against log P (and the speedup ceiling with a timing model)."""
-        from .._util.plot import pyplot
+        from .plots import pyplot
 
         plt = pyplot()
 
@@ -428,7 +428,7 @@ def write_comparison(out_dir: str, comp: Comparison, command: str | None = None)
 
     from .._util.atomic import atomic_dir
     from .._util.jsonsafe import finite_or_none
-    from .evidence import save_figure
+    from .plots import save_figure
 
     with atomic_dir(out_dir) as tmp:
         md = ["# Measured acceptance against the speed of light", ""]

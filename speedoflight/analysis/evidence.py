@@ -215,8 +215,8 @@ def compare_real(
 
     """
     from .._util.stats import t_interval
-    from ..models.measure import read_measured
-    from ..models.oracle import load_oracle
+    from ..formats.measured import read_measured
+    from ..formats.oracle import load_oracle
     from ..readers.dumpfile import read_metadata
     from ..simulation.simulate import pool, simulate
     from ..theory.curve import bound_curve
@@ -308,7 +308,7 @@ def compare_real(
 
 def figure(comparisons: Sequence[RealComparison]) -> Any:
     """One panel per model: E[X] against P (log scale) for every line of the table, with bands."""
-    from .._util.plot import pyplot
+    from .plots import pyplot
 
     plt = pyplot()
 
@@ -353,6 +353,8 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
 
 def write_evidence(out_dir: str, comparisons: Sequence[RealComparison], command: str | None = None) -> None:
     """Write ``evidence.md``, ``evidence.png`` and ``evidence.json`` into ``out_dir``, all or nothing."""
+    from .plots import save_figure
+
     with atomic_dir(out_dir) as tmp:
         md = ["# Real-model comparison", ""]
         if command:
@@ -374,11 +376,3 @@ def evidence_markdown(comparisons: Sequence[RealComparison], image: str) -> list
         md += ["", "Notes:", ""] + [f"- {x}" for x in c.notes] + [""]
     md += [f"![real optimum vs theory]({image})", ""]
     return md
-
-
-def save_figure(fig: Any, path: str) -> None:
-    """Save a matplotlib figure as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

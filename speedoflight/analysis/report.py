@@ -25,11 +25,11 @@ import os
 import re
 from collections.abc import Sequence
 
-from .. import __version__
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
 from .._util.provenance import model_name, sha256_file
 from .._util.shipped import SHIPPED, shipped_data
+from .._version import __version__
 from ..errors import InputError
 
 __all__ = ["params_from_name", "run_report", "shipped_data"]
@@ -109,7 +109,8 @@ def run_report(
     from ..theory.estimator import estimate
     from ..theory.timing import Timing
     from .compare import compare
-    from .evidence import compare_real, evidence_markdown, figure, save_figure
+    from .evidence import compare_real, evidence_markdown, figure
+    from .plots import save_figure
 
     defaults = dumps is None and measured is None
     shown: dict[str, str] = {}  # shipped files by name, wherever this install keeps them
@@ -136,7 +137,7 @@ def run_report(
     comp = compare(
         list(dumps), systems, tree_size=tree_size, timing=timing, replicates=replicates, seed=seed, progress=progress
     )
-    from ..models.measure import read_measured
+    from ..formats.measured import read_measured
 
     evidence = []
     by_model: dict[str, list[str]] = {}
@@ -146,7 +147,7 @@ def run_report(
         except InputError:
             continue  # not a speedoflight measure file: it has no oracle counterpart
     for o, p in zip(oracles, pools, strict=True):
-        from ..models.oracle import load_oracle
+        from ..formats.oracle import load_oracle
 
         oname = str(load_oracle(o)[3].get("model", {}).get("name"))
         evidence.append(

@@ -36,7 +36,6 @@ __all__ = [
     "multi_draft_rejection",
     "simulate_rejections",
     "tradeoff",
-    "tradeoff_figure",
 ]
 
 
@@ -343,27 +342,3 @@ def tradeoff(pair: Pair, epsilons: np.ndarray, *, lp_rows: int = 0, seed: int = 
         out["lp_acceptance"] = [float(np.mean([lp_acceptance(p[i], q[i], e) for i in pick])) for e in eps]
         out["closed_acceptance"] = [float(np.minimum(1.0, alpha_rows + e).mean()) for e in eps]
     return out
-
-
-def tradeoff_figure(curve: dict[str, Any], title: str = "") -> Any:
-    """Pareto front of the quality-speed trade-off: rejections per sequence and acceptance against distortion."""
-    from .._util.plot import pyplot
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    eps = np.asarray(curve["epsilon"])
-    axes[0].plot(eps, curve["rejections"], "-o", ms=3, label="optimal rule (closed form)")
-    axes[0].set_xlabel("allowed distortion per position (total variation)")
-    axes[0].set_ylabel("expected rejections per sequence")
-    axes[0].legend()
-    axes[1].plot(eps, curve["acceptance"], "-", label="min(1, alpha + eps), all rows")
-    if "lp_acceptance" in curve:
-        axes[1].plot(eps, curve["closed_acceptance"], "--", label="closed form, LP rows")
-        axes[1].plot(eps, curve["lp_acceptance"], "o", ms=4, label="linear program (scipy), LP rows")
-    axes[1].set_xlabel("allowed distortion per position (total variation)")
-    axes[1].set_ylabel("acceptance per draft")
-    axes[1].legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig

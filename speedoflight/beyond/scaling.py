@@ -27,7 +27,7 @@ from .._config import DEFAULT_CONFIDENCE
 from .._util.text import is_number
 from ..errors import InputError
 
-__all__ = ["LawFit", "acceptance_by_layer", "fit_law", "law_figure", "read_table", "write_table"]
+__all__ = ["LawFit", "acceptance_by_layer", "fit_law", "read_table", "write_table"]
 
 
 def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -357,34 +357,3 @@ def acceptance_by_layer(target: str, confidence: float = DEFAULT_CONFIDENCE) -> 
         cols["ci_high"].append(hi)
         cols["rows"].append(got.n)
     return cols
-
-
-def law_figure(fit: LawFit, extend_to: float | None = None, title: str = "") -> Any:
-    """Plot data, fitted law, confidence and prediction bands, on a log x axis (one x only)."""
-    from .._util.plot import pyplot
-
-    if len(fit.x_names) != 1:
-        raise InputError("the figure shows one law at a time: fit one x")
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    x = fit.x[:, 0]
-    lo, hi = x.min(), max(x.max(), extend_to or x.max())
-    lo = min(lo, extend_to or lo)
-    grid = np.geomspace(lo, hi, 200)
-    pred = fit.predict(grid)
-    ax.fill_between(grid, pred["pi_low"], pred["pi_high"], alpha=0.15, label="prediction interval")
-    ax.fill_between(grid, pred["ci_low"], pred["ci_high"], alpha=0.35, label="confidence band of the law")
-    ax.plot(grid, pred["mean"], "-", label="fitted log-linear law")
-    if fit.y_se is not None:
-        ax.errorbar(x, fit.y, yerr=fit.y_se, fmt="o", ms=4, capsize=2, label="measured (+-1 se)")
-    else:
-        ax.plot(x, fit.y, "o", ms=4, label="measured")
-    if hi > x.max():
-        ax.axvspan(x.max(), hi, color="grey", alpha=0.08, label="extrapolation")
-    ax.set_xscale("log")
-    ax.set_xlabel(fit.x_names[0])
-    ax.set_ylabel(fit.y_name)
-    ax.set_title(title or f"{fit.y_name} against ln {fit.x_names[0]} (R^2 {fit.r2:.3f})")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_path
 from .._util.jsonsafe import finite_or_none
 from .._util.notice import announce_compiling
+from .._version import __version__
 from ..errors import InputError
 
 __all__ = ["main"]
@@ -762,7 +762,8 @@ def _cmd_dump(args: argparse.Namespace) -> int:
 
 
 def _cmd_oracle(args: argparse.Namespace) -> int:
-    from ..models.oracle import run_oracle, save_oracle
+    from ..formats.oracle import save_oracle
+    from ..models.oracle import run_oracle
 
     try:
         positions = [int(x) for x in args.positions.split(",") if x.strip()]
@@ -820,7 +821,8 @@ def _cmd_oracle(args: argparse.Namespace) -> int:
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    from ..models.measure import run_measure, write_measured
+    from ..formats.measured import write_measured
+    from ..models.measure import run_measure
 
     try:
         ps = [int(x) for x in args.p.split(",") if x.strip()]
@@ -865,8 +867,8 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 def _cmd_evidence(args: argparse.Namespace) -> int:
     from ..analysis.evidence import compare_real, write_evidence
-    from ..models.measure import read_measured
-    from ..models.oracle import load_oracle
+    from ..formats.measured import read_measured
+    from ..formats.oracle import load_oracle
 
     if len(args.oracle) != len(args.pool):
         raise InputError(f"give one --pool per --oracle ({len(args.oracle)} oracle files, {len(args.pool)} pools)")

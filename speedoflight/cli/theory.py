@@ -188,8 +188,7 @@ def cmd_markov(args: argparse.Namespace) -> int:
         "tradeoff": curve,
     }
     if args.plot:
-        from ..analysis.evidence import save_figure
-        from ..beyond.markov import tradeoff_figure
+        from ..analysis.plots import save_figure, tradeoff_figure
 
         save_figure(tradeoff_figure(curve, f"{pair.names[1]} drafting for {pair.names[0]}"), args.plot)
         out["plot"] = args.plot
@@ -233,7 +232,8 @@ def cmd_markov(args: argparse.Namespace) -> int:
 
 def cmd_scaling(args: argparse.Namespace) -> int:
     """``speedoflight scaling``."""
-    from ..beyond.scaling import acceptance_by_layer, fit_law, law_figure, read_table, write_table
+    from ..analysis.plots import law_figure
+    from ..beyond.scaling import acceptance_by_layer, fit_law, read_table, write_table
 
     _check_confidence(args.confidence)
     if args.pairs:
@@ -277,7 +277,7 @@ def cmd_scaling(args: argparse.Namespace) -> int:
             at = np.array(args.at)
         fits.append((fit, at))
         if args.plot:
-            from ..analysis.evidence import save_figure
+            from ..analysis.plots import save_figure
 
             path = args.plot
             if len(groups) > 1:

@@ -447,7 +447,7 @@ def _read_csv(path: str, text: str) -> list[Measured]:
 
 
 def _read_own(path: str) -> list[Measured]:
-    from ..models.measure import read_measured
+    from ..formats.measured import read_measured
 
     run = read_measured(path)
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}

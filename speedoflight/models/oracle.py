@@ -23,7 +23,6 @@ import shlex
 import sys
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,56 +30,15 @@ import numpy as np
 from .._config import DEFAULT_CONFIDENCE
 from .._util.stats import t_interval
 from ..errors import InputError
+from ..formats.oracle import OracleResult
 
 __all__ = [
-    "OracleResult",
-    "load_oracle",
     "oracle",
     "oracle_batch",
     "oracle_curve",
     "prefixes_from_dump",
     "run_oracle",
-    "save_oracle",
 ]
-
-
-@dataclass(frozen=True)
-class OracleResult:
-    """Per-prefix exact curves E[X*(P)], P = 1..pmax, and their mean over prefixes.
-
-    ``ci_low``/``ci_high`` is a Student-t interval over prefixes (it reflects
-    the between-prefix variance; NaN with one prefix). ``depths[j, i]`` is the
-    depth of the i-th node popped for prefix j (the optimal tree of size P is
-    the first P pops).
-    """
-
-    P: np.ndarray
-    curves: np.ndarray
-    mean: np.ndarray
-    se: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    depths: np.ndarray
-    kinds: list[str]
-    temperature: float
-    confidence: float
-    lookahead: int
-    forwards: int
-    tokens_forwarded: int
-    nodes_forwarded: int
-    seconds: float
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def forwards_per_s(self) -> float:
-        """Forward passes per second (prefix passes included)."""
-        return self.forwards / self.seconds if self.seconds > 0 else math.nan
-
-    @property
-    def wasted_fraction(self) -> float:
-        """Fraction of forwarded tree nodes never popped (the cost of lookahead)."""
-        popped = self.curves.size
-        return 1.0 - popped / self.nodes_forwarded if self.nodes_forwarded else 0.0
 
 
 def _search(root: tuple[np.ndarray, np.ndarray], pmax: int, lookahead: int) -> Generator[Any, Any, Any]:
@@ -388,51 +346,3 @@ def run_oracle(
         }
     )
     return res
-
-
-def save_oracle(path: str, res: OracleResult) -> None:
-    """Write an oracle result as ``.npz`` (no pickles) atomically: curves, depths, kinds, metadata JSON."""
-    import json
-
-    from .._util.atomic import atomic_path
-
-    if not path.lower().endswith(".npz"):
-        raise InputError(f"--out {path}: oracle curves are written as .npz; end the name with .npz")
-    meta = {
-        "format": "speedoflight-oracle",
-        "version": 1,
-        "temperature": res.temperature,
-        "lookahead": res.lookahead,
-        "confidence": res.confidence,
-        "forwards": res.forwards,
-        "tokens_forwarded": res.tokens_forwarded,
-        "nodes_forwarded": res.nodes_forwarded,
-        "seconds": round(res.seconds, 2),
-        **res.meta,
-    }
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(
-            fh,
-            curves=res.curves,
-            depths=res.depths.astype(np.int16),
-            kinds=np.array(res.kinds),
-            metadata=np.array(json.dumps(meta, sort_keys=True)),
-        )
-
-
-def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, Any]]:
-    """Read a file written by :func:`save_oracle`: (curves, depths, kinds, metadata)."""
-    import json
-    import zipfile
-
-    try:
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            curves, depths, kinds = z["curves"], z["depths"], [str(k) for k in z["kinds"]]
-            meta = json.loads(str(z["metadata"]))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a speedoflight oracle file ({exc}); re-create it with `oracle --out`") from None
-    if meta.get("format") != "speedoflight-oracle" or curves.ndim != 2:
-        raise InputError(f"{path}: not a speedoflight oracle file; re-create it with `speedoflight oracle --out`")
-    return curves, depths, kinds, meta

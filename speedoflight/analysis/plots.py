@@ -1,0 +1,103 @@
+"""Every figure of the package, and the one way to get pyplot without a display.
+
+Compute modules never import matplotlib (an import-linter contract in
+``pyproject.toml``); they return numbers, and the functions here draw them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..beyond.scaling import LawFit
+
+__all__ = ["law_figure", "pyplot", "save_figure", "tradeoff_figure"]
+
+
+def pyplot() -> Any:
+    """Return ``matplotlib.pyplot``, selecting the Agg backend first when pyplot is not loaded yet (no display).
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``; a notebook that chose a backend keeps it.
+
+    """
+    if "matplotlib.pyplot" not in sys.modules:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """Save a matplotlib figure as PNG and close it.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    path
+        Where to write it (the caller makes the write atomic).
+
+    """
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+
+
+def tradeoff_figure(curve: dict[str, Any], title: str = "") -> Any:
+    """Pareto front of the quality-speed trade-off: rejections per sequence and acceptance against distortion."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    eps = np.asarray(curve["epsilon"])
+    axes[0].plot(eps, curve["rejections"], "-o", ms=3, label="optimal rule (closed form)")
+    axes[0].set_xlabel("allowed distortion per position (total variation)")
+    axes[0].set_ylabel("expected rejections per sequence")
+    axes[0].legend()
+    axes[1].plot(eps, curve["acceptance"], "-", label="min(1, alpha + eps), all rows")
+    if "lp_acceptance" in curve:
+        axes[1].plot(eps, curve["closed_acceptance"], "--", label="closed form, LP rows")
+        axes[1].plot(eps, curve["lp_acceptance"], "o", ms=4, label="linear program (scipy), LP rows")
+    axes[1].set_xlabel("allowed distortion per position (total variation)")
+    axes[1].set_ylabel("acceptance per draft")
+    axes[1].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def law_figure(fit: LawFit, extend_to: float | None = None, title: str = "") -> Any:
+    """Plot data, fitted law, confidence and prediction bands, on a log x axis (one x only)."""
+    if len(fit.x_names) != 1:
+        raise InputError("the figure shows one law at a time: fit one x")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    x = fit.x[:, 0]
+    lo, hi = x.min(), max(x.max(), extend_to or x.max())
+    lo = min(lo, extend_to or lo)
+    grid = np.geomspace(lo, hi, 200)
+    pred = fit.predict(grid)
+    ax.fill_between(grid, pred["pi_low"], pred["pi_high"], alpha=0.15, label="prediction interval")
+    ax.fill_between(grid, pred["ci_low"], pred["ci_high"], alpha=0.35, label="confidence band of the law")
+    ax.plot(grid, pred["mean"], "-", label="fitted log-linear law")
+    if fit.y_se is not None:
+        ax.errorbar(x, fit.y, yerr=fit.y_se, fmt="o", ms=4, capsize=2, label="measured (+-1 se)")
+    else:
+        ax.plot(x, fit.y, "o", ms=4, label="measured")
+    if hi > x.max():
+        ax.axvspan(x.max(), hi, color="grey", alpha=0.08, label="extrapolation")
+    ax.set_xscale("log")
+    ax.set_xlabel(fit.x_names[0])
+    ax.set_ylabel(fit.y_name)
+    ax.set_title(title or f"{fit.y_name} against ln {fit.x_names[0]} (R^2 {fit.r2:.3f})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""The project's own files: measured acceptance (``measure``) and exact oracle curves (``oracle``), read and written."""
