@@ -11,6 +11,7 @@ from scipy import stats
 
 from speedoflight.cli.app import main
 from speedoflight.errors import InputError
+from speedoflight.kernels import heap as heap_kernels
 from speedoflight.kernels import tree as KT
 from speedoflight.simulation.simulate import default_at, family, growth_rate, optimal_tree, pool, simulate
 from speedoflight.theory import bounds as B
@@ -222,7 +223,7 @@ def _fast(neglogp, draws, pmax, tmax=None):
     if tmax is None:
         n = KT.top_p_fast(first, gap, draws.astype(np.int64), pmax, at, out, hist, bd, bw)
         return out, hist, n
-    got = KT._top_p_packed(first, gap, draws.astype(np.int64), pmax, at, out, hist, tmax, bd, bw, 0)
+    got = heap_kernels._top_p_packed(first, gap, draws.astype(np.int64), pmax, at, out, hist, tmax, bd, bw, 0)
     return out, hist, got
 
 

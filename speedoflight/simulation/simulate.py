@@ -281,12 +281,10 @@ def simulate(
             elif seeded:
                 assert dist.neglogp is not None
                 KT.top_p_pool_seeded(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], threads, growth)
-            elif layout is not None:
+            else:  # one row (a family): the packed heap; its payload always fits below the memory cap
+                assert layout is not None
                 first, gap, bd, bw = layout
                 KT.top_p_pool_fast(first, gap, seeds[sl], pmax, at_arr, curves[sl], hists[sl], bd, bw)
-            else:
-                assert dist.neglogp is not None
-                KT.top_p_pool(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl])
             bar.update(sl.stop - sl.start)
     mean, se, ci_lo, ci_hi = t_interval(curves, confidence)
     return SimulationResult(
