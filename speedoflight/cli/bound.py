@@ -1,0 +1,138 @@
+"""``speedoflight bound``: bounds on accepted draft tokens per iteration at verifier capacity P."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from typing import Any
+
+from .._util.jsonsafe import finite_or_none
+from ..errors import InputError
+from ._common import (
+    add_reading_flags,
+    add_timing_flags,
+    cell,
+    finite,
+    positive_int,
+    progress,
+    timing_from_args,
+)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight bound`` on the subcommands."""
+    p = sub.add_parser(
+        "bound",
+        help="bounds on accepted draft tokens per iteration at verifier capacity P",
+        description="Every bound on E[X*(P)], the accepted draft tokens per iteration of the best "
+        "deterministic draft tree of P nodes: the published closed form, the Lorden bounds, the renewal "
+        "prediction, the trivial bound, and from files also the exact i.i.d. curve and the trajectory bound.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--mu", type=finite, help="expected entropy (nats, or bits with --base 2)")
+    src.add_argument("--from", dest="sources", nargs="+", metavar="FILE", help="files of logged distributions")
+    p.add_argument("--mu2", type=finite, help="expected second log-moment (with --mu)")
+    p.add_argument("--base", default="e", choices=("e", "2", "10"), help="log base of --mu/--mu2 (default e)")
+    add_reading_flags(p)
+    p.add_argument(
+        "-P",
+        dest="p",
+        default="1,2,4,8,16,32,64,128,256,512,1024,1e4,1e5,1e6",
+        help="capacities: a list (1,4,16) or a log-spaced range (1:1e6, or 1:1e6:25 for 25 points)",
+    )
+    p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="top-k tails in the i.i.d. pool")
+    add_timing_flags(p, "for the speedup columns", "drafter time per draft token (ms)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--csv", action="store_true", help="print CSV rows")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--bootstrap", type=positive_int, default=500, help="bootstrap replicates (default 500)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight bound`` with the parsed flags; return the exit status."""
+    from ..theory.curve import LABELS, bound_curve, parse_p
+
+    if args.mu is not None and args.mu2 is None:
+        raise InputError("--mu needs --mu2 (the expected second log-moment)")
+    if args.mu is None and args.mu2 is not None:
+        raise InputError("--mu2 goes with --mu; with --from the moments are estimated")
+    timing = timing_from_args(args, "speedup columns")
+    curve = bound_curve(
+        parse_p(args.p),
+        mu=args.mu,
+        mu2=args.mu2,
+        base=args.base,
+        sources=args.sources,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        temperature=args.temperature,
+        tensor=args.tensor,
+        tail=args.tail,
+        timing=timing,
+        seed=args.seed,
+        n_boot=args.bootstrap,
+        progress=progress(args),
+    )
+    d = curve.to_dict()
+    if args.json:
+        print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
+        return 0
+    names = list(curve.columns)
+    extra = [f"speedup_{k}" for k in names] if timing else []
+    if args.csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(["P", *names, *extra])
+        for row in d["rows"]:
+            w.writerow([row["P"], *(row[k] for k in names), *(row[k] for k in extra)])
+        return 0
+    print(
+        f"speedoflight bound: mu = {curve.mu:.4f} nats, mu2 = {curve.mu2:.4f} nats^2"
+        + (f" (from {len(curve.sources)} file(s))" if curve.sources else "")
+    )
+    print(
+        "E[X*(P)]: accepted draft tokens per iteration of the best draft tree of P nodes "
+        "(tokens per verifier call = E[X] + 1)"
+    )
+    short = {
+        "published": "published",
+        "lorden": "lorden",
+        "lorden_log_p": "lorden@logP",
+        "asymptotic": "renewal",
+        "trivial": "trivial",
+        "iid_exact": "iid exact",
+        "iid_bound": "iid bound",
+        "trajectory": "trajectory",
+        "trajectory_conservative": "traj. cons.",
+    }
+    print()
+    print(f"{'P':>10s}" + "".join(f"{short[k]:>13s}" for k in names))
+    for row in d["rows"]:
+        print(f"{row['P']:>10.4g}" + "".join(cell(row[k]) for k in names))
+    print()
+    for k in names:
+        print(f"  {short[k]:>12s}: {LABELS[k]}")
+    for note in curve.notes:
+        print(f"  note: {note}")
+    if curve.trajectory is not None:
+        t = curve.trajectory
+        i = len(curve.P) - 1
+        print(
+            f"  trajectory {100 * t.confidence:g}% CI at P = {curve.P[i]:g}: [{t.ci_low[i]:.3f}, {t.ci_high[i]:.3f}] "
+            f"(bootstrap over prompts)"
+        )
+    if timing:
+        print()
+        print(
+            f"speedup ceiling on {timing.gpu.name}, {timing.params:.3g} parameters, batch {timing.batch} "
+            f"(compute-bound from P = {timing.knee():.0f}):"
+        )
+        print(f"{'P':>10s}" + "".join(f"{short[k]:>13s}" for k in names))
+        for row in d["rows"]:
+            print(f"{row['P']:>10.4g}" + "".join(f"{row['speedup_' + k]:>13.2f}" for k in names))
+        print("  best P:  " + ", ".join(f"{short[k]} {v['P']:.0f} ({v['speedup']:.2f}x)" for k, v in d["best"].items()))
+    return 0

@@ -1,0 +1,84 @@
+"""``speedoflight compare``: measured acceptance (serving logs) against the speed of light of the same verifier."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .._util.jsonsafe import finite_or_none
+from ._common import (
+    MEASURED_HELP,
+    add_reading_flags,
+    add_timing_flags,
+    command_line,
+    measured_formats,
+    positive_int,
+    progress,
+    timing_from_args,
+)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight compare`` on the subcommands."""
+    p = sub.add_parser(
+        "compare",
+        help="measured acceptance (serving logs) against the speed of light of the same verifier",
+        description="A table and a figure of E[X] against log P: the published form, the Lorden bound, the "
+        "renewal prediction, the exact i.i.d. curve, the trajectory bound, the simulated optimal tree with its "
+        "band, and each measured system at its P with the fraction of the optimum it reaches; with --gpu and "
+        "--params, the speedup ceiling and the best P.",
+        epilog=MEASURED_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dump", nargs="+", required=True, metavar="DUMP", help="the verifier's logged distributions")
+    p.add_argument(
+        "--measured", nargs="+", required=True, metavar="FILE", help="measured acceptance (any format below)"
+    )
+    p.add_argument("--measured-format", choices=sorted(measured_formats()), help="force the measured files' format")
+    p.add_argument("--tree-size", type=positive_int, help="P (draft tokens per iteration) of every measured system")
+    p.add_argument(
+        "--pmax", type=positive_int, help="largest P on the curves (default 4x the largest measured P, >= 256)"
+    )
+    p.add_argument("--replicates", type=positive_int, default=64, help="optimal-tree simulation replicates (64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulation and the bootstrap (0)")
+    add_reading_flags(p)
+    add_timing_flags(p, "for the speedup ceiling and the best P", "drafter time per draft token (ms)")
+    p.add_argument("--out", help="write compare.md, compare.png and compare.json into this folder (atomically)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight compare`` with the parsed flags; return the exit status."""
+    from ..analysis.compare import compare, write_comparison
+    from ..logs.acceptance import read_many
+
+    measured = read_many(args.measured, args.measured_format)
+    comp = compare(
+        args.dump,
+        measured,
+        tree_size=args.tree_size,
+        timing=timing_from_args(args, "the speedup ceiling"),
+        pmax=args.pmax,
+        replicates=args.replicates,
+        seed=args.seed,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        temperature=args.temperature,
+        progress=progress(args),
+    )
+    if args.out:
+        write_comparison(args.out, comp, command=command_line(args))
+    if args.json:
+        print(json.dumps(finite_or_none(comp.to_dict()), allow_nan=False))
+        return 0
+    print(f"mu = {comp.curve.mu:.4f} nats, mu2 = {comp.curve.mu2:.4f} nats^2 (from {len(args.dump)} dump file(s))\n")
+    print(comp.markdown())
+    print()
+    for line in comp.summary_lines():
+        print(f"- {line}")
+    if args.out:
+        print(f"\nwrote {args.out}/compare.md, compare.png, compare.json")
+    return 0

@@ -1,0 +1,140 @@
+"""``speedoflight estimate``: estimate mu and mu2 from logged verifier distributions."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
+from .._util.atomic import atomic_path
+from .._util.jsonsafe import finite_or_none
+from ._common import (
+    FORMATS_HELP,
+    add_reading_flags,
+    finite,
+    fmt,
+    positive_int,
+    progress,
+)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight estimate`` on the subcommands."""
+    p = sub.add_parser(
+        "estimate",
+        help="estimate mu and mu2 from logged verifier distributions",
+        description="Estimate mu (expected entropy) and mu2 (expected second log-moment) in nats.",
+        epilog=FORMATS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or globs; all are aggregated")
+    add_reading_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--per-row", metavar="OUT", help="write per-row H and M2 to OUT (.csv or .npz), atomically")
+    p.add_argument("--confidence", type=finite, default=DEFAULT_CONFIDENCE, help="confidence level (default 0.95)")
+    p.add_argument(
+        "--bootstrap", type=positive_int, default=DEFAULT_BOOTSTRAP, help="bootstrap replicates (default 2000)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _print_table(m: Any, sources: list[Any]) -> None:
+    seqs = f", {m.n_sequences} sequences" if m.n_sequences is not None else ""
+    print(f"speedoflight estimate: {m.n_rows} rows{seqs}, {len(sources)} file(s), temperature {m.temperature:g}")
+    for s in sources:
+        how = {
+            "given": "given by --kind",
+            "format": "fixed by the format",
+            "detected": "detected",
+            "file": "recorded in the file",
+        }[s.kind_how]
+        top = f", top-{s.width} of {s.vocab_size}" if s.truncated else ""
+        print(f"  {s.path}: {s.format}, {s.kind} ({how}){top}")
+    level = f"{100 * m.confidence:g}% CI"
+    print()
+    print(f"  {'':28s}{'value':>10s}{'se':>10s}   {level}")
+    for name, unit, v, se, ci in (
+        ("mu  (expected entropy)", "nats", m.mu, m.mu_se, m.mu_ci),
+        ("mu2 (2nd log-moment)", "nats^2", m.mu2, m.mu2_se, m.mu2_ci),
+    ):
+        print(f"  {name + ', ' + unit:28s}{fmt(v):>10s}{fmt(se):>10s}   [{fmt(ci[0])}, {fmt(ci[1])}]")
+    print(f"  {'mu2 - mu^2 (surprisal var)':28s}{fmt(m.surprisal_variance):>10s}")
+    if m.sampled_surprisal_mean is not None:
+        print(f"  {'mean sampled surprisal':28s}{fmt(m.sampled_surprisal_mean):>10s}   (should be close to mu)")
+    if m.truncated:
+        print()
+        print("  top-k input: the unlisted tail is unknown; point values are midpoints of")
+        print(
+            f"    mu  in [{fmt(m.mu_interval[0])}, {fmt(m.mu_interval[1])}]   with sampling error [{fmt(m.mu_interval_ci[0])}, {fmt(m.mu_interval_ci[1])}]"
+        )
+        print(
+            f"    mu2 in [{fmt(m.mu2_interval[0])}, {fmt(m.mu2_interval[1])}]   with sampling error [{fmt(m.mu2_interval_ci[0])}, {fmt(m.mu2_interval_ci[1])}]"
+        )
+        if m.n_exact_rows:
+            print(f"    ({m.n_exact_rows} rows carry exact full-vocabulary moments)")
+    print(f"\n  CI method: {m.ci_method}")
+
+
+def _write_per_row(path: str, m: Any) -> None:
+    pr = m.per_row
+    cols = {
+        "source": pr.source,
+        "row": pr.row,
+        "seq": pr.seq,
+        "pos": pr.pos,
+        "H_lo": pr.h_lo,
+        "H_hi": pr.h_hi,
+        "M2_lo": pr.m2_lo,
+        "M2_hi": pr.m2_hi,
+        "surprisal": pr.surprisal,
+    }
+    with atomic_path(path) as tmp:
+        if path.lower().endswith(".npz"):
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **cols)
+        else:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(cols)
+                for row in zip(*(c.tolist() for c in cols.values()), strict=True):
+                    w.writerow(row)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight estimate`` with the parsed flags; return the exit status."""
+    from ..theory.estimator import estimate
+
+    sources: list[Any] = []
+    show_progress = progress(args)
+    m = estimate(
+        args.paths,
+        kind=args.kind,
+        temperature=args.temperature,
+        vocab_size=args.vocab_size,
+        tensor=args.tensor,
+        confidence=args.confidence,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        per_row=bool(args.per_row),
+        progress=show_progress,
+        sources_out=sources,
+    )
+    for s in sources:
+        if s.kind_how == "detected" and not args.quiet:
+            print(f"speedoflight: note: {s.path}: detected kind '{s.kind}' (pass --kind to override)", file=sys.stderr)
+    if args.per_row:
+        _write_per_row(args.per_row, m)
+    if args.json:
+        d = m.to_dict()
+        d["kind_how"] = [s.kind_how for s in sources]
+        print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
+    else:
+        _print_table(m, sources)
+    return 0

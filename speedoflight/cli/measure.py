@@ -1,0 +1,90 @@
+"""``speedoflight measure``: measured acceptance of real drafters (prompt lookup, early exit, EAGLE-2 style trees) on a real model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .._util.jsonsafe import finite_or_none
+from ..errors import InputError
+from ._common import (
+    add_model_flags,
+    finite,
+    fmt,
+    positive_int,
+    progress,
+)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight measure`` on the subcommands."""
+    p = sub.add_parser(
+        "measure",
+        help="measured acceptance of real drafters (prompt lookup, early exit, EAGLE-2 style trees) on a real model",
+        description="Sample the verifier's continuations, then run speculative iterations of each drafter "
+        "(chain and tree shapes, every P) against them; writes per-iteration accepted lengths as JSONL.",
+    )
+    add_model_flags(p, "use only the first N prompts")
+    p.add_argument("--out", required=True, help="output .jsonl (format speedoflight-measured v1)")
+    p.add_argument(
+        "--drafters",
+        default="ngram,early-exit:-6",
+        help="comma-separated: ngram, early-exit:L (L a layer; negative counts from the top: -6 = 6 layers below)",
+    )
+    p.add_argument("--p", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)")
+    p.add_argument("--tokens", type=positive_int, default=48, help="continuation length per sequence")
+    p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt")
+    p.add_argument("--temperature", type=finite, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--topk", type=positive_int, default=8, help="EAGLE-2 style tree: frontier and children (8)")
+    p.add_argument("--depth", type=positive_int, default=6, help="EAGLE-2 style tree: expansion steps (6)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="sequences sampled per forward pass")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight measure`` with the parsed flags; return the exit status."""
+    from ..formats.measured import write_measured
+    from ..models.measure import run_measure
+
+    try:
+        ps = [int(x) for x in args.p.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--p {args.p!r}: give comma-separated integers, e.g. 1,2,4,8") from None
+    if not ps or any(p < 1 for p in ps):
+        raise InputError(f"--p {args.p!r}: tree sizes must be integers >= 1")
+    if not args.out.lower().endswith((".jsonl", ".ndjson")):
+        raise InputError(f"--out {args.out}: measured acceptance is written as JSONL; end the name with .jsonl")
+    run = run_measure(
+        model=args.model,
+        prompts=args.prompts,
+        drafters=args.drafters,
+        ps=sorted(set(ps)),
+        tokens=args.tokens,
+        samples_per_prompt=args.samples_per_prompt,
+        temperature=args.temperature,
+        seed=args.seed,
+        per_kind=args.per_kind,
+        limit=args.limit,
+        topk=args.topk,
+        depth=args.depth,
+        batch_size=args.batch_size,
+        progress=progress(args),
+        argv=["speedoflight", *args.argv],
+    )
+    write_measured(args.out, run)
+    rows = run.summary()
+    if args.json:
+        print(json.dumps(finite_or_none({"out": args.out, "summary": rows})))
+        return 0
+    print(f"{'drafter':<14} {'shape':<6} {'P':>4} {'iters':>6} {'E[X]':>7} {'CI (prompts)':>17} {'X+1':>6}")
+    for r in rows:
+        ci = f"{fmt(r['ci_low'], 3)}..{fmt(r['ci_high'], 3)}"
+        print(
+            f"{r['drafter']:<14} {r['shape']:<6} {r['P']:>4} {r['iterations']:>6} {r['mean_accepted']:>7.3f} "
+            f"{ci:>17} {r['tokens_per_call']:>6.3f}"
+        )
+    print(f"wrote {args.out}")
+    return 0

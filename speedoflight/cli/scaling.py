@@ -1,0 +1,104 @@
+"""``speedoflight scaling``: fit Scylla-style log-linear laws of acceptance (CSV, or early-exit views of a dump)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ._common import (
+    check_confidence,
+    finite,
+    float_list,
+    print_json,
+)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight scaling`` on the subcommands."""
+    p = sub.add_parser(
+        "scaling",
+        help="fit Scylla-style log-linear laws of acceptance (CSV, or early-exit views of a dump)",
+        description="Fit y = b0 + b1 ln x by least squares for each x column (or jointly with --joint), "
+        "with parameter intervals, R^2, a chi-square test when --y-se is given, and predictions with "
+        "confidence and prediction intervals (--at). --pairs DUMP builds the table itself: acceptance of each "
+        "early-exit view of a `dump --early-exit` run against the full model, by layer.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", help="a CSV with a header, one measurement per row")
+    src.add_argument("--pairs", help="the full model's dump of a `speedoflight dump --early-exit` run")
+    p.add_argument("--y", help="response column (default acceptance)")
+    p.add_argument("--x", help="comma-separated predictor columns, one law each (default draft_layers)")
+    p.add_argument("--y-se", help="column of standard errors of y (weights the fit)")
+    p.add_argument("--joint", action="store_true", help="one law in all x columns together")
+    p.add_argument("--at", type=float_list, help="predict at these x values (one x per law)")
+    p.add_argument("--confidence", type=finite, default=0.95)
+    p.add_argument("--plot", help="figure file; with several laws, one file per x (NAME-X.png)")
+    p.add_argument("--table-out", help="with --pairs: also write the table as CSV")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``speedoflight scaling``."""
+    from ..analysis.plots import law_figure
+    from ..beyond.scaling import acceptance_by_layer, fit_law, read_table, write_table
+
+    check_confidence(args.confidence)
+    if args.pairs:
+        cols_raw = acceptance_by_layer(args.pairs, args.confidence)
+        if args.table_out:
+            write_table(args.table_out, cols_raw)
+        table = {k: np.asarray(v, dtype=float) for k, v in cols_raw.items()}
+        y_name = args.y or "acceptance"
+        x_names = args.x.split(",") if args.x else ["draft_layers"]
+        y_se_name = args.y_se or "acceptance_se"
+    else:
+        if args.table_out:
+            raise InputError("--table-out goes with --pairs (a CSV is already a table)")
+        table = read_table(args.csv)
+        y_name = args.y or "acceptance"
+        if not args.x:
+            raise InputError("--x: name the predictor column(s), e.g. --x draft_params,pretrain_tokens")
+        x_names = [x.strip() for x in args.x.split(",") if x.strip()]
+        y_se_name = args.y_se
+    where = args.pairs or args.csv
+    for name in [y_name, *x_names, *([y_se_name] if y_se_name else [])]:
+        if name not in table:
+            raise InputError(f"{where}: no numeric column {name!r} (columns: {', '.join(table)})")
+    groups = [x_names] if args.joint else [[x] for x in x_names]
+    fits = []
+    for xs in groups:
+        cols = [table[y_name], *(table[x] for x in xs)] + ([table[y_se_name]] if y_se_name else [])
+        ok = np.all([np.isfinite(c) for c in cols], axis=0)
+        fit = fit_law(
+            np.column_stack([table[x][ok] for x in xs]),
+            table[y_name][ok],
+            y_se=table[y_se_name][ok] if y_se_name else None,
+            x_names=xs,
+            y_name=y_name,
+            confidence=args.confidence,
+        )
+        at = None
+        if args.at:
+            if len(xs) != 1:
+                raise InputError("--at predicts one x at a time; leave out --joint")
+            at = np.array(args.at)
+        fits.append((fit, at))
+        if args.plot:
+            from ..analysis.plots import save_figure
+
+            path = args.plot
+            if len(groups) > 1:
+                stem, ext = os.path.splitext(args.plot)
+                path = f"{stem}-{xs[0]}{ext}"
+            save_figure(law_figure(fit, extend_to=max(args.at) if args.at and len(xs) == 1 else None), path)
+    if args.json:
+        print_json({"source": where, "laws": [f.to_dict(at) for f, at in fits]})
+        return 0
+    for f, at in fits:
+        print(f.text(at))
+    return 0

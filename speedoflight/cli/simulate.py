@@ -1,0 +1,167 @@
+"""``speedoflight simulate``: simulate the optimal draft tree E[X*(P)] on a branching random walk."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import numpy as np
+
+from .._util.atomic import atomic_path
+from .._util.jsonsafe import finite_or_none
+from ..errors import InputError
+from ._common import (
+    add_reading_flags,
+    positive_int,
+    progress,
+)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight simulate`` on the subcommands."""
+    p = sub.add_parser(
+        "simulate",
+        help="simulate the optimal draft tree E[X*(P)] on a branching random walk",
+        description="Monte Carlo of the best deterministic draft tree under the i.i.d. model: every expanded "
+        "node draws its next-token distribution from a pool of logged distributions or from a family.",
+    )
+    simsrc = p.add_mutually_exclusive_group(required=True)
+    simsrc.add_argument("--pool", nargs="+", metavar="FILE", help="files of logged distributions")
+    simsrc.add_argument(
+        "--family", help="uniform:K, geometric:q, zipf:s:V, dirichlet:alpha:V (fresh per node), deterministic"
+    )
+    add_reading_flags(p)
+    p.add_argument("--pmax", type=positive_int, required=True, help="largest tree size")
+    p.add_argument("--replicates", type=positive_int, default=100, help="independent trees (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of all replicates (default 0)")
+    p.add_argument(
+        "--policy",
+        default="optimal",
+        help="optimal (default), chain, kary:K, or static (tree optimised for the pool's mean rank probabilities); "
+        "the last three are exact under the i.i.d. model and are reported against the simulated optimum",
+    )
+    p.add_argument("--at", help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)")
+    p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
+    p.add_argument("--keep", type=positive_int, default=256, help="tokens kept per pool row (default 256)")
+    p.add_argument("--export-tree", metavar="OUT.json", help="write one optimal tree of Pmax nodes (atomically)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight simulate`` with the parsed flags; return the exit status."""
+    from ..simulation import simulate as S
+
+    if args.family is not None:
+        for flag in ("kind", "vocab_size", "tensor"):
+            if getattr(args, flag) is not None:
+                raise InputError(f"--{flag.replace('_', '-')} applies to --pool, not --family")
+        dist = S.family(args.family)
+    else:
+        dist = S.pool(
+            args.pool,
+            kind=args.kind,
+            vocab_size=args.vocab_size,
+            temperature=args.temperature,
+            tail=args.tail,
+            keep=args.keep,
+        )
+    at = None
+    if args.at:
+        try:
+            at = [int(float(x)) for x in args.at.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(f"--at {args.at!r}: expected integers like 1,8,64") from None
+    from ..simulation.policies import dynamic_curve, parse_dynamic, policy_curve
+
+    dynamic = parse_dynamic(args.policy) if args.policy.startswith("dynamic") else None
+    if args.policy != "optimal" and dynamic is None:
+        policy_curve(args.policy, dist, np.array([1]), seed=args.seed)  # validate before simulating
+    res = S.simulate(
+        dist,
+        args.pmax,
+        replicates=args.replicates,
+        seed=args.seed,
+        at=at,
+        progress=progress(args),
+    )
+    if args.export_tree:
+        tree = S.optimal_tree(dist, args.pmax, seed=args.seed)
+        with atomic_path(args.export_tree) as tmp, open(tmp, "w") as fh:
+            json.dump({"distribution": dist.name, "seed": args.seed, **tree}, fh)
+    out = res.to_dict()
+    if dynamic is not None:
+        k, noise, steps = dynamic
+        dyn = dynamic_curve(
+            dist, args.pmax, res.P, k=k, noise=noise, steps=steps, replicates=args.replicates, seed=args.seed
+        )
+        out.update(
+            {
+                "policy": args.policy,
+                "mean": dyn.mean.tolist(),
+                "se": dyn.se.tolist(),
+                "ci_low": dyn.ci_low.tolist(),
+                "ci_high": dyn.ci_high.tolist(),
+                "tokens_per_call": (dyn.mean + 1).tolist(),
+                "exact": False,
+                "dynamic": {
+                    "top_k": dyn.k,
+                    "drafter_noise_nats": dyn.noise,
+                    "steps": dyn.steps,
+                    "generated_nodes": dyn.generated,
+                },
+                "optimal_mean": res.mean.tolist(),
+                "optimal_ci_low": res.ci_low.tolist(),
+                "optimal_ci_high": res.ci_high.tolist(),
+                "fraction_of_optimum": (dyn.mean / res.mean).tolist(),
+            }
+        )
+    elif args.policy != "optimal":
+        exact = policy_curve(args.policy, dist, res.P, seed=args.seed)
+        out.update(
+            {
+                "policy": args.policy,
+                "mean": exact.tolist(),
+                "se": [0.0] * len(exact),
+                "ci_low": exact.tolist(),
+                "ci_high": exact.tolist(),
+                "tokens_per_call": (exact + 1).tolist(),
+                "exact": True,
+                "optimal_mean": res.mean.tolist(),
+                "optimal_ci_low": res.ci_low.tolist(),
+                "optimal_ci_high": res.ci_high.tolist(),
+                "fraction_of_optimum": (exact / res.mean).tolist(),
+            }
+        )
+    if args.json:
+        print(json.dumps(finite_or_none(out), indent=2, allow_nan=False))
+        return 0
+    show = res.P if len(res.P) <= 40 else res.P[np.unique(np.round(np.geomspace(1, len(res.P), 30)).astype(int) - 1)]
+    if args.policy != "optimal":
+        how = "simulated" if dynamic is not None else "exact under the i.i.d. model"
+        print(
+            f"speedoflight simulate: policy {args.policy} ({how}) against the optimal tree "
+            f"({res.replicates} replicates, seed {res.seed})"
+        )
+        print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))
+        wd = max(12, len(args.policy) + 2)
+        print(f"\n{'P':>10s}{args.policy:>{wd}s}{'optimal':>12s}{'fraction':>10s}")
+        for p in show:
+            i = int(np.searchsorted(res.P, p))
+            print(f"{p:>10d}{out['mean'][i]:>{wd}.4f}{res.mean[i]:>12.4f}{out['fraction_of_optimum'][i]:>10.3f}")
+        return 0
+    print(f"speedoflight simulate: optimal draft tree, {res.replicates} replicates, seed {res.seed}")
+    print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))
+    print("  E[X*(P)] = accepted draft tokens per iteration; tokens per verifier call = E[X*] + 1\n")
+    print(f"{'P':>10s}{'E[X*(P)]':>12s}{'se':>10s}   {100 * res.confidence:g}% CI")
+    for p in show:
+        i = int(np.searchsorted(res.P, p))
+        print(f"{p:>10d}{res.mean[i]:>12.4f}{res.se[i]:>10.4f}   [{res.ci_low[i]:.4f}, {res.ci_high[i]:.4f}]")
+    shape = res.to_dict()["shape"]
+    print(
+        f"\n  optimal tree at P = {shape['pmax']}: depth {shape['depth']}, root branching {shape['root_branching']:.2f}, "
+        f"nodes per depth {[round(x, 1) for x in shape['nodes_per_depth'][:12]]}"
+    )
+    return 0
