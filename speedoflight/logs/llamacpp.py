@@ -1,0 +1,155 @@
+"""llama.cpp server logs: per-request ``draft acceptance`` lines and cumulative ``statistics`` lines."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ._text import _fields, _number, _numbers
+from .result import Measured
+from .uncertainty import between_groups, distribution_from_cumulative, from_distribution, totals_only
+from .vllm import _drafts_from_printout
+
+_LCPP_SLOT = re.compile(
+    r"draft acceptance(?: rate)?\s*=\s*([\d.]+)\s*\(\s*(\d+)\s*accepted\s*/\s*(\d+)\s*generated\s*\)(.*)$"
+)
+_LCPP_STATS = re.compile(r"statistics\s+([\w\-.]+)\s*:(.*)$")
+
+__all__ = ["read_llamacpp"]
+
+
+def read_llamacpp(path: str, text: str) -> list[Measured]:
+    """Read llama.cpp server log text: per-request acceptance lines, and the last ``statistics`` line per implementation."""
+    slots_t: list[float] = []
+    slots_n: list[float] = []
+    slot_drafted = 0.0
+    slot_k: set[int] = set()
+    slot_notes: set[str] = set()
+    stats: dict[str, list[dict[str, Any]]] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        where = f"line {lineno}"
+        m = _LCPP_SLOT.search(line)
+        if m:
+            rate, acc, gen = float(m.group(1)), float(m.group(2)), float(m.group(3))
+            if acc > gen:
+                raise InputError(f"{path}: {where}: {acc:g} accepted but only {gen:g} generated")
+            if gen and abs(rate - acc / gen) > 1e-4 + 0.5e-5:
+                raise InputError(f"{path}: {where}: draft acceptance {rate} is not {acc:g}/{gen:g}")
+            f = _fields(m.group(4))
+            mean_len = _number(f["mean acceptance length"]) if "mean acceptance length" in f else None
+            rates = _numbers(f["acceptance rate per position"]) if "acceptance rate per position" in f else None
+            if gen == 0:
+                continue
+            n, note = _drafts_from_printout(path, where, acc, gen, mean_len, rates)
+            if note:
+                slot_notes.add("some requests: " + note)
+            if rates:
+                slot_k.add(len(rates))
+            slots_t.append(acc)
+            slots_n.append(n)
+            slot_drafted += gen
+            continue
+        m = _LCPP_STATS.search(line)
+        if m and "#gen drafts" in m.group(2):
+            f = _fields(m.group(2))
+            try:
+                rec = {
+                    "drafts": _number(f["#gen drafts"]),
+                    "gen": _number(f["#gen tokens"]),
+                    "acc": _number(f["#acc tokens"]),
+                    "acc_drafts": _number(f["#acc drafts"]) if "#acc drafts" in f else None,
+                    "mean_len": _number(f["#mean acc len"]) if "#mean acc len" in f else None,
+                    "rates": _numbers(f["#acc rate/pos"]) if "#acc rate/pos" in f else None,
+                    "where": where,
+                }
+            except (KeyError, ValueError):
+                raise InputError(
+                    f"{path}: {where}: a statistics line without '#gen drafts', '#gen tokens' and '#acc tokens'"
+                ) from None
+            stats.setdefault(m.group(1), []).append(rec)
+    out = []
+    if slots_n:
+        mean, se, ci, how = between_groups(np.array(slots_t), np.array(slots_n))
+        out.append(
+            Measured(
+                source=path,
+                format="llama.cpp",
+                label="requests (draft acceptance lines)",
+                mean_accepted=mean,
+                iterations=float(sum(slots_n)),
+                se=se,
+                ci=ci,
+                uncertainty=how,
+                convention="llama.cpp prints accepted/generated draft tokens per request and the mean acceptance "
+                "length 1 + accepted/drafts; X = accepted / drafts",
+                P=next(iter(slot_k)) if len(slot_k) == 1 else None,
+                mean_draft_size=slot_drafted / sum(slots_n),
+                groups=len(slots_n),
+                notes=tuple(sorted(slot_notes)),
+            )
+        )
+    for impl, recs in stats.items():
+        # cumulative counters: a drop means the server restarted; add up the last line of every run
+        finals = [
+            r for r, nxt in zip(recs, [*recs[1:], None], strict=True) if nxt is None or nxt["drafts"] < r["drafts"]
+        ]
+        drafts = sum(r["drafts"] for r in finals)
+        acc = sum(r["acc"] for r in finals)
+        gen = sum(r["gen"] for r in finals)
+        for r in finals:
+            w = r["where"]
+            if r["acc"] > r["gen"]:
+                raise InputError(f"{path}: {w}: #acc tokens {r['acc']:g} exceeds #gen tokens {r['gen']:g}")
+            if r["acc_drafts"] is not None and r["acc_drafts"] > r["drafts"]:
+                raise InputError(f"{path}: {w}: #acc drafts exceeds #gen drafts")
+            if (
+                r["drafts"]
+                and r["mean_len"] is not None
+                and abs(1 + r["acc"] / r["drafts"] - r["mean_len"]) > 0.005 + 1e-9
+            ):
+                raise InputError(
+                    f"{path}: {w}: #mean acc len {r['mean_len']} is not 1 + #acc tokens / #gen drafts "
+                    f"= {1 + r['acc'] / r['drafts']:.3f}"
+                )
+            if (
+                r["drafts"]
+                and r["rates"]
+                and abs(sum(r["rates"]) - r["acc"] / r["drafts"]) > 0.0005 * len(r["rates"]) + 1e-9
+            ):
+                raise InputError(
+                    f"{path}: {w}: #acc rate/pos sums to {sum(r['rates']):.3f}, not #acc tokens / #gen drafts"
+                )
+        if drafts == 0:
+            continue
+        ks = {len(r["rates"]) for r in finals if r["rates"]}
+        if len(finals) == 1 and finals[0]["rates"]:
+            counts = distribution_from_cumulative(drafts, np.asarray(finals[0]["rates"]) * drafts)
+            mean, se, ci, how = from_distribution(counts, "#acc rate/pos", acc / drafts)
+            dist = np.clip(counts / drafts, 0, 1)
+        else:
+            mean, se, ci, how = totals_only(acc, drafts, next(iter(ks)) if len(ks) == 1 else None)
+            dist = None
+        out.append(
+            Measured(
+                source=path,
+                format="llama.cpp",
+                label=impl,
+                mean_accepted=mean,
+                iterations=drafts,
+                se=se,
+                ci=ci,
+                uncertainty=how,
+                convention="llama.cpp statistics lines are cumulative per drafting implementation; "
+                "X = #acc tokens / #gen drafts (its #mean acc len is X + 1)",
+                P=next(iter(ks)) if len(ks) == 1 else None,
+                mean_draft_size=gen / drafts,
+                distribution=dist,
+                notes=(f"{len(finals)} server run(s) (cumulative counters; a drop starts a new run)",),
+            )
+        )
+    if not out:
+        raise InputError(f"{path}: no llama.cpp 'draft acceptance' or 'statistics' line with drafts")
+    return out

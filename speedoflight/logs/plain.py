@@ -1,0 +1,182 @@
+"""Plain CSV / JSONL tables of per-iteration acceptance, and speedoflight's own measured files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .._util.provenance import model_name
+from .._util.text import is_number
+from ..errors import InputError
+from ._text import _count, _integer, _p_from_sizes
+from .result import Measured
+from .uncertainty import between_groups, from_distribution
+
+# --- plain CSV / JSONL ---------------------------------------------------------------------------------------
+
+_X_KEYS = ("accepted", "accepted_tokens", "num_accepted")
+_TPC_KEYS = ("tokens_per_call", "accept_length", "acceptance_length", "tokens_per_step")
+_P_KEYS = ("tree_size", "P", "p", "draft_tokens", "num_draft_tokens")
+_GROUP_KEYS = ("sequence", "seq", "request", "request_id", "prompt", "question_id")
+_LABEL_KEYS = ("label", "drafter", "system", "method")
+
+__all__ = ["read_csv", "read_own", "read_plain"]
+
+
+def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]) -> list[Measured]:
+    """Plain records (one iteration, or one request with lists) to entries per label."""
+    if not rows:
+        raise InputError(f"{path}: holds no records")
+    keys = set().union(*(r.keys() for r in rows))
+    xkey = next((k for k in _X_KEYS if k in keys), None)
+    tkey = next((k for k in _TPC_KEYS if k in keys), None)
+    if xkey is None and tkey is None:
+        raise InputError(
+            f"{path}: no column named 'accepted' (draft tokens accepted per iteration) or 'tokens_per_call' "
+            f"(accepted + 1); found {', '.join(sorted(map(str, keys)))[:200]}"
+        )
+    pkey = next((k for k in _P_KEYS if k in keys), None)
+    gkey = next((k for k in _GROUP_KEYS if k in keys), None)
+    lkey = next((k for k in _LABEL_KEYS if k in keys), None)
+    by_label: dict[str, dict[str, list[Any]]] = {}
+    for i, (r, w) in enumerate(zip(rows, where, strict=True)):
+        raw = r.get(xkey) if xkey is not None else r.get(tkey)  # type: ignore[arg-type]
+        name = xkey if xkey is not None else tkey
+        if raw is None or raw == "":
+            raise InputError(f"{path}: {w}: no value for {name!r}")
+        values = raw if isinstance(raw, list) else [raw]
+        xs = []
+        for v in values:
+            v = _num(path, w, str(name), v)
+            x = _integer(path, w, str(name), v, minimum=0 if xkey is not None else 1)
+            xs.append(x if xkey is not None else x - 1)
+        sizes: list[int] = []
+        if pkey is not None and r.get(pkey) not in (None, ""):
+            rawp = r[pkey]
+            plist = rawp if isinstance(rawp, list) else [rawp] * len(xs)
+            if len(plist) != len(xs):
+                raise InputError(f"{path}: {w}: {pkey} has {len(plist)} values for {len(xs)} iterations")
+            sizes = [_integer(path, w, pkey, _num(path, w, pkey, p), minimum=0) for p in plist]
+            for x, s in zip(xs, sizes, strict=True):
+                if x > s:
+                    raise InputError(
+                        f"{path}: {w}: {x} accepted but only {s} drafted ({pkey}); more accepted than drafted"
+                    )
+        group = r.get(gkey) if gkey else (i if isinstance(raw, list) else None)
+        d = by_label.setdefault(str(r.get(lkey, "")) if lkey else "", {"x": [], "g": [], "s": []})
+        d["x"].extend(xs)
+        d["g"].extend([group] * len(xs))
+        d["s"].extend(sizes)
+    conv = (
+        f"'{xkey}' counts accepted draft tokens per iteration (X)"
+        if xkey is not None
+        else f"'{tkey}' counts tokens per verifier call (X + 1); X = {tkey} - 1"
+    )
+    return [
+        _from_iterations(path, fmt, label, np.array(d["x"]), d["g"], np.array(d["s"]), conv)
+        for label, d in by_label.items()
+    ]
+
+
+def _num(path: str, where: str, name: str, v: Any) -> float:
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            raise InputError(f"{path}: {where}: {name} = {v!r} is not a number") from None
+    return _count(path, where, name, v, minimum=-math.inf)
+
+
+def _from_iterations(
+    path: str, fmt: str, label: str, x: np.ndarray, groups: Sequence[Any], sizes: np.ndarray, convention: str
+) -> Measured:
+    keys = [g for g in groups]
+    notes: list[str] = []
+    if all(k is None for k in keys):
+        counts = np.bincount(x.astype(np.int64))
+        mean, se, ci, how = from_distribution(counts, "per-iteration values, no request ids")
+        n_groups = None
+    else:
+        uniq: dict[Any, int] = {}
+        idx = np.array([uniq.setdefault(k, len(uniq)) for k in keys])
+        totals = np.bincount(idx, weights=x.astype(float))
+        counts = np.bincount(idx).astype(float)
+        mean, se, ci, how = between_groups(totals, counts)
+        n_groups = len(uniq)
+    p, mean_size = _p_from_sizes(sizes)
+    dist = np.bincount(x.astype(np.int64)) / len(x)
+    return Measured(
+        source=path,
+        format=fmt,
+        label=label,
+        mean_accepted=mean,
+        iterations=float(len(x)),
+        se=se,
+        ci=ci,
+        uncertainty=how,
+        convention=convention,
+        P=p,
+        mean_draft_size=mean_size,
+        groups=n_groups,
+        distribution=dist,
+        notes=tuple(notes),
+    )
+
+
+def read_csv(path: str, text: str) -> list[Measured]:
+    """Read a CSV with a header (``accepted`` or ``tokens_per_call`` ...) into entries per label (see :func:`read_plain`)."""
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        rows = [{k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in r.items() if k} for r in reader]
+    except csv.Error as exc:
+        raise InputError(f"{path}: is not valid CSV ({exc})") from None
+    if reader.fieldnames is None:
+        raise InputError(f"{path}: is empty")
+    names = [f.strip() for f in reader.fieldnames]
+    if all(is_number(f) for f in names):
+        raise InputError(
+            f"{path}: the first line holds numbers, not column names; add a header line such as 'accepted' "
+            "(draft tokens accepted per iteration) or 'tokens_per_call'"
+        )
+    return read_plain(path, "csv", rows, [f"line {i + 2}" for i in range(len(rows))])
+
+
+# --- speedoflight-measured -----------------------------------------------------------------------------------
+
+
+def read_own(path: str) -> list[Measured]:
+    """Read a ``speedoflight-measured`` file into one entry per (drafter, shape, P), interval between prompts."""
+    from ..formats.measured import read_measured
+
+    run = read_measured(path)
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in run.records:
+        groups.setdefault((r["drafter"], r["shape"], int(r["P"])), []).append(r)
+    out = []
+    for (drafter, shape, p), recs in groups.items():
+        x = np.concatenate([np.asarray(r["accepted"], dtype=np.int64) for r in recs])
+        g = [r["prompt"] for r in recs for _ in r["accepted"]]
+        sizes = np.concatenate([np.asarray(r["tree_size"], dtype=np.int64) for r in recs])
+        m = _from_iterations(
+            path,
+            "speedoflight-measured",
+            f"{drafter} {shape}",
+            x,
+            g,
+            sizes,
+            "accepted draft tokens per iteration (X), as speedoflight measure records it",
+        )
+        out.append(
+            replace(
+                m,
+                P=p,
+                notes=(*m.notes, f"model {model_name(run.meta) or '?'}, temperature {run.meta.get('temperature')}"),
+            )
+        )
+    return out

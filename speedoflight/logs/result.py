@@ -1,0 +1,113 @@
+"""Measured acceptance of one system: the result type every log reader returns, and the formats known."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FORMATS", "Measured"]
+
+
+#: Formats :func:`read_acceptance` knows, with what each one counts.
+FORMATS = {
+    "csv": "per-iteration accepted draft tokens (or tokens per call) in CSV",
+    "jsonl": "per-iteration accepted draft tokens (or tokens per call) in JSONL",
+    "speedoflight-measured": "speedoflight measure output: accepted draft tokens per iteration",
+    "vllm-metrics": "vLLM /metrics counters: drafts, draft tokens, accepted tokens, accepted per position",
+    "vllm-log": "vLLM 'SpecDecoding metrics:' log lines",
+    "sglang": "SGLang meta_info: spec_verify_ct, spec_accept_token_num, spec_draft_token_num",
+    "spec-bench": "Spec-Bench answers: accept_lengths (tokens per step), new_tokens, decoding_steps",
+    "eagle": "EAGLE answers: new_tokens and idxs (last loop index) per turn",
+    "llama.cpp": "llama.cpp server log: draft acceptance / statistics lines",
+}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Measured acceptance of one system, as accepted draft tokens per iteration (X).
+
+    Attributes
+    ----------
+    source : str
+        The file it was read from.
+    format : str
+        One of :data:`FORMATS`.
+    label : str
+        Which system inside the file (drafter, model, implementation); may be empty.
+    mean_accepted : float
+        Mean X, accepted draft tokens per verifier call.
+    iterations : float
+        Verifier calls behind the mean (may be fractional where recovered from rounded printouts).
+    se : float or None
+        Standard error of ``mean_accepted``; None where none can honestly be given.
+    ci : tuple of float or None
+        95% confidence interval.
+    uncertainty : str
+        How ``se`` was obtained.
+    convention : str
+        What the source counted and how it was converted to X.
+    P : int or None
+        Draft tokens per iteration (tree size, or speculative tokens of a chain) when the source records it.
+    mean_draft_size : float or None
+        Mean draft tokens actually proposed per iteration (drafters may propose fewer than P).
+    groups : int or None
+        Requests or sequences behind the mean.
+    distribution : numpy.ndarray or None
+        Estimated P(X = i), i = 0, 1, ..., when the source gives it.
+    notes : tuple of str
+        Anything the reader noticed (checks that needed a tolerance, skipped records).
+
+    """
+
+    source: str
+    format: str
+    label: str
+    mean_accepted: float
+    iterations: float
+    se: float | None
+    ci: tuple[float, float] | None
+    uncertainty: str
+    convention: str
+    P: int | None = None
+    mean_draft_size: float | None = None
+    groups: int | None = None
+    distribution: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def tokens_per_call(self) -> float:
+        """Tokens per verifier call, X + 1."""
+        return self.mean_accepted + 1.0
+
+    @property
+    def name(self) -> str:
+        """``label`` if set, else the file's name."""
+        return self.label or os.path.basename(self.source)
+
+    def with_p(self, p: int) -> Measured:
+        """Return the same measurement with P given by the user."""
+        note = f"P = {p} given by the user" + (f" (the source recorded {self.P})" if self.P not in (None, p) else "")
+        return replace(self, P=int(p), notes=(*self.notes, note))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "source": self.source,
+            "format": self.format,
+            "label": self.label,
+            "mean_accepted": self.mean_accepted,
+            "tokens_per_call": self.tokens_per_call,
+            "se": self.se,
+            "ci": list(self.ci) if self.ci else None,
+            "uncertainty": self.uncertainty,
+            "iterations": self.iterations,
+            "groups": self.groups,
+            "P": self.P,
+            "mean_draft_size": self.mean_draft_size,
+            "convention": self.convention,
+            "distribution": None if self.distribution is None else [float(x) for x in self.distribution],
+            "notes": list(self.notes),
+        }

@@ -1,0 +1,82 @@
+"""How each source's uncertainty is obtained: between groups, from the distribution of X, or from totals only."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Z95", "between_groups", "distribution_from_cumulative", "from_distribution", "totals_only"]
+
+
+# --- uncertainty ---------------------------------------------------------------------------------------------
+
+Z95 = NormalDist().inv_cdf(0.975)  # stdlib: reading a log must not wait for scipy.stats
+
+
+def between_groups(
+    totals: np.ndarray, counts: np.ndarray
+) -> tuple[float, float | None, tuple[float, float] | None, str]:
+    """Ratio estimator sum(totals)/sum(counts) with the between-group (cluster) standard error."""
+    totals = np.asarray(totals, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    n = counts.sum()
+    mean = float(totals.sum() / n)
+    g = len(counts)
+    if g < 2:
+        return mean, None, None, "one group only: no interval"
+    resid = totals - mean * counts
+    se = float(math.sqrt(g / (g - 1) * np.sum(resid**2)) / n)
+    from scipy import special
+
+    t = float(special.stdtrit(g - 1, 0.975))  # the Student-t quantile, as stats.t.ppf
+    return mean, se, (mean - t * se, mean + t * se), f"between {g} groups (requests/sequences), t-interval"
+
+
+def from_distribution(
+    counts: np.ndarray, what: str, mean: float | None = None
+) -> tuple[float, float | None, tuple[float, float] | None, str]:
+    """Mean and standard error of X from counts of X = 0, 1, ..., treating iterations as independent.
+
+    ``mean`` replaces the counts' own mean where exact totals are known and the counts come from rounded rates.
+    """
+    counts = np.clip(np.asarray(counts, dtype=float), 0, None)
+    n = counts.sum()
+    x = np.arange(len(counts))
+    if mean is None:
+        mean = float((counts * x).sum() / n)
+    if n < 2:
+        return mean, None, None, "a single iteration: no interval"
+    var = float((counts * (x - mean) ** 2).sum() / (n - 1))
+    se = math.sqrt(var / n)
+    return (
+        mean,
+        se,
+        (mean - Z95 * se, mean + Z95 * se),
+        f"from the distribution of X ({what}), iterations treated as independent: iterations of one request are "
+        "correlated, so the true error is larger",
+    )
+
+
+def totals_only(accepted: float, iterations: float, k: int | None) -> tuple[float, float | None, Any, str]:
+    """Only totals: the mean, and at most the Bhatia-Davis bound sqrt(m (K - m) / n) when X <= K is known."""
+    mean = accepted / iterations
+    if k is None or iterations < 2:
+        return mean, None, None, "totals only: no standard error can be given"
+    se = math.sqrt(max(mean * (k - mean), 0.0) / iterations)
+    return (
+        mean,
+        se,
+        (mean - Z95 * se, mean + Z95 * se),
+        f"totals only: se is the largest any distribution on 0..{k} with this mean allows (Bhatia-Davis), "
+        "iterations treated as independent",
+    )
+
+
+def distribution_from_cumulative(drafts: float, per_pos: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Return counts of X = 0..K from the drafts and the counts of drafts with position i accepted (P(X > i))."""
+    c = np.concatenate([[drafts], np.asarray(per_pos, dtype=float), [0.0]])
+    return c[:-1] - c[1:]

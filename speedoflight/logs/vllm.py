@@ -1,0 +1,242 @@
+"""vLLM: ``/metrics`` Prometheus counters and ``SpecDecoding metrics:`` log lines."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ._text import _count, _fields, _integer, _number, _numbers
+from .plain import _num
+from .result import Measured
+from .uncertainty import between_groups, distribution_from_cumulative, from_distribution, totals_only
+
+# --- vLLM /metrics ------------------------------------------------------------------------------------------
+
+_VLLM = "vllm:spec_decode_num_"
+
+__all__ = ["read_prometheus", "read_vllm_log"]
+
+
+def read_prometheus(path: str, text: str) -> list[Measured]:
+    """Read vLLM ``/metrics`` text into one entry per model (engines summed, X's distribution from per-position counters)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    per_model: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    try:
+        samples = [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+    except (ValueError, TypeError, IndexError) as exc:
+        raise InputError(f"{path}: is not valid Prometheus text ({exc}); save the body of GET /metrics as is") from None
+    for s in samples:
+        if not s.name.startswith(_VLLM) or s.name.endswith("_created"):
+            continue
+        base = s.name[len(_VLLM) :].removesuffix("_total")
+        if base not in ("drafts", "draft_tokens", "accepted_tokens", "accepted_tokens_per_pos"):
+            continue
+        key = (base, tuple(sorted(s.labels.items())))
+        if key in seen:
+            raise InputError(
+                f"{path}: {s.name} {dict(s.labels)} appears twice; save one scrape per file (the counters are "
+                "cumulative: for an interval, subtract two scrapes)"
+            )
+        seen.add(key)
+        value = _count(path, s.name, "the counter", s.value)
+        model = s.labels.get("model_name", "")
+        d = per_model.setdefault(model, {"drafts": 0.0, "draft_tokens": 0.0, "accepted_tokens": 0.0, "pos": {}})
+        d.setdefault("have", set()).add(base)
+        if base == "accepted_tokens_per_pos":
+            if "position" not in s.labels:
+                raise InputError(f"{path}: {s.name} has no 'position' label")
+            pos = _integer(path, s.name, "position", _num(path, s.name, "position", s.labels["position"]))
+            d["pos"][pos] = d["pos"].get(pos, 0.0) + value  # summed over engines
+        else:
+            d[base] += value
+    if not per_model:
+        raise InputError(
+            f"{path}: no vllm:spec_decode_num_* counters; was speculative decoding enabled (and --disable-log-stats off)?"
+        )
+    out = []
+    for model, d in per_model.items():
+        where = f"model {model!r}" if model else "the counters"
+        missing = {"drafts", "accepted_tokens"} - d["have"]
+        if missing:
+            raise InputError(f"{path}: {where}: vllm:spec_decode_num_{sorted(missing)[0]} is missing")
+        drafts, acc, dtok = d["drafts"], d["accepted_tokens"], d["draft_tokens"]
+        if drafts == 0:
+            raise InputError(f"{path}: {where}: no drafts yet (vllm:spec_decode_num_drafts is 0); scrape after traffic")
+        if "draft_tokens" in d["have"] and acc > dtok:
+            raise InputError(f"{path}: {where}: {acc:g} tokens accepted but only {dtok:g} drafted")
+        notes: list[str] = []
+        per_pos = [d["pos"][i] for i in sorted(d["pos"])]
+        if d["pos"] and sorted(d["pos"]) != list(range(len(per_pos))):
+            raise InputError(f"{path}: {where}: per-position counters have gaps (positions {sorted(d['pos'])})")
+        conv = (
+            "counters: accepted draft tokens / drafts = X; vLLM's mean acceptance length is X + 1; the per-position "
+            "counters are cumulative (drafts with position i accepted, i.e. P(X > i))"
+        )
+        k = len(per_pos) or None
+        if per_pos:
+            if any(b > a for a, b in itertools.pairwise(per_pos)) or per_pos[0] > drafts:
+                raise InputError(
+                    f"{path}: {where}: accepted-per-position counts rise with the position or exceed the drafts; "
+                    "a later position can only be accepted after the earlier ones"
+                )
+            if abs(sum(per_pos) - acc) > 0.5:
+                raise InputError(
+                    f"{path}: {where}: the per-position counts sum to {sum(per_pos):g} but "
+                    f"{acc:g} tokens were accepted; the scrape is inconsistent"
+                )
+            counts = distribution_from_cumulative(drafts, per_pos)
+            mean, se, ci, how = from_distribution(counts, "per-position counters")
+            dist = counts / drafts
+        else:
+            mean, se, ci, how = totals_only(acc, drafts, None)
+            dist = None
+        out.append(
+            Measured(
+                source=path,
+                format="vllm-metrics",
+                label=model,
+                mean_accepted=mean,
+                iterations=drafts,
+                se=se,
+                ci=ci,
+                uncertainty=how,
+                convention=conv,
+                P=k,
+                mean_draft_size=dtok / drafts if "draft_tokens" in d["have"] else None,
+                distribution=dist,
+                notes=tuple(notes),
+            )
+        )
+    return out
+
+
+def _drafts_from_printout(
+    path: str, where: str, accepted: float, drafted: float, mean_len: float | None, rates: list[float] | None
+) -> tuple[float, str | None]:
+    """Return the number of drafts behind a printed line, and a note when it is recovered from the rounded mean.
+
+    A chain drafts K tokens every time, so drafts = drafted / K, where K is the number of per-position
+    rates; the printed mean acceptance length (2 decimals) must then equal 1 + accepted / drafts. When it
+    does not (drafts of varying length), drafts come from the printed mean instead.
+    """
+    k = len(rates) if rates else None
+    if mean_len is not None:
+        if mean_len < 1 - 0.005:
+            raise InputError(
+                f"{path}: {where}: mean acceptance length {mean_len} is below 1 (it counts the bonus token)"
+            )
+        if rates is not None and abs(sum(rates) - (mean_len - 1)) > 0.005 + 0.0005 * len(rates) + 1e-9:
+            raise InputError(
+                f"{path}: {where}: the per-position rates sum to {sum(rates):.3f} but the mean acceptance length "
+                f"minus 1 is {mean_len - 1:.2f}; the line is inconsistent"
+            )
+    if k and drafted > 0 and abs(drafted / k - round(drafted / k)) < 1e-9:
+        n = drafted / k
+        if mean_len is None or abs(1 + accepted / n - mean_len) <= 0.005 + 1e-9:
+            return n, None
+    if mean_len is None:
+        raise InputError(
+            f"{path}: {where}: the line prints no mean acceptance length, so the number of drafts cannot be "
+            "recovered; use vLLM's /metrics counters or llama.cpp's statistics lines"
+        )
+    if mean_len - 1 <= 0.005:
+        if accepted > 0:
+            raise InputError(
+                f"{path}: {where}: {accepted:g} tokens accepted but the mean acceptance length is {mean_len}"
+            )
+        if k:
+            return drafted / k, None
+        raise InputError(
+            f"{path}: {where}: nothing accepted and no per-position rates: the number of drafts is unknown"
+        )
+    lo, hi = accepted / (mean_len + 0.005 - 1), accepted / max(mean_len - 0.005 - 1, 1e-12)
+    n = accepted / (mean_len - 1)
+    return n, f"drafts recovered from the printed mean acceptance length (between {lo:.1f} and {hi:.1f})"
+
+
+def read_vllm_log(path: str, text: str) -> list[Measured]:
+    """Read vLLM ``SpecDecoding metrics:`` lines into one entry: counts summed over intervals, batch means for the interval."""
+    totals: list[float] = []
+    counts: list[float] = []
+    per_pos_sum: np.ndarray | None = None
+    drafted_total = 0.0
+    notes: set[str] = set()
+    k_seen: set[int] = set()
+    n_lines = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        at = line.find("SpecDecoding metrics:")
+        if at < 0:
+            continue
+        where = f"line {lineno}"
+        f = _fields(line[at + len("SpecDecoding metrics:") :])
+        try:
+            acc = float(_number(f["accepted"]))
+            drafted = float(_number(f["drafted"]))
+        except (KeyError, ValueError):
+            raise InputError(
+                f"{path}: {where}: a SpecDecoding line without 'Accepted: N tokens, Drafted: N tokens'"
+            ) from None
+        mean_len = _number(f["mean acceptance length"]) if "mean acceptance length" in f else None
+        rates = _numbers(f["per-position acceptance rate"]) if "per-position acceptance rate" in f else None
+        _count(path, where, "Accepted", acc)
+        _count(path, where, "Drafted", drafted)
+        if acc > drafted:
+            raise InputError(f"{path}: {where}: {acc:g} tokens accepted but only {drafted:g} drafted")
+        if drafted == 0:
+            continue  # an idle interval
+        n, note = _drafts_from_printout(path, where, acc, drafted, mean_len, rates)
+        if note:
+            notes.add("some intervals: " + note)
+        n_lines += 1
+        totals.append(acc)
+        counts.append(n)
+        drafted_total += drafted
+        if rates is not None:
+            k_seen.add(len(rates))
+            c = np.asarray(rates) * n
+            if per_pos_sum is None:
+                per_pos_sum = c
+            elif len(c) == len(per_pos_sum):
+                per_pos_sum = per_pos_sum + c
+            else:
+                per_pos_sum = None
+                notes.add("the number of speculative positions changed between lines")
+    if n_lines == 0:
+        raise InputError(f"{path}: no 'SpecDecoding metrics:' line with drafted tokens")
+    drafts = float(sum(counts))
+    acc_total = float(sum(totals))
+    dist = None
+    if n_lines >= 5:
+        mean, se, ci, _ = between_groups(np.array(totals), np.array(counts))
+        how = f"batch means over {n_lines} logging intervals (t-interval)"
+    elif per_pos_sum is not None and len(k_seen) == 1:
+        mean, se, ci, how = from_distribution(
+            distribution_from_cumulative(drafts, per_pos_sum), "per-position rates", acc_total / drafts
+        )
+    else:
+        mean, se, ci, how = totals_only(acc_total, drafts, next(iter(k_seen)) if len(k_seen) == 1 else None)
+    if per_pos_sum is not None and len(k_seen) == 1:
+        dist = np.clip(distribution_from_cumulative(drafts, per_pos_sum) / drafts, 0, 1)
+    return [
+        Measured(
+            source=path,
+            format="vllm-log",
+            label="",
+            mean_accepted=mean,
+            iterations=drafts,
+            se=se,
+            ci=ci,
+            uncertainty=how,
+            convention="vLLM prints the mean acceptance length 1 + accepted/drafts (bonus token included); "
+            "X = accepted draft tokens / drafts; lines are per logging interval and are summed",
+            P=next(iter(k_seen)) if len(k_seen) == 1 else None,
+            mean_draft_size=drafted_total / drafts,
+            distribution=dist,
+            notes=tuple(sorted(notes)),
+        )
+    ]
