@@ -17,7 +17,6 @@ from .errors import InputError, SpeedOfLightError
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .analysis.report import run_report as run_report
-    from .beyond.classic import read_pair as read_pair
     from .beyond.scaling import acceptance_by_layer as acceptance_by_layer
     from .beyond.scaling import fit_law as fit_law
     from .kernels.rowmoments import row_moments as row_moments
@@ -26,6 +25,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .readers import RowChunk as RowChunk
     from .readers import Source as Source
     from .readers import open_source as open_source
+    from .readers.pairs import read_pair as read_pair
     from .simulation.simulate import family as family
     from .simulation.simulate import pool as pool
     from .theory.curve import BoundCurve as BoundCurve
@@ -58,7 +58,7 @@ _LAZY = {
     "GPUS": "theory.timing",
     "speedup": "theory.timing",
     "run_report": "analysis.report",
-    "read_pair": "beyond.classic",
+    "read_pair": "readers.pairs",
     "fit_law": "beyond.scaling",
     "acceptance_by_layer": "beyond.scaling",
 }

@@ -11,18 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from speedoflight.beyond.classic import (
-    alpha_full,
-    best_gamma,
-    classic,
-    expected_tokens,
-    positional_tokens,
-    read_pair,
-    simulate_chain,
-    topk_interval,
-)
+from speedoflight.beyond.classic import best_gamma, classic, expected_tokens, positional_tokens, simulate_chain
 from speedoflight.cli.app import main
 from speedoflight.errors import InputError
+from speedoflight.readers.pairs import alpha_full, read_pair, topk_interval
 
 from .pairs import brute_alpha, make_views
 

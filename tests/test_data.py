@@ -152,7 +152,7 @@ PAIR = DATA / "pair"
 
 
 def test_pair_files_are_one_run_with_exact_overlaps():
-    from speedoflight.beyond.classic import read_pair
+    from speedoflight.readers.pairs import read_pair
 
     target = PAIR / "smollm2-t1.npz"
     meta = open_source(target).metadata

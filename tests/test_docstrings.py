@@ -10,7 +10,7 @@ PUBLIC = [
     "speedoflight.analysis.compare.compare",
     "speedoflight.theory.curve.bound_curve",
     "speedoflight.analysis.report.run_report",
-    "speedoflight.beyond.classic.read_pair",
+    "speedoflight.readers.pairs.read_pair",
     "speedoflight.beyond.classic.classic",
     "speedoflight.beyond.classic.simulate_chain",
     "speedoflight.beyond.markov.expected_rejections",

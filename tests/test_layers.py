@@ -1,4 +1,4 @@
-"""The package's layer rule, checked by import-linter (contracts in pyproject.toml)."""
+"""The package's layer rule, checked by import-linter (contracts in pyproject.toml), and module sizes."""
 
 from __future__ import annotations
 
@@ -20,3 +20,9 @@ def test_import_contracts_hold():
         os.chdir(cwd)
     assert code == 0, "an import breaks a layer contract: run `lint-imports` for the chain"
 
+
+def test_no_package_module_exceeds_600_lines():
+    sizes = {
+        p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in (ROOT / "speedoflight").rglob("*.py")
+    }
+    assert {k: v for k, v in sizes.items() if v > 600} == {}

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight.beyond.classic import Pair, read_pair
 from speedoflight.beyond.markov import (
     expected_rejections,
     lp_acceptance,
@@ -17,6 +16,7 @@ from speedoflight.beyond.markov import (
     tradeoff,
 )
 from speedoflight.cli.app import main
+from speedoflight.readers.pairs import Pair, read_pair
 
 from .pairs import brute_alpha, make_views
 

@@ -26,7 +26,8 @@ import numpy as np
 from .._config import DEFAULT_CONFIDENCE
 from .._util.stats import interval_of_mean
 from ..errors import InputError
-from .classic import Pair, _sample
+from ..readers.pairs import Pair
+from .classic import _sample
 
 __all__ = [
     "RejectionResult",
@@ -72,7 +73,7 @@ def expected_rejections(pair: Pair, confidence: float = DEFAULT_CONFIDENCE) -> R
     Parameters
     ----------
     pair
-        From :func:`speedoflight.classic.read_pair`.
+        From :func:`speedoflight.readers.pairs.read_pair`.
     confidence
         Level of the sampling intervals (over prompts, else sequences).
 

@@ -335,7 +335,7 @@ def acceptance_by_layer(target: str, confidence: float = DEFAULT_CONFIDENCE) -> 
     """
     from .._util.stats import interval_of_mean
     from ..readers.dumpfile import read_metadata
-    from .classic import read_pair
+    from ..readers.pairs import read_pair
 
     meta = read_metadata(target)
     pair = meta.get("pair") or {}

@@ -162,7 +162,7 @@ def print_json(obj: Any) -> None:
 
 
 def read_pair_args(args: argparse.Namespace, target: str, draft: str, keep_rows: bool = False) -> Any:
-    from ..beyond.classic import read_pair
+    from ..readers.pairs import read_pair
 
     return read_pair(
         target,

@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
 
 def _layers_of(path: str) -> tuple[int | None, int | None]:
     """(layer, total layers) of an early-exit view dump, else (None, total or None)."""
-    from ..beyond.classic import _dump_meta
+    from ..readers.pairs import _dump_meta
 
     meta = _dump_meta(path)
     pair = (meta or {}).get("pair") or {}
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _three_rows(args: argparse.Namespace, dm: Any, mt: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Target, intermediate and draft rows on one support."""
-    from ..beyond.classic import dump_rows
+    from ..readers.pairs import dump_rows
 
     if dm.completion == "full rows":
         p_m, q = dm.rows
