@@ -14,6 +14,7 @@ from speedoflight.errors import InputError
 from speedoflight.formats.measured import MeasureRun, read_measured, write_measured
 from speedoflight.formats.oracle import OracleResult, save_oracle
 from speedoflight.readers.dumpfile import write_dump
+from speedoflight.theory.registry import CURVES
 
 LN2 = math.log(2)
 
@@ -158,7 +159,7 @@ def test_figure_and_written_directory(files, tmp_path):
     assert "P" in ax.get_xlabel()
     assert "E[X]" in ax.get_ylabel()
     labels = [line.get_label() for line in ax.get_lines()]
-    for want in ("real optimum (oracle), mean + 95% CI", "Lorden bound", "measured: ngram chain"):
+    for want in ("real optimum (oracle), mean + 95% CI", CURVES["lorden"].label, "measured: ngram chain"):
         assert want in labels
     out = tmp_path / "ev"
     write_evidence(str(out), [c], command="speedoflight evidence ...")
@@ -258,3 +259,30 @@ def test_measured_fraction_uses_the_oracle_on_the_same_prompts(tmp_path):
     np.testing.assert_allclose(col["oracle_same_prompts"], exact[c.P - 1] * 1.5)
     frac = 100 * col["mean"][1] / col["oracle_same_prompts"][1]
     assert f"({frac:.0f}%)" in c.markdown().splitlines()[3]
+
+
+def test_compare_and_evidence_draw_a_bound_and_a_drafter_alike(files):
+    """One registry: the Lorden curve and a drafter look the same in compare.png and evidence.png."""
+    from matplotlib.colors import to_rgba
+
+    from speedoflight.analysis.compare import compare
+    from speedoflight.logs.acceptance import read_acceptance
+
+    ev = figure([compare_real(str(files / "o.npz"), str(files / "d.npz"), [str(files / "m.jsonl")], replicates=10)])
+    cmp_fig = compare([str(files / "d.npz")], read_acceptance(files / "m.jsonl"), replicates=4).figure()
+
+    def style(fig, label):
+        handles, labels = fig.axes[0].get_legend_handles_labels()
+        if label not in labels:
+            raise AssertionError(f"no line labelled {label!r}")
+        line = handles[labels.index(label)]
+        line = line.lines[0] if hasattr(line, "lines") else line  # an errorbar's data line
+        return line.get_marker(), to_rgba(line.get_color()), line.get_linestyle(), line.get_fillstyle()
+
+    for label in (CURVES["lorden"].label, "measured: ngram chain"):
+        a, b = style(ev, label), style(cmp_fig, label)
+        assert a[:2] == b[:2]  # marker and colour (compare joins a drafter's points with a line)
+        if label.startswith("measured"):
+            assert a[3] == b[3]
+        else:
+            assert a[2] == b[2]

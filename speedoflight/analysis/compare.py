@@ -18,7 +18,6 @@ table and one figure, against log P:
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -31,21 +30,15 @@ from ..errors import InputError
 from ..logs.acceptance import Measured
 from ..simulation.simulate import SimulationResult
 from ..theory.curve import BoundCurve, bound_curve
+from ..theory.registry import CURVES, drafter_style
 from ..theory.timing import Timing, speedup
 
 __all__ = ["Comparison", "compare", "write_comparison"]
 
-_COLORS = ["tab:blue", "tab:green", "tab:pink", "tab:olive", "tab:gray", "darkblue", "darkgreen", "goldenrod"] * 4
-
-#: Curves drawn and tabulated, with their labels.
-CURVES = {
-    "published": "published form (no O(1))",
-    "lorden": "Lorden bound (i.i.d.)",
-    "asymptotic": "renewal prediction",
-    "iid_exact": "exact i.i.d. curve",
-    "iid_bound": "i.i.d. threshold bound",
-    "trajectory_conservative": "trajectory bound (conservative)",
-}
+#: Curves tabulated (labels and styles from :mod:`speedoflight.theory.registry`).
+TABLED = ("published", "lorden", "asymptotic", "iid_exact", "iid_bound", "trajectory_conservative")
+#: Curves drawn on the figure.
+DRAWN = ("published", "lorden", "asymptotic", "iid_exact", "trajectory_conservative")
 
 
 @dataclass
@@ -162,9 +155,9 @@ class Comparison:
     def markdown(self) -> str:
         """Return the two tables (speed of light per P; measured systems) in Markdown."""
         c = self.curve
-        cols = [k for k in CURVES if k in c.columns]
+        cols = [k for k in TABLED if k in c.columns]
         lines = [
-            "| P | simulated optimum (drop..lump) | " + " | ".join(CURVES[k] for k in cols) + " |",
+            "| P | simulated optimum (drop..lump) | " + " | ".join(CURVES[k].label for k in cols) + " |",
             "|---" * (2 + len(cols)) + "|",
         ]
         for i, p in enumerate(self.optimum.P):
@@ -251,19 +244,15 @@ class Comparison:
         ax.fill_between(o.P, np.maximum(o.ci_low, 0), u.ci_high, color="k", alpha=0.15, lw=0)
         ax.plot(o.P, o.mean, "k-", lw=2, label="simulated optimum, tails dropped (band: to lumped, 95% CI)")
         ax.plot(u.P, u.mean, "k--", lw=1)
-        styles = {
-            "published": ("tab:brown", "-."),
-            "lorden": ("tab:red", "-"),
-            "asymptotic": ("tab:purple", ":"),
-            "iid_exact": ("tab:cyan", "--"),
-            "trajectory_conservative": ("tab:orange", "-"),
-        }
         c = self.curve
-        for k, (color, ls) in styles.items():
+        for k in DRAWN:
             if k in c.columns:
-                ax.plot(c.P, c.columns[k], ls, color=color, label=CURVES[k])
+                st = CURVES[k]
+                ax.plot(c.P, c.columns[k], st.linestyle, color=st.color, label=st.label)
         series = self._series()
-        for (name, items), mk, color in zip(series.items(), itertools.cycle("osD^v<>pP*hX"), _COLORS, strict=False):
+        for name, items in series.items():
+            sty = drafter_style(name)
+            mk, color = sty["marker"], sty["color"]
             with_p = [m for m in items if m.P is not None]
             if with_p:
                 xs = [m.P for m in with_p]
@@ -272,7 +261,16 @@ class Comparison:
                     [[m.mean_accepted - m.ci[0], m.ci[1] - m.mean_accepted] if m.ci else [0, 0] for m in with_p]
                 ).T
                 ax.errorbar(
-                    xs, ys, yerr=err, fmt=mk + "-", color=color, ms=6, lw=1, capsize=3, label=f"measured: {name}"
+                    xs,
+                    ys,
+                    yerr=err,
+                    fmt=mk + "-",
+                    color=color,
+                    fillstyle=sty["fillstyle"],
+                    ms=6,
+                    lw=1,
+                    capsize=3,
+                    label=f"measured: {name}",
                 )
             for m in items:
                 if m.P is None:
@@ -292,15 +290,27 @@ class Comparison:
             s_hi = speedup(u.mean, u.P, self.timing)
             ax2.fill_between(o.P, s_lo, s_hi, color="k", alpha=0.15, lw=0)
             ax2.plot(o.P, s_lo, "k-", lw=2, label="optimal tree (simulated)")
-            ax2.plot(c.P, speedup(c.columns["lorden"], c.P, self.timing), "-", color="tab:red", label="Lorden bound")
+            lor = CURVES["lorden"]
+            ax2.plot(
+                c.P, speedup(c.columns["lorden"], c.P, self.timing), lor.linestyle, color=lor.color, label=lor.label
+            )
             for name, b in self.best().items():
                 if name in ("optimum", "optimum_upper"):
                     ax2.plot([b["P"]], [b["speedup"]], "k*", ms=10)
             rows = {id(m): d for m, d in zip(self.measured, self.measured_rows(), strict=True)}
-            for (name, items), mk, color in zip(series.items(), itertools.cycle("osD^v<>pP*hX"), _COLORS, strict=False):
+            for name, items in series.items():
+                sty = drafter_style(name)
                 pts = [(m.P, rows[id(m)]["speedup_model"]) for m in items if "speedup_model" in rows[id(m)]]
                 if pts:
-                    ax2.plot(*zip(*pts, strict=True), mk + "-", color=color, ms=6, lw=1, label=f"measured: {name}")
+                    ax2.plot(
+                        *zip(*pts, strict=True),
+                        sty["marker"] + "-",
+                        color=sty["color"],
+                        fillstyle=sty["fillstyle"],
+                        ms=6,
+                        lw=1,
+                        label=f"measured: {name}",
+                    )
             ax2.set_xscale("log", base=2)
             ax2.set_xlabel("draft tree size P (tokens, log scale)")
             ax2.set_ylabel("speedup over plain decoding (roofline model)")

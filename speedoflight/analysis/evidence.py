@@ -29,20 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from .._config import DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
+from ..theory.registry import CURVES, drafter_style
 
 __all__ = ["RealComparison", "compare_real", "write_evidence"]
 
-#: Bounds checked against the oracle, with their labels.
-BOUNDS = {
-    "lorden": "Lorden (i.i.d.)",
-    "iid_bound": "i.i.d. threshold bound",
-    "trajectory_conservative": "trajectory bound (conservative)",
-    "trajectory": "trajectory bound (plug-in)",
-    "published": "published form (no O(1))",
-}
+#: Bounds checked against the oracle, with their labels (from :mod:`speedoflight.theory.registry`).
+BOUNDS = {k: CURVES[k].label for k in ("lorden", "iid_bound", "trajectory_conservative", "trajectory", "published")}
+#: Curves drawn besides the oracle and the i.i.d. simulation.
+DRAWN = ("iid_exact", "asymptotic", "lorden", "trajectory_conservative", "published")
 
 
 @dataclass
@@ -232,7 +230,9 @@ def compare_real(
     ps = np.array([p for p in (2 ** np.arange(0, 20)) if p <= pmax], dtype=np.int64)
     idx = ps - 1
     n = curves.shape[0]
-    mean, _, lo, hi = t_interval(curves, 0.95) if n > 1 else (curves[0], None, curves[0] * np.nan, curves[0] * np.nan)
+    mean, _, lo, hi = (
+        t_interval(curves, DEFAULT_CONFIDENCE) if n > 1 else (curves[0], None, curves[0] * np.nan, curves[0] * np.nan)
+    )
     oracle = {
         "mean": mean[idx],
         "ci_low": lo[idx],
@@ -318,28 +318,27 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
         ax.fill_between(p, c.oracle["p10"], c.oracle["p90"], color="0.85", label="oracle, prompts 10-90%")
         ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25)
         ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label="real optimum (oracle), mean + 95% CI")
-        ax.fill_between(p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color="tab:blue", alpha=0.25)
-        ax.plot(
-            p,
-            (c.iid_sim["drop_mean"] + c.iid_sim["lump_mean"]) / 2,
-            "-",
-            color="tab:blue",
-            label="i.i.d. simulation (pool)",
-        )
-        styles = {
-            "iid_exact": ("tab:cyan", "--", "exact i.i.d. curve"),
-            "asymptotic": ("tab:purple", ":", "renewal prediction"),
-            "lorden": ("tab:red", "-", "Lorden bound"),
-            "trajectory_conservative": ("tab:orange", "-", "trajectory bound (conservative)"),
-            "published": ("tab:brown", "-.", "published form (no O(1))"),
-        }
-        for k, (color, ls, label) in styles.items():
+        sim = CURVES["iid_sim"]
+        ax.fill_between(p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=sim.color, alpha=0.25)
+        mid = (c.iid_sim["drop_mean"] + c.iid_sim["lump_mean"]) / 2
+        ax.plot(p, mid, sim.linestyle, color=sim.color, label=sim.label)
+        for k in DRAWN:
             if k in c.theory:
-                ax.plot(p, c.theory[k], ls, color=color, label=label)
-        markers = iter("s^vD<>pP*hX")
+                st = CURVES[k]
+                ax.plot(p, c.theory[k], st.linestyle, color=st.color, label=st.label)
         for name, col in c.measured.items():
             ok = np.isfinite(col["mean"])
-            ax.plot(p[ok], col["mean"][ok], next(markers, "o"), ms=6, ls="none", label=f"measured: {name}")
+            sty = drafter_style(name)
+            ax.plot(
+                p[ok],
+                col["mean"][ok],
+                sty["marker"],
+                color=sty["color"],
+                fillstyle=sty["fillstyle"],
+                ms=6,
+                ls="none",
+                label=f"measured: {name}",
+            )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("draft tree size P (tokens, log scale)")
         ax.set_ylabel("accepted draft tokens per iteration E[X]")

@@ -31,21 +31,9 @@ from .._util.provenance import model_name, sha256_file
 from .._util.shipped import SHIPPED, shipped_data
 from .._version import __version__
 from ..errors import InputError
+from ..theory.registry import label
 
 __all__ = ["params_from_name", "run_report", "shipped_data"]
-
-_GPU_LABELS = {
-    "optimum": "simulated optimal tree, tails dropped (lower estimate)",
-    "optimum_upper": "simulated optimal tree, tails lumped (upper estimate)",
-    "published": "published form (no O(1))",
-    "lorden": "Lorden bound (i.i.d.)",
-    "lorden_log_p": "Lorden bound at t = log P",
-    "asymptotic": "renewal prediction",
-    "iid_exact": "exact i.i.d. curve",
-    "iid_bound": "i.i.d. threshold bound",
-    "trajectory": "trajectory bound (plug-in)",
-    "trajectory_conservative": "trajectory bound (conservative)",
-}
 
 
 def params_from_name(name: str) -> float | None:
@@ -203,11 +191,7 @@ def run_report(
         "",
         "| curve | best P | speedup ceiling |",
         "|---|---|---|",
-        *[
-            f"| {_GPU_LABELS.get(k, k)} | {v['P']:.0f} | {v['speedup']:.2f}x |"
-            for k, v in best.items()
-            if k != "trivial"
-        ],
+        *[f"| {label(k)} | {v['P']:.0f} | {v['speedup']:.2f}x |" for k, v in best.items() if k != "trivial"],
         "",
         "The right panel of the figure in section 2 shows the speedup against P. Other GPUs and sizes: "
         "`speedoflight report --gpu l4 --params 8e9`, or `speedoflight bound --gpu ... --params ...`.",

@@ -56,6 +56,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``speedoflight bound`` with the parsed flags; return the exit status."""
     from ..theory.curve import LABELS, bound_curve, parse_p
+    from ..theory.registry import CURVES
 
     if args.mu is not None and args.mu2 is None:
         raise InputError("--mu needs --mu2 (the expected second log-moment)")
@@ -98,17 +99,7 @@ def run(args: argparse.Namespace) -> int:
         "E[X*(P)]: accepted draft tokens per iteration of the best draft tree of P nodes "
         "(tokens per verifier call = E[X] + 1)"
     )
-    short = {
-        "published": "published",
-        "lorden": "lorden",
-        "lorden_log_p": "lorden@logP",
-        "asymptotic": "renewal",
-        "trivial": "trivial",
-        "iid_exact": "iid exact",
-        "iid_bound": "iid bound",
-        "trajectory": "trajectory",
-        "trajectory_conservative": "traj. cons.",
-    }
+    short = {k: CURVES[k].short for k in names}
     print()
     print(f"{'P':>10s}" + "".join(f"{short[k]:>13s}" for k in names))
     for row in d["rows"]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._config import DEFAULT_CONFIDENCE
 from ..errors import InputError
 from ._common import (
     check_confidence,
@@ -35,7 +36,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--y-se", help="column of standard errors of y (weights the fit)")
     p.add_argument("--joint", action="store_true", help="one law in all x columns together")
     p.add_argument("--at", type=float_list, help="predict at these x values (one x per law)")
-    p.add_argument("--confidence", type=finite, default=0.95)
+    p.add_argument("--confidence", type=finite, default=DEFAULT_CONFIDENCE)
     p.add_argument("--plot", help="figure file; with several laws, one file per x (NAME-X.png)")
     p.add_argument("--table-out", help="with --pairs: also write the table as CSV")
     p.add_argument("--json", action="store_true")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._config import DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_path
 from ..errors import InputError
 
@@ -46,7 +47,7 @@ class MeasureRun:
             per_prompt = np.array([np.mean(v) for v in by_prompt.values()])
             all_x = np.concatenate([r["accepted"] for r in recs]).astype(float)
             if len(per_prompt) > 1:
-                _, _, lo, hi = t_interval(per_prompt[:, None], 0.95)
+                _, _, lo, hi = t_interval(per_prompt[:, None], DEFAULT_CONFIDENCE)
                 ci = (float(lo[0]), float(hi[0]))
             else:
                 ci = (float("nan"), float("nan"))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import DEFAULT_CONFIDENCE
 from .._util.stats import t_interval
 from ..errors import InputError
 from .positional import best_tree
@@ -135,7 +136,7 @@ def dynamic_curve(
     steps: int | None = None,
     replicates: int = 100,
     seed: int = 0,
-    confidence: float = 0.95,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> DynamicResult:
     """Simulate EAGLE-2-style dynamic draft trees (Li et al. 2024) under the i.i.d. model.
 

@@ -18,23 +18,14 @@ import numpy as np
 from ..errors import InputError
 from . import bounds as B
 from .iid import IIDCurve, atom_pool, iid_curve
+from .registry import CURVES
 from .timing import Timing, speedup
 from .trajectory import TrajectoryBound, trajectories_from_files, trajectory_bound
 
 __all__ = ["BoundCurve", "bound_curve", "parse_p"]
 
-#: What each column is, for tables and JSON consumers.
-LABELS = {
-    "published": "published closed form (mu + mu2) log P / mu^2, its O(1) term left out (Pankratov & Alistarh)",
-    "lorden": "Lorden bound at t = log(mu P): log(mu P)/mu + mu2/mu^2 + 1/mu - 1 (i.i.d.)",
-    "lorden_log_p": "Lorden bound at t = log P: log(P)/mu + mu2/mu^2 (i.i.d.)",
-    "asymptotic": "renewal prediction log(mu P)/mu + mu2/(2 mu^2) - 1 (i.i.d., not a bound)",
-    "trivial": "trivial bound P",
-    "iid_exact": "exact i.i.d. threshold policy: gain at mean tree size P (a policy of random size, not a bound)",
-    "iid_bound": "i.i.d. threshold bound min_t G(t) + P e^{-t} with the pool's exact G",
-    "trajectory": "trajectory bound inf_t G(t) + P e^{-t}, G from sampled continuations (plug-in; no i.i.d.)",
-    "trajectory_conservative": "trajectory bound from a uniform upper confidence band of G",
-}
+#: What each column is, for tables and JSON consumers (from the one registry, :mod:`.registry`).
+LABELS = {k: c.description for k, c in CURVES.items()}
 
 
 def parse_p(text: str) -> np.ndarray:
