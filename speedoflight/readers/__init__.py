@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+from typing import IO
 
 from ..errors import InputError
 from . import arrays, dumpfile, jsonl
@@ -121,36 +122,15 @@ def open_source(
             metadata={"layout": layout},
             _chunks=lambda _b: jsonl.jsonl_chunks(path, layout),
         )
-    if low.endswith(".npy"):
-        rows, meta = arrays.open_npy(path)
-        return _dense_source(path, "npy", rows, meta, kind, vocab_size)
-    if low.endswith(".npz"):
-        members = arrays.npz_members(path)
-        if dumpfile.is_dump(members):
-            meta = dumpfile.read_metadata(path)
-            if kind not in (None, "logprobs"):
-                raise InputError(f"{path}: a speedoflight dump holds log-probabilities; drop --kind {kind}")
-            file_vocab = int(meta["vocab_size"])
-            if vocab_size is not None and vocab_size != file_vocab:
-                raise InputError(f"{path}: the dump records vocab_size {file_vocab}, not --vocab-size {vocab_size}")
-            top = arrays.npz_member_rows(path, members["topk_logprobs"])
-            return Source(
-                path=path,
-                format=f"{dumpfile.FORMAT}-v{dumpfile.VERSION}",
-                kind="logprobs",
-                kind_how="format",
-                vocab_size=file_vocab,
-                width=top.shape[1],
-                n_rows=top.shape[0],
-                dtype="float32",
-                metadata=meta,
-                _chunks=lambda b: dumpfile.dump_chunks(path, members, b),
-            )
-        if not members:
-            raise InputError(f"{path}: the .npz archive holds no arrays")
-        name = arrays.pick_member(list(members), tensor, path)
-        member = arrays.npz_member_rows(path, members[name])
-        return _dense_source(path, "npz", member, {}, kind, vocab_size)
+    if low.endswith((".npy", ".npz")):
+        fh = open(path, "rb")  # one handle for the header, the members and the mapped rows; Source.close() ends it
+        try:
+            src = _open_numpy(path, low, fh, kind, vocab_size, tensor)
+        except BaseException:
+            fh.close()
+            raise
+        src._file = fh
+        return src
     if low.endswith(".safetensors"):
         rows, meta = arrays.open_safetensors(path, tensor)
         return _dense_source(path, "safetensors", rows, meta, kind, vocab_size)
@@ -158,3 +138,38 @@ def open_source(
         trows = arrays.TorchRows(path, tensor)
         return _dense_source(path, "torch", trows, {}, kind, vocab_size)
     raise InputError(f"{path}: unknown file type; expected one of {', '.join(_ARRAY_SUFFIXES + _JSONL_SUFFIXES)}")
+
+
+def _open_numpy(
+    path: str, low: str, fh: IO[bytes], kind: str | None, vocab_size: int | None, tensor: str | None
+) -> Source:
+    """Open a ``.npy`` or ``.npz`` source, every read through the open handle ``fh``."""
+    if low.endswith(".npy"):
+        rows, meta = arrays.open_npy(path, fh)
+        return _dense_source(path, "npy", rows, meta, kind, vocab_size)
+    members = arrays.npz_members(path, fh)
+    if dumpfile.is_dump(members):
+        meta = dumpfile.read_metadata(path, fh)
+        if kind not in (None, "logprobs"):
+            raise InputError(f"{path}: a speedoflight dump holds log-probabilities; drop --kind {kind}")
+        file_vocab = int(meta["vocab_size"])
+        if vocab_size is not None and vocab_size != file_vocab:
+            raise InputError(f"{path}: the dump records vocab_size {file_vocab}, not --vocab-size {vocab_size}")
+        top = arrays.npz_member_rows(path, members["topk_logprobs"], fh)
+        return Source(
+            path=path,
+            format=f"{dumpfile.FORMAT}-v{dumpfile.VERSION}",
+            kind="logprobs",
+            kind_how="format",
+            vocab_size=file_vocab,
+            width=top.shape[1],
+            n_rows=top.shape[0],
+            dtype="float32",
+            metadata=meta,
+            _chunks=lambda b: dumpfile.dump_chunks(path, members, b, fh),
+        )
+    if not members:
+        raise InputError(f"{path}: the .npz archive holds no arrays")
+    name = arrays.pick_member(list(members), tensor, path)
+    member = arrays.npz_member_rows(path, members[name], fh)
+    return _dense_source(path, "npz", member, {}, kind, vocab_size)

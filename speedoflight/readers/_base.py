@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -91,6 +91,22 @@ class Source:
     dtype: str
     metadata: dict[str, Any] = field(default_factory=dict)
     _chunks: Callable[[int], Iterator[RowChunk]] | None = None
+    _file: IO[bytes] | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Close the file this source holds open (array formats keep one handle for everything they read)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     @property
     def truncated(self) -> bool:

@@ -9,6 +9,7 @@ stream into one chunk-sized buffer. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -79,10 +80,23 @@ def check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int]:
 
 
 class MappedRows:
-    """Row chunks of a 2-D array stored at ``offset`` in a file, memory-mapped."""
+    """Row chunks of a 2-D array stored at ``offset`` in a file, memory-mapped.
 
-    def __init__(self, path: str, offset: int, dtype: np.dtype, shape: tuple[int, int], fortran: bool = False):
+    With ``fh`` (the file already open, e.g. by :func:`speedoflight.readers.open_source`) the mapping is
+    made from that handle, so reading the rows opens nothing more.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        offset: int,
+        dtype: np.dtype,
+        shape: tuple[int, int],
+        fortran: bool = False,
+        fh: IO[bytes] | None = None,
+    ):
         self.path, self.offset, self.dtype, self.shape, self.fortran = path, offset, dtype, shape, fortran
+        self.fh = fh
         need = offset + shape[0] * shape[1] * dtype.itemsize
         size = os.path.getsize(path)
         if size < need:
@@ -94,8 +108,11 @@ class MappedRows:
         """Yield consecutive row chunks; each chunk's pages are released after use."""
         n, w = self.shape
         step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
-        with open(self.path, "rb") as fh:
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        if self.fh is not None:
+            mm = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
+        else:
+            with open(self.path, "rb") as fh:
+                mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         # The mapping is never closed here: chunks handed out are views into it,
         # and it closes itself when the last view is gone. Dropping the pages of
         # a finished chunk (MADV_DONTNEED) is safe for a read-only file mapping:
@@ -127,32 +144,46 @@ def _read_npy_header(fh: IO[bytes], path: str) -> tuple[tuple[int, ...], bool, n
     return shape, fortran, dtype
 
 
-def open_npy(path: str) -> tuple[MappedRows, dict[str, Any]]:
-    """Open a ``.npy`` file as memory-mapped rows."""
-    with open(path, "rb") as fh:
+def open_npy(path: str, fh: IO[bytes] | None = None) -> tuple[MappedRows, dict[str, Any]]:
+    """Open a ``.npy`` file as memory-mapped rows (through ``fh`` when it is already open)."""
+    if fh is None:
+        with open(path, "rb") as own:
+            shape, fortran, dtype = _read_npy_header(own, path)
+            offset = own.tell()
+    else:
+        fh.seek(0)
         shape, fortran, dtype = _read_npy_header(fh, path)
         offset = fh.tell()
     dtype = check_dtype(dtype, path)
-    rows = MappedRows(path, offset, dtype, check_shape(shape, path), fortran)
+    rows = MappedRows(path, offset, dtype, check_shape(shape, path), fortran, fh)
     return rows, {}
 
 
 class StreamedRows:
     """Row chunks of a compressed ``.npz`` member, decompressed as a stream."""
 
-    def __init__(self, path: str, member: str, dtype: np.dtype, shape: tuple[int, int], fortran: bool):
+    def __init__(
+        self,
+        path: str,
+        member: str,
+        dtype: np.dtype,
+        shape: tuple[int, int],
+        fortran: bool,
+        fh: IO[bytes] | None = None,
+    ):
         if fortran:
             raise InputError(
                 f"{path}: member {member!r} is stored in Fortran order inside a compressed .npz, "
                 "which cannot be read row by row; save it with np.save or np.savez (uncompressed)"
             )
         self.path, self.member, self.dtype, self.shape = path, member, dtype, shape
+        self.fh = fh
 
     def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
         """Yield consecutive row chunks."""
         n, w = self.shape
         step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
-        with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+        with zipfile.ZipFile(self.fh if self.fh is not None else self.path) as zf, zf.open(self.member) as fh:
             _read_npy_header(fh, self.path)
             for start in range(0, n, step):
                 stop = min(n, start + step)
@@ -167,28 +198,28 @@ class StreamedRows:
                 yield RowChunk(values=values, start=start)
 
 
-def npz_members(path: str) -> dict[str, zipfile.ZipInfo]:
-    """Members of an ``.npz`` file, by array name."""
+def npz_members(path: str, fh: IO[bytes] | None = None) -> dict[str, zipfile.ZipInfo]:
+    """Members of an ``.npz`` file, by array name (read through ``fh`` when it is already open)."""
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(fh if fh is not None else path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"{path}: not a readable .npz archive ({exc}); re-save it with np.savez") from None
     with zf:
         return {info.filename.removesuffix(".npy"): info for info in zf.infolist()}
 
 
-def npz_member_rows(path: str, info: zipfile.ZipInfo) -> MappedRows | StreamedRows:
-    """Open one ``.npz`` member as rows (mapped when stored, streamed when compressed)."""
+def npz_member_rows(path: str, info: zipfile.ZipInfo, fh: IO[bytes] | None = None) -> MappedRows | StreamedRows:
+    """Open one ``.npz`` member as rows (mapped when stored, streamed when compressed; through ``fh`` if open)."""
     name = info.filename.removesuffix(".npy")
     try:
-        with zipfile.ZipFile(path) as zf, zf.open(info) as fh:
-            shape, fortran, dtype = _read_npy_header(fh, f"{path}[{name}]")
+        with zipfile.ZipFile(fh if fh is not None else path) as zf, zf.open(info) as member:
+            shape, fortran, dtype = _read_npy_header(member, f"{path}[{name}]")
     except (zipfile.BadZipFile, OSError, zlib.error) as exc:
         raise InputError(f"{path}: member {name!r} is damaged ({exc}); re-save the file") from None
     dtype = check_dtype(dtype, path, f"member {name!r}")
     shape2 = check_shape(shape, f"{path}[{name}]")
     if info.compress_type == zipfile.ZIP_STORED:
-        with open(path, "rb") as raw:
+        with contextlib.nullcontext(fh) if fh is not None else open(path, "rb") as raw:
             raw.seek(info.header_offset)
             local = raw.read(30)
             if len(local) != 30 or local[:4] != b"PK\x03\x04":
@@ -198,8 +229,8 @@ def npz_member_rows(path: str, info: zipfile.ZipInfo) -> MappedRows | StreamedRo
             raw.seek(data_start)
             _read_npy_header(raw, path)
             offset = raw.tell()
-        return MappedRows(path, offset, dtype, shape2, fortran)
-    return StreamedRows(path, info.filename, dtype, shape2, fortran)
+        return MappedRows(path, offset, dtype, shape2, fortran, fh)
+    return StreamedRows(path, info.filename, dtype, shape2, fortran, fh)
 
 
 def pick_member(names: list[str], tensor: str | None, path: str) -> str:

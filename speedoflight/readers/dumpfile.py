@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -105,12 +105,20 @@ def is_dump(members: dict[str, zipfile.ZipInfo]) -> bool:
     return "metadata" in members and "topk_logprobs" in members
 
 
-def read_metadata(path: str) -> dict[str, Any]:
-    """Parse and check a dump's metadata."""
-    if not zipfile.is_zipfile(path):
+def _load(path: str, fh: IO[bytes] | None) -> Any:
+    """``np.load`` of the archive, through ``fh`` (rewound) when the file is already open."""
+    if fh is None:
+        return np.load(path, allow_pickle=False)
+    fh.seek(0)
+    return np.load(fh, allow_pickle=False)
+
+
+def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
+    """Parse and check a dump's metadata (read through ``fh`` when the file is already open)."""
+    if not zipfile.is_zipfile(fh if fh is not None else path):
         raise InputError(f"{path}: not a speedoflight dump (an .npz archive); make one with `speedoflight dump`")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with _load(path, fh) as z:
             raw = z["metadata"]
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: cannot read the dump's metadata ({exc})") from None
@@ -144,10 +152,12 @@ def read_dump_arrays(path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]
     return out
 
 
-def dump_chunks(path: str, members: dict[str, zipfile.ZipInfo], chunk_bytes: int) -> Iterator[RowChunk]:
-    """Iterate over a dump's rows: top-k log-probabilities plus exact moments."""
+def dump_chunks(
+    path: str, members: dict[str, zipfile.ZipInfo], chunk_bytes: int, fh: IO[bytes] | None = None
+) -> Iterator[RowChunk]:
+    """Iterate over a dump's rows: top-k log-probabilities plus exact moments (through ``fh`` when open)."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with _load(path, fh) as z:
             per_row = {name: np.asarray(z[name]) for name in ROW_ARRAYS}
             if "prompt" in z.files:
                 per_row["prompt"] = np.asarray(z["prompt"])
@@ -155,7 +165,7 @@ def dump_chunks(path: str, members: dict[str, zipfile.ZipInfo], chunk_bytes: int
         raise InputError(f"{path}: the dump lacks the array {exc}; re-create it") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{path}: the dump is damaged ({exc})") from None
-    top = npz_member_rows(path, members["topk_logprobs"])
+    top = npz_member_rows(path, members["topk_logprobs"], fh)
     n = top.shape[0]
     for name, a in per_row.items():
         if a.shape != (n,):
