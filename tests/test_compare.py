@@ -135,3 +135,38 @@ def test_failed_out_leaves_nothing_half_written(binary_dump, tmp_path, monkeypat
 def test_compare_needs_inputs(binary_dump):
     with pytest.raises(InputError, match="--measured"):
         compare([binary_dump], [])
+
+
+@pytest.mark.parametrize("command", ["compare", "bound"])
+def test_the_dump_is_opened_and_read_once(tmp_path, monkeypatch, command):
+    """One pass gives the moments, the i.i.d. pool, the trajectories and both simulator pools."""
+    import builtins
+
+    from speedoflight.readers._base import Source
+
+    dump = "data/smollm2-t1.npz"
+    opens, rows = [], []
+    real_open, real_chunks = builtins.open, Source.chunks
+
+    def counting_open(file, *args, **kwargs):
+        if str(file).endswith("smollm2-t1.npz"):
+            opens.append(file)
+        return real_open(file, *args, **kwargs)
+
+    def counting_chunks(self, chunk_bytes):
+        for chunk in real_chunks(self, chunk_bytes):
+            rows.append(chunk.n)
+            yield chunk
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(Source, "chunks", counting_chunks)
+    if command == "compare":
+        measured = read_acceptance(csv(tmp_path, "accepted\n1\n2\n0\n"))
+        comp = compare([dump], measured, replicates=4, n_boot=20)
+        assert "trajectory" in comp.curve.columns
+    else:
+        from speedoflight.theory.curve import bound_curve
+
+        assert "trajectory" in bound_curve([1, 8, 64], sources=[dump], n_boot=20).columns
+    assert len(opens) == 1
+    assert sum(rows) == 15360  # every row once

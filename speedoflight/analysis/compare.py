@@ -386,7 +386,7 @@ def compare(
     Comparison
 
     """
-    from ..simulation.simulate import pool, simulate
+    from ..simulation.simulate import PoolScan, simulate
 
     if not dumps:
         raise InputError("give at least one --dump of the verifier's distributions")
@@ -400,7 +400,8 @@ def compare(
     too_big = [m for m in measured if m.P is not None and m.P > grid[-1]]
     if too_big:
         raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
-    curve = bound_curve(
+    drop, lump = PoolScan(tail="drop"), PoolScan(tail="lump")
+    curve = bound_curve(  # one pass over the dumps: moments, i.i.d. pool, trajectories and both simulator pools
         grid,
         sources=list(dumps),
         kind=kind,
@@ -410,11 +411,12 @@ def compare(
         seed=seed,
         n_boot=n_boot,
         progress=progress,
+        also=[drop, lump],
     )
-    flags = {"kind": kind, "vocab_size": vocab_size, "temperature": temperature}
     top = int(grid[-1])
-    lower = simulate(pool(list(dumps), tail="drop", **flags), top, replicates=replicates, seed=seed, at=grid)  # type: ignore[arg-type]
-    upper = simulate(pool(list(dumps), tail="lump", **flags), top, replicates=replicates, seed=seed, at=grid)  # type: ignore[arg-type]
+    n_files = len(curve.sources)
+    lower = simulate(drop.finish(n_files), top, replicates=replicates, seed=seed, at=grid)
+    upper = simulate(lump.finish(n_files), top, replicates=replicates, seed=seed, at=grid)
     notes = [
         "X counts accepted draft tokens per verifier call; tokens per call = X + 1",
         "the simulated optimum is the best deterministic tree under the i.i.d. branching-random-walk model fed with "

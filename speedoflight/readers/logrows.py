@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from scipy.special import logsumexp
 
-from .._config import DEFAULT_CHUNK_BYTES, MISSING_LOGPROB
-from ..errors import InputError
+from .._config import DEFAULT_CHUNK_BYTES
 from . import open_source
+from .scan import check_pool_source, chunk_logprobs
 
 __all__ = ["logprob_rows"]
 
@@ -24,30 +23,30 @@ def logprob_rows(
 ) -> Iterator[tuple[np.ndarray, bool]]:
     """Yield ``(log-probabilities [n, w], full)`` chunk by chunk, over all files.
 
-    Full rows (logits, log-probabilities or probabilities over the whole
-    vocabulary) are normalised in float64 at ``temperature``; top-k rows are
-    passed on as listed (``full`` false), missing entries as ``-inf``, and
-    cannot be rescaled.
+    Parameters
+    ----------
+    paths
+        Files or globs.
+    kind, vocab_size
+        As for :func:`speedoflight.readers.open_source`.
+    temperature
+        Full rows (logits, log-probabilities or probabilities over the whole
+        vocabulary) are normalised in float64 at this temperature; top-k rows
+        are passed on as listed (``full`` false), missing entries as ``-inf``,
+        and cannot be rescaled.
+    chunk_bytes
+        Bytes of rows read at a time.
+
+    Yields
+    ------
+    tuple
+        ``(log-probabilities, full)`` per chunk.
+
     """
     from .._util.paths import expand_paths
 
     for path in expand_paths([paths] if isinstance(paths, str) else paths):
-        src = open_source(path, kind=kind, vocab_size=vocab_size)
-        full = not (src.truncated or src.width is None)
-        if not full and temperature != 1.0:
-            raise InputError(f"{path}: top-k rows cannot be rescaled to temperature {temperature}")
-        if full and temperature <= 0:
-            raise InputError("--temperature must be > 0 for a pool (at 0 every row is deterministic)")
-        for chunk in src.chunks(chunk_bytes):
-            x = np.asarray(chunk.values, dtype=np.float64)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                if src.kind == "probs":
-                    x = np.log(x)
-                if full:
-                    x = x / temperature
-                    x = x - logsumexp(x, axis=1, keepdims=True)
-            if np.isnan(x).any() or (x == np.inf).any():
-                raise InputError(f"{path}: rows starting at {chunk.start} hold NaN or +inf; check the file")
-            if not full:
-                x = np.where(x <= MISSING_LOGPROB, -np.inf, x)  # chunks may be read-only file views
-            yield x, full
+        with open_source(path, kind=kind, vocab_size=vocab_size) as src:
+            full = check_pool_source(src, temperature)
+            for chunk in src.chunks(chunk_bytes):
+                yield chunk_logprobs(src, chunk, temperature, full), full

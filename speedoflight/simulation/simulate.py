@@ -35,7 +35,7 @@ from .._util.stats import t_interval
 from ..errors import InputError
 from ..kernels import tree as KT
 
-__all__ = ["Distribution", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
+__all__ = ["Distribution", "PoolScan", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
 
 _MAX_DEPTH = 4096
 
@@ -113,27 +113,73 @@ def pool(
     """
     from ..readers.logrows import logprob_rows
 
-    if tail not in ("drop", "lump"):
-        raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
-    if keep < 1:
-        raise InputError(f"--keep must be positive, got {keep}")
-    parts = []
+    acc = PoolScan(tail=tail, keep=keep)
     n_files = len(expand_paths([paths] if isinstance(paths, str) else paths))
-    for x, _full in logprob_rows(
+    for x, full in logprob_rows(
         paths, kind=kind, vocab_size=vocab_size, temperature=temperature, chunk_bytes=chunk_bytes
     ):
-        x = -np.sort(-x, axis=1)[:, :keep]
+        acc.add(0, None, None, x, full)
+    return acc.finish(n_files)
+
+
+class PoolScan:
+    """:func:`pool` as a consumer of :func:`speedoflight.readers.scan.scan` (one pass with other consumers).
+
+    Parameters
+    ----------
+    tail
+        ``"drop"`` (lower estimate) or ``"lump"`` (upper estimate) the mass a row does not list.
+    keep
+        Tokens kept per row.
+
+    """
+
+    wants_logprobs = True
+
+    def __init__(self, *, tail: str = "drop", keep: int = 256) -> None:
+        if tail not in ("drop", "lump"):
+            raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
+        if keep < 1:
+            raise InputError(f"--keep must be positive, got {keep}")
+        self.tail, self.keep = tail, keep
+        self._parts: list[np.ndarray] = []
+
+    def begin(self, index: int, source: Any) -> None:
+        """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities."""
+
+    def add(self, index: int, source: Any, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
+        """Keep a chunk's rows: the ``keep`` largest tokens, the rest dropped or lumped."""
+        assert logprobs is not None
+        x = -np.sort(-logprobs, axis=1)[:, : self.keep]
         p = np.exp(x)
-        if tail == "lump":
+        if self.tail == "lump":
             rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
             p = np.concatenate([p, np.where(rest > 1e-12, rest, 0.0)], axis=1)
-        parts.append(_rows_from_probs(p))
-    width = max(r.shape[1] for r in parts)
-    rows = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=np.inf) for r in parts])
-    if not np.all(np.isfinite(rows[:, 0])):
-        raise InputError("a pool row has no token with positive probability")
-    note = f"tail {'dropped (lower estimate)' if tail == 'drop' else 'lumped into one token (upper estimate)'}"
-    return Distribution(f"pool of {len(rows)} rows from {n_files} file(s)", neglogp=rows, note=note)
+        self._parts.append(_rows_from_probs(p))
+
+    def finish(self, n_files: int) -> Distribution:
+        """Return the pool as a :class:`Distribution`.
+
+        Parameters
+        ----------
+        n_files
+            Files the rows came from (for the name).
+
+        Returns
+        -------
+        Distribution
+            ``neglogp`` rows, increasing, ``inf``-padded.
+
+        """
+        parts = self._parts
+        if not parts:
+            raise InputError("the pool has no rows")
+        width = max(r.shape[1] for r in parts)
+        rows = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=np.inf) for r in parts])
+        if not np.all(np.isfinite(rows[:, 0])):
+            raise InputError("a pool row has no token with positive probability")
+        note = f"tail {'dropped (lower estimate)' if self.tail == 'drop' else 'lumped into one token (upper estimate)'}"
+        return Distribution(f"pool of {len(rows)} rows from {n_files} file(s)", neglogp=rows, note=note)
 
 
 def default_at(pmax: int) -> np.ndarray:

@@ -17,10 +17,10 @@ import numpy as np
 
 from ..errors import InputError
 from . import bounds as B
-from .iid import IIDCurve, atom_pool, iid_curve
+from .iid import IIDCurve, iid_curve
 from .registry import CURVES
 from .timing import Timing, speedup
-from .trajectory import TrajectoryBound, trajectories_from_files, trajectory_bound
+from .trajectory import TrajectoryBound, trajectories_from_rows, trajectory_bound
 
 __all__ = ["BoundCurve", "bound_curve", "parse_p"]
 
@@ -183,6 +183,7 @@ def bound_curve(
     seed: int = 0,
     n_boot: int = 500,
     progress: bool = False,
+    also: Sequence[Any] = (),
 ) -> BoundCurve:
     """Compute a :class:`BoundCurve` from moments or from files.
 
@@ -205,6 +206,14 @@ def bound_curve(
         Bootstrap of the trajectory bound (over prompts).
     progress
         Show a progress bar while estimating.
+    also
+        Further consumers of :func:`speedoflight.readers.scan.scan` (an i.i.d. pool for the simulator, say),
+        fed in the same single pass over ``sources`` that gives the moments, the pool and the trajectories.
+
+    Returns
+    -------
+    BoundCurve
+        Every bound and prediction at the capacities ``p``.
 
     """
     pp = np.unique(B.check_p(p))
@@ -215,21 +224,23 @@ def bound_curve(
     if sources:
         if mu is not None or mu2 is not None:
             raise InputError("give either --mu/--mu2 or --from FILES, not both")
-        from ..readers import Source
-        from .estimator import estimate
+        from .._config import DEFAULT_BOOTSTRAP
+        from .._util.paths import expand_paths
+        from ..readers import open_source
+        from ..readers.scan import scan
+        from .estimator import MomentsScan
+        from .iid import AtomScan
 
-        opened: list[Source] = []
-
-        m = estimate(
-            sources,
-            kind=kind,
-            vocab_size=vocab_size,
-            temperature=temperature,
-            tensor=tensor,
-            seed=seed,
-            progress=progress,
-            sources_out=opened,
+        files = expand_paths(sources)
+        opened = [open_source(f, kind=kind, vocab_size=vocab_size, tensor=tensor) for f in files]
+        # only dumps and API logs record the sampled tokens (and only at the dump's temperature)
+        with_traj = temperature == 1.0 and all(
+            o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened
         )
+        moments = MomentsScan(opened, temperature=temperature, per_row=with_traj)
+        atoms = AtomScan(tail=tail, t_max=max(40.0, math.log(pp.max()) + 12))
+        scan(opened, [moments, atoms, *also], temperature=temperature, progress=progress)
+        m = moments.finish(n_boot=DEFAULT_BOOTSTRAP, seed=seed)
         mu_n, mu2_n = m.mu, m.mu2
         cols = _closed(mu_n, mu2_n, pp)
         intervals = {}
@@ -238,14 +249,7 @@ def bound_curve(
                 k: B.closed_form_interval(k, m.mu_interval_ci, m.mu2_interval_ci, pp)
                 for k in ("published", "lorden", "lorden_log_p", "asymptotic")
             }
-        pool = atom_pool(
-            sources,
-            kind=kind,
-            vocab_size=vocab_size,
-            temperature=temperature,
-            tail=tail,
-            t_max=max(40.0, math.log(pp.max()) + 12),
-        )
+        pool = atoms.finish()
         iid = iid_curve(pool, pp)
         cols["iid_exact"], cols["iid_bound"] = iid.gain, iid.bound
         notes.append(
@@ -254,14 +258,13 @@ def bound_curve(
             else "iid_exact: full rows"
         )
         traj = None
-        # only dumps and API logs record the sampled tokens
         seqs = None
-        if all(o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened):
+        if with_traj and m.per_row is not None:
             try:
-                seqs, prompts = trajectories_from_files(sources)
+                seqs, prompts = trajectories_from_rows(m.per_row)
             except InputError:
                 seqs = None
-        if seqs is not None and temperature == 1.0:
+        if seqs is not None:
             traj = trajectory_bound(seqs, prompts, pp, n_boot=n_boot, seed=seed)
             cols["trajectory"], cols["trajectory_conservative"] = traj.plug_in, traj.conservative
             notes.append(

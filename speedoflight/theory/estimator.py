@@ -17,7 +17,6 @@ Top-k input (API logs, narrow arrays) yields an interval per row, hence
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -30,8 +29,9 @@ from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..kernels.rowmoments import row_moments
 from ..readers import Source, open_source
+from ..readers.scan import scan
 
-__all__ = ["Moments", "PerRow", "estimate"]
+__all__ = ["Moments", "MomentsScan", "PerRow", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -229,113 +229,157 @@ def estimate(
     sources = [open_source(p, kind=kind, vocab_size=vocab_size, tensor=tensor) for p in files]
     if sources_out is not None:
         sources_out.extend(sources)
-    kinds = {s.kind for s in sources}
-    if len(kinds) > 1:
-        raise InputError(f"the files hold different kinds ({', '.join(sorted(kinds))}); estimate them separately")
-    vocabs = {s.vocab_size for s in sources}
-    by_seq = _Clusters()
-    micro = _MicroBatches()
-    keep: list[dict[str, np.ndarray]] = []
-    n_rows = 0
-    n_exact = 0
-    truncated = False
-    all_have_seq = True
-    by_prompt = False
-    seq_ids: set[tuple[int, int]] = set()
-    surprisal_sum, surprisal_n = 0.0, 0
-    from tqdm import tqdm
+    acc = MomentsScan(sources, temperature=temperature, per_row=per_row)
+    scan(sources, [acc], temperature=temperature, chunk_bytes=chunk_bytes, progress=progress)
+    return acc.finish(confidence=confidence, n_boot=n_boot, seed=seed)
 
-    total = sum(s.n_rows or 0 for s in sources) or None
-    bar = tqdm(total=total, unit="row", disable=not progress, file=sys.stderr, leave=False)
-    try:
-        for si, src in enumerate(sources):
-            if src.format.startswith("speedoflight-dump") and temperature != 1.0:
-                raise InputError(
-                    f"{src.path}: the dump holds the distributions sampled at temperature "
-                    f"{src.metadata.get('temperature')}, which cannot be rescaled; drop --temperature "
-                    "(or use 1), or re-dump with `speedoflight dump --temperature T`"
-                )
-            truncated |= src.truncated or src.width is None
-            for chunk in src.chunks(chunk_bytes):
-                vals = row_moments(
-                    chunk.values,
-                    src.kind,
-                    vocab_size=src.vocab_size,
-                    temperature=temperature,
-                    caps=chunk.caps,
-                    where=src.path,
-                    row_offset=chunk.start,
-                )
-                if chunk.entropy is not None and chunk.m2 is not None:
-                    exact = np.isfinite(chunk.entropy) & np.isfinite(chunk.m2)
-                    vals[exact, 0] = vals[exact, 1] = chunk.entropy[exact]
-                    vals[exact, 2] = vals[exact, 3] = chunk.m2[exact]
-                    n_exact += int(exact.sum())
-                if chunk.seq is None:
-                    all_have_seq = False
-                else:
-                    # several continuations of one prompt are one cluster
-                    cluster = chunk.seq if chunk.prompt is None else chunk.prompt
-                    by_prompt |= chunk.prompt is not None
-                    seq_ids.update((si, int(q)) for q in np.unique(chunk.seq))
-                    keys = np.stack([np.full(chunk.n, si), cluster], axis=1)
-                    by_seq.add(keys, vals)
-                micro.add(n_rows, vals)
-                if chunk.surprisal is not None:
-                    ok = np.isfinite(chunk.surprisal)
-                    surprisal_sum += float(chunk.surprisal[ok].sum())
-                    surprisal_n += int(ok.sum())
-                if per_row:
-                    keep.append(_per_row_part(si, chunk, vals))
-                n_rows += chunk.n
-                bar.update(chunk.n)
-    finally:
-        bar.close()
-    if n_rows == 0:
-        raise InputError(f"{files[0]}: no rows to estimate from")
-    if all_have_seq:
-        table = by_seq.table()
-        unit = "prompt" if by_prompt else "sequence"
-        method = f"{unit} bootstrap (B={n_boot}, seed={seed})"
-        n_seq: int | None = len(seq_ids)
-    else:
-        table = _batches(micro.sums, n_rows)
-        method = f"batch means ({len(table)} batches of consecutive rows)"
-        n_seq = None
-    counts, totals = table[:, 0], table[:, 1:]
-    mid = np.stack([(totals[:, 0] + totals[:, 1]) / 2, (totals[:, 2] + totals[:, 3]) / 2], axis=1)
-    mean, se, ci = ratio_stats(counts, np.concatenate([mid, totals], axis=1), all_have_seq, confidence, n_boot, seed)
-    truncated = truncated and bool(np.any(totals[:, 1] - totals[:, 0] > 0) or np.any(totals[:, 3] != totals[:, 2]))
-    extra: dict[str, Any] = {}
-    if truncated:
-        extra = {
-            "mu_interval": (float(mean[2]), float(mean[3])),
-            "mu2_interval": (float(mean[4]), float(mean[5])),
-            "mu_interval_ci": (float(ci[2, 0]), float(ci[3, 1])),
-            "mu2_interval_ci": (float(ci[4, 0]), float(ci[5, 1])),
-        }
-    return Moments(
-        mu=float(mean[0]),
-        mu2=float(mean[1]),
-        mu_se=float(se[0]),
-        mu2_se=float(se[1]),
-        mu_ci=(float(ci[0, 0]), float(ci[0, 1])),
-        mu2_ci=(float(ci[1, 0]), float(ci[1, 1])),
-        n_rows=n_rows,
-        n_sequences=n_seq,
-        truncated=truncated,
-        kind=sources[0].kind,
-        temperature=float(temperature),
-        vocab_size=vocabs.pop() if len(vocabs) == 1 else None,
-        confidence=confidence,
-        ci_method=method,
-        sources=tuple(files),
-        formats=tuple(s.format for s in sources),
-        n_exact_rows=n_exact,
-        sampled_surprisal_mean=surprisal_sum / surprisal_n if surprisal_n else None,
-        per_row=_join_per_row(keep) if per_row else None,
-        **extra,
-    )
+
+class MomentsScan:
+    """The estimator as a consumer of :func:`speedoflight.readers.scan.scan`: one pass, any other consumers beside.
+
+    Parameters
+    ----------
+    sources
+        The opened sources (all of one kind).
+    temperature
+        Rescales logits (``z / T``); dumps cannot be rescaled.
+    per_row
+        Keep the per-row values (``Moments.per_row``, and the trajectories).
+
+    """
+
+    wants_logprobs = False
+
+    def __init__(self, sources: list[Source], *, temperature: float = 1.0, per_row: bool = False) -> None:
+        kinds = {s.kind for s in sources}
+        if len(kinds) > 1:
+            raise InputError(f"the files hold different kinds ({', '.join(sorted(kinds))}); estimate them separately")
+        self.sources = sources
+        self.temperature = temperature
+        self.per_row = per_row
+        self.by_seq = _Clusters()
+        self.micro = _MicroBatches()
+        self.keep: list[dict[str, np.ndarray]] = []
+        self.n_rows = 0
+        self.n_exact = 0
+        self.truncated = False
+        self.all_have_seq = True
+        self.by_prompt = False
+        self.seq_ids: set[tuple[int, int]] = set()
+        self.surprisal_sum, self.surprisal_n = 0.0, 0
+
+    def begin(self, si: int, src: Source) -> None:
+        """Check a source before its rows: a dump cannot be rescaled to another temperature."""
+        if src.format.startswith("speedoflight-dump") and self.temperature != 1.0:
+            raise InputError(
+                f"{src.path}: the dump holds the distributions sampled at temperature "
+                f"{src.metadata.get('temperature')}, which cannot be rescaled; drop --temperature "
+                "(or use 1), or re-dump with `speedoflight dump --temperature T`"
+            )
+        self.truncated |= src.truncated or src.width is None
+
+    def add(self, si: int, src: Source, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
+        """Take one chunk: row moments (exact ones where the file records them), cluster sums, per-row values."""
+        vals = row_moments(
+            chunk.values,
+            src.kind,
+            vocab_size=src.vocab_size,
+            temperature=self.temperature,
+            caps=chunk.caps,
+            where=src.path,
+            row_offset=chunk.start,
+        )
+        if chunk.entropy is not None and chunk.m2 is not None:
+            exact = np.isfinite(chunk.entropy) & np.isfinite(chunk.m2)
+            vals[exact, 0] = vals[exact, 1] = chunk.entropy[exact]
+            vals[exact, 2] = vals[exact, 3] = chunk.m2[exact]
+            self.n_exact += int(exact.sum())
+        if chunk.seq is None:
+            self.all_have_seq = False
+        else:
+            # several continuations of one prompt are one cluster
+            cluster = chunk.seq if chunk.prompt is None else chunk.prompt
+            self.by_prompt |= chunk.prompt is not None
+            self.seq_ids.update((si, int(q)) for q in np.unique(chunk.seq))
+            keys = np.stack([np.full(chunk.n, si), cluster], axis=1)
+            self.by_seq.add(keys, vals)
+        self.micro.add(self.n_rows, vals)
+        if chunk.surprisal is not None:
+            ok = np.isfinite(chunk.surprisal)
+            self.surprisal_sum += float(chunk.surprisal[ok].sum())
+            self.surprisal_n += int(ok.sum())
+        if self.per_row:
+            self.keep.append(_per_row_part(si, chunk, vals))
+        self.n_rows += chunk.n
+
+    def finish(
+        self, *, confidence: float = DEFAULT_CONFIDENCE, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0
+    ) -> Moments:
+        """Return the estimate (see :func:`estimate`).
+
+        Parameters
+        ----------
+        confidence, n_boot, seed
+            Interval level, bootstrap replicates and seed.
+
+        Returns
+        -------
+        Moments
+            mu and mu2 with their intervals.
+
+        """
+        sources = self.sources
+        n_rows = self.n_rows
+        if n_rows == 0:
+            raise InputError(f"{sources[0].path}: no rows to estimate from")
+        if self.all_have_seq:
+            table = self.by_seq.table()
+            unit = "prompt" if self.by_prompt else "sequence"
+            method = f"{unit} bootstrap (B={n_boot}, seed={seed})"
+            n_seq: int | None = len(self.seq_ids)
+        else:
+            table = _batches(self.micro.sums, n_rows)
+            method = f"batch means ({len(table)} batches of consecutive rows)"
+            n_seq = None
+        counts, totals = table[:, 0], table[:, 1:]
+        mid = np.stack([(totals[:, 0] + totals[:, 1]) / 2, (totals[:, 2] + totals[:, 3]) / 2], axis=1)
+        mean, se, ci = ratio_stats(
+            counts, np.concatenate([mid, totals], axis=1), self.all_have_seq, confidence, n_boot, seed
+        )
+        truncated = self.truncated and bool(
+            np.any(totals[:, 1] - totals[:, 0] > 0) or np.any(totals[:, 3] != totals[:, 2])
+        )
+        extra: dict[str, Any] = {}
+        if truncated:
+            extra = {
+                "mu_interval": (float(mean[2]), float(mean[3])),
+                "mu2_interval": (float(mean[4]), float(mean[5])),
+                "mu_interval_ci": (float(ci[2, 0]), float(ci[3, 1])),
+                "mu2_interval_ci": (float(ci[4, 0]), float(ci[5, 1])),
+            }
+        vocabs = {s.vocab_size for s in sources}
+        return Moments(
+            mu=float(mean[0]),
+            mu2=float(mean[1]),
+            mu_se=float(se[0]),
+            mu2_se=float(se[1]),
+            mu_ci=(float(ci[0, 0]), float(ci[0, 1])),
+            mu2_ci=(float(ci[1, 0]), float(ci[1, 1])),
+            n_rows=n_rows,
+            n_sequences=n_seq,
+            truncated=truncated,
+            kind=sources[0].kind,
+            temperature=float(self.temperature),
+            vocab_size=vocabs.pop() if len(vocabs) == 1 else None,
+            confidence=confidence,
+            ci_method=method,
+            sources=tuple(s.path for s in sources),
+            formats=tuple(s.format for s in sources),
+            n_exact_rows=self.n_exact,
+            sampled_surprisal_mean=self.surprisal_sum / self.surprisal_n if self.surprisal_n else None,
+            per_row=_join_per_row(self.keep) if self.per_row else None,
+            **extra,
+        )
 
 
 def _per_row_part(si: int, chunk, vals: np.ndarray) -> dict[str, np.ndarray]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from .._config import DEFAULT_CHUNK_BYTES
 from ..errors import InputError
 from ..kernels import moments as K
 
-__all__ = ["AtomPool", "IIDCurve", "atom_pool", "atom_pool_from_rows", "iid_curve"]
+__all__ = ["AtomPool", "AtomScan", "IIDCurve", "atom_pool", "atom_pool_from_rows", "iid_curve"]
 
 _THETA_N = 1.25
 _THETA_G = 0.25
@@ -137,6 +138,43 @@ def atom_pool(
     ):
         acc.add(x, full)
     return acc.finish()
+
+
+class AtomScan:
+    """:func:`atom_pool` as a consumer of :func:`speedoflight.readers.scan.scan` (one pass with other consumers).
+
+    Parameters
+    ----------
+    tail
+        ``"drop"`` or ``"lump"`` the unlisted mass of top-k rows.
+    h, t_max
+        Grid step and range of the step-law histograms (nats).
+
+    """
+
+    wants_logprobs = True
+
+    def __init__(self, *, tail: str = "lump", h: float = 0.004, t_max: float = 40.0) -> None:
+        self._acc = _Acc(h, t_max, tail)
+
+    def begin(self, index: int, source: Any) -> None:
+        """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities."""
+
+    def add(self, index: int, source: Any, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
+        """Add a chunk's log-probabilities to the histograms."""
+        assert logprobs is not None
+        self._acc.add(logprobs, full)
+
+    def finish(self) -> AtomPool:
+        """Return the pool.
+
+        Returns
+        -------
+        AtomPool
+            The step-law histograms over every row read.
+
+        """
+        return self._acc.finish()
 
 
 def _renewal(measure: np.ndarray, h: float, theta: float) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from .._config import DEFAULT_CONFIDENCE
 from ..errors import InputError
 from ..kernels import moments as K
 
-__all__ = ["TrajectoryBound", "trajectories_from_files", "trajectory_bound"]
+__all__ = ["TrajectoryBound", "trajectories_from_files", "trajectories_from_rows", "trajectory_bound"]
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,29 @@ def trajectories_from_files(paths: str | Sequence[str]) -> tuple[list[np.ndarray
     from .estimator import estimate
 
     m = estimate(paths, per_row=True, n_boot=10)
-    pr = m.per_row
-    assert pr is not None
+    assert m.per_row is not None
+    return trajectories_from_rows(m.per_row)
+
+
+def trajectories_from_rows(pr: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    """Surprisal sequences from the per-row values of an estimate (``estimate(..., per_row=True).per_row``).
+
+    Parameters
+    ----------
+    pr
+        A :class:`~speedoflight.theory.estimator.PerRow`.
+
+    Returns
+    -------
+    tuple
+        The per-continuation surprisal arrays (in position order) and a prompt id per continuation.
+
+    Raises
+    ------
+    InputError
+        When the rows record no sampled surprisal or no sequence ids.
+
+    """
     if not np.all(np.isfinite(pr.surprisal)):
         raise InputError("the files do not record the sampled tokens' surprisal, which the trajectory bound needs")
     if np.any(pr.seq < 0):
