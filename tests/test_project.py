@@ -67,3 +67,26 @@ def test_no_wheels_and_no_default_outputs_in_the_repository():
     for pattern in ("*.whl", "/report/", "/evidence/"):
         assert pattern in ignore
     assert not list(ROOT.glob("*.whl"))
+
+
+def _anchor(heading: str) -> str:
+    text = re.sub(r"[^\w\- ]", "", heading.lower())
+    return text.strip().replace(" ", "-")
+
+
+def test_readme_commands_table_links_to_the_reference():
+    from speedoflight.cli.app import COMMANDS
+
+    readme = (ROOT / "README.md").read_text()
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    anchors = {_anchor(h) for h in re.findall(r"^## (.+)$", reference, flags=re.M)}
+    links = dict(re.findall(r"\| \[`(\w+)`\]\(docs/cli\.md#([\w\-]+)\)", readme))
+    names = {c.__name__.rsplit(".", 1)[1] for c in COMMANDS}
+    assert set(links) == names  # every subcommand, once
+    assert set(links.values()) <= anchors
+    for name in names:
+        assert f"speedoflight {name}" in reference
+    # the first screen: what it answers and the two commands come before everything else
+    assert readme.index("## Quick start") < 1500
+    assert "docs/evidence.png" in readme
+    assert (ROOT / "docs" / "evidence.png").stat().st_size < 400_000

@@ -49,6 +49,7 @@ def test_wheel_carries_exactly_the_report_data(wheel):
         for f in REPORT_FILES:
             assert zf.read(f"speedoflight/_data/{f}") == (ROOT / "data" / f).read_bytes()
     assert not any(n.startswith(("tests/", "data/", "notebooks/")) for n in names)
+    assert "speedoflight/py.typed" in names  # PEP 561: type checkers read the package's annotations
     assert wheel.stat().st_size < 12 * 2**20
 
 

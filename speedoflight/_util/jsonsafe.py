@@ -11,7 +11,21 @@ __all__ = ["finite_or_none"]
 
 
 def finite_or_none(obj: Any) -> Any:
-    """Replace NaN and infinities by None (recursively; numpy scalars and arrays become Python values)."""
+    """Replace NaN and infinities by None (recursively; numpy scalars and arrays become Python values).
+
+    Parameters
+    ----------
+    obj
+        A value to write as JSON: a float, numpy scalar or array, or a dict, list or tuple of them
+        (anything else is passed through unchanged).
+
+    Returns
+    -------
+    Any
+        ``obj`` with every non-finite float replaced by None, arrays and tuples as lists, numpy scalars
+        as Python numbers; dicts keep their keys.
+
+    """
     if isinstance(obj, np.ndarray):
         obj = obj.tolist()
     if isinstance(obj, np.generic):

@@ -68,7 +68,19 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def optimum_at(self, p: int) -> tuple[float, float, float]:
-        """Return the simulated optimum at P: (lower estimate, upper estimate, lower's CI low .. upper's CI high)."""
+        """Return the simulated optimum at P: (lower estimate, upper estimate, lower estimate's CI low).
+
+        Parameters
+        ----------
+        p
+            A simulated P (one of ``optimum.P``).
+
+        Returns
+        -------
+        tuple of float
+            The mean E[X*(P)] with tails dropped and with tails lumped, and the dropped one's CI low, clipped at 0.
+
+        """
         i = int(np.searchsorted(self.optimum.P, p))
         if i >= len(self.optimum.P) or self.optimum.P[i] != p:
             raise InputError(f"P = {p} was not simulated")
@@ -79,14 +91,34 @@ class Comparison:
         )
 
     def fraction(self, m: Measured) -> tuple[float, float] | None:
-        """Return the measured X over the simulated optimum at its P: (over the lower estimate, over the upper)."""
+        """Return the measured X over the simulated optimum at its P: (over the lower estimate, over the upper).
+
+        Parameters
+        ----------
+        m
+            A measured system.
+
+        Returns
+        -------
+        tuple of float or None
+            The two ratios (NaN where the estimate is 0), or None where ``m.P`` is unknown.
+
+        """
         if m.P is None:
             return None
         lo, hi, _ = self.optimum_at(m.P)
         return (m.mean_accepted / lo if lo > 0 else math.nan, m.mean_accepted / hi if hi > 0 else math.nan)
 
     def best(self) -> dict[str, dict[str, float]]:
-        """Return the best P and its speedup ceiling per curve (with a timing model), the simulated optimum included."""
+        """Return the best P and its speedup ceiling per curve (with a timing model), the simulated optimum included.
+
+        Returns
+        -------
+        dict
+            ``{curve: {"P": ..., "speedup": ...}}``, with ``optimum`` and ``optimum_upper``; empty without a timing
+            model.
+
+        """
         if self.timing is None:
             return {}
         out = self.curve.best(grid_max=float(self.optimum.P[-1]))
@@ -97,7 +129,15 @@ class Comparison:
         return out
 
     def measured_rows(self) -> list[dict[str, Any]]:
-        """Return one dict per measured system (the ``measured`` list of ``--json``)."""
+        """Return one dict per measured system (the ``measured`` list of ``--json``).
+
+        Returns
+        -------
+        list of dict
+            The system's fields and, where P is known, ``optimum_at_P``, ``optimum_upper_at_P``,
+            ``fraction_of_optimum``, ``fraction_of_optimum_upper`` and, with a timing model, ``speedup_model``.
+
+        """
         rows = []
         for m in self.measured:
             d = {
@@ -129,7 +169,15 @@ class Comparison:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``measured``, ``curves`` (bounds at P), ``optimum`` and, with a timing model, ``best``."""
+        """Return a JSON-ready dict: ``measured``, ``curves`` (bounds at P), ``optimum`` and ``best``.
+
+        Returns
+        -------
+        dict
+            ``measured`` (:meth:`measured_rows`), ``mu``, ``mu2``, ``curves``, ``optimum`` (both estimates with
+            their intervals), ``best`` (empty without a timing model) and ``notes``.
+
+        """
         return {
             "measured": self.measured_rows(),
             "mu": self.curve.mu,
@@ -153,7 +201,14 @@ class Comparison:
         }
 
     def markdown(self) -> str:
-        """Return the two tables (speed of light per P; measured systems) in Markdown."""
+        """Return the two tables (speed of light per P; measured systems) in Markdown.
+
+        Returns
+        -------
+        str
+            The table of the simulated optimum and the bounds per simulated P, then :meth:`measured_markdown`.
+
+        """
         c = self.curve
         cols = [k for k in TABLED if k in c.columns]
         lines = [
@@ -170,7 +225,15 @@ class Comparison:
         return "\n".join(lines)
 
     def measured_markdown(self) -> str:
-        """Return the table of measured systems in Markdown."""
+        """Return the table of measured systems in Markdown.
+
+        Returns
+        -------
+        str
+            One row per system: X with its CI, tokens per call, P, the optimum at P and the fraction of it reached
+            (and the model's speedup, with a timing model).
+
+        """
         head = "| system | format | X (95% CI) | tokens per call | P | optimum at P | fraction of optimum |"
         sep = "|---|---|---|---|---|---|---|"
         if self.timing is not None:
@@ -192,7 +255,14 @@ class Comparison:
         return "\n".join(rows)
 
     def summary_lines(self) -> list[str]:
-        """Return plain statements: each system's place under the ceiling, and the best P on the GPU."""
+        """Return plain statements: each system's place under the ceiling, and the best P on the GPU.
+
+        Returns
+        -------
+        list of str
+            One line per measured system, then, with a timing model, the speedup ceilings and their best P.
+
+        """
         out = []
         for m, d in zip(self.measured, self.measured_rows(), strict=True):
             if m.P is None:
@@ -232,7 +302,14 @@ class Comparison:
         return out
 
     def figure(self) -> Any:
-        """Return a matplotlib figure: E[X] against log P (and the speedup ceiling with a timing model)."""
+        """Return a matplotlib figure: E[X] against log P (and the speedup ceiling with a timing model).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The curves, the simulated optimum's band and the measured systems; a second panel with a timing model.
+
+        """
         from .plots import pyplot
 
         plt = pyplot()
@@ -435,7 +512,18 @@ def compare(
 
 
 def write_comparison(out_dir: str, comp: Comparison, command: str | None = None) -> None:
-    """Write ``compare.md``, ``compare.png`` and ``compare.json`` into ``out_dir``, all or nothing."""
+    """Write ``compare.md``, ``compare.png`` and ``compare.json`` into ``out_dir``, all or nothing.
+
+    Parameters
+    ----------
+    out_dir
+        The folder to write (replaced whole on success).
+    comp
+        The comparison (:func:`compare`).
+    command
+        The command line that regenerates the folder, quoted in ``compare.md``.
+
+    """
     import json
 
     from .._util.atomic import atomic_dir

@@ -60,7 +60,15 @@ class RealComparison:
     notes: list[str] = field(default_factory=list)
 
     def iid_verdicts(self) -> list[str]:
-        """Judge the i.i.d. simulation against the oracle per P: over-predicts, under-predicts or agrees."""
+        """Judge the i.i.d. simulation against the oracle per P: over-predicts, under-predicts or agrees.
+
+        Returns
+        -------
+        list of str
+            Per P, ``"over-predicts"`` (the dropped-tail CI low lies above the oracle's CI high),
+            ``"under-predicts"`` (the lumped-tail CI high lies below the oracle's CI low) or ``"agrees"``.
+
+        """
         out = []
         for i in range(len(self.P)):
             # the truth of the i.i.d. model lies between its dropped-tail (lower) and lumped-tail (upper) estimate
@@ -75,7 +83,14 @@ class RealComparison:
         return out
 
     def bound_held(self) -> dict[str, list[bool]]:
-        """Tell, per bound and P, whether the bound lay at or above the oracle's mean."""
+        """Tell, per bound and P, whether the bound lay at or above the oracle's mean.
+
+        Returns
+        -------
+        dict of str to list of bool
+            For each of :data:`BOUNDS` in ``theory``, one bool per P.
+
+        """
         return {
             k: [bool(b >= o - 1e-12) for b, o in zip(self.theory[k], self.oracle["mean"], strict=True)]
             for k in BOUNDS
@@ -83,7 +98,14 @@ class RealComparison:
         }
 
     def summary_lines(self) -> list[str]:
-        """State plainly where the i.i.d. model over/under-predicts, and which bounds held."""
+        """State plainly where the i.i.d. model over/under-predicts, and which bounds held.
+
+        Returns
+        -------
+        list of str
+            The P of each verdict, the oracle against the i.i.d. range at the largest P, and one line per bound.
+
+        """
         lines = []
         verdicts = self.iid_verdicts()
         for v in ("over-predicts", "under-predicts", "agrees"):
@@ -117,7 +139,15 @@ class RealComparison:
         return lines
 
     def markdown(self) -> str:
-        """Return the comparison table in Markdown (one row per P)."""
+        """Return the comparison table in Markdown (one row per P).
+
+        Returns
+        -------
+        str
+            The oracle, the i.i.d. simulation, the theory curves and each measured drafter (with its fraction of
+            the oracle on the same prompts).
+
+        """
         m = self.measured
         heads = [
             "P",
@@ -158,7 +188,15 @@ class RealComparison:
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
+        """Return a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            The fields, arrays as lists (``iid_sim`` as ``iid_simulation``), plus ``iid_verdicts``, ``bound_held``
+            and ``summary``.
+
+        """
 
         def lists(d: dict[str, np.ndarray]) -> dict[str, Any]:
             return {k: np.asarray(v).tolist() for k, v in d.items()}
@@ -210,6 +248,11 @@ def compare_real(
         Of the i.i.d. simulation.
     progress
         Show progress bars on stderr.
+
+    Returns
+    -------
+    RealComparison
+        The table at P = 1, 2, 4, ... up to the oracle's largest P.
 
     """
     from .._util.stats import t_interval
@@ -351,7 +394,18 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
 
 
 def write_evidence(out_dir: str, comparisons: Sequence[RealComparison], command: str | None = None) -> None:
-    """Write ``evidence.md``, ``evidence.png`` and ``evidence.json`` into ``out_dir``, all or nothing."""
+    """Write ``evidence.md``, ``evidence.png`` and ``evidence.json`` into ``out_dir``, all or nothing.
+
+    Parameters
+    ----------
+    out_dir
+        The folder to write (replaced whole on success).
+    comparisons
+        One comparison per model (:func:`compare_real`).
+    command
+        The command line that regenerates the folder, quoted in ``evidence.md``.
+
+    """
     from .plots import save_figure
 
     with atomic_dir(out_dir) as tmp:

@@ -53,7 +53,22 @@ def save_figure(fig: Any, path: str) -> None:
 
 
 def tradeoff_figure(curve: dict[str, Any], title: str = "") -> Any:
-    """Pareto front of the quality-speed trade-off: rejections per sequence and acceptance against distortion."""
+    """Draw the Pareto front of the quality-speed trade-off: rejections per sequence and acceptance against distortion.
+
+    Parameters
+    ----------
+    curve
+        The output of :func:`~speedoflight.beyond.markov.tradeoff`: ``epsilon``, ``rejections``, ``acceptance``
+        and optionally ``lp_acceptance`` with ``closed_acceptance``.
+    title
+        The figure's title; none if empty.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels against the allowed distortion: rejections per sequence, and acceptance per draft.
+
+    """
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     eps = np.asarray(curve["epsilon"])
@@ -75,7 +90,23 @@ def tradeoff_figure(curve: dict[str, Any], title: str = "") -> Any:
 
 
 def law_figure(fit: LawFit, extend_to: float | None = None, title: str = "") -> Any:
-    """Plot data, fitted law, confidence and prediction bands, on a log x axis (one x only)."""
+    """Plot data, fitted law, confidence and prediction bands, on a log x axis (one x only).
+
+    Parameters
+    ----------
+    fit
+        A law of one x (:class:`~speedoflight.beyond.scaling.LawFit`).
+    extend_to
+        Also draw the law out to this x (beyond the data, shaded as extrapolation).
+    title
+        The figure's title; by default y against ln x, with R^2.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel: the measured points (with +-1 se where known) and the law with its bands.
+
+    """
     if len(fit.x_names) != 1:
         raise InputError("the figure shows one law at a time: fit one x")
     plt = pyplot()

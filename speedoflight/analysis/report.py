@@ -37,7 +37,19 @@ __all__ = ["params_from_name", "run_report", "shipped_data"]
 
 
 def params_from_name(name: str) -> float | None:
-    """Return the parameter count written in a model name (``SmolLM2-135M`` -> 1.35e8), or None."""
+    """Return the parameter count written in a model name (``SmolLM2-135M`` -> 1.35e8), or None.
+
+    Parameters
+    ----------
+    name
+        A model name.
+
+    Returns
+    -------
+    float or None
+        The number before an ``M`` (millions) or ``B`` (billions), times 1e6 or 1e9; None where there is none.
+
+    """
     m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([MmBb])(?![A-Za-z])", name)
     if not m:
         return None

@@ -44,7 +44,21 @@ __all__ = [
 
 
 def expected_tokens(alpha: float | np.ndarray, gamma: int) -> np.ndarray:
-    """Tokens per target call of a chain of ``gamma`` drafts at constant acceptance: ``(1 - a^(g+1)) / (1 - a)``."""
+    """Tokens per target call of a chain of ``gamma`` drafts at constant acceptance: ``(1 - a^(g+1)) / (1 - a)``.
+
+    Parameters
+    ----------
+    alpha
+        Acceptance of each draft token, ``alpha = sum_i min(p_i, q_i)``; a scalar or an array.
+    gamma
+        Drafts per target call (>= 0).
+
+    Returns
+    -------
+    np.ndarray
+        Expected tokens per target call, of the shape of ``alpha`` (``gamma + 1`` where alpha is 1).
+
+    """
     a = np.asarray(alpha, dtype=np.float64)
     if gamma < 0:
         raise InputError(f"--gamma must be >= 0, got {gamma}")
@@ -62,6 +76,23 @@ def positional_tokens(
     value per start; starts whose ``room`` drafts would run past the
     sequence's end are left out, so curves over several gamma that share one
     ``room`` average over the same starts.
+
+    Parameters
+    ----------
+    pair_alpha
+        ``[n]`` per-position acceptance, ``alpha = sum min(p, q)`` per position.
+    sequences
+        Index arrays into ``pair_alpha``, one per sequence, its positions in order.
+    gamma
+        Drafts per target call.
+    room
+        Drafts every start must have room for (>= ``gamma``; default ``gamma``).
+
+    Returns
+    -------
+    np.ndarray
+        Tokens per target call of the chain at each kept start, concatenated over sequences (empty if none).
+
     """
     room = gamma if room is None else room
     if room < gamma:
@@ -86,6 +117,21 @@ def chain_speedup(tokens_per_call: float | np.ndarray, gamma: int | np.ndarray, 
 
     A cost model of its own (a draft token costs ``c`` target calls, a target call the same for any gamma),
     not the roofline of :func:`speedoflight.theory.timing.speedup`.
+
+    Parameters
+    ----------
+    tokens_per_call
+        Tokens emitted per target call.
+    gamma
+        Drafts per target call (broadcast against ``tokens_per_call``).
+    cost_ratio
+        Cost ``c`` of one draft token in target calls (finite, >= 0).
+
+    Returns
+    -------
+    np.ndarray
+        Speedup over plain decoding, ``tokens_per_call / (gamma * c + 1)``.
+
     """
     if not math.isfinite(cost_ratio) or cost_ratio < 0:
         raise InputError(f"--cost-ratio must be a finite number >= 0, got {cost_ratio}")
@@ -93,7 +139,23 @@ def chain_speedup(tokens_per_call: float | np.ndarray, gamma: int | np.ndarray, 
 
 
 def best_gamma(alpha: float, cost_ratio: float, gamma_max: int = 64) -> tuple[int, float]:
-    """Return the number of drafts in 0..gamma_max with the largest speedup at constant ``alpha``, and that speedup."""
+    """Return the number of drafts in 0..gamma_max with the largest speedup at constant ``alpha``, and that speedup.
+
+    Parameters
+    ----------
+    alpha
+        Acceptance of each draft token, ``alpha = sum min(p, q)``, the same at every position.
+    cost_ratio
+        Cost of one draft token in target calls.
+    gamma_max
+        Largest number of drafts per target call searched.
+
+    Returns
+    -------
+    tuple of (int, float)
+        The best gamma (the smallest on ties) and its speedup over plain decoding.
+
+    """
     g = np.arange(gamma_max + 1)
     s = chain_speedup(np.array([expected_tokens(alpha, int(k)) for k in g]), g, cost_ratio)
     k = int(np.argmax(s))
@@ -133,7 +195,15 @@ class ClassicResult:
     curve: dict[str, list[Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
+        """Return a JSON-ready summary.
+
+        Returns
+        -------
+        dict
+            The pair's names, rows and acceptance, tokens per call, speedups and best gamma, and the curve;
+            non-finite numbers become None.
+
+        """
         from .._util.jsonsafe import finite_or_none
 
         pair = self.pair
@@ -170,7 +240,14 @@ class ClassicResult:
         return finite_or_none(out)
 
     def text(self) -> str:
-        """Human-readable summary."""
+        """Return a human-readable summary.
+
+        Returns
+        -------
+        str
+            Lines giving the acceptance with its interval, tokens per target call and the speedups.
+
+        """
         p = self.pair
         lines = [
             f"target {p.names[0]}  vs  draft {p.names[1]}: {p.n} paired positions",

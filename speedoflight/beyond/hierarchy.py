@@ -74,7 +74,23 @@ def _check_alpha(a: float, name: str) -> float:
 
 
 def round_pgf(a1: float, gamma: int, z: float) -> float:
-    """``E[z^L]`` for the tokens L = N1 + 1 one intermediate round emits from ``gamma`` drafts at acceptance a1."""
+    """``E[z^L]`` for the tokens L = N1 + 1 one intermediate round emits from ``gamma`` drafts at acceptance a1.
+
+    Parameters
+    ----------
+    a1
+        Acceptance of a draft token by the intermediate.
+    gamma
+        Drafts per intermediate round.
+    z
+        Argument of the generating function.
+
+    Returns
+    -------
+    float
+        ``G(z) = sum_{j<gamma} (1 - a1) a1^j z^(j+1) + a1^gamma z^(gamma+1)``.
+
+    """
     j = np.arange(gamma)
     return float(((1.0 - a1) * a1**j * z ** (j + 1)).sum() + a1**gamma * z ** (gamma + 1))
 
@@ -115,7 +131,26 @@ def hierarchical(a1: float, a2: float, gamma: int, rounds: int, costs: Costs) ->
 
 
 def single_stage(a: float, gamma: int, cost_per_draft: float, cost_target: float = 1.0) -> dict[str, float]:
-    """One drafter against the target: tokens per call, cost and tokens per unit time."""
+    """One drafter against the target: tokens per call, cost and tokens per unit time.
+
+    Parameters
+    ----------
+    a
+        Acceptance of a draft token by the target.
+    gamma
+        Drafts per target call.
+    cost_per_draft
+        Cost of one draft token, in target forward passes.
+    cost_target
+        Cost of one target pass.
+
+    Returns
+    -------
+    dict
+        ``tokens`` (expected tokens per target call), ``cost`` (``gamma * cost_per_draft + cost_target``) and
+        ``throughput`` (tokens / cost).
+
+    """
     a = _check_alpha(a, "alpha")
     tokens = float(expected_tokens(a, gamma))
     cost = gamma * cost_per_draft + cost_target
@@ -123,7 +158,21 @@ def single_stage(a: float, gamma: int, cost_per_draft: float, cost_target: float
 
 
 def best_single(a: float, cost_per_draft: float, cost_target: float = 1.0, gamma_max: int = 32) -> dict[str, float]:
-    """Return the gamma in 0..gamma_max with the highest throughput for one drafter, with its figures."""
+    """Return the gamma in 0..gamma_max with the highest throughput for one drafter, with its figures.
+
+    Parameters
+    ----------
+    a, cost_per_draft, cost_target
+        As in :func:`single_stage`.
+    gamma_max
+        Largest number of drafts per target call searched.
+
+    Returns
+    -------
+    dict
+        ``gamma`` (the smallest on ties) and its :func:`single_stage` figures.
+
+    """
     best = max(
         ({"gamma": g, **single_stage(a, g, cost_per_draft, cost_target)} for g in range(gamma_max + 1)),
         key=lambda d: d["throughput"],
@@ -134,7 +183,21 @@ def best_single(a: float, cost_per_draft: float, cost_target: float = 1.0, gamma
 def best_hierarchical(
     a1: float, a2: float, costs: Costs, gamma_max: int = 16, rounds_max: int = 16
 ) -> dict[str, float]:
-    """Return the (gamma, rounds) with the highest throughput, with its figures."""
+    """Return the (gamma, rounds) with the highest throughput, with its figures.
+
+    Parameters
+    ----------
+    a1, a2, costs
+        As in :func:`hierarchical`.
+    gamma_max, rounds_max
+        Largest drafts per round and rounds per target pass searched (both from 1).
+
+    Returns
+    -------
+    dict
+        ``gamma``, ``rounds`` (the first best in gamma-then-rounds order) and its :func:`hierarchical` figures.
+
+    """
     best: dict[str, float] | None = None
     for g in range(1, gamma_max + 1):
         for r in range(1, rounds_max + 1):
@@ -148,7 +211,27 @@ def best_hierarchical(
 def simulate_bernoulli(
     a1: float, a2: float, gamma: int, rounds: int, cycles: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Tokens per cycle of the hierarchical scheme with independent Bernoulli acceptances (``[cycles]``)."""
+    """Tokens per cycle of the hierarchical scheme with independent Bernoulli acceptances (``[cycles]``).
+
+    Parameters
+    ----------
+    a1, a2
+        Acceptance of a draft token by the intermediate, and of an intermediate token by the target.
+    gamma
+        Drafts per intermediate round.
+    rounds
+        Intermediate rounds per target pass.
+    cycles
+        Simulated cycles.
+    rng
+        Random generator.
+
+    Returns
+    -------
+    np.ndarray
+        ``[cycles]`` tokens kept by the target per cycle, N2 + 1.
+
+    """
     a1, a2 = _check_alpha(a1, "a1"), _check_alpha(a2, "a2")
     buffer = np.zeros(cycles, dtype=np.int64)
     for _ in range(rounds):
@@ -238,6 +321,22 @@ def compare_schemes(
     the hierarchy's target pass costs ``costs.target`` (less than 1 where it
     reuses the intermediate's activations). Throughput is in tokens per
     full-pass time, so plain decoding scores 1.
+
+    Parameters
+    ----------
+    a_dm, a_mt, a_dt
+        Acceptance of drafter against intermediate, intermediate against target, drafter against target.
+    costs
+        Per-token and per-pass costs.
+    gamma_max, rounds_max
+        Largest drafts per call (or per round) and rounds per target pass searched.
+
+    Returns
+    -------
+    dict
+        ``draft_to_target`` and ``intermediate_to_target`` (from :func:`best_single`) and ``hierarchical``
+        (from :func:`best_hierarchical`).
+
     """
     return {
         "draft_to_target": best_single(a_dt, costs.draft, 1.0, gamma_max),

@@ -54,7 +54,15 @@ class RejectionResult:
     confidence: float
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """Return the JSON-ready fields.
+
+        Returns
+        -------
+        dict
+            Sequences, mean length, expected rejections with interval and bounds, TV per token with interval,
+            and the confidence.
+
+        """
         return {
             "sequences": self.sequences,
             "mean_length": self.mean_length,

@@ -31,7 +31,19 @@ __all__ = ["LawFit", "acceptance_by_layer", "fit_law", "read_table", "write_tabl
 
 
 def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read a CSV with a header into float columns (empty cells are NaN; text columns are dropped)."""
+    """Read a CSV with a header into float columns (empty cells are NaN; text columns are dropped).
+
+    Parameters
+    ----------
+    path
+        The CSV file, one row per measurement.
+
+    Returns
+    -------
+    dict of str to np.ndarray
+        Each numeric column's header name and its values.
+
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file; check the path")
@@ -60,7 +72,16 @@ def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def write_table(path: str, columns: dict[str, Any]) -> None:
-    """Write columns of equal length as a CSV, atomically."""
+    """Write columns of equal length as a CSV, atomically.
+
+    Parameters
+    ----------
+    path
+        The CSV file written.
+    columns
+        Header name to values, one value per row, in column order.
+
+    """
     from .._util.atomic import atomic_path
 
     names = list(columns)
@@ -119,6 +140,18 @@ class LawFit:
         Returns ``mean``, ``ci_low``/``ci_high`` (the law's mean),
         ``pi_low``/``pi_high`` (a new measurement, residual scatter
         ``sigma``) and ``extrapolated`` (outside the fitted range of some x).
+
+        Parameters
+        ----------
+        x_new
+            Positive, finite prediction points, one value per x.
+
+        Returns
+        -------
+        dict of str to np.ndarray
+            ``x`` (the points as ``[m, k]``), ``mean``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` and
+            ``extrapolated``.
+
         """
         from scipy import stats
 
@@ -147,7 +180,19 @@ class LawFit:
         }
 
     def to_dict(self, at: np.ndarray | None = None) -> dict[str, Any]:
-        """JSON-ready summary, with predictions at ``at`` when given."""
+        """JSON-ready summary, with predictions at ``at`` when given.
+
+        Parameters
+        ----------
+        at
+            Optional prediction points, as for :meth:`predict`.
+
+        Returns
+        -------
+        dict
+            The law, parameters with intervals, goodness of fit, notes and, with ``at``, ``predictions``.
+
+        """
         names = ["intercept"] + [f"ln({n})" for n in self.x_names]
         out: dict[str, Any] = {
             "law": f"{self.y_name} = b0 + " + " + ".join(f"b{j + 1} ln({n})" for j, n in enumerate(self.x_names)),
@@ -182,7 +227,19 @@ class LawFit:
         return out
 
     def text(self, at: np.ndarray | None = None) -> str:
-        """Human-readable summary."""
+        """Human-readable summary.
+
+        Parameters
+        ----------
+        at
+            Optional prediction points, as for :meth:`predict`.
+
+        Returns
+        -------
+        str
+            Lines giving the law, its parameters, goodness of fit, any predictions and notes.
+
+        """
         d = self.to_dict(at)
         lines = [f"{d['law']}   (n = {d['n']}, {self.confidence:.0%} intervals)"]
         for name, par in d["parameters"].items():

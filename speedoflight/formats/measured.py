@@ -33,7 +33,19 @@ class MeasureRun:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per (drafter, shape, P): iterations, mean X with a t-interval over prompts, tokens per call."""
+        """Per (drafter, shape, P): iterations, mean X with a t-interval over prompts, tokens per call.
+
+        Returns
+        -------
+        list of dict
+            One dict per (drafter, shape, P), in order of first appearance: ``drafter``, ``shape``, ``P``,
+            ``iterations`` (verifier calls), ``mean_accepted`` (mean X, accepted draft tokens per call,
+            over all iterations), ``prompt_mean_accepted`` (the mean of per-prompt means), ``ci_low`` and
+            ``ci_high`` (Student-t interval of the per-prompt means at the default confidence; NaN with
+            one prompt), ``tokens_per_call`` (``mean_accepted + 1``) and ``mean_tree_size`` (mean draft
+            tokens proposed per call).
+
+        """
         from .._util.stats import t_interval
 
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
@@ -85,6 +97,14 @@ def write_measured(path: str, run: MeasureRun) -> None:
     iteration produced X + 1 tokens), ``tree_size[k]`` the number of draft
     tokens proposed (at most P; prompt lookup may find fewer) and
     ``start[k]`` the position in the continuation where it began.
+
+    Parameters
+    ----------
+    path
+        File to write (replaced atomically).
+    run
+        The run: ``run.meta`` is written as the header line, then each of ``run.records`` as one line.
+
     """
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(run.meta, sort_keys=True) + "\n")
@@ -93,7 +113,25 @@ def write_measured(path: str, run: MeasureRun) -> None:
 
 
 def read_measured(path: str) -> MeasureRun:
-    """Read a ``speedoflight-measured`` JSONL file (see :func:`write_measured`), checking every record."""
+    """Read a ``speedoflight-measured`` JSONL file (see :func:`write_measured`), checking every record.
+
+    Parameters
+    ----------
+    path
+        The JSONL file.
+
+    Returns
+    -------
+    MeasureRun
+        The header as ``meta`` and every further line as ``records``.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or unreadable, a line is not JSON, the header is not a version-1
+        ``speedoflight-measured`` header, or a record lacks a field or has accepted lengths outside 0..P.
+
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()

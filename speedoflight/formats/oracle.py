@@ -59,7 +59,22 @@ class OracleResult:
 
 
 def save_oracle(path: str, res: OracleResult) -> None:
-    """Write an oracle result as ``.npz`` (no pickles) atomically: curves, depths, kinds, metadata JSON."""
+    """Write an oracle result as ``.npz`` (no pickles) atomically: curves, depths, kinds, metadata JSON.
+
+    Parameters
+    ----------
+    path
+        File to write; must end in ``.npz``.
+    res
+        The result: its curves, depths (stored as int16), kinds, settings and work counters are
+        written, with ``res.meta`` merged into the metadata.
+
+    Raises
+    ------
+    InputError
+        When ``path`` does not end in ``.npz``.
+
+    """
     import json
 
     from .._util.atomic import atomic_path
@@ -89,7 +104,25 @@ def save_oracle(path: str, res: OracleResult) -> None:
 
 
 def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, Any]]:
-    """Read a file written by :func:`save_oracle`: (curves, depths, kinds, metadata)."""
+    """Read a file written by :func:`save_oracle`: (curves, depths, kinds, metadata).
+
+    Parameters
+    ----------
+    path
+        An ``.npz`` file written by :func:`save_oracle`.
+
+    Returns
+    -------
+    tuple
+        ``(curves [prefixes, P], depths, kinds, metadata)``: the exact curves E[X*(P)] per prefix, the
+        depth of every popped node per prefix, the prompt kinds and the metadata dict.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or is not a speedoflight oracle file.
+
+    """
     import json
     import zipfile
 

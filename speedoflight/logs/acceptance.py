@@ -90,7 +90,21 @@ def _detect_json(objs: list[Any]) -> str:
 
 
 def detect(path: str, text: str) -> str:
-    """Return the format of an acceptance file, detected from its content."""
+    """Return the format of an acceptance file, detected from its content.
+
+    Parameters
+    ----------
+    path
+        The file's name, for error messages.
+    text
+        The file's content.
+
+    Returns
+    -------
+    str
+        One of :data:`FORMATS`, or ``"unknown"``.
+
+    """
     head = text.lstrip()[:1]
     if head in ("{", "["):
         try:
@@ -167,7 +181,21 @@ def read_acceptance(path: str | os.PathLike[str], fmt: str | None = None) -> lis
 
 
 def read_many(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> list[Measured]:
-    """Read several files (see :func:`read_acceptance`) into one list."""
+    """Read several files (see :func:`read_acceptance`) into one list.
+
+    Parameters
+    ----------
+    paths
+        The files, read in order.
+    fmt
+        Force one format for every file (one of :data:`FORMATS`); by default each file's is detected.
+
+    Returns
+    -------
+    list of Measured
+        The entries of every file, in the order of ``paths``.
+
+    """
     out: list[Measured] = []
     for path in paths:
         out.extend(read_acceptance(path, fmt))

@@ -17,7 +17,24 @@ __all__ = ["read_answers"]
 
 
 def read_answers(path: str, objs: list[Any], fmt: str) -> list[Measured]:
-    """Read Spec-Bench or EAGLE answer objects (``fmt``) into one entry per model, interval between turns."""
+    """Read Spec-Bench or EAGLE answer objects (``fmt``) into one entry per model, interval between turns.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    objs
+        The answer records, each with a ``choices`` list.
+    fmt
+        ``"spec-bench"`` or ``"eagle"``.
+
+    Returns
+    -------
+    list of Measured
+        One entry per ``model_id``: from ``accept_lengths`` where a model's answers have them (interval between
+        choices), else from ``new_tokens`` and ``decoding_steps`` or ``idxs`` per turn (interval between turns).
+
+    """
     per_model: dict[str, dict[str, list[Any]]] = {}
     notes: set[str] = set()
     for i, o in enumerate(objs, start=1):

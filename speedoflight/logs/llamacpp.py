@@ -22,7 +22,24 @@ __all__ = ["read_llamacpp"]
 
 
 def read_llamacpp(path: str, text: str) -> list[Measured]:
-    """Read llama.cpp server log text: per-request acceptance lines, and the last ``statistics`` line per implementation."""
+    """Read llama.cpp server log text.
+
+    Reads the per-request acceptance lines, and the last ``statistics`` line per implementation.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        The log's content.
+
+    Returns
+    -------
+    list of Measured
+        One entry for all ``draft acceptance`` lines (interval between requests), if any, then one per drafting
+        implementation from its ``statistics`` lines (the last line of each server run, summed over runs).
+
+    """
     slots_t: list[float] = []
     slots_n: list[float] = []
     slot_drafted = 0.0

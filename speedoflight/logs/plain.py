@@ -30,7 +30,27 @@ __all__ = ["read_csv", "read_own", "read_plain"]
 
 
 def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]) -> list[Measured]:
-    """Plain records (one iteration, or one request with lists) to entries per label."""
+    """Turn plain records (one iteration, or one request with lists) into entries per label.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    fmt
+        The format recorded in each entry (``"csv"`` or ``"jsonl"``).
+    rows
+        One dict per record: X (``accepted`` ...) or tokens per call (``tokens_per_call`` ...), a value or a
+        list; optionally P (``tree_size`` ...), a group (``sequence`` ...) and a label (``label`` ...).
+    where
+        Where each row is in the file (``"line 3"``), for error messages; one per row.
+
+    Returns
+    -------
+    list of Measured
+        One entry per label; the interval is between groups (the group column, or each record holding a list),
+        else from the distribution of X.
+
+    """
     if not rows:
         raise InputError(f"{path}: holds no records")
     keys = set().union(*(r.keys() for r in rows))
@@ -130,7 +150,23 @@ def _from_iterations(
 
 
 def read_csv(path: str, text: str) -> list[Measured]:
-    """Read a CSV with a header (``accepted`` or ``tokens_per_call`` ...) into entries per label (see :func:`read_plain`)."""
+    """Read a CSV with a header (``accepted`` or ``tokens_per_call`` ...) into entries per label.
+
+    See :func:`read_plain`.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        The CSV content, header line first.
+
+    Returns
+    -------
+    list of Measured
+        One entry per label.
+
+    """
     try:
         reader = csv.DictReader(io.StringIO(text))
         rows = [{k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in r.items() if k} for r in reader]
@@ -151,7 +187,19 @@ def read_csv(path: str, text: str) -> list[Measured]:
 
 
 def read_own(path: str) -> list[Measured]:
-    """Read a ``speedoflight-measured`` file into one entry per (drafter, shape, P), interval between prompts."""
+    """Read a ``speedoflight-measured`` file into one entry per (drafter, shape, P), interval between prompts.
+
+    Parameters
+    ----------
+    path
+        A JSONL file written by ``speedoflight measure``.
+
+    Returns
+    -------
+    list of Measured
+        One entry per (drafter, shape, P), labelled ``"drafter shape"``, with the recorded P.
+
+    """
     from ..formats.measured import read_measured
 
     run = read_measured(path)

@@ -88,12 +88,31 @@ class Measured:
         return self.label or os.path.basename(self.source)
 
     def with_p(self, p: int) -> Measured:
-        """Return the same measurement with P given by the user."""
+        """Return the same measurement with P given by the user.
+
+        Parameters
+        ----------
+        p
+            Draft tokens per iteration (P).
+
+        Returns
+        -------
+        Measured
+            A copy with ``P = p`` and a note saying so (and what the source recorded, if different).
+
+        """
         note = f"P = {p} given by the user" + (f" (the source recorded {self.P})" if self.P not in (None, p) else "")
         return replace(self, P=int(p), notes=(*self.notes, note))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
+        """Return a JSON-ready summary.
+
+        Returns
+        -------
+        dict
+            Every field (``ci`` and ``distribution`` as lists), plus ``tokens_per_call``.
+
+        """
         return {
             "source": self.source,
             "format": self.format,

@@ -15,7 +15,23 @@ __all__ = ["read_sglang"]
 
 
 def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
-    """Read SGLang response objects (``meta_info``) into one entry: accepted per verify step, interval between requests."""
+    """Read SGLang response objects (``meta_info``) into one entry.
+
+    X is accepted tokens per verify step, with the interval between requests.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    objs
+        The responses, each with ``meta_info`` (or its fields at the top level).
+
+    Returns
+    -------
+    list of Measured
+        One entry; requests with ``spec_verify_ct`` 0 are skipped (and noted).
+
+    """
     totals, counts, sizes = [], [], []
     skipped = 0
     mismatched = 0

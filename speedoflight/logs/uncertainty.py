@@ -20,7 +20,22 @@ Z95 = NormalDist().inv_cdf(0.975)  # stdlib: reading a log must not wait for sci
 def between_groups(
     totals: np.ndarray, counts: np.ndarray
 ) -> tuple[float, float | None, tuple[float, float] | None, str]:
-    """Ratio estimator sum(totals)/sum(counts) with the between-group (cluster) standard error."""
+    """Return the ratio estimator sum(totals)/sum(counts) with the between-group (cluster) standard error.
+
+    Parameters
+    ----------
+    totals
+        ``[g]`` per-group sums (accepted draft tokens of each request or sequence).
+    counts
+        ``[g]`` per-group counts (verifier calls).
+
+    Returns
+    -------
+    tuple
+        ``(mean, se, ci, how)``: the ratio, its standard error and 95% t-interval on g - 1 degrees of freedom
+        (both None for one group), and how they were obtained.
+
+    """
     totals = np.asarray(totals, dtype=float)
     counts = np.asarray(counts, dtype=float)
     n = counts.sum()
@@ -39,9 +54,25 @@ def between_groups(
 def from_distribution(
     counts: np.ndarray, what: str, mean: float | None = None
 ) -> tuple[float, float | None, tuple[float, float] | None, str]:
-    """Mean and standard error of X from counts of X = 0, 1, ..., treating iterations as independent.
+    """Return the mean and standard error of X from counts of X = 0, 1, ..., treating iterations as independent.
 
     ``mean`` replaces the counts' own mean where exact totals are known and the counts come from rounded rates.
+
+    Parameters
+    ----------
+    counts
+        Iterations with X = 0, 1, ... (may be fractional; negatives are clipped to 0).
+    what
+        Where the counts come from, quoted in ``how``.
+    mean
+        The exact mean X; by default the counts' own mean.
+
+    Returns
+    -------
+    tuple
+        ``(mean, se, ci, how)``: the mean X, its standard error and normal 95% interval (both None for fewer
+        than 2 iterations), and how they were obtained.
+
     """
     counts = np.clip(np.asarray(counts, dtype=float), 0, None)
     n = counts.sum()
@@ -62,7 +93,24 @@ def from_distribution(
 
 
 def totals_only(accepted: float, iterations: float, k: int | None) -> tuple[float, float | None, Any, str]:
-    """Only totals: the mean, and at most the Bhatia-Davis bound sqrt(m (K - m) / n) when X <= K is known."""
+    """Return the mean from totals only, and at most the Bhatia-Davis bound sqrt(m (K - m) / n) when X <= K is known.
+
+    Parameters
+    ----------
+    accepted
+        Accepted draft tokens in all.
+    iterations
+        Verifier calls (drafts) in all.
+    k
+        The largest X possible (K), or None where unknown.
+
+    Returns
+    -------
+    tuple
+        ``(mean, se, ci, how)``: accepted / iterations; with ``k`` and at least 2 iterations the Bhatia-Davis
+        bound as se and its normal 95% interval, else None for both; and how they were obtained.
+
+    """
     mean = accepted / iterations
     if k is None or iterations < 2:
         return mean, None, None, "totals only: no standard error can be given"
@@ -77,6 +125,20 @@ def totals_only(accepted: float, iterations: float, k: int | None) -> tuple[floa
 
 
 def distribution_from_cumulative(drafts: float, per_pos: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Return counts of X = 0..K from the drafts and the counts of drafts with position i accepted (P(X > i))."""
+    """Return counts of X = 0..K from the drafts and the counts of drafts with position i accepted (P(X > i)).
+
+    Parameters
+    ----------
+    drafts
+        Drafts (iterations) in all.
+    per_pos
+        ``[K]`` drafts whose position i = 0, ..., K - 1 was accepted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[K + 1]`` drafts with X = 0, ..., K: differences of consecutive cumulative counts (not clipped).
+
+    """
     c = np.concatenate([[drafts], np.asarray(per_pos, dtype=float), [0.0]])
     return c[:-1] - c[1:]

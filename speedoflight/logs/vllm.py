@@ -21,7 +21,24 @@ __all__ = ["read_prometheus", "read_vllm_log"]
 
 
 def read_prometheus(path: str, text: str) -> list[Measured]:
-    """Read vLLM ``/metrics`` text into one entry per model (engines summed, X's distribution from per-position counters)."""
+    """Read vLLM ``/metrics`` text into one entry per model.
+
+    Engines are summed; X's distribution comes from the per-position counters.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        One scrape of ``GET /metrics`` (Prometheus text).
+
+    Returns
+    -------
+    list of Measured
+        One entry per ``model_name`` label: X = accepted tokens / drafts, with the interval from the distribution
+        where per-position counters exist, else from totals only (no standard error).
+
+    """
     from prometheus_client.parser import text_string_to_metric_families
 
     per_model: dict[str, dict[str, Any]] = {}
@@ -160,7 +177,24 @@ def _drafts_from_printout(
 
 
 def read_vllm_log(path: str, text: str) -> list[Measured]:
-    """Read vLLM ``SpecDecoding metrics:`` lines into one entry: counts summed over intervals, batch means for the interval."""
+    """Read vLLM ``SpecDecoding metrics:`` lines into one entry.
+
+    Counts are summed over the logging intervals; batch means over them give the interval.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        The log's content; other lines are ignored.
+
+    Returns
+    -------
+    list of Measured
+        One entry: the interval from batch means over 5 or more logging intervals, else from the per-position
+        rates, else from totals only.
+
+    """
     totals: list[float] = []
     counts: list[float] = []
     per_pos_sum: np.ndarray | None = None

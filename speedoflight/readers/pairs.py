@@ -26,7 +26,19 @@ __all__ = ["Pair", "alpha_full", "complete_rows", "dump_rows", "read_pair", "top
 
 
 def alpha_full(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Per-row acceptance ``sum_i min(p_i, q_i)`` of full distributions ``[n, V]`` (or one row ``[V]``)."""
+    """Per-row acceptance ``sum_i min(p_i, q_i)`` of full distributions ``[n, V]`` (or one row ``[V]``).
+
+    Parameters
+    ----------
+    p, q
+        Target and draft probabilities of the same shape, ``[n, V]`` or ``[V]``.
+
+    Returns
+    -------
+    ndarray
+        ``[n]`` acceptance per row (a float64 scalar for one row), computed in float64.
+
+    """
     return np.minimum(np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)).sum(axis=-1)
 
 
@@ -122,14 +134,29 @@ class Pair:
         return self.exact is None
 
     def clusters(self) -> np.ndarray:
-        """Cluster id per row for intervals: the prompt, else the sequence, else every row alone."""
+        """Cluster id per row for intervals: the prompt, else the sequence, else every row alone.
+
+        Returns
+        -------
+        ndarray
+            ``[n]`` cluster ids: ``prompt`` if known, else ``seq``, else ``0..n-1``.
+
+        """
         for c in (self.prompt, self.seq):
             if c is not None:
                 return c
         return np.arange(self.n)
 
     def sequences(self) -> list[np.ndarray]:
-        """Row indices of each sequence, in position order (one sequence when ids are unknown)."""
+        """Row indices of each sequence, in position order (one sequence when ids are unknown).
+
+        Returns
+        -------
+        list of ndarray
+            One array of row indices per sequence, in increasing sequence id, each sorted by position
+            (by row order when positions are unknown); ``[0..n-1]`` alone when ``seq`` is None.
+
+        """
         if self.seq is None:
             return [np.arange(self.n)]
         order = np.lexsort((self.pos if self.pos is not None else np.arange(self.n), self.seq))
@@ -157,6 +184,20 @@ def complete_rows(parts: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray
     output ``[n, W]`` holds that distribution's unlisted mass, so the tails
     of all of them are lumped into one shared token. Overlaps computed on the
     result lie within the bounds of :func:`topk_interval`.
+
+    Parameters
+    ----------
+    parts
+        One ``(ids [n, k], logprobs [n, k])`` per distribution, over the same n rows (each its own k);
+        entries of probability 0 (``-inf`` log-probability) are unlisted.
+
+    Returns
+    -------
+    list of ndarray
+        One ``[n, W]`` probability array per part, ``W = sum of the k's + 1``: the columns up to the
+        row's number of distinct listed ids hold each id's probability (0 where a part does not list it),
+        the last column that part's unlisted mass, and any columns between are 0.
+
     """
     n = parts[0][0].shape[0]
     width = sum(ids.shape[1] for ids, _ in parts) + 1
@@ -176,7 +217,24 @@ def complete_rows(parts: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray
 
 
 def dump_rows(paths: list[str]) -> list[np.ndarray]:
-    """Rows of several speedoflight dumps over the same positions, on one support (see :func:`complete_rows`)."""
+    """Rows of several speedoflight dumps over the same positions, on one support (see :func:`complete_rows`).
+
+    Parameters
+    ----------
+    paths
+        Speedoflight dump files with rows at the same (sequence, position) pairs, in the same order.
+
+    Returns
+    -------
+    list of ndarray
+        One ``[n, W]`` probability array per dump, as :func:`complete_rows` returns for their top-k rows.
+
+    Raises
+    ------
+    InputError
+        When a dump's rows are not at the positions of the first.
+
+    """
     from .dumpfile import read_dump_arrays
 
     arrays = [read_dump_arrays(p, ("topk_ids", "topk_logprobs", "seq", "pos")) for p in paths]

@@ -31,10 +31,36 @@ class RowConsumer(Protocol):
     wants_logprobs: bool
 
     def begin(self, index: int, source: Source) -> None:
-        """Check source ``index`` before its first chunk (raise :class:`InputError` to refuse it)."""
+        """Check source ``index`` before its first chunk (raise :class:`InputError` to refuse it).
+
+        Parameters
+        ----------
+        index
+            Position of the source in the ``sources`` given to :func:`scan`.
+        source
+            The opened source, before any of its chunks is read.
+
+        """
 
     def add(self, index: int, source: Source, chunk: RowChunk, logprobs: np.ndarray | None, full: bool) -> None:
-        """Take one chunk (``logprobs`` only when ``wants_logprobs``)."""
+        """Take one chunk (``logprobs`` only when ``wants_logprobs``).
+
+        Parameters
+        ----------
+        index
+            Position of the chunk's source in the ``sources`` given to :func:`scan`.
+        source
+            The chunk's source.
+        chunk
+            The rows as stored.
+        logprobs
+            ``[n, w]`` float64 log-probabilities of the chunk's rows (see :func:`chunk_logprobs`) when
+            ``wants_logprobs``, else None.
+        full
+            Whether the source's rows are full distributions (see :func:`check_pool_source`); False when
+            no consumer wants log-probabilities.
+
+        """
 
 
 def check_pool_source(src: Source, temperature: float) -> bool:

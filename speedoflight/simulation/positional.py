@@ -36,7 +36,25 @@ __all__ = ["PositionalTree", "best_tree", "hardware_choice", "parse_acceptance",
 
 
 def parse_acceptance(text: str | list[float] | np.ndarray) -> np.ndarray:
-    """Parse and check ``p1,p2,...``: each in [0, 1], summing to at most 1."""
+    """Parse and check ``p1,p2,...``: each in [0, 1], summing to at most 1.
+
+    Parameters
+    ----------
+    text
+        The positional acceptance vector: a comma-separated string or a sequence of numbers; entry k is
+        the probability that the verifier's token is the drafter's (k+1)-th ranked token.
+
+    Returns
+    -------
+    ndarray
+        The vector as float64.
+
+    Raises
+    ------
+    InputError
+        When it does not parse, is empty, has a value outside [0, 1], or sums to more than 1.
+
+    """
     try:
         acc = (
             np.array([float(x) for x in text.split(",") if x.strip()])
@@ -76,12 +94,34 @@ class PositionalTree:
         return self.expected_accepted + 1.0
 
     def tree(self, budget: int | None = None) -> list[tuple[int, ...]]:
-        """Rank paths of the best tree of ``budget`` nodes, listed by depth then rank."""
+        """Rank paths of the best tree of ``budget`` nodes, listed by depth then rank.
+
+        Parameters
+        ----------
+        budget
+            Nodes (draft tokens) in the tree; None: every node found, at most N.
+
+        Returns
+        -------
+        list of tuple of int
+            One 0-based rank path per node (``(0, 1)``: the second-ranked child of the top-ranked token).
+
+        """
         n = len(self.paths) if budget is None else budget
         return sorted(self.paths[:n], key=lambda p: (len(p), p))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
+        """Return a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            ``acceptance``, ``max_depth``, ``budget`` (1..N), ``expected_accepted`` (E[X], accepted draft
+            tokens per verifier call, at each budget), ``tokens_per_call`` (E[X] + 1), ``paths`` (the rank
+            paths of the largest tree, by depth then rank) and ``vllm_speculative_token_tree`` (the same
+            tree as vLLM's string).
+
+        """
         t = self.tree()
         return {
             "acceptance": self.acceptance.tolist(),
@@ -95,7 +135,30 @@ class PositionalTree:
 
 
 def best_tree(acceptance: np.ndarray | str, budget: int, max_depth: int | None = None) -> PositionalTree:
-    """Best-first on path products, restricted to depth <= ``max_depth`` (None: no cap)."""
+    """Best-first on path products, restricted to depth <= ``max_depth`` (None: no cap).
+
+    Parameters
+    ----------
+    acceptance
+        Positional acceptance vector, or its ``p1,p2,...`` string (see :func:`parse_acceptance`).
+    budget
+        Largest tree size N (nodes, i.e. draft tokens per verifier call), at least 1.
+    max_depth
+        Depth cap D, at least 1; None: no cap (depth at most N).
+
+    Returns
+    -------
+    PositionalTree
+        The best tree of every size 1..N: its nodes in order of decreasing path product and E[X] at each
+        budget (constant past the last node when the depth cap leaves fewer than N nodes of positive
+        product).
+
+    Raises
+    ------
+    InputError
+        When ``acceptance`` is invalid or has no positive entry, or ``budget`` or ``max_depth`` is below 1.
+
+    """
     acc = parse_acceptance(acceptance)
     if budget < 1:
         raise InputError(f"--budget must be at least 1, got {budget}")
@@ -133,7 +196,20 @@ def dp_values(acceptance: np.ndarray | str, budget: int, max_depth: int | None =
 
 
 def vllm_tree_string(paths: list[tuple[int, ...]]) -> str:
-    """VLLM's ``speculative_token_tree``: a list of 0-based rank tuples, by depth."""
+    """VLLM's ``speculative_token_tree``: a list of 0-based rank tuples, by depth.
+
+    Parameters
+    ----------
+    paths
+        Rank paths of the tree's nodes, in any order.
+
+    Returns
+    -------
+    str
+        The paths sorted by depth then rank, as a Python-literal list of tuples, e.g.
+        ``"[(0,), (1,), (0, 0)]"``.
+
+    """
     ordered = sorted(paths, key=lambda p: (len(p), p))
     return "[" + ", ".join("(" + ", ".join(map(str, p)) + ("," if len(p) == 1 else "") + ")" for p in ordered) + "]"
 
@@ -141,7 +217,33 @@ def vllm_tree_string(paths: list[tuple[int, ...]]) -> str:
 def hardware_choice(
     acceptance: np.ndarray | str, budget: int, timing: Timing, draft_step_s: float, max_depth: int | None = None
 ) -> dict[str, Any]:
-    """Sequoia's hardware-aware choice: the (P, D) of largest ``(E[X] + 1) t(0) / (D t_draft + t_verify(P))``."""
+    """Sequoia's hardware-aware choice: the (P, D) of largest ``(E[X] + 1) t(0) / (D t_draft + t_verify(P))``.
+
+    Parameters
+    ----------
+    acceptance
+        Positional acceptance vector, or its ``p1,p2,...`` string (see :func:`parse_acceptance`).
+    budget
+        Largest tree size P considered (draft tokens per verifier call).
+    timing
+        Verifier cost model: ``t_verify(P) = timing.verify_s(P)`` seconds, ``t(0)`` plain decoding.
+    draft_step_s
+        Seconds of one drafter step, ``t_draft`` (one per tree level), at least 0.
+    max_depth
+        Largest depth D considered; None: up to ``budget``.
+
+    Returns
+    -------
+    dict
+        ``P``, ``D``, ``speedup`` (the ratio above: tokens per second relative to plain decoding),
+        ``expected_accepted`` (E[X] of that tree) and ``paths`` (its rank paths, by depth then rank).
+
+    Raises
+    ------
+    InputError
+        When ``draft_step_s`` is negative, or as for :func:`best_tree`.
+
+    """
     if draft_step_s < 0:
         raise InputError(f"--draft-ms must be >= 0, got {draft_step_s * 1e3}")
     d_max = budget if max_depth is None else max_depth

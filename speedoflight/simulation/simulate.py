@@ -57,7 +57,27 @@ def _rows_from_probs(p: np.ndarray) -> np.ndarray:
 
 
 def family(spec: str) -> Distribution:
-    """Parse a family: ``uniform:K``, ``geometric:q``, ``zipf:s:V``, ``dirichlet:alpha:V``, ``deterministic``."""
+    """Parse a family: ``uniform:K``, ``geometric:q``, ``zipf:s:V``, ``dirichlet:alpha:V``, ``deterministic``.
+
+    Parameters
+    ----------
+    spec
+        The family: ``uniform:K`` (K >= 1 equally likely tokens), ``geometric:q`` (p_i = (1 - q) q^i,
+        0 < q < 1, truncated where the tail falls below 1e-16), ``zipf:s:V`` (p_i proportional to
+        i^-s over V tokens, s > 0), ``dirichlet:alpha:V`` (a symmetric Dirichlet over V tokens,
+        alpha > 0) or ``deterministic`` (one token of probability 1).
+
+    Returns
+    -------
+    Distribution
+        One fixed ``neglogp`` row, or the Dirichlet parameters ``(alpha, V)``.
+
+    Raises
+    ------
+    InputError
+        When ``spec`` is not one of these or a parameter is out of range.
+
+    """
     parts = spec.split(":")
     name = parts[0]
     try:
@@ -110,6 +130,27 @@ def pool(
     the tokens beyond ``keep`` of full rows) is dropped (``tail="drop"``: a
     lower estimate of E[X*]) or lumped into one extra token (``"lump"``: an
     upper estimate).
+
+    Parameters
+    ----------
+    paths
+        Files or globs, any format the estimator reads.
+    kind, vocab_size
+        As for :func:`speedoflight.readers.open_source`.
+    temperature
+        Full rows are normalised at this temperature (> 0); top-k rows take only 1.
+    tail
+        ``"drop"`` or ``"lump"`` the mass a row does not list.
+    keep
+        Largest tokens kept per row (at least 1).
+    chunk_bytes
+        Bytes of rows read at a time.
+
+    Returns
+    -------
+    Distribution
+        The pool: one ``neglogp`` row per row read, increasing, ``inf``-padded to a common width.
+
     """
     from ..readers.logrows import logprob_rows
 
@@ -145,10 +186,30 @@ class PoolScan:
         self._parts: list[np.ndarray] = []
 
     def begin(self, index: int, source: Any) -> None:
-        """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities."""
+        """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities.
+
+        Parameters
+        ----------
+        index
+            Position of the source in the scan (unused).
+        source
+            The source (unused).
+
+        """
 
     def add(self, index: int, source: Any, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
-        """Keep a chunk's rows: the ``keep`` largest tokens, the rest dropped or lumped."""
+        """Keep a chunk's rows: the ``keep`` largest tokens, the rest dropped or lumped.
+
+        Parameters
+        ----------
+        index, source, chunk
+            Where the rows came from (unused).
+        logprobs
+            ``[n, w]`` float64 log-probabilities of the rows (required).
+        full
+            Whether the rows are full distributions (unused).
+
+        """
         assert logprobs is not None
         x = -np.sort(-logprobs, axis=1)[:, : self.keep]
         p = np.exp(x)
@@ -183,7 +244,24 @@ class PoolScan:
 
 
 def default_at(pmax: int) -> np.ndarray:
-    """Every P up to 1000, then 20 log-spaced points per decade, always including Pmax."""
+    """Every P up to 1000, then 20 log-spaced points per decade, always including Pmax.
+
+    Parameters
+    ----------
+    pmax
+        Largest tree size P, at least 1.
+
+    Returns
+    -------
+    ndarray
+        Increasing int64 P values in 1..pmax.
+
+    Raises
+    ------
+    InputError
+        When ``pmax`` is below 1.
+
+    """
     if pmax < 1:
         raise InputError(f"--pmax must be at least 1, got {pmax}")
     small = np.arange(1, min(pmax, 1000) + 1)
@@ -212,7 +290,18 @@ class SimulationResult:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
+        """Return a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            ``P``, ``mean``, ``se``, ``ci_low``, ``ci_high`` (E[X*(P)], the optimal tree's expected accepted
+            tokens, per P), ``tokens_per_call`` (mean + 1), the settings (``replicates``, ``seed``,
+            ``policy``, ``distribution``, ``confidence``, ``note``) and ``shape``: ``pmax``,
+            ``nodes_per_depth`` (mean nodes at depth 1..the deepest, at Pmax), ``root_branching`` (mean
+            nodes at depth 1) and ``depth`` (the deepest level with any node).
+
+        """
         last = int(np.max(np.nonzero(self.nodes_per_depth)[0])) if self.nodes_per_depth.any() else 0
         return {
             "P": self.P.tolist(),
@@ -294,7 +383,37 @@ def simulate(
     confidence: float = DEFAULT_CONFIDENCE,
     progress: bool = False,
 ) -> SimulationResult:
-    """Simulate the optimal draft tree: E[X*(P)] with mean, standard error and CI per P."""
+    """Simulate the optimal draft tree: E[X*(P)] with mean, standard error and CI per P.
+
+    Parameters
+    ----------
+    dist
+        Where node distributions come from (:func:`pool` or :func:`family`).
+    pmax
+        Largest tree size P (draft tokens per verifier call), at least 1.
+    replicates
+        Independent trees (at least 2), each from its own seed derived from ``seed``.
+    seed
+        Seed of the replicates; results are bit-identical for the same seed.
+    at
+        P values to report, in 1..pmax (sorted, duplicates dropped); None: :func:`default_at`.
+    confidence
+        Two-sided coverage of the Student-t interval over replicates.
+    progress
+        A progress bar on stderr.
+
+    Returns
+    -------
+    SimulationResult
+        E[X*(P)] (the optimal tree's expected accepted tokens) per P, with its standard error and
+        interval, the per-replicate curves and the mean nodes per depth at Pmax.
+
+    Raises
+    ------
+    InputError
+        When ``pmax``, ``replicates`` or ``at`` is out of range, or the run would need more than 4 GiB.
+
+    """
     if pmax < 1:
         raise InputError(f"--pmax must be at least 1, got {pmax}")
     if replicates < 2:
@@ -357,6 +476,28 @@ def optimal_tree(dist: Distribution, pmax: int, seed: int = 0) -> dict[str, list
     ``seed`` (the seeded tree of its first replicate seed). Nodes are listed
     in pop order, i.e. by decreasing path probability, so any prefix of the
     list is the optimal tree of that size on the same tree.
+
+    Parameters
+    ----------
+    dist
+        A pool or fixed family (not ``dirichlet``).
+    pmax
+        Nodes to draw (fewer when the tree has fewer nodes of positive probability).
+    seed
+        Seed, as for :func:`simulate`.
+
+    Returns
+    -------
+    dict
+        ``parent`` (pop index of each node's parent, -1 for the root's children), ``rank`` (0-based rank
+        among its siblings), ``depth`` (1 for the root's children) and ``expected_accepted`` (the tree's
+        E[X], the sum of its nodes' path probabilities, a float).
+
+    Raises
+    ------
+    InputError
+        When ``dist`` is a Dirichlet family.
+
     """
     if dist.neglogp is None:
         raise InputError("tree export needs a pool or a fixed family (not dirichlet)")

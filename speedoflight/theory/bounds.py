@@ -44,7 +44,26 @@ _LN2 = math.log(2.0)
 
 
 def to_nats(mu: float, mu2: float, base: float | str = "e") -> tuple[float, float]:
-    """Convert (mu, mu2) given in ``base`` to nats (base ``"e"``, ``2`` or ``10``)."""
+    """Convert (mu, mu2) given in ``base`` to nats (base ``"e"``, ``2`` or ``10``).
+
+    Parameters
+    ----------
+    mu, mu2
+        Expected entropy and expected second log-moment, in the units of ``base``.
+    base
+        Log base of the inputs: ``"e"`` or ``math.e`` (nats), ``2``, ``"2"`` or ``"bits"`` (bits), ``10`` or ``"10"``.
+
+    Returns
+    -------
+    tuple of float
+        ``(mu ln(base), mu2 ln(base)^2)``: the two moments in nats.
+
+    Raises
+    ------
+    InputError
+        For any other ``base``.
+
+    """
     if base in ("e", math.e):
         c = 1.0
     elif base in (2, "2", "bits"):
@@ -70,7 +89,24 @@ def check_moments(mu: float, mu2: float) -> tuple[float, float]:
 
 
 def check_p(p: float | np.ndarray | Sequence[float]) -> np.ndarray:
-    """Validate verifier capacities: finite numbers >= 1."""
+    """Validate verifier capacities: finite numbers >= 1.
+
+    Parameters
+    ----------
+    p
+        One capacity P (draft tokens one verifier call can check) or a sequence of them.
+
+    Returns
+    -------
+    ndarray
+        The capacities as a 1-d float64 array, in the order given.
+
+    Raises
+    ------
+    InputError
+        When there is no value, or a value is not finite or below 1.
+
+    """
     arr = np.atleast_1d(np.asarray(p, dtype=np.float64))
     if arr.size == 0:
         raise InputError("-P needs at least one value")
@@ -87,7 +123,24 @@ def _prep(mu: float, mu2: float, p, base) -> tuple[float, float, np.ndarray]:
 
 
 def trivial(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
-    """Trivial bound ``E[X] <= P``: no tree of P nodes gives more."""
+    """Trivial bound ``E[X] <= P``: no tree of P nodes gives more.
+
+    Parameters
+    ----------
+    mu, mu2
+        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
+    p
+        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
+    base
+        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+
+    Returns
+    -------
+    ndarray
+        P itself at each capacity: the bound on E[X*(P)], accepted draft tokens per verifier call
+        (``mu`` and ``mu2`` are validated but do not enter it).
+
+    """
     return _prep(mu, mu2, p, base)[2].copy()
 
 
@@ -97,6 +150,22 @@ def published(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     As stated by Pankratov & Alistarh (arXiv 2512.11718), up to an ``O(1)``
     term whose constant the paper does not give; it is left out here. Must be
     evaluated in nats (it is not invariant under a change of log base).
+
+    Parameters
+    ----------
+    mu, mu2
+        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
+    p
+        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
+    base
+        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+
+    Returns
+    -------
+    ndarray
+        The published value of E[X*(P)] (accepted draft tokens per verifier call) at each P, capped at P;
+        P itself when ``mu = 0``.
+
     """
     mu, mu2, pp = _prep(mu, mu2, p, base)
     if mu == 0:
@@ -112,6 +181,22 @@ def lorden(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     bound ``E[X*(P)] <= G(t) + P e^{-t}``, minimised at ``t = log(mu P)``.
     Valid for ``mu P >= 1``; below that the best admissible ``t = 0`` gives at
     least P, so the result is P.
+
+    Parameters
+    ----------
+    mu, mu2
+        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
+    p
+        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
+    base
+        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+
+    Returns
+    -------
+    ndarray
+        Upper bound on E[X*(P)] (accepted draft tokens per verifier call) at each P, capped at P;
+        P itself where ``mu P < 1`` or ``mu = 0``.
+
     """
     mu, mu2, pp = _prep(mu, mu2, p, base)
     if mu == 0:
@@ -122,7 +207,24 @@ def lorden(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
 
 
 def lorden_log_p(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
-    """Lorden bound at ``t = log P``: ``log(P)/mu + mu2/mu^2``, capped at P."""
+    """Lorden bound at ``t = log P``: ``log(P)/mu + mu2/mu^2``, capped at P.
+
+    Parameters
+    ----------
+    mu, mu2
+        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
+    p
+        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
+    base
+        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+
+    Returns
+    -------
+    ndarray
+        Upper bound on E[X*(P)] (accepted draft tokens per verifier call) at each P, capped at P;
+        P itself when ``mu = 0``.
+
+    """
     mu, mu2, pp = _prep(mu, mu2, p, base)
     if mu == 0:
         return pp.copy()
@@ -135,6 +237,22 @@ def asymptotic(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     The key renewal theorem gives ``sum_{n>=0} Pr(S_n <= t) = t/mu +
     mu2/(2 mu^2) + o(1)`` for a non-lattice i.i.d. walk, and the top-P
     threshold is ``t* ~ log(mu P)``. Its slope in log P is ``1/mu``.
+
+    Parameters
+    ----------
+    mu, mu2
+        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
+    p
+        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
+    base
+        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+
+    Returns
+    -------
+    ndarray
+        Predicted E[X*(P)] (accepted draft tokens per verifier call) at each P, clipped to ``[0, P]``;
+        P itself when ``mu = 0``.
+
     """
     mu, mu2, pp = _prep(mu, mu2, p, base)
     if mu == 0:
@@ -169,10 +287,25 @@ def closed_form_interval(
     ``mu = e/P``), so ``mu`` runs over a grid of the interval, its ends and
     that stationary point. Pairs with ``mu2 < mu^2`` are impossible and skipped.
 
+    Parameters
+    ----------
+    name
+        Key of :data:`CLOSED_FORMS` (``"published"``, ``"lorden"``, ``"lorden_log_p"``, ``"asymptotic"``,
+        ``"trivial"``).
+    mu_interval, mu2_interval
+        ``(low, high)`` ends of the intervals known to hold mu and mu2, in the units of ``base``.
+    p
+        Verifier capacities P (each >= 1).
+    base
+        Log base of the intervals, as for the forms themselves.
+    grid
+        Number of evenly spaced mu values across ``mu_interval`` (its ends and the stationary point are
+        added).
+
     Returns
     -------
     (low, high)
-        Arrays over P.
+        Arrays over P: the smallest and largest value of the form over the candidate pairs.
 
     """
     fn = CLOSED_FORMS[name]

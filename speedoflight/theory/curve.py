@@ -32,6 +32,22 @@ def parse_p(text: str) -> np.ndarray:
     """Parse ``-P``: a list ``1,4,16`` or a log-spaced range ``1:1e6`` (``1:1e6:25`` for 25 points).
 
     Ranges are rounded to integers; a range without a count has 4 points per decade.
+
+    Parameters
+    ----------
+    text
+        The ``-P`` argument as typed.
+
+    Returns
+    -------
+    ndarray
+        The verifier capacities (each >= 1), sorted and without repeats, as float64.
+
+    Raises
+    ------
+    InputError
+        When the text is not such a list or range.
+
     """
     text = text.strip()
     try:
@@ -71,13 +87,33 @@ class BoundCurve:
     notes: tuple[str, ...] = ()
 
     def speedups(self) -> dict[str, np.ndarray]:
-        """Speedup ceiling per column (needs a timing model)."""
+        """Speedup ceiling per column (needs a timing model).
+
+        Returns
+        -------
+        dict of str to ndarray
+            The speedup over plain decoding at each P, by column name; empty without a timing model.
+
+        """
         if self.timing is None:
             return {}
         return {k: speedup(v, self.P, self.timing) for k, v in self.columns.items()}
 
     def best(self, grid_max: float | None = None) -> dict[str, dict[str, float]]:
-        """Best P and its speedup per curve, searched on a dense grid up to max(P)."""
+        """Best P and its speedup per curve, searched on a dense grid up to max(P).
+
+        Parameters
+        ----------
+        grid_max
+            Largest P of the search grid; None (or 0) searches up to max(P). The grid holds every
+            integer up to ``min(grid_max, 4096)`` and 400 log-spaced, rounded values up to ``grid_max``.
+
+        Returns
+        -------
+        dict of str to dict
+            ``{"P": best P, "speedup": its speedup}`` by curve name; empty without a timing model.
+
+        """
         if self.timing is None:
             return {}
         top = float(grid_max or self.P.max())
@@ -90,7 +126,17 @@ class BoundCurve:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"mu", "mu2", "rows": [{"P", ...}], ...}``."""
+        """JSON-ready: ``{"mu", "mu2", "rows": [{"P", ...}], ...}``.
+
+        Returns
+        -------
+        dict
+            ``mu`` and ``mu2`` (nats), ``units``, one row per P (every column, the intervals, the i.i.d.
+            grid error, the trajectory interval and the speedups present), ``labels``, ``notes``, ``sources``,
+            and, where present, the moment intervals, the i.i.d. and trajectory settings, the timing model
+            and the best P per curve.
+
+        """
         rows = []
         sp = self.speedups()
         for i, p in enumerate(self.P):

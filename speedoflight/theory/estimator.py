@@ -91,7 +91,15 @@ class Moments:
         return self.mu2 - self.mu**2
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (no per-row arrays)."""
+        """Return a JSON-ready dict (no per-row arrays).
+
+        Returns
+        -------
+        dict
+            Every field but ``per_row``, tuples as lists, plus ``surprisal_variance``; the four
+            ``*_interval*`` fields only for truncated (top-k) input.
+
+        """
         d = asdict(self)
         d.pop("per_row")
         d["surprisal_variance"] = self.surprisal_variance
@@ -269,7 +277,21 @@ class MomentsScan:
         self.surprisal_sum, self.surprisal_n = 0.0, 0
 
     def begin(self, si: int, src: Source) -> None:
-        """Check a source before its rows: a dump cannot be rescaled to another temperature."""
+        """Check a source before its rows: a dump cannot be rescaled to another temperature.
+
+        Parameters
+        ----------
+        si
+            Index of the source in the scan.
+        src
+            The source about to be read.
+
+        Raises
+        ------
+        InputError
+            For a speedoflight dump when the temperature is not 1.
+
+        """
         if src.format.startswith("speedoflight-dump") and self.temperature != 1.0:
             raise InputError(
                 f"{src.path}: the dump holds the distributions sampled at temperature "
@@ -279,7 +301,22 @@ class MomentsScan:
         self.truncated |= src.truncated or src.width is None
 
     def add(self, si: int, src: Source, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
-        """Take one chunk: row moments (exact ones where the file records them), cluster sums, per-row values."""
+        """Take one chunk: row moments (exact ones where the file records them), cluster sums, per-row values.
+
+        Parameters
+        ----------
+        si
+            Index of the source in the scan (part of the sequence cluster key).
+        src
+            The chunk's source.
+        chunk
+            The rows as stored, with their sequence, prompt, position and surprisal columns where recorded.
+        logprobs
+            Unused: always None, as the estimator does not ask for log-probabilities.
+        full
+            Unused: whether the rows are full distributions.
+
+        """
         vals = row_moments(
             chunk.values,
             src.kind,

@@ -82,7 +82,29 @@ def _tail_code(tail: str) -> int:
 def atom_pool_from_rows(
     logprobs: np.ndarray, *, full: bool = True, tail: str = "lump", h: float = 0.004, t_max: float = 40.0
 ) -> AtomPool:
-    """Build the step-law histograms from rows of log-probabilities ``[n, w]``."""
+    """Build the step-law histograms from rows of log-probabilities ``[n, w]``.
+
+    Parameters
+    ----------
+    logprobs
+        ``[n, w]`` log-probabilities (nats), ``n >= 1``; missing entries ``-inf``.
+    full
+        Whether the rows are full distributions; if not, they are top-k rows and ``tail`` says what
+        becomes of the unlisted mass.
+    tail
+        ``"lump"`` the unlisted mass of a top-k row into one token (upper estimate) or ``"drop"`` it
+        (lower estimate).
+    h
+        Grid step of the histograms, in nats, in ``(0, 0.1]``.
+    t_max
+        Last grid point, in nats; atoms of larger surprisal are left out.
+
+    Returns
+    -------
+    AtomPool
+        The step law ``F`` and the counting measure ``C`` on grids of step ``h`` and ``h/2``, per row.
+
+    """
     lp = np.ascontiguousarray(logprobs, dtype=np.float64)
     if lp.ndim != 2 or lp.shape[0] == 0:
         raise InputError(f"expected rows of log-probabilities [n, w], got shape {lp.shape}")
@@ -129,6 +151,30 @@ def atom_pool(
     Full rows (logits, log-probabilities, probabilities) are normalised in
     float64 at ``temperature``; top-k rows keep their listed tokens and drop
     or lump the unlisted mass (``tail``).
+
+    Parameters
+    ----------
+    paths
+        A file, a glob, or a list of them; all are pooled.
+    kind, vocab_size
+        As for :func:`speedoflight.readers.open_source`.
+    temperature
+        Full rows are normalised at this temperature; top-k rows cannot be rescaled.
+    tail
+        ``"lump"`` the unlisted mass of a top-k row into one token (upper estimate) or ``"drop"`` it
+        (lower estimate).
+    h
+        Grid step of the histograms, in nats, in ``(0, 0.1]``.
+    t_max
+        Last grid point, in nats; atoms of larger surprisal are left out.
+    chunk_bytes
+        Bytes of rows read at a time.
+
+    Returns
+    -------
+    AtomPool
+        The step law ``F`` and the counting measure ``C`` on grids of step ``h`` and ``h/2``, per row.
+
     """
     from ..readers.logrows import logprob_rows
 
@@ -158,10 +204,32 @@ class AtomScan:
         self._acc = _Acc(h, t_max, tail)
 
     def begin(self, index: int, source: Any) -> None:
-        """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities."""
+        """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities.
+
+        Parameters
+        ----------
+        index, source
+            Index of the source in the scan, and the source (both unused).
+
+        """
 
     def add(self, index: int, source: Any, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
-        """Add a chunk's log-probabilities to the histograms."""
+        """Add a chunk's log-probabilities to the histograms.
+
+        Parameters
+        ----------
+        index, source
+            Index of the source in the scan, and the source (both unused).
+        chunk
+            The rows as stored (unused: the log-probabilities stand for them).
+        logprobs
+            The chunk's rows as float64 log-probabilities ``[n, w]`` (missing top-k entries ``-inf``);
+            never None, as this consumer asks for them.
+        full
+            Whether the rows are full distributions; if not, the unlisted mass is dropped or lumped
+            (``tail``).
+
+        """
         assert logprobs is not None
         self._acc.add(logprobs, full)
 
@@ -214,6 +282,20 @@ def gain_at(size: np.ndarray, gain: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def iid_curve(pool: AtomPool, p: np.ndarray | Sequence[float]) -> IIDCurve:
     """Evaluate the exact i.i.d. curve of a pool at verifier capacities ``p``.
+
+    Parameters
+    ----------
+    pool
+        The step-law histograms (:func:`atom_pool`, :func:`atom_pool_from_rows` or :class:`AtomScan`).
+    p
+        Verifier capacities P: the mean tree sizes ``N(t) = P`` at which the curve is read.
+
+    Returns
+    -------
+    IIDCurve
+        At each P the gain ``G`` (expected accepted draft tokens) and the i.i.d. upper bound
+        ``min_t G(t) + P e^{-t}``, both capped at P, the grid error of the gain, and the curve
+        ``(N(t), G(t))`` on the grid of step ``h/2``. A deterministic pool gives P for both.
 
     Raises
     ------

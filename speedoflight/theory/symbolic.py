@@ -45,13 +45,37 @@ def _form(name: str) -> sp.Expr:
 
 
 def slope(name: str) -> sp.Expr:
-    """Growth per nat of ``log P``: ``d form / d log P``."""
+    """Growth per nat of ``log P``: ``d form / d log P``.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`FORMS`.
+
+    Returns
+    -------
+    sympy.Expr
+        The derivative, simplified, in ``mu`` and ``mu2`` (accepted tokens per nat of ``log P``).
+
+    """
     logp = sp.Symbol("logP", positive=True)
     return sp.simplify(sp.diff(_form(name).subs(P, sp.exp(logp)), logp))
 
 
 def p_for_target(name: str) -> sp.Expr:
-    """Solve for the P at which the form reaches ``E`` accepted tokens (solved for P)."""
+    """Solve for the P at which the form reaches ``E`` accepted tokens (solved for P).
+
+    Parameters
+    ----------
+    name
+        A key of :data:`FORMS`.
+
+    Returns
+    -------
+    sympy.Expr
+        P in terms of ``mu``, ``mu2`` and ``E``, simplified.
+
+    """
     sols = sp.solve(sp.Eq(_form(name), E), P)
     if len(sols) != 1:  # pragma: no cover - every form is monotone in P
         raise RuntimeError(f"expected one solution for P, got {sols}")
@@ -59,7 +83,19 @@ def p_for_target(name: str) -> sp.Expr:
 
 
 def sensitivity(name: str) -> tuple[sp.Expr, sp.Expr]:
-    """Partial derivatives of the form with respect to mu and mu2."""
+    """Partial derivatives of the form with respect to mu and mu2.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`FORMS`.
+
+    Returns
+    -------
+    tuple of sympy.Expr
+        ``(d form / d mu, d form / d mu2)``, each simplified.
+
+    """
     f = _form(name)
     return sp.simplify(sp.diff(f, mu)), sp.simplify(sp.diff(f, mu2))
 
@@ -69,6 +105,12 @@ def crossover_published_lorden() -> sp.Expr:
 
     Setting ``(mu + mu2) log P / mu^2 = log(mu P)/mu + mu2/mu^2 + 1/mu - 1``
     is linear in ``log P``: ``log P = (log(mu)/mu + mu2/mu^2 + 1/mu - 1) mu^2 / mu2``.
+
+    Returns
+    -------
+    sympy.Expr
+        The crossover P in terms of ``mu`` and ``mu2``, simplified.
+
     """
     logp = sp.Symbol("logP", real=True)
     eq = sp.Eq(

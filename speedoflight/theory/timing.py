@@ -96,26 +96,78 @@ class Timing:
         return cls(gpu=replace(g, **hw), params=params, **overrides)  # type: ignore[arg-type]
 
     def verify_s(self, p: np.ndarray | float) -> np.ndarray:
-        """Seconds for one verifier pass over P draft tokens (P = 0: plain decoding)."""
+        """Seconds for one verifier pass over P draft tokens (P = 0: plain decoding).
+
+        Parameters
+        ----------
+        p
+            Draft tokens P checked in the pass: a number or an array.
+
+        Returns
+        -------
+        ndarray
+            ``max(memory time, compute time) + overhead_s`` in seconds, of the shape of ``p``.
+
+        """
         pp = np.asarray(p, dtype=np.float64)
         memory = (self.params * self.bytes_per_param + self.extra_bytes) / self.gpu.bandwidth
         compute = 2.0 * self.params * (pp + 1.0) * self.batch / self.gpu.flops
         return np.maximum(memory, compute) + self.overhead_s
 
     def knee(self) -> float:
-        """Return the P where the pass turns compute-bound."""
+        """Return the P where the pass turns compute-bound.
+
+        Returns
+        -------
+        float
+            The P at which compute time equals memory time (not rounded; may be below 0); above it the
+            pass is compute-bound.
+
+        """
         memory = (self.params * self.bytes_per_param + self.extra_bytes) / self.gpu.bandwidth
         return memory * self.gpu.flops / (2.0 * self.params * self.batch) - 1.0
 
 
 def speedup(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> np.ndarray:
-    """``(E[X(P)] + 1) t_verify(0) / (P t_draft + t_verify(P))``."""
+    """``(E[X(P)] + 1) t_verify(0) / (P t_draft + t_verify(P))``.
+
+    Parameters
+    ----------
+    expected_accepted
+        E[X(P)], the expected accepted draft tokens per verifier call, at each P.
+    p
+        Verifier capacities P (draft tokens per pass).
+    timing
+        The roofline model (``draft_s`` is ``t_draft``, seconds per draft token).
+
+    Returns
+    -------
+    ndarray
+        The speedup over plain decoding at each P; a ceiling when ``expected_accepted`` is an upper bound.
+
+    """
     pp = np.asarray(p, dtype=np.float64)
     return (np.asarray(expected_accepted) + 1.0) * timing.verify_s(0.0) / (pp * timing.draft_s + timing.verify_s(pp))
 
 
 def best_p(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> tuple[float, float]:
-    """Return the P of largest speedup on the given grid, and that speedup."""
+    """Return the P of largest speedup on the given grid, and that speedup.
+
+    Parameters
+    ----------
+    expected_accepted
+        E[X(P)], the expected accepted draft tokens per verifier call, at each P.
+    p
+        The grid of verifier capacities P.
+    timing
+        The roofline model.
+
+    Returns
+    -------
+    tuple of float
+        ``(P, speedup)`` at the largest :func:`speedup` (NaN values ignored).
+
+    """
     s = speedup(expected_accepted, p, timing)
     i = int(np.nanargmax(s))
     return float(np.asarray(p)[i]), float(s[i])

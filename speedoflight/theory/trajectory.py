@@ -59,12 +59,36 @@ class TrajectoryBound:
     g_upper: np.ndarray = field(repr=False)
 
     def plug_in_at(self, p: np.ndarray) -> np.ndarray:
-        """Evaluate the plug-in value at other capacities (same G, exact in t)."""
+        """Evaluate the plug-in value at other capacities (same G, exact in t).
+
+        Parameters
+        ----------
+        p
+            Verifier capacities P.
+
+        Returns
+        -------
+        ndarray
+            ``inf_t [G_hat(t) + P e^{-t}]`` over ``t`` in ``[0, t_cap]`` at each P, capped at P.
+
+        """
         pp = np.atleast_1d(np.asarray(p, dtype=np.float64))
         return np.minimum(K.threshold_infimum(self.breaks, self.g_before, pp, self.t_cap), pp)
 
     def conservative_at(self, p: np.ndarray) -> np.ndarray:
-        """Evaluate the conservative value at other capacities (same upper band of G)."""
+        """Evaluate the conservative value at other capacities (same upper band of G).
+
+        Parameters
+        ----------
+        p
+            Verifier capacities P.
+
+        Returns
+        -------
+        ndarray
+            The minimum over the t grid of the upper band of G plus ``P e^{-t}`` at each P, capped at P.
+
+        """
         pp = np.atleast_1d(np.asarray(p, dtype=np.float64))
         return np.minimum(np.min(self.g_upper[None, :] + pp[:, None] * np.exp(-self.t_grid[None, :]), axis=1), pp)
 
@@ -80,6 +104,23 @@ def trajectories_from_files(paths: str | Sequence[str]) -> tuple[list[np.ndarray
     Returns the per-continuation surprisal arrays (in position order) and a
     prompt id per continuation: a dump's ``prompt`` array where it has one
     (``dump --samples-per-prompt``), else each continuation is its own prompt.
+
+    Parameters
+    ----------
+    paths
+        A file, a glob, or a list of them (speedoflight dumps or JSONL API logs).
+
+    Returns
+    -------
+    tuple
+        ``(surprisals, prompts)``: one float array of surprisals (nats) per continuation, and an int
+        array of prompt ids numbered from 0.
+
+    Raises
+    ------
+    InputError
+        When the files record no sampled surprisal or no sequence ids.
+
     """
     from .estimator import estimate
 
@@ -151,6 +192,12 @@ def trajectory_bound(
         Bootstrap over prompts.
     grid
         Points of the t grid for the uniform band.
+
+    Returns
+    -------
+    TrajectoryBound
+        At each P the plug-in value with its percentile interval and the conservative value, all capped
+        at P, with the counts and settings behind them.
 
     """
     seqs = [np.asarray(s, dtype=np.float64) for s in surprisals]
