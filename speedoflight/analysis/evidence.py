@@ -169,11 +169,11 @@ class RealComparison:
                 f"{o['mean'][i]:.2f} ({o['ci_low'][i]:.2f}-{o['ci_high'][i]:.2f})",
                 f"{o['median'][i]:.2f} / {o['p90'][i]:.2f} / {o['max'][i]:.2f}",
                 f"{self.iid_sim['drop_mean'][i]:.2f}..{self.iid_sim['lump_mean'][i]:.2f}",
-                _cell(self.theory.get("iid_exact"), i),
-                _cell(self.theory.get("asymptotic"), i),
-                _cell(self.theory.get("lorden"), i),
-                f"{_cell(self.theory.get('trajectory'), i)} / {_cell(self.theory.get('trajectory_conservative'), i)}",
-                _cell(self.theory.get("published"), i),
+                _table_cell(self.theory.get("iid_exact"), i),
+                _table_cell(self.theory.get("asymptotic"), i),
+                _table_cell(self.theory.get("lorden"), i),
+                f"{_table_cell(self.theory.get('trajectory'), i)} / {_table_cell(self.theory.get('trajectory_conservative'), i)}",
+                _table_cell(self.theory.get("published"), i),
             ]
             for v in m.values():
                 if not np.isfinite(v["mean"][i]):
@@ -219,7 +219,7 @@ class RealComparison:
         }
 
 
-def _cell(col: np.ndarray | None, i: int) -> str:
+def _table_cell(col: np.ndarray | None, i: int) -> str:
     return "" if col is None or not np.isfinite(col[i]) else f"{col[i]:.2f}"
 
 

@@ -90,10 +90,10 @@ def write_table(path: str, columns: dict[str, Any]) -> None:
         w = csv.writer(fh)
         w.writerow(names)
         for i in range(n):
-            w.writerow([_cell(columns[k][i]) for k in names])
+            w.writerow([_csv_cell(columns[k][i]) for k in names])
 
 
-def _cell(v: Any) -> str:
+def _csv_cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.10g}"
     return str(v)

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             at = [int(float(x)) for x in args.at.split(",") if x.strip()]
         except ValueError:
             raise InputError(f"--at {args.at!r}: expected integers like 1,8,64") from None
-    from ..simulation.policies import dynamic_curve, parse_dynamic, policy_curve
+    from ..simulation.policies import against_optimum, parse_dynamic, policy_curve
 
     dynamic = parse_dynamic(args.policy) if args.policy.startswith("dynamic") else None
     if args.policy != "optimal" and dynamic is None:
@@ -92,55 +92,20 @@ def run(args: argparse.Namespace) -> int:
         with atomic_path(args.export_tree) as tmp, open(tmp, "w") as fh:
             json.dump({"distribution": dist.name, "seed": args.seed, **tree}, fh)
     out = res.to_dict()
-    if dynamic is not None:
-        k, noise, steps = dynamic
-        dyn = dynamic_curve(
-            dist, args.pmax, res.P, k=k, noise=noise, steps=steps, replicates=args.replicates, seed=args.seed
-        )
-        out.update(
-            {
-                "policy": args.policy,
-                "mean": dyn.mean.tolist(),
-                "se": dyn.se.tolist(),
-                "ci_low": dyn.ci_low.tolist(),
-                "ci_high": dyn.ci_high.tolist(),
-                "tokens_per_call": (dyn.mean + 1).tolist(),
-                "exact": False,
-                "dynamic": {
-                    "top_k": dyn.k,
-                    "drafter_noise_nats": dyn.noise,
-                    "steps": dyn.steps,
-                    "generated_nodes": dyn.generated,
-                },
-                "optimal_mean": res.mean.tolist(),
-                "optimal_ci_low": res.ci_low.tolist(),
-                "optimal_ci_high": res.ci_high.tolist(),
-                "fraction_of_optimum": (dyn.mean / res.mean).tolist(),
-            }
-        )
-    elif args.policy != "optimal":
-        exact = policy_curve(args.policy, dist, res.P, seed=args.seed)
-        out.update(
-            {
-                "policy": args.policy,
-                "mean": exact.tolist(),
-                "se": [0.0] * len(exact),
-                "ci_low": exact.tolist(),
-                "ci_high": exact.tolist(),
-                "tokens_per_call": (exact + 1).tolist(),
-                "exact": True,
-                "optimal_mean": res.mean.tolist(),
-                "optimal_ci_low": res.ci_low.tolist(),
-                "optimal_ci_high": res.ci_high.tolist(),
-                "fraction_of_optimum": (exact / res.mean).tolist(),
-            }
-        )
+    if args.policy != "optimal":
+        out.update(against_optimum(args.policy, dist, res, args.pmax, dynamic=dynamic))
     if args.json:
         print(json.dumps(finite_or_none(out), indent=2, allow_nan=False))
         return 0
+    _print_result(args, res, out, dynamic is not None)
+    return 0
+
+
+def _print_result(args: argparse.Namespace, res: Any, out: dict[str, Any], dynamic: bool) -> None:
+    """Print the simulated optimum, or a policy against it, at about 30 log-spaced P."""
     show = res.P if len(res.P) <= 40 else res.P[np.unique(np.round(np.geomspace(1, len(res.P), 30)).astype(int) - 1)]
     if args.policy != "optimal":
-        how = "simulated" if dynamic is not None else "exact under the i.i.d. model"
+        how = "simulated" if dynamic else "exact under the i.i.d. model"
         print(
             f"speedoflight simulate: policy {args.policy} ({how}) against the optimal tree "
             f"({res.replicates} replicates, seed {res.seed})"
@@ -151,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         for p in show:
             i = int(np.searchsorted(res.P, p))
             print(f"{p:>10d}{out['mean'][i]:>{wd}.4f}{res.mean[i]:>12.4f}{out['fraction_of_optimum'][i]:>10.3f}")
-        return 0
+        return
     print(f"speedoflight simulate: optimal draft tree, {res.replicates} replicates, seed {res.seed}")
     print(f"  node distributions: {res.distribution}" + (f" ({res.note})" if res.note else ""))
     print("  E[X*(P)] = accepted draft tokens per iteration; tokens per verifier call = E[X*] + 1\n")
@@ -164,4 +129,3 @@ def run(args: argparse.Namespace) -> int:
         f"\n  optimal tree at P = {shape['pmax']}: depth {shape['depth']}, root branching {shape['root_branching']:.2f}, "
         f"nodes per depth {[round(x, 1) for x in shape['nodes_per_depth'][:12]]}"
     )
-    return 0

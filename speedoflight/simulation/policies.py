@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,15 @@ from ..errors import InputError
 from .positional import best_tree
 from .simulate import Distribution
 
-__all__ = ["POLICIES", "DynamicResult", "dynamic_curve", "mean_rank_probabilities", "parse_dynamic", "policy_curve"]
+__all__ = [
+    "POLICIES",
+    "DynamicResult",
+    "against_optimum",
+    "dynamic_curve",
+    "mean_rank_probabilities",
+    "parse_dynamic",
+    "policy_curve",
+]
 
 POLICIES = ("optimal", "chain", "kary:K", "static", "dynamic:K:Q[:D]")
 
@@ -303,3 +312,64 @@ def dynamic_curve(
         steps=steps,
         generated=generated,
     )
+
+
+def against_optimum(
+    policy: str, dist: Distribution, optimum: Any, pmax: int, *, dynamic: tuple[int, float, int | None] | None = None
+) -> dict[str, Any]:
+    """Return a practical policy's curve beside the simulated optimum, at the optimum's P.
+
+    Parameters
+    ----------
+    policy
+        The policy's name (``chain``, ``kary:K``, ``static``, or ``dynamic:...``).
+    dist
+        Where node distributions come from (the optimum's too).
+    optimum
+        The :class:`~speedoflight.simulation.simulate.SimulationResult` of the optimal tree on ``dist``.
+    pmax
+        The largest tree size simulated (the optimum's ``pmax``; its ``P`` may stop below it).
+    dynamic
+        ``(top_k, noise, steps)`` from :func:`parse_dynamic` for a dynamic (EAGLE-2 style) policy, simulated with
+        the optimum's replicates and seed; None for the static policies, which are exact under the i.i.d. model.
+
+    Returns
+    -------
+    dict
+        ``policy``, ``mean``, ``se``, ``ci_low``, ``ci_high``, ``tokens_per_call`` (mean + 1), ``exact``,
+        ``optimal_mean``, ``optimal_ci_low``, ``optimal_ci_high``, ``fraction_of_optimum`` (lists over P), and
+        for a dynamic policy ``dynamic`` (its settings and nodes generated).
+
+    """
+    res = optimum
+    if dynamic is not None:
+        k, noise, steps = dynamic
+        dyn = dynamic_curve(dist, pmax, res.P, k=k, noise=noise, steps=steps, replicates=res.replicates, seed=res.seed)
+        mean, se, lo, hi = dyn.mean, dyn.se, dyn.ci_low, dyn.ci_high
+        extra: dict[str, Any] = {
+            "exact": False,
+            "dynamic": {
+                "top_k": dyn.k,
+                "drafter_noise_nats": dyn.noise,
+                "steps": dyn.steps,
+                "generated_nodes": dyn.generated,
+            },
+        }
+    else:
+        mean = policy_curve(policy, dist, res.P, seed=res.seed)
+        se, lo, hi = np.zeros(len(mean)), mean, mean
+        extra = {"exact": True}
+    out = {
+        "policy": policy,
+        "mean": mean.tolist(),
+        "se": se.tolist(),
+        "ci_low": lo.tolist(),
+        "ci_high": hi.tolist(),
+        "tokens_per_call": (mean + 1).tolist(),
+        **extra,
+        "optimal_mean": res.mean.tolist(),
+        "optimal_ci_low": res.ci_low.tolist(),
+        "optimal_ci_high": res.ci_high.tolist(),
+        "fraction_of_optimum": (mean / res.mean).tolist(),
+    }
+    return out
