@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight.beyond.scaling import acceptance_by_layer, fit_law, read_table
+from speedoflight.beyond.scaling import acceptance_by_layer, fit_law
 from speedoflight.cli.app import main
 from speedoflight.errors import InputError
+from speedoflight.formats.tables import read_table
 
 from .pairs import make_views
 

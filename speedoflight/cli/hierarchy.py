@@ -65,37 +65,7 @@ def run(args: argparse.Namespace) -> int:
     """``speedoflight hierarchy``."""
     from ..beyond.hierarchy import Costs, compare_schemes, hierarchical, simulate_bernoulli, simulate_tokens
 
-    rows = None
-    intervals: dict[str, list[float]] = {}
-    if args.alphas:
-        if len(args.alphas) != 3:
-            raise InputError("--alphas takes three values: a_dm,a_mt,a_dt")
-        a_dm, a_mt, a_dt = args.alphas
-        cost_d, cost_m = args.cost_draft, args.cost_intermediate
-        if cost_d is None or cost_m is None:
-            raise InputError("with --alphas give --cost-draft and --cost-intermediate")
-        source = "given"
-    else:
-        if not (args.intermediate and args.draft):
-            raise InputError("--target needs --intermediate and --draft (rows at the same positions)")
-        dm = read_pair_args(args, args.intermediate, args.draft, keep_rows=bool(args.simulate))
-        mt = read_pair_args(args, args.target, args.intermediate, keep_rows=bool(args.simulate))
-        dt = read_pair_args(args, args.target, args.draft)
-        a_dm, a_mt, a_dt = (float(x.alpha.mean()) for x in (dm, mt, dt))
-        for name, x in (("a_dm", dm), ("a_mt", mt), ("a_dt", dt)):
-            if x.truncated:
-                intervals[name] = [float(x.alpha_lo.mean()), float(x.alpha_hi.mean())]
-        ld, total = _layers_of(args.draft)
-        lm, _ = _layers_of(args.intermediate)
-        cost_d = args.cost_draft if args.cost_draft is not None else (ld / total if ld and total else None)
-        cost_m = (
-            args.cost_intermediate if args.cost_intermediate is not None else (lm / total if lm and total else None)
-        )
-        if cost_d is None or cost_m is None:
-            raise InputError("give --cost-draft and --cost-intermediate (they are known only for early-exit views)")
-        source = "paired dumps"
-        if args.simulate and dm.rows is not None and mt.rows is not None:
-            rows = (dm, mt)
+    a_dm, a_mt, a_dt, cost_d, cost_m, source, intervals, rows = _stage_inputs(args)
     costs = Costs(cost_d, cost_m, args.cost_target)
     schemes = compare_schemes(a_dm, a_mt, a_dt, costs, args.gamma_max, args.rounds_max)
     gamma = args.gamma or int(schemes["hierarchical"]["gamma"])
@@ -133,14 +103,72 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
         return 0
+    _print_result(out)
+    return 0
+
+
+def _three_rows(args: argparse.Namespace, dm: Any, mt: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target, intermediate and draft rows on one support."""
+    from ..readers.pairs import dump_rows
+
+    if dm.completion == "full rows":
+        p_m, q = dm.rows
+        p_t, _ = mt.rows
+        return p_t, p_m, q
+    p_t, p_m, q = dump_rows([args.target, args.intermediate, args.draft])
+    return p_t, p_m, q
+
+
+def _stage_inputs(
+    args: argparse.Namespace,
+) -> tuple[float, float, float, float, float, str, dict[str, list[float]], Any]:
+    """Per-stage acceptances and costs: given (``--alphas``) or from the three paired dumps."""
+    rows = None
+    intervals: dict[str, list[float]] = {}
+    if args.alphas:
+        if len(args.alphas) != 3:
+            raise InputError("--alphas takes three values: a_dm,a_mt,a_dt")
+        a_dm, a_mt, a_dt = args.alphas
+        cost_d, cost_m = args.cost_draft, args.cost_intermediate
+        if cost_d is None or cost_m is None:
+            raise InputError("with --alphas give --cost-draft and --cost-intermediate")
+        source = "given"
+    else:
+        if not (args.intermediate and args.draft):
+            raise InputError("--target needs --intermediate and --draft (rows at the same positions)")
+        dm = read_pair_args(args, args.intermediate, args.draft, keep_rows=bool(args.simulate))
+        mt = read_pair_args(args, args.target, args.intermediate, keep_rows=bool(args.simulate))
+        dt = read_pair_args(args, args.target, args.draft)
+        a_dm, a_mt, a_dt = (float(x.alpha.mean()) for x in (dm, mt, dt))
+        for name, x in (("a_dm", dm), ("a_mt", mt), ("a_dt", dt)):
+            if x.truncated:
+                intervals[name] = [float(x.alpha_lo.mean()), float(x.alpha_hi.mean())]
+        ld, total = _layers_of(args.draft)
+        lm, _ = _layers_of(args.intermediate)
+        cost_d = args.cost_draft if args.cost_draft is not None else (ld / total if ld and total else None)
+        cost_m = (
+            args.cost_intermediate if args.cost_intermediate is not None else (lm / total if lm and total else None)
+        )
+        if cost_d is None or cost_m is None:
+            raise InputError("give --cost-draft and --cost-intermediate (they are known only for early-exit views)")
+        source = "paired dumps"
+        if args.simulate and dm.rows is not None and mt.rows is not None:
+            rows = (dm, mt)
+    return a_dm, a_mt, a_dt, cost_d, cost_m, source, intervals, rows
+
+
+def _print_result(out: dict[str, Any]) -> None:
+    """Print the acceptances, the best schemes and the chosen (gamma, rounds), from ``out`` (the ``--json`` object)."""
+    al, co, ch = out["alphas"], out["costs"], out["chosen"]
+    source, intervals, a_dm, a_mt, a_dt = al["source"], al["intervals"] or {}, al["a_dm"], al["a_mt"], al["a_dt"]
+    cost_d, cost_m, cost_t = co["draft"], co["intermediate"], co["target"]
+    schemes, gamma, rounds, chosen = out["best"], ch["gamma"], ch["rounds"], ch
     print(
         f"acceptance ({source}): draft|intermediate {a_dm:.4f}, intermediate|target {a_mt:.4f}, draft|target {a_dt:.4f}"
     )
     for name, (lo, hi) in intervals.items():
         print(f"  {name} from top-k rows lies in [{lo:.4f}, {hi:.4f}]")
-    print(
-        f"costs per target pass: draft token {cost_d:.3g}, intermediate pass {cost_m:.3g}, target pass {args.cost_target:.3g}"
-    )
+    print(f"costs per target pass: draft token {cost_d:.3g}, intermediate pass {cost_m:.3g}, target pass {cost_t:.3g}")
     b = schemes
     print(
         f"  draft -> target:         gamma {b['draft_to_target']['gamma']:>2}: {b['draft_to_target']['throughput']:.3f} tokens per unit time"
@@ -161,16 +189,3 @@ def run(args: argparse.Namespace) -> int:
             f"  token-level rejection sampling ({t['cycles']} cycles, {t['rows']}): {t['tokens']:.4f} +- {t['se']:.4f}; "
             f"closed form on the same rows {t['closed_form_same_rows']:.4f}"
         )
-    return 0
-
-
-def _three_rows(args: argparse.Namespace, dm: Any, mt: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Target, intermediate and draft rows on one support."""
-    from ..readers.pairs import dump_rows
-
-    if dm.completion == "full rows":
-        p_m, q = dm.rows
-        p_t, _ = mt.rows
-        return p_t, p_m, q
-    p_t, p_m, q = dump_rows([args.target, args.intermediate, args.draft])
-    return p_t, p_m, q

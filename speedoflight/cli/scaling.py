@@ -46,7 +46,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """``speedoflight scaling``."""
     from ..analysis.plots import law_figure
-    from ..beyond.scaling import acceptance_by_layer, fit_law, read_table, write_table
+    from ..beyond.scaling import acceptance_by_layer, fit_law
+    from ..formats.tables import read_table, write_table
 
     check_confidence(args.confidence)
     if args.pairs:
