@@ -163,3 +163,56 @@ def seeded_reference(neglogp: np.ndarray, seed: int, pmax: int) -> tuple[list[fl
         me = child(pid, rank)
         heapq.heappush(heap, (key + float(neglogp[row(me), 0]), key, me, 0, depth + 1))
     return curve, depths
+
+
+def grafted_reference(
+    neglogp: np.ndarray,
+    ids: np.ndarray,
+    known: dict[tuple[int, ...], int],
+    pool: list[int],
+    root_path: tuple[int, ...],
+    rid: int,
+    pmax: int,
+) -> list[float]:
+    """Best-first top-P with heapq on the grafted tree, from its definition (THEORY.md section 8).
+
+    ``known`` maps a context (the token path from the prompt's end) to the
+    row logged there. A node whose context is known gets that row; any other
+    node gets ``pool[((id >> 32) * len(pool)) >> 32]``, its id hashed from its
+    parent's as in :func:`seeded_reference` (the root's id is ``rid``). A
+    node's key is its parent's key plus -log p of its rank in the parent's row;
+    the token of rank r is ``ids[row, r]`` (-1: no token, never known).
+    """
+    import heapq
+
+    gamma = 0x9E3779B97F4A7C15
+    width = neglogp.shape[1]
+
+    def child(u: int, r: int) -> int:
+        return _mix64((u + (r + 1) * gamma) & _MASK)
+
+    def row_of(path: tuple[int, ...] | None, u: int) -> int:
+        if path is not None and path in known:
+            return known[path]
+        return pool[((u >> 32) * len(pool)) >> 32]
+
+    root_row = known[root_path]
+    # entry: (key, parent key, parent id, parent row, parent path or None, rank)
+    heap = [(float(neglogp[root_row, 0]), 0.0, rid, root_row, root_path, 0)]
+    curve, total = [], 0.0
+    for _ in range(pmax):
+        if not heap:
+            curve.append(total)
+            continue
+        key, pkey, pid, prow, ppath, rank = heapq.heappop(heap)
+        total += math.exp(-key)
+        curve.append(total)
+        if rank + 1 < width and np.isfinite(neglogp[prow, rank + 1]):
+            heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, prow, ppath, rank + 1))
+        me = child(pid, rank)
+        tok = int(ids[prow, rank])
+        path = (*ppath, tok) if ppath is not None and tok >= 0 and (*ppath, tok) in known else None
+        crow = row_of(path, me)
+        if np.isfinite(neglogp[crow, 0]):
+            heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0))
+    return curve

@@ -1,0 +1,141 @@
+"""``speedoflight optimum``: the ceiling of the verifier on its own logged continuations (the grafted tree)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import InputError
+from ._common import command_line, positive_int
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight optimum`` on the subcommands."""
+    p = sub.add_parser(
+        "optimum",
+        help="the ceiling: the real optimal draft tree predicted from a dump's sampled continuations",
+        description="The grafted tree (THEORY.md section 8): below each root, the nodes the logged continuations "
+        "visited keep their real rows, every other node draws a row from the prompt's own rows, and the exact "
+        "top-P search runs on top, averaged over draws. --positions start (one root per prompt, at its end) is "
+        "what `oracle` computes; --positions all averages the ceiling over every position of a generation.",
+    )
+    p.add_argument("--dump", nargs="+", required=True, metavar="DUMP", help="dumps with sampled continuations")
+    p.add_argument("--pmax", type=positive_int, default=128, help="largest tree size P (default 128)")
+    p.add_argument(
+        "--positions",
+        default="start",
+        help="start (each prompt's end, default), all (every position), or a list like 8,16,24",
+    )
+    p.add_argument("--replicates", type=positive_int, default=64, help="draws of the unknown rows per root (64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws and the bootstrap (0)")
+    p.add_argument(
+        "--tail",
+        choices=("drop", "lump", "both"),
+        default="drop",
+        help="the mass a row does not list: drop (lower estimate, default), lump (upper), both",
+    )
+    p.add_argument(
+        "--pool", choices=("prompt", "all"), default="prompt", help="rows of unknown nodes: the prompt's own or all"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", help="also write the per-root curves to this .npz (atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _positions(text: str) -> str | list[int]:
+    if text in ("start", "all"):
+        return text
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--positions {text!r}: give start, all, or comma-separated positions like 8,16,24") from None
+    if not out:
+        raise InputError(f"--positions {text!r}: give start, all, or comma-separated positions like 8,16,24")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight optimum`` with the parsed flags; return the exit status."""
+    from .._util.provenance import model_name
+    from ..formats.optimum import write_optimum
+    from ..readers.dumpfile import read_metadata
+    from ..simulation.grafted import optimum
+
+    positions = _positions(args.positions)
+    if args.out and not args.out.lower().endswith(".npz"):
+        raise InputError(f"--out {args.out}: the per-root curves are written as .npz; end the name with .npz")
+    for d in args.dump:
+        if not str(d).lower().endswith(".npz"):
+            raise InputError(
+                f"{d}: the grafted tree needs a speedoflight dump with token ids and sampled tokens; make one with "
+                "`speedoflight dump --samples-per-prompt 8`"
+            )
+    res = optimum(
+        args.dump,
+        pmax=args.pmax,
+        positions=positions,
+        replicates=args.replicates,
+        seed=args.seed,
+        tail=args.tail,
+        pool=args.pool,
+    )
+    model = model_name(read_metadata(args.dump[0])) or "the verifier"
+    if args.out:
+        write_optimum(
+            args.out,
+            res.arrays(),
+            {"command": command_line(args), "dumps": list(args.dump), "model": model, **res.to_dict(per_root=False)},
+        )
+    if args.json:
+        from .._util.jsonsafe import finite_or_none
+
+        d = res.to_dict(per_root=res.positions == "start" or len(res.root_seq) <= 5000)
+        d["model"] = model
+        print(json.dumps(finite_or_none(d), allow_nan=False))
+        return 0
+    _print(res, model, args)
+    return 0
+
+
+def _print(res: Any, model: str, args: argparse.Namespace) -> None:
+    main = res.main
+    how = {"drop": "tails dropped: a lower estimate", "lump": "tails lumped: an upper estimate"}[main.tail]
+    where = {"start": "at each prompt's end", "all": "averaged over every position of the continuations"}.get(
+        res.positions, f"at positions {res.positions} of the continuations"
+    )
+    level = f"{100 * res.confidence:g}% CI"
+    print(f"speedoflight optimum: the ceiling of {model} {where} (grafted tree, {how})")
+    picks = [p for p in (1, 8, 32, 64, 128, 256, 1024) if p <= len(res.P)]
+    if len(res.P) not in picks:
+        picks.append(len(res.P))
+    print(
+        "  "
+        + "; ".join(
+            f"P = {p}: {main.mean[p - 1]:.2f} ({main.ci_low[p - 1]:.2f}-{main.ci_high[p - 1]:.2f})" for p in picks
+        )
+        + f" accepted draft tokens per verifier call ({level}; tokens per call = E[X] + 1)"
+    )
+    n_prompts = len(set(res.root_prompt.tolist()))
+    print(
+        f"  from {n_prompts} prompts x {res.continuations_per_prompt:g} continuations, {len(res.root_seq)} root(s), "
+        f"{res.replicates} draws per root, seed {res.seed}; each root's trie holds "
+        f"{res.root_known.min()}-{res.root_known.max()} logged rows"
+    )
+    print()
+    cols = f"{'P':>8s}{'E[X*(P)]':>12s}   {level:<17s}"
+    if res.lower is not None and res.upper is not None:
+        cols += f"{'lumped (upper)':>16s}"
+    print(cols)
+    for p in sorted(set(picks) | {2, 4, 16} & set(range(1, len(res.P) + 1))):
+        i = p - 1
+        line = f"{p:>8d}{main.mean[i]:>12.4f}   [{main.ci_low[i]:.4f}, {main.ci_high[i]:.4f}]"
+        if res.lower is not None and res.upper is not None:
+            line += f"{res.upper.mean[i]:>16.4f}"
+        print(line)
+    print()
+    for note in res.notes:
+        print(f"  note: {note}")
+    if args.out:
+        print(f"wrote {args.out}")

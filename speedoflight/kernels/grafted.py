@@ -1,0 +1,152 @@
+"""The best-first top-P search on the grafted tree (THEORY.md section 8): logged rows where known, pool rows elsewhere.
+
+Rows are ``neglogp [n, w]`` (``-log p`` increasing, ``inf`` padding) with
+their token ids ``ids [n, w]`` (-1 where a slot is no real token: the lumped
+tail, padding). The trie of logged contexts is flat: node ``u`` has the
+logged row ``node_row[u]`` (-1: none) and its children in
+``child_tok/child_node[child_ptr[u]:child_ptr[u + 1]]``. A node of the trie
+gets its logged row; every other node (a token never sampled there, or past
+the logged length) gets the pool row ``pool_rows[pool_lo + row_of(id, pool_n)]``,
+its id hashed from its parent's as in the seeded simulator
+(:func:`~speedoflight.kernels.seeded.child_id`), so a replicate's tree is a
+fixed function of its seed whatever order the search visits it in. Keys are
+``parent key + neglogp[parent row, rank]``, popped from the 4-ary heap of
+:mod:`.heap`; ``tests/reference.py`` has a heapq twin that pops the same
+nodes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .heap import _sift_down, _sift_up
+from .moments import _jit
+from .seeded import child_id, row_of
+
+
+@_jit()
+def _child_in_trie(node, token, child_ptr, child_tok, child_node):
+    """Return the trie child of ``node`` for ``token``, or -1 (also for ``node`` -1 or ``token`` -1)."""
+    if node < 0 or token < 0:
+        return -1
+    for c in range(child_ptr[node], child_ptr[node + 1]):
+        if child_tok[c] == token:
+            return child_node[c]
+    return -1
+
+
+@_jit()
+def grafted_heap(
+    neglogp, ids, node_row, child_ptr, child_tok, child_node, pool_rows, pool_lo, pool_n, root, root_row, rid, curve
+):
+    """One replicate on the grafted tree below trie node ``root`` (logged row ``root_row``, id ``rid``).
+
+    Fills ``curve[i]`` with E[X] of the best tree of i + 1 nodes (the running
+    sum of popped path probabilities; capacities past the last node keep the
+    total). Returns the number of nodes popped.
+    """
+    pmax = curve.shape[0]
+    width = neglogp.shape[1]
+    cap = pmax + 2
+    hp = np.empty(2 * cap)
+    p_key = np.empty(cap)
+    p_id = np.empty(cap, dtype=np.uint64)
+    p_row = np.empty(cap, dtype=np.int64)
+    p_node = np.empty(cap, dtype=np.int64)
+    s_rank = np.empty(cap, dtype=np.int64)
+    p_key[0], p_id[0], p_row[0], p_node[0], s_rank[0] = 0.0, rid, root_row, root, 0
+    hp[0] = neglogp[root_row, 0]
+    hp[1] = 0.0
+    n = 1 if neglogp[root_row, 0] < np.inf else 0
+    used = 1
+    total = 0.0
+    popped = 0
+    for i in range(pmax):
+        if n == 0:
+            for t in range(i, pmax):
+                curve[t] = total
+            break
+        k = hp[0]
+        e = np.int64(hp[1])
+        rank, row, pk, pid, pnode = s_rank[e], p_row[e], p_key[e], p_id[e], p_node[e]
+        total += math.exp(-k)
+        curve[i] = total
+        popped += 1
+        sib = rank + 1 < width and neglogp[row, rank + 1] < np.inf
+        me = child_id(pid, rank)
+        node = _child_in_trie(pnode, ids[row, rank], child_ptr, child_tok, child_node)
+        cr = node_row[node] if node >= 0 else -1
+        if cr < 0:
+            node = -1  # past the logged length: the subtree is the pool's
+            cr = pool_rows[pool_lo + row_of(me, pool_n)]
+        if neglogp[cr, 0] < np.inf:
+            # the child reuses the popped slot and replaces the root
+            p_key[e], p_id[e], p_row[e], p_node[e], s_rank[e] = k, me, cr, node, 0
+            _sift_down(hp, n, k + neglogp[cr, 0], float(e))
+        else:
+            n -= 1
+            if n > 0:
+                _sift_down(hp, n, hp[2 * n], hp[2 * n + 1])
+        if sib:
+            s = used
+            used += 1
+            p_key[s], p_id[s], p_row[s], p_node[s], s_rank[s] = pk, pid, row, pnode, rank + 1
+            n += 1
+            _sift_up(hp, n - 1, pk + neglogp[row, rank + 1], float(s))
+    return popped
+
+
+@_jit(parallel=True)
+def grafted_roots(
+    neglogp,
+    ids,
+    node_row,
+    child_ptr,
+    child_tok,
+    child_node,
+    pool_rows,
+    root_node,
+    root_pool_lo,
+    root_pool_n,
+    seed_ids,
+    curves,
+):
+    """Every root (in parallel) times every replicate: ``curves[j]`` = the mean over replicates for root j.
+
+    Replicate r of root j uses the tree of id ``child_id(seed_ids[r], root_node[j])``, so a root's result does not
+    depend on which other roots are computed.
+    Returns the total number of nodes popped.
+    """
+    n_roots, pmax = curves.shape
+    n_rep = seed_ids.shape[0]
+    pops = np.zeros(n_roots, dtype=np.int64)
+    for j in numba.prange(n_roots):
+        buf = np.empty(pmax)
+        acc = np.zeros(pmax)
+        node = root_node[j]
+        row = node_row[node]
+        for r in range(n_rep):
+            rid = child_id(seed_ids[r], node)  # by the root's identity: the same tree whatever else is asked
+            pops[j] += grafted_heap(
+                neglogp,
+                ids,
+                node_row,
+                child_ptr,
+                child_tok,
+                child_node,
+                pool_rows,
+                root_pool_lo[j],
+                root_pool_n[j],
+                node,
+                row,
+                rid,
+                buf,
+            )
+            for t in range(pmax):
+                acc[t] += buf[t]
+        for t in range(pmax):
+            curves[j, t] = acc[t] / n_rep
+    return pops.sum()

@@ -1,0 +1,272 @@
+"""Logged continuations as tries of known contexts: the input of the grafted tree (THEORY.md section 8).
+
+A dump with sampled continuations (``topk_ids``, ``topk_logprobs``, ``next_token``, ``next_surprisal``, ``seq``,
+``pos`` and, for several continuations per prompt, ``prompt``) becomes: rows sorted by ``-log p`` with their token
+ids, one trie per prompt whose nodes are the contexts the continuations visited (each with the row logged there),
+and each prompt's own rows as its pool.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._util.paths import expand_paths
+from ..errors import InputError
+
+__all__ = ["NEEDED", "GraftedInput", "grafted_input"]
+
+
+#: Arrays the grafted tree needs from a dump.
+NEEDED = ("topk_ids", "topk_logprobs", "next_token", "next_surprisal", "seq", "pos")
+
+
+@dataclass(frozen=True)
+class GraftedInput:
+    """A dump's rows, tries and pools, ready for the search.
+
+    Attributes
+    ----------
+    neglogp, ids : ndarray
+        ``[rows, w]`` rows (``-log p`` increasing, ``inf`` padding) and their token ids (-1: no token).
+    node_row, child_ptr, child_tok, child_node : ndarray
+        The tries of all prompts as flat arrays (see :mod:`speedoflight.kernels.grafted`).
+    node_prompt, node_depth, node_conts, node_known : ndarray
+        Per trie node: its prompt (index into ``prompts``), depth below the prompt's end, continuations
+        through it, and known nodes (logged rows) in its subtrie, itself included.
+    prompt_root : ndarray
+        The root node of each prompt's trie.
+    prompts : ndarray
+        The dump's prompt index of each prompt, in the order of first appearance.
+    seq_nodes : list of ndarray
+        Per continuation (sequence), the trie node after 0, 1, ..., L - 1 of its tokens.
+    seq_prompt : ndarray
+        Per continuation, its prompt (index into ``prompts``).
+    pool_rows, prompt_pool_lo, prompt_pool_n : ndarray
+        Each prompt's own rows, as a slice of ``pool_rows``.
+    tail : str
+        ``"drop"`` or ``"lump"``.
+    added_sampled : int
+        Rows where the sampled token was outside the top k and was added with its exact log-probability.
+
+    """
+
+    neglogp: np.ndarray
+    ids: np.ndarray
+    node_row: np.ndarray
+    child_ptr: np.ndarray
+    child_tok: np.ndarray
+    child_node: np.ndarray
+    node_prompt: np.ndarray
+    node_depth: np.ndarray
+    node_conts: np.ndarray
+    node_known: np.ndarray
+    prompt_root: np.ndarray
+    prompts: np.ndarray
+    seq_nodes: list[np.ndarray]
+    seq_prompt: np.ndarray
+    pool_rows: np.ndarray
+    prompt_pool_lo: np.ndarray
+    prompt_pool_n: np.ndarray
+    tail: str
+    added_sampled: int
+
+
+def _read(path: str) -> dict[str, np.ndarray]:
+    from ..readers.dumpfile import read_dump_arrays, read_metadata
+
+    meta = read_metadata(path)
+    with zipfile.ZipFile(path) as zf:
+        names = {n.removesuffix(".npy") for n in zf.namelist()}
+    missing = [n for n in NEEDED if n not in names]
+    if missing:
+        raise InputError(
+            f"{path}: the dump lacks {', '.join(missing)}, which the grafted tree needs (token ids and the sampled "
+            "tokens); re-dump with this version's `speedoflight dump --samples-per-prompt N`"
+        )
+    arrays = read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ()))
+    arrays["_temperature"] = np.array(float(meta.get("temperature", 1.0)))
+    return arrays
+
+
+def _rows(lp: np.ndarray, ids: np.ndarray, nxt: np.ndarray, nxt_s: np.ndarray, tail: str, path: str) -> tuple:
+    """Rows sorted by -log p with ids; the sampled token added where it is not listed; the tail lumped or not."""
+    n, k = lp.shape
+    ids = ids.astype(np.int64)
+    srt = np.sort(ids, axis=1)
+    dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
+    if dup.size:
+        raise InputError(f"{path}: row {int(dup[0])} lists a token id twice; the top-k rows are damaged, re-dump")
+    listed = (ids == nxt[:, None]).any(axis=1)
+    add = ~listed & np.isfinite(nxt_s)
+    width = k + 1 + (tail == "lump")
+    neg = np.full((n, width), np.inf)
+    out_ids = np.full((n, width), -1, dtype=np.int64)
+    with np.errstate(divide="ignore"):
+        neg[:, :k] = -lp.astype(np.float64)
+    out_ids[:, :k] = ids
+    neg[add, k] = nxt_s[add]
+    out_ids[add, k] = nxt[add]
+    if tail == "lump":
+        with np.errstate(over="ignore"):
+            rest = 1.0 - np.exp(-neg[:, : k + 1]).sum(axis=1)
+        ok = rest > 1e-12
+        neg[ok, k + 1] = -np.log(rest[ok])
+    order = np.argsort(neg, axis=1, kind="stable")
+    neg = np.take_along_axis(neg, order, axis=1)
+    out_ids = np.take_along_axis(out_ids, order, axis=1)
+    out_ids[~np.isfinite(neg)] = -1
+    return np.ascontiguousarray(neg), np.ascontiguousarray(out_ids), int(add.sum())
+
+
+def grafted_input(paths: str | Sequence[str], *, tail: str = "drop", pool: str = "prompt") -> GraftedInput:
+    """Build the rows, the tries of logged contexts and the pools from one or more dumps.
+
+    Parameters
+    ----------
+    paths
+        speedoflight dumps with sampled continuations (``topk_ids``, ``next_token``); continuations are grouped
+        into prompts by the dump's ``prompt`` array, and a sequence without one is its own prompt.
+    tail
+        ``"drop"`` the mass a row does not list (lower estimate) or ``"lump"`` it into one token (upper).
+    pool
+        ``"prompt"``: an unknown node draws from its prompt's own rows; ``"all"``: from every row.
+
+    Returns
+    -------
+    GraftedInput
+        Everything the search needs.
+
+    """
+    if tail not in ("drop", "lump"):
+        raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
+    if pool not in ("prompt", "all"):
+        raise InputError(f"--pool must be 'prompt' or 'all', got {pool!r}")
+    files = expand_paths([paths] if isinstance(paths, str | os.PathLike) else paths)
+    parts = [_read(f) for f in files]
+    temps = {float(a["_temperature"]) for a in parts}
+    if len(temps) > 1:
+        raise InputError(f"the dumps were sampled at different temperatures ({sorted(temps)}); give one at a time")
+    neg_parts, id_parts, added = [], [], 0
+    seq_all, pos_all, tok_all, prompt_all = [], [], [], []
+    seq_base = prompt_base = 0
+    for f, a in zip(files, parts, strict=True):
+        neg, ids, n_add = _rows(a["topk_logprobs"], a["topk_ids"], a["next_token"], a["next_surprisal"], tail, f)
+        neg_parts.append(neg)
+        id_parts.append(ids)
+        added += n_add
+        seq = a["seq"].astype(np.int64)
+        seq_all.append(seq + seq_base)
+        prompt = a["prompt"].astype(np.int64) if "prompt" in a else seq
+        prompt_all.append(prompt + prompt_base)
+        pos_all.append(a["pos"].astype(np.int64))
+        tok_all.append(a["next_token"].astype(np.int64))
+        seq_base += int(seq.max()) + 1 if seq.size else 0
+        prompt_base += int(prompt.max()) + 1 if prompt.size else 0
+    width = max(x.shape[1] for x in neg_parts)
+    neglogp = np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.inf) for x in neg_parts])
+    ids = np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1) for x in id_parts])
+    seq, pos = np.concatenate(seq_all), np.concatenate(pos_all)
+    tok, prompt = np.concatenate(tok_all), np.concatenate(prompt_all)
+    if len(seq) == 0:
+        raise InputError(f"{files[0]}: the dump has no rows")
+    return _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, added)
+
+
+def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, added) -> GraftedInput:
+    order = np.lexsort((pos, seq))
+    seqs, first = np.unique(seq[order], return_index=True)
+    bounds = [*first.tolist(), len(order)]
+    _, prompt_of_first = np.unique(prompt, return_index=True)
+    dump_prompts = prompt[np.sort(prompt_of_first)]  # in the order of first appearance
+    index = {int(p): i for i, p in enumerate(dump_prompts.tolist())}
+    node_row: list[int] = []
+    node_prompt: list[int] = []
+    node_depth: list[int] = []
+    node_conts: list[int] = []
+    children: list[dict[int, int]] = []
+    prompt_root = np.full(len(dump_prompts), -1, dtype=np.int64)
+
+    def new(p: int, depth: int) -> int:
+        node_row.append(-1)
+        node_prompt.append(p)
+        node_depth.append(depth)
+        node_conts.append(0)
+        children.append({})
+        return len(node_row) - 1
+
+    seq_nodes: list[np.ndarray] = []
+    seq_prompt = np.empty(len(seqs), dtype=np.int64)
+    for si in range(len(seqs)):
+        rows = order[bounds[si] : bounds[si + 1]]
+        if not np.array_equal(pos[rows], np.arange(len(rows))):
+            raise InputError("a continuation's positions are not 0, 1, 2, ...; the dump is damaged, re-dump")
+        p = index[int(prompt[rows[0]])]
+        seq_prompt[si] = p
+        if prompt_root[p] < 0:
+            prompt_root[p] = new(p, 0)
+        cur = int(prompt_root[p])
+        path = np.empty(len(rows), dtype=np.int64)
+        for d, r in enumerate(rows.tolist()):
+            path[d] = cur
+            node_conts[cur] += 1
+            if node_row[cur] < 0:
+                node_row[cur] = r
+            t = int(tok[r])
+            nxt = children[cur].get(t)
+            if nxt is None:
+                nxt = new(p, d + 1)
+                children[cur][t] = nxt
+            cur = nxt
+        node_conts[cur] += 1
+        seq_nodes.append(path)
+    n_nodes = len(node_row)
+    child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    for u, ch in enumerate(children):
+        child_ptr[u + 1] = child_ptr[u] + len(ch)
+    child_tok = np.empty(child_ptr[-1], dtype=np.int64)
+    child_node = np.empty(child_ptr[-1], dtype=np.int64)
+    for u, ch in enumerate(children):
+        for i, (t, v) in enumerate(ch.items()):
+            child_tok[child_ptr[u] + i] = t
+            child_node[child_ptr[u] + i] = v
+    nrow = np.asarray(node_row, dtype=np.int64)
+    known = (nrow >= 0).astype(np.int64)
+    depth = np.asarray(node_depth, dtype=np.int64)
+    for u in np.argsort(-depth, kind="stable").tolist():  # children are deeper: sum the subtrie bottom up
+        for c in range(child_ptr[u], child_ptr[u + 1]):
+            known[u] += known[child_node[c]]
+    if pool == "all":
+        pool_rows = np.arange(len(neglogp), dtype=np.int64)
+        lo = np.zeros(len(dump_prompts), dtype=np.int64)
+        n = np.full(len(dump_prompts), len(neglogp), dtype=np.int64)
+    else:
+        row_prompt = np.array([index[int(x)] for x in prompt.tolist()], dtype=np.int64)
+        pool_rows = np.argsort(row_prompt, kind="stable").astype(np.int64)
+        n = np.bincount(row_prompt, minlength=len(dump_prompts)).astype(np.int64)
+        lo = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+    return GraftedInput(
+        neglogp=neglogp,
+        ids=ids,
+        node_row=nrow,
+        child_ptr=child_ptr,
+        child_tok=child_tok,
+        child_node=child_node,
+        node_prompt=np.asarray(node_prompt, dtype=np.int64),
+        node_depth=depth,
+        node_conts=np.asarray(node_conts, dtype=np.int64),
+        node_known=known,
+        prompt_root=prompt_root,
+        prompts=dump_prompts.astype(np.int64),
+        seq_nodes=seq_nodes,
+        seq_prompt=seq_prompt,
+        pool_rows=pool_rows,
+        prompt_pool_lo=lo,
+        prompt_pool_n=n,
+        tail=tail,
+        added_sampled=added,
+    )

@@ -1,0 +1,381 @@
+"""The real optimum predicted from logged continuations: the grafted tree (THEORY.md section 8).
+
+For a context (a prompt's end, or any position of a sampled continuation) the
+continuations logged after it form a trie of contexts whose next-token rows
+are known. The token tree below the context takes the logged row at every
+node of that trie and a row drawn from a pool everywhere else (by default the
+rows logged for the same prompt); the exact top-P search runs on it and the
+result is averaged over draws of the unknown rows. Sampled paths are
+distributed like path probabilities, so the known part of the tree is where
+the heavy nodes are and the pool only fills in light subtrees.
+
+Rows are a dump's top-k log-probabilities with their token ids. Where the
+sampled token is not among the top k, it is added to its row with its exact
+log-probability (``-next_surprisal``), so the continuation's subtree stays
+reachable. The mass a row does not list is dropped (``tail="drop"``, a lower
+estimate) or lumped into one extra token that is never in the trie (``"lump"``,
+an upper estimate). Intervals come from a bootstrap over prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
+from .._util.stats import ratio_stats
+from ..errors import InputError
+from ..readers.continuations import GraftedInput, grafted_input
+
+__all__ = ["OptimumResult", "TailCurve", "optimum"]
+
+_MAX_BYTES = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class TailCurve:
+    """The grafted prediction for one tail rule: the mean over roots with its interval over prompts.
+
+    Attributes
+    ----------
+    tail : str
+        ``"drop"`` (lower estimate) or ``"lump"`` (upper estimate).
+    mean, se, ci_low, ci_high : ndarray
+        E[X*(P)] at P = 1..pmax, averaged over roots; standard error and interval from a bootstrap over prompts.
+    curves : ndarray
+        ``[roots, pmax]``: per root, the mean over replicates.
+    pops : int
+        Nodes popped in all.
+
+    """
+
+    tail: str
+    mean: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    curves: np.ndarray
+    pops: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the mean and interval as lists.
+
+        Returns
+        -------
+        dict
+            ``tail``, ``mean``, ``se``, ``ci_low``, ``ci_high``.
+
+        """
+        return {
+            "tail": self.tail,
+            "mean": self.mean.tolist(),
+            "se": self.se.tolist(),
+            "ci_low": self.ci_low.tolist(),
+            "ci_high": self.ci_high.tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class OptimumResult:
+    """The predicted real optimum E[X*(P)], P = 1..pmax, from the grafted tree.
+
+    Attributes
+    ----------
+    P : ndarray
+        1..pmax.
+    lower, upper : TailCurve or None
+        Tails dropped (lower estimate) and lumped (upper); one of them with ``--tail drop|lump``.
+    positions : str
+        ``"start"``, ``"all"`` or the list of positions given.
+    root_prompt : ndarray
+        Per root, the dump's prompt index.
+    root_seq, root_pos : ndarray
+        Per root, the continuation and the position it sits at (-1, 0 for prompt ends).
+    root_continuations, root_known : ndarray
+        Per root, the continuations its trie rests on and the logged rows (known nodes) below it, itself included.
+    continuations_per_prompt : float
+        Mean continuations per prompt.
+    replicates, seed : int
+        Draws of the unknown rows per root, and their seed.
+    confidence : float
+        Level of the intervals.
+    notes : tuple of str
+        How the rows were completed, and anything the user should know.
+
+    """
+
+    P: np.ndarray
+    lower: TailCurve | None
+    upper: TailCurve | None
+    positions: str
+    root_prompt: np.ndarray
+    root_seq: np.ndarray
+    root_pos: np.ndarray
+    root_continuations: np.ndarray
+    root_known: np.ndarray
+    continuations_per_prompt: float
+    replicates: int
+    seed: int
+    confidence: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def main(self) -> TailCurve:
+        """The headline curve: the lower estimate when it was computed, else the upper."""
+        c = self.lower if self.lower is not None else self.upper
+        assert c is not None
+        return c
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Return the numeric arrays of the result, for ``--out`` (:func:`speedoflight.formats.optimum.write_optimum`).
+
+        Returns
+        -------
+        dict
+            ``P``, ``mean``, ``se``, ``ci_low``, ``ci_high``, ``curves`` of the headline tail; ``lower_*`` and
+            ``upper_*`` where computed; and the per-root ``root_*`` arrays.
+
+        """
+        main = self.main
+        out = {
+            "P": self.P,
+            "mean": main.mean,
+            "se": main.se,
+            "ci_low": main.ci_low,
+            "ci_high": main.ci_high,
+            "curves": main.curves,
+            "root_prompt": self.root_prompt,
+            "root_seq": self.root_seq,
+            "root_pos": self.root_pos,
+            "root_continuations": self.root_continuations,
+            "root_known_rows": self.root_known,
+        }
+        for name, c in (("lower", self.lower), ("upper", self.upper)):
+            if c is not None:
+                out.update({f"{name}_mean": c.mean, f"{name}_ci_low": c.ci_low, f"{name}_ci_high": c.ci_high})
+        return out
+
+    def to_dict(self, per_root: bool = True) -> dict[str, Any]:
+        """Return a JSON-ready summary.
+
+        Parameters
+        ----------
+        per_root
+            Include ``curves`` (per root, the mean over replicates); with False, per prompt instead.
+
+        Returns
+        -------
+        dict
+            ``P``, ``mean``, ``ci_low``, ``ci_high`` (the headline tail), ``lower`` and ``upper`` where computed,
+            ``prompts`` (the dump's prompt index per curve), ``curves``, ``positions``,
+            ``continuations_per_prompt``, ``replicates``, ``seed`` and the per-root trie sizes.
+
+        """
+        main = self.main
+        if per_root:
+            prompts, curves = self.root_prompt, main.curves
+        else:
+            prompts = np.unique(self.root_prompt)
+            curves = np.stack([main.curves[self.root_prompt == p].mean(axis=0) for p in prompts])
+        out: dict[str, Any] = {
+            "P": self.P.tolist(),
+            "mean": main.mean.tolist(),
+            "se": main.se.tolist(),
+            "ci_low": main.ci_low.tolist(),
+            "ci_high": main.ci_high.tolist(),
+            "tail": main.tail,
+            "confidence": self.confidence,
+        }
+        for name, c in (("lower", self.lower), ("upper", self.upper)):
+            if c is not None:
+                out[name] = c.to_dict()
+        out.update(
+            {
+                "positions": self.positions,
+                "curves_per": "root" if per_root else "prompt",
+                "prompts": prompts.tolist(),
+                "curves": curves.tolist(),
+                "root_seq": self.root_seq.tolist() if per_root else None,
+                "root_pos": self.root_pos.tolist() if per_root else None,
+                "root_continuations": self.root_continuations.tolist() if per_root else None,
+                "root_known_rows": self.root_known.tolist() if per_root else None,
+                "continuations_per_prompt": self.continuations_per_prompt,
+                "replicates": self.replicates,
+                "seed": self.seed,
+                "notes": list(self.notes),
+            }
+        )
+        return out
+
+
+def _roots(g: GraftedInput, positions: str | Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Root nodes with their continuation and position (-1, 0 for a prompt's end)."""
+    if isinstance(positions, str) and positions == "start":
+        roots = g.prompt_root
+        return roots, np.full(len(roots), -1, dtype=np.int64), np.zeros(len(roots), dtype=np.int64), "start"
+    if isinstance(positions, str) and positions == "all":
+        want = None
+        label = "all"
+    else:
+        want = sorted({int(x) for x in positions})
+        if not want or want[0] < 0:
+            raise InputError(f"--positions {positions!r}: give start, all, or positions >= 0 like 8,16,24")
+        longest = max(len(p) for p in g.seq_nodes)
+        if want[-1] >= longest:
+            raise InputError(
+                f"--positions {want[-1]} is beyond the continuations (the longest has {longest} logged positions, "
+                f"0..{longest - 1})"
+            )
+        label = ",".join(map(str, want))
+    nodes, seqs, poss = [], [], []
+    for s, path in enumerate(g.seq_nodes):
+        for t in range(len(path)) if want is None else [t for t in want if t < len(path)]:
+            nodes.append(path[t])
+            seqs.append(s)
+            poss.append(t)
+    return np.asarray(nodes, dtype=np.int64), np.asarray(seqs, dtype=np.int64), np.asarray(poss, dtype=np.int64), label
+
+
+def _seed_ids(seed: int, replicates: int) -> np.ndarray:
+    """Replicate r's id: the simulator's root id of its r-th seed (:func:`speedoflight.simulation.simulate._seeds`)."""
+    from ..kernels.seeded import root_id
+    from .simulate import _seeds
+
+    return np.array([root_id(int(x)) for x in _seeds(seed, replicates)], dtype=np.uint64)
+
+
+def _run(g: GraftedInput, roots: np.ndarray, pmax: int, replicates: int, seed: int) -> tuple[np.ndarray, int]:
+    """Per-root curves (mean over replicates), computing each distinct root node once."""
+    from ..kernels.grafted import grafted_roots
+
+    uniq, inverse = np.unique(roots, return_inverse=True)
+    prompt = g.node_prompt[uniq]
+    curves = np.zeros((len(uniq), pmax))
+    pops = grafted_roots(
+        g.neglogp,
+        g.ids,
+        g.node_row,
+        g.child_ptr,
+        g.child_tok,
+        g.child_node,
+        g.pool_rows,
+        uniq,
+        g.prompt_pool_lo[prompt],
+        g.prompt_pool_n[prompt],
+        _seed_ids(seed, replicates),
+        curves,
+    )
+    return curves[inverse], int(pops)
+
+
+def _summarise(
+    tail: str, curves: np.ndarray, prompts: np.ndarray, pops: int, confidence: float, n_boot: int, seed: int
+):
+    _, cluster = np.unique(prompts, return_inverse=True)
+    counts = np.bincount(cluster).astype(np.float64)
+    totals = np.zeros((len(counts), curves.shape[1]))
+    np.add.at(totals, cluster, curves)
+    mean, se, ci = ratio_stats(counts, totals, True, confidence, n_boot, seed)
+    return TailCurve(tail, mean, se, ci[:, 0], ci[:, 1], curves, pops)
+
+
+def optimum(
+    dumps: str | Sequence[str],
+    *,
+    pmax: int = 128,
+    positions: str | Sequence[int] = "start",
+    replicates: int = 64,
+    seed: int = 0,
+    tail: str = "drop",
+    pool: str = "prompt",
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+) -> OptimumResult:
+    """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
+
+    Parameters
+    ----------
+    dumps
+        speedoflight dumps with sampled continuations (best: several per prompt, ``dump --samples-per-prompt``).
+    pmax
+        Largest tree size P (draft tokens per verifier call).
+    positions
+        ``"start"``: one root per prompt, at its end (what ``oracle`` computes); ``"all"``: every position of
+        every continuation (the ceiling averaged over a generation); or a list of positions.
+    replicates
+        Draws of the rows of unknown nodes, per root.
+    seed
+        Seed of the draws and of the bootstrap.
+    tail
+        ``"drop"`` (lower estimate), ``"lump"`` (upper) or ``"both"``.
+    pool
+        Where unknown nodes draw their rows: ``"prompt"`` (the root's prompt's own rows) or ``"all"``.
+    confidence
+        Level of the intervals (bootstrap over prompts).
+    n_boot
+        Bootstrap replicates.
+
+    Returns
+    -------
+    OptimumResult
+        The prediction, with per-root curves and the size of each root's known trie.
+
+    """
+    if pmax < 1:
+        raise InputError(f"--pmax must be at least 1, got {pmax}")
+    if replicates < 1:
+        raise InputError(f"--replicates must be at least 1, got {replicates}")
+    if tail not in ("drop", "lump", "both"):
+        raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
+    if not 0.0 < confidence < 1.0:
+        raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
+    tails = ("drop", "lump") if tail == "both" else (tail,)
+    results: dict[str, TailCurve] = {}
+    g = None
+    roots = seqs = poss = None
+    label = ""
+    notes: list[str] = []
+    for t in tails:
+        g = grafted_input(dumps, tail=t, pool=pool)
+        roots, seqs, poss, label = _roots(g, positions)
+        need = len(roots) * pmax * 8 * (2 if tail == "both" else 1) + len(np.unique(roots)) * pmax * 8
+        if need > _MAX_BYTES:
+            raise InputError(
+                f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower --pmax or use "
+                "fewer --positions"
+            )
+        curves, pops = _run(g, roots, pmax, replicates, seed)
+        results[t] = _summarise(t, curves, g.node_prompt[roots], pops, confidence, n_boot, seed)
+    assert g is not None
+    assert roots is not None
+    assert seqs is not None
+    assert poss is not None
+    notes.append(
+        f"rows: top-{g.ids.shape[1] - 1 - (g.tail == 'lump')} log-probabilities with token ids; the sampled token "
+        f"was added to {g.added_sampled} rows that did not list it (its exact log-probability)"
+    )
+    notes.append(
+        "unknown nodes draw rows from "
+        + ("their prompt's own rows" if pool == "prompt" else "all the dumps' rows")
+        + f"; {replicates} draws per root"
+    )
+    conts = np.bincount(g.seq_prompt).astype(np.float64)
+    return OptimumResult(
+        P=np.arange(1, pmax + 1),
+        lower=results.get("drop"),
+        upper=results.get("lump"),
+        positions=label,
+        root_prompt=g.prompts[g.node_prompt[roots]],
+        root_seq=seqs,
+        root_pos=poss,
+        root_continuations=g.node_conts[roots],
+        root_known=g.node_known[roots],
+        continuations_per_prompt=float(conts.mean()),
+        replicates=replicates,
+        seed=seed,
+        confidence=confidence,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,312 @@
+"""The grafted tree: the real optimum predicted from logged continuations, against exact cases and a heapq twin."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+
+import numpy as np
+import pytest
+
+from speedoflight.cli.app import main
+from speedoflight.errors import InputError
+from speedoflight.kernels.grafted import grafted_heap
+from speedoflight.readers.continuations import grafted_input
+from speedoflight.readers.dumpfile import write_dump
+from speedoflight.simulation.grafted import optimum
+
+from .reference import _MASK, _mix64, grafted_reference
+
+V = 12
+
+
+def _row_of_context(ctx: tuple[int, ...], alpha: float) -> np.ndarray:
+    """A toy model: the next-token distribution is a fixed function of the context."""
+    rng = np.random.default_rng(zlib.crc32(repr(ctx).encode()))
+    return rng.dirichlet(np.full(V, alpha))
+
+
+def _dump(path, prompts=3, conts=3, length=6, k=4, alpha=0.3, seed=0, deterministic=False):
+    """Continuations sampled from the toy model; rows are its top-k, exact for every shared context."""
+    rng = np.random.default_rng(seed)
+    cols = {n: [] for n in ("topk_ids", "topk_logprobs", "entropy", "m2", "seq", "pos", "next_token", "next_surprisal")}
+    cols["prompt"] = []
+    seqs = []
+    s = 0
+    for p in range(prompts):
+        for _ in range(conts):
+            ctx: tuple[int, ...] = (p,)
+            toks = []
+            for d in range(length):
+                if deterministic:
+                    probs = np.zeros(V)
+                    probs[(p + d) % V] = 1.0
+                else:
+                    probs = _row_of_context(ctx, alpha)
+                order = np.argsort(-probs, kind="stable")[:k]
+                with np.errstate(divide="ignore"):
+                    lp = np.log(probs)
+                t = int(rng.choice(V, p=probs))
+                cols["topk_ids"].append(order)
+                cols["topk_logprobs"].append(lp[order])
+                ent = -float(np.sum(probs[probs > 0] * lp[probs > 0]))
+                cols["entropy"].append(ent)
+                cols["m2"].append(float(np.sum(probs[probs > 0] * lp[probs > 0] ** 2)))
+                cols["seq"].append(s)
+                cols["pos"].append(d)
+                cols["next_token"].append(t)
+                cols["next_surprisal"].append(-float(lp[t]))
+                cols["prompt"].append(p)
+                toks.append(t)
+                ctx = (*ctx, t)
+            seqs.append((p, toks))
+            s += 1
+    arrays = {n: np.asarray(v) for n, v in cols.items()}
+    arrays["topk_logprobs"] = arrays["topk_logprobs"].astype(np.float32)
+    meta = {
+        "model": {"name": "Toy"},
+        "vocab_size": V,
+        "temperature": 1.0,
+        "seed": seed,
+        "top_k": k,
+        "prompt_source": {},
+        "versions": {},
+        "samples_per_prompt": conts,
+    }
+    write_dump(str(path), arrays, meta)
+    return seqs
+
+
+def _known_paths(dump, prompt):
+    """The reference's view of a prompt's trie, from the dump's own arrays: context (token path) -> first row."""
+    with np.load(dump) as z:
+        seq, pos, nxt, pr = z["seq"], z["pos"], z["next_token"], z["prompt"]
+    known: dict[tuple[int, ...], int] = {}
+    for s in np.unique(seq[pr == prompt]):
+        rows = np.flatnonzero(seq == s)
+        rows = rows[np.argsort(pos[rows])]
+        toks = [int(t) for t in nxt[rows]]
+        for d, r in enumerate(rows.tolist()):
+            known.setdefault(tuple(toks[:d]), r)
+    return known
+
+
+@pytest.fixture
+def toy(tmp_path):
+    path = tmp_path / "toy.npz"
+    _dump(path)
+    return path
+
+
+@pytest.mark.parametrize("tail", ["drop", "lump"])
+def test_kernel_pops_what_the_heapq_twin_pops(toy, tail):
+    g = grafted_input(str(toy), tail=tail)
+    for prompt in range(3):
+        known = _known_paths(toy, prompt)
+        pool = g.pool_rows[g.prompt_pool_lo[prompt] : g.prompt_pool_lo[prompt] + g.prompt_pool_n[prompt]].tolist()
+        for rid in (1, 0xDEADBEEF, (1 << 63) + 12345):
+            for pmax in (1, 7, 60):
+                curve = np.zeros(pmax)
+                grafted_heap(
+                    g.neglogp,
+                    g.ids,
+                    g.node_row,
+                    g.child_ptr,
+                    g.child_tok,
+                    g.child_node,
+                    g.pool_rows,
+                    g.prompt_pool_lo[prompt],
+                    g.prompt_pool_n[prompt],
+                    g.prompt_root[prompt],
+                    g.node_row[g.prompt_root[prompt]],
+                    np.uint64(rid),
+                    curve,
+                )
+                ref = grafted_reference(g.neglogp, g.ids, known, pool, (), rid & _MASK, pmax)
+                np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
+
+
+def test_the_driver_averages_the_same_trees(toy):
+    """optimum() runs root node u, replicate r on the tree of id child_id(seed id r, u): the heapq twin agrees."""
+    from speedoflight.simulation.grafted import _seed_ids
+
+    res = optimum(str(toy), pmax=20, replicates=3, seed=5)
+    g = grafted_input(str(toy))
+    gamma = 0x9E3779B97F4A7C15
+    for j, prompt in enumerate(range(3)):
+        known = _known_paths(toy, prompt)
+        pool = g.pool_rows[g.prompt_pool_lo[prompt] : g.prompt_pool_lo[prompt] + g.prompt_pool_n[prompt]].tolist()
+        runs = [
+            grafted_reference(
+                g.neglogp,
+                g.ids,
+                known,
+                pool,
+                (),
+                _mix64((int(s) + (int(g.prompt_root[prompt]) + 1) * gamma) & _MASK),
+                20,
+            )
+            for s in _seed_ids(5, 3)
+        ]
+        np.testing.assert_allclose(res.main.curves[j], np.mean(runs, axis=0), rtol=1e-12)
+
+
+def test_a_deterministic_verifier_gives_p(tmp_path):
+    path = tmp_path / "det.npz"
+    _dump(path, prompts=2, conts=1, length=3, deterministic=True)
+    res = optimum(str(path), pmax=10, replicates=2, tail="both")
+    np.testing.assert_allclose(res.lower.mean, np.arange(1, 11))
+    np.testing.assert_allclose(res.upper.mean, np.arange(1, 11))
+
+
+def _enumerate_known(g, dump, prompt):
+    """Every child of a known node with its probability; and the largest probability of a node not below one."""
+    known = _known_paths(dump, prompt)
+    cands = []
+    for path, row in known.items():
+        prob = 1.0
+        # the path's probability: product over its ancestors' rows
+        for d in range(len(path)):
+            r = known[path[:d]]
+            rank = int(np.flatnonzero(g.ids[r] == path[d])[0])
+            prob *= math.exp(-g.neglogp[r, rank])
+        for rank in range(g.neglogp.shape[1]):
+            if np.isfinite(g.neglogp[row, rank]):
+                tok = int(g.ids[row, rank])
+                cands.append((prob * math.exp(-g.neglogp[row, rank]), (*path, tok) in known))
+    cands.sort(reverse=True)
+    unknown_top = max((p for p, k in cands if not k), default=0.0)
+    return [p for p, _ in cands], unknown_top
+
+
+def test_continuations_that_cover_the_top_p_set_give_the_exact_sum(tmp_path):
+    """When every node of the top-P set hangs below a logged row, no pool row matters: the exact top-P sum."""
+    path = tmp_path / "cover.npz"
+    _dump(path, prompts=1, conts=40, length=8, k=12, alpha=0.05, seed=3)  # peaked rows, many continuations
+    g = grafted_input(str(path))
+    probs, unknown_top = _enumerate_known(g, path, 0)
+    pmax = max(p for p in range(1, 64) if probs[p - 1] > unknown_top)  # every rank up to pmax beats any pool subtree
+    assert pmax >= 8
+    want = np.cumsum(probs[:pmax])
+    for seed in (0, 1, 2):
+        res = optimum(str(path), pmax=pmax, replicates=4, seed=seed)
+        np.testing.assert_allclose(res.main.curves[0], want, rtol=1e-12)
+
+
+def test_with_only_the_root_known_it_is_the_iid_simulation_with_that_root(tmp_path):
+    """P = 2 has a closed form: p1 + E_q[max(p2, p1 q1)] over the pool rows q."""
+    path = tmp_path / "root.npz"
+    _dump(path, prompts=30, conts=1, length=1, k=4, alpha=0.5, seed=1)  # 30 different rows, one per prompt
+    g = grafted_input(str(path), pool="all")
+    root_row = g.node_row[g.prompt_root[0]]
+    p1, p2 = np.exp(-g.neglogp[root_row, :2])
+    # the root's sampled child is in the trie but has no logged row (length 1): every child draws from the pool
+    q1 = np.exp(-g.neglogp[g.pool_rows, 0])
+    want = p1 + np.mean(np.maximum(p2, p1 * q1))
+    res = optimum(str(path), pmax=2, replicates=20000, seed=0, pool="all")
+    reps = res.main.curves[0, 1]
+    assert abs(reps - want) < 4 * np.std(np.maximum(p2, p1 * q1)) / math.sqrt(20000) + 1e-12
+
+
+def test_rows_gain_the_sampled_token_and_lump_the_rest(tmp_path):
+    path = tmp_path / "rows.npz"
+    _dump(path, prompts=2, conts=2, length=5, k=2, alpha=0.8, seed=4)
+    with np.load(path) as z:
+        ids, nxt, nxs = z["topk_ids"], z["next_token"], z["next_surprisal"]
+    drop = grafted_input(str(path), tail="drop")
+    lump = grafted_input(str(path), tail="lump")
+    outside = ~(ids == nxt[:, None]).any(axis=1)
+    assert outside.any()
+    assert drop.added_sampled == int(outside.sum())
+    for i in np.flatnonzero(outside):
+        j = int(np.flatnonzero(drop.ids[i] == nxt[i])[0])
+        assert drop.neglogp[i, j] == pytest.approx(nxs[i])
+    listed = np.exp(-drop.neglogp).sum(axis=1)
+    np.testing.assert_allclose(np.exp(-lump.neglogp).sum(axis=1), 1.0, atol=1e-6)  # the rest lumped
+    assert (lump.ids == -1).sum(axis=1).min() >= 1  # the lumped token is never in the trie
+    assert np.all(listed <= 1 + 1e-6)
+    assert np.all(np.diff(drop.neglogp, axis=1)[np.isfinite(drop.neglogp[:, 1:])] >= 0)
+
+
+def test_positions_all_and_list(toy):
+    res = optimum(str(toy), pmax=8, replicates=2, positions="all")
+    assert len(res.root_seq) == 9 * 6  # every position of every continuation
+    assert res.positions == "all"
+    assert np.all(res.root_continuations >= 1)
+    some = optimum(str(toy), pmax=8, replicates=2, positions=[0, 3])
+    assert sorted(set(some.root_pos.tolist())) == [0, 3]
+    # a root at position 0 is the prompt's end: the same tree as --positions start
+    start = optimum(str(toy), pmax=8, replicates=2)
+    at0 = some.main.curves[some.root_pos == 0]
+    assert np.allclose(at0[::3], start.main.curves)  # three continuations per prompt share that root
+    with pytest.raises(InputError, match="beyond"):
+        optimum(str(toy), pmax=8, positions=[6])
+
+
+def test_intervals_and_determinism(toy):
+    a = optimum(str(toy), pmax=16, replicates=4, seed=9, tail="both")
+    b = optimum(str(toy), pmax=16, replicates=4, seed=9, tail="both")
+    np.testing.assert_array_equal(a.lower.curves, b.lower.curves)
+    assert np.all(a.lower.mean <= a.upper.mean + 1e-12)
+    assert np.all(a.lower.ci_low <= a.lower.mean)
+    assert np.all(a.lower.mean <= a.lower.ci_high)
+    d = a.to_dict()
+    for key in ("P", "mean", "ci_low", "ci_high", "lower", "upper", "prompts", "curves", "positions"):
+        assert key in d
+    assert d["continuations_per_prompt"] == 3
+    assert d["replicates"] == 4
+    assert d["prompts"] == [0, 1, 2]
+
+
+def test_cli_optimum_json_and_out(toy, tmp_path, capsys):
+    out = tmp_path / "curves.npz"
+    code = main(["optimum", "--dump", str(toy), "--pmax", "16", "--replicates", "4", "--json", "--out", str(out)])
+    assert code == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["curves"]) == 3
+    with np.load(out) as z:
+        assert z["curves"].shape == (3, 16)
+        np.testing.assert_allclose(z["mean"], d["mean"])
+    code = main(["optimum", "--dump", str(toy), "--pmax", "16", "--replicates", "4"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert text.startswith("speedoflight optimum: the ceiling")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--positions", "99"], "beyond the continuations"),
+        (["--positions", "x,1"], "--positions"),
+        (["--pmax", "0"], "positive integer"),
+        (["--pmax", "100000000", "--positions", "all"], "GiB"),
+        (["--tail", "sideways"], "invalid choice"),
+    ],
+)
+def test_cli_optimum_user_errors(toy, tmp_path, capsys, argv, message):
+    out = tmp_path / "never.npz"
+    code = main(["optimum", "--dump", str(toy), "--out", str(out), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_dump_without_token_ids_or_with_duplicate_ids_is_refused(tmp_path, capsys):
+    rows = np.log(np.full((4, 3), 1 / 3))
+    np.save(tmp_path / "plain.npy", rows)
+    assert main(["optimum", "--dump", str(tmp_path / "plain.npy")]) == 2
+    assert "speedoflight dump" in capsys.readouterr().err
+    path = tmp_path / "dup.npz"
+    _dump(path, prompts=1, conts=1, length=2, k=3)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "metadata"}
+        meta = json.loads(str(z["metadata"]))
+    arrays["topk_ids"][1, 2] = arrays["topk_ids"][1, 0]
+    meta.pop("format")
+    meta.pop("version")
+    write_dump(str(path), arrays, meta)
+    assert main(["optimum", "--dump", str(path)]) == 2
+    assert "twice" in capsys.readouterr().err
