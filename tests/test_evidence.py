@@ -286,3 +286,17 @@ def test_compare_and_evidence_draw_a_bound_and_a_drafter_alike(files):
             assert a[3] == b[3]
         else:
             assert a[2] == b[2]
+
+
+def test_the_grafted_prediction_is_exact_on_a_binary_verifier(tmp_path):
+    """Every row is (1/2, 1/2): the grafted tree is the binary tree whatever the pool, so it equals the oracle."""
+    exact = _binary_curve(30)
+    _oracle_file(tmp_path / "o.npz", np.vstack([exact] * 3))  # the dump's prompts 0, 1, 2
+    _binary_dump(tmp_path / "d.npz")
+    c = compare_real(str(tmp_path / "o.npz"), str(tmp_path / "d.npz"), replicates=10)
+    # the dump's rows are float32 log-probabilities: -log 2 to float32 precision
+    np.testing.assert_allclose(c.grafted["drop_mean"], exact[c.P - 1], rtol=1e-6)
+    np.testing.assert_allclose(c.grafted["ratio"], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(c.grafted["coverage"], 1.0)
+    assert "grafted" in c.to_dict()
+    assert "of the real optimum" in "\n".join(c.summary_lines())

@@ -53,6 +53,7 @@ class RealComparison:
     iid_sim: dict[str, np.ndarray]
     theory: dict[str, np.ndarray]
     measured: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    grafted: dict[str, np.ndarray] = field(default_factory=dict)
     mu: float = math.nan
     mu2: float = math.nan
     n_prompts: int = 0
@@ -107,6 +108,16 @@ class RealComparison:
 
         """
         lines = []
+        g = self.grafted
+        if g:
+            j = len(self.P) - 1
+            lines.append(
+                f"{self.model}: the grafted prediction (from the dump's own continuations) is "
+                + ", ".join(f"{g['ratio'][i]:.2f}" for i in range(len(self.P)))
+                + f" of the real optimum at P = {', '.join(str(int(q)) for q in self.P)}; per-prompt correlation "
+                f"{g['correlation'][j]:.2f} at P = {int(self.P[j])}; the per-prompt range (tails dropped .. lumped) "
+                f"covers the prompt's optimum for {100 * g['coverage'][j]:.0f}% of the prompts there."
+            )
         verdicts = self.iid_verdicts()
         for v in ("over-predicts", "under-predicts", "agrees"):
             ps = [int(p) for p, w in zip(self.P, verdicts, strict=True) if w == v]
@@ -152,6 +163,7 @@ class RealComparison:
         heads = [
             "P",
             "oracle E[X*] (95% CI)",
+            *(["grafted (drop..lump) / oracle"] if self.grafted else []),
             "per prompt: median / p90 / max",
             "i.i.d. sim (drop..lump)",
             "i.i.d. exact",
@@ -167,6 +179,14 @@ class RealComparison:
             cells = [
                 f"{int(p)}",
                 f"{o['mean'][i]:.2f} ({o['ci_low'][i]:.2f}-{o['ci_high'][i]:.2f})",
+                *(
+                    [
+                        f"{self.grafted['drop_mean'][i]:.2f}..{self.grafted['lump_mean'][i]:.2f} / "
+                        f"{self.grafted['ratio'][i]:.2f}"
+                    ]
+                    if self.grafted
+                    else []
+                ),
                 f"{o['median'][i]:.2f} / {o['p90'][i]:.2f} / {o['max'][i]:.2f}",
                 f"{self.iid_sim['drop_mean'][i]:.2f}..{self.iid_sim['lump_mean'][i]:.2f}",
                 _table_cell(self.theory.get("iid_exact"), i),
@@ -208,6 +228,7 @@ class RealComparison:
             "iid_simulation": lists(self.iid_sim),
             "theory": lists(self.theory),
             "measured": {k: lists(v) for k, v in self.measured.items()},
+            "grafted": lists(self.grafted),
             "mu": self.mu,
             "mu2": self.mu2,
             "n_prompts": self.n_prompts,
@@ -323,6 +344,12 @@ def compare_real(
                 col["mean"][where[0]] = row["prompt_mean_accepted"]
                 col["ci_low"][where[0]] = row["ci_low"]
                 col["ci_high"][where[0]] = row["ci_high"]
+    grafted = _grafted_against(pool_file, curves, ometa, ps, seed)
+    if grafted:
+        notes.append(
+            "grafted: the real optimum predicted from the dump's own continuations (`speedoflight optimum`), "
+            "tails dropped .. lumped, on the oracle's prompts; ratio = predicted (dropped) / oracle mean"
+        )
     traj = bc.trajectory
     notes[:0] = [
         f"oracle: {n} prompts ({', '.join(f'{k} {kinds.count(k)}' for k in sorted(set(kinds)))}), exact E[X*(P)] "
@@ -341,12 +368,54 @@ def compare_real(
         iid_sim=sim,
         theory=theory,
         measured=measured,
+        grafted=grafted,
         mu=bc.mu,
         mu2=bc.mu2,
         n_prompts=n,
         continuations_per_prompt=traj.continuations_per_prompt if traj is not None else math.nan,
         notes=notes,
     )
+
+
+def _grafted_against(
+    pool_file: str, curves: np.ndarray, ometa: dict[str, Any], ps: np.ndarray, seed: int
+) -> dict[str, np.ndarray]:
+    """Return the grafted prediction on the oracle's prompts: means, ratio, per-prompt correlation, range coverage."""
+    from ..simulation.grafted import optimum
+
+    try:
+        res = optimum(pool_file, pmax=int(ps[-1]), replicates=64, seed=seed, tail="both")
+    except InputError:
+        return {}  # a dump without continuations or token ids: no prediction to show
+    assert res.lower is not None
+    assert res.upper is not None
+    oracle_index = [int(i) for i in ometa.get("prompt_index", [])]
+    at = {}
+    for j, p in enumerate(res.root_prompt.tolist()):  # a dump's prompt array holds the prompt file's indices
+        if p in oracle_index:
+            at[oracle_index.index(p)] = j
+    if len(at) < 2:
+        return {}
+    rows = sorted(at)
+    exact = curves[rows][:, ps - 1]
+    lo = res.lower.curves[[at[r] for r in rows]][:, ps - 1]
+    hi = res.upper.curves[[at[r] for r in rows]][:, ps - 1]
+    corr = np.array(
+        [
+            np.corrcoef(lo[:, i], exact[:, i])[0, 1] if exact[:, i].std() > 0 and lo[:, i].std() > 0 else np.nan
+            for i in range(len(ps))
+        ]
+    )
+    return {
+        "drop_mean": lo.mean(axis=0),
+        "lump_mean": hi.mean(axis=0),
+        "oracle_mean": exact.mean(axis=0),
+        "ratio": lo.mean(axis=0) / exact.mean(axis=0),
+        "correlation": corr,
+        # a range covers its prompt's optimum up to the rows' float32 storage (relative 1e-6)
+        "coverage": ((lo <= exact * (1 + 1e-6)) & (exact <= hi * (1 + 1e-6))).mean(axis=0),
+        "prompts": np.array([len(rows)] * len(ps)),
+    }
 
 
 def figure(comparisons: Sequence[RealComparison]) -> Any:
@@ -361,6 +430,10 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
         ax.fill_between(p, c.oracle["p10"], c.oracle["p90"], color="0.85", label="oracle, prompts 10-90%")
         ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25)
         ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label="real optimum (oracle), mean + 95% CI")
+        if c.grafted:
+            gr = CURVES["grafted"]
+            ax.fill_between(p, c.grafted["drop_mean"], c.grafted["lump_mean"], color=gr.color, alpha=0.25)
+            ax.plot(p, c.grafted["drop_mean"], gr.linestyle, color=gr.color, label=gr.label)
         sim = CURVES["iid_sim"]
         ax.fill_between(p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=sim.color, alpha=0.25)
         mid = (c.iid_sim["drop_mean"] + c.iid_sim["lump_mean"]) / 2

@@ -139,6 +139,14 @@ CURVES: dict[str, Curve] = {
             "-",
         ),
         _c(
+            "grafted",
+            "grafted prediction (logged continuations)",
+            "grafted",
+            "the real optimum predicted from logged continuations: real rows along them, pool rows elsewhere",
+            "tab:green",
+            "-",
+        ),
+        _c(
             "iid_sim",
             "i.i.d. simulation (pool)",
             "iid sim",
