@@ -153,8 +153,8 @@ def test_the_dump_is_opened_and_read_once(tmp_path, monkeypatch, command):
             opens.append(file)
         return real_open(file, *args, **kwargs)
 
-    def counting_chunks(self, chunk_bytes):
-        for chunk in real_chunks(self, chunk_bytes):
+    def counting_chunks(self, chunk_bytes, with_ids=False):
+        for chunk in real_chunks(self, chunk_bytes, with_ids):
             rows.append(chunk.n)
             yield chunk
 
@@ -170,3 +170,21 @@ def test_the_dump_is_opened_and_read_once(tmp_path, monkeypatch, command):
         assert "trajectory" in bound_curve([1, 8, 64], sources=[dump], n_boot=20).columns
     assert len(opens) == 1
     assert sum(rows) == 15360  # every row once
+
+
+def test_the_ceiling_comes_from_the_dumps_continuations(tmp_path):
+    """With a dump that holds continuations, every measured system is held against the grafted ceiling too."""
+    measured = read_acceptance(csv(tmp_path, "accepted,tree_size\n1,8\n2,8\n0,8\n"))
+    comp = compare(["data/smollm2-t1.npz"], measured, replicates=4, n_boot=20)
+    assert comp.ceiling is not None
+    d = comp.to_dict()
+    row = d["measured"][0]
+    lo, hi = row["ceiling_at_P"]
+    assert 0 < lo <= hi <= 8
+    assert row["fraction_of_ceiling"] == pytest.approx(1.0 / lo)
+    assert d["ceiling"]["positions"] == "all"
+    assert comp.summary_lines()[0].startswith("m.csv: X = 1.00 at P = 8 is ")
+    assert "ceiling at P (grafted)" in comp.markdown()
+    # an array file has no continuations: no ceiling, the rest unchanged
+    np.save(tmp_path / "rows.npy", np.log(np.full((40, 4), 0.25)))
+    assert compare([str(tmp_path / "rows.npy")], measured, replicates=4, n_boot=20).ceiling is None

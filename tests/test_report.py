@@ -16,6 +16,10 @@ def test_report_on_shipped_data_round_trip(tmp_path, capsys):
     assert "report.md" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["compare.png", "evidence.png", "report.json", "report.md"]
     md = (out / "report.md").read_text()
+    # the answer first: the ceiling at the measured P, with its interval, then the best drafter's share of it
+    assert md.splitlines()[2].startswith("**The ceiling of SmolLM2-135M-Instruct at P = ")
+    assert "95% CI" in md.splitlines()[2]
+    assert "of it." in md.splitlines()[2]
     for heading in ("## 1. The verifier", "## 2. Measured drafters", "## 3. The real optimum", "## 4. Choosing P"):
         assert heading in md
     d = json.loads((out / "report.json").read_text())

@@ -32,6 +32,7 @@ from ..simulation.simulate import SimulationResult
 from ..theory.curve import BoundCurve, bound_curve
 from ..theory.registry import CURVES, drafter_style
 from ..theory.timing import Timing, speedup
+from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling
 
 __all__ = ["Comparison", "compare", "write_comparison"]
 
@@ -57,6 +58,9 @@ class Comparison:
         The measured systems, with P where known.
     timing : Timing or None
         Roofline model for the speedup columns.
+    ceiling : OptimumResult or None
+        The grafted prediction averaged over generated positions (:mod:`.ceiling`), where the dumps hold
+        continuations: the ceiling the measured systems are held against first.
 
     """
 
@@ -66,6 +70,7 @@ class Comparison:
     measured: list[Measured]
     timing: Timing | None = None
     notes: list[str] = field(default_factory=list)
+    ceiling: Any = None
 
     def optimum_at(self, p: int) -> tuple[float, float, float]:
         """Return the simulated optimum at P: (lower estimate, upper estimate, lower estimate's CI low).
@@ -165,6 +170,12 @@ class Comparison:
                 d["fraction_of_optimum_upper"] = frac[1]
                 if self.timing is not None:
                     d["speedup_model"] = float(speedup(np.array([m.mean_accepted]), np.array([m.P]), self.timing)[0])
+                at = ceiling_at(self.ceiling, m.P)
+                if at is not None:
+                    d["ceiling_at_P"] = [at[0], at[1]]
+                    d["ceiling_ci"] = [at[2], at[3]]
+                    d["fraction_of_ceiling"] = fraction(m.mean_accepted, at[0])
+                    d["fraction_of_ceiling_upper"] = fraction(m.mean_accepted, at[1])
             rows.append(d)
         return rows
 
@@ -197,6 +208,7 @@ class Comparison:
                 "upper_mean = tails lumped into one token (upper estimate)",
             },
             "best": self.best(),
+            "ceiling": ceiling_dict(self.ceiling),
             "notes": self.notes,
         }
 
@@ -236,6 +248,9 @@ class Comparison:
         """
         head = "| system | format | X (95% CI) | tokens per call | P | optimum at P | fraction of optimum |"
         sep = "|---|---|---|---|---|---|---|"
+        if self.ceiling is not None:
+            head += " ceiling at P (grafted) | fraction of ceiling |"
+            sep += "---|---|"
         if self.timing is not None:
             head += " speedup (model) |"
             sep += "---|"
@@ -249,6 +264,15 @@ class Comparison:
             else:
                 opt, frac, p = "", "", "unknown"
             row = f"| {m.name} | {m.format} | {m.mean_accepted:.2f}{ci} | {m.tokens_per_call:.2f} | {p} | {opt} | {frac} |"
+            if self.ceiling is not None:
+                if "ceiling_at_P" in d:
+                    lo_c, hi_c = d["ceiling_at_P"]
+                    row += (
+                        f" {lo_c:.2f}..{hi_c:.2f} | {100 * d['fraction_of_ceiling_upper']:.0f}%.."
+                        f"{100 * d['fraction_of_ceiling']:.0f}% |"
+                    )
+                else:
+                    row += " | |"
             if self.timing is not None:
                 row += f" {d['speedup_model']:.2f}x |" if "speedup_model" in d else " |"
             rows.append(row)
@@ -265,6 +289,15 @@ class Comparison:
         """
         out = []
         for m, d in zip(self.measured, self.measured_rows(), strict=True):
+            if "ceiling_at_P" in d:
+                lo_c, hi_c = d["ceiling_at_P"]
+                out.append(
+                    f"{m.name}: X = {m.mean_accepted:.2f} at P = {m.P} is {100 * d['fraction_of_ceiling_upper']:.0f}%.."
+                    f"{100 * d['fraction_of_ceiling']:.0f}% of the ceiling there ({lo_c:.2f}..{hi_c:.2f}, 95% CI "
+                    f"{d['ceiling_ci'][0]:.2f}-{d['ceiling_ci'][1]:.2f}: the real optimum predicted from the dumps' "
+                    "continuations, averaged over generated positions)"
+                )
+                continue
             if m.P is None:
                 out.append(
                     f"{m.name}: X = {m.mean_accepted:.2f} accepted draft tokens per call ({m.tokens_per_call:.2f} "
@@ -477,7 +510,9 @@ def compare(
     too_big = [m for m in measured if m.P is not None and m.P > grid[-1]]
     if too_big:
         raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
-    drop, lump = PoolScan(tail="drop"), PoolScan(tail="lump")
+    from ..readers.continuations import ContinuationScan
+
+    drop, lump, conts = PoolScan(tail="drop"), PoolScan(tail="lump"), ContinuationScan()
     curve = bound_curve(  # one pass over the dumps: moments, i.i.d. pool, trajectories and both simulator pools
         grid,
         sources=list(dumps),
@@ -488,7 +523,7 @@ def compare(
         seed=seed,
         n_boot=n_boot,
         progress=progress,
-        also=[drop, lump],
+        also=[drop, lump, conts],
     )
     top = int(grid[-1])
     n_files = len(curve.sources)
@@ -506,8 +541,23 @@ def compare(
     for m in measured:
         if m.P is not None and m.mean_accepted > m.P + 1e-9:
             raise InputError(f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check --tree-size")
+    parts = conts.parts()
+    ceiling = grafted_ceiling(list(dumps), top, seed=seed, parts=parts) if parts is not None else None
+    if ceiling is not None:
+        notes.insert(
+            1,
+            "the ceiling: the real optimum predicted from the dumps' own sampled continuations (grafted tree, "
+            f"THEORY.md section 8), averaged over every generated position, P <= {len(ceiling.P)}; the simulated "
+            "optimum (i.i.d. model) stays beside it",
+        )
     return Comparison(
-        curve=curve, optimum=lower, optimum_upper=upper, measured=list(measured), timing=timing, notes=notes
+        curve=curve,
+        optimum=lower,
+        optimum_upper=upper,
+        measured=list(measured),
+        timing=timing,
+        notes=notes,
+        ceiling=ceiling,
     )
 
 

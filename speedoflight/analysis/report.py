@@ -24,6 +24,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
@@ -158,6 +159,7 @@ def run_report(
     md = [
         "# speedoflight report",
         "",
+        *_answer(comp, name, tree_size),
         f"speedoflight {__version__}, {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}."
         + (f" Regenerate with `{command}`." if command else ""),
         "",
@@ -251,3 +253,34 @@ def _condensed(comp: object) -> list[str]:
         key = line.split(":", 1)[0]
         keep[key] = line  # the last line per system is its largest P
     return list(keep.values())
+
+
+def _answer(comp: Any, model: str, tree_size: int | None) -> list[str]:
+    """Return the report's first lines: the ceiling at the user's P with its interval, each drafter's share of it."""
+    from .ceiling import ceiling_at
+
+    res = comp.ceiling
+    if res is None:
+        return []
+    rows = [(m, d) for m, d in zip(comp.measured, comp.measured_rows(), strict=True) if "ceiling_at_P" in d]
+    ps = [tree_size] if tree_size else sorted({int(m.P) for m, _ in rows})
+    shown = ps if len(ps) <= 3 else [ps[0], ps[len(ps) // 2], ps[-1]]
+    out = []
+    for p in shown:
+        at = ceiling_at(res, p)
+        if at is None:
+            continue
+        best = max((r for r in rows if r[0].P == p), key=lambda r: r[0].mean_accepted, default=None)
+        line = (
+            f"**The ceiling of {model or 'the verifier'} at P = {p}: {at[0]:.2f}..{at[1]:.2f} accepted draft tokens "
+            f"per verifier call** (95% CI {at[2]:.2f}-{at[3]:.2f}; the real optimum predicted from the dump's own "
+            "continuations, averaged over generated positions, top-k tails dropped..lumped)."
+        )
+        if best is not None:
+            m, d = best
+            line += (
+                f" The best measured drafter there, {m.name}, reaches {m.mean_accepted:.2f}: "
+                f"{100 * d['fraction_of_ceiling_upper']:.0f}%..{100 * d['fraction_of_ceiling']:.0f}% of it."
+            )
+        out += [line, ""]
+    return out

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import os
-from typing import IO
+from typing import IO, Any
 
 from ..errors import InputError
 from . import arrays, dumpfile, jsonl
@@ -166,10 +166,19 @@ def _open_numpy(
             n_rows=top.shape[0],
             dtype="float32",
             metadata=meta,
-            _chunks=lambda b: dumpfile.dump_chunks(path, members, b, fh),
+            _chunks=_dump_chunker(path, members, fh),
         )
     if not members:
         raise InputError(f"{path}: the .npz archive holds no arrays")
     name = arrays.pick_member(list(members), tensor, path)
     member = arrays.npz_member_rows(path, members[name], fh)
     return _dense_source(path, "npz", member, {}, kind, vocab_size)
+
+
+def _dump_chunker(path: str, members: dict[str, Any], fh: IO[bytes]) -> Any:
+    """Return the chunk iterator of a dump, ``chunks(bytes, with_ids=False)``, reading through the open handle."""
+
+    def chunks(chunk_bytes: int, with_ids: bool = False) -> Any:
+        return dumpfile.dump_chunks(path, members, chunk_bytes, fh, with_ids)
+
+    return chunks

@@ -36,6 +36,9 @@ class RowChunk:
     prompt
         Optional ``[n]`` prompt ids, when several sequences continue one
         prompt (confidence intervals then resample prompts).
+    ids, next_token
+        Optional ``[n, w]`` token ids of the listed values and ``[n]`` the token sampled after each row
+        (a dump's ``topk_ids`` and ``next_token``, read only when asked: ``Source.chunks(..., with_ids=True)``).
 
     """
 
@@ -48,6 +51,8 @@ class RowChunk:
     pos: np.ndarray | None = None
     surprisal: np.ndarray | None = None
     prompt: np.ndarray | None = None
+    ids: np.ndarray | None = None
+    next_token: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -115,10 +120,26 @@ class Source:
             return False
         return self.width < self.vocab_size
 
-    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
-        """Iterate over the rows in chunks of about ``chunk_bytes`` bytes."""
+    def chunks(self, chunk_bytes: int, with_ids: bool = False) -> Iterator[RowChunk]:
+        """Iterate over the rows in chunks of about ``chunk_bytes`` bytes.
+
+        Parameters
+        ----------
+        chunk_bytes
+            Bytes of values per chunk (bounds the working memory).
+        with_ids
+            Also read the token ids and sampled tokens where the format records them (speedoflight dumps).
+
+        Returns
+        -------
+        Iterator of RowChunk
+            The chunks, in row order.
+
+        """
         if self._chunks is None:  # pragma: no cover - every reader sets it
             raise RuntimeError("source has no chunk iterator")
+        if with_ids and self.format.startswith("speedoflight-dump"):
+            return self._chunks(chunk_bytes, True)  # type: ignore[call-arg]
         return self._chunks(chunk_bytes)
 
 

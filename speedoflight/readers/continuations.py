@@ -12,13 +12,14 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .._util.paths import expand_paths
 from ..errors import InputError
 
-__all__ = ["NEEDED", "GraftedInput", "grafted_input"]
+__all__ = ["NEEDED", "ContinuationScan", "GraftedInput", "grafted_input"]
 
 
 #: Arrays the grafted tree needs from a dump.
@@ -123,7 +124,9 @@ def _rows(lp: np.ndarray, ids: np.ndarray, nxt: np.ndarray, nxt_s: np.ndarray, t
     return np.ascontiguousarray(neg), np.ascontiguousarray(out_ids), int(add.sum())
 
 
-def grafted_input(paths: str | Sequence[str], *, tail: str = "drop", pool: str = "prompt") -> GraftedInput:
+def grafted_input(
+    paths: str | Sequence[str], *, tail: str = "drop", pool: str = "prompt", parts: list[dict[str, Any]] | None = None
+) -> GraftedInput:
     """Build the rows, the tries of logged contexts and the pools from one or more dumps.
 
     Parameters
@@ -135,6 +138,9 @@ def grafted_input(paths: str | Sequence[str], *, tail: str = "drop", pool: str =
         ``"drop"`` the mass a row does not list (lower estimate) or ``"lump"`` it into one token (upper).
     pool
         ``"prompt"``: an unknown node draws from its prompt's own rows; ``"all"``: from every row.
+    parts
+        The dumps' arrays already read (:class:`ContinuationScan` collects them in a command's one pass over
+        its inputs); ``paths`` then only names them.
 
     Returns
     -------
@@ -147,7 +153,8 @@ def grafted_input(paths: str | Sequence[str], *, tail: str = "drop", pool: str =
     if pool not in ("prompt", "all"):
         raise InputError(f"--pool must be 'prompt' or 'all', got {pool!r}")
     files = expand_paths([paths] if isinstance(paths, str | os.PathLike) else paths)
-    parts = [_read(f) for f in files]
+    if parts is None:
+        parts = [_read(f) for f in files]
     temps = {float(a["_temperature"]) for a in parts}
     if len(temps) > 1:
         raise InputError(f"the dumps were sampled at different temperatures ({sorted(temps)}); give one at a time")
@@ -270,3 +277,78 @@ def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, added) -> GraftedInp
         tail=tail,
         added_sampled=added,
     )
+
+
+class ContinuationScan:
+    """Collect what the grafted tree needs from dumps during a command's one pass over them (``scan``).
+
+    Sources that are not dumps with token ids and sampled tokens make it unusable (``parts()`` returns None);
+    nothing is refused, since the pass serves other consumers too.
+    """
+
+    wants_logprobs = False
+    wants_ids = True
+
+    def __init__(self) -> None:
+        self._parts: list[dict[str, Any]] = []
+        self._chunks: list[list[Any]] = []
+        self.usable = True
+
+    def begin(self, index: int, source: Any) -> None:
+        """Start collecting source ``index`` (a speedoflight dump, or the scan is unusable).
+
+        Parameters
+        ----------
+        index
+            The source's place in the pass.
+        source
+            The opened source.
+
+        """
+        if not source.format.startswith("speedoflight-dump"):
+            self.usable = False
+        self._parts.append({"_temperature": np.array(float(source.metadata.get("temperature", 1.0)))})
+        self._chunks.append([])
+
+    def add(self, index: int, source: Any, chunk: Any, logprobs: Any, full: bool) -> None:
+        """Keep a chunk's top-k rows, ids, sampled tokens and sequence structure.
+
+        Parameters
+        ----------
+        index, source, chunk
+            Where the chunk comes from, and the chunk (with ``ids`` and ``next_token``).
+        logprobs, full
+            Unused (the rows are taken as stored).
+
+        """
+        if chunk.ids is None or chunk.next_token is None or chunk.seq is None or chunk.pos is None:
+            self.usable = False
+            return
+        self._chunks[index].append(chunk)
+
+    def parts(self) -> list[dict[str, Any]] | None:
+        """Return the per-dump arrays for :func:`grafted_input`, or None where a source could not give them.
+
+        Returns
+        -------
+        list of dict or None
+            One dict of arrays per dump.
+
+        """
+        if not self.usable or not self._parts:
+            return None
+        out = []
+        for meta, chunks in zip(self._parts, self._chunks, strict=True):
+            if not chunks:
+                return None
+            d = dict(meta)
+            d["topk_logprobs"] = np.concatenate([c.values for c in chunks])
+            d["topk_ids"] = np.concatenate([c.ids for c in chunks])
+            d["next_token"] = np.concatenate([c.next_token for c in chunks])
+            d["next_surprisal"] = np.concatenate([c.surprisal for c in chunks])
+            d["seq"] = np.concatenate([c.seq for c in chunks])
+            d["pos"] = np.concatenate([c.pos for c in chunks])
+            if all(c.prompt is not None for c in chunks):
+                d["prompt"] = np.concatenate([c.prompt for c in chunks])
+            out.append(d)
+        return out

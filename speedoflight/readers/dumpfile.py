@@ -153,7 +153,11 @@ def read_dump_arrays(path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]
 
 
 def dump_chunks(
-    path: str, members: dict[str, zipfile.ZipInfo], chunk_bytes: int, fh: IO[bytes] | None = None
+    path: str,
+    members: dict[str, zipfile.ZipInfo],
+    chunk_bytes: int,
+    fh: IO[bytes] | None = None,
+    with_ids: bool = False,
 ) -> Iterator[RowChunk]:
     """Iterate over a dump's rows: top-k log-probabilities plus exact moments (through ``fh`` when open)."""
     try:
@@ -161,6 +165,7 @@ def dump_chunks(
             per_row = {name: np.asarray(z[name]) for name in ROW_ARRAYS}
             if "prompt" in z.files:
                 per_row["prompt"] = np.asarray(z["prompt"])
+            ids = np.asarray(z["topk_ids"]) if with_ids and "topk_ids" in z.files else None
     except KeyError as exc:
         raise InputError(f"{path}: the dump lacks the array {exc}; re-create it") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
@@ -182,4 +187,6 @@ def dump_chunks(
             pos=per_row["pos"][sl].astype(np.int64),
             surprisal=per_row["next_surprisal"][sl],
             prompt=per_row["prompt"][sl] if "prompt" in per_row else None,
+            ids=ids[sl] if ids is not None else None,
+            next_token=per_row["next_token"][sl] if "next_token" in per_row else None,
         )

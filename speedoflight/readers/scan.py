@@ -7,7 +7,7 @@ to float64 log-probabilities at most once (for the consumers that ask for
 them, see :func:`chunk_logprobs`), and hands each chunk to every consumer in
 turn. A consumer is any object with ``wants_logprobs``, ``begin(i, source)``
 (checks before the first chunk of source i) and ``add(i, source, chunk,
-logprobs, full)``.
+logprobs, full)``; one that sets ``wants_ids`` gets chunks with token ids.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def scan(
     from tqdm import tqdm
 
     want_lp = any(c.wants_logprobs for c in consumers)
+    want_ids = any(getattr(c, "wants_ids", False) for c in consumers)
     total = sum(s.n_rows or 0 for s in sources) or None
     n = 0
     with tqdm(total=total, unit="row", disable=not progress, file=sys.stderr, leave=False) as bar:
@@ -162,7 +163,7 @@ def scan(
             for c in consumers:
                 c.begin(i, src)
             full = check_pool_source(src, temperature) if want_lp else False
-            for chunk in src.chunks(chunk_bytes):
+            for chunk in src.chunks(chunk_bytes, with_ids=want_ids):
                 lp = None  # converted once, when the first consumer that wants it comes (earlier ones check first)
                 for c in consumers:
                     if c.wants_logprobs and lp is None:

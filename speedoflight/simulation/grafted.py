@@ -293,6 +293,7 @@ def optimum(
     pool: str = "prompt",
     confidence: float = DEFAULT_CONFIDENCE,
     n_boot: int = DEFAULT_BOOTSTRAP,
+    parts: list[dict[str, Any]] | None = None,
 ) -> OptimumResult:
     """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
 
@@ -317,6 +318,9 @@ def optimum(
         Level of the intervals (bootstrap over prompts).
     n_boot
         Bootstrap replicates.
+    parts
+        The dumps' arrays already read in a command's one pass (:class:`~speedoflight.readers.continuations.
+        ContinuationScan`); None reads ``dumps``.
 
     Returns
     -------
@@ -339,7 +343,7 @@ def optimum(
     label = ""
     notes: list[str] = []
     for t in tails:
-        g = grafted_input(dumps, tail=t, pool=pool)
+        g = grafted_input(dumps, tail=t, pool=pool, parts=parts)
         roots, seqs, poss, label = _roots(g, positions)
         need = len(roots) * pmax * 8 * (2 if tail == "both" else 1) + len(np.unique(roots)) * pmax * 8
         if need > _MAX_BYTES:
