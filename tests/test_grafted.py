@@ -310,3 +310,65 @@ def test_a_dump_without_token_ids_or_with_duplicate_ids_is_refused(tmp_path, cap
     write_dump(str(path), arrays, meta)
     assert main(["optimum", "--dump", str(path)]) == 2
     assert "twice" in capsys.readouterr().err
+
+
+def _as_api_log(dump, path, layout):
+    """Write the dump's continuations as an API log: one line per prompt, its continuations as the n choices."""
+    with np.load(dump) as z:
+        ids, lp, nxt, nxs = z["topk_ids"], z["topk_logprobs"], z["next_token"], z["next_surprisal"]
+        seq, pos, pr = z["seq"], z["pos"], z["prompt"]
+    lines = []
+    for p in np.unique(pr):
+        choices = []
+        for s in np.unique(seq[pr == p]):
+            rows = np.flatnonzero(seq == s)
+            rows = rows[np.argsort(pos[rows])]
+            if layout == "vllm":
+                positions = []
+                for r in rows:
+                    d = {
+                        str(int(t)): {"logprob": float(v), "rank": k + 1}
+                        for k, (t, v) in enumerate(zip(ids[r], lp[r], strict=True))
+                    }
+                    if str(int(nxt[r])) not in d:  # vLLM lists the sampled token beside the top k
+                        d[str(int(nxt[r]))] = {"logprob": -float(nxs[r]), "rank": len(d) + 1}
+                    positions.append(d)
+                choices.append({"token_ids": [int(nxt[r]) for r in rows], "logprobs": positions})
+            else:
+                content = []
+                for r in rows:
+                    top = [{"token": f"t{int(t)}", "logprob": float(v)} for t, v in zip(ids[r], lp[r], strict=True)]
+                    content.append({"token": f"t{int(nxt[r])}", "logprob": -float(nxs[r]), "top_logprobs": top})
+                choices.append({"index": len(choices), "logprobs": {"content": content}})
+        line = {"prompt": f"prompt {int(p)}"}
+        line.update({"outputs": choices} if layout == "vllm" else {"choices": choices})
+        lines.append(json.dumps(line))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("layout", ["vllm", "openai-chat"])
+def test_an_api_log_of_the_same_continuations_gives_the_same_curves(toy, tmp_path, layout):
+    log = _as_api_log(toy, tmp_path / "log.jsonl", layout)
+    a = optimum(str(toy), pmax=24, replicates=3, tail="both", positions="all")
+    b = optimum(str(log), pmax=24, replicates=3, tail="both", positions="all")
+    np.testing.assert_allclose(b.lower.curves, a.lower.curves, rtol=1e-12)
+    np.testing.assert_allclose(b.upper.curves, a.upper.curves, rtol=1e-12)
+    assert b.continuations_per_prompt == 3  # a response's n choices are one prompt's continuations
+
+
+def test_api_log_lines_with_one_prompt_are_grouped(toy, tmp_path, capsys):
+    log = _as_api_log(toy, tmp_path / "log.jsonl", "vllm")
+    # split every line's choices over three lines of the same prompt: the same grouping, the same result
+    out = []
+    for line in log.read_text().splitlines():
+        obj = json.loads(line)
+        for ch in obj["outputs"]:
+            out.append(json.dumps({"prompt": obj["prompt"], "outputs": [ch]}))
+    split = tmp_path / "split.jsonl"
+    split.write_text("\n".join(out) + "\n")
+    a = optimum(str(log), pmax=12, replicates=2)
+    b = optimum(str(split), pmax=12, replicates=2)
+    np.testing.assert_allclose(b.main.curves, a.main.curves, rtol=1e-12)
+    assert main(["optimum", "--dump", str(split), "--pmax", "12", "--replicates", "2", "--tail", "both"]) == 0
+    assert "the ceiling of the verifier" in capsys.readouterr().out

@@ -20,7 +20,13 @@ def add_parser(sub: Any) -> None:
         "top-P search runs on top, averaged over draws. --positions start (one root per prompt, at its end) is "
         "what `oracle` computes; --positions all averages the ceiling over every position of a generation.",
     )
-    p.add_argument("--dump", nargs="+", required=True, metavar="DUMP", help="dumps with sampled continuations")
+    p.add_argument(
+        "--dump",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="dumps with sampled continuations, or API logs (.jsonl: OpenAI, vLLM, SGLang with top-k logprobs)",
+    )
     p.add_argument("--pmax", type=positive_int, default=128, help="largest tree size P (default 128)")
     p.add_argument(
         "--positions",
@@ -67,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out and not args.out.lower().endswith(".npz"):
         raise InputError(f"--out {args.out}: the per-root curves are written as .npz; end the name with .npz")
     for d in args.dump:
-        if not str(d).lower().endswith(".npz"):
+        if not str(d).lower().endswith((".npz", ".jsonl", ".json", ".ndjson")):
             raise InputError(
-                f"{d}: the grafted tree needs a speedoflight dump with token ids and sampled tokens; make one with "
-                "`speedoflight dump --samples-per-prompt 8`"
+                f"{d}: the grafted tree needs a speedoflight dump with token ids and sampled tokens (make one with "
+                "`speedoflight dump --samples-per-prompt 8`) or an API log with top-k log-probabilities (.jsonl)"
             )
     res = optimum(
         args.dump,
@@ -81,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         tail=args.tail,
         pool=args.pool,
     )
-    model = model_name(read_metadata(args.dump[0])) or "the verifier"
+    first = str(args.dump[0])
+    model = (model_name(read_metadata(first)) if first.lower().endswith(".npz") else "") or "the verifier"
     if args.out:
         write_optimum(
             args.out,

@@ -120,7 +120,7 @@ def open_source(
             n_rows=None,
             dtype="float64",
             metadata={"layout": layout},
-            _chunks=lambda _b: jsonl.jsonl_chunks(path, layout),
+            _chunks=_jsonl_chunker(path, layout),
         )
     if low.endswith((".npy", ".npz")):
         fh = open(path, "rb")  # one handle for the header, the members and the mapped rows; Source.close() ends it
@@ -180,5 +180,14 @@ def _dump_chunker(path: str, members: dict[str, Any], fh: IO[bytes]) -> Any:
 
     def chunks(chunk_bytes: int, with_ids: bool = False) -> Any:
         return dumpfile.dump_chunks(path, members, chunk_bytes, fh, with_ids)
+
+    return chunks
+
+
+def _jsonl_chunker(path: str, layout: str) -> Any:
+    """Return the chunk iterator of an API log, ``chunks(bytes, with_ids=False)`` (rows per chunk are fixed)."""
+
+    def chunks(_chunk_bytes: int, with_ids: bool = False) -> Any:
+        return jsonl.jsonl_chunks(path, layout, with_ids=with_ids)
 
     return chunks

@@ -138,7 +138,7 @@ class Source:
         """
         if self._chunks is None:  # pragma: no cover - every reader sets it
             raise RuntimeError("source has no chunk iterator")
-        if with_ids and self.format.startswith("speedoflight-dump"):
+        if with_ids and (self.format.startswith("speedoflight-dump") or self.format.endswith("-jsonl")):
             return self._chunks(chunk_bytes, True)  # type: ignore[call-arg]
         return self._chunks(chunk_bytes)
 

@@ -8,6 +8,7 @@ and each prompt's own rows as its pool.
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 from collections.abc import Sequence
@@ -19,7 +20,9 @@ import numpy as np
 from .._util.paths import expand_paths
 from ..errors import InputError
 
-__all__ = ["NEEDED", "ContinuationScan", "GraftedInput", "grafted_input"]
+__all__ = ["NEEDED", "ContinuationScan", "GraftedInput", "api_log_parts", "grafted_input"]
+
+_LOG_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
 #: Arrays the grafted tree needs from a dump.
@@ -154,8 +157,9 @@ def grafted_input(
         raise InputError(f"--pool must be 'prompt' or 'all', got {pool!r}")
     files = expand_paths([paths] if isinstance(paths, str | os.PathLike) else paths)
     if parts is None:
-        parts = [_read(f) for f in files]
-    temps = {float(a["_temperature"]) for a in parts}
+        parts = [api_log_parts(f) if f.lower().endswith(_LOG_SUFFIXES) else _read(f) for f in files]
+    temps = {float(a["_temperature"]) for a in parts} - {math.nan}
+    temps = {t for t in temps if t == t}  # API logs do not record the temperature
     if len(temps) > 1:
         raise InputError(f"the dumps were sampled at different temperatures ({sorted(temps)}); give one at a time")
     neg_parts, id_parts, added = [], [], 0
@@ -305,9 +309,10 @@ class ContinuationScan:
             The opened source.
 
         """
-        if not source.format.startswith("speedoflight-dump"):
+        if not (source.format.startswith("speedoflight-dump") or source.format.endswith("-jsonl")):
             self.usable = False
-        self._parts.append({"_temperature": np.array(float(source.metadata.get("temperature", 1.0)))})
+        temp = source.metadata.get("temperature", math.nan) if source.format.startswith("speedoflight") else math.nan
+        self._parts.append({"_temperature": np.array(float(temp))})
         self._chunks.append([])
 
     def add(self, index: int, source: Any, chunk: Any, logprobs: Any, full: bool) -> None:
@@ -352,3 +357,55 @@ class ContinuationScan:
                 d["prompt"] = np.concatenate([c.prompt for c in chunks])
             out.append(d)
         return out
+
+
+def api_log_parts(path: str) -> dict[str, Any]:
+    """Read an API log (JSONL with top-k log-probabilities) with token identities, as the grafted tree needs it.
+
+    A response's ``n`` choices are one prompt's continuations, and lines with the same ``prompt`` (or
+    ``request.prompt`` / ``request.messages``) are grouped into one prompt too
+    (:func:`speedoflight.readers.jsonl.prompt_key`); any other line is a prompt of its own. Token ids come from
+    vLLM and SGLang; OpenAI's token strings (their bytes where given) stand for ids.
+
+    Parameters
+    ----------
+    path
+        The log.
+
+    Returns
+    -------
+    dict
+        ``topk_logprobs``, ``topk_ids``, ``next_token``, ``next_surprisal``, ``seq``, ``pos``, ``prompt``.
+
+    Raises
+    ------
+    InputError
+        When the log does not record the sampled tokens.
+
+    """
+    from . import _check_file, jsonl
+
+    _check_file(path)
+    layout = jsonl.sniff(path)
+    chunks = list(jsonl.jsonl_chunks(path, layout, with_ids=True))
+    width = max(c.values.shape[1] for c in chunks)
+
+    def pad(a: np.ndarray, fill: float) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
+
+    out: dict[str, Any] = {
+        "_temperature": np.array(math.nan),
+        "topk_logprobs": np.concatenate([pad(c.values, -np.inf) for c in chunks]),
+        "topk_ids": np.concatenate([pad(np.asarray(c.ids), -1) for c in chunks]),
+        "next_token": np.concatenate([c.next_token for c in chunks]),
+        "next_surprisal": np.concatenate([c.surprisal for c in chunks]),
+        "seq": np.concatenate([c.seq for c in chunks]),
+        "pos": np.concatenate([c.pos for c in chunks]),
+        "prompt": np.concatenate([c.prompt for c in chunks]),
+    }
+    if np.any(out["next_token"] < 0) or not np.all(np.isfinite(out["next_surprisal"])):
+        raise InputError(
+            f"{path}: the log does not record every sampled token and its log-probability, which the grafted tree "
+            "needs; log with logprobs on (OpenAI: logprobs=true, top_logprobs=20; vLLM: logprobs=20)"
+        )
+    return out

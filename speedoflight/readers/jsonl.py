@@ -38,8 +38,16 @@ from ._base import RowChunk
 
 LAYOUTS = ("openai-chat", "openai-completions", "sglang", "vllm")
 
-# One parsed position: (listed log-probabilities, cap logprob or nan, sampled-token logprob or nan)
-_Row = tuple[list[float], float, float]
+# One parsed position: (listed log-probabilities, cap logprob or nan, sampled-token logprob or nan,
+# the listed tokens' identities, the sampled token's identity or None). A token's identity is its id where the
+# layout gives one (vLLM, SGLang), else its bytes (OpenAI chat, where given), else its string.
+_Row = tuple[list[float], float, float, list[Any], Any]
+
+
+def _identity(item: dict) -> Any:
+    """Return a token's identity in an OpenAI chat entry: its bytes where given, else its string."""
+    b = item.get("bytes")
+    return tuple(b) if isinstance(b, list) else item.get("token")
 
 
 def _num(x: Any) -> float:
@@ -59,8 +67,12 @@ def _openai_chat(obj: dict) -> list[list[_Row]] | None:
     for ch in choices:
         rows = []
         for item in ch["logprobs"]["content"]:
-            tops = [_num(t["logprob"]) for t in item.get("top_logprobs") or []]
-            rows.append((tops, math.nan, _num(item["logprob"]) if "logprob" in item else math.nan))
+            listed = item.get("top_logprobs") or []
+            tops = [_num(t["logprob"]) for t in listed]
+            keys = [_identity(t) for t in listed]
+            rows.append(
+                (tops, math.nan, _num(item["logprob"]) if "logprob" in item else math.nan, keys, _identity(item))
+            )
         out.append(rows)
     return out
 
@@ -76,12 +88,14 @@ def _openai_completions(obj: dict) -> list[list[_Row]] | None:
     for ch in choices:
         lp = ch["logprobs"]
         sampled = lp.get("token_logprobs") or []
+        tokens = lp.get("tokens") or []
         rows = []
         for i, tops in enumerate(lp["top_logprobs"]):
             if tops is None:  # the first prompt token has none
                 continue
             s = sampled[i] if i < len(sampled) and sampled[i] is not None else math.nan
-            rows.append(([_num(v) for v in tops.values()], math.nan, _num(s) if s == s else s))
+            tok = tokens[i] if i < len(tokens) else None
+            rows.append(([_num(v) for v in tops.values()], math.nan, _num(s) if s == s else s, list(tops), tok))
         out.append(rows)
     return out
 
@@ -96,7 +110,8 @@ def _sglang(obj: dict) -> list[list[_Row]] | None:
         if tops is None:
             continue
         s = sampled[i][0] if i < len(sampled) and sampled[i] and sampled[i][0] is not None else math.nan
-        rows.append(([_num(t[0]) for t in tops], math.nan, _num(s) if s == s else s))
+        tok = int(sampled[i][1]) if i < len(sampled) and sampled[i] and len(sampled[i]) > 1 else None
+        rows.append(([_num(t[0]) for t in tops], math.nan, _num(s) if s == s else s, [int(t[1]) for t in tops], tok))
     return [rows]
 
 
@@ -107,7 +122,7 @@ def _vllm_positions(positions: list, token_ids: list | None) -> list[_Row]:
             continue
         if not isinstance(pos, dict):
             raise TypeError("position is not a dict")
-        listed, ranked = [], []
+        listed, ranked, keys = [], [], []
         sampled = math.nan
         tid = token_ids[i] if token_ids is not None and i < len(token_ids) else None
         for key, val in pos.items():
@@ -116,7 +131,7 @@ def _vllm_positions(positions: list, token_ids: list | None) -> list[_Row]:
                 rank = val.get("rank")
             else:
                 lp, rank = _num(val), None
-            int(key)  # keys are token ids
+            keys.append(int(key))  # keys are token ids
             listed.append(lp)
             if rank is not None:
                 ranked.append((int(rank), lp))
@@ -129,7 +144,7 @@ def _vllm_positions(positions: list, token_ids: list | None) -> list[_Row]:
             in_top = [lp for r, lp in ranked if r <= len(listed)]
             if in_top and len(in_top) < len(listed):
                 cap = min(in_top)
-        rows.append((listed, cap, sampled))
+        rows.append((listed, cap, sampled, keys, int(tid) if tid is not None else None))
     return rows
 
 
@@ -193,20 +208,82 @@ def sniff(path: str) -> str:
     raise InputError(f"{path}: the file is empty")
 
 
-def jsonl_chunks(path: str, layout: str, rows_per: int = 4096) -> Iterator[RowChunk]:
-    """Stream a JSONL file into chunks of top-k log-probability rows."""
+def prompt_key(obj: Any) -> str | None:
+    """Return what groups a line with others as continuations of one prompt, or None (the line stands alone).
+
+    Parameters
+    ----------
+    obj
+        One JSONL line, parsed.
+
+    Returns
+    -------
+    str or None
+        The line's ``prompt`` (or ``request.prompt`` / ``request.messages``), serialised; lines with the same
+        one are continuations of one prompt. A response's ``n`` choices always are.
+
+    """
+    if not isinstance(obj, dict):
+        return None
+    req = obj["request"] if isinstance(obj.get("request"), dict) else {}
+    for v in (obj.get("prompt"), obj.get("messages"), req.get("prompt"), req.get("messages")):
+        if v is not None:
+            return json.dumps(v, sort_keys=True)
+    return None
+
+
+def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = False) -> Iterator[RowChunk]:
+    """Stream a JSONL file into chunks of top-k log-probability rows.
+
+    Parameters
+    ----------
+    path
+        The file.
+    layout
+        Its layout (:func:`sniff`).
+    rows_per
+        Rows per chunk.
+    with_ids
+        Also give each row's token ids and the sampled token (``RowChunk.ids``, ``next_token``): ids where the
+        layout records them, else small integers standing for the token strings (bytes where given), the same
+        for the same token throughout the file; -1 where unknown.
+
+    Yields
+    ------
+    RowChunk
+        Rows with ``seq`` (one per choice), ``pos``, ``surprisal`` (the sampled token's) and ``prompt`` (a
+        response's choices, and lines of one prompt, share one; see :func:`prompt_key`).
+
+    """
     buf: list[_Row] = []
     seqs: list[int] = []
     poss: list[int] = []
+    prompts: list[int] = []
+    vocab: dict[Any, int] = {}
+    groups: dict[str, int] = {}
     seq_id = 0
+    line_prompt = 0
     start = 0
+
+    def code(key: Any) -> int:
+        if key is None:
+            return -1
+        if isinstance(key, int) and layout in ("vllm", "sglang"):
+            return key
+        return vocab.setdefault(key, len(vocab))
 
     def flush() -> RowChunk:
         width = max(1, max(len(r[0]) for r in buf))
         vals = np.full((len(buf), width), -np.inf)
-        for i, (tops, _, _) in enumerate(buf):
+        ids = np.full((len(buf), width), -1, dtype=np.int64) if with_ids else None
+        for i, (tops, _, _, keys, _) in enumerate(buf):
             vals[i, : len(tops)] = tops
-        vals[vals <= MISSING_LOGPROB] = -np.inf
+            if ids is not None:
+                ids[i, : len(keys)] = [code(k) for k in keys]
+        missing = vals <= MISSING_LOGPROB
+        vals[missing] = -np.inf
+        if ids is not None:
+            ids[missing] = -1
         caps = np.exp(np.array([r[1] for r in buf]))
         sampled = np.array([r[2] for r in buf])
         return RowChunk(
@@ -216,6 +293,9 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096) -> Iterator[RowCh
             seq=np.array(seqs, dtype=np.int64),
             pos=np.array(poss, dtype=np.int64),
             surprisal=-sampled,
+            prompt=np.array(prompts, dtype=np.int64),
+            ids=ids,
+            next_token=np.array([code(r[4]) for r in buf], dtype=np.int64) if with_ids else None,
         )
 
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -234,6 +314,12 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096) -> Iterator[RowCh
                 got = None
             if got is None:
                 raise InputError(f"{path}: line {lineno} does not follow the {layout} layout of the first line")
+            key = prompt_key(obj)
+            if key is None:
+                this_prompt = len(groups) + line_prompt
+                line_prompt += 1
+            else:
+                this_prompt = groups.setdefault(key, len(groups) + line_prompt)
             for rows in got[1]:
                 for p, row in enumerate(rows):
                     if not any(math.isfinite(v) and v > MISSING_LOGPROB for v in row[0]):
@@ -241,10 +327,11 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096) -> Iterator[RowCh
                     buf.append(row)
                     seqs.append(seq_id)
                     poss.append(p)
+                    prompts.append(this_prompt)
                 seq_id += 1
             if len(buf) >= rows_per:
                 yield flush()
                 start += len(buf)
-                buf, seqs, poss = [], [], []
+                buf, seqs, poss, prompts = [], [], [], []
     if buf:
         yield flush()
