@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .readers import Source as Source
     from .readers import open_source as open_source
     from .readers.pairs import read_pair as read_pair
+    from .simulation.grafted import optimum as optimum
     from .simulation.simulate import family as family
     from .simulation.simulate import pool as pool
     from .theory.curve import BoundCurve as BoundCurve
@@ -53,6 +54,7 @@ _LAZY = {
     "BoundCurve": "theory.curve",
     "bound_curve": "theory.curve",
     "pool": "simulation.simulate",
+    "optimum": "simulation.grafted",
     "family": "simulation.simulate",
     "Timing": "theory.timing",
     "GPUS": "theory.timing",

@@ -1,0 +1,150 @@
+"""How good is the grafted prediction? Held against the exact oracle on the same prompts, by what it rests on.
+
+:func:`against_oracle` runs ``optimum`` on a dump and compares it with an oracle file prompt by prompt (matched
+by the prompt file's index): the ratio of the means per P, the per-prompt correlation, and the share of prompts
+whose dropped..lumped range covers their optimum. :func:`thinned` writes a copy of a dump with fewer
+continuations per prompt or a smaller top-k, to measure what the prediction needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["against_oracle", "thinned"]
+
+
+def thinned(dump: str, out: str, *, continuations: int | None = None, top_k: int | None = None) -> str:
+    """Write a copy of a dump with the first ``continuations`` of each prompt and the ``top_k`` largest entries.
+
+    Parameters
+    ----------
+    dump
+        A speedoflight dump with ``prompt`` (several continuations per prompt).
+    out
+        Where to write the copy (``.npz``).
+    continuations
+        Keep this many continuations per prompt (the first ones), or all.
+    top_k
+        Keep this many entries per row (rows are sorted), or all.
+
+    Returns
+    -------
+    str
+        ``out``.
+
+    """
+    from ..readers.dumpfile import write_dump
+
+    with np.load(dump, allow_pickle=False) as z:
+        arrays = {k: np.asarray(z[k]) for k in z.files if k != "metadata"}
+        meta = json.loads(str(z["metadata"]))
+    keep = np.ones(len(arrays["seq"]), dtype=bool)
+    if continuations is not None:
+        if "prompt" not in arrays:
+            raise InputError(f"{dump}: the dump has one continuation per prompt; nothing to thin")
+        seq, prompt = arrays["seq"], arrays["prompt"]
+        rank = np.zeros(len(seq), dtype=np.int64)
+        for p in np.unique(prompt):
+            rows = prompt == p
+            _, inv = np.unique(seq[rows], return_inverse=True)  # continuations of p in order
+            rank[rows] = inv
+        keep = rank < continuations
+    arrays = {k: v[keep] for k, v in arrays.items()}
+    if top_k is not None:
+        arrays["topk_ids"] = arrays["topk_ids"][:, :top_k]
+        arrays["topk_logprobs"] = arrays["topk_logprobs"][:, :top_k]
+        meta["top_k"] = top_k
+    meta.pop("format", None)
+    meta.pop("version", None)
+    write_dump(out, arrays, meta)
+    return out
+
+
+def against_oracle(
+    dump: str,
+    oracle_file: str,
+    *,
+    ps: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128),
+    replicates: int = 64,
+    seed: int = 0,
+    positions: str | Sequence[int] = "start",
+) -> dict[str, Any]:
+    """Compare the grafted prediction from ``dump`` with the exact oracle, prompt by prompt.
+
+    Parameters
+    ----------
+    dump
+        The dump the prediction rests on.
+    oracle_file
+        An oracle file (``speedoflight oracle --out``) on prompts of the same prompt file; with a ``positions``
+        list, an oracle made with ``--dump`` on the same dump and positions (prefixes matched by sequence and
+        position).
+    ps
+        Tree sizes to report (at most the oracle's largest P).
+    replicates, seed
+        Draws of the unknown rows per root, and their seed.
+    positions
+        ``"start"`` (the prompts' ends) or the positions the oracle was run at.
+
+    Returns
+    -------
+    dict
+        ``P``, ``oracle`` (mean), ``lower``, ``upper`` (the grafted means, tails dropped and lumped), ``ratio``
+        (lower / oracle), ``correlation`` (per root, at each P), ``coverage`` (share of roots whose range covers
+        the oracle), ``roots``, and ``by_kind`` (the same ratio per kind of prompt, at prompts' ends).
+
+    """
+    from ..formats.oracle import load_oracle
+    from ..simulation.grafted import optimum
+
+    curves, _, kinds, ometa = load_oracle(oracle_file)
+    ps_arr = np.array([p for p in ps if p <= curves.shape[1]], dtype=np.int64)
+    pmax = int(ps_arr[-1])
+    res = optimum(dump, pmax=pmax, replicates=replicates, seed=seed, tail="both", positions=positions)
+    assert res.lower is not None
+    assert res.upper is not None
+    if positions == "start":
+        index = [int(i) for i in ometa.get("prompt_index", [])]
+        keys = [index.index(int(p)) if int(p) in index else -1 for p in res.root_prompt.tolist()]
+    else:
+        seqs = [int(s) for s in ometa.get("sequence", [])]
+        poss = [int(s) for s in ometa.get("position", [])]
+        where = {(s, q): i for i, (s, q) in enumerate(zip(seqs, poss, strict=True))}
+        keys = [where.get((int(s), int(q)), -1) for s, q in zip(res.root_seq, res.root_pos, strict=True)]
+    pairs = [(j, k) for j, k in enumerate(keys) if k >= 0]
+    if len(pairs) < 2:
+        raise InputError(f"{oracle_file} and {dump} share fewer than two prompts; give files of one prompt file")
+    j_idx = [j for j, _ in pairs]
+    k_idx = [k for _, k in pairs]
+    exact = curves[k_idx][:, ps_arr - 1]
+    lo = res.lower.curves[j_idx][:, ps_arr - 1]
+    hi = res.upper.curves[j_idx][:, ps_arr - 1]
+    corr = [
+        float(np.corrcoef(lo[:, i], exact[:, i])[0, 1]) if exact[:, i].std() > 0 else float("nan")
+        for i in range(len(ps_arr))
+    ]
+    by_kind = {}
+    for kind in sorted(set(kinds)):
+        sel = [n for n, k in enumerate(k_idx) if kinds[k] == kind]
+        if sel:
+            by_kind[kind] = (lo[sel].mean(axis=0) / exact[sel].mean(axis=0)).tolist()
+    return {
+        "P": ps_arr.tolist(),
+        "dump": os.path.basename(dump),
+        "oracle": exact.mean(axis=0).tolist(),
+        "lower": lo.mean(axis=0).tolist(),
+        "upper": hi.mean(axis=0).tolist(),
+        "ratio": (lo.mean(axis=0) / exact.mean(axis=0)).tolist(),
+        "correlation": corr,
+        "coverage": ((lo <= exact * (1 + 1e-6)) & (exact <= hi * (1 + 1e-6))).mean(axis=0).tolist(),
+        "roots": len(pairs),
+        "continuations_per_prompt": res.continuations_per_prompt,
+        "by_kind": by_kind,
+    }
