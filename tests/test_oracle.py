@@ -226,3 +226,31 @@ def test_cli_oracle_errors(tmp_path, capsys):
     assert main(["oracle", "--model", "smollm2", "--prompts", str(prompts), "--pmax", "-3"]) == 2
     assert main(["oracle", "--model", "smollm2", "--prompts", str(tmp_path / "missing.txt"), "--pmax", "4"]) == 2
     assert "no such prompt file" in capsys.readouterr().err
+
+
+def test_prefixes_follow_the_dumps_own_prompts(tmp_path):
+    """A dump of prompts 3 and 5 of a file (--per-kind, say): prefixes start with those prompts, not 0 and 1."""
+    from speedoflight.readers.dumpfile import write_dump
+
+    n, per = 4, 2  # two prompts x two continuations of two tokens
+    arrays = {
+        "topk_ids": np.zeros((n * 2, 1), dtype=np.int32),
+        "topk_logprobs": np.zeros((n * 2, 1), dtype=np.float32),
+        "entropy": np.zeros(n * 2),
+        "m2": np.zeros(n * 2),
+        "seq": np.repeat(np.arange(n), 2),
+        "pos": np.tile(np.arange(2), n),
+        "next_token": np.arange(n * 2, dtype=np.int32) % 5,
+        "next_surprisal": np.zeros(n * 2),
+        "prompt": np.repeat([3, 3, 5, 5], 2),
+    }
+    meta = {"model": {"name": "Toy"}, "vocab_size": 5, "temperature": 1.0, "seed": 0, "top_k": 1}
+    meta.update({"prompt_source": {}, "versions": {}, "samples_per_prompt": per, "prompt_index": [3, 5]})
+    write_dump(str(tmp_path / "d.npz"), arrays, meta)
+    ids = [[10 + i] for i in range(6)]
+    pre, prompts, seqs, poss = prefixes_from_dump(str(tmp_path / "d.npz"), ids, [1])
+    assert prompts == [3, 3, 5, 5]
+    assert [p[0] for p in pre] == [13, 13, 15, 15]
+    assert pre[2] == [15, 4]  # prompt 5's first continuation, its first sampled token
+    pre, prompts, seqs, _ = prefixes_from_dump(str(tmp_path / "d.npz"), ids, [1], continuations=1)
+    assert (prompts, seqs) == ([3, 5], [0, 2])

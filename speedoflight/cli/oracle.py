@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=positive_int, default=16, help="prefixes per forward pass (default 16)")
     p.add_argument("--dump", help="prefixes = each prompt + the tokens this dump sampled after it (see --positions)")
     p.add_argument("--positions", default="0", help="with --dump: comma-separated prefix positions (default 0)")
+    p.add_argument(
+        "--continuations", type=positive_int, help="with --dump: only the first N continuations of each prompt"
+    )
     p.add_argument("--out", help="also write the per-prefix curves to this .npz")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         dump=args.dump,
         positions=positions,
+        continuations=args.continuations,
         progress=progress(args),
         argv=["speedoflight", *args.argv],
     )

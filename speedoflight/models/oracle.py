@@ -267,7 +267,7 @@ def oracle(
 
 
 def prefixes_from_dump(
-    dump: str, prompt_ids: list[list[int]], positions: list[int]
+    dump: str, prompt_ids: list[list[int]], positions: list[int], continuations: int | None = None
 ) -> tuple[list[list[int]], list[int], list[int], list[int]]:
     """Prefixes = a prompt's tokens + the first ``pos`` tokens the dump sampled after it.
 
@@ -283,6 +283,8 @@ def prefixes_from_dump(
         Token ids of every prompt of the dump's prompt file, in file order.
     positions
         Numbers of sampled tokens appended to the prompt (each kept where the sequence has that many).
+    continuations
+        Use only the first this many continuations of each prompt (all by default).
 
     Returns
     -------
@@ -292,9 +294,15 @@ def prefixes_from_dump(
     """
     from ..readers.dumpfile import read_dump_arrays, read_metadata
 
-    per_prompt = int(read_metadata(dump).get("samples_per_prompt", 1))
+    meta = read_metadata(dump)
+    per_prompt = int(meta.get("samples_per_prompt", 1))
+    recorded = [int(i) for i in meta.get("prompt_index") or []]
     arrays = read_dump_arrays(dump, ("seq", "pos", "next_token"))
     seq, pos, nxt = arrays["seq"], arrays["pos"], arrays["next_token"]
+    try:
+        prompt_of_row = read_dump_arrays(dump, ("prompt",))["prompt"]
+    except InputError:
+        prompt_of_row = None
     n_seq = int(seq.max()) + 1 if seq.size else 0
     if (n_seq + per_prompt - 1) // per_prompt > len(prompt_ids):
         raise InputError(f"{dump}: {n_seq} sequences but only {len(prompt_ids)} prompts; give the dump's prompt file")
@@ -302,13 +310,26 @@ def prefixes_from_dump(
     prompts: list[int] = []
     seqs: list[int] = []
     poss: list[int] = []
+    seen: dict[int, int] = {}
     for s in np.unique(seq).tolist():
         rows = np.flatnonzero(seq == s)
+        # the prompt file's index of this sequence's prompt: the dump's prompt array, else its recorded list
+        if prompt_of_row is not None:
+            i = int(prompt_of_row[rows[0]])
+        elif recorded:
+            i = recorded[s // per_prompt]
+        else:
+            i = s // per_prompt
+        if i >= len(prompt_ids):
+            raise InputError(f"{dump}: sequence {s} continues prompt {i}, beyond the prompt file; give the dump's own")
+        seen[i] = seen.get(i, 0) + 1
+        if continuations is not None and seen[i] > continuations:
+            continue
         tokens = nxt[rows[np.argsort(pos[rows], kind="stable")]]
         for p in positions:
             if 0 <= p <= len(tokens):
-                out.append(list(prompt_ids[s // per_prompt]) + [int(t) for t in tokens[:p]])
-                prompts.append(s // per_prompt)
+                out.append(list(prompt_ids[i]) + [int(t) for t in tokens[:p]])
+                prompts.append(i)
                 seqs.append(s)
                 poss.append(p)
     if not out:
@@ -328,6 +349,7 @@ def run_oracle(
     limit: int | None = None,
     dump: str | None = None,
     positions: list[int] | None = None,
+    continuations: int | None = None,
     progress: bool = False,
     argv: list[str] | None = None,
 ) -> OracleResult:
@@ -353,6 +375,8 @@ def run_oracle(
         Optional dump made from ``prompts`` whose sampled tokens extend the prefixes.
     positions
         With ``dump``: sampled tokens appended to each prompt (default ``[0]``).
+    continuations
+        With ``dump``: only the first this many continuations of each prompt (all by default).
     argv
         Command line recorded in the metadata.
 
@@ -378,7 +402,7 @@ def run_oracle(
         if recorded is not None and recorded != sha256_file(prompts):
             raise InputError(f"{dump} was made from another prompt file than {prompts}; give the dump's prompt file")
         ids = [lm.tokenizer(text).input_ids for text, _ in items]
-        every, from_prompt, seqs, poss = prefixes_from_dump(dump, ids, positions or [0])
+        every, from_prompt, seqs, poss = prefixes_from_dump(dump, ids, positions or [0], continuations)
         wanted = set(chosen)
         keep = [j for j, i in enumerate(from_prompt) if i in wanted][:limit]
         prefixes = [every[j] for j in keep]
