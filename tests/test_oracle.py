@@ -249,6 +249,8 @@ def test_prefixes_follow_the_dumps_own_prompts(tmp_path):
     write_dump(str(tmp_path / "d.npz"), arrays, meta)
     ids = [[10 + i] for i in range(6)]
     pre, prompts, seqs, poss = prefixes_from_dump(str(tmp_path / "d.npz"), ids, [1])
+    assert poss == [1, 1, 1, 1]
+    assert seqs == [0, 1, 2, 3]
     assert prompts == [3, 3, 5, 5]
     assert [p[0] for p in pre] == [13, 13, 15, 15]
     assert pre[2] == [15, 4]  # prompt 5's first continuation, its first sampled token
