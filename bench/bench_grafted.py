@@ -39,7 +39,7 @@ def reference_rate(g, roots: int, pmax: int) -> float:
     t0, pops = time.perf_counter(), 0
     for prompt in range(roots):
         known = _known_paths(DUMP, prompt)
-        lo, n = g.prompt_pool_lo[prompt], g.prompt_pool_n[prompt]
+        lo, n = int(g.prompt_pool_lo[prompt, 0]), int(g.prompt_pool_n[prompt, 0])
         pool = g.pool_rows[lo : lo + n].tolist()
         grafted_reference(g.neglogp, g.ids, known, pool, (), _mix64(prompt + 1) & _MASK, pmax)
         pops += pmax

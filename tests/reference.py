@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.special import entr, logsumexp
@@ -169,17 +170,24 @@ def grafted_reference(
     neglogp: np.ndarray,
     ids: np.ndarray,
     known: dict[tuple[int, ...], int],
-    pool: list[int],
+    pool: list[int] | dict[int, list[int]],
     root_path: tuple[int, ...],
     rid: int,
     pmax: int,
+    row_bin: Sequence[int] | None = None,
+    depth_bin: Sequence[int] | None = None,
+    root_depth: int = 0,
 ) -> list[float]:
     """Best-first top-P with heapq on the grafted tree, from its definition (THEORY.md section 8).
 
     ``known`` maps a context (the token path from the prompt's end) to the
     row logged there. A node whose context is known gets that row; any other
     node gets ``pool[((id >> 32) * len(pool)) >> 32]``, its id hashed from its
-    parent's as in :func:`seeded_reference` (the root's id is ``rid``). A
+    parent's as in :func:`seeded_reference` (the root's id is ``rid``); with
+    ``row_bin``, ``pool`` maps a bin to its rows and the list used is
+    ``pool[row_bin[parent's row]]``; with ``depth_bin``, ``pool[depth_bin[d]]``
+    for a node at depth d below the prompt's end (the root is at ``root_depth``;
+    past the end of ``depth_bin``, its last entry). A
     node's key is its parent's key plus -log p of its rank in the parent's row;
     the token of rank r is ``ids[row, r]`` (-1: no token, never known).
     """
@@ -191,28 +199,35 @@ def grafted_reference(
     def child(u: int, r: int) -> int:
         return _mix64((u + (r + 1) * gamma) & _MASK)
 
-    def row_of(path: tuple[int, ...] | None, u: int) -> int:
+    def row_of(path: tuple[int, ...] | None, u: int, parent_row: int, depth: int) -> int:
         if path is not None and path in known:
             return known[path]
-        return pool[((u >> 32) * len(pool)) >> 32]
+        if row_bin is not None:
+            rows = pool[int(row_bin[parent_row])]  # type: ignore[index]
+        elif depth_bin is not None:
+            rows = pool[int(depth_bin[min(depth, len(depth_bin) - 1)])]  # type: ignore[index]
+        else:
+            rows = pool
+        assert isinstance(rows, list)
+        return rows[((u >> 32) * len(rows)) >> 32]
 
     root_row = known[root_path]
-    # entry: (key, parent key, parent id, parent row, parent path or None, rank)
-    heap = [(float(neglogp[root_row, 0]), 0.0, rid, root_row, root_path, 0)]
+    # entry: (key, parent key, parent id, parent row, parent path or None, rank, parent depth)
+    heap = [(float(neglogp[root_row, 0]), 0.0, rid, root_row, root_path, 0, root_depth)]
     curve, total = [], 0.0
     for _ in range(pmax):
         if not heap:
             curve.append(total)
             continue
-        key, pkey, pid, prow, ppath, rank = heapq.heappop(heap)
+        key, pkey, pid, prow, ppath, rank, pdepth = heapq.heappop(heap)
         total += math.exp(-key)
         curve.append(total)
         if rank + 1 < width and np.isfinite(neglogp[prow, rank + 1]):
-            heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, prow, ppath, rank + 1))
+            heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, prow, ppath, rank + 1, pdepth))
         me = child(pid, rank)
         tok = int(ids[prow, rank])
         path = (*ppath, tok) if ppath is not None and tok >= 0 and (*ppath, tok) in known else None
-        crow = row_of(path, me)
+        crow = row_of(path, me, prow, pdepth + 1)
         if np.isfinite(neglogp[crow, 0]):
-            heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0))
+            heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0, pdepth + 1))
     return curve

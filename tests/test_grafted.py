@@ -104,7 +104,8 @@ def test_kernel_pops_what_the_heapq_twin_pops(toy, tail):
     g = grafted_input(str(toy), tail=tail)
     for prompt in range(3):
         known = _known_paths(toy, prompt)
-        pool = g.pool_rows[g.prompt_pool_lo[prompt] : g.prompt_pool_lo[prompt] + g.prompt_pool_n[prompt]].tolist()
+        lo, n = int(g.prompt_pool_lo[prompt, 0]), int(g.prompt_pool_n[prompt, 0])
+        pool = g.pool_rows[lo : lo + n].tolist()
         for rid in (1, 0xDEADBEEF, (1 << 63) + 12345):
             for pmax in (1, 7, 60):
                 curve = np.zeros(pmax)
@@ -116,15 +117,151 @@ def test_kernel_pops_what_the_heapq_twin_pops(toy, tail):
                     g.child_tok,
                     g.child_node,
                     g.pool_rows,
+                    g.row_bin,
+                    g.depth_bin,
                     g.prompt_pool_lo[prompt],
                     g.prompt_pool_n[prompt],
                     g.prompt_root[prompt],
                     g.node_row[g.prompt_root[prompt]],
+                    0,
                     np.uint64(rid),
                     curve,
                 )
                 ref = grafted_reference(g.neglogp, g.ids, known, pool, (), rid & _MASK, pmax)
                 np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
+
+
+def _entropy_pools(dump, prompt, bins=4):
+    """The pools of ``draw="entropy"`` from their definition, with plain loops over the dump's own arrays.
+
+    A row's listed entropy is sum p (-log p) over its listed tokens (the top k, and the sampled token where the top
+    k lacks it). Bin edges are the dump's quartiles of it. Row r of the prompt belongs to bin b when the row
+    before it in its continuation has entropy bin b; a bin with no row is the prompt's whole pool.
+    """
+    with np.load(dump) as z:
+        ids, lp, seq, pos = z["topk_ids"], z["topk_logprobs"].astype(np.float64), z["seq"], z["pos"]
+        nxt, nxs, pr = z["next_token"], z["next_surprisal"], z["prompt"]
+    ent = []
+    for r in range(len(seq)):
+        terms = [math.exp(v) * -v for v in lp[r].tolist() if math.isfinite(v)]
+        if int(nxt[r]) not in ids[r].tolist():
+            terms.append(math.exp(-float(nxs[r])) * float(nxs[r]))
+        ent.append(math.fsum(sorted(terms)))
+    edges = np.quantile(np.array(ent), [b / bins for b in range(1, bins)])
+    row_bin = [sum(e >= x for x in edges) for e in ent]
+    where = {(int(seq[r]), int(pos[r])): r for r in range(len(seq))}
+    mine = [r for r in range(len(seq)) if pr[r] == prompt]
+    pools = {}
+    for b in range(bins):
+        rows = [
+            r
+            for r in mine
+            if (int(seq[r]), int(pos[r]) - 1) in where and row_bin[where[(int(seq[r]), int(pos[r]) - 1)]] == b
+        ]
+        pools[b] = rows or mine
+    return pools, row_bin
+
+
+@pytest.mark.parametrize("tail", ["drop", "lump"])
+def test_entropy_draw_pops_what_the_heapq_twin_pops(tmp_path, tail):
+    """Pool rows drawn by the parent's entropy quartile: the kernel and the twin, with pools built independently."""
+    path = tmp_path / "toy.npz"
+    _dump(path, prompts=3, conts=4, length=8, k=3, alpha=0.5, seed=3)
+    g = grafted_input(str(path), tail=tail, draw="entropy")
+    for prompt in range(3):
+        known = _known_paths(path, prompt)
+        pools, row_bin = _entropy_pools(path, prompt)
+        assert g.row_bin.tolist() == row_bin
+        for rid in (7, 0xFEEDFACE):
+            for pmax in (5, 80):
+                curve = np.zeros(pmax)
+                grafted_heap(
+                    g.neglogp,
+                    g.ids,
+                    g.node_row,
+                    g.child_ptr,
+                    g.child_tok,
+                    g.child_node,
+                    g.pool_rows,
+                    g.row_bin,
+                    g.depth_bin,
+                    g.prompt_pool_lo[prompt],
+                    g.prompt_pool_n[prompt],
+                    g.prompt_root[prompt],
+                    g.node_row[g.prompt_root[prompt]],
+                    0,
+                    np.uint64(rid),
+                    curve,
+                )
+                ref = grafted_reference(g.neglogp, g.ids, known, pools, (), rid, pmax, row_bin=row_bin)
+                np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
+
+
+def _depth_pools(dump, prompt, block=8):
+    """The pools of ``draw="depth"`` from their definition: the prompt's rows at positions of each block of 8."""
+    with np.load(dump) as z:
+        pos, pr = z["pos"], z["prompt"]
+    depth_bin = [d // block for d in range(int(pos.max()) + 1)]
+    pools = {}
+    for b in sorted(set(depth_bin)):
+        pools[b] = [r for r in range(len(pos)) if pr[r] == prompt and depth_bin[int(pos[r])] == b]
+    return pools, depth_bin
+
+
+@pytest.mark.parametrize("root_pos", [0, 3, 9])
+def test_depth_draw_pops_what_the_heapq_twin_pops(tmp_path, root_pos):
+    """Pool rows drawn by depth (blocks of 8 positions), at the prompt's end and at interior roots."""
+    path = tmp_path / "toy.npz"
+    _dump(path, prompts=2, conts=3, length=20, k=3, alpha=0.4, seed=4)
+    g = grafted_input(str(path), draw="depth")
+    with np.load(path) as z:
+        seq, pos, nxt = z["seq"], z["pos"], z["next_token"]
+    for prompt in range(2):
+        known = _known_paths(path, prompt)
+        pools, depth_bin = _depth_pools(path, prompt)
+        assert g.depth_bin.tolist() == depth_bin
+        s0 = 3 * prompt  # the prompt's first continuation
+        toks = [int(t) for t in nxt[seq == s0][np.argsort(pos[seq == s0])]]
+        root_path = tuple(toks[:root_pos])
+        node = int(g.seq_nodes[s0][root_pos])
+        assert int(g.node_depth[node]) == root_pos
+        for rid in (11, 0xABCDEF12345):
+            for pmax in (6, 90):
+                curve = np.zeros(pmax)
+                grafted_heap(
+                    g.neglogp,
+                    g.ids,
+                    g.node_row,
+                    g.child_ptr,
+                    g.child_tok,
+                    g.child_node,
+                    g.pool_rows,
+                    g.row_bin,
+                    g.depth_bin,
+                    g.prompt_pool_lo[prompt],
+                    g.prompt_pool_n[prompt],
+                    node,
+                    g.node_row[node],
+                    root_pos,
+                    np.uint64(rid),
+                    curve,
+                )
+                ref = grafted_reference(
+                    g.neglogp, g.ids, known, pools, root_path, rid, pmax, depth_bin=depth_bin, root_depth=root_pos
+                )
+                np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
+
+
+def test_uniform_draw_is_one_bin(toy):
+    """``draw="uniform"`` is one pool per prompt: every row's bin is 0 and the prompt's rows in file order."""
+    g = grafted_input(str(toy))
+    assert g.prompt_pool_lo.shape == (3, 1)
+    assert not g.row_bin.any()
+    with np.load(toy) as z:
+        pr = z["prompt"]
+    for p in range(3):
+        lo, n = int(g.prompt_pool_lo[p, 0]), int(g.prompt_pool_n[p, 0])
+        assert g.pool_rows[lo : lo + n].tolist() == np.flatnonzero(pr == p).tolist()
 
 
 def test_the_driver_averages_the_same_trees(toy):
@@ -136,7 +273,8 @@ def test_the_driver_averages_the_same_trees(toy):
     gamma = 0x9E3779B97F4A7C15
     for j, prompt in enumerate(range(3)):
         known = _known_paths(toy, prompt)
-        pool = g.pool_rows[g.prompt_pool_lo[prompt] : g.prompt_pool_lo[prompt] + g.prompt_pool_n[prompt]].tolist()
+        lo, n = int(g.prompt_pool_lo[prompt, 0]), int(g.prompt_pool_n[prompt, 0])
+        pool = g.pool_rows[lo : lo + n].tolist()
         runs = [
             grafted_reference(
                 g.neglogp,
@@ -372,3 +510,20 @@ def test_api_log_lines_with_one_prompt_are_grouped(toy, tmp_path, capsys):
     np.testing.assert_allclose(b.main.curves, a.main.curves, rtol=1e-12)
     assert main(["optimum", "--dump", str(split), "--pmax", "12", "--replicates", "2", "--tail", "both"]) == 0
     assert "the ceiling of the verifier" in capsys.readouterr().out
+
+
+def test_roots_name_the_dumps_own_sequences(tmp_path):
+    """Sequence ids with gaps (dumps made with --per-kind): each interior root names its continuation's own seq."""
+    path = tmp_path / "toy.npz"
+    _dump(path, prompts=2, conts=2, length=5)
+    with np.load(path) as z:
+        arrays = {k: np.asarray(z[k]) for k in z.files if k != "metadata"}
+        meta = json.loads(str(z["metadata"]))
+    arrays["seq"] = arrays["seq"] * 7 + 3  # 3, 10, 17, 24
+    gappy = tmp_path / "gappy.npz"
+    write_dump(str(gappy), arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    res = optimum(str(gappy), pmax=4, replicates=2, positions=[1, 3])
+    assert sorted(set(res.root_seq.tolist())) == [3, 10, 17, 24]
+    assert res.root_pos.tolist() == [1, 3] * 4
+    plain = optimum(str(path), pmax=4, replicates=2, positions=[1, 3])
+    np.testing.assert_array_equal(res.main.curves, plain.main.curves)

@@ -20,8 +20,10 @@ from ..errors import InputError
 __all__ = ["against_oracle", "thinned"]
 
 
-def thinned(dump: str, out: str, *, continuations: int | None = None, top_k: int | None = None) -> str:
-    """Write a copy of a dump with the first ``continuations`` of each prompt and the ``top_k`` largest entries.
+def thinned(
+    dump: str, out: str, *, continuations: int | None = None, top_k: int | None = None, length: int | None = None
+) -> str:
+    """Write a copy of a dump with the first ``continuations`` of each prompt, ``length`` tokens, ``top_k`` entries.
 
     Parameters
     ----------
@@ -33,6 +35,8 @@ def thinned(dump: str, out: str, *, continuations: int | None = None, top_k: int
         Keep this many continuations per prompt (the first ones), or all.
     top_k
         Keep this many entries per row (rows are sorted), or all.
+    length
+        Keep the first this many positions of each continuation, or all.
 
     Returns
     -------
@@ -56,6 +60,8 @@ def thinned(dump: str, out: str, *, continuations: int | None = None, top_k: int
             _, inv = np.unique(seq[rows], return_inverse=True)  # continuations of p in order
             rank[rows] = inv
         keep = rank < continuations
+    if length is not None:
+        keep &= arrays["pos"] < length
     arrays = {k: v[keep] for k, v in arrays.items()}
     if top_k is not None:
         arrays["topk_ids"] = arrays["topk_ids"][:, :top_k]
@@ -75,6 +81,7 @@ def against_oracle(
     replicates: int = 64,
     seed: int = 0,
     positions: str | Sequence[int] = "start",
+    draw: str = "depth",
 ) -> dict[str, Any]:
     """Compare the grafted prediction from ``dump`` with the exact oracle, prompt by prompt.
 
@@ -92,6 +99,8 @@ def against_oracle(
         Draws of the unknown rows per root, and their seed.
     positions
         ``"start"`` (the prompts' ends) or the positions the oracle was run at.
+    draw
+        How unknown nodes draw pool rows (:func:`~speedoflight.simulation.grafted.optimum`).
 
     Returns
     -------
@@ -105,9 +114,15 @@ def against_oracle(
     from ..simulation.grafted import optimum
 
     curves, _, kinds, ometa = load_oracle(oracle_file)
+    made_from = ometa.get("dump")
+    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(dump):
+        raise InputError(
+            f"{oracle_file} holds prefixes of {made_from}'s continuations, not of {os.path.basename(dump)}'s; give "
+            "that dump"
+        )
     ps_arr = np.array([p for p in ps if p <= curves.shape[1]], dtype=np.int64)
     pmax = int(ps_arr[-1])
-    res = optimum(dump, pmax=pmax, replicates=replicates, seed=seed, tail="both", positions=positions)
+    res = optimum(dump, pmax=pmax, replicates=replicates, seed=seed, tail="both", positions=positions, draw=draw)
     assert res.lower is not None
     assert res.upper is not None
     if positions == "start":

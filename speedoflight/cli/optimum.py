@@ -44,6 +44,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--pool", choices=("prompt", "all"), default="prompt", help="rows of unknown nodes: the prompt's own or all"
     )
+    p.add_argument(
+        "--draw",
+        choices=("uniform", "entropy", "depth"),
+        default="depth",
+        help="how an unknown node draws its row from the pool: from rows logged at a similar depth (positions in "
+        "blocks of 8; default), from rows that followed a parent of similar entropy, or uniformly",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="also write the per-root curves to this .npz (atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         tail=args.tail,
         pool=args.pool,
+        draw=args.draw,
     )
     first = str(args.dump[0])
     model = (model_name(read_metadata(first)) if first.lower().endswith(".npz") else "") or "the verifier"

@@ -6,8 +6,11 @@ tail, padding). The trie of logged contexts is flat: node ``u`` has the
 logged row ``node_row[u]`` (-1: none) and its children in
 ``child_tok/child_node[child_ptr[u]:child_ptr[u + 1]]``. A node of the trie
 gets its logged row; every other node (a token never sampled there, or past
-the logged length) gets the pool row ``pool_rows[pool_lo + row_of(id, pool_n)]``,
-its id hashed from its parent's as in the seeded simulator
+the logged length) gets the pool row ``pool_rows[pool_lo[b] + row_of(id, pool_n[b])]``,
+where ``b = row_bin[parent row] + depth_bin[min(depth, len(depth_bin) - 1)]``
+picks the pool segment (one segment when pool rows are drawn uniformly;
+segments by the parent's entropy, or by the node's depth below the prompt's
+end, otherwise), and its id is hashed from its parent's as in the seeded simulator
 (:func:`~speedoflight.kernels.seeded.child_id`), so a replicate's tree is a
 fixed function of its seed whatever order the search visits it in. Keys are
 ``parent key + neglogp[parent row, rank]``, popped from the 4-ary heap of
@@ -40,9 +43,28 @@ def _child_in_trie(node, token, child_ptr, child_tok, child_node):
 
 @_jit()
 def grafted_heap(
-    neglogp, ids, node_row, child_ptr, child_tok, child_node, pool_rows, pool_lo, pool_n, root, root_row, rid, curve
+    neglogp,
+    ids,
+    node_row,
+    child_ptr,
+    child_tok,
+    child_node,
+    pool_rows,
+    row_bin,
+    depth_bin,
+    pool_lo,
+    pool_n,
+    root,
+    root_row,
+    root_depth,
+    rid,
+    curve,
 ):
     """One replicate on the grafted tree below trie node ``root`` (logged row ``root_row``, id ``rid``).
+
+    ``pool_lo[b], pool_n[b]`` is the root's pool segment of bin
+    ``b = row_bin[parent row] + depth_bin[min(depth, len(depth_bin) - 1)]``, ``depth`` the node's depth below the
+    prompt's end (the root's is ``root_depth``).
 
     Fills ``curve[i]`` with E[X] of the best tree of i + 1 nodes (the running
     sum of popped path probabilities; capacities past the last node keep the
@@ -57,7 +79,9 @@ def grafted_heap(
     p_row = np.empty(cap, dtype=np.int64)
     p_node = np.empty(cap, dtype=np.int64)
     s_rank = np.empty(cap, dtype=np.int64)
-    p_key[0], p_id[0], p_row[0], p_node[0], s_rank[0] = 0.0, rid, root_row, root, 0
+    p_depth = np.empty(cap, dtype=np.int64)
+    last_depth = depth_bin.shape[0] - 1
+    p_key[0], p_id[0], p_row[0], p_node[0], s_rank[0], p_depth[0] = 0.0, rid, root_row, root, 0, root_depth
     hp[0] = neglogp[root_row, 0]
     hp[1] = 0.0
     n = 1 if neglogp[root_row, 0] < np.inf else 0
@@ -71,7 +95,7 @@ def grafted_heap(
             break
         k = hp[0]
         e = np.int64(hp[1])
-        rank, row, pk, pid, pnode = s_rank[e], p_row[e], p_key[e], p_id[e], p_node[e]
+        rank, row, pk, pid, pnode, pdep = s_rank[e], p_row[e], p_key[e], p_id[e], p_node[e], p_depth[e]
         total += math.exp(-k)
         curve[i] = total
         popped += 1
@@ -81,10 +105,11 @@ def grafted_heap(
         cr = node_row[node] if node >= 0 else -1
         if cr < 0:
             node = -1  # past the logged length: the subtree is the pool's
-            cr = pool_rows[pool_lo + row_of(me, pool_n)]
+            b = row_bin[row] + depth_bin[min(pdep + 1, last_depth)]
+            cr = pool_rows[pool_lo[b] + row_of(me, pool_n[b])]
         if neglogp[cr, 0] < np.inf:
             # the child reuses the popped slot and replaces the root
-            p_key[e], p_id[e], p_row[e], p_node[e], s_rank[e] = k, me, cr, node, 0
+            p_key[e], p_id[e], p_row[e], p_node[e], s_rank[e], p_depth[e] = k, me, cr, node, 0, pdep + 1
             _sift_down(hp, n, k + neglogp[cr, 0], float(e))
         else:
             n -= 1
@@ -93,7 +118,7 @@ def grafted_heap(
         if sib:
             s = used
             used += 1
-            p_key[s], p_id[s], p_row[s], p_node[s], s_rank[s] = pk, pid, row, pnode, rank + 1
+            p_key[s], p_id[s], p_row[s], p_node[s], s_rank[s], p_depth[s] = pk, pid, row, pnode, rank + 1, pdep
             n += 1
             _sift_up(hp, n - 1, pk + neglogp[row, rank + 1], float(s))
     return popped
@@ -108,14 +133,18 @@ def grafted_roots(
     child_tok,
     child_node,
     pool_rows,
+    row_bin,
+    depth_bin,
     root_node,
     root_pool_lo,
     root_pool_n,
+    root_depth,
     seed_ids,
     curves,
 ):
     """Every root (in parallel) times every replicate: ``curves[j]`` = the mean over replicates for root j.
 
+    ``root_pool_lo[j], root_pool_n[j]`` are root j's pool segments, one per bin of ``row_bin``.
     Replicate r of root j uses the tree of id ``child_id(seed_ids[r], root_node[j])``, so a root's result does not
     depend on which other roots are computed.
     Returns the total number of nodes popped.
@@ -138,10 +167,13 @@ def grafted_roots(
                 child_tok,
                 child_node,
                 pool_rows,
+                row_bin,
+                depth_bin,
                 root_pool_lo[j],
                 root_pool_n[j],
                 node,
                 row,
+                root_depth[j],
                 rid,
                 buf,
             )

@@ -20,12 +20,28 @@ import numpy as np
 from .._util.paths import expand_paths
 from ..errors import InputError
 
-__all__ = ["NEEDED", "ContinuationScan", "GraftedInput", "api_log_parts", "grafted_input"]
+__all__ = [
+    "DEPTH_BLOCK",
+    "DRAWS",
+    "ENTROPY_BINS",
+    "NEEDED",
+    "ContinuationScan",
+    "GraftedInput",
+    "api_log_parts",
+    "grafted_input",
+    "listed_entropy",
+]
 
 _LOG_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
 #: Arrays the grafted tree needs from a dump.
+#: Bins (quantiles of the listed entropy over the dump's rows) of ``draw="entropy"``.
+ENTROPY_BINS = 4
+#: Positions per block of ``draw="depth"``.
+DEPTH_BLOCK = 8
+#: How an unknown node draws its pool row.
+DRAWS = ("uniform", "entropy", "depth")
 NEEDED = ("topk_ids", "topk_logprobs", "next_token", "next_surprisal", "seq", "pos")
 
 
@@ -50,8 +66,18 @@ class GraftedInput:
         Per continuation (sequence), the trie node after 0, 1, ..., L - 1 of its tokens.
     seq_prompt : ndarray
         Per continuation, its prompt (index into ``prompts``).
+    seq_ids : ndarray
+        Per continuation, its ``seq`` value in the dump (offset past the earlier files' when several are given).
     pool_rows, prompt_pool_lo, prompt_pool_n : ndarray
-        Each prompt's own rows, as a slice of ``pool_rows``.
+        The pools as slices of ``pool_rows``: ``[prompts, bins]`` offsets and lengths. An unknown node whose
+        parent row ``r`` lies in bin ``row_bin[r]`` draws from its prompt's (or the dump's) segment of that bin.
+    row_bin : ndarray
+        Per row, its bin as a parent (all 0 unless rows are drawn by entropy).
+    depth_bin : ndarray
+        Per depth below the prompt's end (position), its bin; deeper nodes take the last (``[0]`` unless rows are
+        drawn by depth). An unknown node's bin is ``row_bin[parent row] + depth_bin[its depth]``.
+    draw : str
+        ``"uniform"``, ``"entropy"`` (pool rows by the parent row's entropy) or ``"depth"`` (by position).
     tail : str
         ``"drop"`` or ``"lump"``.
     added_sampled : int
@@ -73,9 +99,13 @@ class GraftedInput:
     prompts: np.ndarray
     seq_nodes: list[np.ndarray]
     seq_prompt: np.ndarray
+    seq_ids: np.ndarray
     pool_rows: np.ndarray
     prompt_pool_lo: np.ndarray
     prompt_pool_n: np.ndarray
+    row_bin: np.ndarray
+    depth_bin: np.ndarray
+    draw: str
     tail: str
     added_sampled: int
 
@@ -128,7 +158,12 @@ def _rows(lp: np.ndarray, ids: np.ndarray, nxt: np.ndarray, nxt_s: np.ndarray, t
 
 
 def grafted_input(
-    paths: str | Sequence[str], *, tail: str = "drop", pool: str = "prompt", parts: list[dict[str, Any]] | None = None
+    paths: str | Sequence[str],
+    *,
+    tail: str = "drop",
+    pool: str = "prompt",
+    draw: str = "depth",
+    parts: list[dict[str, Any]] | None = None,
 ) -> GraftedInput:
     """Build the rows, the tries of logged contexts and the pools from one or more dumps.
 
@@ -141,6 +176,12 @@ def grafted_input(
         ``"drop"`` the mass a row does not list (lower estimate) or ``"lump"`` it into one token (upper).
     pool
         ``"prompt"``: an unknown node draws from its prompt's own rows; ``"all"``: from every row.
+    draw
+        ``"uniform"``: any row of the pool; ``"entropy"``: a row whose own parent (the previous position of its
+        continuation) had an entropy in the same quartile as the unknown node's parent (:data:`ENTROPY_BINS`
+        bins; a bin a prompt lacks falls back to the prompt's whole pool); ``"depth"``: a row logged at a position
+        in the same block of :data:`DEPTH_BLOCK` positions as the unknown node's depth (the last block past the
+        logged length).
     parts
         The dumps' arrays already read (:class:`ContinuationScan` collects them in a command's one pass over
         its inputs); ``paths`` then only names them.
@@ -155,6 +196,8 @@ def grafted_input(
         raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
     if pool not in ("prompt", "all"):
         raise InputError(f"--pool must be 'prompt' or 'all', got {pool!r}")
+    if draw not in DRAWS:
+        raise InputError(f"--draw must be one of {', '.join(DRAWS)}, got {draw!r}")
     files = expand_paths([paths] if isinstance(paths, str | os.PathLike) else paths)
     if parts is None:
         parts = [api_log_parts(f) if f.lower().endswith(_LOG_SUFFIXES) else _read(f) for f in files]
@@ -185,10 +228,92 @@ def grafted_input(
     tok, prompt = np.concatenate(tok_all), np.concatenate(prompt_all)
     if len(seq) == 0:
         raise InputError(f"{files[0]}: the dump has no rows")
-    return _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, added)
+    return _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added)
 
 
-def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, added) -> GraftedInput:
+def listed_entropy(neglogp: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per row, the entropy of its listed tokens, sum p (-log p) over real ids (a lumped tail is left out).
+
+    Parameters
+    ----------
+    neglogp, ids
+        Rows as in :class:`GraftedInput`.
+
+    Returns
+    -------
+    ndarray
+        ``[rows]`` in nats: the same for a row whatever the tail rule, and computable from API logs' top-k.
+
+    """
+    real = (ids >= 0) & np.isfinite(neglogp)
+    terms = np.where(real, np.exp(-np.where(real, neglogp, 0.0)) * np.where(real, neglogp, 0.0), 0.0)
+    return terms.sum(axis=1)
+
+
+def _pools(
+    neglogp: np.ndarray,
+    ids: np.ndarray,
+    order: np.ndarray,
+    seq: np.ndarray,
+    pos: np.ndarray,
+    row_prompt: np.ndarray,
+    n_prompts: int,
+    pool: str,
+    draw: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pool segments ``[prompts, bins]`` of ``pool_rows``, each row's bin as a parent, each depth's bin."""
+    n_rows = len(neglogp)
+    group = np.zeros(n_rows, dtype=np.int64) if pool == "all" else row_prompt
+    n_groups = 1 if pool == "all" else n_prompts
+    depth_bin = np.zeros(1, dtype=np.int64)
+    if draw == "uniform":
+        row_bin = np.zeros(n_rows, dtype=np.int64)
+        member_bin = np.zeros(n_rows, dtype=np.int64)
+        bins = 1
+    elif draw == "depth":
+        row_bin = np.zeros(n_rows, dtype=np.int64)
+        depth_bin = np.arange(int(pos.max()) + 1 if n_rows else 1, dtype=np.int64) // DEPTH_BLOCK
+        bins = int(depth_bin[-1]) + 1
+        member_bin = depth_bin[pos]
+    else:
+        bins = ENTROPY_BINS
+        h = listed_entropy(neglogp, ids)
+        edges = np.quantile(h, np.arange(1, bins) / bins)
+        row_bin = np.searchsorted(edges, h, side="right").astype(np.int64)
+        # a row's membership: the bin of its parent, the row before it in its continuation (-1: none, pos 0)
+        member_bin = np.full(n_rows, -1, dtype=np.int64)
+        srt = order  # rows sorted by (seq, pos)
+        same = (seq[srt[1:]] == seq[srt[:-1]]) & (pos[srt[1:]] == pos[srt[:-1]] + 1)
+        member_bin[srt[1:][same]] = row_bin[srt[:-1][same]]
+    rows_out: list[np.ndarray] = []
+    lo = np.zeros((n_groups, bins), dtype=np.int64)
+    n = np.zeros((n_groups, bins), dtype=np.int64)
+    start = 0
+    by_group = np.argsort(group, kind="stable")
+    cuts = np.searchsorted(group[by_group], np.arange(n_groups + 1))
+    for gi in range(n_groups):
+        mine = by_group[cuts[gi] : cuts[gi + 1]]
+        rows_out.append(mine)
+        whole_lo, whole_n = start, len(mine)
+        start += len(mine)
+        for b in range(bins):
+            sel = mine[member_bin[mine] == b] if bins > 1 else mine
+            if bins > 1 and len(sel) == 0:
+                lo[gi, b], n[gi, b] = whole_lo, whole_n  # the prompt never saw such a parent: its whole pool
+                continue
+            if bins > 1:
+                rows_out.append(sel)
+                lo[gi, b], n[gi, b] = start, len(sel)
+                start += len(sel)
+            else:
+                lo[gi, b], n[gi, b] = whole_lo, whole_n
+    pool_rows = np.concatenate(rows_out).astype(np.int64) if rows_out else np.zeros(0, dtype=np.int64)
+    if pool == "all":
+        lo, n = np.repeat(lo, n_prompts, axis=0), np.repeat(n, n_prompts, axis=0)
+    return pool_rows, lo, n, row_bin, depth_bin
+
+
+def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added) -> GraftedInput:
     order = np.lexsort((pos, seq))
     seqs, first = np.unique(seq[order], return_index=True)
     bounds = [*first.tolist(), len(order)]
@@ -251,15 +376,10 @@ def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, added) -> GraftedInp
     for u in np.argsort(-depth, kind="stable").tolist():  # children are deeper: sum the subtrie bottom up
         for c in range(child_ptr[u], child_ptr[u + 1]):
             known[u] += known[child_node[c]]
-    if pool == "all":
-        pool_rows = np.arange(len(neglogp), dtype=np.int64)
-        lo = np.zeros(len(dump_prompts), dtype=np.int64)
-        n = np.full(len(dump_prompts), len(neglogp), dtype=np.int64)
-    else:
-        row_prompt = np.array([index[int(x)] for x in prompt.tolist()], dtype=np.int64)
-        pool_rows = np.argsort(row_prompt, kind="stable").astype(np.int64)
-        n = np.bincount(row_prompt, minlength=len(dump_prompts)).astype(np.int64)
-        lo = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+    row_prompt = np.array([index[int(x)] for x in prompt.tolist()], dtype=np.int64)
+    pool_rows, lo, n, row_bin, depth_bin = _pools(
+        neglogp, ids, order, seq, pos, row_prompt, len(dump_prompts), pool, draw
+    )
     return GraftedInput(
         neglogp=neglogp,
         ids=ids,
@@ -275,9 +395,13 @@ def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, added) -> GraftedInp
         prompts=dump_prompts.astype(np.int64),
         seq_nodes=seq_nodes,
         seq_prompt=seq_prompt,
+        seq_ids=seqs.astype(np.int64),
         pool_rows=pool_rows,
         prompt_pool_lo=lo,
         prompt_pool_n=n,
+        row_bin=row_bin,
+        depth_bin=depth_bin,
+        draw=draw,
         tail=tail,
         added_sampled=added,
     )

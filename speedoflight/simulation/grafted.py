@@ -93,7 +93,7 @@ class OptimumResult:
     root_prompt : ndarray
         Per root, the dump's prompt index.
     root_seq, root_pos : ndarray
-        Per root, the continuation and the position it sits at (-1, 0 for prompt ends).
+        Per root, the continuation (the dump's ``seq`` value) and the position it sits at (-1, 0 for prompt ends).
     root_continuations, root_known : ndarray
         Per root, the continuations its trie rests on and the logged rows (known nodes) below it, itself included.
     continuations_per_prompt : float
@@ -104,6 +104,8 @@ class OptimumResult:
         Level of the intervals.
     notes : tuple of str
         How the rows were completed, and anything the user should know.
+    pool, draw : str
+        Where and how unknown nodes drew their rows.
 
     """
 
@@ -121,6 +123,8 @@ class OptimumResult:
     seed: int
     confidence: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    pool: str = "prompt"
+    draw: str = "depth"
 
     @property
     def main(self) -> TailCurve:
@@ -205,6 +209,8 @@ class OptimumResult:
                 "continuations_per_prompt": self.continuations_per_prompt,
                 "replicates": self.replicates,
                 "seed": self.seed,
+                "pool": self.pool,
+                "draw": self.draw,
                 "notes": list(self.notes),
             }
         )
@@ -262,9 +268,12 @@ def _run(g: GraftedInput, roots: np.ndarray, pmax: int, replicates: int, seed: i
         g.child_tok,
         g.child_node,
         g.pool_rows,
+        g.row_bin,
+        g.depth_bin,
         uniq,
         g.prompt_pool_lo[prompt],
         g.prompt_pool_n[prompt],
+        g.node_depth[uniq],
         _seed_ids(seed, replicates),
         curves,
     )
@@ -291,6 +300,7 @@ def optimum(
     seed: int = 0,
     tail: str = "drop",
     pool: str = "prompt",
+    draw: str = "depth",
     confidence: float = DEFAULT_CONFIDENCE,
     n_boot: int = DEFAULT_BOOTSTRAP,
     parts: list[dict[str, Any]] | None = None,
@@ -314,6 +324,10 @@ def optimum(
         ``"drop"`` (lower estimate), ``"lump"`` (upper) or ``"both"``.
     pool
         Where unknown nodes draw their rows: ``"prompt"`` (the root's prompt's own rows) or ``"all"``.
+    draw
+        How: ``"uniform"`` (any row of the pool), ``"entropy"`` (a row that followed a parent of similar
+        entropy) or ``"depth"`` (a row logged at a similar position), see
+        :func:`~speedoflight.readers.continuations.grafted_input`.
     confidence
         Level of the intervals (bootstrap over prompts).
     n_boot
@@ -343,7 +357,7 @@ def optimum(
     label = ""
     notes: list[str] = []
     for t in tails:
-        g = grafted_input(dumps, tail=t, pool=pool, parts=parts)
+        g = grafted_input(dumps, tail=t, pool=pool, draw=draw, parts=parts)
         roots, seqs, poss, label = _roots(g, positions)
         need = len(roots) * pmax * 8 * (2 if tail == "both" else 1) + len(np.unique(roots)) * pmax * 8
         if need > _MAX_BYTES:
@@ -361,10 +375,15 @@ def optimum(
         f"rows: top-{g.ids.shape[1] - 1 - (g.tail == 'lump')} log-probabilities with token ids; the sampled token "
         f"was added to {g.added_sampled} rows that did not list it (its exact log-probability)"
     )
+    how = {
+        "depth": "logged at a position in the same block of 8 as the node's depth",
+        "entropy": "that followed a parent of similar entropy",
+        "uniform": "drawn uniformly",
+    }[draw]
     notes.append(
         "unknown nodes draw rows from "
         + ("their prompt's own rows" if pool == "prompt" else "all the dumps' rows")
-        + f"; {replicates} draws per root"
+        + f", {how}; {replicates} draws per root"
     )
     conts = np.bincount(g.seq_prompt).astype(np.float64)
     return OptimumResult(
@@ -373,7 +392,7 @@ def optimum(
         upper=results.get("lump"),
         positions=label,
         root_prompt=g.prompts[g.node_prompt[roots]],
-        root_seq=seqs,
+        root_seq=np.where(seqs >= 0, g.seq_ids[np.maximum(seqs, 0)], -1),
         root_pos=poss,
         root_continuations=g.node_conts[roots],
         root_known=g.node_known[roots],
@@ -382,4 +401,6 @@ def optimum(
         seed=seed,
         confidence=confidence,
         notes=tuple(notes),
+        pool=pool,
+        draw=draw,
     )

@@ -1,0 +1,105 @@
+"""Print the README's validation tables of the grafted prediction (issue 16), from the shipped files.
+
+Ratio = the predicted mean (top-k tails dropped, 64 draws, seed 0) over the exact optimum's mean
+(``speedoflight oracle``) on the same prompts. The runs take a few minutes on two cores.
+
+Run from the repository root:  python data/grafted_validation.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from speedoflight.analysis.validation import against_oracle, thinned
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)))
+PS = (1, 2, 4, 8, 16, 32, 64, 128)
+CASES = {
+    "SmolLM2 (prose, code)": ("smollm2-t1-x8.npz", "oracle-smollm2-t1.npz"),
+    "Gemma 3 (prose, code)": ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-t1.npz"),
+    "SmolLM2 (HTML markup)": ("smollm2-markup-x8.npz", "oracle-smollm2-markup.npz"),
+}
+INTERIOR = {
+    "SmolLM2": ("smollm2-t1.npz", "oracle-smollm2-interior.npz"),
+    "Gemma 3": ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-interior.npz"),
+}
+
+
+def _path(name: str) -> str:
+    return os.path.join(ROOT, name)
+
+
+def _row(label: str, values: list[float], extra: str = "") -> str:
+    return f"| {label} | " + " | ".join(f"{v:.3f}" for v in values) + f" |{extra}"
+
+
+def _header(first: str, ps: tuple[int, ...], extra: str = "") -> list[str]:
+    cols = " | ".join(f"P = {p}" for p in ps)
+    return [f"| {first} | {cols} |{extra}", "|---" * (len(ps) + 1 + extra.count("|")) + "|"]
+
+
+def main() -> int:
+    """Print the tables as Markdown."""
+    out: list[str] = ["Ratio to the exact optimum, prompts' ends, 8 continuations of 32 tokens, top-32:", ""]
+    out += _header("", PS, " corr. at 128 | range covers |")
+    for name, (d, o) in CASES.items():
+        r = against_oracle(_path(d), _path(o), ps=PS)
+        out.append(
+            _row(
+                f"{name}, {r['roots']} prompts", r["ratio"], f" {r['correlation'][-1]:.3f} | {r['coverage'][-1]:.2f} |"
+            )
+        )
+        for kind, ratio in r["by_kind"].items():
+            if len(r["by_kind"]) > 1:
+                out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " | |"))
+    out += ["", "How unknown nodes draw their pool rows (`--draw`), ratio at P = 32 / 128:", ""]
+    out += ["| data | uniform | entropy | depth (default) |", "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = [(name, _path(d), _path(o)) for name, (d, o) in CASES.items()]
+        variants.append(
+            ("SmolLM2, 1 continuation of 64 tokens", _path("smollm2-t1.npz"), _path("oracle-smollm2-t1.npz"))
+        )
+        for name, d, o in variants:
+            cells = []
+            for draw in ("uniform", "entropy", "depth"):
+                r = against_oracle(d, o, ps=(32, 128), draw=draw)
+                cells.append(f"{r['ratio'][0]:.3f} / {r['ratio'][1]:.3f}")
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out += [
+            "",
+            "What the prediction needs (SmolLM2 and Gemma 3, the first N of the 8 continuations, or top-k cut):",
+            "",
+        ]
+        out += _header("", PS)
+        for name in ("SmolLM2 (prose, code)", "Gemma 3 (prose, code)"):
+            d, o = CASES[name]
+            for label, kw in [
+                ("1 continuation", {"continuations": 1}),
+                ("2 continuations", {"continuations": 2}),
+                ("4 continuations", {"continuations": 4}),
+                ("8, top-8", {"top_k": 8}),
+                ("8, top-16", {"top_k": 16}),
+            ]:
+                thin = thinned(_path(d), os.path.join(tmp, "thin.npz"), **kw)
+                r = against_oracle(thin, _path(o), ps=PS)
+                out.append(_row(f"{name.split(' (')[0]}: {label}", r["ratio"]))
+    ips = PS[:-1]
+    out += [
+        "",
+        "Inside continuations: roots at positions 8, 16, 24 of one continuation per prompt (12 prose, 12 code):",
+        "",
+    ]
+    out += _header("", ips, " corr. at 64 |")
+    for name, (d, o) in INTERIOR.items():
+        r = against_oracle(_path(d), _path(o), ps=ips, positions=[8, 16, 24])
+        out.append(_row(f"{name}, {r['roots']} roots", r["ratio"], f" {r['correlation'][-1]:.3f} |"))
+        for kind, ratio in r["by_kind"].items():
+            out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " |"))
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
