@@ -92,6 +92,30 @@ def _known_paths(dump, prompt):
     return known
 
 
+def _kernel_curve(g, prompt: int, node: int, depth: int, rid: int, pmax: int) -> np.ndarray:
+    """One replicate of the numba kernel below trie node ``node`` (at ``depth``) with the prompt's pools."""
+    curve = np.zeros(pmax)
+    grafted_heap(
+        g.neglogp,
+        g.ids,
+        g.node_row,
+        g.child_ptr,
+        g.child_tok,
+        g.child_node,
+        g.pool_rows,
+        g.row_bin,
+        g.depth_bin,
+        g.prompt_pool_lo[prompt],
+        g.prompt_pool_n[prompt],
+        node,
+        g.node_row[node],
+        depth,
+        np.uint64(rid),
+        curve,
+    )
+    return curve
+
+
 @pytest.fixture
 def toy(tmp_path):
     path = tmp_path / "toy.npz"
@@ -108,25 +132,7 @@ def test_kernel_pops_what_the_heapq_twin_pops(toy, tail):
         pool = g.pool_rows[lo : lo + n].tolist()
         for rid in (1, 0xDEADBEEF, (1 << 63) + 12345):
             for pmax in (1, 7, 60):
-                curve = np.zeros(pmax)
-                grafted_heap(
-                    g.neglogp,
-                    g.ids,
-                    g.node_row,
-                    g.child_ptr,
-                    g.child_tok,
-                    g.child_node,
-                    g.pool_rows,
-                    g.row_bin,
-                    g.depth_bin,
-                    g.prompt_pool_lo[prompt],
-                    g.prompt_pool_n[prompt],
-                    g.prompt_root[prompt],
-                    g.node_row[g.prompt_root[prompt]],
-                    0,
-                    np.uint64(rid),
-                    curve,
-                )
+                curve = _kernel_curve(g, prompt, g.prompt_root[prompt], 0, rid, pmax)
                 ref = grafted_reference(g.neglogp, g.ids, known, pool, (), rid & _MASK, pmax)
                 np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
 
@@ -174,25 +180,7 @@ def test_entropy_draw_pops_what_the_heapq_twin_pops(tmp_path, tail):
         assert g.row_bin.tolist() == row_bin
         for rid in (7, 0xFEEDFACE):
             for pmax in (5, 80):
-                curve = np.zeros(pmax)
-                grafted_heap(
-                    g.neglogp,
-                    g.ids,
-                    g.node_row,
-                    g.child_ptr,
-                    g.child_tok,
-                    g.child_node,
-                    g.pool_rows,
-                    g.row_bin,
-                    g.depth_bin,
-                    g.prompt_pool_lo[prompt],
-                    g.prompt_pool_n[prompt],
-                    g.prompt_root[prompt],
-                    g.node_row[g.prompt_root[prompt]],
-                    0,
-                    np.uint64(rid),
-                    curve,
-                )
+                curve = _kernel_curve(g, prompt, g.prompt_root[prompt], 0, rid, pmax)
                 ref = grafted_reference(g.neglogp, g.ids, known, pools, (), rid, pmax, row_bin=row_bin)
                 np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
 
@@ -227,25 +215,7 @@ def test_depth_draw_pops_what_the_heapq_twin_pops(tmp_path, root_pos):
         assert int(g.node_depth[node]) == root_pos
         for rid in (11, 0xABCDEF12345):
             for pmax in (6, 90):
-                curve = np.zeros(pmax)
-                grafted_heap(
-                    g.neglogp,
-                    g.ids,
-                    g.node_row,
-                    g.child_ptr,
-                    g.child_tok,
-                    g.child_node,
-                    g.pool_rows,
-                    g.row_bin,
-                    g.depth_bin,
-                    g.prompt_pool_lo[prompt],
-                    g.prompt_pool_n[prompt],
-                    node,
-                    g.node_row[node],
-                    root_pos,
-                    np.uint64(rid),
-                    curve,
-                )
+                curve = _kernel_curve(g, prompt, node, root_pos, rid, pmax)
                 ref = grafted_reference(
                     g.neglogp, g.ids, known, pools, root_path, rid, pmax, depth_bin=depth_bin, root_depth=root_pos
                 )
