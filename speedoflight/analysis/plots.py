@@ -6,6 +6,7 @@ Compute modules never import matplotlib (an import-linter contract in
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: str) -> None:
-    """Save a matplotlib figure as PNG and close it.
+    """Save a matplotlib figure in the format its extension names (PNG, PDF, SVG) and close it.
 
     Parameters
     ----------
@@ -48,7 +49,8 @@ def save_figure(fig: Any, path: str) -> None:
         Where to write it (the caller makes the write atomic).
 
     """
-    fig.savefig(path, dpi=110)
+    ext = os.path.splitext(path)[1].lower().lstrip(".") or "png"
+    fig.savefig(path, dpi=110, format=ext)  # by the name's extension, also for a temporary name
     pyplot().close(fig)
 
 

@@ -289,8 +289,26 @@ def lp_acceptance(p: np.ndarray, q: np.ndarray, epsilon: float = 0.0) -> float:
         raise InputError(f"epsilon must be >= 0, got {epsilon}")
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
+    if not (np.all(p >= 0) and np.all(q >= 0) and p.sum() > 0 and q.sum() > 0):
+        raise InputError("lp_acceptance needs two probability rows (non-negative, not all zero)")
+    # distributions in exact arithmetic sum to 1; rows rounded from float32 miss by ~1e-7, more than the LP's
+    # feasibility tolerance, and "the output is exactly p" would then contradict "the output sums to 1"
+    p = p / p.sum()
+    q = q / q.sum()
     v = len(p)
     eye = np.eye(v)
+    if epsilon == 0.0:
+        # the output is exactly p: f + g = p (which sums to 1), 0 <= f <= q, g >= 0
+        res = linprog(
+            np.concatenate([-np.ones(v), np.zeros(v)]),
+            A_eq=np.hstack([eye, eye]),
+            b_eq=p,
+            bounds=[(0.0, float(qx)) for qx in q] + [(0.0, None)] * v,
+            method="highs",
+        )
+        if res.status != 0:  # pragma: no cover - feasible: f = min(p, q), g = p - f
+            raise RuntimeError(f"linear program failed: {res.message}")
+        return float(-res.fun)
     c = np.concatenate([-np.ones(v), np.zeros(2 * v)])
     a_ub = np.block(
         [
@@ -302,7 +320,10 @@ def lp_acceptance(p: np.ndarray, q: np.ndarray, epsilon: float = 0.0) -> float:
     b_ub = np.concatenate([p, -p, [2.0 * epsilon]])
     a_eq = np.concatenate([np.ones(2 * v), np.zeros(v)])[None, :]
     bounds = [(0.0, float(qx)) for qx in q] + [(0.0, None)] * (2 * v)
-    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=bounds, method="highs")
+    # HiGHS's presolve declared near-deterministic rows infeasible (tolerances); these LPs are small without it
+    res = linprog(
+        c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=bounds, method="highs", options={"presolve": False}
+    )
     if res.status != 0:  # pragma: no cover - the LP is always feasible (f = min(p, q), g = p - f)
         raise RuntimeError(f"linear program failed: {res.message}")
     return float(-res.fun)

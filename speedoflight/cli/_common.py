@@ -51,9 +51,45 @@ def list_of(conv: Any, ok: Any, what: str) -> Any:
     return typed(lambda t: [conv(x) for x in t.split(",") if x.strip()], lambda v: bool(v) and all(map(ok, v)), what)
 
 
+def out_file(*suffixes: str) -> Any:
+    """Make an argparse type for an output file, checked before any work.
+
+    The path must be new or a regular file, in an existing folder, ending in one of ``suffixes``
+    (:func:`~speedoflight._util.atomic.check_out_file`).
+    """
+
+    def parse(text: str) -> str:
+        from .._util.atomic import check_out_file
+
+        try:
+            check_out_file(text, suffixes or None)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return parse
+
+
+def out_dir(text: str) -> str:
+    """Argparse type for an output folder (``--out DIR``), checked before any work: a folder or a new name in one."""
+    from .._util.atomic import check_out_dir
+
+    try:
+        check_out_dir(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
 positive_int = typed(int, lambda v: v >= 1, "a positive integer")
+#: Every ``--seed``: numpy's generators and the tree hashes take 0 <= seed < 2**63.
+seed_int = typed(int, lambda v: 0 <= v < 2**63, "a seed: a whole number from 0 to 2**63 - 1")
 nonneg_int = typed(int, lambda v: v >= 0, "an integer >= 0")
 finite = typed(float, math.isfinite, "a finite number")
+positive = typed(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+nonneg = typed(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 int_list = list_of(int, lambda v: True, "comma-separated integers")
 float_list = list_of(float, math.isfinite, "comma-separated finite numbers")
 
@@ -75,13 +111,13 @@ def add_timing_flags(p: argparse.ArgumentParser, purpose: str, draft_help: str) 
     from ..theory.timing import GPUS
 
     p.add_argument("--gpu", help=f"GPU preset {purpose}: {', '.join(GPUS)}")
-    p.add_argument("--params", type=finite, help="verifier parameters (with --gpu), e.g. 8e9")
+    p.add_argument("--params", type=positive, help="verifier parameters (with --gpu), e.g. 8e9")
     p.add_argument("--batch", type=positive_int, default=1, help="sequences per verifier pass (default 1)")
-    p.add_argument("--bytes-per-param", type=finite, default=2.0, help="weight bytes per parameter (default 2)")
-    p.add_argument("--overhead-ms", type=finite, default=0.0, help="fixed time per verifier pass (ms)")
-    p.add_argument("--draft-ms", type=finite, default=0.0, help=draft_help)
-    p.add_argument("--bandwidth", type=finite, help="override the preset's memory bandwidth (bytes/s)")
-    p.add_argument("--flops", type=finite, help="override the preset's FLOP rate (FLOP/s)")
+    p.add_argument("--bytes-per-param", type=positive, default=2.0, help="weight bytes per parameter (default 2)")
+    p.add_argument("--overhead-ms", type=nonneg, default=0.0, help="fixed time per verifier pass (ms)")
+    p.add_argument("--draft-ms", type=nonneg, default=0.0, help=draft_help)
+    p.add_argument("--bandwidth", type=positive, help="override the preset's memory bandwidth (bytes/s)")
+    p.add_argument("--flops", type=positive, help="override the preset's FLOP rate (FLOP/s)")
 
 
 def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:

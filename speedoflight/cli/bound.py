@@ -17,6 +17,7 @@ from ._common import (
     finite,
     positive_int,
     progress,
+    seed_int,
     timing_from_args,
 )
 
@@ -47,7 +48,7 @@ def add_parser(sub: Any) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print CSV rows")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--bootstrap", type=positive_int, default=500, help="bootstrap replicates (default 500)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

@@ -15,6 +15,7 @@ from ._common import (
     positive_int,
     print_json,
     read_pair_args,
+    seed_int,
 )
 
 
@@ -36,7 +37,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--simulate", type=nonneg_int, default=0, help="also run speculative sampling R times from every position"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of --simulate (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of --simulate (default 0)")
     p.set_defaults(run=run)
 
 

@@ -13,8 +13,10 @@ from ._common import (
     add_timing_flags,
     command_line,
     measured_formats,
+    out_dir,
     positive_int,
     progress,
+    seed_int,
     timing_from_args,
 )
 
@@ -41,10 +43,12 @@ def add_parser(sub: Any) -> None:
         "--pmax", type=positive_int, help="largest P on the curves (default 4x the largest measured P, >= 256)"
     )
     p.add_argument("--replicates", type=positive_int, default=64, help="optimal-tree simulation replicates (64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulation and the bootstrap (0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the simulation and the bootstrap (0)")
     add_reading_flags(p)
     add_timing_flags(p, "for the speedup ceiling and the best P", "drafter time per draft token (ms)")
-    p.add_argument("--out", help="write compare.md, compare.png and compare.json into this folder (atomically)")
+    p.add_argument(
+        "--out", type=out_dir, help="write compare.md, compare.png and compare.json into this folder (atomically)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

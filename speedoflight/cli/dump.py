@@ -9,8 +9,10 @@ from ._common import (
     add_model_flags,
     finite,
     int_list,
+    out_file,
     positive_int,
     progress,
+    seed_int,
 )
 
 
@@ -23,11 +25,11 @@ def add_parser(sub: Any) -> None:
         "top-k log-probabilities, full-vocabulary H and M2, and the sampled token's surprisal.",
     )
     add_model_flags(p, "use only the first N prompts")
-    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--out", required=True, type=out_file(".npz"), help="output .npz")
     p.add_argument("--max-new-tokens", type=positive_int, default=64)
     p.add_argument("--temperature", type=finite, default=1.0)
     p.add_argument("--top-k", type=positive_int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--batch-size", type=positive_int, default=16, help="sequences per forward pass (default 16)")
     p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt (default 1)")
     p.add_argument(

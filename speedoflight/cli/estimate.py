@@ -18,8 +18,10 @@ from ._common import (
     add_reading_flags,
     finite,
     fmt,
+    out_file,
     positive_int,
     progress,
+    seed_int,
 )
 
 
@@ -35,12 +37,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or globs; all are aggregated")
     add_reading_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--per-row", metavar="OUT", help="write per-row H and M2 to OUT (.csv or .npz), atomically")
+    p.add_argument(
+        "--per-row",
+        metavar="OUT",
+        type=out_file(".csv", ".npz"),
+        help="write per-row H and M2 to OUT (.csv or .npz), atomically",
+    )
     p.add_argument("--confidence", type=finite, default=DEFAULT_CONFIDENCE, help="confidence level (default 0.95)")
     p.add_argument(
         "--bootstrap", type=positive_int, default=DEFAULT_BOOTSTRAP, help="bootstrap replicates (default 2000)"
     )
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

@@ -10,8 +10,10 @@ from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import (
     command_line,
+    out_dir,
     positive_int,
     progress,
+    seed_int,
 )
 
 
@@ -28,9 +30,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--oracle", nargs="+", required=True, help="oracle files (speedoflight oracle --out), one per model")
     p.add_argument("--pool", nargs="+", required=True, help="dumps of the same models, in the same order")
     p.add_argument("--measured", nargs="*", default=[], help="measured-acceptance JSONL files (matched by model)")
-    p.add_argument("--out", help="write evidence.md, evidence.png and evidence.json into this directory")
+    p.add_argument("--out", type=out_dir, help="write evidence.md, evidence.png and evidence.json into this directory")
     p.add_argument("--replicates", type=positive_int, default=2000, help="i.i.d. simulation replicates (2000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

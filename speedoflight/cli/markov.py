@@ -8,13 +8,16 @@ from typing import Any
 import numpy as np
 
 from ._common import (
+    FIGURE_SUFFIXES,
     add_pair_flags,
     check_confidence,
     float_list,
     int_list,
     nonneg_int,
+    out_file,
     print_json,
     read_pair_args,
+    seed_int,
 )
 
 
@@ -35,8 +38,8 @@ def add_parser(sub: Any) -> None:
         "--epsilon", type=float_list, default=[0, 0.05, 0.1, 0.2, 0.3, 0.5], help="distortions for the trade-off"
     )
     p.add_argument("--lp-rows", type=nonneg_int, default=50, help="rows the LP is solved on (default 50)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", help="write the trade-off figure here (.png/.pdf/.svg)")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--plot", type=out_file(*FIGURE_SUFFIXES), help="write the trade-off figure here (.png/.pdf/.svg)")
     p.set_defaults(run=run)
 
 
@@ -67,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
         "tradeoff": curve,
     }
     if args.plot:
+        from .._util.atomic import atomic_path
         from ..analysis.plots import save_figure, tradeoff_figure
 
-        save_figure(tradeoff_figure(curve, f"{pair.names[1]} drafting for {pair.names[0]}"), args.plot)
+        with atomic_path(args.plot) as tmp:
+            save_figure(tradeoff_figure(curve, f"{pair.names[1]} drafting for {pair.names[0]}"), tmp)
         out["plot"] = args.plot
     if args.json:
         print_json(out)

@@ -12,8 +12,10 @@ from ._common import (
     add_model_flags,
     finite,
     fmt,
+    out_file,
     positive_int,
     progress,
+    seed_int,
 )
 
 
@@ -26,7 +28,9 @@ def add_parser(sub: Any) -> None:
         "(chain and tree shapes, every P) against them; writes per-iteration accepted lengths as JSONL.",
     )
     add_model_flags(p, "use only the first N prompts")
-    p.add_argument("--out", required=True, help="output .jsonl (format speedoflight-measured v1)")
+    p.add_argument(
+        "--out", required=True, type=out_file(".jsonl"), help="output .jsonl (format speedoflight-measured v1)"
+    )
     p.add_argument(
         "--drafters",
         default="ngram,early-exit:-6",
@@ -36,7 +40,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tokens", type=positive_int, default=48, help="continuation length per sequence")
     p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt")
     p.add_argument("--temperature", type=finite, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--topk", type=positive_int, default=8, help="EAGLE-2 style tree: frontier and children (8)")
     p.add_argument("--depth", type=positive_int, default=6, help="EAGLE-2 style tree: expansion steps (6)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="sequences sampled per forward pass")

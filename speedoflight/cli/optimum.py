@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..errors import InputError
-from ._common import command_line, positive_int
+from ._common import command_line, out_file, positive_int, seed_int
 
 
 def add_parser(sub: Any) -> None:
@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> None:
         help="start (each prompt's end, default), all (every position), or a list like 8,16,24",
     )
     p.add_argument("--replicates", type=positive_int, default=64, help="draws of the unknown rows per root (64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws and the bootstrap (0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the draws and the bootstrap (0)")
     p.add_argument(
         "--tail",
         choices=("drop", "lump", "both"),
@@ -52,7 +52,7 @@ def add_parser(sub: Any) -> None:
         "blocks of 8; default), from rows that followed a parent of similar entropy, or uniformly",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", help="also write the per-root curves to this .npz (atomically)")
+    p.add_argument("--out", type=out_file(".npz"), help="also write the per-root curves to this .npz (atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

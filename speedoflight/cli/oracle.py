@@ -12,6 +12,7 @@ from ._common import (
     add_model_flags,
     finite,
     fmt,
+    out_file,
     positive_int,
     progress,
 )
@@ -36,7 +37,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--continuations", type=positive_int, help="with --dump: only the first N continuations of each prompt"
     )
-    p.add_argument("--out", help="also write the per-prefix curves to this .npz")
+    p.add_argument("--out", type=out_file(".npz"), help="also write the per-prefix curves to this .npz")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 

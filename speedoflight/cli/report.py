@@ -7,9 +7,11 @@ from typing import Any
 
 from ._common import (
     command_line,
-    finite,
+    out_dir,
+    positive,
     positive_int,
     progress,
+    seed_int,
 )
 
 
@@ -23,7 +25,7 @@ def add_parser(sub: Any) -> None:
         "against the theory, and the speedup ceiling on a GPU. With no arguments it runs on the data shipped in "
         "data/. The folder is written all or nothing.",
     )
-    p.add_argument("--out", default="report", help="output folder (default ./report)")
+    p.add_argument("--out", default="report", type=out_dir, help="output folder (default ./report)")
     p.add_argument("--dump", nargs="+", metavar="DUMP", help="verifier dumps (default: the shipped SmolLM2 dump)")
     p.add_argument("--measured", nargs="+", metavar="FILE", help="measured acceptance (default: the shipped run)")
     p.add_argument("--tree-size", type=positive_int, help="P of every measured system that does not record it")
@@ -32,9 +34,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--pool", nargs="*", metavar="DUMP", help="dumps matching --oracle")
     p.add_argument("--gpu", default="h100-sxm", help="GPU preset of the timing section (default h100-sxm)")
-    p.add_argument("--params", type=finite, help="verifier parameters (default: the dump's model size)")
+    p.add_argument("--params", type=positive, help="verifier parameters (default: the dump's model size)")
     p.add_argument("--replicates", type=positive_int, default=64, help="simulation replicates (64)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

@@ -11,9 +11,11 @@ import numpy as np
 from .._config import DEFAULT_CONFIDENCE
 from ..errors import InputError
 from ._common import (
+    FIGURE_SUFFIXES,
     check_confidence,
     finite,
     float_list,
+    out_file,
     print_json,
 )
 
@@ -37,8 +39,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--joint", action="store_true", help="one law in all x columns together")
     p.add_argument("--at", type=float_list, help="predict at these x values (one x per law)")
     p.add_argument("--confidence", type=finite, default=DEFAULT_CONFIDENCE)
-    p.add_argument("--plot", help="figure file; with several laws, one file per x (NAME-X.png)")
-    p.add_argument("--table-out", help="with --pairs: also write the table as CSV")
+    p.add_argument(
+        "--plot", type=out_file(*FIGURE_SUFFIXES), help="figure file; with several laws, one file per x (NAME-X.png)"
+    )
+    p.add_argument("--table-out", type=out_file(".csv"), help="with --pairs: also write the table as CSV")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -91,13 +95,15 @@ def run(args: argparse.Namespace) -> int:
             at = np.array(args.at)
         fits.append((fit, at))
         if args.plot:
+            from .._util.atomic import atomic_path
             from ..analysis.plots import save_figure
 
             path = args.plot
             if len(groups) > 1:
                 stem, ext = os.path.splitext(args.plot)
                 path = f"{stem}-{xs[0]}{ext}"
-            save_figure(law_figure(fit, extend_to=max(args.at) if args.at and len(xs) == 1 else None), path)
+            with atomic_path(path) as tmp:
+                save_figure(law_figure(fit, extend_to=max(args.at) if args.at and len(xs) == 1 else None), tmp)
     if args.json:
         print_json({"source": where, "laws": [f.to_dict(at) for f, at in fits]})
         return 0

@@ -13,8 +13,10 @@ from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import (
     add_reading_flags,
+    out_file,
     positive_int,
     progress,
+    seed_int,
 )
 
 
@@ -34,7 +36,7 @@ def add_parser(sub: Any) -> None:
     add_reading_flags(p)
     p.add_argument("--pmax", type=positive_int, required=True, help="largest tree size")
     p.add_argument("--replicates", type=positive_int, default=100, help="independent trees (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of all replicates (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of all replicates (default 0)")
     p.add_argument(
         "--policy",
         default="optimal",
@@ -44,7 +46,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--at", help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)")
     p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
     p.add_argument("--keep", type=positive_int, default=256, help="tokens kept per pool row (default 256)")
-    p.add_argument("--export-tree", metavar="OUT.json", help="write one optimal tree of Pmax nodes (atomically)")
+    p.add_argument(
+        "--export-tree",
+        metavar="OUT.json",
+        type=out_file(".json"),
+        help="write one optimal tree of Pmax nodes (atomically)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

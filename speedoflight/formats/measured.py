@@ -133,7 +133,7 @@ def read_measured(path: str) -> MeasureRun:
 
     """
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             lines = fh.read().splitlines()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None

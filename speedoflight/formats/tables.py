@@ -33,7 +33,7 @@ def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file; check the path")
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             head = fh.read(4096)
             if "\0" in head:
                 raise InputError(f"{path}: a binary file, not a CSV table")

@@ -30,7 +30,7 @@ def _read_text(path: str) -> str:
             "Prometheus text or server log"
         )
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark is not text
     except UnicodeDecodeError:
         raise InputError(f"{path}: is not UTF-8 text; give a CSV, JSONL, Prometheus text or server log") from None
 

@@ -218,7 +218,7 @@ def read_prompts(path: str) -> list[tuple[str, str]]:
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such prompt file")
     out: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig") as fh:
         lines = fh.read().splitlines()
     jsonl = path.lower().endswith((".jsonl", ".ndjson"))
     for i, line in enumerate(lines, 1):

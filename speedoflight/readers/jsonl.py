@@ -188,7 +188,7 @@ def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[_Row]]] | N
 
 def sniff(path: str) -> str:
     """Return the layout of the first non-empty line, or raise InputError."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
                 try:
@@ -298,7 +298,7 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
             next_token=np.array([code(r[4]) for r in buf], dtype=np.int64) if with_ids else None,
         )
 
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

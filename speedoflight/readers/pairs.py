@@ -212,7 +212,12 @@ def complete_rows(parts: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray
             k = int(ok.sum())
             out[i, inv[at : at + k]] = pr[i][ok]
             at += k
-            out[i, -1] = max(0.0, 1.0 - out[i, : len(uniq)].sum())
+            listed_mass = out[i, : len(uniq)].sum()
+            if listed_mass > 1.0:  # float32 log-probabilities can list a little more than 1: rescale, no tail
+                out[i, : len(uniq)] /= listed_mass
+                out[i, -1] = 0.0
+            else:
+                out[i, -1] = 1.0 - listed_mass
     return outs
 
 

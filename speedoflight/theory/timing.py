@@ -15,6 +15,7 @@ override any field.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -76,6 +77,10 @@ class Timing:
     draft_s: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("bandwidth", "flops"):
+            v = getattr(self.gpu, name)
+            if not (math.isfinite(v) and v > 0):
+                raise InputError(f"--{name} must be a finite number > 0, got {v}")
         for name in ("params", "bytes_per_param"):
             if not getattr(self, name) > 0:
                 raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")

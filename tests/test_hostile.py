@@ -1,0 +1,399 @@
+"""The catalogue of hostile inputs: every case gives one clear line, exit code 2, no traceback, and loses nothing.
+
+Each case builds its inputs in a scratch folder, snapshots the folder (names, kinds, bytes, permissions), runs
+the CLI, and checks the answer and that the folder is exactly as it was: nothing written, nothing lost. Cases
+that must succeed on a hostile setting (an ``--out`` folder holding the user's files, racing writers) are below
+the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from speedoflight._util.atomic import atomic_dir, atomic_path
+from speedoflight.cli.app import main
+from speedoflight.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_PAIR = ROOT / "data" / "pair"
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry below ``folder``: kind, permissions, and a file's bytes (hash)."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            kind = stat.S_IFMT(st.st_mode)
+            digest = ""
+            if stat.S_ISREG(st.st_mode):
+                digest = hashlib.sha256(Path(p).read_bytes()).hexdigest()
+            out[os.path.relpath(p, folder)] = (kind, stat.S_IMODE(st.st_mode), digest)
+    return out
+
+
+def _logits(tmp: Path) -> str:
+    np.save(tmp / "z.npy", np.random.default_rng(0).normal(size=(20, 30)))
+    return str(tmp / "z.npy")
+
+
+def _fifo(tmp: Path, name: str) -> str:
+    p = tmp / name
+    os.mkfifo(p)
+    return str(p)
+
+
+def _folder(tmp: Path, name: str) -> str:
+    p = tmp / name
+    p.mkdir()
+    (p / "keep.txt").write_text("the user's file\n")
+    return str(p)
+
+
+def _file(tmp: Path, name: str, text: str = "the user's file\n") -> str:
+    p = tmp / name
+    p.write_text(text)
+    return str(p)
+
+
+def _link(tmp: Path, name: str, to: str) -> str:
+    (tmp / name).symlink_to(to)
+    return str(tmp / name)
+
+
+def _scaling_csv(tmp: Path) -> str:
+    return _file(tmp, "law.csv", "x,y\n1,0.1\n2,0.2\n4,0.3\n8,0.35\n")
+
+
+# (id, builder of argv from the scratch folder, words the one line must contain)
+CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
+    # --- outputs that are not regular files: folders, FIFOs, devices ---
+    ("per-row onto a folder", lambda t: ["estimate", _logits(t), "--per-row", _folder(t, "d.csv")], ("folder",)),
+    ("per-row onto a FIFO", lambda t: ["estimate", _logits(t), "--per-row", _fifo(t, "f.csv")], ("regular file",)),
+    (
+        "per-row onto a device",
+        lambda t: ["estimate", _logits(t), "--per-row", _link(t, "dev.csv", "/dev/null")],
+        ("regular file",),
+    ),
+    ("per-row as a bare device", lambda t: ["estimate", _logits(t), "--per-row", "/dev/null"], (".csv", ".npz")),
+    (
+        "export-tree onto a folder",
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "8", "--export-tree", _folder(t, "tree.json")],
+        ("folder",),
+    ),
+    (
+        "optimum --out onto a FIFO",
+        lambda t: ["optimum", "--dump", "x.npz", "--out", _fifo(t, "o.npz")],
+        ("regular file",),
+    ),
+    (
+        "oracle --out onto a folder",
+        lambda t: ["oracle", "--model", "smollm2", "--prompts", "p.jsonl", "--pmax", "4", "--out", _folder(t, "o.npz")],
+        ("folder",),
+    ),
+    (
+        "dump --out onto a FIFO",
+        lambda t: ["dump", "--model", "smollm2", "--prompts", "p.jsonl", "--out", _fifo(t, "d.npz")],
+        ("regular file",),
+    ),
+    (
+        "measure --out onto a folder",
+        lambda t: ["measure", "--model", "smollm2", "--prompts", "p.jsonl", "--out", _folder(t, "m.jsonl")],
+        ("folder",),
+    ),
+    (
+        "scaling --table-out onto a FIFO",
+        lambda t: ["scaling", "--pairs", str(SHIPPED_PAIR / "smollm2-t1.npz"), "--table-out", _fifo(t, "t.csv")],
+        ("regular file",),
+    ),
+    (
+        "markov --plot onto a folder",
+        lambda t: ["markov", "--target", "a.npz", "--draft", "b.npz", "--plot", _folder(t, "front.png")],
+        ("folder",),
+    ),
+    # --- unknown extensions, refused before any work ---
+    ("per-row as parquet", lambda t: ["estimate", _logits(t), "--per-row", str(t / "rows.parquet")], (".csv", ".npz")),
+    (
+        "plot as gif",
+        lambda t: ["scaling", "--csv", _scaling_csv(t), "--x", "x", "--plot", str(t / "law.gif")],
+        (".png", ".pdf", ".svg"),
+    ),
+    (
+        "export-tree as txt",
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "8", "--export-tree", str(t / "tree.txt")],
+        (".json",),
+    ),
+    ("optimum --out as csv", lambda t: ["optimum", "--dump", "x.npz", "--out", str(t / "o.csv")], (".npz",)),
+    ("table-out as xlsx", lambda t: ["scaling", "--pairs", "x.npz", "--table-out", str(t / "t.xlsx")], (".csv",)),
+    # --- missing parent folders, refused before any work ---
+    (
+        "plot into a missing folder",
+        lambda t: ["scaling", "--csv", _scaling_csv(t), "--x", "x", "--plot", str(t / "no" / "law.png")],
+        ("does not exist",),
+    ),
+    (
+        "markov plot into a missing folder",
+        lambda t: ["markov", "--target", "a.npz", "--draft", "b.npz", "--plot", str(t / "no" / "front.png")],
+        ("does not exist",),
+    ),
+    (
+        "export-tree into a missing folder",
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "8", "--export-tree", str(t / "no" / "t.json")],
+        ("does not exist",),
+    ),
+    (
+        "compare --out in a missing folder",
+        lambda t: ["compare", "--dump", "x.npz", "--measured", "m.csv", "--out", str(t / "no" / "cmp")],
+        ("does not exist",),
+    ),
+    # --- seeds: validated in one place (the CLI's seed type), for every command ---
+    *[
+        (f"{cmd[0]} --seed -1", (lambda c: lambda t: [*c, "--seed", "-1"])(cmd), ("seed", "-1"))
+        for cmd in [
+            ["estimate", "z.npy"],
+            ["bound", "--mu", "2", "--mu2", "8", "-P", "64"],
+            ["simulate", "--family", "uniform:4", "--pmax", "8"],
+            ["compare", "--dump", "x.npz", "--measured", "m.csv"],
+            ["optimum", "--dump", "x.npz"],
+            ["classic", "--target", "a.npz", "--draft", "b.npz", "--gamma", "2"],
+            ["markov", "--target", "a.npz", "--draft", "b.npz"],
+            ["report"],
+        ]
+    ],
+    (
+        "seed above 2**63",
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "8", "--seed", str(2**64)],
+        ("seed",),
+    ),
+    # --- hardware flags: zero, negative or infinite rates ---
+    (
+        "bandwidth 0",
+        lambda t: [
+            "compare",
+            "--dump",
+            "x.npz",
+            "--measured",
+            "m.csv",
+            "--gpu",
+            "h100-sxm",
+            "--params",
+            "8e9",
+            "--bandwidth",
+            "0",
+        ],
+        ("--bandwidth", "> 0"),
+    ),
+    (
+        "flops negative",
+        lambda t: ["compare", "--dump", "x.npz", "--measured", "m.csv", "--flops=-1e15"],
+        ("--flops", "> 0"),
+    ),
+    ("params inf", lambda t: ["report", "--params", "inf"], ("--params",)),
+    (
+        "draft-ms negative",
+        lambda t: ["compare", "--dump", "x.npz", "--measured", "m.csv", "--draft-ms=-3"],
+        ("--draft-ms", ">= 0"),
+    ),
+    # --- output folders that are files: refused at once, not after the computation ---
+    ("report --out onto a file", lambda t: ["report", "--out", _file(t, "report")], ("not a folder",)),
+    (
+        "compare --out onto a file",
+        lambda t: ["compare", "--dump", "x.npz", "--measured", "m.csv", "--out", _file(t, "cmp")],
+        ("not a folder",),
+    ),
+    (
+        "evidence --out onto a file",
+        lambda t: ["evidence", "--oracle", "o.npz", "--pool", "p.npz", "--out", _file(t, "ev")],
+        ("not a folder",),
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv_of", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_hostile_input(tmp_path, capsys, monkeypatch, argv_of, words):
+    monkeypatch.chdir(tmp_path)
+    argv = argv_of(tmp_path)
+    before = snapshot(tmp_path)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, (out, err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith("speedoflight: error:")
+    assert "Traceback" not in err
+    for w in words:
+        assert w.lower() in lines[0].lower(), (w, lines[0])
+    assert snapshot(tmp_path) == before, "the run wrote or removed something"
+
+
+# --- outputs onto folders that hold the user's files ------------------------------------------------------
+
+
+def _binary_dump(tmp: Path) -> str:
+    rows = np.zeros((64, 8))
+    rows[:, :2] = 0.5
+    np.save(tmp / "binary.npy", rows)
+    return str(tmp / "binary.npy")
+
+
+def test_compare_out_into_a_folder_with_the_users_files(tmp_path, capsys, monkeypatch):
+    """--out . writes the command's three files and touches nothing else: not the user's files, not the mode."""
+    monkeypatch.chdir(tmp_path)
+    dump = _binary_dump(tmp_path)
+    _file(tmp_path, "m.csv", "accepted\n0\n1\n1\n0\n")
+    _file(tmp_path, "notes.txt", "mine\n")
+    _file(tmp_path, "compare.md", "an old compare.md, to be replaced\n")
+    (tmp_path / "sub").mkdir()
+    _file(tmp_path / "sub", "data.bin", "x" * 100)
+    os.chmod(tmp_path, 0o755)
+    before = snapshot(tmp_path)
+    code = main(
+        [
+            "compare",
+            "--dump",
+            dump,
+            "--measured",
+            "m.csv",
+            "--tree-size",
+            "2",
+            "--pmax",
+            "16",
+            "--replicates",
+            "4",
+            "--out",
+            ".",
+            "--quiet",
+        ]
+    )
+    assert code == 0, capsys.readouterr()
+    after = snapshot(tmp_path)
+    for name, entry in before.items():
+        if name != "compare.md":
+            assert after[name] == entry, name
+    assert set(after) - set(before) == {"compare.json", "compare.png"}
+    assert "fraction of optimum" in (tmp_path / "compare.md").read_text()
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o755
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
+
+
+def test_a_new_out_folder_gets_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "new") as tmp:
+            Path(tmp, "a.txt").write_text("a")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(tmp_path / "new" / "a.txt").st_mode) == 0o644
+
+
+def test_a_failed_run_leaves_the_folder_as_it_was(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    _file(target, "report.md", "old\n")
+    before = snapshot(tmp_path)
+
+    def run() -> None:
+        with atomic_dir(target) as tmp:
+            Path(tmp, "report.md").write_text("new\n")
+            raise RuntimeError("the computation failed")
+
+    with pytest.raises(RuntimeError, match="failed"):
+        run()
+    assert snapshot(tmp_path) == before
+
+
+def test_atomic_path_refuses_special_files_and_follows_links(tmp_path):
+    fifo = _fifo(tmp_path, "f.txt")
+    with pytest.raises(InputError, match="regular file"), atomic_path(fifo):
+        pass
+    real = _file(tmp_path, "real.txt", "old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    with atomic_path(link) as tmp:
+        Path(tmp).write_text("new")
+    assert link.is_symlink()
+    assert Path(real).read_text() == "new"
+
+
+# --- racing writers -----------------------------------------------------------------------------------------
+
+
+def _race_writer(target: str, tag: int, barrier: Any) -> None:
+    barrier.wait()
+    with atomic_dir(target) as tmp:
+        for name in ("a.md", "b.json", "c.png"):
+            Path(tmp, name).write_text(f"{tag}\n" * 1000)
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["new folder", "existing folder"])
+def test_racing_writers_each_leave_a_complete_set_and_no_debris(tmp_path, exists):
+    """Processes released together onto one --out folder: one complete set at the end, every run succeeds."""
+    target = tmp_path / "out"
+    if exists:
+        target.mkdir()
+        _file(target, "keep.txt", "mine\n")
+    ctx = multiprocessing.get_context("fork")
+    for _round in range(4):
+        barrier = ctx.Barrier(8)
+        procs = [ctx.Process(target=_race_writer, args=(str(target), i, barrier)) for i in range(8)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 8
+        texts = {Path(target, n).read_text() for n in ("a.md", "b.json", "c.png")}
+        assert len(texts) == 1, "the folder mixes two runs' files"
+        assert text_is_whole(texts.pop())
+        assert not [n for n in os.listdir(tmp_path) if n != "out"], os.listdir(tmp_path)
+        assert not [n for n in os.listdir(target) if n.startswith(".tmp-")]
+    if exists:
+        assert (target / "keep.txt").read_text() == "mine\n"
+
+
+def text_is_whole(text: str) -> bool:
+    lines = text.splitlines()
+    return len(lines) == 1000 and len(set(lines)) == 1
+
+
+# --- byte-order marks ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("m.csv", "accepted,tree_size\n0,4\n1,4\n2,4\n3,4\n"),
+        (
+            "m.jsonl",
+            '{"accepted": 0, "tree_size": 4}\n{"accepted": 2, "tree_size": 4}\n{"accepted": 3, "tree_size": 4}\n',
+        ),
+    ],
+)
+def test_a_byte_order_mark_is_not_text(tmp_path, name, text):
+    """A UTF-8 BOM (as Windows editors and Excel write) reads exactly like the same file without one."""
+    from speedoflight.logs.acceptance import read_acceptance
+
+    plain, marked = tmp_path / name, tmp_path / ("bom-" + name)
+    plain.write_text(text, encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    a, b = read_acceptance(str(plain)), read_acceptance(str(marked))
+    assert [(m.mean_accepted, m.P) for m in a] == [(m.mean_accepted, m.P) for m in b]
+
+
+def test_a_byte_order_mark_in_a_table(tmp_path):
+    from speedoflight.formats.tables import read_table
+
+    p = tmp_path / "t.csv"
+    p.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n3,4\n")
+    cols = read_table(str(p))
+    assert list(cols) == ["x", "y"]
