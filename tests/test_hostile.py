@@ -25,6 +25,10 @@ from speedoflight.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_PAIR = ROOT / "data" / "pair"
+PAIR_T = str(SHIPPED_PAIR / "smollm2-t1.npz")
+PAIR_D = str(SHIPPED_PAIR / "smollm2-t1-early-exit-8.npz")
+DUMP = str(ROOT / "data" / "smollm2-t1.npz")
+GEMMA = str(ROOT / "data" / "gemma3-270m-t1-x8.npz")
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
@@ -69,6 +73,70 @@ def _file(tmp: Path, name: str, text: str = "the user's file\n") -> str:
 def _link(tmp: Path, name: str, to: str) -> str:
     (tmp / name).symlink_to(to)
     return str(tmp / name)
+
+
+def _safetensors(tmp: Path, name: str, header: object, data: bytes = b"") -> str:
+    import json
+    import struct
+
+    h = json.dumps(header).encode()
+    (tmp / name).write_bytes(struct.pack("<Q", len(h)) + h + data)
+    return str(tmp / name)
+
+
+def _zip_patched(tmp: Path, name: str, *, method: int | None = None, flag: int | None = None) -> str:
+    """An .npz whose member's compression method or flags are rewritten in both zip headers."""
+    import struct
+
+    np.savez(tmp / "ok.npz", logits=np.zeros((3, 4)))
+    b = bytearray((tmp / "ok.npz").read_bytes())
+    (tmp / "ok.npz").unlink()
+    for sig, off in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        j = b.find(sig)
+        if flag is not None:
+            b[j + off : j + off + 2] = struct.pack("<H", flag)
+        if method is not None:
+            b[j + off + 2 : j + off + 4] = struct.pack("<H", method)
+    (tmp / name).write_bytes(bytes(b))
+    return str(tmp / name)
+
+
+def _dump_with_meta(tmp: Path, name: str, **changes: object) -> str:
+    """The shipped SmolLM2 dump with its metadata changed (None removes a key)."""
+    import json
+
+    with np.load(DUMP) as z:
+        arrays = {k: np.asarray(z[k]) for k in z.files if k != "metadata"}
+        meta = json.loads(str(z["metadata"]))
+    for k, v in changes.items():
+        if v is None:
+            meta.pop(k, None)
+        else:
+            meta[k] = v
+    np.savez(tmp / name, metadata=np.array(json.dumps(meta)), **arrays)
+    return str(tmp / name)
+
+
+def _oracle_with_list_metadata(tmp: Path) -> str:
+    np.savez(
+        tmp / "o.npz",
+        curves=np.zeros((2, 4)),
+        depths=np.zeros((2, 4)),
+        kinds=np.array(["a", "b"]),
+        metadata=np.array("[1, 2]"),
+    )
+    return str(tmp / "o.npz")
+
+
+def _dump_without(tmp: Path, member: str) -> str:
+    import json
+
+    with np.load(DUMP) as z:
+        arrays = {k: np.asarray(z[k]) for k in z.files if k != member}
+        meta = str(z["metadata"])
+    arrays["metadata"] = np.array(json.loads(meta) and meta)
+    np.savez(tmp / "lacking.npz", **arrays)
+    return str(tmp / "lacking.npz")
 
 
 def _scaling_csv(tmp: Path) -> str:
@@ -203,6 +271,196 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         "draft-ms negative",
         lambda t: ["compare", "--dump", "x.npz", "--measured", "m.csv", "--draft-ms=-3"],
         ("--draft-ms", ">= 0"),
+    ),
+    # --- memory and time bounded before allocating, never by a mistyped number ---
+    ("bound -P with 1e9 points", lambda t: ["bound", "--mu", "2", "--mu2", "8", "-P", "1:1e6:1e9"], ("at most",)),
+    (
+        "classic --gamma 1e9",
+        lambda t: ["classic", "--target", PAIR_T, "--draft", PAIR_D, "--gamma", "1000000000"],
+        ("drafts must fit",),
+    ),
+    (
+        "classic --gamma-max 1e8",
+        lambda t: ["classic", "--target", PAIR_T, "--draft", PAIR_D, "--gamma", "4", "--gamma-max", "100000000"],
+        ("--gamma-max", "at most"),
+    ),
+    (
+        "classic --simulate 1e11",
+        lambda t: ["classic", "--target", PAIR_T, "--draft", PAIR_D, "--gamma", "4", "--simulate", "100000000000"],
+        ("--simulate",),
+    ),
+    (
+        "simulate --replicates 1e8",
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "100", "--replicates", "100000000"],
+        ("--replicates", "gib"),
+    ),
+    (
+        "simulate --replicates x --pmax past the work limit",
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10000000", "--replicates", "5000"],
+        ("minutes",),
+    ),
+    ("simulate --at 1e30", lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "--at", "1e30"], ("--at",)),
+    (
+        "simulate --at 1e3000",
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "--at", "1e3000"],
+        ("--at",),
+    ),
+    ("estimate --bootstrap 2e9", lambda t: ["estimate", "z.npy", "--bootstrap", "2000000000"], ("--bootstrap",)),
+    (
+        "hierarchy --simulate 1e11",
+        lambda t: [
+            "hierarchy",
+            "--alphas",
+            "0.5,0.5,0.5",
+            "--cost-draft",
+            "0.1",
+            "--cost-intermediate",
+            "0.3",
+            "--simulate",
+            "100000000000",
+        ],
+        ("--simulate",),
+    ),
+    (
+        "a CSV count of 1e12",
+        lambda t: ["compare", "--dump", DUMP, "--measured", _file(t, "m.csv", "accepted\n0\n1e12\n")],
+        ("not a plausible count",),
+    ),
+    (
+        "a Spec-Bench length of 1e12",
+        lambda t: [
+            "compare",
+            "--dump",
+            DUMP,
+            "--measured",
+            _file(t, "sb.jsonl", '{"question_id": 1, "choices": [{"accept_lengths": [1, 1000000000000]}]}\n'),
+        ],
+        ("not a plausible count",),
+    ),
+    # --- silent wrong results, now refused ---
+    ("dumps of two vocabularies", lambda t: ["estimate", DUMP, GEMMA], ("vocabulary", "cannot be pooled")),
+    ("bound --from two vocabularies", lambda t: ["bound", "--from", DUMP, GEMMA], ("vocabulary",)),
+    (
+        "scaling with a constant x",
+        lambda t: ["scaling", "--csv", _file(t, "c.csv", "x,y\n5,0.1\n5,0.2\n5,0.3\n5,0.4\n"), "--x", "x", "--y", "y"],
+        ("no slope",),
+    ),
+    (
+        "scaling with proportional x columns",
+        lambda t: [
+            "scaling",
+            "--csv",
+            _file(t, "c.csv", "a,b,y\n1,2,0.1\n2,4,0.2\n4,8,0.3\n8,16,0.4\n16,32,0.5\n"),
+            "--x",
+            "a,b",
+            "--y",
+            "y",
+            "--joint",
+        ],
+        ("cannot be told apart",),
+    ),
+    # --- damaged or hostile files: one line, never a traceback ---
+    *[
+        (
+            f"safetensors: {what}",
+            (lambda h, d: lambda t: ["estimate", _safetensors(t, "x.safetensors", h, d), "--kind", "logits"])(
+                header, data
+            ),
+            words,
+        )
+        for what, header, data, words in [
+            ("a list as the header", [1, 2], b"", ("not a json object",)),
+            ("a non-object entry", {"x": 5}, b"", ("not an object",)),
+            ("no data_offsets", {"x": {"dtype": "F32", "shape": [2, 2]}}, b"", ("data_offsets",)),
+            (
+                "string data_offsets",
+                {"x": {"dtype": "F32", "shape": [2, 2], "data_offsets": "0,16"}},
+                b"",
+                ("data_offsets",),
+            ),
+            (
+                "negative offsets",
+                {"x": {"dtype": "F32", "shape": [2, 2], "data_offsets": [-16, 0]}},
+                b"\0" * 16,
+                ("data_offsets",),
+            ),
+            (
+                "a negative shape",
+                {"x": {"dtype": "F32", "shape": [-2, 2], "data_offsets": [0, 16]}},
+                b"\0" * 16,
+                ("shape",),
+            ),
+            (
+                "offsets past the file",
+                {"x": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}},
+                b"\0" * 16,
+                ("byte range",),
+            ),
+        ]
+    ],
+    (
+        "npz: an unsupported compression",
+        lambda t: ["estimate", _zip_patched(t, "m.npz", method=97), "--kind", "logits"],
+        ("compression method",),
+    ),
+    (
+        "npz: an encrypted member",
+        lambda t: ["estimate", _zip_patched(t, "e.npz", flag=1), "--kind", "logits"],
+        ("encrypted",),
+    ),
+    (
+        "dump metadata without vocab_size",
+        lambda t: ["estimate", _dump_with_meta(t, "d.npz", vocab_size=None)],
+        ("vocab_size",),
+    ),
+    (
+        "dump metadata with a text vocab_size",
+        lambda t: ["estimate", _dump_with_meta(t, "d.npz", vocab_size="big")],
+        ("vocab_size",),
+    ),
+    (
+        "JSON nested 200,000 deep",
+        lambda t: ["compare", "--dump", DUMP, "--measured", _file(t, "n.jsonl", "[" * 200000 + "]" * 200000 + "\n")],
+        ("json",),
+    ),
+    (
+        "JSON integer of 5,000 digits",
+        lambda t: ["compare", "--dump", DUMP, "--measured", _file(t, "i.jsonl", '{"accepted": 1' + "0" * 5000 + "}\n")],
+        ("json",),
+    ),
+    (
+        "JSON float of 400 digits",
+        lambda t: [
+            "compare",
+            "--dump",
+            DUMP,
+            "--measured",
+            _file(t, "f.jsonl", '{"accepted": 1' + "0" * 400 + ".5}\n"),
+        ],
+        ("finite",),
+    ),
+    (
+        "llama.cpp number 1.2.3",
+        lambda t: [
+            "compare",
+            "--dump",
+            DUMP,
+            "--measured",
+            _file(t, "l.log", "slot 0: draft acceptance rate = 1.2.3 (3 accepted / 5 generated)\n"),
+        ],
+        ("1.2.3",),
+    ),
+    (
+        "oracle metadata as a list",
+        lambda t: ["evidence", "--oracle", _oracle_with_list_metadata(t), "--pool", DUMP],
+        ("not a speedoflight oracle file",),
+    ),
+    # --- messages that used to mislead ---
+    ("scaling --pairs on a missing file", lambda t: ["scaling", "--pairs", str(t / "missing.npz")], ("no such file",)),
+    (
+        "a dump that lacks an array",
+        lambda t: ["estimate", _dump_without(t, "entropy")],
+        ("'entropy';",),
     ),
     # --- output folders that are files: refused at once, not after the computation ---
     ("report --out onto a file", lambda t: ["report", "--out", _file(t, "report")], ("not a folder",)),
@@ -397,3 +655,101 @@ def test_a_byte_order_mark_in_a_table(tmp_path):
     p.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n3,4\n")
     cols = read_table(str(p))
     assert list(cols) == ["x", "y"]
+
+
+# --- byte order and memory layout -----------------------------------------------------------------------------
+
+
+def _mu(capsys, path: str) -> float:
+    import json
+
+    assert main(["estimate", path, "--kind", "logits", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)["mu"]
+
+
+@pytest.mark.parametrize("dtype", ["<f8", ">f8", ">f4", "<f4", ">f2"])
+@pytest.mark.parametrize("container", ["npy", "npz", "npz-compressed"])
+def test_big_endian_files_read_like_little_endian_ones(tmp_path, capsys, dtype, container):
+    """A '>f8' .npy once gave mu 3.91 where the truth is 3.47; '>f4' a false NaN error."""
+    z = np.random.default_rng(3).normal(size=(40, 50)) * 2
+    native = z.astype(np.dtype(dtype).newbyteorder("="))
+    stored = z.astype(dtype)
+    assert np.array_equal(stored.astype(native.dtype), native)
+    paths = []
+    for name, arr in (("native", native), ("stored", stored)):
+        p = tmp_path / f"{name}.{container.split('-')[0]}"
+        if container == "npy":
+            np.save(p, arr)
+        elif container == "npz":
+            np.savez(p, logits=arr)
+        else:
+            np.savez_compressed(p, logits=arr)
+        paths.append(str(p))
+    assert _mu(capsys, paths[1]) == _mu(capsys, paths[0])
+
+
+def test_fortran_order_is_read_when_small_and_refused_when_large(tmp_path, capsys, monkeypatch):
+    import speedoflight.readers.arrays as arrays
+
+    z = np.random.default_rng(4).normal(size=(30, 20))
+    np.save(tmp_path / "c.npy", z)
+    np.save(tmp_path / "f.npy", np.asfortranarray(z))
+    assert _mu(capsys, str(tmp_path / "f.npy")) == _mu(capsys, str(tmp_path / "c.npy"))
+    monkeypatch.setattr(arrays, "FORTRAN_LIMIT", 1024)  # the file is 4.8 kB: "large" for this test
+    code = main(["estimate", str(tmp_path / "f.npy"), "--kind", "logits"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Fortran" in err
+    assert "np.ascontiguousarray" in err
+
+
+# --- Ctrl-C -------------------------------------------------------------------------------------------------
+
+
+def test_a_finished_program_ignores_ctrl_c_while_it_shuts_down(monkeypatch, capsys):
+    """Run as the program (argv None), a complete run leaves SIGINT ignored: a Ctrl-C during interpreter shutdown
+    no longer kills it with exit -2 after its output was written. Called with an argv (a library caller, a test),
+    main leaves the handler alone."""
+    import signal
+    import sys
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        assert main(["bound", "--mu", "2", "--mu2", "8", "-P", "4"]) == 0
+        assert signal.getsignal(signal.SIGINT) is before
+        monkeypatch.setattr(sys, "argv", ["speedoflight", "bound", "--mu", "2", "--mu2", "8", "-P", "4"])
+        assert main() == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    capsys.readouterr()
+
+
+def test_ctrl_c_during_a_run_says_so_and_exits_130(monkeypatch, capsys):
+    import speedoflight.cli.bound as bound
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bound, "run", interrupted)
+    code = main(["bound", "--mu", "2", "--mu2", "8"])
+    assert code == 130
+    assert capsys.readouterr().err.strip() == "speedoflight: interrupted"
+
+
+def test_a_compression_bomb_is_refused_before_inflating(tmp_path, capsys):
+    """A small .npz declaring a member hundreds of times its compressed size is refused from its zip header."""
+    np.savez_compressed(tmp_path / "bomb.npz", logits=np.zeros((6400, 1024), dtype=np.float64))  # 52 MB -> ~50 kB
+    assert (tmp_path / "bomb.npz").stat().st_size < 2**20
+    code = main(["estimate", str(tmp_path / "bomb.npz"), "--kind", "logits"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "compression bomb" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["tree", "--acceptance", "0.5,0.2", "--budget", "10000", "--check-dp"]])
+def test_the_tree_cross_check_is_bounded(capsys, argv):
+    code = main(argv)
+    assert code == 2
+    assert "--check-dp" in capsys.readouterr().err

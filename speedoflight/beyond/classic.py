@@ -42,6 +42,9 @@ __all__ = [
     "simulate_starts",
 ]
 
+#: The largest number of drafts per call that the best-gamma search walks through.
+MAX_GAMMA = 4096
+
 
 def expected_tokens(alpha: float | np.ndarray, gamma: int) -> np.ndarray:
     """Tokens per target call of a chain of ``gamma`` drafts at constant acceptance: ``(1 - a^(g+1)) / (1 - a)``.
@@ -308,11 +311,13 @@ def classic(
     if pair.truncated:
         interval = (float(pair.alpha_lo.mean()), float(pair.alpha_hi.mean()))
     seqs = pair.sequences()
-    gs = np.arange(gamma_max + 1)
-    const = np.array([float(expected_tokens(alpha, int(g))) for g in gs])
     longest = max(len(idx) for idx in seqs)
     if gamma > longest:
         raise InputError(f"--gamma {gamma}: the longest sequence has {longest} positions; the drafts must fit")
+    if gamma_max > MAX_GAMMA:
+        raise InputError(f"--gamma-max {gamma_max}: at most {MAX_GAMMA} drafts per call are searched; lower it")
+    gs = np.arange(gamma_max + 1)
+    const = np.array([float(expected_tokens(alpha, int(g))) for g in gs])
     # one set of starts for the whole curve: those with room for `room` drafts (at least half of each sequence)
     room = min(gamma_max, max(gamma, longest // 2))
     pos_mean = np.array(

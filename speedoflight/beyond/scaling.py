@@ -247,6 +247,14 @@ def fit_law(
             raise InputError("the standard errors of y must be positive and finite, one per row")
         w = 1.0 / se_in
     design = np.column_stack([np.ones(n), np.log(xs)])
+    for j, name in enumerate(names):
+        if np.ptp(np.log(xs[:, j])) == 0.0:
+            raise InputError(f"{name}: every x is {xs[0, j]:g}, so no slope can be fitted; give x values that differ")
+    if np.linalg.matrix_rank(design) < k:
+        raise InputError(
+            f"{', '.join(names)}: the x columns are proportional to each other on a log scale, so their slopes "
+            "cannot be told apart; fit them one at a time"
+        )
     jac = design * w[:, None]
 
     def resid(b: np.ndarray) -> np.ndarray:

@@ -84,6 +84,10 @@ def out_dir(text: str) -> str:
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 positive_int = typed(int, lambda v: v >= 1, "a positive integer")
+#: Every ``--bootstrap``: a million replicates already pin an interval's ends far below their sampling error.
+bootstrap_count = typed(int, lambda v: 1 <= v <= 1_000_000, "a number of bootstrap replicates from 1 to 1,000,000")
+#: Every ``--simulate`` count: each run holds a few numbers per array, so ten million stay under a GiB.
+run_count = typed(int, lambda v: 0 <= v <= 10_000_000, "a number of simulated runs from 0 to 10,000,000")
 #: Every ``--seed``: numpy's generators and the tree hashes take 0 <= seed < 2**63.
 seed_int = typed(int, lambda v: 0 <= v < 2**63, "a seed: a whole number from 0 to 2**63 - 1")
 nonneg_int = typed(int, lambda v: v >= 0, "an integer >= 0")

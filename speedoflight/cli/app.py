@@ -88,18 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupted, 1 on a closed pipe.
 
     """
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else 2
-    if args.command is None:
-        parser.print_help()
-        return 2
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    announce_compiling(progress(args))
-    try:
-        return int(args.run(args))
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:
+            return int(exc.code) if isinstance(exc.code, int) else 2
+        if args.command is None:
+            parser.print_help()
+            return 2
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        announce_compiling(progress(args))
+        code = int(args.run(args))
     except InputError as exc:
         print(f"speedoflight: error: {exc}", file=sys.stderr)
         return 2
@@ -108,6 +108,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    if argv is None:
+        _finish_quietly()
+    return code
+
+
+def _finish_quietly() -> None:
+    """Ignore Ctrl-C from here on: the command is done and its output written, only shutdown remains.
+
+    Without this, a SIGINT during shutdown (thread pools, caches) killed the process with exit -2 and no
+    message after a complete run. Only for the program itself (``argv`` None), never for callers of main.
+    """
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,9 +13,9 @@ from ..errors import InputError
 from ._common import (
     add_reading_flags,
     add_timing_flags,
+    bootstrap_count,
     cell,
     finite,
-    positive_int,
     progress,
     seed_int,
     timing_from_args,
@@ -49,7 +49,7 @@ def add_parser(sub: Any) -> None:
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print CSV rows")
     p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--bootstrap", type=positive_int, default=500, help="bootstrap replicates (default 500)")
+    p.add_argument("--bootstrap", type=bootstrap_count, default=500, help="bootstrap replicates (default 500)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

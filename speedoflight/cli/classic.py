@@ -15,6 +15,7 @@ from ._common import (
     positive_int,
     print_json,
     read_pair_args,
+    run_count,
     seed_int,
 )
 
@@ -35,7 +36,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cost-ratio", type=finite, default=0.0, help="cost of a draft token in target calls (default 0)")
     p.add_argument("--gamma-max", type=positive_int, help="largest gamma searched (default max(32, --gamma))")
     p.add_argument(
-        "--simulate", type=nonneg_int, default=0, help="also run speculative sampling R times from every position"
+        "--simulate", type=run_count, default=0, help="also run speculative sampling R times from every position"
     )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of --simulate (default 0)")
     p.set_defaults(run=run)

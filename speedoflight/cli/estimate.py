@@ -16,10 +16,10 @@ from .._util.jsonsafe import finite_or_none
 from ._common import (
     FORMATS_HELP,
     add_reading_flags,
+    bootstrap_count,
     finite,
     fmt,
     out_file,
-    positive_int,
     progress,
     seed_int,
 )
@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--confidence", type=finite, default=DEFAULT_CONFIDENCE, help="confidence level (default 0.95)")
     p.add_argument(
-        "--bootstrap", type=positive_int, default=DEFAULT_BOOTSTRAP, help="bootstrap replicates (default 2000)"
+        "--bootstrap", type=bootstrap_count, default=DEFAULT_BOOTSTRAP, help="bootstrap replicates (default 2000)"
     )
     p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -12,10 +12,10 @@ from ._common import (
     add_reading_flags,
     finite,
     float_list,
-    nonneg_int,
     positive_int,
     print_json,
     read_pair_args,
+    run_count,
     seed_int,
 )
 
@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rounds", type=positive_int, help="intermediate rounds per target pass (default: the best)")
     p.add_argument("--gamma-max", type=positive_int, default=16)
     p.add_argument("--rounds-max", type=positive_int, default=16)
-    p.add_argument("--simulate", type=nonneg_int, default=20000, help="Monte Carlo cycles (default 20000)")
+    p.add_argument("--simulate", type=run_count, default=20000, help="Monte Carlo cycles (default 20000)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)

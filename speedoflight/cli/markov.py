@@ -17,6 +17,7 @@ from ._common import (
     out_file,
     print_json,
     read_pair_args,
+    run_count,
     seed_int,
 )
 
@@ -33,7 +34,7 @@ def add_parser(sub: Any) -> None:
     )
     add_pair_flags(p)
     p.add_argument("--drafts", type=int_list, default=[1, 2, 4], help="drafts per position (default 1,2,4)")
-    p.add_argument("--simulate", type=nonneg_int, default=200, help="simulator runs per position (default 200)")
+    p.add_argument("--simulate", type=run_count, default=200, help="simulator runs per position (default 200)")
     p.add_argument(
         "--epsilon", type=float_list, default=[0, 0.05, 0.1, 0.2, 0.3, 0.5], help="distortions for the trade-off"
     )

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.at:
         try:
             at = [int(float(x)) for x in args.at.split(",") if x.strip()]
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InputError(f"--at {args.at!r}: expected integers like 1,8,64") from None
     from ..simulation.policies import against_optimum, parse_dynamic, policy_curve
 

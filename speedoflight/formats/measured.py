@@ -17,6 +17,7 @@ import numpy as np
 
 from .._config import DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_path
+from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 
 __all__ = ["FORMAT", "VERSION", "MeasureRun", "read_measured", "write_measured"]
@@ -140,7 +141,7 @@ def read_measured(path: str) -> MeasureRun:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read it as text ({exc})") from None
     try:
-        objs = [json.loads(x) for x in lines if x.strip()]
+        objs = [json_loads(x) for x in lines if x.strip()]
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: line {exc.lineno} is not JSON; the file may be truncated") from None
     if not objs or not isinstance(objs[0], dict) or objs[0].get("format") != FORMAT:

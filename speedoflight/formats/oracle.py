@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 
 __all__ = ["OracleResult", "load_oracle", "save_oracle"]
@@ -129,11 +130,11 @@ def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str,
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             curves, depths, kinds = z["curves"], z["depths"], [str(k) for k in z["kinds"]]
-            meta = json.loads(str(z["metadata"]))
+            meta = json_loads(str(z["metadata"]))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a speedoflight oracle file ({exc}); re-create it with `oracle --out`") from None
-    if meta.get("format") != "speedoflight-oracle" or curves.ndim != 2:
+    if not isinstance(meta, dict) or meta.get("format") != "speedoflight-oracle" or curves.ndim != 2:
         raise InputError(f"{path}: not a speedoflight oracle file; re-create it with `speedoflight oracle --out`")
     return curves, depths, kinds, meta

@@ -34,7 +34,10 @@ _STATUS_TEXT = {
     K.STATUS_NO_MASS: "has no finite entry (all -inf or all missing); drop the row or fix the export",
     K.STATUS_LOGPROB_POSITIVE: "has a log-probability above 0; these may be logits (pass --kind logits)",
     K.STATUS_PROB_RANGE: "has a probability outside [0, 1]; these may be logits or log-probabilities (--kind)",
-    K.STATUS_SUM_NOT_ONE: "does not sum to 1 (tolerance {tol:g}); if it holds only the top k, pass --vocab-size V",
+    K.STATUS_SUM_NOT_ONE: (
+        "does not sum to 1 (tolerance {tol:g}); a row as wide as the vocabulary is read as a whole distribution: "
+        "if it holds only the top k, give the full vocabulary's size with --vocab-size"
+    ),
     K.STATUS_SUM_ABOVE_ONE: "has top-k probabilities summing above 1 (tolerance {tol:g}); check --kind",
     K.STATUS_TAIL_INFEASIBLE: (
         "lists too little mass for its vocabulary: the rest cannot fit in the unlisted tokens "

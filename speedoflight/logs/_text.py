@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 
 # --- shared helpers ------------------------------------------------------------------------------------------
@@ -42,7 +43,7 @@ def _json_objects(path: str, text: str) -> list[Any]:
         raise InputError(f"{path}: is empty")
     if stripped[0] == "[":
         try:
-            doc = json.loads(stripped)
+            doc = json_loads(stripped)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: is not valid JSON ({exc.msg} at line {exc.lineno}); truncated?") from None
         return list(doc)
@@ -51,11 +52,11 @@ def _json_objects(path: str, text: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
+            out.append(json_loads(line))
         except json.JSONDecodeError:
             if len(out) == 0 and stripped[0] == "{":
                 try:
-                    return [json.loads(stripped)]
+                    return [json_loads(stripped)]
                 except json.JSONDecodeError:
                     pass
             raise InputError(f"{path}: line {i} is not JSON; the file may be truncated") from None
@@ -103,7 +104,7 @@ def _fields(text: str) -> dict[str, str]:
 
 
 def _number(s: str) -> float:
-    m = re.match(r"\s*\(?\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|inf)", s)
+    m = re.match(r"\s*\(?\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|nan|inf)(?![\d.])", s)  # not 1.2.3
     if not m:
         raise ValueError(s)
     return float(m.group(1))

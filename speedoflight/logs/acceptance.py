@@ -155,6 +155,19 @@ def read_acceptance(path: str | os.PathLike[str], fmt: str | None = None) -> lis
     if not text.strip():
         raise InputError(f"{p}: is empty")
     kind = fmt or detect(p, text)
+    try:
+        return _read_kind(p, text, kind)
+    except InputError:
+        raise
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:  # a damaged number or field
+        detail = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"{p}: a value of this {kind} file could not be read ({detail}); the file looks damaged"
+        ) from None
+
+
+def _read_kind(p: str, text: str, kind: str) -> list[Measured]:
+    """Read ``text`` as the format ``kind`` (see :func:`read_acceptance`)."""
     if kind == "csv":
         return read_csv(p, text)
     if kind == "speedoflight-measured":

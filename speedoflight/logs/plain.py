@@ -28,6 +28,9 @@ _LABEL_KEYS = ("label", "drafter", "system", "method")
 
 __all__ = ["read_csv", "read_own", "read_plain"]
 
+#: Accepted draft tokens in one verifier call above this are refused as a damaged or wrong column.
+MAX_ACCEPTED = 65_536
+
 
 def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]) -> list[Measured]:
     """Turn plain records (one iteration, or one request with lists) into entries per label.
@@ -118,7 +121,19 @@ def _from_iterations(
 ) -> Measured:
     keys = [g for g in groups]
     notes: list[str] = []
+    top = float(x.max()) if len(x) else 0.0
+    if top > MAX_ACCEPTED:
+        raise InputError(
+            f"{path}{': ' + label if label else ''}: {top:g} accepted draft tokens in one verifier call is not a plausible count (at most "
+            f"{MAX_ACCEPTED}); check the column"
+        )
+    whole = bool(np.all(x == np.round(x)))
     if all(k is None for k in keys):
+        if not whole:
+            raise InputError(
+                f"{path}{': ' + label if label else ''}: per-iteration values must be whole counts of tokens; for averages per request, "
+                "give a request id column (request, request_id or sequence)"
+            )
         counts = np.bincount(x.astype(np.int64))
         mean, se, ci, how = from_distribution(counts, "per-iteration values, no request ids")
         n_groups = None
@@ -130,7 +145,7 @@ def _from_iterations(
         mean, se, ci, how = between_groups(totals, counts)
         n_groups = len(uniq)
     p, mean_size = _p_from_sizes(sizes)
-    dist = np.bincount(x.astype(np.int64)) / len(x)
+    dist = np.bincount(x.astype(np.int64)) / len(x) if whole else None
     return Measured(
         source=path,
         format=fmt,

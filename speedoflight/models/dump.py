@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._util.atomic import atomic_path
+from .._util.jsonsafe import loads as json_loads
 from .._util.provenance import sha256_file, versions
 from ..errors import InputError
 from ..readers.dumpfile import write_dump
@@ -226,7 +227,7 @@ def read_prompts(path: str) -> list[tuple[str, str]]:
             continue
         if jsonl:
             try:
-                obj = json.loads(line)
+                obj = json_loads(line)
                 text = obj["prompt"]
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise InputError(f"{path}: line {i} is not a JSON object with a 'prompt' field") from None

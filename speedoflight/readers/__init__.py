@@ -18,7 +18,7 @@ from ..errors import InputError
 from . import arrays, dumpfile, jsonl
 from ._base import KINDS, RowChunk, Source, check_kind, detect_kind
 
-__all__ = ["KINDS", "RowChunk", "Source", "open_source"]
+__all__ = ["KINDS", "RowChunk", "Source", "check_one_vocabulary", "open_source"]
 
 _ARRAY_SUFFIXES = (".npy", ".npz", ".safetensors", ".pt", ".pth", ".bin")
 _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -191,3 +191,21 @@ def _jsonl_chunker(path: str, layout: str) -> Any:
         return jsonl.jsonl_chunks(path, layout, with_ids=with_ids)
 
     return chunks
+
+
+def check_one_vocabulary(sources: list[Source]) -> None:
+    """Refuse sources of different vocabulary sizes: rows of different models cannot be pooled.
+
+    Parameters
+    ----------
+    sources
+        Opened sources; those whose vocabulary is unknown (``vocab_size`` None) are not compared.
+
+    """
+    known = [(s.path, s.vocab_size) for s in sources if s.vocab_size is not None]
+    for path, v in known[1:]:
+        if v != known[0][1]:
+            raise InputError(
+                f"{path}: vocabulary of {v} tokens, but {known[0][0]} has {known[0][1]}: rows of different models "
+                "cannot be pooled; give one model's files at a time"
+            )

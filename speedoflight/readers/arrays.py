@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import mmap
 import os
 import struct
@@ -21,6 +22,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
+from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
 
@@ -43,6 +45,12 @@ def float_dtype(name: str) -> np.dtype:
 
 _SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
 _PAGE = mmap.ALLOCATIONGRANULARITY
+#: Compression methods numpy's np.load reads through zipfile: stored, deflate, bzip2, lzma.
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+#: A member that inflates more than this many times its compressed size (plus 1 MiB) is refused.
+_BOMB_RATIO = 200
+#: Fortran-order arrays larger than this are refused (their row chunks cannot be read in bounded memory).
+FORTRAN_LIMIT = 256 * 2**20
 
 
 def check_dtype(dtype: np.dtype, path: str, what: str = "array") -> np.dtype:
@@ -64,7 +72,14 @@ def check_dtype(dtype: np.dtype, path: str, what: str = "array") -> np.dtype:
             f"{path}: the {what} has dtype {dtype}, expected float16, bfloat16, float32 or float64; "
             "convert it with .astype(np.float32)"
         )
-    return float_dtype(dtype.name)
+    if dtype.name == "bfloat16":
+        return float_dtype(dtype.name)
+    return float_dtype(dtype.name).newbyteorder(dtype.byteorder)  # a big-endian file stays big-endian
+
+
+def _native(values: np.ndarray) -> np.ndarray:
+    """Return the values in the machine's byte order (a copy only where the file's order differs)."""
+    return values if values.dtype.isnative else values.astype(values.dtype.newbyteorder("="))
 
 
 def check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int]:
@@ -97,7 +112,14 @@ class MappedRows:
     ):
         self.path, self.offset, self.dtype, self.shape, self.fortran = path, offset, dtype, shape, fortran
         self.fh = fh
-        need = offset + shape[0] * shape[1] * dtype.itemsize
+        data = shape[0] * shape[1] * dtype.itemsize
+        if fortran and data > FORTRAN_LIMIT:
+            raise InputError(
+                f"{path}: the array ({data / 2**20:.0f} MiB) is stored in Fortran (column) order, so every row "
+                "chunk touches the whole file and memory would grow with it; re-save it row by row with "
+                "np.save(path, np.ascontiguousarray(x))"
+            )
+        need = offset + data
         size = os.path.getsize(path)
         if size < need:
             raise InputError(
@@ -122,7 +144,7 @@ class MappedRows:
         row_bytes = w * self.dtype.itemsize
         for start in range(0, n, step):
             stop = min(n, start + step)
-            yield RowChunk(values=np.ascontiguousarray(full[start:stop]), start=start)
+            yield RowChunk(values=_native(np.ascontiguousarray(full[start:stop])), start=start)
             if not self.fortran and hasattr(mmap, "MADV_DONTNEED"):
                 lo = self.offset + start * row_bytes
                 hi = self.offset + stop * row_bytes
@@ -194,7 +216,7 @@ class StreamedRows:
                     raise InputError(f"{self.path}: member {self.member!r} is corrupt ({exc})") from None
                 if len(buf) != want:
                     raise InputError(f"{self.path}: member {self.member!r} is truncated at row {start}")
-                values = np.frombuffer(buf, dtype=self.dtype).reshape(stop - start, w)
+                values = _native(np.frombuffer(buf, dtype=self.dtype).reshape(stop - start, w))
                 yield RowChunk(values=values, start=start)
 
 
@@ -205,7 +227,21 @@ def npz_members(path: str, fh: IO[bytes] | None = None) -> dict[str, zipfile.Zip
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"{path}: not a readable .npz archive ({exc}); re-save it with np.savez") from None
     with zf:
-        return {info.filename.removesuffix(".npy"): info for info in zf.infolist()}
+        infos = zf.infolist()
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise InputError(f"{path}: member {info.filename!r} is encrypted; re-save the arrays with np.savez")
+        if info.compress_type not in _ZIP_METHODS:
+            raise InputError(
+                f"{path}: member {info.filename!r} uses compression method {info.compress_type}, which numpy "
+                "cannot read; re-save the arrays with np.savez or np.savez_compressed"
+            )
+        if info.file_size > _BOMB_RATIO * info.compress_size + 2**20:
+            raise InputError(
+                f"{path}: member {info.filename!r} declares {info.file_size / 2**30:.1f} GiB from "
+                f"{info.compress_size / 2**10:.0f} KiB compressed (a compression bomb or a damaged file); re-save it"
+            )
+    return {info.filename.removesuffix(".npy"): info for info in infos}
 
 
 def npz_member_rows(path: str, info: zipfile.ZipInfo, fh: IO[bytes] | None = None) -> MappedRows | StreamedRows:
@@ -262,21 +298,41 @@ def open_safetensors(path: str, tensor: str | None) -> tuple[MappedRows, dict[st
         if n > size - 8 or n > 100 * 2**20:
             raise InputError(f"{path}: not a .safetensors file (bad header length); check the file")
         try:
-            header = json.loads(fh.read(n))
+            header = json_loads(fh.read(n))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise InputError(f"{path}: the .safetensors header is not valid JSON; the file is damaged") from None
+    if not isinstance(header, dict):
+        raise InputError(f"{path}: the .safetensors header is not a JSON object; the file is damaged")
     meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict):
+        meta = {}
     if not header:
         raise InputError(f"{path}: the .safetensors file holds no tensors")
     name = pick_member(list(header), tensor, path)
     entry = header[name]
-    dt = _SAFETENSORS_DTYPES.get(entry.get("dtype"))
+    if not isinstance(entry, dict):
+        raise InputError(f"{path}: tensor {name!r} is described by {type(entry).__name__}, not an object; damaged")
+    dt = _SAFETENSORS_DTYPES.get(entry.get("dtype"))  # type: ignore[arg-type]
     if dt is None:
         raise InputError(
             f"{path}: tensor {name!r} has dtype {entry.get('dtype')}, expected F16, BF16, F32 or F64; convert it"
         )
-    begin, _end = entry["data_offsets"]
-    rows = MappedRows(path, 8 + n + int(begin), float_dtype(dt), check_shape(tuple(entry["shape"]), path))
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+        raise InputError(f"{path}: tensor {name!r} has shape {shape!r}, not a list of sizes >= 0; damaged")
+    if (
+        not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets))
+        or offsets[0] > offsets[1]
+    ):
+        raise InputError(f"{path}: tensor {name!r} has data_offsets {offsets!r}, not [begin, end] >= 0; damaged")
+    dtype = float_dtype(dt) if dt == "bfloat16" else float_dtype(dt).newbyteorder("<")  # safetensors: little-endian
+    begin, end = offsets
+    if end - begin != math.prod(shape) * dtype.itemsize or 8 + n + end > size:
+        raise InputError(
+            f"{path}: tensor {name!r}: its byte range {offsets} does not hold shape {shape} of {dt} within the "
+            f"file's {size} bytes; the file is damaged"
+        )
+    rows = MappedRows(path, 8 + n + int(begin), dtype, check_shape(tuple(shape), path))
     return rows, dict(meta)
 
 

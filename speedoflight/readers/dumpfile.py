@@ -34,6 +34,7 @@ The metadata holds at least ``format`` (``"speedoflight-dump"``),
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -41,6 +42,7 @@ from typing import IO, Any
 import numpy as np
 
 from .._util.atomic import atomic_path
+from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
 from .arrays import npz_member_rows
@@ -115,6 +117,9 @@ def _load(path: str, fh: IO[bytes] | None) -> Any:
 
 def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
     """Parse and check a dump's metadata (read through ``fh`` when the file is already open)."""
+    if fh is None and not os.path.isfile(path):
+        what = "is a folder" if os.path.isdir(path) else "no such file"
+        raise InputError(f"{path}: {what}; give a speedoflight dump (.npz) made by `speedoflight dump`")
     if not zipfile.is_zipfile(fh if fh is not None else path):
         raise InputError(f"{path}: not a speedoflight dump (an .npz archive); make one with `speedoflight dump`")
     try:
@@ -123,7 +128,7 @@ def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: cannot read the dump's metadata ({exc})") from None
     try:
-        meta = json.loads(str(raw))
+        meta = json_loads(str(raw))
     except json.JSONDecodeError:
         raise InputError(f"{path}: the dump's metadata is not valid JSON; re-create the dump") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -133,7 +138,19 @@ def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
             f"{path}: dump format version {meta.get('version')} is not supported (this speedoflight reads "
             f"version {VERSION}); re-create it with this version's `speedoflight dump`"
         )
+    v = meta.get("vocab_size")
+    if type(v) is not int or v < 2:
+        raise InputError(
+            f"{path}: the dump's metadata gives vocab_size {v!r}, not a whole number >= 2; the file is damaged, "
+            "re-create it with `speedoflight dump`"
+        )
     return meta
+
+
+def _missing(path: str, exc: KeyError) -> InputError:
+    """Return the one-line error for an array a dump lacks (np.load says "NAME is not a file in the archive")."""
+    name = str(exc.args[0]).removesuffix(" is not a file in the archive") if exc.args else "?"
+    return InputError(f"{path}: the dump lacks the array {name!r}; re-create it with `speedoflight dump`")
 
 
 def read_dump_arrays(path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -143,7 +160,7 @@ def read_dump_arrays(path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]
         with np.load(path, allow_pickle=False) as z:
             out = {name: np.asarray(z[name]) for name in names}
     except KeyError as exc:
-        raise InputError(f"{path}: the dump lacks the array {exc}; re-create it") from None
+        raise _missing(path, exc) from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{path}: the dump is damaged ({exc})") from None
     n = {a.shape[0] for a in out.values()}
@@ -167,7 +184,7 @@ def dump_chunks(
                 per_row["prompt"] = np.asarray(z["prompt"])
             ids = np.asarray(z["topk_ids"]) if with_ids and "topk_ids" in z.files else None
     except KeyError as exc:
-        raise InputError(f"{path}: the dump lacks the array {exc}; re-create it") from None
+        raise _missing(path, exc) from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{path}: the dump is damaged ({exc})") from None
     top = npz_member_rows(path, members["topk_logprobs"], fh)

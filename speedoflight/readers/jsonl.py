@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .._config import MISSING_LOGPROB
+from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 from ._base import RowChunk
 
@@ -192,7 +193,7 @@ def sniff(path: str) -> str:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
                 try:
-                    obj = json.loads(line)
+                    obj = json_loads(line)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
                 try:
@@ -303,7 +304,7 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json_loads(line)
             except json.JSONDecodeError as exc:
                 raise InputError(
                     f"{path}: line {lineno} is not valid JSON ({exc.msg}); is the file truncated?"

@@ -34,6 +34,9 @@ from ..theory.timing import Timing
 
 __all__ = ["PositionalTree", "best_tree", "hardware_choice", "parse_acceptance", "vllm_tree_string"]
 
+#: The cross-check dynamic program refuses more steps than this (about a minute).
+DP_MAX_WORK = 6e10
+
 
 def parse_acceptance(text: str | list[float] | np.ndarray) -> np.ndarray:
     """Parse and check ``p1,p2,...``: each in [0, 1], summing to at most 1.
@@ -192,6 +195,12 @@ def dp_values(acceptance: np.ndarray | str, budget: int, max_depth: int | None =
     """E[X] at budgets 1..N from the Sequoia-style dynamic program (the cross-check)."""
     acc = parse_acceptance(acceptance)
     d = budget if max_depth is None else max_depth
+    work = float(d) * len(acc) * budget * (budget + 1) / 2
+    if work > DP_MAX_WORK or (d + 1) * (budget + 1) * 8 > 2**30:
+        raise InputError(
+            f"--check-dp at --budget {budget} (depth {d}, {len(acc)} ranks) is {work:.2g} steps, about "
+            f"{work / 1.2e9 / 60:.0f} minutes; lower --budget or --max-depth for the cross-check"
+        )
     return KT.positional_dp(acc, int(budget), int(d))[1:]
 
 
@@ -262,4 +271,6 @@ def hardware_choice(
                 "expected_accepted": float(t.expected_accepted[i]),
                 "paths": [list(x) for x in t.tree(int(p[i]))],
             }
+        if max(len(x) for x in t.tree(budget)) < d:
+            break  # the cap no longer binds at any P <= budget: deeper caps give the same trees
     return best

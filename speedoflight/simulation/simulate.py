@@ -37,6 +37,8 @@ from ..kernels import tree as KT
 
 __all__ = ["Distribution", "PoolScan", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
 
+#: The most tree nodes one simulate call may list (replicates x Pmax): about 10 minutes at 20M nodes/s.
+MAX_POPS = 12_000_000_000
 _MAX_DEPTH = 4096
 
 
@@ -418,9 +420,23 @@ def simulate(
         raise InputError(f"--pmax must be at least 1, got {pmax}")
     if replicates < 2:
         raise InputError(f"--replicates must be at least 2 (for an interval), got {replicates}")
-    at_arr = default_at(pmax) if at is None else np.unique(np.asarray(at, dtype=np.int64))
+    try:
+        at_arr = default_at(pmax) if at is None else np.unique(np.asarray(at, dtype=np.int64))
+    except (OverflowError, ValueError):
+        raise InputError(f"--at values must be whole numbers in 1..{pmax}") from None
     if at_arr.size == 0 or at_arr[0] < 1 or at_arr[-1] > pmax:
         raise InputError(f"--at values must lie in 1..{pmax}")
+    per_replicate = 8 * (len(at_arr) + _MAX_DEPTH + 1) + 256  # curves, depth histogram, its seed
+    if replicates * per_replicate > 4 * 2**30:
+        raise InputError(
+            f"--replicates {replicates} needs about {replicates * per_replicate / 2**30:.1f} GiB of results; "
+            "lower --replicates (2,000 give intervals to a fraction of a percent)"
+        )
+    if replicates * pmax > MAX_POPS:
+        raise InputError(
+            f"--replicates {replicates} x --pmax {pmax} = {replicates * pmax:.3g} tree nodes, about "
+            f"{replicates * pmax / 2e7 / 60:.0f} minutes at 20M nodes/s; lower either (the limit is {MAX_POPS:.0e})"
+        )
     seeded = dist.neglogp is not None and dist.neglogp.shape[0] > 1
     if seeded:  # node lists of level_cap(pmax) nodes, 18 bytes each, one per thread
         mem = 18 * KT.level_cap(pmax) * min(replicates, numba.get_num_threads())

@@ -22,7 +22,10 @@ from .registry import CURVES
 from .timing import Timing, speedup
 from .trajectory import TrajectoryBound, trajectories_from_rows, trajectory_bound
 
-__all__ = ["BoundCurve", "bound_curve", "parse_p"]
+__all__ = ["MAX_P_POINTS", "BoundCurve", "bound_curve", "parse_p"]
+
+#: The most capacities one -P range may ask for (each costs a row of every bound).
+MAX_P_POINTS = 10_000
 
 #: What each column is, for tables and JSON consumers (from the one registry, :mod:`.registry`).
 LABELS = {k: c.description for k, c in CURVES.items()}
@@ -61,9 +64,15 @@ def parse_p(text: str) -> np.ndarray:
             n = int(parts[2]) if len(parts) == 3 else max(2, round(4 * math.log10(hi / lo)) + 1)
             if n < 2:
                 raise InputError(f"-P {text}: a range needs at least 2 points")
+            if n > MAX_P_POINTS:
+                raise InputError(
+                    f"-P {text}: {n} points; at most {MAX_P_POINTS} (lower the count after the second ':')"
+                )
             return np.unique(np.round(np.geomspace(lo, hi, n)))
         values = np.array([float(x) for x in text.split(",") if x.strip()])
-    except ValueError:
+    except InputError:
+        raise
+    except (ValueError, OverflowError):
         raise InputError(f"-P {text!r}: expected numbers like 1,4,16 or a range like 1:1e6") from None
     return np.unique(B.check_p(values))
 
@@ -272,13 +281,14 @@ def bound_curve(
             raise InputError("give either --mu/--mu2 or --from FILES, not both")
         from .._config import DEFAULT_BOOTSTRAP
         from .._util.paths import expand_paths
-        from ..readers import open_source
+        from ..readers import check_one_vocabulary, open_source
         from ..readers.scan import scan
         from .estimator import MomentsScan
         from .iid import AtomScan
 
         files = expand_paths(sources)
         opened = [open_source(f, kind=kind, vocab_size=vocab_size, tensor=tensor) for f in files]
+        check_one_vocabulary(opened)
         # only dumps and API logs record the sampled tokens (and only at the dump's temperature)
         with_traj = temperature == 1.0 and all(
             o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened

@@ -28,7 +28,7 @@ from .._util.paths import expand_paths
 from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..kernels.rowmoments import row_moments
-from ..readers import Source, open_source
+from ..readers import Source, check_one_vocabulary, open_source
 from ..readers.scan import scan
 
 __all__ = ["Moments", "MomentsScan", "PerRow", "estimate"]
@@ -235,6 +235,7 @@ def estimate(
     if n_boot < 10:
         raise InputError(f"--bootstrap needs at least 10 replicates, got {n_boot}")
     sources = [open_source(p, kind=kind, vocab_size=vocab_size, tensor=tensor) for p in files]
+    check_one_vocabulary(sources)
     if sources_out is not None:
         sources_out.extend(sources)
     acc = MomentsScan(sources, temperature=temperature, per_row=per_row)
