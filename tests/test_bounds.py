@@ -326,3 +326,25 @@ def test_trajectory_evaluates_at_other_p():
     tb = trajectory_bound(seqs, None, p, n_boot=50)
     np.testing.assert_allclose(tb.plug_in_at(p), tb.plug_in)
     np.testing.assert_allclose(tb.conservative_at(p), tb.conservative)
+
+
+def test_the_trajectory_scan_keeps_the_same_sequences_as_the_per_row_estimate():
+    """bound --from reads the surprisal sequences with a lean consumer (22 bytes a row, not 80): same sequences."""
+    import os
+
+    from speedoflight.readers import open_source
+    from speedoflight.readers.scan import scan
+    from speedoflight.theory.estimator import estimate
+    from speedoflight.theory.trajectory import TrajectoryScan, trajectories_from_rows
+
+    dumps = [os.path.join(os.path.dirname(__file__), "..", "data", f) for f in ("smollm2-t1-x8.npz", "smollm2-t1.npz")]
+    seqs_ref, prompts_ref = trajectories_from_rows(estimate(dumps, per_row=True).per_row)
+    lean = TrajectoryScan()
+    scan([open_source(d) for d in dumps], [lean])
+    got = lean.finish()
+    assert got is not None
+    seqs, prompts = got
+    assert len(seqs) == len(seqs_ref) == 800 + 240
+    for a, b in zip(seqs, seqs_ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(prompts, prompts_ref)

@@ -305,6 +305,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "--at", "1e3000"],
         ("--at",),
     ),
+    (
+        "simulate --pool-rows 0",
+        lambda t: ["simulate", "--pool", DUMP, "--pmax", "8", "--pool-rows", "0"],
+        ("--pool-rows",),
+    ),
     ("estimate --bootstrap 2e9", lambda t: ["estimate", "z.npy", "--bootstrap", "2000000000"], ("--bootstrap",)),
     (
         "hierarchy --simulate 1e11",
@@ -753,3 +758,15 @@ def test_the_tree_cross_check_is_bounded(capsys, argv):
     code = main(argv)
     assert code == 2
     assert "--check-dp" in capsys.readouterr().err
+
+
+def test_a_pool_past_its_cap_is_a_sample_and_says_so(capsys):
+    """simulate --pool on more rows than --pool-rows: bounded memory, a seeded sample, and a note saying so."""
+    import json
+
+    argv = ["simulate", "--pool", DUMP, "--pmax", "16", "--replicates", "4", "--pool-rows", "1000", "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert "uniform sample of 1000 of the 15360 rows" in json.dumps(first)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == first  # the same seed, the same sample

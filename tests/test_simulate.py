@@ -401,3 +401,57 @@ def test_growth_rate_is_the_malthusian_parameter():
     lam = growth_rate(neglogp)
     assert 0 < lam < 1
     assert np.exp(-lam * neglogp).sum() / len(neglogp) == pytest.approx(1.0, rel=1e-6)
+
+
+def _reservoir_reference(rows: list[np.ndarray], m: int, seed: int) -> np.ndarray:
+    """Algorithm R one row at a time, from its definition: row i >= m replaces slot j ~ U{0..i} when j < m."""
+    rng = np.random.default_rng(seed)
+    res: list[np.ndarray] = []
+    i = 0
+    for chunk in rows:
+        for r in chunk:
+            if i < m:
+                res.append(r)
+            else:
+                j = int(rng.integers(0, i + 1))
+                if j < m:
+                    res[j] = r
+            i += 1
+    return np.stack(res)
+
+
+@pytest.mark.parametrize(("m", "chunks"), [(7, [5, 1, 40, 3]), (20, [20, 20, 1]), (64, [10, 10])])
+def test_the_pool_past_its_cap_is_algorithm_r(m, chunks):
+    """PoolScan's chunked reservoir keeps exactly the rows Algorithm R keeps, one row at a time (same draws)."""
+    from speedoflight.simulation.simulate import PoolScan, _rows_from_probs
+
+    rng = np.random.default_rng(11)
+    blocks = [rng.dirichlet(np.ones(6), size=n) for n in chunks]
+    acc = PoolScan(tail="drop", keep=6, max_rows=m, seed=3)
+    for b in blocks:
+        acc.add(0, None, None, np.log(b), True)
+    got = acc.finish(1).neglogp
+    same_rows = [_rows_from_probs(np.exp(-np.sort(-np.log(b), axis=1))) for b in blocks]  # as PoolScan makes them
+    want = _reservoir_reference(same_rows, m, seed=3)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_capped_pool_is_a_uniform_sample():
+    """Each of 200 rows lands in a 10-row pool with probability 1/20: chi-square over 2,000 seeds."""
+    from scipy import stats
+
+    from speedoflight.simulation.simulate import PoolScan
+
+    n, m = 200, 10
+    probs = np.full((n, 4), 1e-9)
+    probs[np.arange(n), 0] = 1.0
+    probs[:, 1] = np.arange(1, n + 1) / (10 * n)  # row i identified by its second token's probability
+    counts = np.zeros(n)
+    for seed in range(2000):
+        acc = PoolScan(tail="drop", keep=4, max_rows=m, seed=seed)
+        for lo in range(0, n, 37):
+            acc.add(0, None, None, np.log(probs[lo : lo + 37]), True)
+        ids = np.rint(np.exp(-acc.finish(1).neglogp[:, 1]) * 10 * n).astype(int) - 1
+        counts[ids] += 1
+    assert counts.sum() == 2000 * m
+    assert stats.chisquare(counts).pvalue > 1e-3

@@ -567,7 +567,7 @@ def write_comparison(out_dir: str, comp: Comparison, command: str | None = None)
     Parameters
     ----------
     out_dir
-        The folder to write (replaced whole on success).
+        The folder to write (its other files are left alone; this command's files are each replaced atomically).
     comp
         The comparison (:func:`compare`).
     command

@@ -472,7 +472,7 @@ def write_evidence(out_dir: str, comparisons: Sequence[RealComparison], command:
     Parameters
     ----------
     out_dir
-        The folder to write (replaced whole on success).
+        The folder to write (its other files are left alone; this command's files are each replaced atomically).
     comparisons
         One comparison per model (:func:`compare_real`).
     command

@@ -83,7 +83,7 @@ def run_report(
     Parameters
     ----------
     out
-        Output folder (replaced whole on success).
+        Output folder (its other files are left alone; this command's files are each replaced atomically).
     dumps, measured
         The verifier's dumps and measured acceptance files; default: the shipped SmolLM2 data.
     tree_size

@@ -47,6 +47,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
     p.add_argument("--keep", type=positive_int, default=256, help="tokens kept per pool row (default 256)")
     p.add_argument(
+        "--pool-rows",
+        type=positive_int,
+        default=1 << 18,
+        help="rows the pool holds at most; past it, a uniform sample of that many (default 262,144: bounded memory)",
+    )
+    p.add_argument(
         "--export-tree",
         metavar="OUT.json",
         type=out_file(".json"),
@@ -74,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             tail=args.tail,
             keep=args.keep,
+            max_rows=args.pool_rows,
+            seed=args.seed,
         )
     at = None
     if args.at:

@@ -47,7 +47,8 @@ _SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "
 _PAGE = mmap.ALLOCATIONGRANULARITY
 #: Compression methods numpy's np.load reads through zipfile: stored, deflate, bzip2, lzma.
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
-#: A member that inflates more than this many times its compressed size (plus 1 MiB) is refused.
+#: A member of rows (logits, probabilities, top-k log-probabilities) that inflates more than this many times its
+#: compressed size (plus 1 MiB) is refused; index arrays (seq, pos) compress far more and are not checked.
 _BOMB_RATIO = 200
 #: Fortran-order arrays larger than this are refused (their row chunks cannot be read in bounded memory).
 FORTRAN_LIMIT = 256 * 2**20
@@ -236,16 +237,17 @@ def npz_members(path: str, fh: IO[bytes] | None = None) -> dict[str, zipfile.Zip
                 f"{path}: member {info.filename!r} uses compression method {info.compress_type}, which numpy "
                 "cannot read; re-save the arrays with np.savez or np.savez_compressed"
             )
-        if info.file_size > _BOMB_RATIO * info.compress_size + 2**20:
-            raise InputError(
-                f"{path}: member {info.filename!r} declares {info.file_size / 2**30:.1f} GiB from "
-                f"{info.compress_size / 2**10:.0f} KiB compressed (a compression bomb or a damaged file); re-save it"
-            )
     return {info.filename.removesuffix(".npy"): info for info in infos}
 
 
 def npz_member_rows(path: str, info: zipfile.ZipInfo, fh: IO[bytes] | None = None) -> MappedRows | StreamedRows:
     """Open one ``.npz`` member as rows (mapped when stored, streamed when compressed; through ``fh`` if open)."""
+    if info.file_size > _BOMB_RATIO * info.compress_size + 2**20:
+        # rows of numbers compress a few times at most; hundreds of times means zeros or a crafted header
+        raise InputError(
+            f"{path}: member {info.filename!r} declares {info.file_size / 2**20:.0f} MiB from "
+            f"{info.compress_size / 2**10:.0f} KiB compressed (a compression bomb or a damaged file); re-save it"
+        )
     name = info.filename.removesuffix(".npy")
     try:
         with zipfile.ZipFile(fh if fh is not None else path) as zf, zf.open(info) as member:

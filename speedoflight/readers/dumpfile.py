@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -45,7 +46,7 @@ from .._util.atomic import atomic_path
 from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
-from .arrays import npz_member_rows
+from .arrays import _read_npy_header, npz_member_rows
 
 FORMAT = "speedoflight-dump"
 VERSION = 1
@@ -176,34 +177,68 @@ def dump_chunks(
     fh: IO[bytes] | None = None,
     with_ids: bool = False,
 ) -> Iterator[RowChunk]:
-    """Iterate over a dump's rows: top-k log-probabilities plus exact moments (through ``fh`` when open)."""
-    try:
-        with _load(path, fh) as z:
-            per_row = {name: np.asarray(z[name]) for name in ROW_ARRAYS}
-            if "prompt" in z.files:
-                per_row["prompt"] = np.asarray(z["prompt"])
-            ids = np.asarray(z["topk_ids"]) if with_ids and "topk_ids" in z.files else None
-    except KeyError as exc:
-        raise _missing(path, exc) from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{path}: the dump is damaged ({exc})") from None
+    """Iterate over a dump's rows: top-k log-probabilities plus exact moments (through ``fh`` when open).
+
+    Every per-row array is streamed beside the rows, chunk by chunk, so memory is bounded by the chunk, not by
+    the dump's length.
+    """
+    names = [*ROW_ARRAYS, *(["prompt"] if "prompt" in members else [])]
+    if with_ids and "topk_ids" in members:
+        names.append("topk_ids")
+    missing = [n for n in names if n not in members]
+    if missing:
+        raise InputError(f"{path}: the dump lacks the array {missing[0]!r}; re-create it with `speedoflight dump`")
     top = npz_member_rows(path, members["topk_logprobs"], fh)
     n = top.shape[0]
-    for name, a in per_row.items():
-        if a.shape != (n,):
-            raise InputError(f"{path}: array {name} has shape {a.shape}, expected ({n},); re-create the dump")
     step = rows_per_chunk(chunk_bytes, top.shape[1], 4)
-    for chunk in top.chunks(step * top.shape[1] * 4):
-        sl = slice(chunk.start, chunk.start + chunk.n)
-        yield RowChunk(
-            values=chunk.values,
-            start=chunk.start,
-            entropy=per_row["entropy"][sl],
-            m2=per_row["m2"][sl],
-            seq=per_row["seq"][sl],
-            pos=per_row["pos"][sl].astype(np.int64),
-            surprisal=per_row["next_surprisal"][sl],
-            prompt=per_row["prompt"][sl] if "prompt" in per_row else None,
-            ids=ids[sl] if ids is not None else None,
-            next_token=per_row["next_token"][sl] if "next_token" in per_row else None,
-        )
+    try:
+        with zipfile.ZipFile(fh if fh is not None else path) as zf:
+            streams = {name: _Stream(zf, members[name], path, name) for name in names}
+            for name, st in streams.items():
+                if st.shape[0] != n or (name != "topk_ids" and len(st.shape) != 1):
+                    raise InputError(f"{path}: array {name} has shape {st.shape}, expected ({n},); re-create the dump")
+            for chunk in top.chunks(step * top.shape[1] * 4):
+                per_row = {name: st.read(chunk.n) for name, st in streams.items()}
+                yield _row_chunk(chunk, per_row)
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: the dump is damaged ({exc})") from None
+
+
+class _Stream:
+    """One array member of a dump, read from its start a number of rows at a time."""
+
+    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: str) -> None:
+        self.path, self.name = path, name
+        self.fh = zf.open(info)
+        shape, fortran, dtype = _read_npy_header(self.fh, f"{path}[{name}]")
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise InputError(f"{path}: array {name} has dtype {dtype}, not numbers; re-create the dump")
+        if fortran and len(shape) > 1:
+            raise InputError(f"{path}: array {name} is stored in Fortran order; re-create the dump")
+        self.shape, self.dtype = tuple(int(d) for d in shape), dtype
+        self.width = int(np.prod(self.shape[1:])) if len(self.shape) > 1 else 1
+
+    def read(self, k: int) -> np.ndarray:
+        want = k * self.width * self.dtype.itemsize
+        buf = self.fh.read(want)
+        if len(buf) != want:
+            raise InputError(f"{self.path}: array {self.name} is truncated; re-create the dump")
+        a = np.frombuffer(buf, dtype=self.dtype)
+        if not self.dtype.isnative:
+            a = a.astype(self.dtype.newbyteorder("="))
+        return a.reshape((k, *self.shape[1:]))
+
+
+def _row_chunk(chunk: RowChunk, per_row: dict[str, np.ndarray]) -> RowChunk:
+    return RowChunk(
+        values=chunk.values,
+        start=chunk.start,
+        entropy=per_row["entropy"],
+        m2=per_row["m2"],
+        seq=per_row["seq"],
+        pos=per_row["pos"].astype(np.int64),
+        surprisal=per_row["next_surprisal"],
+        prompt=per_row.get("prompt"),
+        ids=per_row.get("topk_ids"),
+        next_token=per_row.get("next_token"),
+    )

@@ -20,7 +20,7 @@ from . import bounds as B
 from .iid import IIDCurve, iid_curve
 from .registry import CURVES
 from .timing import Timing, speedup
-from .trajectory import TrajectoryBound, trajectories_from_rows, trajectory_bound
+from .trajectory import TrajectoryBound, TrajectoryScan, trajectory_bound
 
 __all__ = ["MAX_P_POINTS", "BoundCurve", "bound_curve", "parse_p"]
 
@@ -293,9 +293,10 @@ def bound_curve(
         with_traj = temperature == 1.0 and all(
             o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened
         )
-        moments = MomentsScan(opened, temperature=temperature, per_row=with_traj)
+        moments = MomentsScan(opened, temperature=temperature)
         atoms = AtomScan(tail=tail, t_max=max(40.0, math.log(pp.max()) + 12))
-        scan(opened, [moments, atoms, *also], temperature=temperature, progress=progress)
+        paths = TrajectoryScan() if with_traj else None
+        scan(opened, [moments, atoms, *([paths] if paths else []), *also], temperature=temperature, progress=progress)
         m = moments.finish(n_boot=DEFAULT_BOOTSTRAP, seed=seed)
         mu_n, mu2_n = m.mu, m.mu2
         cols = _closed(mu_n, mu2_n, pp)
@@ -315,11 +316,9 @@ def bound_curve(
         )
         traj = None
         seqs = None
-        if with_traj and m.per_row is not None:
-            try:
-                seqs, prompts = trajectories_from_rows(m.per_row)
-            except InputError:
-                seqs = None
+        got = paths.finish() if paths is not None else None
+        if got is not None:
+            seqs, prompts = got
         if seqs is not None:
             traj = trajectory_bound(seqs, prompts, pp, n_boot=n_boot, seed=seed)
             cols["trajectory"], cols["trajectory_conservative"] = traj.plug_in, traj.conservative
