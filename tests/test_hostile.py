@@ -70,6 +70,11 @@ def _file(tmp: Path, name: str, text: str = "the user's file\n") -> str:
     return str(p)
 
 
+def _npy(tmp: Path, name: str, rows: list[list[float]]) -> str:
+    np.save(tmp / name, np.array(rows))
+    return str(tmp / name)
+
+
 def _link(tmp: Path, name: str, to: str) -> str:
     (tmp / name).symlink_to(to)
     return str(tmp / name)
@@ -299,6 +304,16 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10000000", "--replicates", "5000"],
         ("minutes",),
     ),
+    (
+        "simulate --family uniform:1e12",
+        lambda t: ["simulate", "--family", "uniform:1e12", "--pmax", "10"],
+        ("--family",),
+    ),
+    (
+        "--vocab-size as wide as the rows, rows not summing to 1",
+        lambda t: ["estimate", _npy(t, "two.npy", [[0.2, 0.3], [0.5, 0.2]]), "--kind", "probs", "--vocab-size", "2"],
+        ("--vocab-size", "whole distribution"),
+    ),
     ("simulate --at 1e30", lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "--at", "1e30"], ("--at",)),
     (
         "simulate --at 1e3000",
@@ -466,6 +481,50 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         "a dump that lacks an array",
         lambda t: ["estimate", _dump_without(t, "entropy")],
         ("'entropy';",),
+    ),
+    # --- found by trying what users type (each already one line; kept here so it stays so) ---
+    ("--confidence 1.5", lambda t: ["estimate", DUMP, "--confidence", "1.5"], ("--confidence",)),
+    ("--temperature nan", lambda t: ["estimate", DUMP, "--temperature", "nan"], ("--temperature",)),
+    ("--tensor on a dump", lambda t: ["estimate", DUMP, "--tensor", "logits"], ("--tensor",)),
+    ("optimum --positions 1e3", lambda t: ["optimum", "--dump", DUMP, "--positions", "1e3"], ("--positions",)),
+    ("optimum on a folder", lambda t: ["optimum", "--dump", _folder(t, "d")], ("dump",)),
+    ("an empty measured file", lambda t: ["compare", "--dump", DUMP, "--measured", _file(t, "e.csv", "")], ("empty",)),
+    (
+        "a measured CSV with a header only",
+        lambda t: ["compare", "--dump", DUMP, "--measured", _file(t, "h.csv", "accepted\n")],
+        ("no records",),
+    ),
+    ("mu2 below mu squared", lambda t: ["bound", "--mu", "2", "--mu2", "3"], ("mu^2",)),
+    ("-P 0", lambda t: ["bound", "--mu", "2", "--mu2", "8", "-P", "0"], ("-P",)),
+    (
+        "scaling on two points",
+        lambda t: ["scaling", "--csv", _file(t, "two.csv", "x,y\n1,2\n2,3\n"), "--x", "x", "--y", "y"],
+        ("at least 3",),
+    ),
+    (
+        "an acceptance above 1",
+        lambda t: ["hierarchy", "--alphas", "1.5,0.5,0.5", "--cost-draft", "0.1", "--cost-intermediate", "0.3"],
+        ("[0, 1]",),
+    ),
+    (
+        "a dirichlet over 1e12 tokens",
+        lambda t: ["simulate", "--family", "dirichlet:1:1e12", "--pmax", "8"],
+        ("--family",),
+    ),
+    (
+        "a dump given as an oracle",
+        lambda t: ["evidence", "--oracle", DUMP, "--pool", DUMP],
+        ("not a speedoflight oracle",),
+    ),
+    (
+        "positional acceptance summing above 1",
+        lambda t: ["tree", "--acceptance", "0.7,0.6", "--budget", "10"],
+        ("sums",),
+    ),
+    (
+        "markov across two models",
+        lambda t: ["markov", "--target", DUMP, "--draft", GEMMA],
+        ("positions",),
     ),
     # --- output folders that are files: refused at once, not after the computation ---
     ("report --out onto a file", lambda t: ["report", "--out", _file(t, "report")], ("not a folder",)),
@@ -770,3 +829,35 @@ def test_a_pool_past_its_cap_is_a_sample_and_says_so(capsys):
     assert "uniform sample of 1000 of the 15360 rows" in json.dumps(first)
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out) == first  # the same seed, the same sample
+
+
+def test_markov_on_the_shipped_pair_with_the_seeds_that_failed(capsys):
+    """`markov ... --seed 5` (and 6, and --lp-rows 100) ended in "linear program failed: infeasible"."""
+    for extra in (["--seed", "5"], ["--seed", "6"], ["--lp-rows", "100"]):
+        code = main(["markov", "--target", PAIR_T, "--draft", PAIR_D, "--simulate", "2", *extra])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert "largest gap" in out
+
+
+def test_a_plot_is_written_whole_and_leaves_no_debris(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    csv = _file(tmp_path, "law.csv", "x,y\n1,0.1\n2,0.2\n4,0.3\n8,0.35\n")
+    _file(tmp_path, "law.svg", "an old figure\n")
+    assert main(["scaling", "--csv", csv, "--x", "x", "--y", "y", "--plot", "law.svg"]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "law.svg").read_text().lstrip().startswith("<?xml")
+    assert sorted(os.listdir(tmp_path)) == ["law.csv", "law.svg"]
+
+
+def test_evidence_out_into_the_current_folder_keeps_the_users_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _file(tmp_path, "thesis.tex", "mine\n")
+    before = snapshot(tmp_path)
+    oracle = str(ROOT / "data" / "oracle-smollm2-t1.npz")
+    pool = str(ROOT / "data" / "smollm2-t1-x8.npz")
+    assert main(["evidence", "--oracle", oracle, "--pool", pool, "--replicates", "4", "--out", ".", "--quiet"]) == 0
+    capsys.readouterr()
+    after = snapshot(tmp_path)
+    assert after["thesis.tex"] == before["thesis.tex"]
+    assert set(after) - set(before) == {"evidence.md", "evidence.png", "evidence.json"}

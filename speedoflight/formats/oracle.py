@@ -133,7 +133,12 @@ def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str,
             meta = json_loads(str(z["metadata"]))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as exc:
+    except KeyError as exc:
+        name = str(exc.args[0]).removesuffix(" is not a file in the archive") if exc.args else "?"
+        raise InputError(
+            f"{path}: not a speedoflight oracle file (no {name!r} array); make one with `speedoflight oracle --out`"
+        ) from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a speedoflight oracle file ({exc}); re-create it with `oracle --out`") from None
     if not isinstance(meta, dict) or meta.get("format") != "speedoflight-oracle" or curves.ndim != 2:
         raise InputError(f"{path}: not a speedoflight oracle file; re-create it with `speedoflight oracle --out`")

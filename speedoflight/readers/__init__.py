@@ -152,6 +152,8 @@ def _open_numpy(
         meta = dumpfile.read_metadata(path, fh)
         if kind not in (None, "logprobs"):
             raise InputError(f"{path}: a speedoflight dump holds log-probabilities; drop --kind {kind}")
+        if tensor is not None:
+            raise InputError(f"{path}: a speedoflight dump has one set of rows; drop --tensor {tensor}")
         file_vocab = int(meta["vocab_size"])
         if vocab_size is not None and vocab_size != file_vocab:
             raise InputError(f"{path}: the dump records vocab_size {file_vocab}, not --vocab-size {vocab_size}")
