@@ -482,6 +482,50 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         lambda t: ["estimate", _dump_without(t, "entropy")],
         ("'entropy';",),
     ),
+    # --- log readers: counts and rates no run can produce ---
+    *[
+        (
+            f"vLLM log: {what}",
+            (lambda text: lambda t: ["compare", "--dump", DUMP, "--measured", _file(t, "v.log", text + "\n")])(line),
+            words,
+        )
+        for what, line, words in [
+            (
+                "a NaN mean acceptance length",
+                "SpecDecoding metrics: Mean acceptance length: nan, Accepted: 30 tokens, Drafted: 60 tokens, "
+                "Per-position acceptance rate: 0.500, 0.300, 0.200",
+                ("not a finite number",),
+            ),
+            (
+                "rates of 2.0 and -1.0",
+                "SpecDecoding metrics: Mean acceptance length: 2.00, Accepted: 30 tokens, Drafted: 60 tokens, "
+                "Per-position acceptance rate: 2.0, -1.0, 0.5",
+                ("outside [0, 1]",),
+            ),
+            (
+                "rates growing with the position",
+                "SpecDecoding metrics: Mean acceptance length: 1.50, Accepted: 30 tokens, Drafted: 60 tokens, "
+                "Per-position acceptance rate: 0.2, 0.3, 0.1",
+                ("grow with the position",),
+            ),
+            (
+                "an infinite count",
+                "SpecDecoding metrics: Mean acceptance length: inf, Accepted: inf tokens, Drafted: 60 tokens",
+                ("finite",),
+            ),
+            (
+                "a negative count",
+                "SpecDecoding metrics: Mean acceptance length: 1.50, Accepted: -30 tokens, Drafted: 60 tokens",
+                ("accepted",),
+            ),
+            (
+                "more accepted than drafted",
+                "SpecDecoding metrics: Accepted: 90 tokens, Drafted: 60 tokens, "
+                "Per-position acceptance rate: 0.5, 0.5, 0.5",
+                ("drafted",),
+            ),
+        ]
+    ],
     # --- found by trying what users type (each already one line; kept here so it stays so) ---
     ("--confidence 1.5", lambda t: ["estimate", DUMP, "--confidence", "1.5"], ("--confidence",)),
     ("--temperature nan", lambda t: ["estimate", DUMP, "--temperature", "nan"], ("--temperature",)),

@@ -27,11 +27,21 @@ Formats (:func:`read_acceptance` detects them from the content):
     i.e. it estimates P(X > i), not a conditional rate.
 ``vllm-log``
     vLLM's ``SpecDecoding metrics:`` log lines (each covers the interval
-    since the previous one): fields are read by name, unknown ones ignored.
+    since the previous one): fields are read by name, unknown ones ignored;
+    counts are summed over intervals and engines, and each engine or process
+    (``(APIServer pid=N)``, ``Engine NNN:``) is reported too.
+``vllm-v0-log``
+    vLLM V0's cumulative ``Speculative metrics:`` lines: X = emitted tokens /
+    drafts - 1 per interval between consecutive lines.
+``vllm-offline``
+    The printout of ``examples/offline_inference/spec_decode.py``.
 ``sglang``
     Responses with ``meta_info`` (``spec_verify_ct``, ``spec_accept_token_num``,
     ``spec_draft_token_num``, ``spec_accept_length`` = completion tokens per
     verify step), one per JSONL line or a JSON list.
+``sglang-log``
+    SGLang server ``Decode batch ... accept len: A`` lines (A = X + 1 per
+    logging interval; intervals weighted by running requests, an estimate).
 ``spec-bench`` / ``eagle``
     Answer JSONL: ``choices[].accept_lengths`` (tokens per step, X + 1),
     ``new_tokens``, ``decoding_steps`` (Spec-Bench), ``choices[].new_tokens``
@@ -60,8 +70,9 @@ from .answers import read_answers
 from .llamacpp import _LCPP_SLOT, read_llamacpp
 from .plain import _TPC_KEYS, _X_KEYS, read_csv, read_own, read_plain
 from .result import FORMATS, Measured
-from .sglang import read_sglang
+from .sglang import read_sglang, read_sglang_log
 from .vllm import _VLLM, read_prometheus, read_vllm_log
+from .vllm_more import V0_MARK, read_vllm_offline, read_vllm_v0_log
 
 __all__ = ["FORMATS", "Measured", "detect", "read_acceptance", "read_many"]
 
@@ -89,6 +100,9 @@ def _detect_json(objs: list[Any]) -> str:
     return "unknown"
 
 
+_LOG_MARKS = ("SpecDecoding metrics:", "Speculative metrics:", "Decode batch", "draft acceptance", "#gen drafts")
+
+
 def detect(path: str, text: str) -> str:
     """Return the format of an acceptance file, detected from its content.
 
@@ -112,12 +126,20 @@ def detect(path: str, text: str) -> str:
         except InputError:
             if text.lstrip().startswith('{"format": "speedoflight-measured"'):
                 return "speedoflight-measured"
-            raise
-        return _detect_json(objs)
+            if not any(mark in text for mark in _LOG_MARKS):  # logs whose lines start "[date ...]"
+                raise
+        else:
+            return _detect_json(objs)
     if _VLLM in text:
         return "vllm-metrics"
     if "SpecDecoding metrics:" in text:
         return "vllm-log"
+    if V0_MARK in text:
+        return "vllm-v0-log"
+    if "Decode batch" in text and "accept len:" in text:
+        return "sglang-log"
+    if "num_accepted_tokens:" in text and "num_drafts:" in text:
+        return "vllm-offline"
     if _LCPP_SLOT.search(text) or "#gen drafts" in text:
         return "llama.cpp"
     first = text.splitlines()[0] if text.strip() else ""
@@ -176,6 +198,12 @@ def _read_kind(p: str, text: str, kind: str) -> list[Measured]:
         return read_prometheus(p, text)
     if kind == "vllm-log":
         return read_vllm_log(p, text)
+    if kind == "sglang-log":
+        return read_sglang_log(p, text)
+    if kind == "vllm-v0-log":
+        return read_vllm_v0_log(p, text)
+    if kind == "vllm-offline":
+        return read_vllm_offline(p, text)
     if kind == "llama.cpp":
         return read_llamacpp(p, text)
     if kind in ("jsonl", "sglang", "spec-bench", "eagle"):

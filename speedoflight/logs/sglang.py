@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from ._text import _count, _integer
 from .result import Measured
 from .uncertainty import between_groups
 
-__all__ = ["read_sglang"]
+__all__ = ["read_sglang", "read_sglang_log"]
 
 
 def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
@@ -105,3 +106,88 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
             notes=tuple(notes),
         )
     ]
+
+
+_DECODE = re.compile(r"Decode batch(?: \[\d+\])?[.,]")
+_RANK = re.compile(r"^\s*\[[^\]]*?((?: (?:DP|PP|TP|EP)\d+)+)\]")
+_ACCEPT_LEN = re.compile(r"accept len: ([-+0-9.eEnaif]+)")
+_RUNNING = re.compile(r"#running-req: (\d+)")
+
+
+def read_sglang_log(path: str, text: str) -> list[Measured]:
+    """Read SGLang server ``Decode batch ... accept len: A ...`` lines into one entry (and one per DP rank).
+
+    ``accept len`` is the tokens a request gains per verify step over the last logging interval (40 decode
+    batches by default), bonus token included: A = X + 1. SGLang's ``accept rate`` is left alone: its
+    denominator changed between releases (it counted the tree slot of the current token, and before 0.5.15 the
+    bonus token in the numerator), so it is not a per-token acceptance. A line does not say how many verify
+    steps it covers; intervals are weighted by the running requests at the time of the line, an estimate.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        The server log; other lines are ignored.
+
+    Returns
+    -------
+    list of Measured
+        All ranks pooled, then one entry per DP rank when there are several.
+
+    """
+    by: dict[str, list[tuple[float, float]]] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not _DECODE.search(line):
+            continue
+        m = _ACCEPT_LEN.search(line)
+        if not m:
+            continue
+        where = f"line {lineno}"
+        try:
+            a = float(m.group(1))
+        except ValueError:
+            raise InputError(f"{path}: {where}: accept len {m.group(1)!r} is not a number") from None
+        if not np.isfinite(a) or a < 1:
+            raise InputError(f"{path}: {where}: accept len {a:g} is below 1 or not finite (it counts the bonus token)")
+        r = _RUNNING.search(line)
+        weight = float(r.group(1)) if r else 1.0
+        if weight <= 0:
+            continue
+        rank = _RANK.search(line)
+        dp = " ".join(x for x in (rank.group(1).split() if rank else []) if x.startswith("DP"))
+        by.setdefault(dp, []).append((a - 1.0, weight))
+    if not by:
+        raise InputError(f"{path}: no SGLang 'Decode batch ... accept len' line")
+    out = [_sglang_log_entry(path, "", [x for rows in by.values() for x in rows])]
+    if len(by) > 1:
+        out += [_sglang_log_entry(path, dp or "no DP rank", rows) for dp, rows in by.items()]
+    return out
+
+
+def _sglang_log_entry(path: str, label: str, rows: list[tuple[float, float]]) -> Measured:
+    x = np.array([r[0] for r in rows])
+    w = np.array([r[1] for r in rows])
+    notes = (
+        "each interval weighted by its running requests (the line does not say how many verify steps it "
+        "covers): an estimate",
+    )
+    if len(rows) >= 5:
+        mean, se, ci, _ = between_groups(x * w, w)
+        how = f"batch means over {len(rows)} logging intervals, weighted by running requests (t-interval)"
+    else:
+        mean, se, ci = float((x * w).sum() / w.sum()), None, None
+        how = f"{len(rows)} logging interval(s): too few for an interval"
+    return Measured(
+        source=path,
+        format="sglang-log",
+        label=label,
+        mean_accepted=mean,
+        iterations=float(w.sum()),
+        se=se,
+        ci=ci,
+        uncertainty=how,
+        convention="SGLang's 'accept len' is tokens per verify step, bonus token included: X = accept len - 1 "
+        "(its 'accept rate' is not a per-token acceptance and is not used)",
+        notes=notes,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from .uncertainty import between_groups, distribution_from_cumulative, from_dist
 
 _VLLM = "vllm:spec_decode_num_"
 
-__all__ = ["read_prometheus", "read_vllm_log"]
+__all__ = ["check_printout", "log_lines", "read_prometheus", "read_vllm_log"]
 
 
 def read_prometheus(path: str, text: str) -> list[Measured]:
@@ -132,6 +133,38 @@ def read_prometheus(path: str, text: str) -> list[Measured]:
     return out
 
 
+def check_printout(path: str, where: str, mean_len: float | None, rates: list[float] | None) -> None:
+    """Refuse a printed mean acceptance length or per-position rates that no run can produce.
+
+    The mean length must be finite; each per-position rate is P(X > i), a probability that cannot grow with the
+    position (beyond print rounding of 0.0005).
+
+    Parameters
+    ----------
+    path, where
+        For the message: the file and the line.
+    mean_len
+        The printed mean acceptance length, or None.
+    rates
+        The printed per-position acceptance rates, or None.
+
+    """
+    if mean_len is not None and not np.isfinite(mean_len):
+        raise InputError(f"{path}: {where}: mean acceptance length {mean_len} is not a finite number")
+    if rates is None:
+        return
+    r = np.asarray(rates, dtype=np.float64)
+    if not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
+        raise InputError(
+            f"{path}: {where}: a per-position acceptance rate outside [0, 1] ({rates}); the line is damaged"
+        )
+    if np.any(np.diff(r) > 0.001 + 1e-9):
+        raise InputError(
+            f"{path}: {where}: the per-position acceptance rates grow with the position ({rates}); position i+1 can "
+            "be accepted only after position i, so they cannot"
+        )
+
+
 def _drafts_from_printout(
     path: str, where: str, accepted: float, drafted: float, mean_len: float | None, rates: list[float] | None
 ) -> tuple[float, str | None]:
@@ -142,6 +175,7 @@ def _drafts_from_printout(
     does not (drafts of varying length), drafts come from the printed mean instead.
     """
     k = len(rates) if rates else None
+    check_printout(path, where, mean_len, rates)
     if mean_len is not None:
         if mean_len < 1 - 0.005:
             raise InputError(
@@ -176,10 +210,51 @@ def _drafts_from_printout(
     return n, f"drafts recovered from the printed mean acceptance length (between {lo:.1f} and {hi:.1f})"
 
 
-def read_vllm_log(path: str, text: str) -> list[Measured]:
-    """Read vLLM ``SpecDecoding metrics:`` lines into one entry.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_PROCESS = re.compile(r"\(([A-Za-z]+(?:_DP\d+)?) pid=(\d+)\)")
+_ENGINE = re.compile(r"\bEngine (\d+):")
 
-    Counts are summed over the logging intervals; batch means over them give the interval.
+
+def log_lines(text: str) -> list[tuple[int, str, str]]:
+    """Return ``(line number, process, line)`` for every line, ANSI colours removed.
+
+    ``process`` names where a line came from: the ``(APIServer pid=N)`` prefix vLLM puts on every line of a
+    server with several processes, extended by the engine of the nearest earlier ``Engine NNN:`` throughput
+    line of the same process (vLLM logs each engine's spec line right after that engine's throughput line);
+    empty for a plain log.
+
+    Parameters
+    ----------
+    text
+        The log.
+
+    Returns
+    -------
+    list of tuple
+        One tuple per line.
+
+    """
+    engine_of: dict[str, str] = {}
+    out = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = _ANSI.sub("", raw)
+        m = _PROCESS.search(line)
+        proc = f"{m.group(1)} pid={m.group(2)}" if m else ""
+        e = _ENGINE.search(line)
+        if e:
+            engine_of[proc] = f"engine {int(e.group(1))}"
+        who = " ".join(x for x in (proc, engine_of.get(proc, "")) if x)
+        out.append((lineno, who, line))
+    return out
+
+
+def read_vllm_log(path: str, text: str) -> list[Measured]:
+    """Read vLLM V1 ``SpecDecoding metrics:`` lines: one entry for all of them, and one per engine or process.
+
+    Counts are summed over the logging intervals (each line covers the interval since the previous one) and
+    over engines, never averaged; batch means over the intervals give the interval. Every field order seen
+    across versions is read by name (``Mean acceptance length``, ``Per-position acceptance rate``, ``Avg Draft
+    acceptance rate``, ``Current speculative depth``, throughputs); unknown fields are ignored.
 
     Parameters
     ----------
@@ -191,18 +266,11 @@ def read_vllm_log(path: str, text: str) -> list[Measured]:
     Returns
     -------
     list of Measured
-        One entry: the interval from batch means over 5 or more logging intervals, else from the per-position
-        rates, else from totals only.
+        All engines pooled (label empty), then one entry per engine or process when there are several.
 
     """
-    totals: list[float] = []
-    counts: list[float] = []
-    per_pos_sum: np.ndarray | None = None
-    drafted_total = 0.0
-    notes: set[str] = set()
-    k_seen: set[int] = set()
-    n_lines = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    by: dict[str, list[tuple[str, float, float, float | None, list[float] | None]]] = {}
+    for lineno, who, line in log_lines(text):
         at = line.find("SpecDecoding metrics:")
         if at < 0:
             continue
@@ -221,6 +289,33 @@ def read_vllm_log(path: str, text: str) -> list[Measured]:
         _count(path, where, "Drafted", drafted)
         if acc > drafted:
             raise InputError(f"{path}: {where}: {acc:g} tokens accepted but only {drafted:g} drafted")
+        check_printout(path, where, mean_len, rates)
+        by.setdefault(who, []).append((where, acc, drafted, mean_len, rates))
+    lines = [x for rows in by.values() for x in rows]
+    if not any(d > 0 for _, _, d, _, _ in lines):
+        raise InputError(f"{path}: no 'SpecDecoding metrics:' line with drafted tokens")
+    out = [_v1_entry(path, "", lines)]
+    if len(by) > 1:
+        out += [
+            _v1_entry(path, who or "unlabelled lines", rows)
+            for who, rows in by.items()
+            if any(d > 0 for _, _, d, _, _ in rows)
+        ]
+    return out
+
+
+def _v1_entry(
+    path: str, label: str, lines: list[tuple[str, float, float, float | None, list[float] | None]]
+) -> Measured:
+    """One entry from SpecDecoding lines: counts summed, drafts recovered per line."""
+    totals: list[float] = []
+    counts: list[float] = []
+    per_pos_sum: np.ndarray | None = None
+    drafted_total = 0.0
+    notes: set[str] = set()
+    k_seen: set[int] = set()
+    n_lines = 0
+    for where, acc, drafted, mean_len, rates in lines:
         if drafted == 0:
             continue  # an idle interval
         n, note = _drafts_from_printout(path, where, acc, drafted, mean_len, rates)
@@ -241,7 +336,7 @@ def read_vllm_log(path: str, text: str) -> list[Measured]:
                 per_pos_sum = None
                 notes.add("the number of speculative positions changed between lines")
     if n_lines == 0:
-        raise InputError(f"{path}: no 'SpecDecoding metrics:' line with drafted tokens")
+        raise InputError(f"{path}: {label}: no 'SpecDecoding metrics:' line with drafted tokens")
     drafts = float(sum(counts))
     acc_total = float(sum(totals))
     dist = None
@@ -256,21 +351,19 @@ def read_vllm_log(path: str, text: str) -> list[Measured]:
         mean, se, ci, how = totals_only(acc_total, drafts, next(iter(k_seen)) if len(k_seen) == 1 else None)
     if per_pos_sum is not None and len(k_seen) == 1:
         dist = np.clip(distribution_from_cumulative(drafts, per_pos_sum) / drafts, 0, 1)
-    return [
-        Measured(
-            source=path,
-            format="vllm-log",
-            label="",
-            mean_accepted=mean,
-            iterations=drafts,
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="vLLM prints the mean acceptance length 1 + accepted/drafts (bonus token included); "
-            "X = accepted draft tokens / drafts; lines are per logging interval and are summed",
-            P=next(iter(k_seen)) if len(k_seen) == 1 else None,
-            mean_draft_size=drafted_total / drafts,
-            distribution=dist,
-            notes=tuple(sorted(notes)),
-        )
-    ]
+    return Measured(
+        source=path,
+        format="vllm-log",
+        label=label,
+        mean_accepted=mean,
+        iterations=drafts,
+        se=se,
+        ci=ci,
+        uncertainty=how,
+        convention="vLLM prints the mean acceptance length 1 + accepted/drafts (bonus token included); "
+        "X = accepted draft tokens / drafts; lines are per logging interval and are summed",
+        P=next(iter(k_seen)) if len(k_seen) == 1 else None,
+        mean_draft_size=drafted_total / drafts,
+        distribution=dist,
+        notes=tuple(sorted(notes)),
+    )

@@ -1,0 +1,144 @@
+"""vLLM's printouts, written here from the documented formats (vllm/v1/spec_decode/metrics.py, vllm/engine/metrics.py,
+examples/offline_inference/spec_decode.py), with X worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from speedoflight.cli.app import main
+from speedoflight.errors import InputError
+from speedoflight.logs.acceptance import detect, read_acceptance
+
+# V1, the current format (PR #24127), logged by the API server process of each of two servers, between the
+# engine's throughput lines, one with ANSI colours as on a terminal.
+# pid=1: k = 3 rates; drafts = 1500 / 3 = 500; X = 930 / 500 = 1.86 (mean length 2.86; rates sum to 1.86).
+# pid=2: drafts = 900 / 3 = 300; X = 300 / 300 = 1.00 (mean length 2.00).
+# Pooled by summing counts: X = (930 + 300) / (500 + 300) = 1.5375 (averaging the lengths would give 1.43).
+V1_TWO_SERVERS = """\
+(APIServer pid=1) INFO 05-01 14:24:40 [loggers.py:123] Engine 000: Avg prompt throughput: 12.0 tokens/s, \
+Avg generation throughput: 93.0 tokens/s, Running: 1 reqs, Waiting: 0 reqs, GPU KV cache usage: 1.2%, \
+Prefix cache hit rate: 0.0%
+(APIServer pid=1) INFO 05-01 14:24:40 [metrics.py:101] SpecDecoding metrics: Mean acceptance length: 2.86, \
+Accepted throughput: 93.00 tokens/s, Drafted throughput: 150.00 tokens/s, Accepted: 930 tokens, Drafted: 1500 \
+tokens, Per-position acceptance rate: 0.800, 0.620, 0.440, Avg Draft acceptance rate: 62.0%
+(APIServer pid=2) INFO 05-01 14:24:41 [launcher.py:46] Route: /v1/completions, Methods: POST
+\x1b[36m(APIServer pid=2)\x1b[0m INFO 05-01 14:24:41 [metrics.py:101] SpecDecoding metrics: Mean acceptance \
+length: 2.00, Accepted throughput: 30.00 tokens/s, Drafted throughput: 90.00 tokens/s, Accepted: 300 tokens, \
+Drafted: 900 tokens, Per-position acceptance rate: 0.500, 0.300, 0.200, Avg Draft acceptance rate: 33.3%
+"""
+
+# V1 with a dynamic depth (2026 builds print "Current speculative depth"): 7 rates, drafts = 308 / 7 = 44,
+# X = 256 / 44 = 5.8182 (mean length 6.82; the rates sum to 5.818).
+V1_DEPTH = (
+    "(APIServer pid=1) INFO 09-04 11:01:16 [metrics.py:125] SpecDecoding metrics: Mean acceptance length: 6.82, "
+    "Current speculative depth: 7, Accepted throughput: 6.46 tokens/s, Drafted throughput: 7.77 tokens/s, "
+    "Accepted: 256 tokens, Drafted: 308 tokens, Per-position acceptance rate: 1.000, 1.000, 1.000, 1.000, 0.795, "
+    "0.614, 0.409, Avg Draft acceptance rate: 83.1%\n"
+)
+
+# V0, cumulative since the engine started (k = 3). Line 1: drafts = 13311 / 3 = 4437, emitted 10616.
+# Line 2 (cumulative): draft 26622, emitted 21000, so the second interval has 4437 drafts and 10384 emitted.
+# X over both = (21000 - 8874) / 8874 = 1.366464 (emitted per draft minus the one token every call emits).
+# The earliest releases spelled "Number of draft tokens tokens": line 2 uses that spelling.
+V0 = """\
+INFO 10-16 19:05:47 metrics.py:367] Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 55.1 tokens/s
+INFO 10-16 19:05:47 metrics.py:367] Speculative metrics: Draft acceptance rate: 0.642, System efficiency: 0.598, \
+Number of speculative tokens: 3, Number of accepted tokens: 8547, Number of draft tokens: 13311, Number of emitted \
+tokens: 10616.
+INFO 10-16 19:05:52 metrics.py:367] Speculative metrics: Draft acceptance rate: 0.640, System efficiency: 0.592, \
+Number of speculative tokens: 3, Number of accepted tokens: 17000, Number of draft tokens tokens: 26622, Number of \
+emitted tokens tokens: 21000.
+"""
+
+# examples/offline_inference/spec_decode.py (current form): X = 12904 / 7125 = 1.811088 (mean length 2.81),
+# k = 3; P(X > 0), P(X > 1), P(X > 2) = 0.78, 0.59, 0.44 (they sum to 1.81).
+OFFLINE = """\
+--------------------------------------------------
+total_num_output_tokens: 20480
+num_drafts: 7125
+num_draft_tokens: 21375
+num_accepted_tokens: 12904
+mean acceptance length: 2.81
+--------------------------------------------------
+acceptance at token 0: 0.78
+acceptance at token 1: 0.59
+acceptance at token 2: 0.44
+"""
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_v1_engines_are_pooled_by_counts_and_reported_each(tmp_path):
+    path = _write(tmp_path, "serve.log", V1_TWO_SERVERS)
+    assert detect(path, V1_TWO_SERVERS) == "vllm-log"
+    pooled, *each = read_acceptance(path)
+    assert pooled.label == ""
+    assert pooled.mean_accepted == pytest.approx(1230 / 800, rel=1e-12)
+    assert pooled.iterations == pytest.approx(800)
+    assert pooled.P == 3
+    got = {m.label: m.mean_accepted for m in each}
+    assert got == {"APIServer pid=1 engine 0": pytest.approx(1.86), "APIServer pid=2": pytest.approx(1.0)}
+
+
+def test_v1_with_a_current_speculative_depth(tmp_path):
+    (m,) = read_acceptance(_write(tmp_path, "depth.log", V1_DEPTH))
+    assert m.P == 7
+    assert m.iterations == pytest.approx(44)
+    assert m.mean_accepted == pytest.approx(256 / 44, rel=1e-12)
+
+
+def test_v0_cumulative_lines_give_interval_differences(tmp_path):
+    path = _write(tmp_path, "v0.log", V0)
+    assert detect(path, V0) == "vllm-v0-log"
+    (m,) = read_acceptance(path)
+    assert m.format == "vllm-v0-log"
+    assert m.P == 3
+    assert m.iterations == pytest.approx(8874)
+    assert m.mean_accepted == pytest.approx(21000 / 8874 - 1, rel=1e-12)
+    assert "emitted" in m.convention
+
+
+def test_v0_restart_and_inconsistent_counters(tmp_path):
+    restart = V0 + V0.splitlines()[1] + "\n"  # the counters fall back to the first line's: a new run
+    ms = read_acceptance(_write(tmp_path, "r.log", restart))
+    assert ms[0].iterations == pytest.approx(8874 + 4437)
+    assert any("restart" in n for n in ms[0].notes)
+    bad = V0.replace("Number of emitted tokens: 10616", "Number of emitted tokens: 99999")
+    with pytest.raises(InputError, match="emits"):
+        read_acceptance(_write(tmp_path, "bad.log", bad))
+
+
+def test_the_offline_example_printout(tmp_path):
+    path = _write(tmp_path, "out.txt", OFFLINE)
+    assert detect(path, OFFLINE) == "vllm-offline"
+    (m,) = read_acceptance(path)
+    assert m.mean_accepted == pytest.approx(12904 / 7125, rel=1e-12)
+    assert m.P == 3
+    assert m.mean_draft_size == pytest.approx(3.0)
+    assert m.distribution is not None
+    assert m.distribution.tolist() == pytest.approx([0.22, 0.19, 0.15, 0.44], abs=1e-9)  # P(X = 0..3)
+    old = OFFLINE.replace("acceptance at token 0: ", "acceptance at token 0:")  # the older form: no space
+    assert read_acceptance(_write(tmp_path, "old.txt", old))[0].mean_accepted == pytest.approx(m.mean_accepted)
+
+
+def test_a_damaged_offline_printout_is_refused(tmp_path):
+    with pytest.raises(InputError, match="not 1 \\+"):
+        read_acceptance(
+            _write(tmp_path, "x.txt", OFFLINE.replace("mean acceptance length: 2.81", "mean acceptance length: 3.50"))
+        )
+
+
+def test_compare_json_round_trip(tmp_path, capsys):
+    """Each format reaches compare with its X and P."""
+    dump = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "smollm2-t1.npz")
+    for text, x in ((V0, 21000 / 8874 - 1), (OFFLINE, 12904 / 7125), (V1_DEPTH, 256 / 44)):
+        path = _write(tmp_path, "m.log", text)
+        assert main(["compare", "--dump", dump, "--measured", path, "--replicates", "4", "--json", "--quiet"]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert d["measured"][0]["mean_accepted"] == pytest.approx(x, rel=1e-9)
