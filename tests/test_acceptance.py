@@ -167,7 +167,6 @@ def test_vllm_metrics_sums_engines(tmp_path):
     [
         ({"accepted": 400.0}, "only 300"),
         ({"p1": 90.0, "p0": 40.0}, "rise with the position"),
-        ({"accepted": 140.0}, "sum to 150"),
         ({"drafts": 0.0}, "no drafts yet"),
         ({"drafts": -5.0}, "negative"),
     ],
@@ -175,6 +174,16 @@ def test_vllm_metrics_sums_engines(tmp_path):
 def test_vllm_metrics_bad_input(tmp_path, kw, message):
     with pytest.raises(InputError, match=message):
         read_acceptance(write(tmp_path, "bad.prom", prom(**kw)))
+
+
+def test_a_trimmed_scrape_uses_the_totals_and_says_so(tmp_path):
+    """Per-position counters summing to 150 while 140 tokens were accepted (a scrape cut by grep, or an engine's
+    per-position series missing): X = 140 / 100 from the totals, no distribution, and a note."""
+    m = one(write(tmp_path, "trimmed.prom", prom(accepted=140.0)))
+    assert m.mean_accepted == pytest.approx(1.4)
+    assert m.distribution is None
+    assert m.P is None
+    assert any("trimmed" in n for n in m.notes)
 
 
 def test_vllm_metrics_twice_in_one_file(tmp_path):
@@ -254,10 +263,39 @@ def test_sglang_meta_info(tmp_path):
 
 
 def test_sglang_json_list_and_older_fields(tmp_path):
-    # older versions: no spec_accept_token_num; X = completion_tokens - verify steps
-    recs = [{"meta_info": {"completion_tokens": 30, "spec_verify_ct": 10}}]
-    m = one(write(tmp_path, "sgl.json", json.dumps(recs)))
-    assert m.mean_accepted == pytest.approx(2.0)
+    """A real SGLang 0.5.6 response (PR #13754): completion_tokens 200 = 1 (sampled at prefill) + 188 verify steps
+    + 11 accepted drafts. With the counts, X = 11 / 188; an older release without spec_accept_token_num gives the
+    same from completion_tokens - spec_verify_ct - 1 (dividing completion tokens by verify steps would give
+    1.0638 - 1 = 0.0638, the prefill token counted as accepted)."""
+    real = {"completion_tokens": 200, "spec_accept_rate": 0.011702127659574468,
+            "spec_accept_length": 1.0638297872340425, "spec_verify_ct": 188, "spec_accept_token_num": 11,
+            "spec_draft_token_num": 940}  # fmt: skip
+    m = one(write(tmp_path, "sgl.json", json.dumps([{"meta_info": real}])))
+    assert m.mean_accepted == pytest.approx(11 / 188, rel=1e-12)
+    assert m.P == 5
+    older = {"completion_tokens": 200, "spec_verify_ct": 188}
+    m = one(write(tmp_path, "old.json", json.dumps([{"meta_info": older}])))
+    assert m.mean_accepted == pytest.approx(11 / 188, rel=1e-12)
+    assert "prefill" in " ".join(m.notes)
+
+
+def test_sglang_newer_fields_and_the_openai_extension(tmp_path):
+    """0.5.15+: spec_num_correct_drafts, spec_num_proposed_drafts and the histogram of accepted drafts per step
+    ([3, 6, 12, 12]: 33 steps, 6 + 24 + 36 = 66 accepted, X = 2); 0.5.23's OpenAI sglext.spec_tokens_details
+    (a real reply: 63 accepted in 43 steps, histogram [11, 14, 11, 4, 0, 3]: 14 + 22 + 12 + 15 = 63)."""
+    newer = {"meta_info": {"completion_tokens": 100, "spec_num_correct_drafts": 66, "spec_num_proposed_drafts": 99,
+                           "spec_verify_ct": 33, "spec_correct_drafts_histogram": [3, 6, 12, 12]}}  # fmt: skip
+    openai = {"choices": [{"message": {"content": "..."}}],
+              "sglext": {"spec_tokens_details": {"spec_accept_length": 2.4651162790697674, "spec_num_correct_drafts": 63,
+                                                 "spec_num_proposed_drafts": 215, "spec_verify_ct": 43,
+                                                 "spec_correct_drafts_histogram": [11, 14, 11, 4, 0, 3]}}}  # fmt: skip
+    m = one(write(tmp_path, "new.jsonl", json.dumps(newer) + "\n" + json.dumps(openai) + "\n"))
+    assert m.mean_accepted == pytest.approx((66 + 63) / (33 + 43), rel=1e-12)
+    assert m.distribution is not None
+    assert m.distribution[0] == pytest.approx((3 + 11) / 76)
+    bad = {"meta_info": {"spec_num_correct_drafts": 66, "spec_verify_ct": 33, "spec_correct_drafts_histogram": [3, 6]}}
+    with pytest.raises(InputError, match="histogram"):
+        read_acceptance(write(tmp_path, "bad.jsonl", json.dumps(bad)))
 
 
 @pytest.mark.parametrize(
@@ -265,7 +303,7 @@ def test_sglang_json_list_and_older_fields(tmp_path):
     [
         ({"spec_verify_ct": 10, "spec_accept_token_num": 50, "spec_draft_token_num": 40}, "only 40 drafted"),
         ({"spec_verify_ct": -1, "spec_accept_token_num": 5}, "negative"),
-        ({"spec_verify_ct": 10}, "needs spec_accept_token_num"),
+        ({"spec_verify_ct": 10}, "needs spec_num_correct_drafts"),
         ({"completion_tokens": 30, "spec_verify_ct": 10, "spec_accept_token_num": 20, "spec_accept_length": 5.0},
          "is not completion_tokens"),
     ],

@@ -142,3 +142,107 @@ def test_compare_json_round_trip(tmp_path, capsys):
         assert main(["compare", "--dump", dump, "--measured", path, "--replicates", "4", "--json", "--quiet"]) == 0
         d = json.loads(capsys.readouterr().out)
         assert d["measured"][0]["mean_accepted"] == pytest.approx(x, rel=1e-9)
+
+
+# Per-request metrics (--per-request-spec-decode-metrics summary, vLLM 0.29+), two responses:
+#   k = 3, histogram [39, 1, 0, 3]: 43 steps, 1 + 9 = 10 accepted (mean length 1 + 10/43 = 1.2326)
+#   k = 3, histogram [2, 3, 2, 10]: 17 steps, 3 + 4 + 30 = 37 accepted
+# X = (10 + 37) / (43 + 17) = 47 / 60; pooled P(X = 0) = 41 / 60.
+# A development build's shape (each choice's speculative_decoding_stats, sparse histogram) reads the same.
+def _per_request(hist, k=3, sparse=False):
+    h = {str(j): c for j, c in enumerate(hist) if c} if sparse else hist
+    steps = sum(hist)
+    acc = sum(j * c for j, c in enumerate(hist))
+    sd = {"mean_acceptance_length": 1 + acc / steps, "draft_acceptance_rate": acc / (k * steps),
+          "acceptance_histogram": h, "num_spec_steps": steps, "num_accepted_draft_tokens": acc,
+          "num_draft_tokens": k * steps, "num_spec_tokens": k}  # fmt: skip
+    if sparse:
+        return {"choices": [{"index": 0, "text": "...", "speculative_decoding_stats": sd}]}
+    return {"choices": [{"index": 0, "text": "..."}], "usage": {}, "metrics": {"speculative_decoding": sd}}
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["metrics.speculative_decoding", "choice stats, sparse"])
+def test_per_request_metrics(tmp_path, sparse):
+    rows = [_per_request([39, 1, 0, 3], sparse=sparse), _per_request([2, 3, 2, 10], sparse=sparse)]
+    p = tmp_path / "responses.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert detect(str(p), p.read_text()) == "vllm-per-request"
+    (m,) = read_acceptance(str(p))
+    assert m.mean_accepted == pytest.approx(47 / 60, rel=1e-12)
+    assert m.P == 3
+    assert m.groups == 2
+    assert m.distribution is not None
+    assert m.distribution[0] == pytest.approx(41 / 60)
+
+
+def test_per_request_metrics_that_contradict_their_histogram(tmp_path):
+    r = _per_request([39, 1, 0, 3])
+    r["metrics"]["speculative_decoding"]["num_accepted_draft_tokens"] = 11
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps(r) + "\n")
+    with pytest.raises(InputError, match="histogram"):
+        read_acceptance(str(p))
+
+
+# vllm bench serve, two runs in one file (values left-aligned with trailing spaces, as printed):
+#   run 1 (copied from a user log, k = 3): 149023 / 60305 = 2.47116 (length 3.47); per-position 91.94, 81.80, 73.37 %
+#   run 2: 1000 / 1000 = 1.0 (length 2.00), no per-position lines
+BENCH = (
+    "============ Serving Benchmark Result ============\n"
+    "Successful requests:                     100       \n"
+    "---------------Speculative Decoding---------------\n"
+    "Acceptance rate (%):                     82.37     \n"
+    "Acceptance length:                       3.47      \n"
+    "Drafts:                                  60305     \n"
+    "Draft tokens:                            180915    \n"
+    "Accepted tokens:                         149023    \n"
+    "Per-position acceptance (%):\n"
+    "  Position 0:                            91.94     \n"
+    "  Position 1:                            81.80     \n"
+    "  Position 2:                            73.37     \n"
+    "==================================================\n"
+    "---------------Speculative Decoding---------------\n"
+    "Acceptance rate (%):                     33.33     \n"
+    "Acceptance length:                       2.00      \n"
+    "Drafts:                                  1000      \n"
+    "Draft tokens:                            3000      \n"
+    "Accepted tokens:                         1000      \n"
+    "==================================================\n"
+)
+
+
+def test_bench_serve_sections(tmp_path):
+    p = tmp_path / "bench.txt"
+    p.write_text(BENCH)
+    assert detect(str(p), BENCH) == "vllm-bench"
+    first, second = read_acceptance(str(p))
+    assert (first.label, second.label) == ("run 1", "run 2")
+    assert first.mean_accepted == pytest.approx(149023 / 60305, rel=1e-12)
+    assert first.P == 3
+    assert first.mean_draft_size == pytest.approx(3.0)
+    assert first.distribution is not None
+    assert first.distribution[0] == pytest.approx(1 - 0.9194)
+    assert second.mean_accepted == pytest.approx(1.0)
+
+
+# V1 as first changed by PR #15902 (v0.8.3-0.8.4): no mean acceptance length, no per-position rates. With
+# --num-speculative-tokens 3: drafts = 240 / 3 = 80, X = 150 / 80 = 1.875.
+V1_B = "INFO 04-02 10:00:00 [loggers.py:81] SpecDecoding metrics: Draft acceptance rate: 62.5%, Accepted: 150 tokens, Drafted: 240 tokens\n"
+
+
+def test_lines_without_a_mean_length_need_k(tmp_path, capsys):
+    p = tmp_path / "old.log"
+    p.write_text(V1_B)
+    with pytest.raises(InputError, match="--num-speculative-tokens"):
+        read_acceptance(str(p))
+    (m,) = read_acceptance(str(p), num_speculative_tokens=3)
+    assert m.mean_accepted == pytest.approx(1.875)
+    assert m.P == 3
+    with pytest.raises(InputError, match="not a multiple"):
+        read_acceptance(str(p), num_speculative_tokens=7)
+    dump = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "smollm2-t1.npz")
+    argv = ["compare", "--dump", dump, "--measured", str(p), "--replicates", "4", "--json", "--quiet"]
+    assert main([*argv, "--num-speculative-tokens", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["measured"][0]["mean_accepted"] == pytest.approx(1.875)
+    assert main(argv) == 2
+    assert "--num-speculative-tokens" in capsys.readouterr().err

@@ -38,6 +38,12 @@ def add_parser(sub: Any) -> None:
         "--measured", nargs="+", required=True, metavar="FILE", help="measured acceptance (any format below)"
     )
     p.add_argument("--measured-format", choices=sorted(measured_formats()), help="force the measured files' format")
+    p.add_argument(
+        "--num-speculative-tokens",
+        type=positive_int,
+        metavar="K",
+        help="draft tokens per call, for vLLM log lines that print no mean acceptance length (drafts = drafted / K)",
+    )
     p.add_argument("--tree-size", type=positive_int, help="P (draft tokens per iteration) of every measured system")
     p.add_argument(
         "--pmax", type=positive_int, help="largest P on the curves (default 4x the largest measured P, >= 256)"
@@ -59,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.compare import compare, write_comparison
     from ..logs.acceptance import read_many
 
-    measured = read_many(args.measured, args.measured_format)
+    measured = read_many(args.measured, args.measured_format, args.num_speculative_tokens)
     comp = compare(
         args.dump,
         measured,

@@ -33,6 +33,13 @@ Formats (:func:`read_acceptance` detects them from the content):
 ``vllm-v0-log``
     vLLM V0's cumulative ``Speculative metrics:`` lines: X = emitted tokens /
     drafts - 1 per interval between consecutive lines.
+``vllm-per-request``
+    vLLM responses with per-request ``metrics.speculative_decoding``
+    (``--per-request-spec-decode-metrics``; development builds: each choice's
+    ``speculative_decoding_stats``): X = accepted / verify steps, the
+    histogram for the distribution.
+``vllm-bench``
+    ``vllm bench serve`` reports: the Speculative Decoding section of each run.
 ``vllm-offline``
     The printout of ``examples/offline_inference/spec_decode.py``.
 ``sglang``
@@ -52,6 +59,21 @@ Formats (:func:`read_acceptance` detects them from the content):
     mean acceptance length = L, acceptance rate per position = (...)`` lines,
     and cumulative ``statistics <impl>: ... #gen drafts = N, ... #acc tokens = A,
     #mean acc len = L`` lines (one entry per implementation).
+``tensorrt-llm``
+    TensorRT-LLM iteration stats (a JSON list or JSONL) with
+    ``specDecodingStats``: X = accepted draft tokens / requests with drafts,
+    summed over iterations.
+``aiperf``
+    NVIDIA AIPerf ``profile_export.jsonl`` records with ``spec_decode_*``
+    metrics: X = accepted draft tokens / verify steps per request.
+``llama.cpp-summary``
+    The end-of-run summary of llama.cpp's legacy ``speculative`` example
+    (``n_draft``, ``n_predict``, ``n_drafted``, ``n_accept``): calls =
+    n_predict - n_accept, an estimate within one call.
+``llama.cpp-timings``
+    llama.cpp server responses with ``timings.draft_n`` and
+    ``draft_n_accepted``: only a lower bound on X (the server does not log its
+    verifier calls), reported as such.
 
 Where a source prints rounded values (vLLM and llama.cpp print the mean
 acceptance length to 2 decimals and per-position rates to 3), the checks
@@ -67,12 +89,21 @@ from typing import Any
 from ..errors import InputError
 from ._text import _json_objects, _read_text
 from .answers import read_answers
-from .llamacpp import _LCPP_SLOT, read_llamacpp
+from .engines import is_aiperf, is_tensorrt_llm, read_aiperf, read_tensorrt_llm
+from .llamacpp import _LCPP_SLOT, is_legacy_summary, read_llamacpp, read_llamacpp_summary, read_llamacpp_timings
 from .plain import _TPC_KEYS, _X_KEYS, read_csv, read_own, read_plain
 from .result import FORMATS, Measured
 from .sglang import read_sglang, read_sglang_log
 from .vllm import _VLLM, read_prometheus, read_vllm_log
-from .vllm_more import V0_MARK, read_vllm_offline, read_vllm_v0_log
+from .vllm_more import (
+    V0_MARK,
+    is_bench_serve,
+    is_vllm_per_request,
+    read_bench_serve,
+    read_vllm_offline,
+    read_vllm_per_request,
+    read_vllm_v0_log,
+)
 
 __all__ = ["FORMATS", "Measured", "detect", "read_acceptance", "read_many"]
 
@@ -84,6 +115,12 @@ def _detect_json(objs: list[Any]) -> str:
     first = next((o for o in objs if isinstance(o, dict)), None)
     if first is None:
         return "unknown"
+    if is_vllm_per_request(objs):
+        return "vllm-per-request"
+    if is_tensorrt_llm(objs):
+        return "tensorrt-llm"
+    if is_aiperf(objs):
+        return "aiperf"
     if first.get("format") == "speedoflight-measured":
         return "speedoflight-measured"
     if isinstance(first.get("choices"), list) and first["choices"] and isinstance(first["choices"][0], dict):
@@ -92,8 +129,11 @@ def _detect_json(objs: list[Any]) -> str:
             return "spec-bench"
         if "idxs" in ch:
             return "eagle"
+    timings = first.get("timings")
+    if isinstance(timings, dict) and "draft_n_accepted" in timings:
+        return "llama.cpp-timings"
     meta = first.get("meta_info")
-    if isinstance(meta, dict) or "spec_verify_ct" in first:
+    if isinstance(meta, dict) or "spec_verify_ct" in first or isinstance(first.get("sglext"), dict):
         return "sglang"
     if any(k in first for k in _X_KEYS + _TPC_KEYS):
         return "jsonl"
@@ -136,19 +176,25 @@ def detect(path: str, text: str) -> str:
         return "vllm-log"
     if V0_MARK in text:
         return "vllm-v0-log"
+    if is_bench_serve(text):
+        return "vllm-bench"
     if "Decode batch" in text and "accept len:" in text:
         return "sglang-log"
     if "num_accepted_tokens:" in text and "num_drafts:" in text:
         return "vllm-offline"
     if _LCPP_SLOT.search(text) or "#gen drafts" in text:
         return "llama.cpp"
+    if is_legacy_summary(text):
+        return "llama.cpp-summary"
     first = text.splitlines()[0] if text.strip() else ""
     if "," in first or any(k in first.split() for k in _X_KEYS + _TPC_KEYS):
         return "csv"
     return "unknown"
 
 
-def read_acceptance(path: str | os.PathLike[str], fmt: str | None = None) -> list[Measured]:
+def read_acceptance(
+    path: str | os.PathLike[str], fmt: str | None = None, num_speculative_tokens: int | None = None
+) -> list[Measured]:
     """Read measured acceptance from any supported file.
 
     Parameters
@@ -157,6 +203,10 @@ def read_acceptance(path: str | os.PathLike[str], fmt: str | None = None) -> lis
         A CSV, JSONL/JSON, Prometheus text or server log (see the module docstring).
     fmt
         Force a format (one of :data:`FORMATS`); by default it is detected from the content.
+
+    num_speculative_tokens
+        K, the draft tokens per call of a chain, for vLLM log lines that print neither the mean acceptance
+        length nor per-position rates (drafts = drafted / K).
 
     Returns
     -------
@@ -178,7 +228,7 @@ def read_acceptance(path: str | os.PathLike[str], fmt: str | None = None) -> lis
         raise InputError(f"{p}: is empty")
     kind = fmt or detect(p, text)
     try:
-        return _read_kind(p, text, kind)
+        return _read_kind(p, text, kind, num_speculative_tokens)
     except InputError:
         raise
     except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:  # a damaged number or field
@@ -188,7 +238,7 @@ def read_acceptance(path: str | os.PathLike[str], fmt: str | None = None) -> lis
         ) from None
 
 
-def _read_kind(p: str, text: str, kind: str) -> list[Measured]:
+def _read_kind(p: str, text: str, kind: str, k: int | None = None) -> list[Measured]:
     """Read ``text`` as the format ``kind`` (see :func:`read_acceptance`)."""
     if kind == "csv":
         return read_csv(p, text)
@@ -197,7 +247,7 @@ def _read_kind(p: str, text: str, kind: str) -> list[Measured]:
     if kind == "vllm-metrics":
         return read_prometheus(p, text)
     if kind == "vllm-log":
-        return read_vllm_log(p, text)
+        return read_vllm_log(p, text, k)
     if kind == "sglang-log":
         return read_sglang_log(p, text)
     if kind == "vllm-v0-log":
@@ -206,8 +256,22 @@ def _read_kind(p: str, text: str, kind: str) -> list[Measured]:
         return read_vllm_offline(p, text)
     if kind == "llama.cpp":
         return read_llamacpp(p, text)
-    if kind in ("jsonl", "sglang", "spec-bench", "eagle"):
+    if kind == "llama.cpp-summary":
+        return read_llamacpp_summary(p, text)
+    if kind == "vllm-bench":
+        return read_bench_serve(p, text)
+    if kind in (
+        "jsonl", "sglang", "spec-bench", "eagle", "llama.cpp-timings", "tensorrt-llm", "aiperf", "vllm-per-request"
+    ):  # fmt: skip
         objs = _json_objects(p, text)
+        if kind == "vllm-per-request":
+            return read_vllm_per_request(p, objs)
+        if kind == "tensorrt-llm":
+            return read_tensorrt_llm(p, objs)
+        if kind == "aiperf":
+            return read_aiperf(p, objs)
+        if kind == "llama.cpp-timings":
+            return read_llamacpp_timings(p, objs)
         if kind == "sglang":
             return read_sglang(p, objs)
         if kind in ("spec-bench", "eagle"):
@@ -221,7 +285,9 @@ def _read_kind(p: str, text: str, kind: str) -> list[Measured]:
     )
 
 
-def read_many(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -> list[Measured]:
+def read_many(
+    paths: Iterable[str | os.PathLike[str]], fmt: str | None = None, num_speculative_tokens: int | None = None
+) -> list[Measured]:
     """Read several files (see :func:`read_acceptance`) into one list.
 
     Parameters
@@ -231,6 +297,9 @@ def read_many(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -
     fmt
         Force one format for every file (one of :data:`FORMATS`); by default each file's is detected.
 
+    num_speculative_tokens
+        As for :func:`read_acceptance`.
+
     Returns
     -------
     list of Measured
@@ -239,5 +308,5 @@ def read_many(paths: Iterable[str | os.PathLike[str]], fmt: str | None = None) -
     """
     out: list[Measured] = []
     for path in paths:
-        out.extend(read_acceptance(path, fmt))
+        out.extend(read_acceptance(path, fmt, num_speculative_tokens))
     return out

@@ -18,7 +18,7 @@ _LCPP_SLOT = re.compile(
 )
 _LCPP_STATS = re.compile(r"statistics\s+([\w\-.]+)\s*:(.*)$")
 
-__all__ = ["read_llamacpp"]
+__all__ = ["is_legacy_summary", "read_llamacpp", "read_llamacpp_summary", "read_llamacpp_timings"]
 
 
 def read_llamacpp(path: str, text: str) -> list[Measured]:
@@ -170,3 +170,159 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
     if not out:
         raise InputError(f"{path}: no llama.cpp 'draft acceptance' or 'statistics' line with drafts")
     return out
+
+
+_LEGACY = re.compile(r"^\s*(?:\S+\s+I\s+)?(n_draft|n_predict|n_drafted|n_accept)\s*=\s*(\S+)\s*$")
+
+
+def is_legacy_summary(text: str) -> bool:
+    """Whether ``text`` holds the end-of-run summary of llama.cpp's ``speculative`` example.
+
+    Parameters
+    ----------
+    text
+        The file's content.
+
+    Returns
+    -------
+    bool
+        True when ``n_predict`` and ``n_accept`` lines are both present.
+
+    """
+    keys = {m.group(1) for line in text.splitlines() if (m := _LEGACY.match(line))}
+    return {"n_predict", "n_accept"} <= keys
+
+
+def read_llamacpp_summary(path: str, text: str) -> list[Measured]:
+    """Read the summary of llama.cpp's legacy ``speculative`` example (``n_draft``, ``n_predict``, ...).
+
+    Every verifier call emits the tokens it accepted plus one token of its own, so the calls are
+    ``n_predict - n_accept`` and X = ``n_accept`` / calls. That count is off by the token sampled right after the
+    prompt (emitted without a draft) and by a draft cut at the end of generation, so it is an estimate within
+    one call. ``n_drafted`` / calls gives the mean draft length (``n_draft`` is only its maximum, so dividing
+    ``n_drafted`` by it counts drafts right only when every draft has full length).
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        The printout; other lines are ignored.
+
+    Returns
+    -------
+    list of Measured
+        One entry per summary in the file (several runs may be appended), labelled ``run 1``, ``run 2``, ...
+
+    """
+    runs: list[dict[str, float]] = [{}]
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = _LEGACY.match(line)
+        if not m:
+            continue
+        key = m.group(1)
+        if key in runs[-1]:
+            runs.append({})
+        try:
+            v = float(m.group(2))
+        except ValueError:
+            raise InputError(f"{path}: line {lineno}: {key} = {m.group(2)!r} is not a number") from None
+        if not np.isfinite(v) or v < 0 or v != round(v):
+            raise InputError(f"{path}: line {lineno}: {key} = {m.group(2)} is not a count")
+        runs[-1][key] = v
+    out = []
+    for i, run in enumerate(runs, start=1):
+        if "n_predict" not in run or "n_accept" not in run:
+            raise InputError(f"{path}: a speculative summary without n_predict and n_accept (run {i})")
+        acc, emitted = run["n_accept"], run["n_predict"]
+        drafted = run.get("n_drafted")
+        if drafted is not None and acc > drafted:
+            raise InputError(f"{path}: run {i}: n_accept = {acc:g} exceeds n_drafted = {drafted:g}")
+        calls = emitted - acc
+        if calls <= 0:
+            raise InputError(f"{path}: run {i}: n_predict = {emitted:g} leaves no verifier call after {acc:g} accepted")
+        mean, se, ci, how = totals_only(acc, calls, int(run["n_draft"]) if "n_draft" in run else None)
+        out.append(
+            Measured(
+                source=path,
+                format="llama.cpp-summary",
+                label=f"run {i}" if len(runs) > 1 else "",
+                mean_accepted=mean,
+                iterations=calls,
+                se=se,
+                ci=ci,
+                uncertainty=how,
+                convention="llama.cpp's speculative example counts emitted tokens (n_predict) and accepted draft "
+                "tokens (n_accept); calls = n_predict - n_accept (each call emits its accepted tokens plus one), "
+                "X = n_accept / calls: an estimate within one call (the first token after the prompt has no draft)",
+                P=int(run["n_draft"]) if "n_draft" in run else None,
+                mean_draft_size=drafted / calls if drafted is not None else None,
+                notes=("an estimate within one verifier call",),
+            )
+        )
+    return out
+
+
+def read_llamacpp_timings(path: str, objs: list[Any]) -> list[Measured]:
+    """Read llama.cpp server responses' ``timings`` (``draft_n``, ``draft_n_accepted``, ``predicted_n``): a bound.
+
+    The server counts drafted and accepted tokens per request but not its verifier calls, and decode steps
+    without a draft (skipped by ``--draft-min``) emit one token each. Counting every step as a call,
+    calls <= ``predicted_n - draft_n_accepted``, so X >= ``draft_n_accepted`` / that: a lower bound on the
+    accepted draft tokens per call, reported as such.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    objs
+        Responses (or their ``timings`` objects), one per JSONL line.
+
+    Returns
+    -------
+    list of Measured
+        One entry whose mean is the lower bound, with the interval between requests.
+
+    """
+    acc, steps = [], []
+    for i, o in enumerate(objs, start=1):
+        t = o.get("timings", o) if isinstance(o, dict) else None
+        if not isinstance(t, dict) or "draft_n_accepted" not in t:
+            continue
+        try:
+            a = float(t["draft_n_accepted"])
+            d = float(t.get("draft_n", np.nan))
+            n = float(t["predicted_n"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(
+                f"{path}: line {i}: timings need numeric predicted_n, draft_n and draft_n_accepted"
+            ) from None
+        for name, v in (("draft_n_accepted", a), ("predicted_n", n)):
+            if not np.isfinite(v) or v < 0:
+                raise InputError(f"{path}: line {i}: {name} = {v:g} is not a count")
+        if np.isfinite(d) and a > d:
+            raise InputError(f"{path}: line {i}: draft_n_accepted = {a:g} exceeds draft_n = {d:g}")
+        if n - a <= 0:
+            raise InputError(f"{path}: line {i}: predicted_n = {n:g} leaves no decode step after {a:g} accepted")
+        acc.append(a)
+        steps.append(n - a)
+    if not acc:
+        raise InputError(f"{path}: no response with timings.draft_n_accepted")
+    mean, se, ci, how = between_groups(np.array(acc), np.array(steps))
+    return [
+        Measured(
+            source=path,
+            format="llama.cpp-timings",
+            label="lower bound",
+            mean_accepted=mean,
+            iterations=float(sum(steps)),
+            se=se,
+            ci=ci,
+            uncertainty=how,
+            convention="llama.cpp's timings give drafted and accepted tokens per request, not its verifier calls: "
+            "X >= draft_n_accepted / (predicted_n - draft_n_accepted), a LOWER BOUND (steps without a draft "
+            "count as calls)",
+            groups=len(acc),
+            notes=("a lower bound on X, not X: llama.cpp does not log its verifier calls per request",),
+        )
+    ]

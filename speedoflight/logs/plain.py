@@ -21,7 +21,7 @@ from .uncertainty import between_groups, from_distribution
 # --- plain CSV / JSONL ---------------------------------------------------------------------------------------
 
 _X_KEYS = ("accepted", "accepted_tokens", "num_accepted")
-_TPC_KEYS = ("tokens_per_call", "accept_length", "acceptance_length", "tokens_per_step")
+_TPC_KEYS = ("tokens_per_call", "accept_length", "acceptance_length", "mean_acceptance_length", "tokens_per_step")
 _P_KEYS = ("tree_size", "P", "p", "draft_tokens", "num_draft_tokens")
 _GROUP_KEYS = ("sequence", "seq", "request", "request_id", "prompt", "question_id")
 _LABEL_KEYS = ("label", "drafter", "system", "method")

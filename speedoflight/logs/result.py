@@ -19,12 +19,18 @@ FORMATS = {
     "vllm-metrics": "vLLM /metrics counters: drafts, draft tokens, accepted tokens, accepted per position",
     "vllm-log": "vLLM 'SpecDecoding metrics:' log lines",
     "vllm-v0-log": "vLLM V0 'Speculative metrics:' log lines (cumulative counters)",
+    "vllm-per-request": "vLLM responses' per-request metrics.speculative_decoding (0.29+)",
+    "vllm-bench": "vllm bench serve reports' Speculative Decoding section",
     "vllm-offline": "vLLM examples/offline_inference/spec_decode.py printout",
     "sglang": "SGLang meta_info: spec_verify_ct, spec_accept_token_num, spec_draft_token_num",
     "sglang-log": "SGLang server 'Decode batch ... accept len' lines",
     "spec-bench": "Spec-Bench answers: accept_lengths (tokens per step), new_tokens, decoding_steps",
     "eagle": "EAGLE answers: new_tokens and idxs (last loop index) per turn",
     "llama.cpp": "llama.cpp server log: draft acceptance / statistics lines",
+    "tensorrt-llm": "TensorRT-LLM iteration stats: specDecodingStats per iteration",
+    "aiperf": "NVIDIA AIPerf profile_export.jsonl: spec_decode_* metrics per request",
+    "llama.cpp-summary": "llama.cpp speculative example summary: n_draft, n_predict, n_drafted, n_accept",
+    "llama.cpp-timings": "llama.cpp server responses' timings: draft_n, draft_n_accepted (a lower bound on X)",
 }
 
 

@@ -14,6 +14,31 @@ from .uncertainty import between_groups
 
 __all__ = ["read_sglang", "read_sglang_log"]
 
+_ACCEPTED_KEYS = ("spec_num_correct_drafts", "spec_accepted_drafts", "spec_accept_token_num")
+_DRAFTED_KEYS = ("spec_num_proposed_drafts", "spec_proposed_drafts", "spec_draft_token_num")
+_HIST_KEYS = ("spec_correct_drafts_histogram", "spec_accept_histogram")
+
+
+def _records(path: str, objs: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Return each request's speculative fields with where they were.
+
+    They sit in ``meta_info``, in OpenAI replies' ``sglext.spec_tokens_details`` (a list when n > 1), or at the
+    top level.
+    """
+    out = []
+    for i, o in enumerate(objs, start=1):
+        where = f"record {i}"
+        if not isinstance(o, dict):
+            raise InputError(f"{path}: {where} is not a JSON object")
+        ext = o.get("sglext")
+        details = ext.get("spec_tokens_details") if isinstance(ext, dict) else None
+        metas = details if isinstance(details, list) else [details] if details is not None else [o.get("meta_info", o)]
+        for j, meta in enumerate(metas):
+            if not isinstance(meta, dict):
+                raise InputError(f"{path}: {where}: meta_info is not an object")
+            out.append((where if len(metas) == 1 else f"{where} choice {j}", meta))
+    return out
+
 
 def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
     """Read SGLang response objects (``meta_info``) into one entry.
@@ -34,15 +59,12 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
 
     """
     totals, counts, sizes = [], [], []
+    hist_total: np.ndarray | None = None
+    all_hist = True
     skipped = 0
     mismatched = 0
-    for i, o in enumerate(objs, start=1):
-        where = f"record {i}"
-        if not isinstance(o, dict):
-            raise InputError(f"{path}: {where} is not a JSON object")
-        meta = o.get("meta_info", o)
-        if not isinstance(meta, dict):
-            raise InputError(f"{path}: {where}: meta_info is not an object")
+    derived = 0
+    for where, meta in _records(path, objs):
         if "spec_verify_ct" not in meta:
             raise InputError(f"{path}: {where}: meta_info has no spec_verify_ct; was speculative decoding on?")
         v = _integer(path, where, "spec_verify_ct", meta["spec_verify_ct"])
@@ -50,16 +72,23 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
             skipped += 1
             continue
         comp = meta.get("completion_tokens")
-        if "spec_accept_token_num" in meta:
-            a = _integer(path, where, "spec_accept_token_num", meta["spec_accept_token_num"])
+        acc_key = next((k for k in _ACCEPTED_KEYS if k in meta), None)
+        if acc_key is not None:
+            a = _integer(path, where, acc_key, meta[acc_key])
         elif comp is not None:
-            a = _integer(path, where, "completion_tokens", comp) - v
+            # completion tokens = the token sampled at prefill + one per verify step + the accepted drafts
+            a = _integer(path, where, "completion_tokens", comp) - v - 1
+            derived += 1
             if a < 0:
-                raise InputError(f"{path}: {where}: completion_tokens {comp} is below spec_verify_ct {v}")
+                raise InputError(f"{path}: {where}: completion_tokens {comp} is below spec_verify_ct {v} + 1")
         else:
-            raise InputError(f"{path}: {where}: needs spec_accept_token_num, or completion_tokens with spec_verify_ct")
-        if "spec_draft_token_num" in meta:
-            dnum = _integer(path, where, "spec_draft_token_num", meta["spec_draft_token_num"])
+            raise InputError(
+                f"{path}: {where}: needs spec_num_correct_drafts (or spec_accept_token_num), or completion_tokens "
+                "with spec_verify_ct"
+            )
+        draft_key = next((k for k in _DRAFTED_KEYS if k in meta), None)
+        if draft_key is not None:
+            dnum = _integer(path, where, draft_key, meta[draft_key])
             if a > dnum:
                 raise InputError(f"{path}: {where}: {a} tokens accepted but only {dnum} drafted")
             sizes.append(dnum / v)
@@ -70,7 +99,23 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
                     f"{path}: {where}: spec_accept_length {length} is not completion_tokens / spec_verify_ct "
                     f"= {float(comp) / v:.3f}"
                 )
-        if comp is not None and abs(float(comp) - (a + v)) > max(2.0, 0.05 * float(comp)):
+        hist = next((meta[k] for k in _HIST_KEYS if k in meta), None)
+        if isinstance(hist, list) and hist:
+            h = np.array([_count(path, where, "histogram entry", x) for x in hist])
+            if h.sum() != v or float((np.arange(len(h)) * h).sum()) != a:
+                raise InputError(
+                    f"{path}: {where}: the accepted-drafts histogram holds {h.sum():g} steps and "
+                    f"{float((np.arange(len(h)) * h).sum()):g} accepted tokens, not {v} and {a}"
+                )
+            if hist_total is None or len(hist_total) < len(h):
+                hist_total = np.pad(
+                    hist_total if hist_total is not None else np.zeros(0),
+                    (0, len(h) - (len(hist_total) if hist_total is not None else 0)),
+                )
+            hist_total[: len(h)] += h
+        else:
+            all_hist = False
+        if comp is not None and acc_key is not None and abs(float(comp) - (a + v + 1)) > max(2.0, 0.05 * float(comp)):
             mismatched += 1
         totals.append(a)
         counts.append(v)
@@ -80,9 +125,14 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
     notes = []
     if skipped:
         notes.append(f"{skipped} request(s) without verify steps skipped")
+    if derived:
+        notes.append(
+            f"{derived} request(s) without accepted counts: X from completion_tokens - spec_verify_ct - 1 (the "
+            "token sampled at prefill is not a verify step's); off where a stop string or max_tokens cut tokens"
+        )
     if mismatched:
         notes.append(
-            f"{mismatched} request(s) where completion_tokens differs from accepted + verify steps by more than 2 "
+            f"{mismatched} request(s) where completion_tokens differs from accepted + verify steps + 1 by more than 2 "
             "(prefill token, stop strings or truncation)"
         )
     p = None
@@ -98,8 +148,11 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
             se=se,
             ci=ci,
             uncertainty=how,
-            convention="SGLang's spec_accept_length is completion tokens per verify step (X + 1); "
-            "X = spec_accept_token_num / spec_verify_ct (or completion_tokens - spec_verify_ct when absent)",
+            convention="SGLang counts accepted draft tokens (spec_num_correct_drafts, before 0.5.15 "
+            "spec_accept_token_num) and verify steps (spec_verify_ct): X = accepted / verify steps; its "
+            "spec_accept_length = completion_tokens / spec_verify_ct includes the token sampled at prefill, so it "
+            "is not used",
+            distribution=hist_total / hist_total.sum() if all_hist and hist_total is not None else None,
             P=p,
             mean_draft_size=float(np.mean(sizes)) if sizes else None,
             groups=len(counts),

@@ -102,11 +102,15 @@ def read_prometheus(path: str, text: str) -> list[Measured]:
                     f"{path}: {where}: accepted-per-position counts rise with the position or exceed the drafts; "
                     "a later position can only be accepted after the earlier ones"
                 )
-            if abs(sum(per_pos) - acc) > 0.5:
-                raise InputError(
-                    f"{path}: {where}: the per-position counts sum to {sum(per_pos):g} but "
-                    f"{acc:g} tokens were accepted; the scrape is inconsistent"
-                )
+        if per_pos and abs(sum(per_pos) - acc) > 0.5:
+            # a trimmed scrape (positions cut off, or engines missing from the per-position series): the totals
+            # stand, the per-position series cannot give the distribution
+            notes.append(
+                f"the per-position counters sum to {sum(per_pos):g}, not the {acc:g} accepted tokens (a trimmed "
+                "scrape?): X from the totals, no distribution"
+            )
+            per_pos, k = [], None
+        if per_pos:
             counts = distribution_from_cumulative(drafts, per_pos)
             mean, se, ci, how = from_distribution(counts, "per-position counters")
             dist = counts / drafts
@@ -193,7 +197,7 @@ def _drafts_from_printout(
     if mean_len is None:
         raise InputError(
             f"{path}: {where}: the line prints no mean acceptance length, so the number of drafts cannot be "
-            "recovered; use vLLM's /metrics counters or llama.cpp's statistics lines"
+            "recovered; give --num-speculative-tokens K (drafts = drafted / K), or use vLLM's /metrics counters"
         )
     if mean_len - 1 <= 0.005:
         if accepted > 0:
@@ -248,7 +252,7 @@ def log_lines(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def read_vllm_log(path: str, text: str) -> list[Measured]:
+def read_vllm_log(path: str, text: str, k: int | None = None) -> list[Measured]:
     """Read vLLM V1 ``SpecDecoding metrics:`` lines: one entry for all of them, and one per engine or process.
 
     Counts are summed over the logging intervals (each line covers the interval since the previous one) and
@@ -262,6 +266,10 @@ def read_vllm_log(path: str, text: str) -> list[Measured]:
         The file's name, recorded as ``source`` and used in error messages.
     text
         The log's content; other lines are ignored.
+
+    k
+        Draft tokens per call (``--num-speculative-tokens``), for lines with neither a mean acceptance length nor
+        per-position rates.
 
     Returns
     -------
@@ -294,10 +302,10 @@ def read_vllm_log(path: str, text: str) -> list[Measured]:
     lines = [x for rows in by.values() for x in rows]
     if not any(d > 0 for _, _, d, _, _ in lines):
         raise InputError(f"{path}: no 'SpecDecoding metrics:' line with drafted tokens")
-    out = [_v1_entry(path, "", lines)]
+    out = [_v1_entry(path, "", lines, k)]
     if len(by) > 1:
         out += [
-            _v1_entry(path, who or "unlabelled lines", rows)
+            _v1_entry(path, who or "unlabelled lines", rows, k)
             for who, rows in by.items()
             if any(d > 0 for _, _, d, _, _ in rows)
         ]
@@ -305,7 +313,10 @@ def read_vllm_log(path: str, text: str) -> list[Measured]:
 
 
 def _v1_entry(
-    path: str, label: str, lines: list[tuple[str, float, float, float | None, list[float] | None]]
+    path: str,
+    label: str,
+    lines: list[tuple[str, float, float, float | None, list[float] | None]],
+    k_given: int | None = None,
 ) -> Measured:
     """One entry from SpecDecoding lines: counts summed, drafts recovered per line."""
     totals: list[float] = []
@@ -318,7 +329,17 @@ def _v1_entry(
     for where, acc, drafted, mean_len, rates in lines:
         if drafted == 0:
             continue  # an idle interval
-        n, note = _drafts_from_printout(path, where, acc, drafted, mean_len, rates)
+        if mean_len is None and rates is None and k_given is not None:
+            if abs(drafted / k_given - round(drafted / k_given)) > 1e-9:
+                raise InputError(
+                    f"{path}: {where}: {drafted:g} drafted tokens are not a multiple of --num-speculative-tokens "
+                    f"{k_given}"
+                )
+            n, note = drafted / k_given, None
+            k_seen.add(k_given)
+            notes.add(f"drafts = drafted / {k_given} (--num-speculative-tokens) where a line prints no mean length")
+        else:
+            n, note = _drafts_from_printout(path, where, acc, drafted, mean_len, rates)
         if note:
             notes.add("some intervals: " + note)
         n_lines += 1

@@ -21,6 +21,7 @@ the tokens cut at the end of a sequence).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,14 @@ from .result import Measured
 from .uncertainty import between_groups, distribution_from_cumulative, from_distribution, totals_only
 from .vllm import check_printout, log_lines
 
-__all__ = ["read_vllm_offline", "read_vllm_v0_log"]
+__all__ = [
+    "is_bench_serve",
+    "is_vllm_per_request",
+    "read_bench_serve",
+    "read_vllm_offline",
+    "read_vllm_per_request",
+    "read_vllm_v0_log",
+]
 
 V0_MARK = "Speculative metrics:"
 _OFFLINE_KEYS = ("num_drafts", "num_draft_tokens", "num_accepted_tokens")
@@ -226,3 +234,278 @@ def read_vllm_offline(path: str, text: str) -> list[Measured]:
             distribution=dist,
         )
     ]
+
+
+# --- per-request metrics (--per-request-spec-decode-metrics, vLLM 0.29+) -------------------------------------
+
+
+def _per_request_stats(o: Any) -> list[Any]:
+    """Return the spec-decode objects of one response.
+
+    They are ``metrics.speculative_decoding``, or (development builds) each choice's ``speculative_decoding_stats``.
+    """
+    if not isinstance(o, dict):
+        return []
+    m = o.get("metrics")
+    if isinstance(m, dict) and "speculative_decoding" in m:
+        return [m["speculative_decoding"]]
+    choices = o.get("choices")
+    if isinstance(choices, list):
+        return [
+            c["speculative_decoding_stats"]
+            for c in choices
+            if isinstance(c, dict) and "speculative_decoding_stats" in c
+        ]
+    return []
+
+
+def is_vllm_per_request(objs: list[Any]) -> bool:
+    """Whether the objects are vLLM responses carrying per-request spec-decode metrics.
+
+    Parameters
+    ----------
+    objs
+        The file's JSON objects.
+
+    Returns
+    -------
+    bool
+        True when one of the first 50 carries them.
+
+    """
+    return any(_per_request_stats(o) for o in objs[:50])
+
+
+def _histogram(path: str, where: str, h: Any) -> np.ndarray | None:
+    if h is None:
+        return None
+    if isinstance(h, dict):  # the sparse form of development builds: {"0": 39, "3": 3}
+        try:
+            pairs = {int(k): float(v) for k, v in h.items()}
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: {where}: acceptance_histogram is not counts by number accepted") from None
+        out = np.zeros(max(pairs, default=-1) + 1)
+        for k, v in pairs.items():
+            if k < 0:
+                raise InputError(f"{path}: {where}: acceptance_histogram has a negative key")
+            out[k] = v
+    elif isinstance(h, list):
+        try:
+            out = np.array([float(v) for v in h])
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: {where}: acceptance_histogram is not a list of counts") from None
+    else:
+        raise InputError(f"{path}: {where}: acceptance_histogram is neither a list nor an object")
+    if not np.all(np.isfinite(out)) or np.any(out < 0):
+        raise InputError(f"{path}: {where}: acceptance_histogram holds a count that is negative or not finite")
+    return out
+
+
+def read_vllm_per_request(path: str, objs: list[Any]) -> list[Measured]:
+    """Read vLLM responses' per-request ``speculative_decoding`` metrics into one entry.
+
+    X per request = ``num_accepted_draft_tokens`` / ``num_spec_steps`` (verify steps), with the interval between
+    requests; the histograms (steps that accepted exactly j draft tokens) give the distribution of X.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    objs
+        Responses, one per JSONL line (or a JSON list).
+
+    Returns
+    -------
+    list of Measured
+        One entry.
+
+    """
+    acc, steps, drafted, ks = [], [], [], set()
+    pooled: np.ndarray | None = None
+    every_hist = True
+    nulls = 0
+    for i, o in enumerate(objs, start=1):
+        for sd in _per_request_stats(o):
+            where = f"line {i}"
+            if sd is None:
+                nulls += 1  # vLLM leaves it null for n > 1
+                continue
+            if not isinstance(sd, dict):
+                raise InputError(f"{path}: {where}: speculative_decoding is not an object")
+            h = _histogram(path, where, sd.get("acceptance_histogram"))
+            n = sd.get("num_spec_steps", None if h is None else float(h.sum()))
+            a = sd.get("num_accepted_draft_tokens", None if h is None else float((np.arange(len(h)) * h).sum()))
+            if n is None or a is None:
+                raise InputError(
+                    f"{path}: {where}: needs num_spec_steps and num_accepted_draft_tokens (or the histogram)"
+                )
+            n, a = float(_count(path, where, "num_spec_steps", n)), float(_count(path, where, "num_accepted", a))
+            if h is not None and (h.sum() != n or float((np.arange(len(h)) * h).sum()) != a):
+                raise InputError(
+                    f"{path}: {where}: acceptance_histogram holds {h.sum():g} steps and "
+                    f"{float((np.arange(len(h)) * h).sum()):g} accepted tokens, not {n:g} and {a:g}"
+                )
+            d = sd.get("num_draft_tokens")
+            if d is not None and a > float(_count(path, where, "num_draft_tokens", d)):
+                raise InputError(f"{path}: {where}: {a:g} draft tokens accepted but only {d} drafted")
+            length = sd.get("mean_acceptance_length")
+            if isinstance(length, int | float) and n > 0 and abs(length - (1 + a / n)) > 1e-4 * max(1.0, length):
+                raise InputError(f"{path}: {where}: mean_acceptance_length {length} is not 1 + {a:g}/{n:g}")
+            if sd.get("num_spec_tokens") is not None:
+                ks.add(int(_count(path, where, "num_spec_tokens", sd["num_spec_tokens"])))
+            if n == 0:
+                continue
+            acc.append(a)
+            steps.append(n)
+            drafted.append(float(d) if d is not None else np.nan)
+            if h is None:
+                every_hist = False
+            else:
+                pooled = h if pooled is None else np.pad(pooled, (0, max(0, len(h) - len(pooled))))
+                if pooled is not h:
+                    pooled[: len(h)] += h
+    if not acc:
+        raise InputError(f"{path}: no response with speculative_decoding metrics and verify steps")
+    a_arr, n_arr = np.array(acc), np.array(steps)
+    if len(acc) >= 2:
+        mean, se, ci, how = between_groups(a_arr, n_arr)
+    elif every_hist and pooled is not None:
+        mean, se, ci, how = from_distribution(pooled, "the acceptance histogram (steps as independent)")
+    else:
+        mean, se, ci, how = totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
+    return [
+        Measured(
+            source=path,
+            format="vllm-per-request",
+            label="",
+            mean_accepted=mean,
+            iterations=float(n_arr.sum()),
+            se=se,
+            ci=ci,
+            uncertainty=how,
+            convention="vLLM's per-request metrics count verify steps (num_spec_steps) and accepted draft tokens "
+            "(bonus excluded): X = accepted / steps; mean_acceptance_length = X + 1",
+            P=next(iter(ks)) if len(ks) == 1 else None,
+            mean_draft_size=float(np.nansum(drafted)) / float(n_arr.sum()) if not np.all(np.isnan(drafted)) else None,
+            groups=len(acc),
+            distribution=pooled / pooled.sum() if every_hist and pooled is not None else None,
+            notes=(f"{nulls} response(s) without metrics (vLLM leaves them null for n > 1)",) if nulls else (),
+        )
+    ]
+
+
+# --- vllm bench serve ----------------------------------------------------------------------------------------
+
+BENCH_MARK = "Speculative Decoding"
+_BENCH_KEYS = {
+    "acceptance rate (%)": "rate",
+    "acceptance length": "length",
+    "drafts": "drafts",
+    "draft tokens": "draft_tokens",
+    "accepted tokens": "accepted",
+}
+_POSITION = re.compile(r"^\s*Position (\d+):\s*(\S+)\s*$")
+
+
+def is_bench_serve(text: str) -> bool:
+    """Whether ``text`` holds a ``vllm bench serve`` report with its Speculative Decoding section.
+
+    Parameters
+    ----------
+    text
+        The file's content.
+
+    Returns
+    -------
+    bool
+        True when a dashed ``Speculative Decoding`` header and an ``Accepted tokens:`` line are present.
+
+    """
+    return f"-{BENCH_MARK}-" in text and "Accepted tokens:" in text
+
+
+def read_bench_serve(path: str, text: str) -> list[Measured]:
+    """Read the Speculative Decoding sections of ``vllm bench serve`` reports (one entry per run in the file).
+
+    ``Drafts``, ``Draft tokens`` and ``Accepted tokens`` are the differences of the server's ``/metrics`` counters
+    over the run: X = accepted / drafts; ``Acceptance length`` (X + 1) is checked against them; the per-position
+    acceptance (percent, 2 decimals) gives the distribution of X.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        One or more reports.
+
+    Returns
+    -------
+    list of Measured
+        One entry per Speculative Decoding section, labelled ``run 1``, ``run 2``, ... when there are several.
+
+    """
+    runs: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if f"-{BENCH_MARK}-" in line:
+            cur = {"line": lineno, "pos": {}}
+            runs.append(cur)
+            continue
+        if cur is None:
+            continue
+        if line.startswith("=" * 10):
+            cur = None
+            continue
+        m = _POSITION.match(line)
+        key, sep, value = line.partition(":")
+        try:
+            if m:
+                cur["pos"][int(m.group(1))] = float(m.group(2)) / 100.0
+            elif sep and key.strip().lower() in _BENCH_KEYS:
+                cur[_BENCH_KEYS[key.strip().lower()]] = float(_number(value))
+        except ValueError:
+            raise InputError(f"{path}: line {lineno}: {line.strip()!r} has no number") from None
+    if not runs:
+        raise InputError(f"{path}: no '{BENCH_MARK}' section")
+    out = []
+    for i, r in enumerate(runs, start=1):
+        where = f"the Speculative Decoding section at line {r['line']}"
+        if "drafts" not in r or "accepted" not in r:
+            raise InputError(f"{path}: {where} lacks Drafts or Accepted tokens")
+        n, a = r["drafts"], r["accepted"]
+        _count(path, where, "Drafts", n)
+        _count(path, where, "Accepted tokens", a)
+        if n <= 0:
+            raise InputError(f"{path}: {where}: no drafts")
+        if "draft_tokens" in r and a > r["draft_tokens"]:
+            raise InputError(f"{path}: {where}: {a:g} tokens accepted but only {r['draft_tokens']:g} drafted")
+        if "length" in r and abs(r["length"] - (1 + a / n)) > 0.005 + 1e-9:
+            raise InputError(f"{path}: {where}: acceptance length {r['length']} is not 1 + {a:g}/{n:g}")
+        pos = [r["pos"][j] for j in sorted(r["pos"])] if r["pos"] else None
+        check_printout(path, where, None, pos)
+        if pos:
+            counts = distribution_from_cumulative(n, np.asarray(pos) * n)
+            mean, se, ci, how = from_distribution(counts, "the per-position acceptance (printed to 0.01%)", a / n)
+            dist = np.clip(counts / n, 0, 1)
+        else:
+            mean, se, ci, how = totals_only(a, n, None)
+            dist = None
+        k = len(pos) if pos else None
+        out.append(
+            Measured(
+                source=path,
+                format="vllm-bench",
+                label=f"run {i}" if len(runs) > 1 else "",
+                mean_accepted=mean,
+                iterations=n,
+                se=se,
+                ci=ci,
+                uncertainty=how,
+                convention="vllm bench serve differences the server's counters over the run: X = accepted tokens "
+                "/ drafts (its acceptance length is X + 1; its acceptance rate divides by draft tokens)",
+                P=k,
+                mean_draft_size=r["draft_tokens"] / n if "draft_tokens" in r else None,
+                distribution=dist,
+            )
+        )
+    return out
