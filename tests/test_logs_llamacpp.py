@@ -114,3 +114,14 @@ def test_vllm_own_column_name_in_a_csv(tmp_path):
     p = tmp_path / "m.csv"
     p.write_text("mean_acceptance_length\n3\n2\n")
     assert read_acceptance(str(p))[0].mean_accepted == pytest.approx(1.5)
+
+
+def test_per_request_means_weighted_by_their_steps(tmp_path):
+    """Three requests' mean acceptance lengths (X + 1) over 10, 30 and 60 verify steps: 3.0, 2.0, 1.5, so
+    X = (2.0 * 10 + 1.0 * 30 + 0.5 * 60) / 100 = 0.8 (an unweighted mean of requests would say 1.1667)."""
+    p = tmp_path / "requests.csv"
+    p.write_text("request,mean_acceptance_length,num_spec_steps\na,3.0,10\nb,2.0,30\nc,1.5,60\n")
+    (m,) = read_acceptance(str(p))
+    assert m.mean_accepted == pytest.approx(0.8)
+    assert m.groups == 3
+    assert "weighted" in m.convention

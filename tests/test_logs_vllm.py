@@ -246,3 +246,18 @@ def test_lines_without_a_mean_length_need_k(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["measured"][0]["mean_accepted"] == pytest.approx(1.875)
     assert main(argv) == 2
     assert "--num-speculative-tokens" in capsys.readouterr().err
+
+
+def test_bench_serve_saved_result_json(tmp_path):
+    """--save-result JSON of run 1 above: the same counts as the printed section, rates as fractions."""
+    result = {"backend": "vllm", "completed": 100, "spec_decode_acceptance_rate": 82.37,
+              "spec_decode_acceptance_length": 1 + 149023 / 60305, "spec_decode_num_drafts": 60305,
+              "spec_decode_draft_tokens": 180915, "spec_decode_accepted_tokens": 149023,
+              "spec_decode_per_position_acceptance_rates": [0.9194, 0.8180, 0.7337]}  # fmt: skip
+    p = tmp_path / "result.json"
+    p.write_text(json.dumps(result))
+    assert detect(str(p), p.read_text()) == "vllm-bench-json"
+    (m,) = read_acceptance(str(p))
+    assert m.format == "vllm-bench-json"
+    assert m.mean_accepted == pytest.approx(149023 / 60305, rel=1e-12)
+    assert m.P == 3

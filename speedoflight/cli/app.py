@@ -31,6 +31,7 @@ from . import (
     scaling,
     simulate,
     tree,
+    watch,
 )
 from ._common import Parser, progress
 
@@ -48,6 +49,7 @@ COMMANDS = (
     measure,
     evidence,
     compare,
+    watch,
     report,
     classic,
     markov,

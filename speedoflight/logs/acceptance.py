@@ -40,6 +40,9 @@ Formats (:func:`read_acceptance` detects them from the content):
     histogram for the distribution.
 ``vllm-bench``
     ``vllm bench serve`` reports: the Speculative Decoding section of each run.
+``vllm-bench-json``
+    ``vllm bench serve --save-result`` JSON: its ``spec_decode_*`` keys, read
+    as the text section.
 ``vllm-offline``
     The printout of ``examples/offline_inference/spec_decode.py``.
 ``sglang``
@@ -97,8 +100,10 @@ from .sglang import read_sglang, read_sglang_log
 from .vllm import _VLLM, read_prometheus, read_vllm_log
 from .vllm_more import (
     V0_MARK,
+    is_bench_result,
     is_bench_serve,
     is_vllm_per_request,
+    read_bench_result,
     read_bench_serve,
     read_vllm_offline,
     read_vllm_per_request,
@@ -117,6 +122,8 @@ def _detect_json(objs: list[Any]) -> str:
         return "unknown"
     if is_vllm_per_request(objs):
         return "vllm-per-request"
+    if is_bench_result(objs):
+        return "vllm-bench-json"
     if is_tensorrt_llm(objs):
         return "tensorrt-llm"
     if is_aiperf(objs):
@@ -261,9 +268,12 @@ def _read_kind(p: str, text: str, kind: str, k: int | None = None) -> list[Measu
     if kind == "vllm-bench":
         return read_bench_serve(p, text)
     if kind in (
-        "jsonl", "sglang", "spec-bench", "eagle", "llama.cpp-timings", "tensorrt-llm", "aiperf", "vllm-per-request"
+        "jsonl", "sglang", "spec-bench", "eagle", "llama.cpp-timings", "tensorrt-llm", "aiperf", "vllm-per-request",
+        "vllm-bench-json",
     ):  # fmt: skip
         objs = _json_objects(p, text)
+        if kind == "vllm-bench-json":
+            return read_bench_result(p, objs)
         if kind == "vllm-per-request":
             return read_vllm_per_request(p, objs)
         if kind == "tensorrt-llm":

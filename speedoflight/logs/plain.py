@@ -16,7 +16,7 @@ from .._util.text import is_number
 from ..errors import InputError
 from ._text import _count, _integer, _p_from_sizes
 from .result import Measured
-from .uncertainty import between_groups, from_distribution
+from .uncertainty import between_groups, from_distribution, totals_only
 
 # --- plain CSV / JSONL ---------------------------------------------------------------------------------------
 
@@ -30,6 +30,60 @@ __all__ = ["read_csv", "read_own", "read_plain"]
 
 #: Accepted draft tokens in one verifier call above this are refused as a damaged or wrong column.
 MAX_ACCEPTED = 65_536
+
+
+#: A column of verify steps per record makes each record one request's mean, weighted by its steps.
+_STEP_KEYS = ("steps", "num_spec_steps", "verify_steps", "spec_verify_ct", "decoding_steps", "iterations")
+
+
+def _request_means(
+    path: str, fmt: str, rows: list[dict[str, Any]], where: list[str], xkey: str | None, tkey: str | None, skey: str
+) -> list[Measured]:
+    """Read records of per-request means (X, or X + 1) with their verify steps: X = sum(steps x mean) / sum(steps)."""
+    lkey = next((k for k in _LABEL_KEYS if k in set().union(*(r.keys() for r in rows))), None)
+    by_label: dict[str, tuple[list[float], list[float]]] = {}
+    name = xkey if xkey is not None else tkey
+    for r, w in zip(rows, where, strict=True):
+        raw, steps = r.get(name), r.get(skey)  # type: ignore[arg-type]
+        if raw in (None, "") or steps in (None, ""):
+            raise InputError(f"{path}: {w}: needs both {name!r} and {skey!r}")
+        v = _num(path, w, str(name), raw)
+        n = _num(path, w, skey, steps)
+        if not (np.isfinite(v) and np.isfinite(n)) or n < 0 or v < (0 if xkey is not None else 1):
+            raise InputError(f"{path}: {w}: {name} = {raw!r} with {skey} = {steps!r} is not a mean over steps")
+        if n == 0:
+            continue
+        x = v if xkey is not None else v - 1
+        if x > MAX_ACCEPTED:
+            raise InputError(f"{path}: {w}: {x:g} accepted draft tokens per call is not a plausible mean")
+        tot, cnt = by_label.setdefault(str(r.get(lkey, "")) if lkey else "", ([], []))
+        tot.append(x * n)
+        cnt.append(n)
+    if not by_label:
+        raise InputError(f"{path}: no record with {skey} > 0")
+    out = []
+    for label, (tot, cnt) in by_label.items():
+        if len(tot) >= 2:
+            mean, se, ci, how = between_groups(np.array(tot), np.array(cnt))
+        else:
+            mean, se, ci, how = totals_only(tot[0], cnt[0], None)
+        out.append(
+            Measured(
+                source=path,
+                format=fmt,
+                label=label,
+                mean_accepted=mean,
+                iterations=float(sum(cnt)),
+                se=se,
+                ci=ci,
+                uncertainty=how,
+                convention=f"each record is one request's mean '{name}' over its '{skey}' verify steps"
+                + ("" if xkey is not None else " (X + 1; X = value - 1)")
+                + "; requests weighted by their steps",
+                groups=len(tot),
+            )
+        )
+    return out
 
 
 def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]) -> list[Measured]:
@@ -64,6 +118,9 @@ def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]
             f"{path}: no column named 'accepted' (draft tokens accepted per iteration) or 'tokens_per_call' "
             f"(accepted + 1); found {', '.join(sorted(map(str, keys)))[:200]}"
         )
+    skey = next((k for k in _STEP_KEYS if k in keys), None)
+    if skey is not None:
+        return _request_means(path, fmt, rows, where, xkey, tkey, skey)
     pkey = next((k for k in _P_KEYS if k in keys), None)
     gkey = next((k for k in _GROUP_KEYS if k in keys), None)
     lkey = next((k for k in _LABEL_KEYS if k in keys), None)

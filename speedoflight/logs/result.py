@@ -21,6 +21,7 @@ FORMATS = {
     "vllm-v0-log": "vLLM V0 'Speculative metrics:' log lines (cumulative counters)",
     "vllm-per-request": "vLLM responses' per-request metrics.speculative_decoding (0.29+)",
     "vllm-bench": "vllm bench serve reports' Speculative Decoding section",
+    "vllm-bench-json": "vllm bench serve --save-result JSON: spec_decode_* keys",
     "vllm-offline": "vLLM examples/offline_inference/spec_decode.py printout",
     "sglang": "SGLang meta_info: spec_verify_ct, spec_accept_token_num, spec_draft_token_num",
     "sglang-log": "SGLang server 'Decode batch ... accept len' lines",

@@ -21,6 +21,7 @@ the tokens cut at the end of a sequence).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,10 @@ from .uncertainty import between_groups, distribution_from_cumulative, from_dist
 from .vllm import check_printout, log_lines
 
 __all__ = [
+    "is_bench_result",
     "is_bench_serve",
     "is_vllm_per_request",
+    "read_bench_result",
     "read_bench_serve",
     "read_vllm_offline",
     "read_vllm_per_request",
@@ -509,3 +512,58 @@ def read_bench_serve(path: str, text: str) -> list[Measured]:
             )
         )
     return out
+
+
+def is_bench_result(objs: list[Any]) -> bool:
+    """Whether the objects are ``vllm bench serve --save-result`` files with spec-decode keys.
+
+    Parameters
+    ----------
+    objs
+        The file's JSON objects.
+
+    Returns
+    -------
+    bool
+        True when one holds ``spec_decode_num_drafts``.
+
+    """
+    return any(isinstance(o, dict) and "spec_decode_num_drafts" in o for o in objs[:50])
+
+
+def read_bench_result(path: str, objs: list[Any]) -> list[Measured]:
+    """Read ``vllm bench serve --save-result`` JSON: one entry per run (object) with spec-decode keys.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    objs
+        Result objects (one JSON document, a list, or JSONL).
+
+    Returns
+    -------
+    list of Measured
+        One entry per run: X = ``spec_decode_accepted_tokens`` / ``spec_decode_num_drafts``.
+
+    """
+    lines = []
+    for o in objs:
+        if not isinstance(o, dict) or "spec_decode_num_drafts" not in o:
+            continue
+        lines.append("-" * 15 + BENCH_MARK + "-" * 15)
+        for key, label in (
+            ("spec_decode_acceptance_length", "Acceptance length"),
+            ("spec_decode_num_drafts", "Drafts"),
+            ("spec_decode_draft_tokens", "Draft tokens"),
+            ("spec_decode_accepted_tokens", "Accepted tokens"),
+        ):
+            if o.get(key) is not None:
+                lines.append(f"{label}: {o[key]!r}")
+        rates = o.get("spec_decode_per_position_acceptance_rates") or []
+        if not isinstance(rates, list):
+            raise InputError(f"{path}: spec_decode_per_position_acceptance_rates is not a list")
+        lines += [f"  Position {i}: {100 * float(r)!r}" for i, r in enumerate(rates)]
+        lines.append("=" * 50)
+    out = read_bench_serve(path, "\n".join(lines) + "\n")
+    return [replace(m, format="vllm-bench-json", convention=m.convention + " (from --save-result JSON)") for m in out]

@@ -1,0 +1,128 @@
+"""``speedoflight watch``: measured acceptance live, from a serving stack's ``/metrics``, interval by interval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from typing import Any
+
+from ..errors import InputError
+from ._common import positive, positive_int
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight watch`` on the subcommands."""
+    p = sub.add_parser(
+        "watch",
+        help="live acceptance from a vLLM or SGLang /metrics endpoint (or a file re-read), interval by interval",
+        description="Scrapes a /metrics endpoint (or re-reads a file) every --interval seconds, differences the "
+        "spec-decode counters of every engine between scrapes and prints, per interval, X (accepted draft tokens "
+        "per verifier call) with its interval, tokens per call and the per-position acceptance; with --dump, the "
+        "fraction of the ceiling at the drafted P. Engine restarts (counters that fall) and engines that come or "
+        "go are handled. Stops after --count scrapes, or at Ctrl-C with a summary.",
+    )
+    p.add_argument("source", metavar="URL|FILE", help="e.g. http://127.0.0.1:8000/metrics, or a file of one scrape")
+    p.add_argument("--interval", type=positive, default=10.0, help="seconds between scrapes (default 10)")
+    p.add_argument("--count", type=positive_int, help="stop after this many scrapes (at least 2; default: Ctrl-C)")
+    p.add_argument("--timeout", type=positive, default=5.0, help="seconds to wait for the server (default 5)")
+    p.add_argument("--dump", nargs="+", metavar="DUMP", help="the verifier's dump: report the fraction of the ceiling")
+    p.add_argument("--json", action="store_true", help="one JSON object per interval (and one for the summary)")
+    p.set_defaults(run=run)
+
+
+def _ceiling(dumps: list[str], k: int) -> float:
+    """Return the ceiling at P = k, averaged over generated positions (the grafted tree, tails dropped)."""
+    from ..simulation.grafted import optimum
+
+    res = optimum(dumps, pmax=k, positions="all", replicates=16, tail="drop")
+    return float(res.main.mean[k - 1])
+
+
+def _line(i: int, seconds: float, st: Any, ceiling: tuple[int, float] | None) -> str:
+    if not math.isfinite(st.mean_accepted):
+        text = f"[{i}] {seconds:5.1f} s: idle (no drafts)"
+    else:
+        ci = f" (95% CI {st.ci[0]:.2f}-{st.ci[1]:.2f})" if st.ci else ""
+        text = (
+            f"[{i}] {seconds:5.1f} s: X = {st.mean_accepted:.2f}{ci} accepted draft tokens per call, "
+            f"{st.mean_accepted + 1:.2f} tokens per call, {st.drafts:g} drafts"
+        )
+        if st.per_position:
+            text += "; per position " + ", ".join(f"{r:.2f}" for r in st.per_position)
+        if ceiling:
+            text += f"; {100 * st.mean_accepted / ceiling[1]:.0f}% of the ceiling {ceiling[1]:.2f} at P = {ceiling[0]}"
+    for n in st.notes:
+        if n != "idle: no drafts":
+            text += f" [{n}]"
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight watch`` with the parsed flags; return the exit status."""
+    from ..logs.watch import fetch, interval, mean_draft, spec_counters, summarize
+
+    if args.count is not None and args.count < 2:
+        raise InputError("--count must be at least 2 (a baseline scrape and one to compare with)")
+    for d in args.dump or []:
+        if not str(d).lower().endswith((".npz", ".jsonl", ".json", ".ndjson")):
+            raise InputError(f"--dump {d}: give a speedoflight dump (.npz) or an API log (.jsonl)")
+    first = spec_counters(fetch(args.source, args.timeout), args.source)
+    if not first:
+        raise InputError(
+            f"{args.source}: no vllm:spec_decode_num_* counters; is speculative decoding on (and stats logging)?"
+        )
+    prev, t_prev, t0 = first, time.monotonic(), time.monotonic()
+    parts = []
+    ceiling: tuple[int, float] | None = None
+    scrapes, i = 1, 0
+    if not args.json:
+        print(f"speedoflight watch: {args.source}, every {args.interval:g} s; Ctrl-C for the summary", flush=True)
+    try:
+        while args.count is None or scrapes < args.count:
+            time.sleep(args.interval)
+            try:
+                cur = spec_counters(fetch(args.source, args.timeout), args.source)
+            except InputError as exc:
+                print(f"speedoflight watch: skipped a scrape: {exc}", file=sys.stderr, flush=True)
+                continue
+            now = time.monotonic()
+            scrapes += 1
+            i += 1
+            st = interval(prev, cur)
+            parts.append(st)
+            if args.dump and ceiling is None and (k := mean_draft(st)):
+                ceiling = (k, _ceiling(list(args.dump), k))
+            _emit(args, i, now - t_prev, st, ceiling)
+            prev, t_prev = cur, now
+    except KeyboardInterrupt:
+        pass
+    total = summarize(parts)
+    if args.json:
+        d = {"summary": True, "seconds": t_prev - t0, "intervals": i, **total.to_dict()}
+        if ceiling and math.isfinite(total.mean_accepted):
+            d.update(
+                {
+                    "ceiling_P": ceiling[0],
+                    "ceiling": ceiling[1],
+                    "fraction_of_ceiling": total.mean_accepted / ceiling[1],
+                }
+            )
+        print(json.dumps(d, allow_nan=False), flush=True)
+    else:
+        print("summary " + _line(i, t_prev - t0, total, ceiling).split(" ", 1)[1], flush=True)
+    return 0
+
+
+def _emit(args: argparse.Namespace, i: int, seconds: float, st: Any, ceiling: tuple[int, float] | None) -> None:
+    if args.json:
+        d = {"interval": i, "seconds": seconds, **st.to_dict()}
+        if ceiling and math.isfinite(st.mean_accepted):
+            d.update(
+                {"ceiling_P": ceiling[0], "ceiling": ceiling[1], "fraction_of_ceiling": st.mean_accepted / ceiling[1]}
+            )
+        print(json.dumps(d, allow_nan=False), flush=True)
+    else:
+        print(_line(i, seconds, st, ceiling), flush=True)
