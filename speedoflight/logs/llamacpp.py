@@ -11,7 +11,7 @@ from ..errors import InputError
 from ._text import _fields, _number, _numbers
 from .result import Measured
 from .uncertainty import between_groups, distribution_from_cumulative, from_distribution, totals_only
-from .vllm import _drafts_from_printout
+from .vllm import _drafts_from_printout, check_printout
 
 _LCPP_SLOT = re.compile(
     r"draft acceptance(?: rate)?\s*=\s*([\d.]+)\s*\(\s*(\d+)\s*accepted\s*/\s*(\d+)\s*generated\s*\)(.*)$"
@@ -86,6 +86,13 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
                 raise InputError(
                     f"{path}: {where}: a statistics line without '#gen drafts', '#gen tokens' and '#acc tokens'"
                 ) from None
+            for name in ("drafts", "gen", "acc", "acc_drafts"):
+                v = rec[name]
+                if isinstance(v, float) and (not np.isfinite(v) or v < 0):
+                    raise InputError(f"{path}: {where}: a statistics count ({name} = {v}) is negative or not finite")
+            if rec["acc"] > rec["gen"]:  # type: ignore[operator]
+                raise InputError(f"{path}: {where}: #acc tokens = {rec['acc']:g} exceeds #gen tokens = {rec['gen']:g}")
+            check_printout(path, where, rec["mean_len"], rec["rates"])  # type: ignore[arg-type]
             stats.setdefault(m.group(1), []).append(rec)
     out = []
     if slots_n:
