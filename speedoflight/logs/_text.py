@@ -112,3 +112,66 @@ def _number(s: str) -> float:
 
 def _numbers(s: str) -> list[float]:
     return [float(v) for v in re.findall(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", s)]
+
+
+def histogram(path: str, where: str, h: Any) -> np.ndarray | None:
+    """Parse a histogram of accepted draft tokens per step: a dense list, or a sparse ``{"j": count}`` object.
+
+    Parameters
+    ----------
+    path, where
+        For messages: the file and the record.
+    h
+        The histogram as read from JSON, or None.
+
+    Returns
+    -------
+    ndarray or None
+        Counts of steps that accepted j = 0, 1, ... draft tokens.
+
+    """
+    if h is None:
+        return None
+    if isinstance(h, dict):  # the sparse form of development builds: {"0": 39, "3": 3}
+        try:
+            pairs = {int(k): float(v) for k, v in h.items()}
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: {where}: acceptance_histogram is not counts by number accepted") from None
+        out = np.zeros(max(pairs, default=-1) + 1)
+        for k, v in pairs.items():
+            if k < 0:
+                raise InputError(f"{path}: {where}: acceptance_histogram has a negative key")
+            out[k] = v
+    elif isinstance(h, list):
+        try:
+            out = np.array([float(v) for v in h])
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: {where}: acceptance_histogram is not a list of counts") from None
+    else:
+        raise InputError(f"{path}: {where}: acceptance_histogram is neither a list nor an object")
+    if not np.all(np.isfinite(out)) or np.any(out < 0):
+        raise InputError(f"{path}: {where}: acceptance_histogram holds a count that is negative or not finite")
+    return out
+
+
+def check_histogram(path: str, where: str, h: np.ndarray | None, steps: float, accepted: float) -> None:
+    """Refuse a histogram whose steps or accepted tokens differ from the record's counts.
+
+    Parameters
+    ----------
+    path, where
+        For messages: the file and the record.
+    h
+        Counts of steps by accepted draft tokens (:func:`histogram`), or None (nothing to check).
+    steps, accepted
+        The record's verify steps and accepted draft tokens.
+
+    """
+    if h is None:
+        return
+    got_steps, got_acc = float(h.sum()), float((np.arange(len(h)) * h).sum())
+    if got_steps != steps or got_acc != accepted:
+        raise InputError(
+            f"{path}: {where}: the acceptance histogram holds {got_steps:g} steps and {got_acc:g} accepted tokens, "
+            f"not {steps:g} and {accepted:g}; the record is inconsistent"
+        )

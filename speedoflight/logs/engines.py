@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ._text import check_histogram, histogram
 from .result import Measured
 from .uncertainty import between_groups, from_distribution, totals_only
 
@@ -177,18 +178,9 @@ def read_aiperf(path: str, objs: list[Any]) -> list[Measured]:
         steps.append(n)
         drafted.append(float(d) if d is not None else np.nan)
         sda = o.get("spec_decode_acceptance")
-        h = sda.get("acceptance_histogram") if isinstance(sda, dict) else None
-        if isinstance(h, dict):
-            try:
-                pairs = [(int(j), float(c)) for j, c in h.items()]
-            except (TypeError, ValueError):
-                raise InputError(f"{path}: {where}: the acceptance histogram is not counts by X") from None
-            if sum(c for _, c in pairs) != n or sum(j * c for j, c in pairs) != a:
-                raise InputError(
-                    f"{path}: {where}: the acceptance histogram holds {sum(c for _, c in pairs):g} steps and "
-                    f"{sum(j * c for j, c in pairs):g} accepted tokens, not {n:g} and {a:g}; the record is inconsistent"
-                )
-        hists.append(h if isinstance(h, dict) else None)
+        h = histogram(path, where, sda.get("acceptance_histogram")) if isinstance(sda, dict) else None
+        check_histogram(path, where, h, n, a)
+        hists.append(h)
     if not acc:
         raise InputError(f"{path}: no AIPerf record with spec_decode_accepted_draft_tokens and steps")
     a_arr, n_arr = np.array(acc), np.array(steps)
@@ -197,12 +189,11 @@ def read_aiperf(path: str, objs: list[Any]) -> list[Measured]:
         mean, se, ci, how = between_groups(a_arr, n_arr)
     else:
         mean, se, ci, how = totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
-    if all(h is not None for h in hists):
-        width = 1 + max(int(j) for h in hists for j in h)  # type: ignore[union-attr]
-        counts = np.zeros(width)
+    if hists and all(h is not None for h in hists):
+        counts = np.zeros(max(len(h) for h in hists if h is not None))
         for h in hists:
-            for j, c in h.items():  # type: ignore[union-attr]
-                counts[int(j)] += float(c)
+            if h is not None:
+                counts[: len(h)] += h
         dist = counts / counts.sum()
         if len(acc) < 2:
             mean, se, ci, how = from_distribution(counts, "the acceptance histogram", mean)

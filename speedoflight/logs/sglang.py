@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._text import _count, _integer
+from ._text import _count, _integer, check_histogram, histogram
 from .result import Measured
 from .uncertainty import between_groups
 
@@ -99,14 +99,9 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
                     f"{path}: {where}: spec_accept_length {length} is not completion_tokens / spec_verify_ct "
                     f"= {float(comp) / v:.3f}"
                 )
-        hist = next((meta[k] for k in _HIST_KEYS if k in meta), None)
-        if isinstance(hist, list) and hist:
-            h = np.array([_count(path, where, "histogram entry", x) for x in hist])
-            if h.sum() != v or float((np.arange(len(h)) * h).sum()) != a:
-                raise InputError(
-                    f"{path}: {where}: the accepted-drafts histogram holds {h.sum():g} steps and "
-                    f"{float((np.arange(len(h)) * h).sum()):g} accepted tokens, not {v} and {a}"
-                )
+        h = histogram(path, where, next((meta[k] for k in _HIST_KEYS if k in meta), None))
+        if h is not None and len(h):
+            check_histogram(path, where, h, v, a)
             if hist_total is None or len(hist_total) < len(h):
                 hist_total = np.pad(
                     hist_total if hist_total is not None else np.zeros(0),

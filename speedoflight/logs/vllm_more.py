@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._text import _count, _fields, _number
+from ._text import _count, _fields, _number, check_histogram, histogram
 from .result import Measured
 from .uncertainty import between_groups, distribution_from_cumulative, from_distribution, totals_only
 from .vllm import check_printout, log_lines
@@ -279,31 +279,6 @@ def is_vllm_per_request(objs: list[Any]) -> bool:
     return any(_per_request_stats(o) for o in objs[:50])
 
 
-def _histogram(path: str, where: str, h: Any) -> np.ndarray | None:
-    if h is None:
-        return None
-    if isinstance(h, dict):  # the sparse form of development builds: {"0": 39, "3": 3}
-        try:
-            pairs = {int(k): float(v) for k, v in h.items()}
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: {where}: acceptance_histogram is not counts by number accepted") from None
-        out = np.zeros(max(pairs, default=-1) + 1)
-        for k, v in pairs.items():
-            if k < 0:
-                raise InputError(f"{path}: {where}: acceptance_histogram has a negative key")
-            out[k] = v
-    elif isinstance(h, list):
-        try:
-            out = np.array([float(v) for v in h])
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: {where}: acceptance_histogram is not a list of counts") from None
-    else:
-        raise InputError(f"{path}: {where}: acceptance_histogram is neither a list nor an object")
-    if not np.all(np.isfinite(out)) or np.any(out < 0):
-        raise InputError(f"{path}: {where}: acceptance_histogram holds a count that is negative or not finite")
-    return out
-
-
 def read_vllm_per_request(path: str, objs: list[Any]) -> list[Measured]:
     """Read vLLM responses' per-request ``speculative_decoding`` metrics into one entry.
 
@@ -335,7 +310,7 @@ def read_vllm_per_request(path: str, objs: list[Any]) -> list[Measured]:
                 continue
             if not isinstance(sd, dict):
                 raise InputError(f"{path}: {where}: speculative_decoding is not an object")
-            h = _histogram(path, where, sd.get("acceptance_histogram"))
+            h = histogram(path, where, sd.get("acceptance_histogram"))
             n = sd.get("num_spec_steps", None if h is None else float(h.sum()))
             a = sd.get("num_accepted_draft_tokens", None if h is None else float((np.arange(len(h)) * h).sum()))
             if n is None or a is None:
@@ -343,11 +318,7 @@ def read_vllm_per_request(path: str, objs: list[Any]) -> list[Measured]:
                     f"{path}: {where}: needs num_spec_steps and num_accepted_draft_tokens (or the histogram)"
                 )
             n, a = float(_count(path, where, "num_spec_steps", n)), float(_count(path, where, "num_accepted", a))
-            if h is not None and (h.sum() != n or float((np.arange(len(h)) * h).sum()) != a):
-                raise InputError(
-                    f"{path}: {where}: acceptance_histogram holds {h.sum():g} steps and "
-                    f"{float((np.arange(len(h)) * h).sum()):g} accepted tokens, not {n:g} and {a:g}"
-                )
+            check_histogram(path, where, h, n, a)
             d = sd.get("num_draft_tokens")
             if d is not None and a > float(_count(path, where, "num_draft_tokens", d)):
                 raise InputError(f"{path}: {where}: {a:g} draft tokens accepted but only {d} drafted")
