@@ -56,7 +56,7 @@ def _heap(neglogp: np.ndarray, size: int, seed: int) -> tuple[float, float]:
     at = np.array([size], dtype=np.int64)
     root = np.uint64(KT.root_id(seed))
     t0 = time.perf_counter()
-    KT.top_p_seeded_heap(neglogp, root, size, at, out, hist, empty, empty, empty)
+    KT.top_p_seeded_heap(neglogp, root, size, at, out, hist, empty, empty, empty, size)
     return time.perf_counter() - t0, float(out[0])
 
 

@@ -129,14 +129,16 @@ def _mix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-def seeded_reference(neglogp: np.ndarray, seed: int, pmax: int) -> tuple[list[float], list[int]]:
+def seeded_reference(
+    neglogp: np.ndarray, seed: int, pmax: int, max_depth: int | None = None
+) -> tuple[list[float], list[int]]:
     """Best-first top-P with heapq on the seeded tree: (E[X*(P)] for P = 1..pmax, depth of each popped node).
 
     The seeded tree, from its definition in splitmix64 terms with Python
     integers: the root's id is mix(seed); the child of rank r of the node
     with id u has id mix(u + (r + 1) * 0x9E3779B97F4A7C15 mod 2^64); a node's
     row is ((id >> 32) * rows) >> 32; a node's key is its parent's key plus
-    -log p of its rank in the parent's row.
+    -log p of its rank in the parent's row. With ``max_depth``, no node deeper than it enters the tree.
     """
     import heapq
 
@@ -154,6 +156,9 @@ def seeded_reference(neglogp: np.ndarray, seed: int, pmax: int) -> tuple[list[fl
     heap = [(float(neglogp[row(root), 0]), 0.0, root, 0, 1)]
     curve, depths, total = [], [], 0.0
     for _ in range(pmax):
+        if not heap:
+            curve.append(total)
+            continue
         key, pkey, pid, rank, depth = heapq.heappop(heap)
         total += math.exp(-key)
         curve.append(total)
@@ -162,7 +167,8 @@ def seeded_reference(neglogp: np.ndarray, seed: int, pmax: int) -> tuple[list[fl
         if rank + 1 < width and np.isfinite(neglogp[prow, rank + 1]):
             heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, rank + 1, depth))
         me = child(pid, rank)
-        heapq.heappush(heap, (key + float(neglogp[row(me), 0]), key, me, 0, depth + 1))
+        if max_depth is None or depth < max_depth:
+            heapq.heappush(heap, (key + float(neglogp[row(me), 0]), key, me, 0, depth + 1))
     return curve, depths
 
 
@@ -177,6 +183,9 @@ def grafted_reference(
     row_bin: Sequence[int] | None = None,
     depth_bin: Sequence[int] | None = None,
     root_depth: int = 0,
+    max_depth: int | None = None,
+    max_width: int | None = None,
+    popped: list[tuple[float, int]] | None = None,
 ) -> list[float]:
     """Best-first top-P with heapq on the grafted tree, from its definition (THEORY.md section 8).
 
@@ -189,7 +198,10 @@ def grafted_reference(
     for a node at depth d below the prompt's end (the root is at ``root_depth``;
     past the end of ``depth_bin``, its last entry). A
     node's key is its parent's key plus -log p of its rank in the parent's row;
-    the token of rank r is ``ids[row, r]`` (-1: no token, never known).
+    the token of rank r is ``ids[row, r]`` (-1: no token, never known). With ``max_depth``, a node more than
+    ``max_depth`` levels below the root never enters the tree; with ``max_width``, nor does a node of rank
+    ``max_width`` or more among its siblings (1: the greedy chain). ``popped`` collects each popped node's
+    (probability, depth below the root).
     """
     import heapq
 
@@ -222,12 +234,16 @@ def grafted_reference(
         key, pkey, pid, prow, ppath, rank, pdepth = heapq.heappop(heap)
         total += math.exp(-key)
         curve.append(total)
-        if rank + 1 < width and np.isfinite(neglogp[prow, rank + 1]):
+        if popped is not None:
+            popped.append((math.exp(-key), pdepth + 1 - root_depth))
+        wide = width if max_width is None else min(width, max_width)
+        if rank + 1 < wide and np.isfinite(neglogp[prow, rank + 1]):
             heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, prow, ppath, rank + 1, pdepth))
         me = child(pid, rank)
         tok = int(ids[prow, rank])
         path = (*ppath, tok) if ppath is not None and tok >= 0 and (*ppath, tok) in known else None
         crow = row_of(path, me, prow, pdepth + 1)
-        if np.isfinite(neglogp[crow, 0]):
+        deep_enough = max_depth is not None and pdepth + 1 - root_depth >= max_depth
+        if np.isfinite(neglogp[crow, 0]) and not deep_enough:
             heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0, pdepth + 1))
     return curve

@@ -285,7 +285,7 @@ def test_presets_have_sources_and_positive_peaks():
     for g in GPUS.values():
         assert g.bandwidth > 0
         assert g.flops > 0
-        assert "datasheet" in g.source
+        assert "datasheet" in g.source or "whitepaper" in g.source
 
 
 def test_roofline_memory_then_compute_bound():

@@ -105,7 +105,7 @@ def test_cli_compare_json_and_out(binary_dump, tmp_path, capsys):
     [
         (["--tree-size", "1"], "exceeds its P"),
         (["--tree-size", "64", "--pmax", "16"], "exceeds --pmax"),
-        (["--gpu", "h100-sxm"], "needs both --gpu and --params"),
+        (["--gpu", "h100-sxm"], "needs --params"),
     ],
 )
 def test_cli_compare_user_errors(binary_dump, tmp_path, capsys, extra, message):

@@ -92,7 +92,9 @@ def _known_paths(dump, prompt):
     return known
 
 
-def _kernel_curve(g, prompt: int, node: int, depth: int, rid: int, pmax: int) -> np.ndarray:
+def _kernel_curve(
+    g, prompt: int, node: int, depth: int, rid: int, pmax: int, max_depth=None, max_width=None, profile_p=0, mass=None
+) -> np.ndarray:
     """One replicate of the numba kernel below trie node ``node`` (at ``depth``) with the prompt's pools."""
     curve = np.zeros(pmax)
     grafted_heap(
@@ -111,6 +113,10 @@ def _kernel_curve(g, prompt: int, node: int, depth: int, rid: int, pmax: int) ->
         g.node_row[node],
         depth,
         np.uint64(rid),
+        pmax if max_depth is None else max_depth,
+        g.neglogp.shape[1] if max_width is None else max_width,
+        profile_p,
+        mass if mass is not None else np.zeros(0),
         curve,
     )
     return curve
@@ -497,3 +503,79 @@ def test_roots_name_the_dumps_own_sequences(tmp_path):
     assert res.root_pos.tolist() == [1, 3] * 4
     plain = optimum(str(path), pmax=4, replicates=2, positions=[1, 3])
     np.testing.assert_array_equal(res.main.curves, plain.main.curves)
+
+
+@pytest.mark.parametrize("root_pos", [0, 5])
+@pytest.mark.parametrize("max_depth", [1, 2, 4])
+def test_depth_capped_kernel_pops_what_the_heapq_twin_pops(tmp_path, root_pos, max_depth):
+    """The best tree of depth <= D (drafters that pay per level): kernel and twin, at the end and inside."""
+    path = tmp_path / "toy.npz"
+    _dump(path, prompts=2, conts=3, length=12, k=3, alpha=0.4, seed=6)
+    g = grafted_input(str(path), draw="depth")
+    with np.load(path) as z:
+        seq, pos, nxt = z["seq"], z["pos"], z["next_token"]
+    for prompt in range(2):
+        known = _known_paths(path, prompt)
+        pools, depth_bin = _depth_pools(path, prompt)
+        s0 = 3 * prompt
+        toks = [int(t) for t in nxt[seq == s0][np.argsort(pos[seq == s0])]]
+        node = int(g.seq_nodes[s0][root_pos])
+        for rid in (3, 0xC0FFEE):
+            curve = _kernel_curve(g, prompt, node, root_pos, rid, 40, max_depth=max_depth)
+            ref = grafted_reference(
+                g.neglogp,
+                g.ids,
+                known,
+                pools,
+                tuple(toks[:root_pos]),
+                rid,
+                40,
+                depth_bin=depth_bin,
+                root_depth=root_pos,
+                max_depth=max_depth,
+            )
+            np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
+            free = _kernel_curve(g, prompt, node, root_pos, rid, 40)
+            assert np.all(curve <= free + 1e-12)  # a cap can only lose
+
+
+def test_depth_one_is_the_roots_top_p_tokens(toy):
+    """D = 1: the tree is the root's P most likely tokens, so E[X*(P)] is the sum of the root row's top P."""
+    res = optimum(str(toy), pmax=6, replicates=2, max_depth=1, tail="drop")
+    g = grafted_input(str(toy))
+    for j, prompt in enumerate(range(3)):
+        row = g.neglogp[g.node_row[g.prompt_root[prompt]]]
+        probs = np.exp(-row[np.isfinite(row)])  # the rows are sorted: -log p increasing
+        want = np.cumsum(probs)[np.minimum(np.arange(6), len(probs) - 1)]
+        np.testing.assert_allclose(res.main.curves[j], want, rtol=1e-12)
+    with pytest.raises(InputError, match="max-depth"):
+        optimum(str(toy), pmax=6, max_depth=0)
+
+
+@pytest.mark.parametrize("max_width", [1, 2, None])
+def test_width_caps_and_depth_profiles_match_the_twin(tmp_path, max_width):
+    """max_width 1 is the greedy chain; the per-depth mass of the first P pops is P(X >= d) of that tree."""
+    path = tmp_path / "toy.npz"
+    _dump(path, prompts=2, conts=3, length=10, k=3, alpha=0.4, seed=8)
+    g = grafted_input(str(path), draw="depth")
+    for prompt in range(2):
+        known = _known_paths(path, prompt)
+        pools, depth_bin = _depth_pools(path, prompt)
+        for rid in (5, 0xBADC0DE):
+            mass = np.zeros(16)
+            curve = _kernel_curve(
+                g, prompt, g.prompt_root[prompt], 0, rid, 30, max_width=max_width, profile_p=12, mass=mass
+            )
+            popped: list[tuple[float, int]] = []
+            ref = grafted_reference(
+                g.neglogp, g.ids, known, pools, (), rid, 30, depth_bin=depth_bin, max_width=max_width, popped=popped
+            )
+            np.testing.assert_allclose(curve, ref, rtol=1e-13, atol=0)
+            want = np.zeros(16)
+            for prob, d in popped[:12]:
+                if d <= 16:
+                    want[d - 1] += prob
+            np.testing.assert_allclose(mass, want, rtol=1e-13, atol=1e-300)
+            if max_width == 1:
+                assert [d for _, d in popped] == list(range(1, len(popped) + 1))  # a chain: one node per depth
+            assert mass.sum() == pytest.approx(curve[11])  # the profile sums to E[X] of the 12-node tree

@@ -13,15 +13,35 @@ from speedoflight.cli.app import main
 def test_report_on_shipped_data_round_trip(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["report", "--out", str(out), "--replicates", "8", "--quiet"]) == 0
-    assert "report.md" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["compare.png", "evidence.png", "report.json", "report.md"]
+    printed = capsys.readouterr().out
+    assert "report.md" in printed
+    assert printed.splitlines()[0].startswith("- verifier: SmolLM2-135M-Instruct")  # the answer, on the terminal too
+    names = ["compare.png", "evidence.png", "positions.png", "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == names
     md = (out / "report.md").read_text()
-    # the answer first: the ceiling at the measured P, with its interval, then the best drafter's share of it
-    assert md.splitlines()[2].startswith("**The ceiling of SmolLM2-135M-Instruct at P = ")
-    assert "95% CI" in md.splitlines()[2]
-    assert "of it." in md.splitlines()[2]
-    for heading in ("## 1. The verifier", "## 2. Measured drafters", "## 3. The real optimum", "## 4. Choosing P"):
-        assert heading in md
+    first = md.split("## Details")[0].strip().splitlines()
+    # the answer first, in at most 15 lines: the verifier, the ceiling at P with its interval and each drafter's
+    # fraction of it, the best setting with its speedup and the drafter cost assumed, what to change
+    assert len(first) <= 15
+    assert first[0] == "# speedoflight report: SmolLM2-135M-Instruct"
+    text = "\n".join(first)
+    assert "ceiling at P = " in text
+    assert "95% CI" in text
+    assert "of it" in text
+    assert "best setting on NVIDIA H100 SXM5 80GB, batch 1:" in text
+    assert "n-gram lookup: no model pass (free)" in text  # the cost it assumed, said
+    assert "Run " in text or "Turn speculative decoding off" in text
+    for heading in (
+        "### 1. The verifier",
+        "### 2. Measured drafters",
+        "### 3. Which P and depth",
+        "### 4. Per-position",
+    ):
+        assert md.count(heading) == 1
+    assert md.index("## Appendix: every bound per P") > md.index("### 5. The real optimum")
+    notes = md.split("## Notes")[1].split("## Inputs")[0]
+    for line in (x for x in notes.splitlines() if x.startswith("- ")):
+        assert md.count(line[2:]) == 1, line  # every note once
     d = json.loads((out / "report.json").read_text())
     rows = d["compare"]["measured"]
     # the shipped measured run: 4 drafter/shape pairs x P in 1..64
@@ -30,10 +50,37 @@ def test_report_on_shipped_data_round_trip(tmp_path, capsys):
         assert 0 <= r["mean_accepted"] <= r["P"]
         assert r["fraction_of_optimum"] == pytest.approx(r["mean_accepted"] / r["optimum_at_P"])
         assert r["tokens_per_call"] == pytest.approx(r["mean_accepted"] + 1)
+        if r["label"].startswith("early-exit:24"):
+            # 24 of 30 layers per level, memory-bound at these widths: (X + 1) t0 / (0.8 D t0 + t0)
+            depth = r["P"] if r["label"].endswith("chain") else min(6, r["P"])
+            assert r["speedup_model"] == pytest.approx((r["mean_accepted"] + 1) / (1 + 0.8 * depth))
+            assert r["speedup_model"] < 1
+        else:
+            assert r["speedup_model"] == pytest.approx(r["tokens_per_call"])  # free, memory-bound
     assert d["moments"]["mu"] == pytest.approx(d["compare"]["mu"])
     assert len(d["evidence"]) == 2
+    assert [b["batch"] for b in d["compare"]["advice"]["batch_sensitivity"]] == [1, 4, 16, 64]
+    assert d["warnings"] == d["compare"]["warnings"]
+    assert set(d["positions"]) == set(d["compare"]["positions"])
     # the images are real PNGs
-    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in names[:3]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_takes_the_timing_flags_of_compare(tmp_path, capsys):
+    lat = tmp_path / "lat.csv"
+    lat.write_text("P,ms\n0,20\n8,21\n64,30\n")
+    out = tmp_path / "rep"
+    argv = ["report", "--out", str(out), "--replicates", "4", "--quiet", "--oracle", "--pool"]
+    argv += ["--latency", str(lat), "--draft-ms", "0.5", "--same-model", "--verifier-layers", "30"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    d = json.loads((out / "report.json").read_text())
+    t = d["compare"]["advice"]["timing"]
+    assert t["latency"]["P"] == [0.0, 8.0, 64.0]
+    assert t["draft"]["per_level_s"] == pytest.approx(5e-4)
+    assert d["compare"]["advice"]["batch_sensitivity"] == []  # a measured table holds for one batch
+    assert all(x["best_measured"]["P"] <= 64 for x in d["compare"]["advice"]["drafters"])
 
 
 def test_report_failure_keeps_the_previous_report(tmp_path, capsys):

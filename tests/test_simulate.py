@@ -281,7 +281,7 @@ def _seeded(neglogp, seed, pmax, at=None, heap=False, growth=None):
     root = np.uint64(KT.root_id(seed))
     if heap:
         empty = np.empty(0, dtype=np.int64)
-        KT.top_p_seeded_heap(neglogp, root, pmax, at, out, hist, empty, empty, empty)
+        KT.top_p_seeded_heap(neglogp, root, pmax, at, out, hist, empty, empty, empty, pmax)
         return out, hist, pmax
     cap = KT.level_cap(pmax)
     keys, ids, depths = np.empty(cap), np.empty(cap, dtype=np.uint64), np.empty(cap, dtype=np.uint16)
@@ -455,3 +455,33 @@ def test_a_capped_pool_is_a_uniform_sample():
         counts[ids] += 1
     assert counts.sum() == 2000 * m
     assert stats.chisquare(counts).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("max_depth", [1, 2, 3, 7])
+def test_depth_capped_simulation_matches_the_heapq_twin(max_depth):
+    """simulate(max_depth=D): each replicate is the twin's best tree of depth <= D on the same seeded tree."""
+    from speedoflight.simulation.simulate import _seeds
+
+    from speedoflight.simulation.simulate import Distribution
+
+    neglogp = _dirichlet_pool(5)
+    dist = Distribution("pool", neglogp=neglogp)
+    res = simulate(dist, 60, replicates=3, seed=9, at=np.arange(1, 61), max_depth=max_depth)
+    free = simulate(dist, 60, replicates=3, seed=9, at=np.arange(1, 61))
+    for r, s in enumerate(_seeds(9, 3)):
+        ref, depths = seeded_reference(neglogp, int(s), 60, max_depth=max_depth)
+        np.testing.assert_allclose(res.per_replicate[r], ref, rtol=1e-12)
+        assert max(depths) <= max_depth
+    assert np.all(res.mean <= free.mean + 1e-12)
+
+
+def test_depth_one_simulation_is_the_top_p_of_the_root_row():
+    """D = 1 on one row: the tree is the row's P most likely tokens (a closed form)."""
+    from speedoflight.simulation.simulate import Distribution
+
+    p = np.array([[0.5, 0.3, 0.15, 0.05]])
+    dist = Distribution("pool", neglogp=-np.log(np.vstack([p, p])))  # two equal rows: the seeded path runs
+    res = simulate(dist, 6, replicates=2, seed=0, at=np.arange(1, 7), max_depth=1)
+    np.testing.assert_allclose(res.mean, [0.5, 0.8, 0.95, 1.0, 1.0, 1.0], rtol=1e-12)
+    with pytest.raises(InputError, match="max-depth"):
+        simulate(family("uniform:4"), 6, replicates=2, max_depth=1)

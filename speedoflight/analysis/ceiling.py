@@ -14,7 +14,16 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["CEILING_PMAX", "CEILING_REPLICATES", "ceiling_at", "ceiling_dict", "grafted_ceiling"]
+__all__ = [
+    "CEILING_PMAX",
+    "CEILING_REPLICATES",
+    "DEPTH_REPLICATES",
+    "ceiling_at",
+    "ceiling_by_depth",
+    "ceiling_dict",
+    "depth_profiles",
+    "grafted_ceiling",
+]
 
 #: The largest P the ceiling is computed at (every generated position is a root: cost grows with P).
 CEILING_PMAX = 512
@@ -130,3 +139,131 @@ def fraction(x: float, value: float) -> float:
 
     """
     return x / value if value > 0 else math.nan
+
+
+#: Draws per root for the depth-capped ceilings (one curve per cap; the mean over thousands of roots needs few).
+DEPTH_REPLICATES = 2
+#: The depth-capped ceilings take roots at every DEPTH_STRIDE-th generated position (all alike, so they compare).
+DEPTH_STRIDE = 4
+
+
+def ceiling_by_depth(
+    dumps: Sequence[str],
+    depths: Sequence[int],
+    *,
+    ceiling: Any = None,
+    parts: Any = None,
+    optimum: Any = None,
+    optimum_upper: Any = None,
+    pools: tuple[Any, Any] | None = None,
+    seed: int = 0,
+) -> Any:
+    """Return E[X*(P)] of the best tree of depth <= D for each D, beside the uncapped one (D = None).
+
+    Parameters
+    ----------
+    dumps
+        The verifier's dumps.
+    depths
+        Depth caps to compute (empty: only the uncapped curve). Grafted capped curves take roots at every
+        :data:`DEPTH_STRIDE`-th position with :data:`DEPTH_REPLICATES` draws each (one cap costs a quarter of a
+        ceiling's draws).
+    ceiling
+        The grafted ceiling (:func:`grafted_ceiling`); with it the capped curves are grafted too.
+    parts
+        The dumps' arrays from the command's one pass.
+    optimum, optimum_upper
+        The simulated optimum (tails dropped, lumped): the uncapped curve where there is no grafted ceiling.
+    pools
+        The simulator's pools (tails dropped, lumped) for the capped simulated curves.
+    seed
+        Seed of the draws.
+
+    Returns
+    -------
+    DepthCurves
+
+    """
+    from ..simulation.grafted import optimum as grafted_optimum
+    from ..simulation.simulate import simulate
+    from .advice import DepthCurves
+
+    ps: dict[int | None, Any] = {}
+    lo: dict[int | None, Any] = {}
+    hi: dict[int | None, Any] = {}
+    if ceiling is not None:
+        ps[None], lo[None], hi[None] = ceiling.P, ceiling.lower.mean, ceiling.upper.mean
+        every = sorted({int(x) for x in ceiling.root_pos})[::DEPTH_STRIDE]
+        for d in depths:
+            r = grafted_optimum(
+                list(dumps),
+                pmax=len(ceiling.P),
+                positions=every,
+                replicates=DEPTH_REPLICATES,
+                seed=seed,
+                tail="both",
+                parts=parts,
+                max_depth=int(d),
+            )
+            assert r.lower is not None
+            assert r.upper is not None
+            ps[d], lo[d], hi[d] = r.P, r.lower.mean, r.upper.mean
+        return DepthCurves(ps, lo, hi, "grafted")
+    assert optimum is not None
+    assert optimum_upper is not None
+    ps[None], lo[None], hi[None] = optimum.P, optimum.mean, optimum_upper.mean
+    if depths:
+        assert pools is not None
+        for d in depths:
+            a = simulate(
+                pools[0], int(optimum.P[-1]), replicates=optimum.replicates, seed=seed, at=optimum.P, max_depth=d
+            )
+            b = simulate(
+                pools[1], int(optimum.P[-1]), replicates=optimum.replicates, seed=seed, at=optimum.P, max_depth=d
+            )
+            ps[d], lo[d], hi[d] = optimum.P, a.mean, b.mean
+    return DepthCurves(ps, lo, hi, "simulated")
+
+
+def depth_profiles(dumps: Sequence[str], p: int, *, ceiling: Any, parts: Any = None, seed: int = 0) -> dict[str, Any]:
+    """Return P(X >= d) by depth d for the greedy chain of length P and for the ceiling's best tree of P nodes.
+
+    Parameters
+    ----------
+    dumps
+        The verifier's dumps (with continuations).
+    p
+        Tree size: the measured drafters' P.
+    ceiling
+        The grafted ceiling (its roots' positions are reused, every :data:`DEPTH_STRIDE`-th).
+    parts
+        The dumps' arrays from the command's one pass.
+    seed
+        Seed of the draws.
+
+    Returns
+    -------
+    dict
+        ``{label: ndarray}`` with P(X >= d), d = 1..min(P, 16), both from the grafted tree (tails dropped);
+        the chain takes the verifier's top token at every step.
+
+    """
+    from ..simulation.grafted import optimum as grafted_optimum
+
+    depth = min(int(p), 16)
+    every = sorted({int(x) for x in ceiling.root_pos})[::DEPTH_STRIDE]
+    out = {}
+    for label, width in ((f"greedy chain of {p} (the verifier's top token at each step)", 1), (None, None)):
+        r = grafted_optimum(
+            list(dumps),
+            pmax=int(p),
+            positions=every,
+            replicates=DEPTH_REPLICATES,
+            seed=seed,
+            tail="drop",
+            parts=parts,
+            max_width=width,
+            profile=(int(p), depth),
+        )
+        out[label or f"ceiling: the best tree of {p} nodes (grafted)"] = r.profile
+    return out

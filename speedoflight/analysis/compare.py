@@ -30,16 +30,16 @@ from ..errors import InputError
 from ..logs.acceptance import Measured
 from ..simulation.simulate import SimulationResult
 from ..theory.curve import BoundCurve, bound_curve
-from ..theory.registry import CURVES, drafter_style
-from ..theory.timing import Timing, speedup
+from ..theory.registry import CURVES
+from ..theory.timing import DraftCost, Timing, speedup
+from .advice import DEPTHS
 from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling
+from .checks import comparison_warnings
 
 __all__ = ["Comparison", "compare", "write_comparison"]
 
 #: Curves tabulated (labels and styles from :mod:`speedoflight.theory.registry`).
 TABLED = ("published", "lorden", "asymptotic", "iid_exact", "iid_bound", "trajectory_conservative")
-#: Curves drawn on the figure.
-DRAWN = ("published", "lorden", "asymptotic", "iid_exact", "trajectory_conservative")
 
 
 @dataclass
@@ -61,6 +61,15 @@ class Comparison:
     ceiling : OptimumResult or None
         The grafted prediction averaged over generated positions (:mod:`.ceiling`), where the dumps hold
         continuations: the ceiling the measured systems are held against first.
+    advice : Advice or None
+        With a timing model, the best (P, depth) for the ceiling and each drafter (:mod:`.advice`).
+    warnings : list of str
+        Sanity checks that failed (:mod:`.checks`): another model, above the ceiling, a broken drafter.
+    model : str
+        The verifier the dumps name ('' when they name none).
+    profiles : dict
+        P(X >= d) by depth of the greedy chain and of the ceiling's tree, where a measured system has per-position
+        counts and the dumps hold continuations (:func:`.ceiling.depth_profiles`).
 
     """
 
@@ -71,6 +80,35 @@ class Comparison:
     timing: Timing | None = None
     notes: list[str] = field(default_factory=list)
     ceiling: Any = None
+    advice: Any = None
+    warnings: list[str] = field(default_factory=list)
+    model: str = ""
+    n_layers: int | None = None
+    profiles: dict[str, Any] = field(default_factory=dict)
+
+    def speedup_of(self, m: Measured) -> float | None:
+        """Return a measured system's speedup at its P under the timing model and its own drafter cost.
+
+        Parameters
+        ----------
+        m
+            A measured system.
+
+        Returns
+        -------
+        float or None
+            None without a timing model or a P.
+
+        """
+        if self.timing is None or m.P is None:
+            return None
+        from dataclasses import replace
+
+        from ..theory.timing import DraftCost
+        from .advice import drafter_depth
+
+        t = replace(self.timing, draft=DraftCost.for_drafter(m.name, self.n_layers, self.timing.draft))
+        return float(speedup(np.array([m.mean_accepted]), np.array([m.P]), t, depth=drafter_depth(m)[0])[0])
 
     def optimum_at(self, p: int) -> tuple[float, float, float]:
         """Return the simulated optimum at P: (lower estimate, upper estimate, lower estimate's CI low).
@@ -169,7 +207,7 @@ class Comparison:
                 d["fraction_of_optimum"] = frac[0]
                 d["fraction_of_optimum_upper"] = frac[1]
                 if self.timing is not None:
-                    d["speedup_model"] = float(speedup(np.array([m.mean_accepted]), np.array([m.P]), self.timing)[0])
+                    d["speedup_model"] = self.speedup_of(m)
                 at = ceiling_at(self.ceiling, m.P)
                 if at is not None:
                     d["ceiling_at_P"] = [at[0], at[1]]
@@ -209,6 +247,10 @@ class Comparison:
             },
             "best": self.best(),
             "ceiling": ceiling_dict(self.ceiling),
+            "advice": self.advice.to_dict() if self.advice is not None else None,
+            "model": self.model,
+            "warnings": self.warnings,
+            "positions": {k: v.tolist() for k, v in self.profiles.items()},
             "notes": self.notes,
         }
 
@@ -246,37 +288,9 @@ class Comparison:
             (and the model's speedup, with a timing model).
 
         """
-        head = "| system | format | X (95% CI) | tokens per call | P | optimum at P | fraction of optimum |"
-        sep = "|---|---|---|---|---|---|---|"
-        if self.ceiling is not None:
-            head += " ceiling at P (grafted) | fraction of ceiling |"
-            sep += "---|---|"
-        if self.timing is not None:
-            head += " speedup (model) |"
-            sep += "---|"
-        rows = [head, sep]
-        for m, d in zip(self.measured, self.measured_rows(), strict=True):
-            ci = f" ({m.ci[0]:.2f}-{m.ci[1]:.2f})" if m.ci else ""
-            if m.P is not None:
-                opt = f"{d['optimum_at_P']:.2f}..{d['optimum_upper_at_P']:.2f}"
-                frac = f"{100 * d['fraction_of_optimum_upper']:.0f}%..{100 * d['fraction_of_optimum']:.0f}%"
-                p = str(m.P)
-            else:
-                opt, frac, p = "", "", "unknown"
-            row = f"| {m.name} | {m.format} | {m.mean_accepted:.2f}{ci} | {m.tokens_per_call:.2f} | {p} | {opt} | {frac} |"
-            if self.ceiling is not None:
-                if "ceiling_at_P" in d:
-                    lo_c, hi_c = d["ceiling_at_P"]
-                    row += (
-                        f" {lo_c:.2f}..{hi_c:.2f} | {100 * d['fraction_of_ceiling_upper']:.0f}%.."
-                        f"{100 * d['fraction_of_ceiling']:.0f}% |"
-                    )
-                else:
-                    row += " | |"
-            if self.timing is not None:
-                row += f" {d['speedup_model']:.2f}x |" if "speedup_model" in d else " |"
-            rows.append(row)
-        return "\n".join(rows)
+        from . import compare_text
+
+        return compare_text.measured_markdown(self)
 
     def summary_lines(self) -> list[str]:
         """Return plain statements: each system's place under the ceiling, and the best P on the GPU.
@@ -287,42 +301,27 @@ class Comparison:
             One line per measured system, then, with a timing model, the speedup ceilings and their best P.
 
         """
-        out = []
-        for m, d in zip(self.measured, self.measured_rows(), strict=True):
-            if "ceiling_at_P" in d:
-                lo_c, hi_c = d["ceiling_at_P"]
-                out.append(
-                    f"{m.name}: X = {m.mean_accepted:.2f} at P = {m.P} is {100 * d['fraction_of_ceiling_upper']:.0f}%.."
-                    f"{100 * d['fraction_of_ceiling']:.0f}% of the ceiling there ({lo_c:.2f}..{hi_c:.2f}, 95% CI "
-                    f"{d['ceiling_ci'][0]:.2f}-{d['ceiling_ci'][1]:.2f}: the real optimum predicted from the dumps' "
-                    "continuations, averaged over generated positions)"
-                )
-                continue
-            if m.P is None:
-                out.append(
-                    f"{m.name}: X = {m.mean_accepted:.2f} accepted draft tokens per call ({m.tokens_per_call:.2f} "
-                    "tokens per call); its P is unknown, give --tree-size for the fraction of the optimum"
-                )
-                continue
-            out.append(
-                f"{m.name}: X = {m.mean_accepted:.2f} at P = {m.P}, {100 * d['fraction_of_optimum_upper']:.0f}%.."
-                f"{100 * d['fraction_of_optimum']:.0f}% of the simulated optimum there "
-                f"({d['optimum_at_P']:.2f}..{d['optimum_upper_at_P']:.2f}); Lorden bound "
-                f"{_at(self.curve, 'lorden', m.P):.2f}"
-            )
-        best = self.best()
-        if best:
-            g = self.timing.gpu.name if self.timing else ""
-            o = best["optimum_upper"]
-            if max(o["P"], best["optimum"]["P"]) >= self.optimum.P[-1]:
-                out.append(f"the best P lies at the largest P simulated ({self.optimum.P[-1]}); raise --pmax")
-            out.append(
-                f"on {g} with {self.timing.params:.3g} parameters (model): the optimal tree's speedup ceiling is "  # type: ignore[union-attr]
-                f"{o['speedup']:.2f}x at P = {o['P']:.0f} (tails lumped; {best['optimum']['speedup']:.2f}x at "
-                f"P = {best['optimum']['P']:.0f} with tails dropped); Lorden's ceiling {best['lorden']['speedup']:.2f}x "
-                f"at P = {best['lorden']['P']:.0f}"
-            )
-        return out
+        from . import compare_text
+
+        return compare_text.summary_lines(self)
+
+    def answer_lines(self, tree_size: int | None = None) -> list[str]:
+        """Return the answer first: the ceiling at the user's P, each drafter's fraction, the best setting, advice.
+
+        Parameters
+        ----------
+        tree_size
+            The user's P (default: the measured P values, at most three shown).
+
+        Returns
+        -------
+        list of str
+            At most a dozen short lines, then the warnings.
+
+        """
+        from . import compare_text
+
+        return compare_text.answer_lines(self, tree_size)
 
     def _series(self) -> dict[str, list[Measured]]:
         """Measured systems grouped by name (one system measured at several P is one series)."""
@@ -335,101 +334,17 @@ class Comparison:
         return out
 
     def figure(self) -> Any:
-        """Return a matplotlib figure: E[X] against log P (and the speedup ceiling with a timing model).
+        """Return a matplotlib figure: E[X] against log P (and the speedup with a timing model).
 
         Returns
         -------
         matplotlib.figure.Figure
-            The curves, the simulated optimum's band and the measured systems; a second panel with a timing model.
+            See :func:`speedoflight.analysis.figures.compare_figure`.
 
         """
-        from .plots import pyplot
+        from .figures import compare_figure
 
-        plt = pyplot()
-
-        ncols = 2 if self.timing is not None else 1
-        fig, axes = plt.subplots(1, ncols, figsize=(7.2 * ncols, 6.4), squeeze=False)
-        ax = axes[0][0]
-        o, u = self.optimum, self.optimum_upper
-        ax.fill_between(o.P, np.maximum(o.ci_low, 0), u.ci_high, color="k", alpha=0.15, lw=0)
-        ax.plot(o.P, o.mean, "k-", lw=2, label="simulated optimum, tails dropped (band: to lumped, 95% CI)")
-        ax.plot(u.P, u.mean, "k--", lw=1)
-        c = self.curve
-        for k in DRAWN:
-            if k in c.columns:
-                st = CURVES[k]
-                ax.plot(c.P, c.columns[k], st.linestyle, color=st.color, label=st.label)
-        series = self._series()
-        for name, items in series.items():
-            sty = drafter_style(name)
-            mk, color = sty["marker"], sty["color"]
-            with_p = [m for m in items if m.P is not None]
-            if with_p:
-                xs = [m.P for m in with_p]
-                ys = [m.mean_accepted for m in with_p]
-                err = np.array(
-                    [[m.mean_accepted - m.ci[0], m.ci[1] - m.mean_accepted] if m.ci else [0, 0] for m in with_p]
-                ).T
-                ax.errorbar(
-                    xs,
-                    ys,
-                    yerr=err,
-                    fmt=mk + "-",
-                    color=color,
-                    fillstyle=sty["fillstyle"],
-                    ms=6,
-                    lw=1,
-                    capsize=3,
-                    label=f"measured: {name}",
-                )
-            for m in items:
-                if m.P is None:
-                    ax.axhline(m.mean_accepted, ls=":", lw=1.2, color=color, label=f"measured: {name} (P unknown)")
-        ax.set_xscale("log", base=2)
-        ax.set_xlim(1, float(o.P[-1]))
-        top = max(float(np.nanmax(u.ci_high)), float(np.nanmax(c.columns["lorden"])))
-        ax.set_ylim(0, max(top * 1.15, max((m.mean_accepted for m in self.measured), default=0) * 1.2, 1))
-        ax.set_xlabel("draft tree size P (tokens, log scale)")
-        ax.set_ylabel("accepted draft tokens per iteration E[X]")
-        ax.set_title(f"speed of light (mu = {c.mu:.2f}, mu2 = {c.mu2:.2f} nats) vs measured")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-        if self.timing is not None:
-            ax2 = axes[0][1]
-            s_lo = speedup(o.mean, o.P, self.timing)
-            s_hi = speedup(u.mean, u.P, self.timing)
-            ax2.fill_between(o.P, s_lo, s_hi, color="k", alpha=0.15, lw=0)
-            ax2.plot(o.P, s_lo, "k-", lw=2, label="optimal tree (simulated)")
-            lor = CURVES["lorden"]
-            ax2.plot(
-                c.P, speedup(c.columns["lorden"], c.P, self.timing), lor.linestyle, color=lor.color, label=lor.label
-            )
-            for name, b in self.best().items():
-                if name in ("optimum", "optimum_upper"):
-                    ax2.plot([b["P"]], [b["speedup"]], "k*", ms=10)
-            rows = {id(m): d for m, d in zip(self.measured, self.measured_rows(), strict=True)}
-            for name, items in series.items():
-                sty = drafter_style(name)
-                pts = [(m.P, rows[id(m)]["speedup_model"]) for m in items if "speedup_model" in rows[id(m)]]
-                if pts:
-                    ax2.plot(
-                        *zip(*pts, strict=True),
-                        sty["marker"] + "-",
-                        color=sty["color"],
-                        fillstyle=sty["fillstyle"],
-                        ms=6,
-                        lw=1,
-                        label=f"measured: {name}",
-                    )
-            ax2.set_xscale("log", base=2)
-            ax2.set_xlabel("draft tree size P (tokens, log scale)")
-            ax2.set_ylabel("speedup over plain decoding (roofline model)")
-            ax2.set_title(f"{self.timing.gpu.name}, {self.timing.params:.3g} parameters")
-            ax2.axhline(1.0, color="0.5", lw=0.8)
-            ax2.grid(True, alpha=0.3)
-            ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-        fig.tight_layout()
-        return fig
+        return compare_figure(self)
 
 
 def _at(curve: BoundCurve, key: str, p: int) -> float:
@@ -444,12 +359,13 @@ def default_p(measured: Sequence[Measured], pmax: int | None, timing: Timing | N
     where the verifier pass turns compute-bound (the best P lies below it).
     """
     ps = [m.P for m in measured if m.P is not None]
-    top = pmax or max(
-        256, 4 * max(ps, default=0), 2 ** math.ceil(math.log2(4 * max(timing.knee(), 1.0))) if timing else 0
-    )
+    knee = timing.knee() if timing is not None else math.nan
+    if timing is not None and timing.latency is not None:
+        knee = timing.latency.pmax / 4  # a measured table: the grid reaches its largest P
+    top = pmax or max(256, 4 * max(ps, default=0), 2 ** math.ceil(math.log2(4 * max(knee, 1.0))) if knee == knee else 0)
     grid = [2**i for i in range(int(math.log2(top)) + 1)]
-    if timing is not None and 1 <= timing.knee() <= top:
-        grid.append(round(timing.knee()))  # where the pass turns compute-bound: often the best P
+    if timing is not None and 1 <= knee <= top and timing.latency is None:
+        grid.append(round(knee))  # where the pass turns compute-bound: often the best P
     return np.unique(np.array([*grid, *[p for p in ps if p <= top], top], dtype=np.int64))
 
 
@@ -467,6 +383,8 @@ def compare(
     temperature: float = 1.0,
     n_boot: int = 300,
     progress: bool = False,
+    n_layers: int | None = None,
+    same_model: bool = False,
 ) -> Comparison:
     """Compare measured acceptance with the speed of light of the verifier behind ``dumps``.
 
@@ -490,6 +408,10 @@ def compare(
         Bootstrap replicates of the trajectory bound.
     progress
         Progress bars on stderr.
+    n_layers
+        The verifier's layers, for the cost of ``early-exit:L`` drafters (default: known for the dump's model).
+    same_model
+        The measured sources run the dumps' model whatever their names say (silences that warning).
 
     Returns
     -------
@@ -512,7 +434,7 @@ def compare(
         raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
     from ..readers.continuations import ContinuationScan
 
-    drop, lump, conts = PoolScan(tail="drop"), PoolScan(tail="lump"), ContinuationScan()
+    drop, lump, conts, named = PoolScan(tail="drop"), PoolScan(tail="lump"), ContinuationScan(), _ModelName()
     curve = bound_curve(  # one pass over the dumps: moments, i.i.d. pool, trajectories and both simulator pools
         grid,
         sources=list(dumps),
@@ -523,12 +445,13 @@ def compare(
         seed=seed,
         n_boot=n_boot,
         progress=progress,
-        also=[drop, lump, conts],
+        also=[drop, lump, conts, named],
     )
     top = int(grid[-1])
     n_files = len(curve.sources)
-    lower = simulate(drop.finish(n_files), top, replicates=replicates, seed=seed, at=grid)
-    upper = simulate(lump.finish(n_files), top, replicates=replicates, seed=seed, at=grid)
+    pools = (drop.finish(n_files), lump.finish(n_files))
+    lower = simulate(pools[0], top, replicates=replicates, seed=seed, at=grid)
+    upper = simulate(pools[1], top, replicates=replicates, seed=seed, at=grid)
     notes = [
         "X counts accepted draft tokens per verifier call; tokens per call = X + 1",
         "the simulated optimum is the best deterministic tree under the i.i.d. branching-random-walk model fed with "
@@ -550,7 +473,8 @@ def compare(
             f"THEORY.md section 8), averaged over every generated position, P <= {len(ceiling.P)}; the simulated "
             "optimum (i.i.d. model) stays beside it",
         )
-    return Comparison(
+    model = named.name
+    comp = Comparison(
         curve=curve,
         optimum=lower,
         optimum_upper=upper,
@@ -558,7 +482,60 @@ def compare(
         timing=timing,
         notes=notes,
         ceiling=ceiling,
+        model=model,
     )
+    comp.warnings = comparison_warnings(measured, model, _ceiling_lookup(comp), acknowledged=same_model)
+    with_dist = [m.P for m in measured if m.distribution is not None and m.P is not None and len(m.distribution) > 1]
+    if ceiling is not None and with_dist:
+        from .ceiling import depth_profiles
+
+        comp.profiles = depth_profiles(dumps, min(max(with_dist), 64), ceiling=ceiling, parts=parts, seed=seed)
+    if timing is not None:
+        from .advice import advise, verifier_layers
+        from .ceiling import ceiling_by_depth
+
+        comp.n_layers = verifier_layers(model, n_layers)
+        costs = [timing.draft] + [DraftCost.for_drafter(m.name, comp.n_layers, timing.draft) for m in measured]
+        depths = DEPTHS if any(c.depth_matters for c in costs) else ()
+        curves = ceiling_by_depth(
+            dumps, depths, ceiling=ceiling, parts=parts, optimum=lower, optimum_upper=upper, pools=pools, seed=seed
+        )
+        comp.advice = advise(measured, curves, timing, n_layers=comp.n_layers, current=tree_size)
+    return comp
+
+
+class _ModelName:
+    """A scan consumer that keeps the model the first source names ('' for arrays and logs that name none)."""
+
+    wants_logprobs = False
+
+    def __init__(self) -> None:
+        self.name = ""
+
+    def begin(self, index: int, source: Any) -> None:
+        from .._util.provenance import model_name
+
+        if index == 0:
+            self.name = model_name(source.metadata or {}) or ""
+
+    def add(self, *args: Any) -> None:
+        return None
+
+
+def _ceiling_lookup(comp: Comparison) -> Any:
+    """``P -> (lower, upper, ci_low, ci_high)``: the grafted ceiling, else the simulated optimum with no upper end."""
+    sim = set(comp.optimum.P.tolist())
+
+    def at(p: int) -> tuple[float, float, float, float] | None:
+        got = ceiling_at(comp.ceiling, p)
+        if got is not None:
+            return got
+        if comp.ceiling is None and p in sim:
+            lo, hi, ci = comp.optimum_at(p)
+            return lo, hi, ci, math.inf  # the i.i.d. model runs low on real text: never "above" it
+        return None
+
+    return at
 
 
 def write_comparison(out_dir: str, comp: Comparison, command: str | None = None) -> None:

@@ -493,12 +493,27 @@ def write_evidence(out_dir: str, comparisons: Sequence[RealComparison], command:
         save_figure(figure(comparisons), os.path.join(tmp, "evidence.png"))
 
 
-def evidence_markdown(comparisons: Sequence[RealComparison], image: str) -> list[str]:
-    """Return the Markdown lines of the comparison: per model the table, the plain statements and the notes."""
+def evidence_markdown(comparisons: Sequence[RealComparison], image: str, notes: bool = True) -> list[str]:
+    """Return the Markdown lines of the comparison: per model the table, the plain statements and the notes.
+
+    Parameters
+    ----------
+    comparisons
+        One per model.
+    image
+        The figure's file name.
+    notes
+        Include each model's notes (a report gathers them in one place instead).
+
+    Returns
+    -------
+    list of str
+
+    """
     md: list[str] = []
     for c in comparisons:
         md += [f"## {c.model}", "", c.markdown(), ""]
         md += [f"- {line}" for line in c.summary_lines()]
-        md += ["", "Notes:", ""] + [f"- {x}" for x in c.notes] + [""]
+        md += ["", "Notes:", "", *[f"- {x}" for x in c.notes], ""] if notes else [""]
     md += [f"![real optimum vs theory]({image})", ""]
     return md

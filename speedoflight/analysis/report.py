@@ -3,15 +3,16 @@
 With no inputs it runs on the real data shipped in the repository's ``data/``
 folder: the SmolLM2-135M dump (100 prompts x 8 continuations), the measured
 drafters on the same model, and the exact real-model oracle curves of
-SmolLM2-135M and Gemma 3 270M. Sections:
+SmolLM2-135M and Gemma 3 270M.
 
-1. the verifier's mu and mu2 (:func:`~speedoflight.estimator.estimate`);
-2. measured acceptance against the speed of light
-   (:func:`~speedoflight.compare.compare`), table and figure;
-3. the real optimum against the theory (:mod:`speedoflight.evidence`),
-   when oracle files are given or shipped;
-4. choosing P on a GPU: the best P and speedup ceiling per curve under the
-   roofline timing model.
+The answer comes first, in at most :data:`FIRST_SCREEN` lines: the verifier,
+the ceiling at the user's P with its interval, each measured drafter's
+fraction of it, the best (P, depth) with its expected speedup on the GPU for
+the drafter's cost and the batch, one sentence of what to change, and the
+warnings. Details follow: the verifier's mu and mu2, the measured table and
+figure, the best settings per drafter and per batch size, per-position
+acceptance, the real optimum against the theory; the wide table of every
+bound is an appendix, and the notes appear once.
 
 The folder is written through a temporary folder and renamed at the end, so
 a failed run leaves no half report.
@@ -32,7 +33,6 @@ from .._util.provenance import model_name, sha256_file
 from .._util.shipped import SHIPPED, shipped_data
 from .._version import __version__
 from ..errors import InputError
-from ..theory.registry import label
 
 __all__ = ["params_from_name", "run_report", "shipped_data"]
 
@@ -71,12 +71,15 @@ def run_report(
     tree_size: int | None = None,
     oracles: Sequence[str] | None = None,
     pools: Sequence[str] | None = None,
+    timing: Any = None,
     gpu: str = "h100-sxm",
     params: float | None = None,
     replicates: int = 64,
     seed: int = 0,
     progress: bool = False,
     command: str | None = None,
+    n_layers: int | None = None,
+    same_model: bool = False,
 ) -> str:
     """Write the report folder and return the path of its Markdown file.
 
@@ -87,18 +90,22 @@ def run_report(
     dumps, measured
         The verifier's dumps and measured acceptance files; default: the shipped SmolLM2 data.
     tree_size
-        P of every measured system that does not record it.
+        P of every measured system that does not record it (the user's current setting).
     oracles, pools
-        Real-model oracle files with one dump each (section 3); default: the shipped ones when the defaults
-        above are used, none otherwise.
+        Real-model oracle files with one dump each; default: the shipped ones when the defaults above are used,
+        none otherwise.
+    timing
+        The timing model (:class:`~speedoflight.theory.timing.Timing`); None: ``gpu`` with ``params``.
     gpu, params
-        Timing model of section 4; ``params`` defaults to the size in the dump's model name.
+        Used without ``timing``: a preset, and the verifier's size (default: the size in the dump's model name).
     replicates, seed
         Simulation of the optimal tree (and the bootstraps' seed).
     progress
         Progress bars on stderr.
     command
         The command line, recorded in the report.
+    n_layers, same_model
+        As for :func:`~speedoflight.analysis.compare.compare`.
 
     Returns
     -------
@@ -110,8 +117,7 @@ def run_report(
     from ..theory.estimator import estimate
     from ..theory.timing import Timing
     from .compare import compare
-    from .evidence import compare_real, evidence_markdown, figure
-    from .plots import save_figure
+    from .evidence import compare_real, figure
 
     defaults = dumps is None and measured is None
     shown: dict[str, str] = {}  # shipped files by name, wherever this install keeps them
@@ -127,26 +133,26 @@ def run_report(
     pools = list(pools or [])
     if len(oracles) != len(pools):
         raise InputError(f"give one --pool per --oracle ({len(oracles)} oracle files, {len(pools)} pools)")
-    name = _model_name(dumps[0]) if str(dumps[0]).endswith(".npz") else ""
-    if params is None:
-        params = params_from_name(name)
+    if timing is None:
+        name = _model_name(dumps[0]) if str(dumps[0]).endswith(".npz") else ""
+        params = params if params is not None else params_from_name(name)
         if params is None:
             raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
-    timing = Timing.preset(gpu, params)
+        timing = Timing.preset(gpu, params)
     m = estimate(list(dumps), seed=seed, progress=progress)
-    systems = read_many(measured)
     comp = compare(
-        list(dumps), systems, tree_size=tree_size, timing=timing, replicates=replicates, seed=seed, progress=progress
+        list(dumps),
+        read_many(measured),
+        tree_size=tree_size,
+        timing=timing,
+        replicates=replicates,
+        seed=seed,
+        progress=progress,
+        n_layers=n_layers,
+        same_model=same_model,
     )
-    from ..formats.measured import read_measured
-
     evidence = []
-    by_model: dict[str, list[str]] = {}
-    for f in measured:
-        try:
-            by_model.setdefault(str(read_measured(f).meta.get("model", {}).get("name")), []).append(f)
-        except InputError:
-            continue  # not a speedoflight measure file: it has no oracle counterpart
+    by_model = _measure_files_by_model(measured)
     for o, p in zip(oracles, pools, strict=True):
         from ..formats.oracle import load_oracle
 
@@ -154,85 +160,27 @@ def run_report(
         evidence.append(
             compare_real(o, p, by_model.get(oname, []), replicates=max(replicates, 100), seed=seed, progress=progress)
         )
-
-    best = comp.best()
-    md = [
-        "# speedoflight report",
-        "",
-        *_answer(comp, name, tree_size),
-        f"speedoflight {__version__}, {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}."
-        + (f" Regenerate with `{command}`." if command else ""),
-        "",
-        "E[X] counts **accepted draft tokens per verifier call** (iteration); tokens per call are E[X] + 1. "
-        "Logarithms are natural (nats).",
-        "",
-        "## 1. The verifier",
-        "",
-        f"Model: {name or 'unknown'}; {m.n_rows} positions in {m.n_sequences} sequences from {len(dumps)} file(s).",
-        "",
-        "| quantity | value | 95% CI |",
-        "|---|---|---|",
-        f"| mu (expected entropy, nats) | {m.mu:.4f} | {m.mu_ci[0]:.4f}-{m.mu_ci[1]:.4f} |",
-        f"| mu2 (expected second log-moment, nats^2) | {m.mu2:.4f} | {m.mu2_ci[0]:.4f}-{m.mu2_ci[1]:.4f} |",
-        f"| surprisal variance mu2 - mu^2 | {m.surprisal_variance:.4f} | |",
-        "",
-        f"Intervals: {m.ci_method}.",
-        "",
-        "## 2. Measured drafters against the speed of light",
-        "",
-        comp.markdown(),
-        "",
-        *[f"- {x}" for x in _condensed(comp)],
-        "",
-        "![measured vs speed of light](compare.png)",
-        "",
-    ]
-    if evidence:
-        md += [
-            "## 3. The real optimum against the theory",
-            "",
-            "The exact optimal draft tree of the real model (searched with real forward passes, `speedoflight "
-            "oracle`) against the i.i.d. simulation, the bounds and the measured drafters.",
-            "",
-            *[line.replace("## ", "### ") for line in evidence_markdown(evidence, "evidence.png")],
-        ]
-    md += [
-        f"## {4 if evidence else 3}. Choosing P on a GPU",
-        "",
-        f"Roofline model: {timing.gpu.name} ({timing.gpu.bandwidth / 1e12:.2f} TB/s, {timing.gpu.flops / 1e12:.0f} "
-        f"TFLOP/s dense), {params:.3g} parameters, batch 1, 2 bytes per parameter, no overhead, free drafter; "
-        f"a pass turns compute-bound above P = {timing.knee():.0f}. Speedup = (E[X] + 1) t(0) / t(P).",
-        "",
-        "| curve | best P | speedup ceiling |",
-        "|---|---|---|",
-        *[f"| {label(k)} | {v['P']:.0f} | {v['speedup']:.2f}x |" for k, v in best.items() if k != "trivial"],
-        "",
-        "The right panel of the figure in section 2 shows the speedup against P. Other GPUs and sizes: "
-        "`speedoflight report --gpu l4 --params 8e9`, or `speedoflight bound --gpu ... --params ...`.",
-        "",
-        "## Notes",
-        "",
-        *[f"- {x}" for x in comp.notes],
-        "",
-        "## Inputs",
-        "",
-        *[
-            f"- `{shown.get(f, f)}` sha256 `{sha256_file(f)[:16]}`"
-            for f in dict.fromkeys([*dumps, *measured, *oracles])
-        ],
-        "",
-    ]
+    profiles = comp.profiles
+    md = report_markdown(comp, m, evidence, tree_size, bool(profiles), command, shown, [*dumps, *measured, *oracles])
     with atomic_dir(out) as tmp:
+        from .figures import position_figure
+        from .plots import save_figure
+
         save_figure(comp.figure(), os.path.join(tmp, "compare.png"))
+        if profiles:
+            save_figure(position_figure(comp.measured, profiles), os.path.join(tmp, "positions.png"))
         if evidence:
             save_figure(figure(evidence), os.path.join(tmp, "evidence.png"))
         with open(os.path.join(tmp, "report.json"), "w", encoding="utf-8") as fh:
             json.dump(
                 finite_or_none(
                     {
+                        "answer": comp.answer_lines(tree_size),
+                        "warnings": comp.warnings,
                         "moments": m.to_dict(),
                         "compare": comp.to_dict(),
                         "evidence": [e.to_dict() for e in evidence],
+                        "positions": {k: v.tolist() for k, v in profiles.items()},
                     }
                 ),
                 fh,
@@ -242,45 +190,105 @@ def run_report(
     return os.path.join(out, "report.md")
 
 
-def _condensed(comp: object) -> list[str]:
-    """Summary lines, one per measured system (its largest P) plus the GPU line."""
-    from .compare import Comparison
+def _measure_files_by_model(measured: Sequence[str]) -> dict[str, list[str]]:
+    """Speedoflight measure files by the model they ran (the oracle section pairs them by model)."""
+    from ..formats.measured import read_measured
 
-    assert isinstance(comp, Comparison)
-    lines = comp.summary_lines()
-    keep: dict[str, str] = {}
-    for line in lines:
-        key = line.split(":", 1)[0]
-        keep[key] = line  # the last line per system is its largest P
-    return list(keep.values())
+    by_model: dict[str, list[str]] = {}
+    for f in measured:
+        try:
+            by_model.setdefault(str(read_measured(f).meta.get("model", {}).get("name")), []).append(f)
+        except InputError:
+            continue  # not a speedoflight measure file: it has no oracle counterpart
+    return by_model
 
 
-def _answer(comp: Any, model: str, tree_size: int | None) -> list[str]:
-    """Return the report's first lines: the ceiling at the user's P with its interval, each drafter's share of it."""
-    from .ceiling import ceiling_at
+#: The first screen holds at most this many lines.
+FIRST_SCREEN = 15
 
-    res = comp.ceiling
-    if res is None:
-        return []
-    rows = [(m, d) for m, d in zip(comp.measured, comp.measured_rows(), strict=True) if "ceiling_at_P" in d]
-    ps = [tree_size] if tree_size else sorted({int(m.P) for m, _ in rows})
-    shown = ps if len(ps) <= 3 else [ps[0], ps[len(ps) // 2], ps[-1]]
-    out = []
-    for p in shown:
-        at = ceiling_at(res, p)
-        if at is None:
-            continue
-        best = max((r for r in rows if r[0].P == p), key=lambda r: r[0].mean_accepted, default=None)
-        line = (
-            f"**The ceiling of {model or 'the verifier'} at P = {p}: {at[0]:.2f}..{at[1]:.2f} accepted draft tokens "
-            f"per verifier call** (95% CI {at[2]:.2f}-{at[3]:.2f}; the real optimum predicted from the dump's own "
-            "continuations, averaged over generated positions, top-k tails dropped..lumped)."
-        )
-        if best is not None:
-            m, d = best
-            line += (
-                f" The best measured drafter there, {m.name}, reaches {m.mean_accepted:.2f}: "
-                f"{100 * d['fraction_of_ceiling_upper']:.0f}%..{100 * d['fraction_of_ceiling']:.0f}% of it."
-            )
-        out += [line, ""]
-    return out
+
+def report_markdown(
+    comp: Any,
+    m: Any,
+    evidence: Sequence[Any],
+    tree_size: int | None,
+    positions: bool,
+    command: str | None,
+    shown: dict[str, str],
+    inputs: Sequence[str],
+) -> list[str]:
+    """Return the report's lines: the answer first (at most :data:`FIRST_SCREEN` lines), then the details.
+
+    Parameters
+    ----------
+    comp, m, evidence
+        The comparison, the moments and the real-model comparisons.
+    tree_size
+        The user's P.
+    positions
+        Whether ``positions.png`` was drawn.
+    command
+        The command line that regenerates the report.
+    shown, inputs
+        Display names of shipped files, and every input file (hashed in the last section).
+
+    Returns
+    -------
+    list of str
+
+    """
+    from .evidence import evidence_markdown
+
+    answer = comp.answer_lines(tree_size)
+    main = [x for x in answer if not x.startswith("warning: ")]
+    warned = comp.warnings
+    first = [f"# speedoflight report: {comp.model or 'the verifier'}", ""] + [f"- {x}" for x in main]
+    room = FIRST_SCREEN - len(first) - 1
+    if warned:
+        first += [f"- **warning:** {w}" for w in warned[: max(room - 1, 1)]]
+        if len(warned) > max(room - 1, 1):
+            first.append(f"- ({len(warned) - max(room - 1, 1)} more warnings under Details)")
+    first.append("")
+    assert len(first) <= FIRST_SCREEN + 1
+    n = 1
+    md = [*first, "## Details", ""]
+    md += [
+        f"speedoflight {__version__}, {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}."
+        + (f" Regenerate with `{command}`." if command else ""),
+        "E[X] counts **accepted draft tokens per verifier call**; tokens per call are E[X] + 1; logarithms are "
+        "natural (nats).",
+        "",
+        f"### {n}. The verifier",
+        "",
+        f"{comp.model or 'Unknown model'}: {m.n_rows} positions in {m.n_sequences} sequences.",
+        "",
+        "| quantity | value | 95% CI |",
+        "|---|---|---|",
+        f"| mu (expected entropy, nats) | {m.mu:.4f} | {m.mu_ci[0]:.4f}-{m.mu_ci[1]:.4f} |",
+        f"| mu2 (expected second log-moment, nats²) | {m.mu2:.4f} | {m.mu2_ci[0]:.4f}-{m.mu2_ci[1]:.4f} |",
+        f"| surprisal variance mu2 - mu² (nats²) | {m.surprisal_variance:.4f} | |",
+        "",
+    ]
+    n += 1
+    md += [f"### {n}. Measured drafters against the ceiling", "", comp.measured_markdown(), ""]
+    md += [f"- {x}" for x in comp.summary_lines() if not x.startswith("timing:")]
+    md += ["", "![measured vs speed of light](compare.png)", ""]
+    if comp.advice is not None:
+        n += 1
+        md += [f"### {n}. Which P and depth", "", f"Timing: {comp.timing.describe()}.", ""]
+        md += [*comp.advice.markdown(), ""]
+    if positions:
+        n += 1
+        md += [f"### {n}. Per-position acceptance", "", "![per-position acceptance](positions.png)", ""]
+    if evidence:
+        n += 1
+        md += [f"### {n}. The real optimum against the theory", ""]
+        md += [line.replace("## ", "#### ") for line in evidence_markdown(evidence, "evidence.png", notes=False)]
+    if len(warned) > 1:
+        md += ["### Warnings", "", *[f"- {w}" for w in warned], ""]
+    md += ["## Appendix: every bound per P", "", comp.markdown().split("\n\n")[0], ""]
+    notes = [*comp.notes, *(comp.advice.notes if comp.advice is not None else [])]
+    notes = list(dict.fromkeys([*notes, *[x for e in evidence for x in e.notes]]))
+    md += ["## Notes", "", *[f"- {x}" for x in notes], "", "## Inputs", ""]
+    md += [f"- `{shown.get(f, f)}` sha256 `{sha256_file(f)[:16]}`" for f in dict.fromkeys(inputs)]
+    return [*md, ""]

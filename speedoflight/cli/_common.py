@@ -111,36 +111,70 @@ def add_reading_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tensor", help="array name inside .npz/.safetensors/.pt files")
 
 
-def add_timing_flags(p: argparse.ArgumentParser, purpose: str, draft_help: str) -> None:
+def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
+    """Add the timing flags every subcommand with a speedup shares (one spelling, one default each)."""
     from ..theory.timing import GPUS
 
-    p.add_argument("--gpu", help=f"GPU preset {purpose}: {', '.join(GPUS)}")
-    p.add_argument("--params", type=positive, help="verifier parameters (with --gpu), e.g. 8e9")
-    p.add_argument("--batch", type=positive_int, default=1, help="sequences per verifier pass (default 1)")
-    p.add_argument("--bytes-per-param", type=positive, default=2.0, help="weight bytes per parameter (default 2)")
-    p.add_argument("--overhead-ms", type=nonneg, default=0.0, help="fixed time per verifier pass (ms)")
-    p.add_argument("--draft-ms", type=nonneg, default=0.0, help=draft_help)
-    p.add_argument("--bandwidth", type=positive, help="override the preset's memory bandwidth (bytes/s)")
-    p.add_argument("--flops", type=positive, help="override the preset's FLOP rate (FLOP/s)")
+    g = p.add_argument_group("timing (the speedup on a GPU)")
+    g.add_argument("--gpu", help=f"GPU preset {purpose}: {', '.join(GPUS)} (aliases such as h100, a100, 4090)")
+    g.add_argument("--params", type=positive, help="verifier parameters, e.g. 8e9 (with --gpu)")
+    g.add_argument("--batch", type=positive_int, default=1, help="sequences per verifier pass (default 1)")
+    g.add_argument("--bytes-per-param", type=positive, default=2.0, help="weight bytes per parameter (default 2)")
+    g.add_argument("--overhead-ms", type=nonneg, default=0.0, help="fixed time per verifier pass (ms)")
+    g.add_argument(
+        "--draft-ms", type=nonneg, default=0.0, help="drafter time per depth level (ms; tree drafters, EAGLE-style)"
+    )
+    g.add_argument(
+        "--draft-ms-per-token", type=nonneg, default=0.0, help="drafter time per draft token (ms; chain drafters)"
+    )
+    g.add_argument(
+        "--latency",
+        metavar="CSV",
+        help="measured verifier latency on your GPU: rows of P, milliseconds from P = 0; replaces the roofline",
+    )
+    g.add_argument("--bandwidth", type=positive, help="memory bandwidth (bytes/s): overrides the preset (custom)")
+    g.add_argument("--flops", type=positive, help="dense FLOP rate (FLOP/s): overrides the preset (custom)")
+
+
+def add_check_flags(p: argparse.ArgumentParser) -> None:
+    """Add the flags of the commands that hold measured drafters against a dump (compare, report)."""
+    p.add_argument(
+        "--same-model",
+        action="store_true",
+        help="the measured runs used the dumps' model whatever their names say (silences the mismatch warning)",
+    )
+    p.add_argument(
+        "--verifier-layers",
+        type=positive_int,
+        metavar="N",
+        help="the verifier's layers, for the cost of early-exit:L drafters (known for the shipped models)",
+    )
 
 
 def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
-    """Build the roofline timing model the flags describe (None when no GPU is given)."""
-    from ..theory.timing import Timing
+    """Build the timing model the flags describe (None when none of them is given)."""
+    from ..theory.hardware import GPU, read_latency
+    from ..theory.timing import DraftCost, Timing
 
-    if not (args.gpu or args.params):
+    latency = read_latency(args.latency) if getattr(args, "latency", None) else None
+    if not (args.gpu or args.params or args.bandwidth or args.flops or latency):
         return None
-    if not (args.gpu and args.params):
-        raise InputError(f"{purpose} needs both --gpu and --params")
+    draft = DraftCost.from_flags(args.draft_ms, getattr(args, "draft_ms_per_token", 0.0))
+    common = {"batch": args.batch, "overhead_s": args.overhead_ms / 1e3, "draft": draft, "latency": latency}
+    if latency is not None and not args.params:
+        gpu = GPU("measured latency (no roofline)", 1.0, 1.0, latency.source)
+        return Timing(gpu=gpu, params=1.0, **common)  # type: ignore[arg-type]
+    if not args.params:
+        raise InputError(f"{purpose} needs --params (the verifier's parameters, e.g. 8e9) with --gpu")
+    if not args.gpu and not (args.bandwidth and args.flops):
+        raise InputError(f"{purpose} needs --gpu NAME, or both --bandwidth and --flops")
     return Timing.preset(
         args.gpu,
         args.params,
-        batch=args.batch,
         bytes_per_param=args.bytes_per_param,
-        overhead_s=args.overhead_ms / 1e3,
-        draft_s=args.draft_ms / 1e3,
         bandwidth=args.bandwidth,
         flops=args.flops,
+        **common,
     )
 
 

@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> None:
         help="capacities: a list (1,4,16) or a log-spaced range (1:1e6, or 1:1e6:25 for 25 points)",
     )
     p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="top-k tails in the i.i.d. pool")
-    add_timing_flags(p, "for the speedup columns", "drafter time per draft token (ms)")
+    add_timing_flags(p, "for the speedup columns")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print CSV rows")

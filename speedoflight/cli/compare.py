@@ -9,6 +9,7 @@ from typing import Any
 from .._util.jsonsafe import finite_or_none
 from ._common import (
     MEASURED_HELP,
+    add_check_flags,
     add_reading_flags,
     add_timing_flags,
     command_line,
@@ -51,7 +52,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--replicates", type=positive_int, default=64, help="optimal-tree simulation replicates (64)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the simulation and the bootstrap (0)")
     add_reading_flags(p)
-    add_timing_flags(p, "for the speedup ceiling and the best P", "drafter time per draft token (ms)")
+    add_timing_flags(p, "for the speedup ceiling and the best P")
+    add_check_flags(p)
     p.add_argument(
         "--out", type=out_dir, help="write compare.md, compare.png and compare.json into this folder (atomically)"
     )
@@ -78,16 +80,26 @@ def run(args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size,
         temperature=args.temperature,
         progress=progress(args),
+        n_layers=args.verifier_layers,
+        same_model=args.same_model,
     )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))
     if args.json:
         print(json.dumps(finite_or_none(comp.to_dict()), allow_nan=False))
         return 0
-    print(f"mu = {comp.curve.mu:.4f} nats, mu2 = {comp.curve.mu2:.4f} nats^2 (from {len(args.dump)} dump file(s))\n")
+    for line in comp.answer_lines(args.tree_size):
+        print(line)
+    print()
     print(comp.markdown())
     print()
     for line in comp.summary_lines():
+        print(f"- {line}")
+    if comp.advice is not None:
+        print()
+        print("\n".join(comp.advice.markdown()))
+    print("\nnotes:")
+    for line in comp.notes + (comp.advice.notes if comp.advice is not None else []):
         print(f"- {line}")
     if args.out:
         print(f"\nwrote {args.out}/compare.md, compare.png, compare.json")

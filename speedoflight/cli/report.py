@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import InputError
 from ._common import (
+    add_check_flags,
+    add_timing_flags,
     command_line,
     out_dir,
-    positive,
     positive_int,
     progress,
     seed_int,
+    timing_from_args,
 )
 
 
@@ -33,8 +36,8 @@ def add_parser(sub: Any) -> None:
         "--oracle", nargs="*", metavar="FILE", help="oracle files with one --pool each (default: the shipped ones)"
     )
     p.add_argument("--pool", nargs="*", metavar="DUMP", help="dumps matching --oracle")
-    p.add_argument("--gpu", default="h100-sxm", help="GPU preset of the timing section (default h100-sxm)")
-    p.add_argument("--params", type=positive, help="verifier parameters (default: the dump's model size)")
+    add_timing_flags(p, "of the best-setting section (default h100-sxm; --params: the dump's model size)")
+    add_check_flags(p)
     p.add_argument("--replicates", type=positive_int, default=64, help="simulation replicates (64)")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -43,8 +46,16 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``speedoflight report`` with the parsed flags; return the exit status."""
-    from ..analysis.report import run_report
+    from .._util.shipped import SHIPPED, shipped_data
+    from ..analysis.report import _model_name, params_from_name, run_report
 
+    if args.params is None and not args.latency:
+        first = args.dump[0] if args.dump else str(shipped_data() / SHIPPED["dump"][0])
+        args.params = params_from_name(_model_name(first)) if str(first).endswith(".npz") else None
+        if args.params is None:
+            raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
+    if args.gpu is None and not (args.bandwidth and args.flops):
+        args.gpu = "h100-sxm"
     path = run_report(
         args.out,
         dumps=args.dump,
@@ -52,12 +63,16 @@ def run(args: argparse.Namespace) -> int:
         tree_size=args.tree_size,
         oracles=args.oracle,
         pools=args.pool,
-        gpu=args.gpu,
-        params=args.params,
+        timing=timing_from_args(args, "the report's timing"),
         replicates=args.replicates,
         seed=args.seed,
         progress=progress(args),
         command=command_line(args),
+        n_layers=args.verifier_layers,
+        same_model=args.same_model,
     )
+    with open(path, encoding="utf-8") as fh:  # the answer first, on the terminal too
+        head = fh.read().split("## Details", 1)[0].strip().splitlines()
+    print("\n".join(line for line in head[1:] if line.strip()))
     print(f"wrote {path}")
     return 0

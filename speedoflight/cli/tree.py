@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--budget", type=positive_int, required=True, help="largest tree size N")
     p.add_argument("--max-depth", type=positive_int, help="depth cap D (default: none)")
     p.add_argument("--check-dp", action="store_true", help="also run the Sequoia-style dynamic program and compare")
-    add_timing_flags(p, "for Sequoia's hardware-aware choice of (P, D)", "drafter time per tree level (ms)")
+    add_timing_flags(p, "for Sequoia's hardware-aware choice of (P, D)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             raise RuntimeError(f"best-first and the dynamic program disagree by {gap}")
     timing = timing_from_args(args, "the hardware-aware choice")
     if timing is not None:
-        d["hardware"] = PT.hardware_choice(args.acceptance, args.budget, timing, args.draft_ms / 1e3, args.max_depth)
+        d["hardware"] = PT.hardware_choice(args.acceptance, args.budget, timing, 0.0, args.max_depth)
     if args.json:
         print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
         return 0

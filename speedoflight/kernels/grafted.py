@@ -58,9 +58,18 @@ def grafted_heap(
     root_row,
     root_depth,
     rid,
+    max_depth,
+    max_width,
+    profile_p,
+    depth_mass,
     curve,
 ):
     """One replicate on the grafted tree below trie node ``root`` (logged row ``root_row``, id ``rid``).
+
+    Only nodes at most ``max_depth`` levels below the root, and of rank below ``max_width`` among their siblings,
+    enter the tree (``max_width`` 1: the greedy chain). The path probabilities of the first ``profile_p`` nodes
+    popped (the best tree of that size) are added to ``depth_mass[d - 1]`` by their depth d below the root (depths
+    past its end are left out): P(X >= d) for that tree.
 
     ``pool_lo[b], pool_n[b]`` is the root's pool segment of bin
     ``b = row_bin[parent row] + depth_bin[min(depth, len(depth_bin) - 1)]``, ``depth`` the node's depth below the
@@ -99,7 +108,10 @@ def grafted_heap(
         total += math.exp(-k)
         curve[i] = total
         popped += 1
-        sib = rank + 1 < width and neglogp[row, rank + 1] < np.inf
+        level = pdep - root_depth  # the popped node is at depth level + 1 below the root
+        if i < profile_p and level < depth_mass.shape[0]:
+            depth_mass[level] += math.exp(-k)
+        sib = rank + 1 < min(width, max_width) and neglogp[row, rank + 1] < np.inf
         me = child_id(pid, rank)
         node = _child_in_trie(pnode, ids[row, rank], child_ptr, child_tok, child_node)
         cr = node_row[node] if node >= 0 else -1
@@ -107,7 +119,7 @@ def grafted_heap(
             node = -1  # past the logged length: the subtree is the pool's
             b = row_bin[row] + depth_bin[min(pdep + 1, last_depth)]
             cr = pool_rows[pool_lo[b] + row_of(me, pool_n[b])]
-        if neglogp[cr, 0] < np.inf:
+        if neglogp[cr, 0] < np.inf and pdep + 1 - root_depth < max_depth:
             # the child reuses the popped slot and replaces the root
             p_key[e], p_id[e], p_row[e], p_node[e], s_rank[e], p_depth[e] = k, me, cr, node, 0, pdep + 1
             _sift_down(hp, n, k + neglogp[cr, 0], float(e))
@@ -140,6 +152,10 @@ def grafted_roots(
     root_pool_n,
     root_depth,
     seed_ids,
+    max_depth,
+    max_width,
+    profile_p,
+    masses,
     curves,
 ):
     """Every root (in parallel) times every replicate: ``curves[j]`` = the mean over replicates for root j.
@@ -147,7 +163,8 @@ def grafted_roots(
     ``root_pool_lo[j], root_pool_n[j]`` are root j's pool segments, one per bin of ``row_bin``.
     Replicate r of root j uses the tree of id ``child_id(seed_ids[r], root_node[j])``, so a root's result does not
     depend on which other roots are computed.
-    Returns the total number of nodes popped.
+    Trees are at most ``max_depth`` levels deep and ``max_width`` wide per node; ``masses[j]`` is the mean over
+    replicates of :func:`grafted_heap`'s ``depth_mass`` for root j. Returns the total number of nodes popped.
     """
     n_roots, pmax = curves.shape
     n_rep = seed_ids.shape[0]
@@ -155,6 +172,7 @@ def grafted_roots(
     for j in numba.prange(n_roots):
         buf = np.empty(pmax)
         acc = np.zeros(pmax)
+        mass = np.zeros(masses.shape[1])
         node = root_node[j]
         row = node_row[node]
         for r in range(n_rep):
@@ -175,10 +193,16 @@ def grafted_roots(
                 row,
                 root_depth[j],
                 rid,
+                max_depth,
+                max_width,
+                profile_p,
+                mass,
                 buf,
             )
             for t in range(pmax):
                 acc[t] += buf[t]
         for t in range(pmax):
             curves[j, t] = acc[t] / n_rep
+        for t in range(masses.shape[1]):
+            masses[j, t] = mass[t] / n_rep
     return pops.sum()

@@ -58,14 +58,15 @@ def root_id(seed):
 
 
 @_jit()
-def top_p_seeded_heap(neglogp, root, pmax, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth):
+def top_p_seeded_heap(neglogp, root, pmax, at, curve_out, depth_hist, tree_parent, tree_rank, tree_depth, max_depth):
     """Best-first top-P search (the 4-ary heap of :func:`top_p_one`) on the seeded tree of ``root``.
 
     Per slot it keeps the parent's key, row and id with the node's rank and
     depth; a node's key is ``parent key + neglogp[parent row, rank]``. Counts
     popped nodes per depth and, when ``tree_parent`` is non-empty, records
     each popped node's parent (pop index, -1 for the root's children),
-    sibling rank and depth. Returns the number of nodes popped.
+    sibling rank and depth. Only nodes at depth <= ``max_depth`` enter the tree (the best tree of that
+    depth). Returns the number of nodes popped.
     """
     cap = pmax + 2
     hp = np.empty(2 * cap)
@@ -99,7 +100,7 @@ def top_p_seeded_heap(neglogp, root, pmax, at, curve_out, depth_hist, tree_paren
         sib = rank + 1 < width and neglogp[row, rank + 1] < np.inf
         me = child_id(pid, rank)
         cr = row_of(me, n_rows)
-        if neglogp[cr, 0] < np.inf:
+        if neglogp[cr, 0] < np.inf and depth < max_depth:
             # the child reuses the popped slot and replaces the root
             p_key[e], p_id[e], p_row[e], s_rank[e], s_depth[e], s_par[e] = k, me, cr, 0, depth + 1, i
             _sift_down(hp, n, k + neglogp[cr, 0], float(e))
@@ -365,7 +366,7 @@ def top_p_seeded(neglogp, root, pmax, at, curve_out, depth_hist, keys, ids, dept
         t = t_new
     empty = np.empty(0, dtype=np.int64)
     depth_hist[:] = 0
-    top_p_seeded_heap(neglogp, root, pmax, at, curve_out, depth_hist, empty, empty, empty)
+    top_p_seeded_heap(neglogp, root, pmax, at, curve_out, depth_hist, empty, empty, empty, pmax)
     return 0
 
 
@@ -389,3 +390,13 @@ def top_p_pool_seeded(neglogp, seeds, pmax, at, curves, depth_hists, workers, gr
             top_p_seeded(
                 neglogp, root_id(seeds[rep]), pmax, at, curves[rep], depth_hists[rep], keys, ids, depths, growth
             )
+
+
+@_jit(parallel=True)
+def top_p_pool_heap(neglogp, seeds, pmax, at, curves, depth_hists, max_depth):
+    """Replicates in parallel with :func:`top_p_seeded_heap` capped at ``max_depth`` levels (replicate i: seed i)."""
+    empty = np.empty(0, dtype=np.int64)
+    for rep in numba.prange(seeds.shape[0]):
+        top_p_seeded_heap(
+            neglogp, root_id(seeds[rep]), pmax, at, curves[rep], depth_hists[rep], empty, empty, empty, max_depth
+        )

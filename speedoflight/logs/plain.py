@@ -297,6 +297,7 @@ def read_own(path: str) -> list[Measured]:
                 m,
                 P=p,
                 notes=(*m.notes, f"model {model_name(run.meta) or '?'}, temperature {run.meta.get('temperature')}"),
+                model=model_name(run.meta) or None,
             )
         )
     return out

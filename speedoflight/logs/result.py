@@ -69,6 +69,8 @@ class Measured:
         Estimated P(X = i), i = 0, 1, ..., when the source gives it.
     notes : tuple of str
         Anything the reader noticed (checks that needed a tolerance, skipped records).
+    model : str or None
+        The verifier the source names (vLLM's ``model_name`` label, a measure file's model), where it names one.
 
     """
 
@@ -86,6 +88,7 @@ class Measured:
     groups: int | None = None
     distribution: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    model: str | None = None
 
     @property
     def tokens_per_call(self) -> float:
@@ -139,4 +142,5 @@ class Measured:
             "convention": self.convention,
             "distribution": None if self.distribution is None else [float(x) for x in self.distribution],
             "notes": list(self.notes),
+            "model": self.model,
         }

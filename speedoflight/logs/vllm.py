@@ -132,6 +132,7 @@ def read_prometheus(path: str, text: str) -> list[Measured]:
                 mean_draft_size=dtok / drafts if "draft_tokens" in d["have"] else None,
                 distribution=dist,
                 notes=tuple(notes),
+                model=model or None,
             )
         )
     return out

@@ -106,6 +106,8 @@ class OptimumResult:
         How the rows were completed, and anything the user should know.
     pool, draw : str
         Where and how unknown nodes drew their rows.
+    profile : ndarray or None
+        P(X >= d), d = 1, 2, ..., of the best tree of the requested size, averaged over roots (``optimum(profile=)``).
 
     """
 
@@ -125,6 +127,7 @@ class OptimumResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     pool: str = "prompt"
     draw: str = "depth"
+    profile: np.ndarray | None = None
 
     @property
     def main(self) -> TailCurve:
@@ -253,13 +256,23 @@ def _seed_ids(seed: int, replicates: int) -> np.ndarray:
     return np.array([root_id(int(x)) for x in _seeds(seed, replicates)], dtype=np.uint64)
 
 
-def _run(g: GraftedInput, roots: np.ndarray, pmax: int, replicates: int, seed: int) -> tuple[np.ndarray, int]:
+def _run(
+    g: GraftedInput,
+    roots: np.ndarray,
+    pmax: int,
+    replicates: int,
+    seed: int,
+    max_depth: int | None = None,
+    max_width: int | None = None,
+    profile: tuple[int, int] = (0, 0),
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Per-root curves (mean over replicates), computing each distinct root node once."""
     from ..kernels.grafted import grafted_roots
 
     uniq, inverse = np.unique(roots, return_inverse=True)
     prompt = g.node_prompt[uniq]
     curves = np.zeros((len(uniq), pmax))
+    masses = np.zeros((len(uniq), profile[1]))
     pops = grafted_roots(
         g.neglogp,
         g.ids,
@@ -275,9 +288,13 @@ def _run(g: GraftedInput, roots: np.ndarray, pmax: int, replicates: int, seed: i
         g.prompt_pool_n[prompt],
         g.node_depth[uniq],
         _seed_ids(seed, replicates),
+        pmax if max_depth is None else max_depth,  # a tree of P nodes is at most P deep: no cap
+        g.neglogp.shape[1] if max_width is None else max_width,
+        profile[0],
+        masses,
         curves,
     )
-    return curves[inverse], int(pops)
+    return curves[inverse], int(pops), masses[inverse]
 
 
 def _summarise(
@@ -304,6 +321,9 @@ def optimum(
     confidence: float = DEFAULT_CONFIDENCE,
     n_boot: int = DEFAULT_BOOTSTRAP,
     parts: list[dict[str, Any]] | None = None,
+    max_depth: int | None = None,
+    max_width: int | None = None,
+    profile: tuple[int, int] = (0, 0),
 ) -> OptimumResult:
     """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
 
@@ -335,6 +355,14 @@ def optimum(
     parts
         The dumps' arrays already read in a command's one pass (:class:`~speedoflight.readers.continuations.
         ContinuationScan`); None reads ``dumps``.
+    max_depth
+        Only trees at most this many levels deep (the best tree of depth <= D, for drafters that pay per level);
+        None: any depth.
+    max_width
+        Only nodes of rank below this among their siblings (1: the greedy chain); None: any.
+    profile
+        ``(P, depth)``: also the mean over roots of P(X >= d), d = 1..depth, of the best tree of P nodes
+        (``OptimumResult.profile``, of the headline tail); ``(0, 0)``: none.
 
     Returns
     -------
@@ -350,8 +378,11 @@ def optimum(
         raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
     if not 0.0 < confidence < 1.0:
         raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
+    if max_depth is not None and max_depth < 1:
+        raise InputError(f"--max-depth must be at least 1, got {max_depth}")
     tails = ("drop", "lump") if tail == "both" else (tail,)
     results: dict[str, TailCurve] = {}
+    profiles: dict[str, np.ndarray] = {}
     g = None
     roots = seqs = poss = None
     label = ""
@@ -365,7 +396,8 @@ def optimum(
                 f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower --pmax or use "
                 "fewer --positions"
             )
-        curves, pops = _run(g, roots, pmax, replicates, seed)
+        curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile)
+        profiles[t] = masses.mean(axis=0) if len(masses) else masses.sum(axis=0)
         results[t] = _summarise(t, curves, g.node_prompt[roots], pops, confidence, n_boot, seed)
     assert g is not None
     assert roots is not None
@@ -403,4 +435,5 @@ def optimum(
         notes=tuple(notes),
         pool=pool,
         draw=draw,
+        profile=profiles[tails[0]] if profile[1] else None,
     )

@@ -237,7 +237,7 @@ def hardware_choice(
     timing
         Verifier cost model: ``t_verify(P) = timing.verify_s(P)`` seconds, ``t(0)`` plain decoding.
     draft_step_s
-        Seconds of one drafter step, ``t_draft`` (one per tree level), at least 0.
+        Seconds of one drafter step, ``t_draft`` (one per tree level), at least 0, on top of ``timing.draft``.
     max_depth
         Largest depth D considered; None: up to ``budget``.
 
@@ -261,7 +261,7 @@ def hardware_choice(
     t0 = float(timing.verify_s(0.0))
     for d in range(1, d_max + 1):
         t = best_tree(acceptance, budget, d)
-        s = t.tokens_per_call * t0 / (d * draft_step_s + timing.verify_s(p))
+        s = t.tokens_per_call * t0 / (d * draft_step_s + timing.draft_s(p, d) + timing.verify_s(p))
         i = int(np.argmax(s))
         if s[i] > best["speedup"] + 1e-12:
             best = {

@@ -5,13 +5,10 @@ distribution: a row of a pool of logged distributions (any file the estimator
 reads), or a member of a family (``uniform:K``, ``geometric:q``,
 ``zipf:s:V``, ``dirichlet:alpha:V`` drawn fresh per node, ``deterministic``).
 For a pool, each replicate's tree is a fixed function of its seed: a node's
-row is a hash of the node's identity (splitmix64 over the path, see
-``_kernels_tree``), so every search order sees the same tree. The exact top-P
-set is then the set of nodes whose path surprisal is at most the P-th
-smallest, and the kernel lists it breadth first below a threshold instead of
-popping a heap; the best-first heap search of THEORY.md section 4
-(``top_p_seeded_heap``, also the tree export) finds the same set on the same
-tree, which the tests check node for node against a heapq reference. One run
+row is a hash of the node's identity (splitmix64 over the path), so every
+search order sees the same tree: the kernel lists the top-P set breadth first
+below a threshold; the best-first heap of THEORY.md section 4 (also the tree
+export and depth caps) finds the same set, checked against a heapq twin. One run
 gives E[X*(P)] for every P up to Pmax. Replicates run in parallel, each from
 its own seed derived from one seed (``numpy.random.SeedSequence``), so results
 are bit-identical for the same seed whatever the thread count.
@@ -446,6 +443,7 @@ def simulate(
     at: np.ndarray | Sequence[int] | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
     progress: bool = False,
+    max_depth: int | None = None,
 ) -> SimulationResult:
     """Simulate the optimal draft tree: E[X*(P)] with mean, standard error and CI per P.
 
@@ -465,6 +463,8 @@ def simulate(
         Two-sided coverage of the Student-t interval over replicates.
     progress
         A progress bar on stderr.
+    max_depth
+        Only trees at most this deep (for drafters that pay per level; needs a pool of rows); None: any depth.
 
     Returns
     -------
@@ -500,6 +500,8 @@ def simulate(
             f"{replicates * pmax / 2e7 / 60:.0f} minutes at 20M nodes/s; lower either (the limit is {MAX_POPS:.0e})"
         )
     seeded = dist.neglogp is not None and dist.neglogp.shape[0] > 1
+    if max_depth is not None and (not seeded or max_depth < 1):
+        raise InputError(f"--max-depth {max_depth}: a depth cap needs a pool of rows and a depth of at least 1")
     if seeded:  # node lists of level_cap(pmax) nodes, 18 bytes each, one per thread
         mem = 18 * KT.level_cap(pmax) * min(replicates, numba.get_num_threads())
     else:
@@ -523,7 +525,10 @@ def simulate(
                 KT.top_p_dirichlet(float(a), int(v), seeds[sl], pmax, at_arr, curves[sl], hists[sl])
             elif seeded:
                 assert dist.neglogp is not None
-                KT.top_p_pool_seeded(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], threads, growth)
+                if max_depth is not None:  # the best tree of depth <= max_depth: the heap, capped
+                    KT.top_p_pool_heap(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], max_depth)
+                else:
+                    KT.top_p_pool_seeded(dist.neglogp, seeds[sl], pmax, at_arr, curves[sl], hists[sl], threads, growth)
             else:  # one row (a family): the packed heap; its payload always fits below the memory cap
                 assert layout is not None
                 first, gap, bd, bw = layout
@@ -586,7 +591,7 @@ def optimal_tree(dist: Distribution, pmax: int, seed: int = 0) -> dict[str, list
     out = np.zeros(1)
     hist = np.zeros(_MAX_DEPTH + 1, dtype=np.int64)
     at = np.array([pmax], dtype=np.int64)
-    n = KT.top_p_seeded_heap(dist.neglogp, root, pmax, at, out, hist, parent, rank, depth)
+    n = KT.top_p_seeded_heap(dist.neglogp, root, pmax, at, out, hist, parent, rank, depth, pmax)
     return {
         "parent": parent[:n].tolist(),
         "rank": rank[:n].tolist(),

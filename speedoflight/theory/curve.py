@@ -130,6 +130,8 @@ class BoundCurve:
         out = {}
         for name, values in _evaluate(self, grid).items():
             s = speedup(values, grid, self.timing)
+            if not np.any(np.isfinite(s)):
+                continue  # beyond a latency table's range
             i = int(np.nanargmax(s))
             out[name] = {"P": float(grid[i]), "speedup": float(s[i])}
         return out
@@ -187,19 +189,7 @@ class BoundCurve:
                 "seed": t.seed,
             }
         if self.timing is not None:
-            g = self.timing.gpu
-            d["timing"] = {
-                "gpu": g.name,
-                "bandwidth": g.bandwidth,
-                "flops": g.flops,
-                "source": g.source,
-                "params": self.timing.params,
-                "batch": self.timing.batch,
-                "bytes_per_param": self.timing.bytes_per_param,
-                "overhead_s": self.timing.overhead_s,
-                "draft_s": self.timing.draft_s,
-                "compute_bound_from_P": self.timing.knee(),
-            }
+            d["timing"] = self.timing.to_dict()
             d["best"] = self.best()
         return d
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["CURVES", "Curve", "drafter_style", "label"]
+__all__ = ["CURVES", "Curve", "drafter_style", "drafter_styles", "label"]
 
 
 @dataclass(frozen=True)
@@ -178,17 +178,16 @@ def label(key: str) -> str:
 
 _MARKERS = {"ngram": "s", "early-exit": "^", "eagle": "D", "eagle2": "D", "medusa": "v", "lookahead": "<"}
 _OTHER_MARKERS = "o>pP*hX"
+#: Drafter colours: none of them is a curve's colour (see :data:`CURVES`), so a drafter never looks like a bound.
 _PALETTE = (
-    "tab:blue",
-    "tab:green",
-    "tab:pink",
-    "tab:olive",
-    "tab:gray",
     "darkblue",
-    "darkgreen",
     "goldenrod",
-    "tab:brown",
-    "tab:purple",
+    "magenta",
+    "maroon",
+    "tab:pink",
+    "tab:gray",
+    "darkslategray",
+    "yellowgreen",
 )
 
 
@@ -217,3 +216,33 @@ def drafter_style(name: str) -> dict[str, str]:
         "color": _PALETTE[digest % len(_PALETTE)],
         "fillstyle": "none" if name.rstrip().endswith(" tree") else "full",
     }
+
+
+def drafter_styles(names: list[str]) -> dict[str, dict[str, str]]:
+    """Return the styles of the drafters drawn together, no two with the same colour and marker.
+
+    Parameters
+    ----------
+    names
+        The drafters of one figure.
+
+    Returns
+    -------
+    dict
+        ``{name: style}``: each :func:`drafter_style`, except that a drafter whose colour is taken (in sorted order of
+        the names) gets the next free colour of the palette, so one set of drafters looks the same in every figure.
+
+    """
+    out: dict[str, dict[str, str]] = {}
+    taken: set[str] = set()
+    for name in sorted(set(names)):
+        sty = dict(drafter_style(name))
+        i = _PALETTE.index(sty["color"])
+        for k in range(len(_PALETTE)):
+            c = _PALETTE[(i + k) % len(_PALETTE)]
+            if c not in taken or k == len(_PALETTE) - 1:
+                sty["color"] = c
+                break
+        taken.add(sty["color"])
+        out[name] = sty
+    return out

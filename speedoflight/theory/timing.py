@@ -1,72 +1,172 @@
-"""Roofline timing of one verifier pass and the speedup ceiling.
+"""Timing of one verifier pass, what a drafter costs, and the speedup ceiling.
 
-``t_verify(P) = max(bytes / bandwidth, 2 * params * (P + 1) * batch / flops) + overhead``:
-a forward pass over P draft tokens plus the one the verifier always gains
-reads the weights once (memory-bound at small P) and does ``2 * params``
-FLOPs per token (compute-bound at large P). A drafter costs ``draft_s`` per
-draft token. Tokens per second are ``(E[X(P)] + 1) / (t_draft(P) +
-t_verify(P))``, so the speedup over plain decoding (one token per
-``t_verify(0)``) is ``(E[X(P)] + 1) t_verify(0) / (t_draft(P) + t_verify(P))``;
-with E[X*(P)] from a bound it is a ceiling.
+The verifier: ``t_verify(P) = max(bytes / bandwidth, 2 * params * (P + 1) * batch / flops) + overhead``
+(the roofline): a forward pass over P draft tokens plus the one the verifier
+always gains reads the weights once (memory-bound at small P) and does
+``2 * params`` FLOPs per token for each of the ``batch`` sequences sharing the
+pass (compute-bound at large P). A measured latency table (:class:`Latency`,
+``--latency FILE``) replaces the roofline where given.
 
-GPU presets are plain data (dense, no sparsity) from the vendors' datasheets;
-override any field.
+The drafter (:class:`DraftCost`): per depth level for tree drafters (one
+drafter pass per level, EAGLE-style), per token for chain drafters, nothing
+for n-gram lookup, and for an early-exit drafter running L of the verifier's
+n layers, ``L / n`` of a verifier pass over the level's tokens per level.
+
+Tokens per second are ``(E[X] + 1) / (t_draft(P, D) + t_verify(P))``, so the
+speedup over plain decoding (one token per ``t_verify(0)``) is
+``(E[X] + 1) t_verify(0) / (t_draft(P, D) + t_verify(P))``; with E[X] from a
+bound it is a ceiling.
+
+GPU presets are plain data (dense peaks, no sparsity) with their sources.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import InputError
+from .hardware import GPU, GPU_ALIASES, GPUS, Latency, read_latency, resolve_gpu
 
-__all__ = ["GPU", "GPUS", "Timing", "best_p", "speedup"]
+__all__ = [
+    "GPU",
+    "GPUS",
+    "GPU_ALIASES",
+    "DraftCost",
+    "Latency",
+    "Timing",
+    "best_p",
+    "read_latency",
+    "resolve_gpu",
+    "speedup",
+]
 
 
 @dataclass(frozen=True)
-class GPU:
-    """Peak memory bandwidth (bytes/s) and dense BF16 tensor throughput (FLOP/s)."""
+class DraftCost:
+    """What drafting a tree of P tokens in D depth levels costs.
 
-    name: str
-    bandwidth: float
-    flops: float
-    source: str
+    ``t_draft(P, D) = D * per_level_s + P * per_token_s + D * layer_fraction * t_pass(ceil(P / D) tokens)``:
+    one drafter pass per level (tree drafters, EAGLE-style), one per token (chain drafters), and for an early-exit
+    drafter that runs ``layer_fraction`` of the verifier's layers, that fraction of a verifier pass over the level's
+    tokens.
+
+    Attributes
+    ----------
+    per_level_s, per_token_s, layer_fraction : float
+        The three parts (all >= 0).
+    label : str
+        What was assumed, shown in every output.
+
+    """
+
+    per_level_s: float = 0.0
+    per_token_s: float = 0.0
+    layer_fraction: float = 0.0
+    label: str = "free drafter (no cost given)"
+
+    def __post_init__(self) -> None:
+        for name in ("per_level_s", "per_token_s", "layer_fraction"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise InputError(f"drafter cost {name} must be a finite number >= 0, got {v}")
+
+    @property
+    def free(self) -> bool:
+        """Whether drafting costs nothing."""
+        return self.per_level_s == 0 and self.per_token_s == 0 and self.layer_fraction == 0
+
+    @property
+    def depth_matters(self) -> bool:
+        """Whether the cost grows with the depth D (so a shallower tree may be faster)."""
+        return self.per_level_s > 0 or self.layer_fraction > 0
+
+    @classmethod
+    def from_flags(cls, per_level_ms: float = 0.0, per_token_ms: float = 0.0) -> DraftCost:
+        """Return the cost given with ``--draft-ms`` (per level) and ``--draft-ms-per-token``.
+
+        Parameters
+        ----------
+        per_level_ms, per_token_ms
+            Milliseconds per depth level and per draft token.
+
+        Returns
+        -------
+        DraftCost
+            Labelled with the flags; a free drafter says so.
+
+        """
+        if per_level_ms == 0 and per_token_ms == 0:
+            return cls(label="free drafter assumed (give --draft-ms per level or --draft-ms-per-token)")
+        parts = [f"{per_level_ms:g} ms per level"] if per_level_ms else []
+        parts += [f"{per_token_ms:g} ms per draft token"] if per_token_ms else []
+        return cls(per_level_ms / 1e3, per_token_ms / 1e3, 0.0, "drafter " + " + ".join(parts) + " (flags)")
+
+    @classmethod
+    def for_drafter(cls, name: str, n_layers: int | None, fallback: DraftCost) -> DraftCost:
+        """Return the cost a measured drafter's own name says (``ngram``, ``early-exit:L``), else ``fallback``.
+
+        Parameters
+        ----------
+        name
+            The drafter's label (e.g. ``early-exit:24``, ``ngram chain``).
+        n_layers
+            The verifier's layers (for ``early-exit:L``); None where unknown.
+        fallback
+            The cost from the flags, for every other drafter.
+
+        Returns
+        -------
+        DraftCost
+
+        """
+        import re
+
+        low = name.lower()
+        m = re.search(r"early-exit[:=](-?\d+)", low)
+        if m and n_layers:
+            layer = int(m.group(1))
+            layer = layer + n_layers if layer < 0 else layer
+            if 0 < layer <= n_layers:
+                return cls(
+                    layer_fraction=layer / n_layers,
+                    label=f"early exit at layer {layer} of {n_layers}: {layer}/{n_layers} of a verifier pass per level",
+                )
+        if re.search(r"\b(n-?gram|prompt[- ]lookup|lookup)\b", low):
+            return cls(label="n-gram lookup: no model pass (free)")
+        return fallback
 
 
-#: Presets: dense BF16 tensor-core peaks (the datasheets also quote 2x "with sparsity").
-GPUS: dict[str, GPU] = {
-    "h100-sxm": GPU(
-        "NVIDIA H100 SXM5 80GB",
-        3.35e12,
-        989.4e12,
-        "NVIDIA H100 Tensor Core GPU datasheet (HBM3 3.35 TB/s; BF16 1,979 TFLOPS with sparsity)",
-    ),
-    "h200": GPU(
-        "NVIDIA H200 SXM 141GB",
-        4.8e12,
-        989.4e12,
-        "NVIDIA H200 Tensor Core GPU datasheet (HBM3e 4.8 TB/s; BF16 1,979 TFLOPS with sparsity)",
-    ),
-    "a100-80gb": GPU(
-        "NVIDIA A100 80GB SXM",
-        2.039e12,
-        312e12,
-        "NVIDIA A100 Tensor Core GPU datasheet (HBM2e 2,039 GB/s; BF16 312 TFLOPS dense)",
-    ),
-    "l4": GPU(
-        "NVIDIA L4 24GB",
-        300e9,
-        121e12,
-        "NVIDIA L4 Tensor Core GPU datasheet (GDDR6 300 GB/s; BF16 242 TFLOPS with sparsity)",
-    ),
-}
+def _check_positive(name: str, v: float, flag: str) -> None:
+    if not (math.isfinite(v) and v > 0):
+        raise InputError(f"{flag} must be a finite number > 0, got {v}")
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Everything the roofline needs; times in seconds."""
+    """Everything the speedup needs; times in seconds.
+
+    Attributes
+    ----------
+    gpu : GPU
+        The device of the roofline.
+    params : float
+        Verifier parameters.
+    batch : int
+        Sequences sharing each verifier pass: the compute term grows with it, so each request's share of the GPU
+        shrinks and the compute-bound knee moves down to ``knee(1) / batch``.
+    bytes_per_param, extra_bytes : float
+        Weight bytes per parameter, and other bytes read per pass (KV cache).
+    overhead_s : float
+        Fixed time per pass.
+    draft : DraftCost
+        What drafting costs (default: free, and every output says so).
+    latency : Latency or None
+        Measured verifier latency that replaces the roofline.
+
+    """
 
     gpu: GPU
     params: float
@@ -74,31 +174,82 @@ class Timing:
     bytes_per_param: float = 2.0
     extra_bytes: float = 0.0
     overhead_s: float = 0.0
-    draft_s: float = 0.0
+    draft: DraftCost = field(default_factory=DraftCost)
+    latency: Latency | None = None
 
     def __post_init__(self) -> None:
-        for name in ("bandwidth", "flops"):
-            v = getattr(self.gpu, name)
-            if not (math.isfinite(v) and v > 0):
-                raise InputError(f"--{name} must be a finite number > 0, got {v}")
-        for name in ("params", "bytes_per_param"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        _check_positive("bandwidth", self.gpu.bandwidth, "--bandwidth")
+        _check_positive("flops", self.gpu.flops, "--flops")
+        _check_positive("params", self.params, "--params")
+        _check_positive("bytes_per_param", self.bytes_per_param, "--bytes-per-param")
         if self.batch < 1:
             raise InputError(f"--batch must be at least 1, got {self.batch}")
-        for name in ("extra_bytes", "overhead_s", "draft_s"):
-            if getattr(self, name) < 0:
+        for name in ("extra_bytes", "overhead_s"):
+            if not getattr(self, name) >= 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     @classmethod
-    def preset(cls, gpu: str, params: float, **overrides: float) -> Timing:
-        """Build a timing model for a preset GPU by name (see ``GPUS``); ``bandwidth``/``flops`` override its peaks."""
-        if gpu not in GPUS:
-            raise InputError(f"--gpu {gpu!r} is not one of {', '.join(GPUS)}")
-        g = GPUS[gpu]
-        hw = {k: overrides.pop(k) for k in ("bandwidth", "flops") if overrides.get(k) is not None}
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        return cls(gpu=replace(g, **hw), params=params, **overrides)  # type: ignore[arg-type]
+    def preset(cls, gpu: str | None, params: float, **overrides: object) -> Timing:
+        """Build a timing model for a preset GPU by name or alias (see ``GPUS``).
+
+        Parameters
+        ----------
+        gpu
+            Preset or alias; None for a custom device given by ``bandwidth`` and ``flops``.
+        params
+            Verifier parameters.
+        **overrides
+            ``bandwidth``/``flops`` (relabel the device ``custom``), any field of :class:`Timing`, and
+            ``draft_s`` (seconds per draft token, the former spelling of ``draft=DraftCost(per_token_s=...)``).
+
+        Returns
+        -------
+        Timing
+
+        """
+        hw = {k: overrides.pop(k) for k in ("bandwidth", "flops") if k in overrides}
+        g = resolve_gpu(gpu, hw.get("bandwidth"), hw.get("flops"))  # type: ignore[arg-type]
+        kw = {k: v for k, v in overrides.items() if v is not None}
+        if "draft_s" in kw:
+            per_token = float(kw.pop("draft_s"))  # type: ignore[arg-type]
+            kw["draft"] = DraftCost.from_flags(0.0, per_token * 1e3)
+        return cls(gpu=g, params=params, **kw)  # type: ignore[arg-type]
+
+    def with_batch(self, batch: int) -> Timing:
+        """Return the same model at another batch size (a measured latency table holds for its own batch only).
+
+        Parameters
+        ----------
+        batch
+            Sequences per verifier pass.
+
+        Returns
+        -------
+        Timing
+
+        """
+        return replace(self, batch=batch)
+
+    def pass_s(self, tokens: np.ndarray | float) -> np.ndarray:
+        """Return the seconds of one verifier forward pass over ``tokens`` tokens per sequence.
+
+        Parameters
+        ----------
+        tokens
+            Tokens per sequence in the pass (P + 1 for a verification).
+
+        Returns
+        -------
+        ndarray
+            The roofline, or the latency table at P = tokens - 1 (NaN beyond it).
+
+        """
+        tt = np.asarray(tokens, dtype=np.float64)
+        if self.latency is not None:
+            return self.latency.at(np.maximum(tt - 1.0, 0.0))
+        memory = (self.params * self.bytes_per_param + self.extra_bytes) / self.gpu.bandwidth
+        compute = 2.0 * self.params * tt * self.batch / self.gpu.flops
+        return np.maximum(memory, compute) + self.overhead_s
 
     def verify_s(self, p: np.ndarray | float) -> np.ndarray:
         """Seconds for one verifier pass over P draft tokens (P = 0: plain decoding).
@@ -111,16 +262,39 @@ class Timing:
         Returns
         -------
         ndarray
-            ``max(memory time, compute time) + overhead_s`` in seconds, of the shape of ``p``.
+            ``max(memory time, compute time) + overhead_s`` (or the measured latency) in seconds, of the shape of
+            ``p``; NaN beyond a latency table's largest P.
 
         """
+        return self.pass_s(np.asarray(p, dtype=np.float64) + 1.0)
+
+    def draft_s(self, p: np.ndarray | float, depth: np.ndarray | float | None = None) -> np.ndarray:
+        """Seconds the drafter spends on a tree of P tokens in ``depth`` levels.
+
+        Parameters
+        ----------
+        p
+            Tree sizes.
+        depth
+            Depth levels (at most P); None: one level, the least any drafter spends on P tokens, so that a speedup
+            computed from an upper bound on E[X] stays an upper bound.
+
+        Returns
+        -------
+        ndarray
+            :class:`DraftCost`'s formula, of the broadcast shape.
+
+        """
+        c = self.draft
         pp = np.asarray(p, dtype=np.float64)
-        memory = (self.params * self.bytes_per_param + self.extra_bytes) / self.gpu.bandwidth
-        compute = 2.0 * self.params * (pp + 1.0) * self.batch / self.gpu.flops
-        return np.maximum(memory, compute) + self.overhead_s
+        d = np.ones_like(pp) if depth is None else np.minimum(np.asarray(depth, dtype=np.float64), np.maximum(pp, 1))
+        out = d * c.per_level_s + pp * c.per_token_s
+        if c.layer_fraction > 0:
+            out = out + d * c.layer_fraction * self.pass_s(np.ceil(pp / d))
+        return out
 
     def knee(self) -> float:
-        """Return the P where the pass turns compute-bound.
+        """Return the P where the pass turns compute-bound (roofline; NaN with a latency table).
 
         Returns
         -------
@@ -129,12 +303,69 @@ class Timing:
             pass is compute-bound.
 
         """
+        if self.latency is not None:
+            return math.nan
         memory = (self.params * self.bytes_per_param + self.extra_bytes) / self.gpu.bandwidth
         return memory * self.gpu.flops / (2.0 * self.params * self.batch) - 1.0
 
+    def describe(self) -> str:
+        """Return one line: the verifier's timing and the drafter's assumed cost.
 
-def speedup(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> np.ndarray:
-    """``(E[X(P)] + 1) t_verify(0) / (P t_draft + t_verify(P))``.
+        Returns
+        -------
+        str
+
+        """
+        if self.latency is not None:
+            head = f"measured latency ({self.latency.source}, P <= {self.latency.pmax:.0f})"
+        else:
+            head = (
+                f"roofline: {self.gpu.name} ({self.gpu.bandwidth / 1e12:.3g} TB/s, {self.gpu.flops / 1e12:.4g} "
+                f"TFLOP/s dense), {self.params:.3g} parameters, {self.bytes_per_param:g} bytes each"
+                + (f", {self.overhead_s * 1e3:g} ms overhead per pass" if self.overhead_s else "")
+            )
+        return f"{head}; batch {self.batch}; {self.draft.label}"
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the model for ``--json``.
+
+        Returns
+        -------
+        dict
+            The device, the roofline's inputs, the drafter cost, the latency table and the knee.
+
+        """
+        g = self.gpu
+        return {
+            "gpu": g.name,
+            "bandwidth": g.bandwidth,
+            "flops": g.flops,
+            "source": g.source,
+            "params": self.params,
+            "batch": self.batch,
+            "bytes_per_param": self.bytes_per_param,
+            "overhead_s": self.overhead_s,
+            "draft": {
+                "per_level_s": self.draft.per_level_s,
+                "per_token_s": self.draft.per_token_s,
+                "layer_fraction": self.draft.layer_fraction,
+                "assumed": self.draft.label,
+            },
+            "latency": None
+            if self.latency is None
+            else {
+                "P": self.latency.P.tolist(),
+                "seconds": self.latency.seconds.tolist(),
+                "source": self.latency.source,
+            },
+            "compute_bound_from_P": self.knee(),
+        }
+
+
+def speedup(
+    expected_accepted: np.ndarray, p: np.ndarray, timing: Timing, depth: np.ndarray | float | None = None
+) -> np.ndarray:
+    """``(E[X(P)] + 1) t_verify(0) / (t_draft(P, D) + t_verify(P))``.
 
     Parameters
     ----------
@@ -143,16 +374,21 @@ def speedup(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> np.
     p
         Verifier capacities P (draft tokens per pass).
     timing
-        The roofline model (``draft_s`` is ``t_draft``, seconds per draft token).
+        The timing model (its ``draft`` is ``t_draft``).
+    depth
+        The trees' depth D (None: one level, the least a drafter can spend; see :meth:`Timing.draft_s`).
 
     Returns
     -------
     ndarray
-        The speedup over plain decoding at each P; a ceiling when ``expected_accepted`` is an upper bound.
+        The speedup over plain decoding at each P; a ceiling when ``expected_accepted`` is an upper bound; NaN
+        beyond a latency table.
 
     """
     pp = np.asarray(p, dtype=np.float64)
-    return (np.asarray(expected_accepted) + 1.0) * timing.verify_s(0.0) / (pp * timing.draft_s + timing.verify_s(pp))
+    return (
+        (np.asarray(expected_accepted) + 1.0) * timing.verify_s(0.0) / (timing.draft_s(pp, depth) + timing.verify_s(pp))
+    )
 
 
 def best_p(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> tuple[float, float]:
@@ -165,7 +401,7 @@ def best_p(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> tupl
     p
         The grid of verifier capacities P.
     timing
-        The roofline model.
+        The timing model.
 
     Returns
     -------
@@ -174,5 +410,7 @@ def best_p(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> tupl
 
     """
     s = speedup(expected_accepted, p, timing)
+    if not np.any(np.isfinite(s)):
+        raise InputError("no P on the grid has a latency: the --latency table must reach the P values asked for")
     i = int(np.nanargmax(s))
     return float(np.asarray(p)[i]), float(s[i])

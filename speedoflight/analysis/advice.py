@@ -1,0 +1,481 @@
+"""Which P and depth to set: the best (P, depth) for the ceiling and for each measured drafter on a GPU.
+
+For each drafter cost in play (the one the flags give, and each measured
+drafter's own: an ``early-exit:L`` drafter pays ``L / n_layers`` of a
+verifier pass per level, n-gram lookup nothing), the speedup of a tree of P
+tokens in D levels is ``(E[X] + 1) t_verify(0) / (t_draft(P, D) + t_verify(P))``
+(:mod:`speedoflight.theory.timing`). For the ceiling, E[X] is the best tree
+of depth <= D (the grafted optimum where the dumps hold continuations, else
+the simulated i.i.d. optimum), searched over D where the cost grows with
+depth; for a measured drafter, its measured X at each measured P. A drafter
+measured at one P only is projected to other P at its measured fraction of
+the ceiling (labelled so), to say how much speed its current setting loses.
+A figure or a table is drawn from the result, never inside the computation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..logs.result import Measured
+from ..theory.timing import DraftCost, Timing, speedup
+
+__all__ = ["BATCHES", "DEPTHS", "Advice", "DepthCurves", "Setting", "advise", "drafter_depth", "verifier_layers"]
+
+#: Depth caps searched for the ceiling when the drafter pays per level.
+DEPTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24)
+#: Batch sizes of the sensitivity table.
+BATCHES = (1, 4, 16, 64)
+#: Layers of the models this project ships or names (``n_layers`` in a dump's metadata wins).
+KNOWN_LAYERS = {"smollm2-135m": 30, "smollm2-360m": 32, "smollm2-1.7b": 24, "gemma-3-270m": 18, "gemma3-270m": 18}
+
+
+@dataclass(frozen=True)
+class DepthCurves:
+    """E[X*(P)] of the best tree of depth <= D, per D (None: any depth), lower (tails dropped) and upper (lumped).
+
+    Attributes
+    ----------
+    P : dict
+        ``{D: P values}``.
+    lower, upper : dict
+        ``{D: mean E[X*] at those P}``.
+    source : str
+        ``grafted`` (from the dumps' continuations) or ``simulated`` (i.i.d. model).
+
+    """
+
+    P: dict[int | None, np.ndarray]
+    lower: dict[int | None, np.ndarray]
+    upper: dict[int | None, np.ndarray]
+    source: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One (P, depth) with its expected speedup.
+
+    Attributes
+    ----------
+    who : str
+        ``ceiling`` or the drafter's name.
+    P : int
+        Tree size.
+    depth : int or None
+        Depth levels (None: whatever depth the optimal tree takes; the cost does not depend on it).
+    speedup : float
+        Expected speedup over plain decoding.
+    low, high : float
+        Its range: the ceiling's tails dropped..lumped, or the measured X's 95% CI.
+    accepted : float
+        E[X] there.
+    cost : str
+        The drafter cost assumed.
+    kind : str
+        ``ceiling``, ``measured`` or ``projected`` (at the drafter's measured fraction of the ceiling).
+
+    """
+
+    who: str
+    P: int
+    depth: int | None
+    speedup: float
+    low: float
+    high: float
+    accepted: float
+    cost: str
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the setting for ``--json``.
+
+        Returns
+        -------
+        dict
+            Every field, the range as ``speedup_range``.
+
+        """
+        return {
+            "who": self.who,
+            "P": self.P,
+            "depth": self.depth,
+            "speedup": self.speedup,
+            "speedup_range": [self.low, self.high],
+            "expected_accepted": self.accepted,
+            "draft_cost": self.cost,
+            "kind": self.kind,
+        }
+
+
+@dataclass
+class DrafterAdvice:
+    """A measured drafter: its best measured setting, its current one, and the ceiling at its cost."""
+
+    name: str
+    cost: DraftCost
+    best: Setting
+    ceiling: Setting
+    current: Setting | None = None
+    projected: Setting | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> float | None:
+        """The fraction of speed the current setting loses against the best (measured or projected) one."""
+        if self.current is None:
+            return None
+        top = max(self.best.speedup, self.projected.speedup if self.projected else -math.inf)
+        return max(0.0, 1.0 - self.current.speedup / top) if top > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the drafter's advice for ``--json``."""
+        return {
+            "drafter": self.name,
+            "draft_cost": self.cost.label,
+            "best_measured": self.best.to_dict(),
+            "current": self.current.to_dict() if self.current else None,
+            "projected_best": self.projected.to_dict() if self.projected else None,
+            "speed_lost_at_current": self.lost,
+            "ceiling_at_this_cost": self.ceiling.to_dict(),
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class Advice:
+    """The best (P, depth) for the ceiling and each drafter, the speed lost where the user is, per batch size."""
+
+    timing: Timing
+    ceiling: Setting
+    drafters: list[DrafterAdvice]
+    batches: list[dict[str, Any]]
+    curves_source: str
+    notes: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        """Return one plain sentence of what to change.
+
+        Returns
+        -------
+        str
+            The best drafter's setting, the speed lost where the user is, and whether the drafter or P limits.
+
+        """
+        if not self.drafters:
+            c = self.ceiling
+            return (
+                f"Set P = {c.P}{_depth_words(c.depth)}: a perfect drafter would reach {c.speedup:.2f}x there "
+                f"({c.cost})."
+            )
+        d = max(self.drafters, key=lambda a: a.best.speedup)
+        b, ceil = d.best, d.ceiling
+        out = f"Run {d.name} at P = {b.P}{_depth_words(b.depth)} ({b.speedup:.2f}x on this GPU)"
+        if d.current is not None and d.lost and d.lost > 0.02:
+            out += f"; at P = {d.current.P} you lose {100 * d.lost:.0f}% of that"
+        if b.speedup < 1.0:
+            out = f"Turn speculative decoding off for {d.name}: at its best (P = {b.P}) it runs at {b.speedup:.2f}x"
+        gap = ceil.speedup / b.speedup if b.speedup > 0 else math.inf
+        if gap > 1.15:
+            out += (
+                f". The ceiling at the same drafter cost is {ceil.speedup:.2f}x (P = {ceil.P}"
+                f"{_depth_words(ceil.depth)}): a better drafter, not another P, is where the speed is."
+            )
+        else:
+            out += f", within {100 * (gap - 1):.0f}% of the ceiling at its cost: little is left to gain."
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the advice for ``--json``.
+
+        Returns
+        -------
+        dict
+            ``timing``, ``ceiling_best``, ``drafters``, ``batch_sensitivity``, ``curves``, ``advice``, ``notes``.
+
+        """
+        return {
+            "timing": self.timing.to_dict(),
+            "ceiling_best": self.ceiling.to_dict(),
+            "drafters": [d.to_dict() for d in self.drafters],
+            "batch_sensitivity": self.batches,
+            "curves": self.curves_source,
+            "advice": self.sentence(),
+            "notes": self.notes,
+        }
+
+    def markdown(self) -> list[str]:
+        """Return the details: per drafter, its best and current setting and the ceiling at its cost; per batch.
+
+        Returns
+        -------
+        list of str
+            Markdown lines: a table of settings, the current settings' losses, the batch table.
+
+        """
+        lines = [
+            "| who | draft cost | best P | depth | speedup (range) | E[X] there | ceiling at this cost |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for d in self.drafters:
+            b, c = d.best, d.ceiling
+            lines.append(
+                f"| {d.name} | {d.cost.label} | {b.P} | {_depth_cell(b.depth)} | {b.speedup:.2f}x ({b.low:.2f}-"
+                f"{b.high:.2f}) | {b.accepted:.2f} | {c.speedup:.2f}x at P = {c.P}, depth {_depth_cell(c.depth)} |"
+            )
+        c = self.ceiling
+        lines.append(
+            f"| ceiling ({self.curves_source}) | {c.cost} | {c.P} | {_depth_cell(c.depth)} | {c.speedup:.2f}x "
+            f"({c.low:.2f}-{c.high:.2f}) | {c.accepted:.2f} | |"
+        )
+        lost = [d for d in self.drafters if d.current is not None]
+        if lost:
+            lines += [""]
+            for d in lost:
+                cur = d.current
+                assert cur is not None
+                lines.append(
+                    f"- {d.name} at its current P = {cur.P}: {cur.speedup:.2f}x, "
+                    f"{100 * (d.lost or 0):.0f}% below its best"
+                    + (
+                        f" (projected best P = {d.projected.P}: {d.projected.speedup:.2f}x, at its measured "
+                        "fraction of the ceiling)"
+                        if d.projected
+                        else ""
+                    )
+                )
+        if self.batches:
+            names = [d.name for d in self.drafters]
+            lines += [
+                "",
+                "| batch | ceiling: best P, depth, speedup | "
+                + " | ".join(f"{n}: best P, speedup" for n in names)
+                + " |",
+                "|---" * (2 + len(names)) + "|",
+            ]
+            for row in self.batches:
+                cells = [
+                    f"{row['ceiling']['P']}, {_depth_cell(row['ceiling']['depth'])}, {row['ceiling']['speedup']:.2f}x"
+                ]
+                cells += [f"{row[n]['P']}, {row[n]['speedup']:.2f}x" for n in names]
+                lines.append(f"| {row['batch']} | " + " | ".join(cells) + " |")
+        return lines
+
+
+def _depth_words(depth: int | None) -> str:
+    return "" if depth is None else f", depth {depth}"
+
+
+def _depth_cell(depth: int | None) -> str:
+    return "any" if depth is None else str(depth)
+
+
+def verifier_layers(model: str, given: int | None = None) -> int | None:
+    """Return the verifier's layer count: ``given``, else known for the model's name, else None.
+
+    Parameters
+    ----------
+    model
+        The model's name (from the dump).
+    given
+        ``--verifier-layers``.
+
+    Returns
+    -------
+    int or None
+
+    """
+    if given:
+        return given
+    key = model.lower().replace("_", "-")
+    for name, n in KNOWN_LAYERS.items():
+        if name in key:
+            return n
+    return None
+
+
+def drafter_depth(m: Measured) -> tuple[int, str | None]:
+    """Return the depth levels behind a measured point, and a note where it was assumed.
+
+    Parameters
+    ----------
+    m
+        A measured system with its P.
+
+    Returns
+    -------
+    tuple
+        ``(depth, note)``: a chain (``chain`` in its label, or nothing known) drafts P levels; a tree measured by
+        ``speedoflight measure`` drafts min(its depth setting, P) levels.
+
+    """
+    assert m.P is not None
+    label = m.label.lower()
+    if "chain" in label:
+        return m.P, None
+    if "tree" in label and m.format == "speedoflight-measured":
+        return min(6, m.P), None
+    if m.P == 1:
+        return 1, None
+    return m.P, f"{m.name}: its tree depth is not in the log; assumed a chain (depth = P = {m.P})"
+
+
+def _best_on(curves: DepthCurves, timing: Timing, name: str) -> Setting:
+    """Return the ceiling's best (P, depth) under ``timing`` (its drafter cost), over depth caps where cost needs it."""
+    depths: Sequence[int | None] = [d for d in curves.P if d is not None] if timing.draft.depth_matters else [None]
+    if not depths:
+        depths = [None]
+    best: Setting | None = None
+    for d in depths:
+        p = curves.P[d]
+        dd = None if d is None else np.minimum(d, p)
+        lo = speedup(curves.lower[d], p, timing, depth=dd)
+        hi = speedup(curves.upper[d], p, timing, depth=dd)
+        if not np.any(np.isfinite(lo)):
+            continue
+        i = int(np.nanargmax(lo))
+        if best is None or lo[i] > best.speedup + 1e-12:
+            best = Setting(
+                name,
+                int(p[i]),
+                None if d is None else int(min(d, p[i])),
+                float(lo[i]),
+                float(lo[i]),
+                float(hi[i]),
+                float(curves.lower[d][i]),
+                timing.draft.label,
+                "ceiling",
+            )
+    assert best is not None
+    return best
+
+
+def _measured_setting(m: Measured, timing: Timing, depth: int, kind: str = "measured") -> Setting:
+    assert m.P is not None
+    s = float(speedup(np.array([m.mean_accepted]), np.array([m.P]), timing, depth=depth)[0])
+    lo, hi = m.ci if m.ci else (m.mean_accepted, m.mean_accepted)
+    r = speedup(np.array([lo, hi]), np.array([m.P, m.P]), timing, depth=depth)
+    return Setting(m.name, int(m.P), depth, s, float(r[0]), float(r[1]), m.mean_accepted, timing.draft.label, kind)
+
+
+def _projected(
+    m: Measured, depth: int, chain: bool, curves: DepthCurves, timing: Timing
+) -> tuple[Setting, float] | None:
+    """Return the drafter's best at other P, at its measured fraction of the uncapped ceiling, and that fraction."""
+    p, c = curves.P[None], curves.lower[None]
+    assert m.P is not None
+    j = np.flatnonzero(p == m.P)
+    if not len(j) or c[j[0]] <= 0:
+        return None
+    frac = m.mean_accepted / float(c[j[0]])
+    dd = p if chain else np.minimum(depth, p)
+    s = speedup(frac * c, p, timing, depth=dd)
+    if not np.any(np.isfinite(s)):
+        return None
+    i = int(np.nanargmax(s))
+    d_i = int(dd[i]) if np.ndim(dd) else int(dd)
+    x = float(frac * c[i])
+    return Setting(
+        m.name, int(p[i]), d_i, float(s[i]), float(s[i]), float(s[i]), x, timing.draft.label, "projected"
+    ), frac
+
+
+def advise(
+    measured: Sequence[Measured],
+    curves: DepthCurves,
+    timing: Timing,
+    *,
+    n_layers: int | None = None,
+    current: int | None = None,
+    batches: Sequence[int] = BATCHES,
+) -> Advice:
+    """Return the best (P, depth) for the ceiling and each measured drafter, the speed lost where the user is.
+
+    Parameters
+    ----------
+    measured
+        Measured systems on the verifier (those without a P are left out).
+    curves
+        The ceiling per depth cap (:class:`DepthCurves`).
+    timing
+        The timing model; its ``draft`` is the cost of drafters whose name does not say theirs.
+    n_layers
+        The verifier's layers (for ``early-exit:L`` drafters).
+    current
+        The user's current P (``--tree-size``); default: a drafter measured at one P is at that P.
+    batches
+        Batch sizes of the sensitivity table (skipped with a measured latency table, which holds for one batch).
+
+    Returns
+    -------
+    Advice
+
+    """
+    notes: list[str] = []
+    series: dict[str, list[Measured]] = {}
+    for m in measured:
+        if m.P is not None:
+            series.setdefault(m.name, []).append(m)
+    if any(m.P is None for m in measured):
+        notes.append("systems without a P are left out of the advice (give --tree-size)")
+    costs: dict[str, DraftCost] = {n: DraftCost.for_drafter(n, n_layers, timing.draft) for n in series}
+    for n in series:
+        if "early-exit" in n.lower() and costs[n] is timing.draft:
+            notes.append(
+                f"{n}: the verifier's layer count is unknown, so its cost is the flags'; give --verifier-layers"
+            )
+    drafters = [_drafter(n, items, costs[n], curves, timing, current) for n, items in series.items()]
+    for d in drafters:
+        notes.extend(d.notes)
+    ceiling = _best_on(curves, timing, "ceiling")
+    rows: list[dict[str, Any]] = []
+    if timing.latency is None:
+        for b in batches:
+            tb = timing.with_batch(int(b))
+            row: dict[str, Any] = {"batch": int(b), "ceiling": _best_on(curves, tb, "ceiling").to_dict()}
+            for d in drafters:
+                tdb = _with_cost(tb, d.cost)
+                pts = [_measured_setting(m, tdb, drafter_depth(m)[0]) for m in series[d.name]]
+                top = max(pts, key=lambda s: s.speedup)
+                row[d.name] = top.to_dict()
+            rows.append(row)
+    else:
+        notes.append("a measured latency table holds for the batch it was measured at: no batch sensitivity table")
+    return Advice(timing, ceiling, drafters, rows, curves.source, notes)
+
+
+def _with_cost(timing: Timing, cost: DraftCost) -> Timing:
+    from dataclasses import replace
+
+    return replace(timing, draft=cost)
+
+
+def _drafter(
+    name: str, items: list[Measured], cost: DraftCost, curves: DepthCurves, timing: Timing, current: int | None
+) -> DrafterAdvice:
+    t = _with_cost(timing, cost)
+    notes: list[str] = []
+    pts = []
+    for m in sorted(items, key=lambda x: x.P or 0):
+        d, note = drafter_depth(m)
+        if note:
+            notes.append(note)
+        pts.append((m, d, _measured_setting(m, t, d)))
+    best = max(pts, key=lambda x: x[2].speedup)[2]
+    cur_p = current if current is not None else (items[0].P if len(items) == 1 else None)
+    cur = next((s for m, d, s in pts if m.P == cur_p), None)
+    proj = None
+    if len(pts) == 1:
+        m, d, _ = pts[0]
+        got = _projected(m, d, "chain" in m.label.lower() or d == m.P, curves, t)
+        if got is not None:
+            proj = got[0]
+            notes.append(
+                f"{name}: measured at one P only; other P are projected at its measured {100 * got[1]:.0f}% of the "
+                "ceiling"
+            )
+    return DrafterAdvice(name, cost, best, _best_on(curves, t, "ceiling"), cur, proj, notes)

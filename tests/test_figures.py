@@ -1,0 +1,113 @@
+"""Figures, checked by their artists: every drawn thing in the legend, legends inside the figure, one style each."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speedoflight.analysis.compare import compare
+from speedoflight.analysis.figures import offsets, position_figure
+from speedoflight.analysis.plots import pyplot
+from speedoflight.logs.acceptance import read_many
+from speedoflight.logs.result import Measured
+from speedoflight.theory.registry import drafter_styles
+from speedoflight.theory.timing import Timing
+
+
+@pytest.fixture(scope="module")
+def comp():
+    measured = read_many(["data/measured-smollm2-t1.jsonl"])
+    return compare(["data/smollm2-t1.npz"], measured, timing=Timing.preset("h100", 1.35e8), replicates=4, n_boot=20)
+
+
+def _drawn(ax):
+    """Labels of everything drawn with data on the axes: lines, bands (collections) and error-bar containers."""
+    in_containers = {id(a) for c in ax.containers for a in (c.lines[0], *c.lines[1], *c.lines[2]) if a is not None}
+    labels = [c.get_label() for c in ax.containers]
+    labels += [ln.get_label() for ln in ax.lines if id(ln) not in in_containers]
+    labels += [c.get_label() for c in ax.collections if id(c) not in in_containers]
+    return labels
+
+
+def _inside(fig, artist):
+    fig.canvas.draw()
+    box = artist.get_window_extent(fig.canvas.get_renderer())
+    f = fig.bbox
+    return box.x0 >= f.x0 - 1 and box.y0 >= f.y0 - 1 and box.x1 <= f.x1 + 1 and box.y1 <= f.y1 + 1
+
+
+def test_every_drawn_thing_has_a_legend_entry_and_legends_are_not_clipped(comp):
+    fig = comp.figure()
+    try:
+        assert len(fig.axes) == 2
+        for ax in fig.axes:
+            drawn = _drawn(ax)
+            assert drawn, "nothing drawn"
+            assert not [x for x in drawn if x.startswith("_")], f"unlabelled artists: {drawn}"
+            legend = ax.get_legend()
+            assert legend is not None
+            assert sorted(t.get_text() for t in legend.get_texts()) == sorted(drawn)
+            assert _inside(fig, legend), "legend clipped"
+    finally:
+        pyplot().close(fig)
+
+
+def test_units_and_the_published_form_is_clipped_and_annotated(comp):
+    fig = comp.figure()
+    try:
+        left = fig.axes[0]
+        assert "nats" in left.get_title()
+        assert "nats²" in left.get_title()
+        top = left.get_ylim()[1]
+        assert float(np.max(comp.curve.columns["published"])) > top  # it would stretch the axis
+        notes = [t.get_text() for t in left.texts]
+        assert any("leaves the frame" in t for t in notes)
+        assert "speedup" in fig.axes[1].get_ylabel()
+    finally:
+        pyplot().close(fig)
+
+
+def test_one_colour_and_marker_per_drafter(comp):
+    fig = comp.figure()
+    try:
+        for ax in fig.axes:
+            seen = {}
+            for c in ax.containers:  # error bars: one per measured drafter
+                ln = c.lines[0]
+                seen[c.get_label()] = (ln.get_color(), ln.get_marker(), ln.get_fillstyle())
+            for ln in ax.lines:
+                if ln.get_label().startswith("measured:"):
+                    seen[ln.get_label()] = (ln.get_color(), ln.get_marker(), ln.get_fillstyle())
+            styles = [v for k, v in seen.items() if k.startswith("measured:")]
+            assert len(styles) == 4
+            assert len(set(styles)) == len(styles)
+    finally:
+        pyplot().close(fig)
+
+
+def test_drafter_styles_never_share_a_colour():
+    names = [f"drafter {i}" for i in range(8)]
+    styles = drafter_styles(names)
+    assert len({s["color"] for s in styles.values()}) == 8
+    assert drafter_styles(names) == styles  # the same set looks the same every time
+
+
+def test_offsets_are_centred_and_distinct():
+    o = offsets(4)
+    assert np.prod(o) == pytest.approx(1.0)
+    assert len(set(np.round(o, 9))) == 4
+
+
+def test_position_figure():
+    dist = np.array([0.4, 0.3, 0.2, 0.1])  # P(X = 0..3)
+    m = Measured("f", "vllm-metrics", "vllm", 1.0, 100, None, None, "", "", P=3, distribution=dist)
+    fig = position_figure([m], {"optimal chain": np.array([0.7, 0.5, 0.3]), "ceiling": np.array([0.8, 0.6, 0.5])})
+    try:
+        ax = fig.axes[0]
+        drawn = _drawn(ax)
+        assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == sorted(drawn)
+        meas = next(ln for ln in ax.lines if ln.get_label().startswith("measured"))
+        np.testing.assert_allclose(meas.get_ydata(), [0.6, 0.3, 0.1])  # P(X >= 1..3)
+        assert _inside(fig, ax.get_legend())
+    finally:
+        pyplot().close(fig)
