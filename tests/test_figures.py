@@ -21,11 +21,12 @@ def comp():
 
 
 def _drawn(ax):
-    """Labels of everything drawn with data on the axes: lines, bands (collections) and error-bar containers."""
+    """Labels of everything drawn with data on the axes: lines, bands, spans and error-bar containers."""
     in_containers = {id(a) for c in ax.containers for a in (c.lines[0], *c.lines[1], *c.lines[2]) if a is not None}
     labels = [c.get_label() for c in ax.containers]
     labels += [ln.get_label() for ln in ax.lines if id(ln) not in in_containers]
     labels += [c.get_label() for c in ax.collections if id(c) not in in_containers]
+    labels += [p.get_label() for p in ax.patches]  # spans
     return labels
 
 
@@ -111,3 +112,35 @@ def test_position_figure():
         assert _inside(fig, ax.get_legend())
     finally:
         pyplot().close(fig)
+
+
+def _figures():
+    """Every other figure the package draws, from small inputs."""
+    from speedoflight.analysis.evidence import compare_real, figure
+    from speedoflight.analysis.plots import law_figure, tradeoff_figure
+    from speedoflight.beyond.scaling import fit_law
+
+    ev = compare_real(
+        "data/oracle-smollm2-t1.npz", "data/smollm2-t1-x8.npz", ["data/measured-smollm2-t1.jsonl"], replicates=10
+    )
+    yield "evidence", figure([ev])
+    eps = np.linspace(0, 0.2, 5)
+    yield "tradeoff", tradeoff_figure({"epsilon": eps, "rejections": 3 - 10 * eps, "acceptance": 0.6 + eps})
+    x = np.array([[1.0], [2.0], [4.0], [8.0]])
+    yield "law", law_figure(fit_law(x, np.array([0.1, 0.25, 0.41, 0.55]), x_names=["x"], y_name="y"), extend_to=32)
+
+
+def test_every_figure_labels_everything_it_draws():
+    for name, fig in _figures():
+        try:
+            for ax in fig.axes:
+                drawn = _drawn(ax)
+                assert not [x for x in drawn if x.startswith("_")], (name, drawn)
+                legend = ax.get_legend()
+                assert legend is not None, name
+                assert sorted(t.get_text() for t in legend.get_texts()) == sorted(drawn), name
+                assert _inside(fig, legend), name
+            if name == "evidence":  # the published form is clipped, not stretching the axis, and says so
+                assert any("leaves the frame" in t.get_text() for t in fig.axes[0].texts)
+        finally:
+            pyplot().close(fig)

@@ -198,7 +198,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     ("per-row as parquet", lambda t: ["estimate", _logits(t), "--per-row", str(t / "rows.parquet")], (".csv", ".npz")),
     (
         "plot as gif",
-        lambda t: ["scaling", "--csv", _scaling_csv(t), "--x", "x", "--plot", str(t / "law.gif")],
+        lambda t: ["scaling", "--from", _scaling_csv(t), "--x", "x", "--plot", str(t / "law.gif")],
         (".png", ".pdf", ".svg"),
     ),
     (
@@ -211,7 +211,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     # --- missing parent folders, refused before any work ---
     (
         "plot into a missing folder",
-        lambda t: ["scaling", "--csv", _scaling_csv(t), "--x", "x", "--plot", str(t / "no" / "law.png")],
+        lambda t: ["scaling", "--from", _scaling_csv(t), "--x", "x", "--plot", str(t / "no" / "law.png")],
         ("does not exist",),
     ),
     (
@@ -314,11 +314,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         lambda t: ["estimate", _npy(t, "two.npy", [[0.2, 0.3], [0.5, 0.2]]), "--kind", "probs", "--vocab-size", "2"],
         ("--vocab-size", "whole distribution"),
     ),
-    ("simulate --at 1e30", lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "--at", "1e30"], ("--at",)),
+    ("simulate --at 1e30", lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "-P", "1e30"], ("-P",)),
     (
         "simulate --at 1e3000",
-        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "--at", "1e3000"],
-        ("--at",),
+        lambda t: ["simulate", "--family", "uniform:4", "--pmax", "10", "-P", "1e3000"],
+        ("-P",),
     ),
     (
         "simulate --pool-rows 0",
@@ -362,14 +362,14 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     ("bound --from two vocabularies", lambda t: ["bound", "--from", DUMP, GEMMA], ("vocabulary",)),
     (
         "scaling with a constant x",
-        lambda t: ["scaling", "--csv", _file(t, "c.csv", "x,y\n5,0.1\n5,0.2\n5,0.3\n5,0.4\n"), "--x", "x", "--y", "y"],
+        lambda t: ["scaling", "--from", _file(t, "c.csv", "x,y\n5,0.1\n5,0.2\n5,0.3\n5,0.4\n"), "--x", "x", "--y", "y"],
         ("no slope",),
     ),
     (
         "scaling with proportional x columns",
         lambda t: [
             "scaling",
-            "--csv",
+            "--from",
             _file(t, "c.csv", "a,b,y\n1,2,0.1\n2,4,0.2\n4,8,0.3\n8,16,0.4\n16,32,0.5\n"),
             "--x",
             "a,b",
@@ -542,7 +542,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     ("-P 0", lambda t: ["bound", "--mu", "2", "--mu2", "8", "-P", "0"], ("-P",)),
     (
         "scaling on two points",
-        lambda t: ["scaling", "--csv", _file(t, "two.csv", "x,y\n1,2\n2,3\n"), "--x", "x", "--y", "y"],
+        lambda t: ["scaling", "--from", _file(t, "two.csv", "x,y\n1,2\n2,3\n"), "--x", "x", "--y", "y"],
         ("at least 3",),
     ),
     (
@@ -562,7 +562,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     ),
     (
         "positional acceptance summing above 1",
-        lambda t: ["tree", "--acceptance", "0.7,0.6", "--budget", "10"],
+        lambda t: ["tree", "--acceptance", "0.7,0.6", "--pmax", "10"],
         ("sums",),
     ),
     (
@@ -856,7 +856,7 @@ def test_a_compression_bomb_is_refused_before_inflating(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["tree", "--acceptance", "0.5,0.2", "--budget", "10000", "--check-dp"]])
+@pytest.mark.parametrize("argv", [["tree", "--acceptance", "0.5,0.2", "--pmax", "10000", "--check-dp"]])
 def test_the_tree_cross_check_is_bounded(capsys, argv):
     code = main(argv)
     assert code == 2
@@ -888,7 +888,7 @@ def test_a_plot_is_written_whole_and_leaves_no_debris(tmp_path, capsys, monkeypa
     monkeypatch.chdir(tmp_path)
     csv = _file(tmp_path, "law.csv", "x,y\n1,0.1\n2,0.2\n4,0.3\n8,0.35\n")
     _file(tmp_path, "law.svg", "an old figure\n")
-    assert main(["scaling", "--csv", csv, "--x", "x", "--y", "y", "--plot", "law.svg"]) == 0
+    assert main(["scaling", "--from", csv, "--x", "x", "--y", "y", "--plot", "law.svg"]) == 0
     capsys.readouterr()
     assert (tmp_path / "law.svg").read_text().lstrip().startswith("<?xml")
     assert sorted(os.listdir(tmp_path)) == ["law.csv", "law.svg"]

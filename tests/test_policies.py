@@ -89,7 +89,7 @@ def simulate_json(capsys, policy):
         "3",
         "--policy",
         policy,
-        "--at",
+        "-P",
         "2,6",
         "--json",
     )

@@ -84,7 +84,7 @@ def test_bad_vectors():
 
 
 def test_cli_tree_json(capsys):
-    code, out, _ = run(capsys, "tree", "--acceptance", "0.6,0.2,0.1", "--budget", "6", "--json", "--check-dp")
+    code, out, _ = run(capsys, "tree", "--acceptance", "0.6,0.2,0.1", "--pmax", "6", "--json", "--check-dp")
     assert code == 0
     d = json.loads(out)
     assert d["budget"] == [1, 2, 3, 4, 5, 6]
@@ -101,7 +101,7 @@ def test_cli_tree_table_and_hardware(capsys):
         "tree",
         "--acceptance",
         "0.6,0.2,0.1",
-        "--budget",
+        "--pmax",
         "16",
         "--max-depth",
         "4",
@@ -120,10 +120,10 @@ def test_cli_tree_table_and_hardware(capsys):
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["--acceptance", "0.8,0.5", "--budget", "4"], ["sums to"]),
-        (["--acceptance", "x", "--budget", "4"], ["--acceptance"]),
-        (["--acceptance", "0.5", "--budget", "0"], ["positive integer"]),
-        (["--acceptance", "0.5", "--budget", "4", "--gpu", "l4"], ["--params"]),
+        (["--acceptance", "0.8,0.5", "--pmax", "4"], ["sums to"]),
+        (["--acceptance", "x", "--pmax", "4"], ["--acceptance"]),
+        (["--acceptance", "0.5", "--pmax", "0"], ["positive integer"]),
+        (["--acceptance", "0.5", "--pmax", "4", "--gpu", "l4"], ["--params"]),
     ],
 )
 def test_cli_tree_bad_input(capsys, argv, words):

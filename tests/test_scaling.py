@@ -97,7 +97,7 @@ def test_scaling_cli_csv(tmp_path, capsys):
     code = main(
         [
             "scaling",
-            "--csv",
+            "--from",
             str(csv),
             "--x",
             "pretrain_tokens",
@@ -130,7 +130,7 @@ def test_scaling_cli_csv(tmp_path, capsys):
 def test_scaling_cli_errors(tmp_path, capsys, text, args, message):
     csv = tmp_path / "s.csv"
     csv.write_text(text)
-    assert main(["scaling", "--csv", str(csv), *args]) == 2
+    assert main(["scaling", "--from", str(csv), *args]) == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err

@@ -101,6 +101,9 @@ def test_watch_prints_the_fraction_of_the_ceiling(server, capsys, tmp_path):
     assert "X = 1.80" in out
     assert "% of the ceiling" in out
     assert "at P = 3" in out
+    # X = 1.8 at P = 3 from a server labelled "m", held against SmolLM2 (ceiling about 1 there): both checks fire
+    assert "warning: above the ceiling" in out
+    assert "warning: model mismatch: the measured source names 'm'" in out
 
 
 def test_watch_rereads_a_file(tmp_path, capsys):

@@ -33,7 +33,7 @@ from .._config import DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
-from ..theory.registry import CURVES, drafter_style
+from ..theory.registry import CURVES, drafter_styles
 
 __all__ = ["RealComparison", "compare_real", "write_evidence"]
 
@@ -419,50 +419,83 @@ def _grafted_against(
 
 
 def figure(comparisons: Sequence[RealComparison]) -> Any:
-    """One panel per model: E[X] against P (log scale) for every line of the table, with bands."""
+    """Return one panel per model: E[X] against P (log scale) for every line of the table, with bands.
+
+    Parameters
+    ----------
+    comparisons
+        One per model.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Every line and band labelled in the legend below the axes; drafters offset sideways, one style each.
+
+    """
+    from .figures import clip, offsets
     from .plots import pyplot
 
     plt = pyplot()
 
-    fig, axes = plt.subplots(1, len(comparisons), figsize=(6.4 * len(comparisons), 4.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(comparisons), figsize=(6.4 * len(comparisons), 6.4), squeeze=False, layout="constrained"
+    )
     for ax, c in zip(axes[0], comparisons, strict=True):
         p = c.P
         ax.fill_between(p, c.oracle["p10"], c.oracle["p90"], color="0.85", label="oracle, prompts 10-90%")
-        ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25)
-        ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label="real optimum (oracle), mean + 95% CI")
+        ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25, label="oracle, 95% CI")
+        ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label="real optimum (oracle), mean")
         if c.grafted:
             gr = CURVES["grafted"]
-            ax.fill_between(p, c.grafted["drop_mean"], c.grafted["lump_mean"], color=gr.color, alpha=0.25)
+            ax.fill_between(
+                p,
+                c.grafted["drop_mean"],
+                c.grafted["lump_mean"],
+                color=gr.color,
+                alpha=0.25,
+                label=f"{gr.label}: dropped..lumped",
+            )
             ax.plot(p, c.grafted["drop_mean"], gr.linestyle, color=gr.color, label=gr.label)
         sim = CURVES["iid_sim"]
-        ax.fill_between(p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=sim.color, alpha=0.25)
+        ax.fill_between(
+            p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=sim.color, alpha=0.25, label=f"{sim.label}: band"
+        )
         mid = (c.iid_sim["drop_mean"] + c.iid_sim["lump_mean"]) / 2
         ax.plot(p, mid, sim.linestyle, color=sim.color, label=sim.label)
+        top = 1.15 * max(
+            float(np.nanmax(c.oracle["p90"])),
+            float(np.nanmax(c.iid_sim["lump_high"])),
+            *(float(np.nanmax(c.grafted["lump_mean"])) for _ in [0] if c.grafted),
+            *(float(np.nanmax(c.theory[k])) for k in DRAWN if k in c.theory and k != "published"),
+            *(float(np.nanmax(col["mean"])) for col in c.measured.values() if np.isfinite(col["mean"]).any()),
+        )
         for k in DRAWN:
             if k in c.theory:
                 st = CURVES[k]
-                ax.plot(p, c.theory[k], st.linestyle, color=st.color, label=st.label)
-        for name, col in c.measured.items():
+                ax.plot(p, np.minimum(c.theory[k], 1.5 * top), st.linestyle, color=st.color, label=st.label)
+                clip(ax, p, c.theory[k], top, st.color)  # the published form grows without bound: annotated
+        styles = drafter_styles(list(c.measured))
+        for (name, col), shift in zip(c.measured.items(), offsets(len(c.measured)), strict=True):
             ok = np.isfinite(col["mean"])
-            sty = drafter_style(name)
+            sty = styles[name]
             ax.plot(
-                p[ok],
+                p[ok] * shift,
                 col["mean"][ok],
                 sty["marker"],
                 color=sty["color"],
                 fillstyle=sty["fillstyle"],
                 ms=6,
                 ls="none",
+                alpha=0.85,
                 label=f"measured: {name}",
             )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("draft tree size P (tokens, log scale)")
-        ax.set_ylabel("accepted draft tokens per iteration E[X]")
-        ax.set_title(f"{c.model}: real optimum vs theory vs drafters")
-        ax.set_ylim(bottom=0)
+        ax.set_ylabel("accepted draft tokens per verifier call E[X]")
+        ax.set_title(f"{c.model}: real optimum vs theory vs drafters", fontsize=10)
+        ax.set_ylim(0, top)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     return fig
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..theory.registry import CURVES, drafter_styles
 from ..theory.timing import speedup
 
-__all__ = ["compare_figure", "offsets", "position_figure"]
+__all__ = ["clip", "compare_figure", "offsets", "position_figure"]
 
 #: The ceiling's colour: the registry's grafted curve.
 GRAFTED = CURVES["grafted"].color
@@ -45,8 +45,21 @@ def offsets(n: int, spread: float = 0.06) -> np.ndarray:
     return 2.0 ** (spread * (np.arange(n) - (n - 1) / 2.0))
 
 
-def _clip(ax: Any, x: np.ndarray, y: np.ndarray, top: float, color: str) -> None:
-    """Annotate where a curve leaves the frame at ``top``."""
+def clip(ax: Any, x: np.ndarray, y: np.ndarray, top: float, color: str) -> None:
+    """Annotate where a curve leaves the frame at ``top`` (nothing where it stays inside).
+
+    Parameters
+    ----------
+    ax
+        The axes.
+    x, y
+        The curve.
+    top
+        The frame's upper end.
+    color
+        The curve's colour.
+
+    """
     out = np.flatnonzero(np.asarray(y) > top)
     if len(out):
         i = int(out[0])
@@ -89,6 +102,21 @@ def _measured_panel(ax: Any, comp: Any, styles: dict[str, dict[str, str]], serie
         for m in items:
             if m.P is None:
                 ax.axhline(m.mean_accepted, ls=":", lw=1.2, color=sty["color"], label=f"measured: {name} (P unknown)")
+
+
+def _drafter_line(ax: Any, xs: Any, ys: Any, sty: dict[str, str], name: str) -> None:
+    """Draw a measured drafter's points joined by a line, in its style, labelled ``measured: name``."""
+    ax.plot(
+        xs,
+        ys,
+        sty["marker"] + "-",
+        color=sty["color"],
+        fillstyle=sty["fillstyle"],
+        ms=6,
+        lw=1,
+        alpha=0.85,
+        label=f"measured: {name}",
+    )
 
 
 def _legend(ax: Any) -> None:
@@ -152,7 +180,7 @@ def compare_figure(comp: Any) -> Any:
         if k in c.columns:
             st = CURVES[k]
             ax.plot(c.P, np.minimum(c.columns[k], top * 1.5), st.linestyle, color=st.color, label=st.label)
-            _clip(ax, c.P, c.columns[k], top, st.color)
+            clip(ax, c.P, c.columns[k], top, st.color)
     _measured_panel(ax, comp, styles, series)
     ax.set_xscale("log", base=2)
     ax.set_xlim(1, float(o.P[-1]))
@@ -185,17 +213,7 @@ def _speedup_panel(ax: Any, comp: Any, styles: dict[str, dict[str, str]], series
         pts = [(m.P, comp.speedup_of(m)) for m in items if m.P is not None]
         if pts:
             xs, ys = zip(*pts, strict=True)
-            ax.plot(
-                np.array(xs, dtype=float) * shift[name],
-                ys,
-                sty["marker"] + "-",
-                color=sty["color"],
-                fillstyle=sty["fillstyle"],
-                ms=6,
-                lw=1,
-                alpha=0.85,
-                label=f"measured: {name}",
-            )
+            _drafter_line(ax, np.array(xs, dtype=float) * shift[name], ys, sty, name)
     ax.axhline(1.0, color="0.5", lw=0.8, label="plain decoding (1x)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("draft tree size P (tokens, log scale)")
@@ -245,18 +263,7 @@ def position_figure(measured: list[Any], profiles: dict[str, np.ndarray]) -> Any
         dist = np.asarray(m.distribution, dtype=float)
         at_least = 1.0 - np.cumsum(dist)[:-1]  # P(X >= i), i = 1..len - 1
         xs = np.arange(1, len(at_least) + 1) + 0.08 * (j - (len(drawn) - 1) / 2)  # side by side, none hidden
-        sty = styles[name]
-        ax.plot(
-            xs,
-            at_least,
-            sty["marker"] + "-",
-            color=sty["color"],
-            fillstyle=sty["fillstyle"],
-            ms=6,
-            lw=1,
-            alpha=0.85,
-            label=f"measured: {name}",
-        )
+        _drafter_line(ax, xs, at_least, styles[name], name)
     depth = max([len(v) for v in profiles.values()] + [len(m.distribution) - 1 for m in drawn] + [1])
     ax.set_xlim(0.5, depth + 0.5)
     ax.set_xlabel("draft position i (depth)")

@@ -230,6 +230,100 @@ def fmt(x: float | None, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
+def add_output_flags(p: argparse.ArgumentParser, json_help: str = "print one JSON object") -> None:
+    """Add ``--json`` and ``--csv`` (one of them): every command with a table prints it either way."""
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help=json_help)
+    out.add_argument("--csv", action="store_true", help="print the table as CSV rows (a header, then one row each)")
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return ""
+    if isinstance(v, (list, tuple)):
+        return ";".join(str(_cell(x)) for x in v)
+    return "" if v is None else v
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}_"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def csv_rows(obj: Any) -> list[dict[str, Any]]:
+    """Return the table of a command's JSON object: per-P columns, a list of rows, or one row of its scalars.
+
+    Parameters
+    ----------
+    obj
+        What ``--json`` prints.
+
+    Returns
+    -------
+    list of dict
+        A list of dicts is its rows (nested dicts flattened as ``name_key``); otherwise, where a field of
+        :data:`TABLE_KEYS` is a list, it and every list of its length are columns, one row per entry, with the other
+        scalars (and short lists, joined by ``;``) repeated on every row; else one row of every field.
+
+    """
+    if isinstance(obj, list):
+        return [_flat(x) if isinstance(x, dict) else {"value": x} for x in obj]
+    flat = _flat(obj)
+    lists = {k: v for k, v in flat.items() if isinstance(v, list) and v and not isinstance(v[0], (dict, list))}
+    key = next((k for k in TABLE_KEYS if k in lists), None)
+    if key is None:  # no per-P table: one row, short lists joined
+        return [{k: v for k, v in flat.items() if not isinstance(v, dict)}]
+    n = len(lists[key])
+    cols = {k: v for k, v in lists.items() if len(v) == n and "per_depth" not in k}  # by depth: not by P
+    rest = {k: v for k, v in flat.items() if k not in cols and not (isinstance(v, list) and len(v) > 8)}
+    return [{**{k: v[i] for k, v in cols.items()}, **rest} for i in range(n)]
+
+
+#: Fields that index a command's table (its rows), in order of preference.
+TABLE_KEYS = ("P", "budget", "gamma")
+
+
+def emit(args: argparse.Namespace, obj: Any, rows: Any = None, indent: int | None = None) -> None:
+    """Print ``obj`` as JSON, or with ``--csv`` its table (``rows`` where given, else :func:`csv_rows`)."""
+    import csv
+
+    if getattr(args, "csv", False):
+        table = csv_rows(obj if rows is None else rows)
+        fields = list(dict.fromkeys(k for r in table for k in r))
+        w = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        for r in table:
+            w.writerow({k: _cell(r.get(k)) for k in fields})
+        return
+    print(json.dumps(finite_or_none(obj), indent=indent, allow_nan=False))
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling of a flag: sets the new flag's value and says, once, on stderr, what to type instead."""
+
+    def __init__(self, option_strings: Any, dest: str, new: str = "", **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print(f"speedoflight: note: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs: Any) -> None:
+    """Register ``old`` as a hidden spelling of ``new`` (same ``dest`` and type), with a deprecation note."""
+    p.add_argument(old, dest=dest, action=_Deprecated, new=new, help=argparse.SUPPRESS, **kwargs)
+
+
+#: The one default of every --replicates of the optimal-tree simulation and the grafted draws.
+REPLICATES = 64
+
+
 def print_json(obj: Any) -> None:
 
     print(json.dumps(finite_or_none(obj), allow_nan=False))
@@ -262,4 +356,4 @@ def add_pair_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--confidence", type=finite, default=DEFAULT_CONFIDENCE, help="level of the intervals (default 0.95)"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)

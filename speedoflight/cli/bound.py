@@ -119,10 +119,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if timing:
         print()
-        print(
-            f"speedup ceiling on {timing.gpu.name}, {timing.params:.3g} parameters, batch {timing.batch} "
-            f"(compute-bound from P = {timing.knee():.0f}):"
-        )
+        print(f"speedup ceiling ({timing.describe()}; one drafter level, the least a drafter spends):")
         print(f"{'P':>10s}" + "".join(f"{short[k]:>13s}" for k in names))
         for row in d["rows"]:
             print(f"{row['P']:>10.4g}" + "".join(f"{row['speedup_' + k]:>13.2f}" for k in names))

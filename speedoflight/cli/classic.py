@@ -10,10 +10,10 @@ import numpy as np
 from ._common import (
     add_pair_flags,
     check_confidence,
+    emit,
     finite,
     nonneg_int,
     positive_int,
-    print_json,
     read_pair_args,
     run_count,
     seed_int,
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if args.simulate:
         sim = simulate_starts(pair, args.gamma, args.simulate, np.random.default_rng(args.seed))
         out["simulation"] = {"rows": pair.completion, "runs_per_start": args.simulate, "seed": args.seed, **sim}
-    if args.json:
-        print_json(out)
+    if args.json or args.csv:
+        emit(args, out)
         return 0
     print(res.text())
     if args.simulate:

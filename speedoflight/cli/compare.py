@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from .._util.jsonsafe import finite_or_none
 from ._common import (
     MEASURED_HELP,
+    REPLICATES,
     add_check_flags,
+    add_output_flags,
     add_reading_flags,
     add_timing_flags,
     command_line,
+    emit,
     measured_formats,
     out_dir,
     positive_int,
@@ -49,7 +50,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--pmax", type=positive_int, help="largest P on the curves (default 4x the largest measured P, >= 256)"
     )
-    p.add_argument("--replicates", type=positive_int, default=64, help="optimal-tree simulation replicates (64)")
+    p.add_argument(
+        "--replicates", type=positive_int, default=REPLICATES, help=f"optimal-tree simulation replicates ({REPLICATES})"
+    )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the simulation and the bootstrap (0)")
     add_reading_flags(p)
     add_timing_flags(p, "for the speedup ceiling and the best P")
@@ -57,7 +60,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--out", type=out_dir, help="write compare.md, compare.png and compare.json into this folder (atomically)"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -85,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))
-    if args.json:
-        print(json.dumps(finite_or_none(comp.to_dict()), allow_nan=False))
+    if args.json or args.csv:
+        emit(args, comp.to_dict(), rows=comp.measured_rows())
         return 0
     for line in comp.answer_lines(args.tree_size):
         print(line)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from typing import Any
 
@@ -12,11 +11,12 @@ import numpy as np
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_path
-from .._util.jsonsafe import finite_or_none
 from ._common import (
     FORMATS_HELP,
+    add_output_flags,
     add_reading_flags,
     bootstrap_count,
+    emit,
     finite,
     fmt,
     out_file,
@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or globs; all are aggregated")
     add_reading_flags(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)
     p.add_argument(
         "--per-row",
         metavar="OUT",
@@ -138,10 +138,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"speedoflight: note: {s.path}: detected kind '{s.kind}' (pass --kind to override)", file=sys.stderr)
     if args.per_row:
         _write_per_row(args.per_row, m)
-    if args.json:
+    if args.json or args.csv:
         d = m.to_dict()
         d["kind_how"] = [s.kind_how for s in sources]
-        print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
+        emit(args, d, indent=2)
     else:
         _print_table(m, sources)
     return 0

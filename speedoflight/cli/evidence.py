@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import (
+    add_output_flags,
     command_line,
+    csv_rows,
+    emit,
     out_dir,
     positive_int,
     progress,
@@ -33,7 +34,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", type=out_dir, help="write evidence.md, evidence.png and evidence.json into this directory")
     p.add_argument("--replicates", type=positive_int, default=2000, help="i.i.d. simulation replicates (2000)")
     p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -67,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"measured files of models with no oracle file: {', '.join(sorted(by_model))}")
     if args.out:
         write_evidence(args.out, comps, command=command_line(args))
-    if args.json:
-        print(json.dumps(finite_or_none([c.to_dict() for c in comps])))
+    if args.json or args.csv:
+        emit(args, [c.to_dict() for c in comps], rows=[r for c in comps for r in _csv_rows(c)])
         return 0
     for c in comps:
         print(f"## {c.model}\n")
@@ -80,3 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {args.out}/evidence.md, evidence.png, evidence.json")
     return 0
+
+
+def _csv_rows(c: Any) -> list[dict[str, Any]]:
+    """Return the per-P table of one model's comparison, with the model on every row."""
+    return [{"model": c.model, **r} for r in csv_rows(c.to_dict())]

@@ -9,11 +9,12 @@ import numpy as np
 
 from ..errors import InputError
 from ._common import (
+    add_output_flags,
     add_reading_flags,
+    emit,
     finite,
     float_list,
     positive_int,
-    print_json,
     read_pair_args,
     run_count,
     seed_int,
@@ -46,7 +47,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rounds-max", type=positive_int, default=16)
     p.add_argument("--simulate", type=run_count, default=20000, help="Monte Carlo cycles (default 20000)")
     p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--json", action="store_true")
+    add_output_flags(p)
     p.set_defaults(run=run)
 
 
@@ -101,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
                     costs,
                 )["tokens"],
             }
-    if args.json:
-        print_json(out)
+    if args.json or args.csv:
+        emit(args, out)
         return 0
     _print_result(out)
     return 0

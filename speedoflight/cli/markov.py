@@ -11,11 +11,11 @@ from ._common import (
     FIGURE_SUFFIXES,
     add_pair_flags,
     check_confidence,
+    emit,
     float_list,
     int_list,
     nonneg_int,
     out_file,
-    print_json,
     read_pair_args,
     run_count,
     seed_int,
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         with atomic_path(args.plot) as tmp:
             save_figure(tradeoff_figure(curve, f"{pair.names[1]} drafting for {pair.names[0]}"), tmp)
         out["plot"] = args.plot
-    if args.json:
-        print_json(out)
+    if args.json or args.csv:
+        emit(args, out)
         return 0
     ci = rej.rejections_ci
     print(

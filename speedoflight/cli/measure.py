@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import (
     add_model_flags,
+    add_output_flags,
+    deprecated_alias,
+    emit,
     finite,
     fmt,
     out_file,
@@ -36,15 +37,19 @@ def add_parser(sub: Any) -> None:
         default="ngram,early-exit:-6",
         help="comma-separated: ngram, early-exit:L (L a layer; negative counts from the top: -6 = 6 layers below)",
     )
-    p.add_argument("--p", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)")
+    p.add_argument("-P", dest="p", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)")
+    deprecated_alias(p, "--p", "-P", "p")
     p.add_argument("--tokens", type=positive_int, default=48, help="continuation length per sequence")
     p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt")
     p.add_argument("--temperature", type=finite, default=1.0)
     p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--topk", type=positive_int, default=8, help="EAGLE-2 style tree: frontier and children (8)")
+    p.add_argument(
+        "--top-k", dest="topk", type=positive_int, default=8, help="EAGLE-2 style tree: frontier and children (8)"
+    )
+    deprecated_alias(p, "--topk", "--top-k", "topk", type=positive_int)
     p.add_argument("--depth", type=positive_int, default=6, help="EAGLE-2 style tree: expansion steps (6)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="sequences sampled per forward pass")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_output_flags(p, "print the summary as one JSON object")
     p.set_defaults(run=run)
 
 
@@ -56,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         ps = [int(x) for x in args.p.split(",") if x.strip()]
     except ValueError:
-        raise InputError(f"--p {args.p!r}: give comma-separated integers, e.g. 1,2,4,8") from None
+        raise InputError(f"-P {args.p!r}: give comma-separated integers, e.g. 1,2,4,8") from None
     if not ps or any(p < 1 for p in ps):
-        raise InputError(f"--p {args.p!r}: tree sizes must be integers >= 1")
+        raise InputError(f"-P {args.p!r}: tree sizes must be integers >= 1")
     if not args.out.lower().endswith((".jsonl", ".ndjson")):
         raise InputError(f"--out {args.out}: measured acceptance is written as JSONL; end the name with .jsonl")
     run = run_measure(
@@ -80,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     )
     write_measured(args.out, run)
     rows = run.summary()
-    if args.json:
-        print(json.dumps(finite_or_none({"out": args.out, "summary": rows})))
+    if args.json or args.csv:
+        emit(args, {"out": args.out, "summary": rows}, rows=rows)
         return 0
     print(f"{'drafter':<14} {'shape':<6} {'P':>4} {'iters':>6} {'E[X]':>7} {'CI (prompts)':>17} {'X+1':>6}")
     for r in rows:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from ..errors import InputError
-from ._common import command_line, out_file, positive_int, seed_int
+from ._common import REPLICATES, add_output_flags, command_line, emit, out_file, positive_int, seed_int
 
 
 def add_parser(sub: Any) -> None:
@@ -33,7 +32,9 @@ def add_parser(sub: Any) -> None:
         default="start",
         help="start (each prompt's end, default), all (every position), or a list like 8,16,24",
     )
-    p.add_argument("--replicates", type=positive_int, default=64, help="draws of the unknown rows per root (64)")
+    p.add_argument(
+        "--replicates", type=positive_int, default=REPLICATES, help=f"draws of the unknown rows per root ({REPLICATES})"
+    )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the draws and the bootstrap (0)")
     p.add_argument(
         "--tail",
@@ -51,7 +52,7 @@ def add_parser(sub: Any) -> None:
         help="how an unknown node draws its row from the pool: from rows logged at a similar depth (positions in "
         "blocks of 8; default), from rows that followed a parent of similar entropy, or uniformly",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)
     p.add_argument("--out", type=out_file(".npz"), help="also write the per-root curves to this .npz (atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -103,12 +104,10 @@ def run(args: argparse.Namespace) -> int:
             res.arrays(),
             {"command": command_line(args), "dumps": list(args.dump), "model": model, **res.to_dict(per_root=False)},
         )
-    if args.json:
-        from .._util.jsonsafe import finite_or_none
-
+    if args.json or args.csv:
         d = res.to_dict(per_root=res.positions == "start" or len(res.root_seq) <= 5000)
         d["model"] = model
-        print(json.dumps(finite_or_none(d), allow_nan=False))
+        emit(args, d)
         return 0
     _print(res, model, args)
     return 0

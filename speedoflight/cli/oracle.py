@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import (
     add_model_flags,
+    add_output_flags,
+    emit,
     finite,
     fmt,
     out_file,
@@ -38,7 +38,7 @@ def add_parser(sub: Any) -> None:
         "--continuations", type=positive_int, help="with --dump: only the first N continuations of each prompt"
     )
     p.add_argument("--out", type=out_file(".npz"), help="also write the per-prefix curves to this .npz")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)
     p.set_defaults(run=run)
 
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out:
         save_oracle(args.out, res)
-    if args.json:
+    if args.json or args.csv:
         obj = {
             "P": res.P.tolist(),
             "mean": res.mean.tolist(),
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             "nodes_forwarded": res.nodes_forwarded,
             "seconds": res.seconds,
         }
-        print(json.dumps(finite_or_none(obj)))
+        emit(args, obj)
         return 0
     n = res.curves.shape[0]
     print(f"exact optimal tree, {res.meta['model']['name']}, T = {res.temperature:g}, {n} prefixes")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import (
+    REPLICATES,
     add_check_flags,
     add_timing_flags,
     command_line,
@@ -38,7 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--pool", nargs="*", metavar="DUMP", help="dumps matching --oracle")
     add_timing_flags(p, "of the best-setting section (default h100-sxm; --params: the dump's model size)")
     add_check_flags(p)
-    p.add_argument("--replicates", type=positive_int, default=64, help="simulation replicates (64)")
+    p.add_argument("--replicates", type=positive_int, default=REPLICATES, help=f"simulation replicates ({REPLICATES})")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

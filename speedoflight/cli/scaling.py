@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,10 @@ from ..errors import InputError
 from ._common import (
     FIGURE_SUFFIXES,
     check_confidence,
+    emit,
     finite,
     float_list,
     out_file,
-    print_json,
 )
 
 
@@ -30,8 +31,8 @@ def add_parser(sub: Any) -> None:
         "confidence and prediction intervals (--at). --pairs DUMP builds the table itself: acceptance of each "
         "early-exit view of a `dump --early-exit` run against the full model, by layer.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--csv", help="a CSV with a header, one measurement per row")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--from", dest="table", metavar="CSV", help="a CSV with a header, one measurement per row")
     src.add_argument("--pairs", help="the full model's dump of a `speedoflight dump --early-exit` run")
     p.add_argument("--y", help="response column (default acceptance)")
     p.add_argument("--x", help="comma-separated predictor columns, one law each (default draft_layers)")
@@ -43,7 +44,16 @@ def add_parser(sub: Any) -> None:
         "--plot", type=out_file(*FIGURE_SUFFIXES), help="figure file; with several laws, one file per x (NAME-X.png)"
     )
     p.add_argument("--table-out", type=out_file(".csv"), help="with --pairs: also write the table as CSV")
-    p.add_argument("--json", action="store_true")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument(
+        "--csv",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="",
+        help="print the laws as CSV rows (`--csv FILE`, the old spelling of --from FILE, still reads FILE)",
+    )
     p.set_defaults(run=run)
 
 
@@ -54,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from ..formats.tables import read_table, write_table
 
     check_confidence(args.confidence)
+    if isinstance(args.csv, str):  # the old input spelling
+        print("speedoflight: note: --csv FILE is deprecated; use --from FILE", file=sys.stderr)
+        if args.table or args.pairs:
+            raise InputError("give one input: --from CSV or --pairs DUMP")
+        args.table, args.csv = args.csv, False
+    if not (args.table or args.pairs):
+        raise InputError("give the measurements: --from CSV, or --pairs DUMP of a `dump --early-exit` run")
     if args.pairs:
         cols_raw = acceptance_by_layer(args.pairs, args.confidence)
         if args.table_out:
@@ -65,13 +82,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.table_out:
             raise InputError("--table-out goes with --pairs (a CSV is already a table)")
-        table = read_table(args.csv)
+        table = read_table(args.table)
         y_name = args.y or "acceptance"
         if not args.x:
             raise InputError("--x: name the predictor column(s), e.g. --x draft_params,pretrain_tokens")
         x_names = [x.strip() for x in args.x.split(",") if x.strip()]
         y_se_name = args.y_se
-    where = args.pairs or args.csv
+    where = args.pairs or args.table
     for name in [y_name, *x_names, *([y_se_name] if y_se_name else [])]:
         if name not in table:
             raise InputError(f"{where}: no numeric column {name!r} (columns: {', '.join(table)})")
@@ -104,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
                 path = f"{stem}-{xs[0]}{ext}"
             with atomic_path(path) as tmp:
                 save_figure(law_figure(fit, extend_to=max(args.at) if args.at and len(xs) == 1 else None), tmp)
-    if args.json:
-        print_json({"source": where, "laws": [f.to_dict(at) for f, at in fits]})
+    if args.json or args.csv:
+        laws = [f.to_dict(at) for f, at in fits]
+        emit(args, {"source": where, "laws": laws}, rows=[{"source": where, **law} for law in laws])
         return 0
     for f, at in fits:
         print(f.text(at))

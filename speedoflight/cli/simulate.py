@@ -9,10 +9,13 @@ from typing import Any
 import numpy as np
 
 from .._util.atomic import atomic_path
-from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import (
+    REPLICATES,
+    add_output_flags,
     add_reading_flags,
+    deprecated_alias,
+    emit,
     out_file,
     positive_int,
     progress,
@@ -35,7 +38,9 @@ def add_parser(sub: Any) -> None:
     )
     add_reading_flags(p)
     p.add_argument("--pmax", type=positive_int, required=True, help="largest tree size")
-    p.add_argument("--replicates", type=positive_int, default=100, help="independent trees (default 100)")
+    p.add_argument(
+        "--replicates", type=positive_int, default=REPLICATES, help=f"independent trees (default {REPLICATES})"
+    )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of all replicates (default 0)")
     p.add_argument(
         "--policy",
@@ -43,9 +48,13 @@ def add_parser(sub: Any) -> None:
         help="optimal (default), chain, kary:K, or static (tree optimised for the pool's mean rank probabilities); "
         "the last three are exact under the i.i.d. model and are reported against the simulated optimum",
     )
-    p.add_argument("--at", help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)")
+    p.add_argument("-P", dest="at", help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)")
+    deprecated_alias(p, "--at", "-P", "at")
     p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
-    p.add_argument("--keep", type=positive_int, default=256, help="tokens kept per pool row (default 256)")
+    p.add_argument(
+        "--top-k", dest="keep", type=positive_int, default=256, help="tokens kept per pool row (default 256)"
+    )
+    deprecated_alias(p, "--keep", "--top-k", "keep", type=positive_int)
     p.add_argument(
         "--pool-rows",
         type=positive_int,
@@ -58,7 +67,7 @@ def add_parser(sub: Any) -> None:
         type=out_file(".json"),
         help="write one optimal tree of Pmax nodes (atomically)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -88,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             at = [int(float(x)) for x in args.at.split(",") if x.strip()]
         except (ValueError, OverflowError):
-            raise InputError(f"--at {args.at!r}: expected integers like 1,8,64") from None
+            raise InputError(f"-P {args.at!r}: expected integers like 1,8,64") from None
     from ..simulation.policies import against_optimum, parse_dynamic, policy_curve
 
     dynamic = parse_dynamic(args.policy) if args.policy.startswith("dynamic") else None
@@ -109,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     out = res.to_dict()
     if args.policy != "optimal":
         out.update(against_optimum(args.policy, dist, res, args.pmax, dynamic=dynamic))
-    if args.json:
-        print(json.dumps(finite_or_none(out), indent=2, allow_nan=False))
+    if args.json or args.csv:
+        emit(args, out, indent=2)
         return 0
     _print_result(args, res, out, dynamic is not None)
     return 0

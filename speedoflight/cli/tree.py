@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import numpy as np
 
-from .._util.jsonsafe import finite_or_none
+from ..errors import InputError
 from ._common import (
+    add_output_flags,
     add_timing_flags,
+    deprecated_alias,
+    emit,
     positive_int,
     timing_from_args,
 )
@@ -25,11 +27,12 @@ def add_parser(sub: Any) -> None:
         "token, the same at every node. Prints E[X] per budget 1..N and the best tree as rank paths.",
     )
     p.add_argument("--acceptance", required=True, help="p1,p2,... (each in [0, 1], sum <= 1)")
-    p.add_argument("--budget", type=positive_int, required=True, help="largest tree size N")
+    p.add_argument("--pmax", dest="budget", type=positive_int, help="largest tree size P (required)")
+    deprecated_alias(p, "--budget", "--pmax", "budget", type=positive_int)
     p.add_argument("--max-depth", type=positive_int, help="depth cap D (default: none)")
     p.add_argument("--check-dp", action="store_true", help="also run the Sequoia-style dynamic program and compare")
     add_timing_flags(p, "for Sequoia's hardware-aware choice of (P, D)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_flags(p)
     p.set_defaults(run=run)
 
 
@@ -37,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``speedoflight tree`` with the parsed flags; return the exit status."""
     from ..simulation import positional as PT
 
+    if args.budget is None:
+        raise InputError("give --pmax N, the largest tree size")
     t = PT.best_tree(args.acceptance, args.budget, args.max_depth)
     d = t.to_dict()
     if args.check_dp:
@@ -48,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     timing = timing_from_args(args, "the hardware-aware choice")
     if timing is not None:
         d["hardware"] = PT.hardware_choice(args.acceptance, args.budget, timing, 0.0, args.max_depth)
-    if args.json:
-        print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
+        d["hardware"]["timing"] = timing.to_dict()
+    if args.json or args.csv:
+        emit(args, d, indent=2)
         return 0
     cap = f", depth <= {args.max_depth}" if args.max_depth else ""
     print(f"speedoflight tree: acceptance {t.acceptance.tolist()}{cap}")
@@ -66,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
         h = d["hardware"]
         print(
             f"\n  hardware-aware choice: P = {h['P']}, D = {h['D']}, E[X] = {h['expected_accepted']:.3f}, "
-            f"speedup {h['speedup']:.2f}x"
+            f"speedup {h['speedup']:.2f}x\n  ({timing.describe()})"
         )
     return 0

@@ -29,19 +29,42 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--count", type=positive_int, help="stop after this many scrapes (at least 2; default: Ctrl-C)")
     p.add_argument("--timeout", type=positive, default=5.0, help="seconds to wait for the server (default 5)")
     p.add_argument("--dump", nargs="+", metavar="DUMP", help="the verifier's dump: report the fraction of the ceiling")
+    p.add_argument("--same-model", action="store_true", help="the server runs the dump's model whatever its name says")
     p.add_argument("--json", action="store_true", help="one JSON object per interval (and one for the summary)")
     p.set_defaults(run=run)
 
 
-def _ceiling(dumps: list[str], k: int) -> float:
-    """Return the ceiling at P = k, averaged over generated positions (the grafted tree, tails dropped)."""
+def _ceiling(dumps: list[str], k: int) -> tuple[float, float, float, float]:
+    """Return the ceiling at P = k, averaged over generated positions: (dropped, lumped, CI low, CI high)."""
     from ..simulation.grafted import optimum
 
-    res = optimum(dumps, pmax=k, positions="all", replicates=16, tail="drop")
-    return float(res.main.mean[k - 1])
+    res = optimum(dumps, pmax=k, positions="all", replicates=16, tail="both")
+    lo, hi = res.lower, res.upper
+    assert lo is not None
+    assert hi is not None
+    return float(lo.mean[k - 1]), float(hi.mean[k - 1]), float(lo.ci_low[k - 1]), float(hi.ci_high[k - 1])
 
 
-def _line(i: int, seconds: float, st: Any, ceiling: tuple[int, float] | None) -> str:
+def _warnings(args: argparse.Namespace, total: Any, ceiling: Any, models: list[str]) -> list[str]:
+    """Return the sanity checks of ``compare`` on the whole watch: another model, above the ceiling, broken."""
+    from .._util.provenance import model_name
+    from ..analysis.checks import comparison_warnings
+    from ..logs.result import Measured
+    from ..readers.dumpfile import read_metadata
+
+    if not ceiling or not math.isfinite(total.mean_accepted):
+        return []
+    first = str(args.dump[0])
+    dump_model = (model_name(read_metadata(first)) if first.lower().endswith(".npz") else "") or ""
+    k, *at = ceiling
+    ms = [
+        Measured(args.source, "vllm-metrics", m, total.mean_accepted, total.drafts, None, None, "", "", P=k, model=m)
+        for m in (models or [""])
+    ]
+    return comparison_warnings(ms, dump_model, lambda p: tuple(at) if p == k else None, acknowledged=args.same_model)
+
+
+def _line(i: int, seconds: float, st: Any, ceiling: Any) -> str:
     if not math.isfinite(st.mean_accepted):
         text = f"[{i}] {seconds:5.1f} s: idle (no drafts)"
     else:
@@ -76,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         )
     prev, t_prev, t0 = first, time.monotonic(), time.monotonic()
     parts = []
-    ceiling: tuple[int, float] | None = None
+    ceiling: tuple[int, float, float, float, float] | None = None
     scrapes, i = 1, 0
     if not args.json:
         print(f"speedoflight watch: {args.source}, every {args.interval:g} s; Ctrl-C for the summary", flush=True)
@@ -94,14 +117,15 @@ def run(args: argparse.Namespace) -> int:
             st = interval(prev, cur)
             parts.append(st)
             if args.dump and ceiling is None and (k := mean_draft(st)):
-                ceiling = (k, _ceiling(list(args.dump), k))
+                ceiling = (k, *_ceiling(list(args.dump), k))
             _emit(args, i, now - t_prev, st, ceiling)
             prev, t_prev = cur, now
     except KeyboardInterrupt:
         pass
     total = summarize(parts)
+    warned = _warnings(args, total, ceiling, sorted({key[0] for key in first if key[0]}))
     if args.json:
-        d = {"summary": True, "seconds": t_prev - t0, "intervals": i, **total.to_dict()}
+        d = {"summary": True, "seconds": t_prev - t0, "intervals": i, **total.to_dict(), "warnings": warned}
         if ceiling and math.isfinite(total.mean_accepted):
             d.update(
                 {
@@ -113,10 +137,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(d, allow_nan=False), flush=True)
     else:
         print("summary " + _line(i, t_prev - t0, total, ceiling).split(" ", 1)[1], flush=True)
+        for w in warned:
+            print(f"warning: {w}", flush=True)
     return 0
 
 
-def _emit(args: argparse.Namespace, i: int, seconds: float, st: Any, ceiling: tuple[int, float] | None) -> None:
+def _emit(args: argparse.Namespace, i: int, seconds: float, st: Any, ceiling: Any) -> None:
     if args.json:
         d = {"interval": i, "seconds": seconds, **st.to_dict()}
         if ceiling and math.isfinite(st.mean_accepted):

@@ -485,9 +485,9 @@ def simulate(
     try:
         at_arr = default_at(pmax) if at is None else np.unique(np.asarray(at, dtype=np.int64))
     except (OverflowError, ValueError):
-        raise InputError(f"--at values must be whole numbers in 1..{pmax}") from None
+        raise InputError(f"-P values must be whole numbers in 1..{pmax}") from None
     if at_arr.size == 0 or at_arr[0] < 1 or at_arr[-1] > pmax:
-        raise InputError(f"--at values must lie in 1..{pmax}")
+        raise InputError(f"-P values must lie in 1..{pmax}")
     per_replicate = 8 * (len(at_arr) + _MAX_DEPTH + 1) + 256  # curves, depth histogram, its seed
     if replicates * per_replicate > 4 * 2**30:
         raise InputError(
