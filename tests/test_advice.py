@@ -182,3 +182,23 @@ def test_compare_warns_on_another_model_and_above_the_ceiling(capsys, tmp_path, 
     w = json.loads(out)["warnings"]
     assert any(x.startswith("above the ceiling") for x in w)
     assert any(x.startswith("model mismatch") for x in w) != same
+
+
+def test_the_sentence_names_drafters_that_slow_decoding_down():
+    t = Timing.preset("h100", 8e9)
+    ee = _measured("early-exit:24 chain", 1, 0.2)
+    a = advise([_measured("ngram chain", 2, 0.5), _measured("ngram chain", 4, 0.6), ee], _curves(), t, n_layers=30)
+    text = a.sentence()
+    assert text.startswith("Run ngram chain at P = 4")
+    assert "early-exit:24 chain slows decoding down at every measured P" in text
+
+
+def test_the_sentence_follows_a_projection_that_beats_the_measured_point():
+    t = Timing.preset("h100", 8e9)
+    curves = _curves()
+    a = advise([_measured("solo chain", 1, 0.5 * float(curves.lower[None][0]))], curves, t)
+    d = a.drafters[0]
+    assert d.projected is not None
+    assert d.projected.speedup > d.best.speedup
+    assert f"P = {d.projected.P}" in a.sentence()
+    assert "projected from its one measured P" in a.sentence()

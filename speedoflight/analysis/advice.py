@@ -172,13 +172,18 @@ class Advice:
                 f"Set P = {c.P}{_depth_words(c.depth)}: a perfect drafter would reach {c.speedup:.2f}x there "
                 f"({c.cost})."
             )
-        d = max(self.drafters, key=lambda a: a.best.speedup)
-        b, ceil = d.best, d.ceiling
-        out = f"Run {d.name} at P = {b.P}{_depth_words(b.depth)} ({b.speedup:.2f}x on this GPU)"
+        d = max(self.drafters, key=lambda a: max(a.best.speedup, a.projected.speedup if a.projected else 0.0))
+        ceil = d.ceiling
+        b = d.projected if d.projected is not None and d.projected.speedup > d.best.speedup else d.best
+        tag = ", projected from its one measured P" if b is d.projected else ""
+        out = f"Run {d.name} at P = {b.P}{_depth_words(b.depth)} ({b.speedup:.2f}x on this GPU{tag})"
         if d.current is not None and d.lost and d.lost > 0.02:
             out += f"; at P = {d.current.P} you lose {100 * d.lost:.0f}% of that"
         if b.speedup < 1.0:
             out = f"Turn speculative decoding off for {d.name}: at its best (P = {b.P}) it runs at {b.speedup:.2f}x"
+        slow = [a.name for a in self.drafters if a is not d and a.best.speedup < 1.0]
+        if slow:
+            out += f"; {', '.join(slow)} {'slows' if len(slow) == 1 else 'slow'} decoding down at every measured P"
         gap = ceil.speedup / b.speedup if b.speedup > 0 else math.inf
         if gap > 1.15:
             out += (
