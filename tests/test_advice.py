@@ -202,3 +202,33 @@ def test_the_sentence_follows_a_projection_that_beats_the_measured_point():
     assert d.projected.speedup > d.best.speedup
     assert f"P = {d.projected.P}" in a.sentence()
     assert "projected from its one measured P" in a.sentence()
+
+
+def test_no_projection_above_the_ceiling():
+    curves = _curves()
+    a = advise([_measured("eagle", 64, 1.5 * float(curves.lower[None][63]))], curves, Timing.preset("h100", 8e9))
+    assert a.drafters[0].projected is None
+    assert "above the ceiling at its cost" in a.sentence()
+
+
+def test_user_errors_and_stderr_of_the_new_flags(capsys, tmp_path):
+    from .test_cli import assert_user_error
+
+    ee = tmp_path / "ee.csv"
+    ee.write_text("label,accepted,tree_size\n" + "early-exit:12,1,4\n" * 5)
+    base = ["compare", "--dump", "data/smollm2-t1.npz", "--measured", str(ee), "--replicates", "4", "--quiet"]
+    assert_user_error(
+        capsys, [*base, "--gpu", "h100", "--params", "1e9", "--verifier-layers", "6"], "--verifier-layers"
+    )
+    assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "6", "--draft-ms", "1"], "--draft-ms needs a device")
+    binary = tmp_path / "lat.csv"
+    binary.write_bytes(b"\x00\xff\xfe\x01")
+    assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "6", "--latency", str(binary)], "not a text CSV")
+    metrics = tmp_path / "m.prom"
+    metrics.write_text(PROM.format(model="meta-llama/Llama-3.1-8B-Instruct", accepted=3500))
+    argv = ["compare", "--dump", "data/smollm2-t1.npz", "--measured", str(metrics), "--tree-size", "4"]
+    code, out, err = run(capsys, *argv, "--gpu", "h100", "--params", "1.35e8", "--replicates", "4", "--quiet", "--csv")
+    assert code == 0
+    assert "speedoflight: warning: model mismatch" in err
+    assert out.splitlines()[0].endswith("draft_cost")
+    assert "free drafter assumed" in out.splitlines()[1]

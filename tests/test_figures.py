@@ -144,3 +144,20 @@ def test_every_figure_labels_everything_it_draws():
                 assert any("leaves the frame" in t.get_text() for t in fig.axes[0].texts)
         finally:
             pyplot().close(fig)
+
+
+def test_a_drafter_has_one_colour_across_the_figures(comp):
+    """positions.png labels a drafter with its P, but draws it in the colour compare.png gives it."""
+    main, pos = comp.figure(), position_figure(comp.measured, comp.profiles)
+    try:
+        colours = {c.get_label()[len("measured: ") :]: c.lines[0].get_color() for c in main.axes[0].containers}
+        seen = 0
+        for ln in pos.axes[0].lines:
+            if ln.get_label().startswith("measured: "):
+                name = ln.get_label()[len("measured: ") :].rsplit(" (P = ", 1)[0]
+                assert ln.get_color() == colours[name], name
+                seen += 1
+        assert seen == 4
+    finally:
+        pyplot().close(main)
+        pyplot().close(pos)

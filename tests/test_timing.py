@@ -78,7 +78,13 @@ def test_draft_cost_from_the_drafter_name():
     assert DraftCost.for_drafter("early-exit:-6 tree", 30, flags).layer_fraction == pytest.approx(0.8)
     assert DraftCost.for_drafter("ngram chain", 30, flags).free
     assert DraftCost.for_drafter("eagle", 30, flags) is flags
-    assert DraftCost.for_drafter("early-exit:24", None, flags) is flags  # layers unknown: the flags' cost
+    unknown = DraftCost.for_drafter("early-exit:24", None, flags)  # layers unknown: the flags' cost, said
+    assert unknown.per_level_s == flags.per_level_s
+    assert "layer count unknown" in unknown.label
+    with pytest.raises(InputError, match="--verifier-layers"):
+        DraftCost.for_drafter("early-exit:24", None, DraftCost())  # never free
+    with pytest.raises(InputError, match="not one of the verifier's 6 layers"):
+        DraftCost.for_drafter("early-exit:12", 6, DraftCost())
     assert "free drafter assumed" in DraftCost.from_flags().label
 
 

@@ -157,6 +157,24 @@ class Advice:
     curves_source: str
     notes: list[str] = field(default_factory=list)
 
+    def top(self) -> tuple[DrafterAdvice | None, Setting]:
+        """Return the drafter to run and its setting: the best measured point, or its projection where that is faster.
+
+        Returns
+        -------
+        tuple
+            ``(drafter, setting)``; ``(None, ceiling)`` without measured drafters.
+
+        """
+        if not self.drafters:
+            return None, self.ceiling
+
+        def best(a: DrafterAdvice) -> Setting:
+            return a.projected if a.projected is not None and a.projected.speedup > a.best.speedup else a.best
+
+        d = max(self.drafters, key=lambda a: best(a).speedup)
+        return d, best(d)
+
     def sentence(self) -> str:
         """Return one plain sentence of what to change.
 
@@ -172,9 +190,9 @@ class Advice:
                 f"Set P = {c.P}{_depth_words(c.depth)}: a perfect drafter would reach {c.speedup:.2f}x there "
                 f"({c.cost})."
             )
-        d = max(self.drafters, key=lambda a: max(a.best.speedup, a.projected.speedup if a.projected else 0.0))
+        d, b = self.top()
+        assert d is not None
         ceil = d.ceiling
-        b = d.projected if d.projected is not None and d.projected.speedup > d.best.speedup else d.best
         tag = ", projected from its one measured P" if b is d.projected else ""
         out = f"Run {d.name} at P = {b.P}{_depth_words(b.depth)} ({b.speedup:.2f}x on this GPU{tag})"
         if d.current is not None and d.lost and d.lost > 0.02:
@@ -185,7 +203,9 @@ class Advice:
         if slow:
             out += f"; {', '.join(slow)} {'slows' if len(slow) == 1 else 'slow'} decoding down at every measured P"
         gap = ceil.speedup / b.speedup if b.speedup > 0 else math.inf
-        if gap > 1.15:
+        if gap < 1:
+            out += ", above the ceiling at its cost: see the warnings before trusting either."
+        elif gap > 1.15:
             out += (
                 f". The ceiling at the same drafter cost is {ceil.speedup:.2f}x (P = {ceil.P}"
                 f"{_depth_words(ceil.depth)}): a better drafter, not another P, is where the speed is."
@@ -377,6 +397,8 @@ def _projected(
     if not len(j) or c[j[0]] <= 0:
         return None
     frac = m.mean_accepted / float(c[j[0]])
+    if frac > 1:
+        return None  # above the ceiling at its P: no projection holds (the above-the-ceiling warning says why)
     dd = p if chain else np.minimum(depth, p)
     s = speedup(frac * c, p, timing, depth=dd)
     if not np.any(np.isfinite(s)):
@@ -428,15 +450,16 @@ def advise(
     if any(m.P is None for m in measured):
         notes.append("systems without a P are left out of the advice (give --tree-size)")
     costs: dict[str, DraftCost] = {n: DraftCost.for_drafter(n, n_layers, timing.draft) for n in series}
-    for n in series:
-        if "early-exit" in n.lower() and costs[n] is timing.draft:
-            notes.append(
-                f"{n}: the verifier's layer count is unknown, so its cost is the flags'; give --verifier-layers"
-            )
     drafters = [_drafter(n, items, costs[n], curves, timing, current) for n, items in series.items()]
     for d in drafters:
         notes.extend(d.notes)
     ceiling = _best_on(curves, timing, "ceiling")
+    edge = int(max(int(v[-1]) for v in curves.P.values()))
+    if ceiling.P >= edge:
+        notes.append(
+            f"the ceiling's best P lies at the edge of the range it was computed on (P = {edge}); the true best may "
+            "be larger (the grafted ceiling stops at P = 512; raise --pmax for the simulated one)"
+        )
     rows: list[dict[str, Any]] = []
     if timing.latency is None:
         for b in batches:

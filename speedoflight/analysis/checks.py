@@ -104,7 +104,9 @@ def comparison_warnings(
         fr = [100 * f for _, f in pts]
         out.append(
             f"broken drafter? {name} reaches {min(fr):.0f}-{max(fr):.0f}% of the ceiling at P = "
-            f"{', '.join(str(p) for p, _ in pts)}; this low at P <= {BROKEN_MAX_P} looks like a drafter or "
-            "configuration problem (wrong draft model or tokenizer, mismatched temperature), not a tree-size question"
+            f"{', '.join(str(p) for p, _ in pts)} (X over the ceiling's lower estimate); this low at P <= "
+            f"{BROKEN_MAX_P} looks like a drafter or configuration problem (wrong draft model or tokenizer, "
+            "mismatched temperature, or a drafter that often proposes nothing, such as n-gram lookup without a "
+            "match), not a tree-size question"
         )
     return out

@@ -86,6 +86,22 @@ class Comparison:
     n_layers: int | None = None
     profiles: dict[str, Any] = field(default_factory=dict)
 
+    def cost_of(self, m: Measured) -> DraftCost:
+        """Return what a measured system's drafter costs: its own (from its name) or the flags'.
+
+        Parameters
+        ----------
+        m
+            A measured system.
+
+        Returns
+        -------
+        DraftCost
+
+        """
+        assert self.timing is not None
+        return DraftCost.for_drafter(m.name, self.n_layers, self.timing.draft)
+
     def speedup_of(self, m: Measured) -> float | None:
         """Return a measured system's speedup at its P under the timing model and its own drafter cost.
 
@@ -104,10 +120,9 @@ class Comparison:
             return None
         from dataclasses import replace
 
-        from ..theory.timing import DraftCost
         from .advice import drafter_depth
 
-        t = replace(self.timing, draft=DraftCost.for_drafter(m.name, self.n_layers, self.timing.draft))
+        t = replace(self.timing, draft=self.cost_of(m))
         return float(speedup(np.array([m.mean_accepted]), np.array([m.P]), t, depth=drafter_depth(m)[0])[0])
 
     def optimum_at(self, p: int) -> tuple[float, float, float]:
@@ -359,7 +374,7 @@ def default_p(measured: Sequence[Measured], pmax: int | None, timing: Timing | N
     where the verifier pass turns compute-bound (the best P lies below it).
     """
     ps = [m.P for m in measured if m.P is not None]
-    knee = timing.knee() if timing is not None else math.nan
+    knee = timing.with_batch(1).knee() if timing is not None else math.nan  # batch 1: the sensitivity table's
     if timing is not None and timing.latency is not None:
         knee = timing.latency.pmax / 4  # a measured table: the grid reaches its largest P
     top = pmax or max(256, 4 * max(ps, default=0), 2 ** math.ceil(math.log2(4 * max(knee, 1.0))) if knee == knee else 0)

@@ -144,7 +144,7 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
         out.append(line + ("; " + ", ".join(fr) + " of it" if fr else ""))
     if comp.advice is not None:
         a = comp.advice
-        b = max(a.drafters, key=lambda d: d.best.speedup).best if a.drafters else a.ceiling
+        _, b = a.top()
         out.append(
             f"best setting on {comp.timing.gpu.name}, batch {comp.timing.batch}: {b.who} at P = {b.P}"  # type: ignore[union-attr]
             + (f", depth {b.depth}" if b.depth is not None else "")

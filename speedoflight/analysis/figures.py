@@ -200,10 +200,17 @@ def _speedup_panel(ax: Any, comp: Any, styles: dict[str, dict[str, str]], series
     res = comp.ceiling
     if res is not None:
         s_lo, s_hi = speedup(res.lower.mean, res.P, t), speedup(res.upper.mean, res.P, t)
+        capped = t.draft.depth_matters
+        what = "any depth at one level's cost: an upper bound" if capped else t.draft.label
         ax.fill_between(res.P, s_lo, s_hi, color=GRAFTED, alpha=0.15, lw=0, label="ceiling (grafted): dropped..lumped")
-        ax.plot(res.P, s_lo, color=GRAFTED, lw=1.5, label=f"ceiling (grafted), {t.draft.label}")
-        i = int(np.nanargmax(s_lo))
-        ax.plot([res.P[i]], [s_lo[i]], "*", color=GRAFTED, ms=12, label=f"best P of the ceiling: {res.P[i]}")
+        ax.plot(res.P, s_lo, color=GRAFTED, lw=1.5, label=f"ceiling (grafted), {what}")
+        if comp.advice is not None:  # the table's best (P, depth), the same number
+            b = comp.advice.ceiling
+            where = f"P = {b.P}" + (f", depth {b.depth}" if b.depth is not None else "")
+            ax.plot([b.P], [b.speedup], "*", color=GRAFTED, ms=12, label=f"best setting of the ceiling: {where}")
+        else:
+            i = int(np.nanargmax(s_lo))
+            ax.plot([res.P[i]], [s_lo[i]], "*", color=GRAFTED, ms=12, label=f"best P of the ceiling: {res.P[i]}")
     o = comp.optimum
     s_o = speedup(o.mean, o.P, t)
     ax.plot(o.P, s_o, "k-", lw=1.5, label="simulated optimum (i.i.d.), tails dropped")
@@ -258,7 +265,8 @@ def position_figure(measured: list[Any], profiles: dict[str, np.ndarray]) -> Any
             latest[m.name] = m
     drawn = list(latest.values())
     names = [m.name if m.P is None else f"{m.name} (P = {m.P})" for m in drawn]
-    styles = drafter_styles(names)
+    by_drafter = drafter_styles([m.name for m in measured])  # the colours of the other figures
+    styles = {name: by_drafter[m.name] for m, name in zip(drawn, names, strict=True)}
     for j, (m, name) in enumerate(zip(drawn, names, strict=True)):
         dist = np.asarray(m.distribution, dtype=float)
         at_least = 1.0 - np.cumsum(dist)[:-1]  # P(X >= i), i = 1..len - 1

@@ -271,7 +271,8 @@ def report_markdown(
     ]
     n += 1
     md += [f"### {n}. Measured drafters against the ceiling", "", comp.measured_markdown(), ""]
-    md += [f"- {x}" for x in comp.summary_lines() if not x.startswith("timing:")]
+    said = comp.advice.sentence() if comp.advice is not None else None
+    md += [f"- {x}" for x in comp.summary_lines() if not x.startswith("timing:") and x != said]
     md += ["", "![measured vs speed of light](compare.png)", ""]
     if comp.advice is not None:
         n += 1

@@ -158,6 +158,18 @@ def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
 
     latency = read_latency(args.latency) if getattr(args, "latency", None) else None
     if not (args.gpu or args.params or args.bandwidth or args.flops or latency):
+        given = [
+            f
+            for f, v in (
+                ("--draft-ms", args.draft_ms),
+                ("--draft-ms-per-token", getattr(args, "draft_ms_per_token", 0.0)),
+                ("--overhead-ms", args.overhead_ms),
+                ("--batch", args.batch - 1),
+            )
+            if v
+        ]
+        if given:
+            raise InputError(f"{given[0]} needs a device: --gpu NAME --params N, or --latency CSV")
         return None
     draft = DraftCost.from_flags(args.draft_ms, getattr(args, "draft_ms_per_token", 0.0))
     common = {"batch": args.batch, "overhead_s": args.overhead_ms / 1e3, "draft": draft, "latency": latency}
@@ -165,7 +177,7 @@ def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
         gpu = GPU("measured latency (no roofline)", 1.0, 1.0, latency.source)
         return Timing(gpu=gpu, params=1.0, **common)  # type: ignore[arg-type]
     if not args.params:
-        raise InputError(f"{purpose} needs --params (the verifier's parameters, e.g. 8e9) with --gpu")
+        raise InputError(f"{purpose} needs --params (the verifier's parameters, e.g. 8e9) for the roofline")
     if not args.gpu and not (args.bandwidth and args.flops):
         raise InputError(f"{purpose} needs --gpu NAME, or both --bandwidth and --flops")
     return Timing.preset(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ._common import (
@@ -88,8 +89,17 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))
-    if args.json or args.csv:
-        emit(args, comp.to_dict(), rows=comp.measured_rows())
+    if args.csv:  # the table; what --json carries beside it goes to stderr
+        rows = comp.measured_rows()
+        if comp.timing is not None:
+            for m, r in zip(comp.measured, rows, strict=True):
+                r["draft_cost"] = comp.cost_of(m).label
+        for w in comp.warnings:
+            print(f"speedoflight: warning: {w}", file=sys.stderr)
+        emit(args, comp.to_dict(), rows=rows)
+        return 0
+    if args.json:
+        emit(args, comp.to_dict())
         return 0
     for line in comp.answer_lines(args.tree_size):
         print(line)

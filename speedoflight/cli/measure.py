@@ -37,14 +37,21 @@ def add_parser(sub: Any) -> None:
         default="ngram,early-exit:-6",
         help="comma-separated: ngram, early-exit:L (L a layer; negative counts from the top: -6 = 6 layers below)",
     )
-    p.add_argument("-P", dest="p", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)")
+    p.add_argument(
+        "-P", dest="p", metavar="P,...", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)"
+    )
     deprecated_alias(p, "--p", "-P", "p")
     p.add_argument("--tokens", type=positive_int, default=48, help="continuation length per sequence")
     p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt")
     p.add_argument("--temperature", type=finite, default=1.0)
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument(
-        "--top-k", dest="topk", type=positive_int, default=8, help="EAGLE-2 style tree: frontier and children (8)"
+        "--top-k",
+        dest="topk",
+        metavar="K",
+        type=positive_int,
+        default=8,
+        help="EAGLE-2 style tree: frontier and children (8)",
     )
     deprecated_alias(p, "--topk", "--top-k", "topk", type=positive_int)
     p.add_argument("--depth", type=positive_int, default=6, help="EAGLE-2 style tree: expansion steps (6)")

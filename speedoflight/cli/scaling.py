@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
     src.add_argument("--from", dest="table", metavar="CSV", help="a CSV with a header, one measurement per row")
     src.add_argument("--pairs", help="the full model's dump of a `speedoflight dump --early-exit` run")
     p.add_argument("--y", help="response column (default acceptance)")
-    p.add_argument("--x", help="comma-separated predictor columns, one law each (default draft_layers)")
+    p.add_argument("--x", help="comma-separated predictor columns, one law each (with --pairs: draft_layers)")
     p.add_argument("--y-se", help="column of standard errors of y (weights the fit)")
     p.add_argument("--joint", action="store_true", help="one law in all x columns together")
     p.add_argument("--at", type=float_list, help="predict at these x values (one x per law)")
@@ -44,9 +44,8 @@ def add_parser(sub: Any) -> None:
         "--plot", type=out_file(*FIGURE_SUFFIXES), help="figure file; with several laws, one file per x (NAME-X.png)"
     )
     p.add_argument("--table-out", type=out_file(".csv"), help="with --pairs: also write the table as CSV")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print one JSON object")
-    out.add_argument(
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
         "--csv",
         nargs="?",
         const=True,
@@ -69,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if args.table or args.pairs:
             raise InputError("give one input: --from CSV or --pairs DUMP")
         args.table, args.csv = args.csv, False
+    if args.json and args.csv:
+        raise InputError("--json and --csv: give one of them")
     if not (args.table or args.pairs):
         raise InputError("give the measurements: --from CSV, or --pairs DUMP of a `dump --early-exit` run")
     if args.pairs:

@@ -48,11 +48,21 @@ def add_parser(sub: Any) -> None:
         help="optimal (default), chain, kary:K, or static (tree optimised for the pool's mean rank probabilities); "
         "the last three are exact under the i.i.d. model and are reported against the simulated optimum",
     )
-    p.add_argument("-P", dest="at", help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)")
+    p.add_argument(
+        "-P",
+        dest="at",
+        metavar="P,...",
+        help="P values to report, e.g. 1,8,64 (default: every P to 1000, then log-spaced)",
+    )
     deprecated_alias(p, "--at", "-P", "at")
     p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
     p.add_argument(
-        "--top-k", dest="keep", type=positive_int, default=256, help="tokens kept per pool row (default 256)"
+        "--top-k",
+        dest="keep",
+        metavar="K",
+        type=positive_int,
+        default=256,
+        help="tokens kept per pool row (default 256)",
     )
     deprecated_alias(p, "--keep", "--top-k", "keep", type=positive_int)
     p.add_argument(

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
         "token, the same at every node. Prints E[X] per budget 1..N and the best tree as rank paths.",
     )
     p.add_argument("--acceptance", required=True, help="p1,p2,... (each in [0, 1], sum <= 1)")
-    p.add_argument("--pmax", dest="budget", type=positive_int, help="largest tree size P (required)")
+    p.add_argument("--pmax", dest="budget", metavar="N", type=positive_int, help="largest tree size P (required)")
     deprecated_alias(p, "--budget", "--pmax", "budget", type=positive_int)
     p.add_argument("--max-depth", type=positive_int, help="depth cap D (default: none)")
     p.add_argument("--check-dp", action="store_true", help="also run the Sequoia-style dynamic program and compare")

@@ -229,25 +229,35 @@ def read_latency(path: str) -> Latency:
     import csv
     import os
 
+    if os.path.isdir(path):
+        raise InputError(f"--latency {path}: a folder, not a file (give a CSV of P, milliseconds)")
     if not os.path.isfile(path):
         raise InputError(f"--latency {path}: no such file (give a CSV of P, milliseconds)")
+    if os.path.getsize(path) > 1 << 20:
+        raise InputError(f"--latency {path}: over 1 MiB; a latency table is a few rows of P, milliseconds")
     ps: list[float] = []
     ms: list[float] = []
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        for n, row in enumerate(csv.reader(fh), 1):
-            cells = [c.strip() for c in row if c.strip()]
-            if not cells or cells[0].startswith("#"):
-                continue
-            try:
-                p, t = float(cells[0]), float(cells[1])
-            except (ValueError, IndexError):
-                if n == 1 and not ps:
-                    continue  # a header
-                raise InputError(
-                    f"--latency {path}, line {n}: expected P, milliseconds (two numbers), got {','.join(cells)!r}"
-                ) from None
-            if p != int(p) or p < 0:
-                raise InputError(f"--latency {path}, line {n}: P must be a whole number >= 0, got {cells[0]}")
-            ps.append(p)
-            ms.append(t)
-    return Latency(np.array(ps), np.array(ms) / 1e3, source=f"--latency {os.path.basename(path)}")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(
+            f"--latency {path}: not a text CSV ({exc.__class__.__name__}); give rows of P, milliseconds"
+        ) from None
+    for n, row in enumerate(rows, 1):
+        cells = [c.strip() for c in row if c.strip()]
+        if not cells or cells[0].startswith("#"):
+            continue
+        try:
+            p, t = float(cells[0]), float(cells[1])
+        except (ValueError, IndexError):
+            if n == 1 and not ps:
+                continue  # a header
+            raise InputError(
+                f"--latency {path}, line {n}: expected P, milliseconds (two numbers), got {','.join(cells)!r}"
+            ) from None
+        if not (p == p and abs(p) != float("inf")) or p != int(p) or p < 0:
+            raise InputError(f"--latency {path}, line {n}: P must be a whole number >= 0, got {cells[0]}")
+        ps.append(p)
+        ms.append(t)
+    return Latency(np.array(ps), np.array(ms) / 1e3, source=f"--latency {path}")

@@ -126,14 +126,25 @@ class DraftCost:
 
         low = name.lower()
         m = re.search(r"early-exit[:=](-?\d+)", low)
-        if m and n_layers:
+        if m:
             layer = int(m.group(1))
-            layer = layer + n_layers if layer < 0 else layer
-            if 0 < layer <= n_layers:
+            layer = layer + n_layers if n_layers and layer < 0 else layer
+            if n_layers and 0 < layer <= n_layers:
                 return cls(
                     layer_fraction=layer / n_layers,
                     label=f"early exit at layer {layer} of {n_layers}: {layer}/{n_layers} of a verifier pass per level",
                 )
+            if fallback.free:  # never cost an early exit as free
+                why = (
+                    f"layer {m.group(1)} is not one of the verifier's {n_layers} layers"
+                    if n_layers
+                    else "the verifier's layer count is unknown"
+                )
+                raise InputError(
+                    f"{name}: an early-exit drafter costs L/n of a verifier pass per level, but {why}; give "
+                    "--verifier-layers N (or its cost with --draft-ms)"
+                )
+            return replace(fallback, label=f"{fallback.label}; its layer count unknown, so the flags' cost")
         if re.search(r"\b(n-?gram|prompt[- ]lookup|lookup)\b", low):
             return cls(label="n-gram lookup: no model pass (free)")
         return fallback
@@ -319,9 +330,10 @@ class Timing:
         if self.latency is not None:
             head = f"measured latency ({self.latency.source}, P <= {self.latency.pmax:.0f})"
         else:
+            peaks = f" ({self.gpu.bandwidth / 1e12:.3g} TB/s, {self.gpu.flops / 1e12:.4g} TFLOP/s dense)"
             head = (
-                f"roofline: {self.gpu.name} ({self.gpu.bandwidth / 1e12:.3g} TB/s, {self.gpu.flops / 1e12:.4g} "
-                f"TFLOP/s dense), {self.params:.3g} parameters, {self.bytes_per_param:g} bytes each"
+                f"roofline: {self.gpu.name}{'' if self.gpu.name.startswith('custom') else peaks}, "
+                f"{self.params:.3g} parameters, {self.bytes_per_param:g} bytes each"
                 + (f", {self.overhead_s * 1e3:g} ms overhead per pass" if self.overhead_s else "")
             )
         return f"{head}; batch {self.batch}; {self.draft.label}"
