@@ -108,7 +108,7 @@ def test_scaling_reads_from_and_the_old_csv_file_spelling(capsys, tmp_path):
     assert code == 0
     assert new_err == ""
     assert new_out.splitlines()[0].startswith("source,")
-    code, old_out, old_err = run(capsys, "scaling", "--csv", str(f), "--x", "x", "--y", "y")
+    code, _old_out, old_err = run(capsys, "scaling", "--csv", str(f), "--x", "x", "--y", "y")
     assert code == 0
     assert "--csv FILE is deprecated; use --from FILE" in old_err
     code, _, err = run(capsys, "scaling", "--x", "x")

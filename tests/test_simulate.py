@@ -460,9 +460,7 @@ def test_a_capped_pool_is_a_uniform_sample():
 @pytest.mark.parametrize("max_depth", [1, 2, 3, 7])
 def test_depth_capped_simulation_matches_the_heapq_twin(max_depth):
     """simulate(max_depth=D): each replicate is the twin's best tree of depth <= D on the same seeded tree."""
-    from speedoflight.simulation.simulate import _seeds
-
-    from speedoflight.simulation.simulate import Distribution
+    from speedoflight.simulation.simulate import Distribution, _seeds
 
     neglogp = _dirichlet_pool(5)
     dist = Distribution("pool", neglogp=neglogp)

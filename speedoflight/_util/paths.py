@@ -1,4 +1,4 @@
-"""Input paths: globs expanded, a pattern that matches nothing said plainly."""
+"""Input paths: globs and folders of shards expanded, a pattern that matches nothing said plainly."""
 
 from __future__ import annotations
 
@@ -8,32 +8,45 @@ from collections.abc import Iterable
 
 from ..errors import InputError
 
-__all__ = ["expand_paths"]
+__all__ = ["SHARD_SUFFIXES", "expand_paths"]
+
+#: Files a folder of shards contributes (its other files are left out).
+SHARD_SUFFIXES = (".npz", ".npy", ".safetensors", ".pt", ".pth", ".jsonl", ".json", ".ndjson")
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand globs; a pattern matching nothing is an error.
+    """Expand globs and folders; a pattern matching nothing, or a folder with no shard, is an error.
 
     Parameters
     ----------
     paths
-        File names and glob patterns, in order.
+        File names, glob patterns and folders of shards, in order.
 
     Returns
     -------
     list of str
-        The files, each pattern's matches sorted, in the order given.
+        The files, each pattern's matches and each folder's shards (files ending in :data:`SHARD_SUFFIXES`, not
+        recursing) sorted, in the order given.
 
     Raises
     ------
     InputError
-        A pattern matches no file, or nothing was given.
+        A pattern matches no file, a folder holds no shard, or nothing was given.
 
     """
     out: list[str] = []
     for p in paths:
         p = os.fspath(p)
-        if glob.has_magic(p):
+        if os.path.isdir(p):
+            hits = sorted(
+                os.path.join(p, f)
+                for f in os.listdir(p)
+                if f.lower().endswith(SHARD_SUFFIXES) and os.path.isfile(os.path.join(p, f))
+            )
+            if not hits:
+                raise InputError(f"{p}: the folder holds no shard ({', '.join(SHARD_SUFFIXES)} files)")
+            out.extend(hits)
+        elif glob.has_magic(p):
             hits = sorted(glob.glob(p))
             if not hits:
                 raise InputError(f"{p}: the pattern matches no file")

@@ -136,6 +136,27 @@ def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
     g.add_argument("--flops", type=positive, help="dense FLOP rate (FLOP/s): overrides the preset (custom)")
 
 
+def add_scheduler_flag(p: argparse.ArgumentParser) -> None:
+    """Add ``--scheduler`` (the ``[dist]`` extra): run one task per shard on dask."""
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on dask, one task per shard: local (a LocalCluster of this machine's cores), local:N (N "
+        "workers) or tcp://host:port (an existing scheduler); needs the [dist] extra",
+    )
+
+
+def scheduler_client(args: argparse.Namespace) -> Any:
+    """Return a context manager yielding the dask client ``--scheduler`` names, or None in it without the flag."""
+    import contextlib
+
+    if not getattr(args, "scheduler", None):
+        return contextlib.nullcontext(None)
+    from .._util.dist import connect
+
+    return connect(args.scheduler)
+
+
 def add_check_flags(p: argparse.ArgumentParser) -> None:
     """Add the flags of the commands that hold measured drafters against a dump (compare, report)."""
     p.add_argument(

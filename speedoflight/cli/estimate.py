@@ -15,12 +15,14 @@ from ._common import (
     FORMATS_HELP,
     add_output_flags,
     add_reading_flags,
+    add_scheduler_flag,
     bootstrap_count,
     emit,
     finite,
     fmt,
     out_file,
     progress,
+    scheduler_client,
     seed_int,
 )
 
@@ -34,7 +36,7 @@ def add_parser(sub: Any) -> None:
         epilog=FORMATS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or globs; all are aggregated")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or folders of shards; all are aggregated")
     add_reading_flags(p)
     add_output_flags(p)
     p.add_argument(
@@ -49,6 +51,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_scheduler_flag(p)
     p.set_defaults(run=run)
 
 
@@ -116,23 +119,10 @@ def _write_per_row(path: str, m: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``speedoflight estimate`` with the parsed flags; return the exit status."""
-    from ..theory.estimator import estimate
-
     sources: list[Any] = []
     show_progress = progress(args)
-    m = estimate(
-        args.paths,
-        kind=args.kind,
-        temperature=args.temperature,
-        vocab_size=args.vocab_size,
-        tensor=args.tensor,
-        confidence=args.confidence,
-        n_boot=args.bootstrap,
-        seed=args.seed,
-        per_row=bool(args.per_row),
-        progress=show_progress,
-        sources_out=sources,
-    )
+    with scheduler_client(args) as client:
+        m = _estimate(args, sources, show_progress, client)
     for s in sources:
         if s.kind_how == "detected" and not args.quiet:
             print(f"speedoflight: note: {s.path}: detected kind '{s.kind}' (pass --kind to override)", file=sys.stderr)
@@ -145,3 +135,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(m, sources)
     return 0
+
+
+def _estimate(args: argparse.Namespace, sources: list[Any], show_progress: bool, client: Any) -> Any:
+    """Run the estimator with the parsed flags (on dask when ``client`` is given)."""
+    from ..theory.estimator import estimate
+
+    return estimate(
+        args.paths,
+        kind=args.kind,
+        temperature=args.temperature,
+        vocab_size=args.vocab_size,
+        tensor=args.tensor,
+        confidence=args.confidence,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        per_row=bool(args.per_row),
+        progress=show_progress,
+        sources_out=sources,
+        client=client,
+    )

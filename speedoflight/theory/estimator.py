@@ -31,7 +31,7 @@ from ..kernels.rowmoments import row_moments
 from ..readers import Source, check_one_vocabulary, open_source
 from ..readers.scan import scan
 
-__all__ = ["Moments", "MomentsScan", "PerRow", "estimate"]
+__all__ = ["Moments", "MomentsScan", "PerRow", "check_shards", "estimate", "moments_part"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,7 @@ def estimate(
     per_row: bool = False,
     progress: bool = False,
     sources_out: list[Source] | None = None,
+    client: Any = None,
 ) -> Moments:
     """Estimate mu and mu2 from one or more files of logged distributions.
 
@@ -221,6 +222,10 @@ def estimate(
         Show a progress bar on stderr.
     sources_out
         If given, the opened :class:`Source` objects are appended to it.
+    client
+        A dask client (:func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence
+        sums only; the result equals the single-process one bit for bit (same sums, same bootstrap). Needs
+        sequence ids (dumps, API logs), and refuses shards of different models, vocabularies or temperatures.
 
     Returns
     -------
@@ -239,8 +244,103 @@ def estimate(
     if sources_out is not None:
         sources_out.extend(sources)
     acc = MomentsScan(sources, temperature=temperature, per_row=per_row)
-    scan(sources, [acc], temperature=temperature, chunk_bytes=chunk_bytes, progress=progress)
+    if client is not None:
+        if per_row:
+            raise InputError("--per-row keeps every row on one machine: drop it with --scheduler")
+        check_shards(sources, temperature)
+        from .._util.dist import run_tasks
+
+        calls = [(s.path, i, kind, vocab_size, tensor, temperature, chunk_bytes) for i, s in enumerate(sources)]
+        for part in run_tasks(client, moments_part, calls, progress=progress):
+            acc.merge(part)
+    else:
+        scan(sources, [acc], temperature=temperature, chunk_bytes=chunk_bytes, progress=progress)
     return acc.finish(confidence=confidence, n_boot=n_boot, seed=seed)
+
+
+def check_shards(sources: Sequence[Source], temperature: float) -> None:
+    """Refuse shards that do not come from one verifier: another vocabulary, model or sampling temperature.
+
+    Parameters
+    ----------
+    sources
+        The opened shards, in order.
+    temperature
+        The temperature asked for (the shards' own are compared with each other).
+
+    Raises
+    ------
+    InputError
+        Naming the first shard that differs from the first.
+
+    """
+    from .._util.provenance import model_name
+
+    def facts(s: Source) -> dict[str, Any]:
+        meta = s.metadata or {}
+        return {
+            "vocabulary": s.vocab_size,
+            "model": model_name(meta) or None,
+            "temperature": meta.get("temperature") if s.format.startswith("speedoflight") else None,
+            "kind": s.kind,
+        }
+
+    first = facts(sources[0])
+    for s in sources[1:]:
+        mine = facts(s)
+        for key, v in mine.items():
+            if v is not None and first[key] is not None and v != first[key]:
+                raise InputError(
+                    f"{s.path}: its {key} is {v!r} but {sources[0].path}'s is {first[key]!r}; shards must come "
+                    "from one verifier, run them separately"
+                )
+
+
+def moments_part(
+    path: str,
+    index: int,
+    kind: str | None,
+    vocab_size: int | None,
+    tensor: str | None,
+    temperature: float,
+    chunk_bytes: int,
+) -> dict[str, Any]:
+    """One shard's partial sums (a dask task): per-sequence (or per-prompt) sums, never rows.
+
+    Parameters
+    ----------
+    path
+        The shard.
+    index
+        Its place among the shards (the single-process scan's source index).
+    kind, vocab_size, tensor, temperature, chunk_bytes
+        As for :func:`estimate`.
+
+    Returns
+    -------
+    dict
+        ``table`` (clusters x [count, H lower, H upper, M2 lower, M2 upper], in order of first appearance),
+        ``n_seq`` and the scalars :meth:`MomentsScan.merge` adds up.
+
+    """
+    src = open_source(path, kind=kind, vocab_size=vocab_size, tensor=tensor)
+    acc = MomentsScan([src], temperature=temperature)
+    scan([src], [acc], temperature=temperature, chunk_bytes=chunk_bytes)
+    if not acc.all_have_seq:
+        raise InputError(
+            f"{path}: no sequence ids, so its rows cannot be summed per sequence on a worker; estimate it without "
+            "--scheduler"
+        )
+    return {
+        "index": index,
+        "table": acc.by_seq.table().copy(),
+        "n_seq": len(acc.seq_ids),
+        "n_rows": acc.n_rows,
+        "n_exact": acc.n_exact,
+        "truncated": acc.truncated,
+        "by_prompt": acc.by_prompt,
+        "surprisal": (acc.surprisal_sum, acc.surprisal_n),
+    }
 
 
 class MomentsScan:
@@ -276,6 +376,7 @@ class MomentsScan:
         self.by_prompt = False
         self.seq_ids: set[tuple[int, int]] = set()
         self.surprisal_sum, self.surprisal_n = 0.0, 0
+        self.extra_seq = 0  # sequences counted by shards merged from workers
 
     def begin(self, si: int, src: Source) -> None:
         """Check a source before its rows: a dump cannot be rescaled to another temperature.
@@ -350,6 +451,28 @@ class MomentsScan:
             self.keep.append(_per_row_part(si, chunk, vals))
         self.n_rows += chunk.n
 
+    def merge(self, part: dict[str, Any]) -> None:
+        """Add one shard's partial sums (:func:`moments_part`), shards in their order, as the scan would have.
+
+        Parameters
+        ----------
+        part
+            A worker's result for the next shard.
+
+        """
+        table = part["table"]
+        base = len(self.by_seq.index)
+        for j in range(len(table)):
+            self.by_seq.index[(part["index"], j)] = base + j  # clusters of one shard never meet another's
+        self.by_seq.sums = np.concatenate([self.by_seq.table(), table])
+        self.extra_seq += int(part["n_seq"])
+        self.n_rows += int(part["n_rows"])
+        self.n_exact += int(part["n_exact"])
+        self.truncated |= bool(part["truncated"])
+        self.by_prompt |= bool(part["by_prompt"])
+        self.surprisal_sum += float(part["surprisal"][0])
+        self.surprisal_n += int(part["surprisal"][1])
+
     def finish(
         self, *, confidence: float = DEFAULT_CONFIDENCE, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0
     ) -> Moments:
@@ -374,7 +497,7 @@ class MomentsScan:
             table = self.by_seq.table()
             unit = "prompt" if self.by_prompt else "sequence"
             method = f"{unit} bootstrap (B={n_boot}, seed={seed})"
-            n_seq: int | None = len(self.seq_ids)
+            n_seq: int | None = len(self.seq_ids) + self.extra_seq
         else:
             table = _batches(self.micro.sums, n_rows)
             method = f"batch means ({len(table)} batches of consecutive rows)"

@@ -1,0 +1,140 @@
+"""Dask (the ``[dist]`` extra): connect to a scheduler, run one task per shard, gather in order with progress.
+
+``--scheduler local`` (or ``local:N``) starts a LocalCluster of worker processes on this machine, the embedded
+default for one big machine; ``tcp://host:port`` (or ``host:port``) joins an existing cluster (started by hand,
+dask-jobqueue, the dask Kubernetes operator). Tasks are submitted with retries, and dask recomputes the tasks of
+a worker that dies on the others, so a lost worker changes nothing in the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ..errors import InputError
+
+__all__ = ["DIST_HINT", "TIMEOUT_S", "connect", "distributed", "run_tasks"]
+
+DIST_HINT = "pip install 'speedoflight[dist]'"
+#: Seconds to wait for a scheduler before saying it did not answer.
+TIMEOUT_S = 10.0
+#: Attempts of a task beyond the first (a task whose worker died is recomputed by dask anyway).
+RETRIES = 2
+
+
+def distributed() -> Any:
+    """Return the ``distributed`` module, or raise the one-line error naming the extra.
+
+    Returns
+    -------
+    module
+        ``distributed``.
+
+    Raises
+    ------
+    InputError
+        Without the ``[dist]`` extra.
+
+    """
+    try:
+        import distributed as dist
+    except ImportError:
+        raise InputError(f"--scheduler needs the [dist] extra (dask and distributed): {DIST_HINT}") from None
+    return dist
+
+
+@contextlib.contextmanager
+def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
+    """Yield a dask client for ``address``: ``local``, ``local:N`` or a scheduler's ``tcp://host:port``.
+
+    Parameters
+    ----------
+    address
+        Where the work runs.
+    timeout
+        Seconds to wait for a remote scheduler.
+
+    Yields
+    ------
+    distributed.Client
+        Closed (with its LocalCluster) on exit.
+
+    Raises
+    ------
+    InputError
+        For a malformed address, or a scheduler that does not answer within ``timeout``.
+
+    """
+    dist = distributed()
+    if address == "local" or address.startswith("local:"):
+        n = address.partition(":")[2] or str(os.cpu_count() or 1)
+        if not n.isdigit() or not 1 <= int(n) <= 1024:
+            raise InputError(
+                f"--scheduler {address}: give local, local:N with N workers (1 to 1024), or tcp://host:port"
+            )
+        cluster = dist.LocalCluster(
+            n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+        )
+        client = dist.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+        return
+    if "://" not in address and ":" not in address:
+        raise InputError(f"--scheduler {address!r}: give local, local:N or a scheduler address like tcp://host:8786")
+    try:
+        client = dist.Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise InputError(
+            f"--scheduler {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
+            "one (`dask scheduler`) or use --scheduler local"
+        ) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def run_tasks(
+    client: Any,
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    *,
+    progress: bool = False,
+    what: str = "shard",
+) -> list[Any]:
+    """Run ``fn(*args)`` once per entry of ``calls`` on the cluster; return the results in the order of ``calls``.
+
+    Parameters
+    ----------
+    client
+        A dask client.
+    fn
+        A module-level function (workers import it by name).
+    calls
+        One argument tuple per task.
+    progress
+        A progress bar on stderr (the driver's).
+    what
+        The bar's unit.
+
+    Returns
+    -------
+    list
+        ``fn``'s results, in order. A task's :class:`~speedoflight.errors.InputError` is raised here as it is.
+
+    """
+    from tqdm import tqdm
+
+    dist = distributed()
+    futures = [client.submit(fn, *args, retries=RETRIES, pure=False) for args in calls]
+    with tqdm(total=len(futures), disable=not progress, file=sys.stderr, unit=what, leave=False) as bar:
+        for _ in dist.as_completed(futures):
+            bar.update(1)
+    return list(client.gather(futures))
