@@ -116,24 +116,40 @@ def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
     from ..theory.timing import GPUS
 
     g = p.add_argument_group("timing (the speedup on a GPU)")
-    g.add_argument("--gpu", help=f"GPU preset {purpose}: {', '.join(GPUS)} (aliases such as h100, a100, 4090)")
-    g.add_argument("--params", type=positive, help="verifier parameters, e.g. 8e9 (with --gpu)")
-    g.add_argument("--batch", type=positive_int, default=1, help="sequences per verifier pass (default 1)")
-    g.add_argument("--bytes-per-param", type=positive, default=2.0, help="weight bytes per parameter (default 2)")
-    g.add_argument("--overhead-ms", type=nonneg, default=0.0, help="fixed time per verifier pass (ms)")
     g.add_argument(
-        "--draft-ms", type=nonneg, default=0.0, help="drafter time per depth level (ms; tree drafters, EAGLE-style)"
+        "--gpu", metavar="NAME", help=f"GPU preset {purpose}: {', '.join(GPUS)} (aliases such as h100, a100, 4090)"
+    )
+    g.add_argument("--params", type=positive, metavar="N", help="verifier parameters, e.g. 8e9 (with --gpu)")
+    g.add_argument("--batch", type=positive_int, default=1, metavar="B", help="sequences per verifier pass (default 1)")
+    g.add_argument(
+        "--bytes-per-param", type=positive, default=2.0, metavar="BYTES", help="weight bytes per parameter (default 2)"
+    )
+    g.add_argument("--overhead-ms", type=nonneg, default=0.0, metavar="MS", help="fixed time per verifier pass (ms)")
+    g.add_argument(
+        "--draft-ms",
+        type=nonneg,
+        default=0.0,
+        metavar="MS",
+        help="drafter time per depth level (ms; tree drafters, EAGLE-style)",
     )
     g.add_argument(
-        "--draft-ms-per-token", type=nonneg, default=0.0, help="drafter time per draft token (ms; chain drafters)"
+        "--draft-ms-per-token",
+        type=nonneg,
+        default=0.0,
+        metavar="MS",
+        help="drafter time per draft token (ms; chain drafters)",
     )
     g.add_argument(
         "--latency",
         metavar="CSV",
         help="measured verifier latency on your GPU: rows of P, milliseconds from P = 0; replaces the roofline",
     )
-    g.add_argument("--bandwidth", type=positive, help="memory bandwidth (bytes/s): overrides the preset (custom)")
-    g.add_argument("--flops", type=positive, help="dense FLOP rate (FLOP/s): overrides the preset (custom)")
+    g.add_argument(
+        "--bandwidth", type=positive, metavar="B/S", help="memory bandwidth (bytes/s): overrides the preset (custom)"
+    )
+    g.add_argument(
+        "--flops", type=positive, metavar="FLOP/S", help="dense FLOP rate (FLOP/s): overrides the preset (custom)"
+    )
 
 
 def add_scheduler_flag(p: argparse.ArgumentParser) -> None:

@@ -24,15 +24,19 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "report",
         help="the main job: the full report on the shipped real-model data (or on your files)",
-        description="Writes a self-contained folder with a Markdown report and its PNG figures: the verifier's "
-        "mu and mu2, every bound, the simulated optimum against the measured drafters, the real-model oracle "
-        "against the theory, and the speedup ceiling on a GPU. With no arguments it runs on the data shipped in "
-        "data/. The folder is written all or nothing.",
+        description="Writes a self-contained folder with a Markdown report and its PNG figures, and prints its "
+        "first screen: the ceiling at your P with its interval, each measured drafter's fraction of it, the best "
+        "(P, depth) on your GPU for the drafter's cost and the batch, what to change, and the warnings. The details "
+        "follow in the report: mu and mu2, the measured drafters against the ceiling, the best settings per drafter "
+        "and batch size, per-position acceptance, the real-model oracle against the theory, every bound. With no "
+        "arguments it runs on the data shipped in data/. The folder is written all or nothing.",
     )
     p.add_argument("--out", default="report", type=out_dir, help="output folder (default ./report)")
     p.add_argument("--dump", nargs="+", metavar="DUMP", help="verifier dumps (default: the shipped SmolLM2 dump)")
     p.add_argument("--measured", nargs="+", metavar="FILE", help="measured acceptance (default: the shipped run)")
-    p.add_argument("--tree-size", type=positive_int, help="P of every measured system that does not record it")
+    p.add_argument(
+        "--tree-size", type=positive_int, metavar="P", help="P of every measured system that does not record it"
+    )
     p.add_argument(
         "--oracle", nargs="*", metavar="FILE", help="oracle files with one --pool each (default: the shipped ones)"
     )
@@ -40,7 +44,7 @@ def add_parser(sub: Any) -> None:
     add_timing_flags(p, "of the best-setting section (default h100-sxm; --params: the dump's model size)")
     add_check_flags(p)
     p.add_argument("--replicates", type=positive_int, default=REPLICATES, help=f"simulation replicates ({REPLICATES})")
-    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the simulations and bootstraps (0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
