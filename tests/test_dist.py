@@ -123,3 +123,22 @@ def test_scheduler_user_errors(capsys, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as without the [dist] extra
     assert_user_error(capsys, ["estimate", "data/smollm2-t1.npz", "--scheduler", "local"], "[dist]")
+
+
+def test_the_grafted_optimum_on_the_cluster_equals_the_single_process(client, capsys):
+    """One task per batch of prompts: every root's curve, both tails and the bootstrap identical."""
+    from speedoflight.simulation.grafted import optimum
+
+    kw = {"pmax": 24, "positions": "all", "replicates": 2, "seed": 4, "tail": "both", "n_boot": 100}
+    one = optimum("data/smollm2-t1.npz", **kw)
+    many = optimum("data/smollm2-t1.npz", **kw, client=client)
+    for a, b in ((one.lower, many.lower), (one.upper, many.upper)):
+        np.testing.assert_array_equal(a.curves, b.curves)
+        np.testing.assert_array_equal(a.mean, b.mean)
+        np.testing.assert_array_equal(a.ci_low, b.ci_low)
+    argv = ["optimum", "--dump", "data/smollm2-t1.npz", "--pmax", "8", "--replicates", "2", "--json"]
+    code, single, _ = run(capsys, *argv)
+    assert code == 0
+    code, dist, _ = run(capsys, *argv, "--scheduler", "local:2")
+    assert code == 0
+    assert json.loads(dist) == json.loads(single)

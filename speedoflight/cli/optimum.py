@@ -6,7 +6,17 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import REPLICATES, add_output_flags, command_line, emit, out_file, positive_int, seed_int
+from ._common import (
+    REPLICATES,
+    add_output_flags,
+    add_scheduler_flag,
+    command_line,
+    emit,
+    out_file,
+    positive_int,
+    scheduler_client,
+    seed_int,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -53,6 +63,7 @@ def add_parser(sub: Any) -> None:
         "blocks of 8; default), from rows that followed a parent of similar entropy, or uniformly",
     )
     add_output_flags(p)
+    add_scheduler_flag(p)
     p.add_argument("--out", type=out_file(".npz"), help="also write the per-root curves to this .npz (atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -86,16 +97,18 @@ def run(args: argparse.Namespace) -> int:
                 f"{d}: the grafted tree needs a speedoflight dump with token ids and sampled tokens (make one with "
                 "`speedoflight dump --samples-per-prompt 8`) or an API log with top-k log-probabilities (.jsonl)"
             )
-    res = optimum(
-        args.dump,
-        pmax=args.pmax,
-        positions=positions,
-        replicates=args.replicates,
-        seed=args.seed,
-        tail=args.tail,
-        pool=args.pool,
-        draw=args.draw,
-    )
+    with scheduler_client(args) as client:
+        res = optimum(
+            args.dump,
+            pmax=args.pmax,
+            positions=positions,
+            replicates=args.replicates,
+            seed=args.seed,
+            tail=args.tail,
+            pool=args.pool,
+            draw=args.draw,
+            client=client,
+        )
     first = str(args.dump[0])
     model = (model_name(read_metadata(first)) if first.lower().endswith(".npz") else "") or "the verifier"
     if args.out:

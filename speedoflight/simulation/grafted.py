@@ -30,7 +30,7 @@ from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..readers.continuations import GraftedInput, grafted_input
 
-__all__ = ["OptimumResult", "TailCurve", "optimum"]
+__all__ = ["OptimumResult", "TailCurve", "optimum", "run_roots"]
 
 _MAX_BYTES = 4 * 2**30
 
@@ -265,11 +265,61 @@ def _run(
     max_depth: int | None = None,
     max_width: int | None = None,
     profile: tuple[int, int] = (0, 0),
+    client: Any = None,
 ) -> tuple[np.ndarray, int, np.ndarray]:
-    """Per-root curves (mean over replicates), computing each distinct root node once."""
+    """Per-root curves (mean over replicates), computing each distinct root node once (on dask with ``client``)."""
+    uniq, inverse = np.unique(roots, return_inverse=True)
+    args = (pmax, replicates, seed, max_depth, max_width, profile)
+    if client is None:
+        curves, pops, masses = run_roots(g, uniq, *args)
+    else:
+        from .._util.dist import run_tasks
+
+        # one task per batch of prompts; a root's curve does not depend on which other roots run beside it
+        prompts = g.node_prompt[uniq]
+        batches = np.array_split(np.unique(prompts), min(len(np.unique(prompts)), 64))
+        shared = client.scatter(g, broadcast=True)
+        parts = run_tasks(
+            client, run_roots, [(shared, uniq[np.isin(prompts, b)], *args) for b in batches], what="batch"
+        )
+        order = np.concatenate([np.flatnonzero(np.isin(prompts, b)) for b in batches])
+        curves = np.zeros((len(uniq), pmax))
+        masses = np.zeros((len(uniq), profile[1]))
+        curves[order] = np.concatenate([c for c, _, _ in parts])
+        masses[order] = np.concatenate([m for _, _, m in parts])
+        pops = sum(n for _, n, _ in parts)
+    return curves[inverse], int(pops), masses[inverse]
+
+
+def run_roots(
+    g: GraftedInput,
+    uniq: np.ndarray,
+    pmax: int,
+    replicates: int,
+    seed: int,
+    max_depth: int | None = None,
+    max_width: int | None = None,
+    profile: tuple[int, int] = (0, 0),
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Return the curves of the distinct root nodes ``uniq`` (a dask task when the optimum runs on a cluster).
+
+    Parameters
+    ----------
+    g
+        The grafted input.
+    uniq
+        Distinct root nodes.
+    pmax, replicates, seed, max_depth, max_width, profile
+        As for :func:`optimum`.
+
+    Returns
+    -------
+    tuple
+        Per root the mean curve over replicates ``[len(uniq), pmax]``, the nodes popped, and the per-depth masses.
+
+    """
     from ..kernels.grafted import grafted_roots
 
-    uniq, inverse = np.unique(roots, return_inverse=True)
     prompt = g.node_prompt[uniq]
     curves = np.zeros((len(uniq), pmax))
     masses = np.zeros((len(uniq), profile[1]))
@@ -294,7 +344,7 @@ def _run(
         masses,
         curves,
     )
-    return curves[inverse], int(pops), masses[inverse]
+    return curves, int(pops), masses
 
 
 def _summarise(
@@ -324,6 +374,7 @@ def optimum(
     max_depth: int | None = None,
     max_width: int | None = None,
     profile: tuple[int, int] = (0, 0),
+    client: Any = None,
 ) -> OptimumResult:
     """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
 
@@ -363,6 +414,9 @@ def optimum(
     profile
         ``(P, depth)``: also the mean over roots of P(X >= d), d = 1..depth, of the best tree of P nodes
         (``OptimumResult.profile``, of the headline tail); ``(0, 0)``: none.
+    client
+        A dask client: the grafted input is sent to every worker once and the roots run one task per batch of
+        prompts; each root's curve is the single-process one bit for bit (its trees depend on its own seed only).
 
     Returns
     -------
@@ -396,7 +450,7 @@ def optimum(
                 f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower --pmax or use "
                 "fewer --positions"
             )
-        curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile)
+        curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile, client)
         profiles[t] = masses.mean(axis=0) if len(masses) else masses.sum(axis=0)
         results[t] = _summarise(t, curves, g.node_prompt[roots], pops, confidence, n_boot, seed)
     assert g is not None
