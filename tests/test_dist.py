@@ -16,15 +16,15 @@ distributed = pytest.importorskip("distributed", reason="needs the [dist] extra 
 SHARDS = 8
 
 
-def _shard(src, out_dir, n=SHARDS, edit=None):
-    """Split a dump by sequence into n shards (whole sequences each), as a fleet would write them."""
+def _shard(src, out_dir, n=SHARDS, edit=None, by="seq"):
+    """Split a dump by sequence (or prompt) into n shards (whole ones each), as a fleet would write them."""
     out_dir.mkdir(exist_ok=True)
     with np.load(src) as z:
         arrays = {k: z[k] for k in z.files}
-    seqs = np.unique(arrays["seq"])
+    seqs = np.unique(arrays[by])
     paths = []
     for i, part in enumerate(np.array_split(seqs, n)):
-        rows = np.isin(arrays["seq"], part)
+        rows = np.isin(arrays[by], part)
         shard = {k: (v[rows] if k != "metadata" else v) for k, v in arrays.items()}
         if edit is not None and i == n // 2:
             shard = edit(shard)
@@ -142,3 +142,92 @@ def test_the_grafted_optimum_on_the_cluster_equals_the_single_process(client, ca
     code, dist, _ = run(capsys, *argv, "--scheduler", "local:2")
     assert code == 0
     assert json.loads(dist) == json.loads(single)
+
+
+@pytest.fixture(scope="module")
+def prompt_shards(tmp_path_factory):
+    """8 continuations per prompt, whole prompts per shard: the trajectory bound's prompts span the shards."""
+    return _shard("data/smollm2-t1-x8.npz", tmp_path_factory.mktemp("x8"), by="prompt")
+
+
+def test_the_shard_protocol_without_dask(prompt_shards):
+    """blank/part/merge in this process, file by file, give exactly what one scan over the files gives."""
+    from speedoflight.readers import open_source
+    from speedoflight.readers.scan import mergeable, scan, shard_parts
+    from speedoflight.theory.estimator import MomentsScan
+    from speedoflight.theory.iid import AtomScan
+    from speedoflight.theory.trajectory import TrajectoryScan
+
+    sources = [open_source(p) for p in prompt_shards]
+    one = [MomentsScan(sources), AtomScan(tail="drop"), TrajectoryScan()]
+    scan(sources, one)
+    many = [MomentsScan(sources), AtomScan(tail="drop"), TrajectoryScan()]
+    assert all(mergeable(c) for c in many)
+    blanks = [c.blank() for c in many]
+    for i, path in enumerate(prompt_shards):
+        parts = shard_parts(path, {}, [b.blank() for b in blanks], 1.0, 1 << 20)
+        for c, part in zip(many, parts, strict=True):
+            c.merge(i, part)
+    assert many[0].finish(n_boot=100, seed=5).to_dict() == one[0].finish(n_boot=100, seed=5).to_dict()
+    a, b = one[1].finish(), many[1].finish()
+    assert a.n_rows == b.n_rows
+    for k in ("weights", "counts", "weights_fine", "counts_fine"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+    (seqs_a, prompts_a), (seqs_b, prompts_b) = one[2].finish(), many[2].finish()
+    assert len(seqs_a) == len(seqs_b) == 800
+    for x, y in zip(seqs_a, seqs_b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(prompts_a, prompts_b)
+    assert prompts_b.max() + 1 == 100  # 100 prompts of 8 continuations, numbered across the shards
+    assert np.all(np.bincount(prompts_b) == 8)
+
+
+def test_bound_on_the_cluster_equals_the_single_process_bit_for_bit(client, prompt_shards):
+    from speedoflight.theory.curve import bound_curve
+
+    p = [1, 4, 16, 64, 256, 1e4]
+    one = bound_curve(p, sources=prompt_shards, n_boot=100, seed=2)
+    many = bound_curve(p, sources=prompt_shards, n_boot=100, seed=2, client=client)
+    assert many.trajectory is not None
+    assert many.trajectory.n_prompts == 100
+    assert many.to_dict() == one.to_dict()  # every column, the trajectory bootstrap and the i.i.d. curve, exactly
+    whole = bound_curve(p, sources=["data/smollm2-t1-x8.npz"], n_boot=100, seed=2)
+    for k in whole.columns:  # the shards hold the same rows: the same curves up to the order of the sums
+        np.testing.assert_allclose(many.columns[k], whole.columns[k], rtol=1e-12)
+
+
+def test_bound_and_compare_cli_with_a_scheduler(capsys, shards):
+    argv = ["bound", "--from", *shards, "-P", "1,8,64", "--json", "--quiet", "--bootstrap", "50"]
+    code, single, _ = run(capsys, *argv)
+    assert code == 0
+    code, dist, _ = run(capsys, *argv, "--scheduler", "local:2")
+    assert code == 0
+    assert json.loads(dist) == json.loads(single)
+    folder = str(shards[0]).rsplit("/", 1)[0]
+    argv = ["compare", "--dump", folder, "--measured", "data/measured-smollm2-t1.jsonl", "--pmax", "16"]
+    argv += ["--tree-size", "8", "--replicates", "4", "--json", "--quiet"]
+    code, single, _ = run(capsys, *argv)
+    assert code == 0
+    code, dist, _ = run(capsys, *argv, "--scheduler", "local:2")
+    assert code == 0
+    assert json.loads(dist) == json.loads(single)
+    assert json.loads(dist)["ceiling"] is not None  # a folder of shards is read as its files: the grafted ceiling
+
+
+def test_compare_on_the_cluster_equals_the_single_process(client, shards):
+    from speedoflight.analysis.compare import compare
+    from speedoflight.logs.acceptance import read_many
+    from speedoflight.theory.timing import Timing
+
+    measured = read_many(["data/measured-smollm2-t1.jsonl"], None, None)
+    timing = Timing.preset("h100", params=135e6)
+    kw = {"replicates": 4, "seed": 3, "n_boot": 50, "pmax": 16, "tree_size": 8, "timing": timing}
+    one = compare(shards, measured, **kw)
+    many = compare(shards, measured, **kw, client=client)
+    assert one.ceiling is not None
+    assert one.advice is not None  # the depth-capped ceilings ran too (early-exit drafters pay per level)
+    assert many.to_dict() == one.to_dict()
+
+
+def test_bound_scheduler_user_errors(capsys):
+    assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "9", "--scheduler", "local"], "--from")

@@ -31,7 +31,7 @@ CEILING_PMAX = 512
 CEILING_REPLICATES = 8
 
 
-def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any = None) -> Any:
+def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any = None, client: Any = None) -> Any:
     """Return the grafted ceiling of the dumps' verifier, or None where the dumps hold no continuations.
 
     Parameters
@@ -44,6 +44,8 @@ def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any =
         Seed of the draws and the bootstrap.
     parts
         The dumps' arrays from the command's one pass (``ContinuationScan.parts()``), so nothing is read again.
+    client
+        A dask client: the roots run on its workers, one task per batch of prompts (the same curves).
 
     Returns
     -------
@@ -65,6 +67,7 @@ def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any =
             seed=seed,
             tail="both",
             parts=parts,
+            client=client,
         )
     except InputError:
         return None
@@ -157,6 +160,7 @@ def ceiling_by_depth(
     optimum_upper: Any = None,
     pools: tuple[Any, Any] | None = None,
     seed: int = 0,
+    client: Any = None,
 ) -> Any:
     """Return E[X*(P)] of the best tree of depth <= D for each D, beside the uncapped one (D = None).
 
@@ -178,6 +182,8 @@ def ceiling_by_depth(
         The simulator's pools (tails dropped, lumped) for the capped simulated curves.
     seed
         Seed of the draws.
+    client
+        A dask client for the grafted curves (one task per batch of prompts; the same curves).
 
     Returns
     -------
@@ -204,6 +210,7 @@ def ceiling_by_depth(
                 tail="both",
                 parts=parts,
                 max_depth=int(d),
+                client=client,
             )
             assert r.lower is not None
             assert r.upper is not None
@@ -225,7 +232,9 @@ def ceiling_by_depth(
     return DepthCurves(ps, lo, hi, "simulated")
 
 
-def depth_profiles(dumps: Sequence[str], p: int, *, ceiling: Any, parts: Any = None, seed: int = 0) -> dict[str, Any]:
+def depth_profiles(
+    dumps: Sequence[str], p: int, *, ceiling: Any, parts: Any = None, seed: int = 0, client: Any = None
+) -> dict[str, Any]:
     """Return P(X >= d) by depth d for the greedy chain of length P and for the ceiling's best tree of P nodes.
 
     Parameters
@@ -240,6 +249,8 @@ def depth_profiles(dumps: Sequence[str], p: int, *, ceiling: Any, parts: Any = N
         The dumps' arrays from the command's one pass.
     seed
         Seed of the draws.
+    client
+        A dask client for the searches (the same profiles).
 
     Returns
     -------
@@ -264,6 +275,7 @@ def depth_profiles(dumps: Sequence[str], p: int, *, ceiling: Any, parts: Any = N
             parts=parts,
             max_width=width,
             profile=(int(p), depth),
+            client=client,
         )
         out[label or f"ceiling: the best tree of {p} nodes (grafted)"] = r.profile
     return out

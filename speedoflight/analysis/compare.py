@@ -400,6 +400,7 @@ def compare(
     progress: bool = False,
     n_layers: int | None = None,
     same_model: bool = False,
+    client: Any = None,
 ) -> Comparison:
     """Compare measured acceptance with the speed of light of the verifier behind ``dumps``.
 
@@ -427,6 +428,10 @@ def compare(
         The verifier's layers, for the cost of ``early-exit:L`` drafters (default: known for the dump's model).
     same_model
         The measured sources run the dumps' model whatever their names say (silences that warning).
+    client
+        A dask client: the moments, the i.i.d. curve and the trajectories are summed on its workers, one task per
+        dump, and the grafted searches run there, one task per batch of prompts; the simulator's pools and the
+        grafted input (top-k rows) are read here. The result is the single process's, bit for bit.
 
     Returns
     -------
@@ -437,6 +442,9 @@ def compare(
 
     if not dumps:
         raise InputError("give at least one --dump of the verifier's distributions")
+    from .._util.paths import expand_paths
+
+    dumps = expand_paths(dumps)  # a folder or a glob of shards: the files, so each is a dump of its own
     if not measured:
         raise InputError("give at least one --measured file")
     if tree_size is not None:
@@ -448,8 +456,9 @@ def compare(
     if too_big:
         raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
     from ..readers.continuations import ContinuationScan
+    from ..readers.scan import ModelNameScan
 
-    drop, lump, conts, named = PoolScan(tail="drop"), PoolScan(tail="lump"), ContinuationScan(), _ModelName()
+    drop, lump, conts, named = PoolScan(tail="drop"), PoolScan(tail="lump"), ContinuationScan(), ModelNameScan()
     curve = bound_curve(  # one pass over the dumps: moments, i.i.d. pool, trajectories and both simulator pools
         grid,
         sources=list(dumps),
@@ -461,6 +470,7 @@ def compare(
         n_boot=n_boot,
         progress=progress,
         also=[drop, lump, conts, named],
+        client=client,
     )
     top = int(grid[-1])
     n_files = len(curve.sources)
@@ -480,7 +490,7 @@ def compare(
         if m.P is not None and m.mean_accepted > m.P + 1e-9:
             raise InputError(f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check --tree-size")
     parts = conts.parts()
-    ceiling = grafted_ceiling(list(dumps), top, seed=seed, parts=parts) if parts is not None else None
+    ceiling = grafted_ceiling(list(dumps), top, seed=seed, parts=parts, client=client) if parts is not None else None
     if ceiling is not None:
         notes.insert(
             1,
@@ -504,7 +514,9 @@ def compare(
     if ceiling is not None and with_dist:
         from .ceiling import depth_profiles
 
-        comp.profiles = depth_profiles(dumps, min(max(with_dist), 64), ceiling=ceiling, parts=parts, seed=seed)
+        comp.profiles = depth_profiles(
+            dumps, min(max(with_dist), 64), ceiling=ceiling, parts=parts, seed=seed, client=client
+        )
     if timing is not None:
         from .advice import advise, verifier_layers
         from .ceiling import ceiling_by_depth
@@ -513,32 +525,18 @@ def compare(
         costs = [timing.draft] + [DraftCost.for_drafter(m.name, comp.n_layers, timing.draft) for m in measured]
         depths = DEPTHS if any(c.depth_matters for c in costs) else ()
         curves = ceiling_by_depth(
-            dumps, depths, ceiling=ceiling, parts=parts, optimum=lower, optimum_upper=upper, pools=pools, seed=seed
+            dumps,
+            depths,
+            ceiling=ceiling,
+            parts=parts,
+            optimum=lower,
+            optimum_upper=upper,
+            pools=pools,
+            seed=seed,
+            client=client,
         )
         comp.advice = advise(measured, curves, timing, n_layers=comp.n_layers, current=tree_size)
     return comp
-
-
-class _ModelName:
-    """A scan consumer that keeps the model the first source names ('' for arrays and logs that name none)."""
-
-    wants_logprobs = False
-
-    def __init__(self) -> None:
-        self.name = ""
-        self.n_layers: int | None = None
-
-    def begin(self, index: int, source: Any) -> None:
-        from .._util.provenance import model_name
-
-        if index == 0:
-            meta = source.metadata or {}
-            self.name = model_name(meta) or ""
-            layers = meta.get("n_layers") if isinstance(meta, dict) else None
-            self.n_layers = int(layers) if isinstance(layers, int) and layers > 0 else None
-
-    def add(self, *args: Any) -> None:
-        return None
 
 
 def _ceiling_lookup(comp: Comparison) -> Any:

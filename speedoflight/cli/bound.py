@@ -12,11 +12,13 @@ from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import (
     add_reading_flags,
+    add_scheduler_flag,
     add_timing_flags,
     bootstrap_count,
     cell,
     finite,
     progress,
+    scheduler_client,
     seed_int,
     timing_from_args,
 )
@@ -51,35 +53,26 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--bootstrap", type=bootstrap_count, default=500, help="bootstrap replicates (default 500)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_scheduler_flag(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``speedoflight bound`` with the parsed flags; return the exit status."""
-    from ..theory.curve import LABELS, bound_curve, parse_p
+    from ..theory.curve import LABELS, parse_p
     from ..theory.registry import CURVES
 
     if args.mu is not None and args.mu2 is None:
         raise InputError("--mu needs --mu2 (the expected second log-moment)")
     if args.mu is None and args.mu2 is not None:
         raise InputError("--mu2 goes with --mu; with --from the moments are estimated")
+    if args.scheduler and not args.sources:
+        raise InputError(
+            "--scheduler reads files on dask: give --from FILES (with --mu/--mu2 there is nothing to read)"
+        )
     timing = timing_from_args(args, "speedup columns")
-    curve = bound_curve(
-        parse_p(args.p),
-        mu=args.mu,
-        mu2=args.mu2,
-        base=args.base,
-        sources=args.sources,
-        kind=args.kind,
-        vocab_size=args.vocab_size,
-        temperature=args.temperature,
-        tensor=args.tensor,
-        tail=args.tail,
-        timing=timing,
-        seed=args.seed,
-        n_boot=args.bootstrap,
-        progress=progress(args),
-    )
+    with scheduler_client(args) as client:
+        curve = _curve(args, parse_p(args.p), timing, client)
     d = curve.to_dict()
     if args.json:
         print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
@@ -125,3 +118,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row['P']:>10.4g}" + "".join(f"{row['speedup_' + k]:>13.2f}" for k in names))
         print("  best P:  " + ", ".join(f"{short[k]} {v['P']:.0f} ({v['speedup']:.2f}x)" for k, v in d["best"].items()))
     return 0
+
+
+def _curve(args: argparse.Namespace, p: Any, timing: Any, client: Any) -> Any:
+    """Compute the bound curve with the parsed flags (files read on dask when ``client`` is given)."""
+    from ..theory.curve import bound_curve
+
+    return bound_curve(
+        p,
+        mu=args.mu,
+        mu2=args.mu2,
+        base=args.base,
+        sources=args.sources,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        temperature=args.temperature,
+        tensor=args.tensor,
+        tail=args.tail,
+        timing=timing,
+        seed=args.seed,
+        n_boot=args.bootstrap,
+        progress=progress(args),
+        client=client,
+    )

@@ -12,6 +12,7 @@ from ._common import (
     add_check_flags,
     add_output_flags,
     add_reading_flags,
+    add_scheduler_flag,
     add_timing_flags,
     command_line,
     emit,
@@ -19,6 +20,7 @@ from ._common import (
     out_dir,
     positive_int,
     progress,
+    scheduler_client,
     seed_int,
     timing_from_args,
 )
@@ -63,6 +65,7 @@ def add_parser(sub: Any) -> None:
     )
     add_output_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_scheduler_flag(p)
     p.set_defaults(run=run)
 
 
@@ -72,21 +75,24 @@ def run(args: argparse.Namespace) -> int:
     from ..logs.acceptance import read_many
 
     measured = read_many(args.measured, args.measured_format, args.num_speculative_tokens)
-    comp = compare(
-        args.dump,
-        measured,
-        tree_size=args.tree_size,
-        timing=timing_from_args(args, "the speedup ceiling"),
-        pmax=args.pmax,
-        replicates=args.replicates,
-        seed=args.seed,
-        kind=args.kind,
-        vocab_size=args.vocab_size,
-        temperature=args.temperature,
-        progress=progress(args),
-        n_layers=args.verifier_layers,
-        same_model=args.same_model,
-    )
+    timing = timing_from_args(args, "the speedup ceiling")
+    with scheduler_client(args) as client:
+        comp = compare(
+            args.dump,
+            measured,
+            tree_size=args.tree_size,
+            timing=timing,
+            pmax=args.pmax,
+            replicates=args.replicates,
+            seed=args.seed,
+            kind=args.kind,
+            vocab_size=args.vocab_size,
+            temperature=args.temperature,
+            progress=progress(args),
+            n_layers=args.verifier_layers,
+            same_model=args.same_model,
+            client=client,
+        )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))
     if args.csv:  # the table; what --json carries beside it goes to stderr

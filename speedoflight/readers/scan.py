@@ -8,6 +8,10 @@ them, see :func:`chunk_logprobs`), and hands each chunk to every consumer in
 turn. A consumer is any object with ``wants_logprobs``, ``begin(i, source)``
 (checks before the first chunk of source i) and ``add(i, source, chunk,
 logprobs, full)``; one that sets ``wants_ids`` gets chunks with token ids.
+
+On a dask cluster (:func:`scan_shards`) each file is one task: a worker feeds a blank copy of each consumer
+(``blank()``) the file's rows and returns what it kept (``part()``): sums, histograms and per-sequence values,
+never rows. The driver adds the parts in file order (``merge(i, part)``), so the result is the single scan's.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ from .._config import DEFAULT_CHUNK_BYTES, MISSING_LOGPROB
 from ..errors import InputError
 from ._base import RowChunk, Source
 
-__all__ = ["RowConsumer", "check_pool_source", "chunk_logprobs", "scan"]
+__all__ = [
+    "ModelNameScan",
+    "RowConsumer",
+    "ShardConsumer",
+    "check_pool_source",
+    "chunk_logprobs",
+    "mergeable",
+    "scan",
+    "scan_shards",
+]
 
 
 class RowConsumer(Protocol):
@@ -61,6 +74,126 @@ class RowConsumer(Protocol):
             no consumer wants log-probabilities.
 
         """
+
+
+class ShardConsumer(RowConsumer, Protocol):
+    """A consumer that can run on a worker, one file at a time (:func:`scan_shards`)."""
+
+    def blank(self) -> ShardConsumer:
+        """Return an empty consumer with the same settings, holding nothing that cannot travel (no open file).
+
+        Returns
+        -------
+        ShardConsumer
+            Sent to a worker, which scans one file into it.
+
+        """
+
+    def part(self) -> Any:
+        """Return what this consumer kept of the one file it was fed: sums and per-sequence values, not rows.
+
+        Returns
+        -------
+        object
+            Sent back to the driver.
+
+        """
+
+    def merge(self, index: int, part: Any) -> None:
+        """Add file ``index``'s part; the driver merges the files in order, as :func:`scan` would read them.
+
+        Parameters
+        ----------
+        index
+            The file's place among the sources.
+        part
+            What :meth:`part` returned for it on a worker.
+
+        """
+
+
+def mergeable(consumer: Any) -> bool:
+    """Whether ``consumer`` can run on workers (has ``blank``, ``part`` and ``merge``).
+
+    Parameters
+    ----------
+    consumer
+        A :class:`RowConsumer`.
+
+    Returns
+    -------
+    bool
+        True for a :class:`ShardConsumer`.
+
+    """
+    return all(callable(getattr(consumer, k, None)) for k in ("blank", "part", "merge"))
+
+
+def scan_shards(
+    client: Any,
+    sources: Sequence[Source],
+    consumers: Sequence[Any],
+    *,
+    open_kw: dict[str, Any],
+    temperature: float = 1.0,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: bool = False,
+) -> None:
+    """:func:`scan` on a dask cluster: one task per source, each returning its consumers' parts.
+
+    Parameters
+    ----------
+    client
+        A dask client (:func:`speedoflight._util.dist.connect`).
+    sources
+        The opened sources, in order (each worker reopens its own by path).
+    consumers
+        :class:`ShardConsumer` objects; each receives every file's part, in order.
+    open_kw
+        How the sources were opened (``kind``, ``vocab_size``, ``tensor`` for
+        :func:`~speedoflight.readers.open_source`).
+    temperature, chunk_bytes
+        As for :func:`scan`.
+    progress
+        A progress bar of finished files on stderr (the driver's).
+
+    """
+    from .._util.dist import run_tasks
+
+    blanks = [c.blank() for c in consumers]
+    calls = [(s.path, open_kw, blanks, temperature, chunk_bytes) for s in sources]
+    for i, parts in enumerate(run_tasks(client, shard_parts, calls, progress=progress)):
+        for c, part in zip(consumers, parts, strict=True):
+            c.merge(i, part)
+
+
+def shard_parts(
+    path: str, open_kw: dict[str, Any], blanks: Sequence[Any], temperature: float, chunk_bytes: int
+) -> list[Any]:
+    """One file's parts (a dask task): open it, scan it into the blank consumers, return their parts.
+
+    Parameters
+    ----------
+    path
+        The file.
+    open_kw
+        Keywords of :func:`~speedoflight.readers.open_source`.
+    blanks
+        Empty consumers (:meth:`ShardConsumer.blank`).
+    temperature, chunk_bytes
+        As for :func:`scan`.
+
+    Returns
+    -------
+    list
+        Each consumer's :meth:`ShardConsumer.part`, in order.
+
+    """
+    from . import open_source
+
+    src = open_source(path, **open_kw)
+    scan([src], blanks, temperature=temperature, chunk_bytes=chunk_bytes)
+    return [c.part() for c in blanks]
 
 
 def check_pool_source(src: Source, temperature: float) -> bool:
@@ -172,3 +305,78 @@ def scan(
                 n += chunk.n
                 bar.update(chunk.n)
     return n
+
+
+class ModelNameScan:
+    """A consumer that keeps the model the first source names ('' for arrays and logs that name none)."""
+
+    wants_logprobs = False
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.n_layers: int | None = None
+
+    def begin(self, index: int, source: Any) -> None:
+        """Keep the first source's model name and layer count (from its metadata).
+
+        Parameters
+        ----------
+        index
+            The source's place in the scan.
+        source
+            The opened source.
+
+        """
+        from .._util.provenance import model_name
+
+        if index == 0:
+            meta = source.metadata or {}
+            self.name = model_name(meta) or ""
+            layers = meta.get("n_layers") if isinstance(meta, dict) else None
+            self.n_layers = int(layers) if isinstance(layers, int) and layers > 0 else None
+
+    def add(self, *args: Any) -> None:
+        """Nothing: the name is in the metadata.
+
+        Parameters
+        ----------
+        *args
+            The chunk (unused).
+
+        """
+
+    def blank(self) -> ModelNameScan:
+        """Return an empty one, for a worker.
+
+        Returns
+        -------
+        ModelNameScan
+            With no name yet.
+
+        """
+        return ModelNameScan()
+
+    def part(self) -> tuple[str, int | None]:
+        """Return the file's model name and layers.
+
+        Returns
+        -------
+        tuple
+            ``(name, n_layers)``.
+
+        """
+        return self.name, self.n_layers
+
+    def merge(self, index: int, part: tuple[str, int | None]) -> None:
+        """Keep the first file's name and layers.
+
+        Parameters
+        ----------
+        index
+            The file's place among the sources.
+        part
+            Its ``(name, n_layers)``.
+
+        """
+        if index == 0:
+            self.name, self.n_layers = part

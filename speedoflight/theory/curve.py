@@ -229,6 +229,7 @@ def bound_curve(
     n_boot: int = 500,
     progress: bool = False,
     also: Sequence[Any] = (),
+    client: Any = None,
 ) -> BoundCurve:
     """Compute a :class:`BoundCurve` from moments or from files.
 
@@ -254,6 +255,10 @@ def bound_curve(
     also
         Further consumers of :func:`speedoflight.readers.scan.scan` (an i.i.d. pool for the simulator, say),
         fed in the same single pass over ``sources`` that gives the moments, the pool and the trajectories.
+    client
+        A dask client (:func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence
+        sums, its histograms of the pool and its continuations' surprisals, never rows. The moments, the i.i.d.
+        curve and the trajectory bound equal the single process's bit for bit. Consumers in ``also`` that keep rows (the simulator's pools) still read the files here.
 
     Returns
     -------
@@ -286,7 +291,20 @@ def bound_curve(
         moments = MomentsScan(opened, temperature=temperature)
         atoms = AtomScan(tail=tail, t_max=max(40.0, math.log(pp.max()) + 12))
         paths = TrajectoryScan() if with_traj else None
-        scan(opened, [moments, atoms, *([paths] if paths else []), *also], temperature=temperature, progress=progress)
+        consumers = [moments, atoms, *([paths] if paths else []), *also]
+        if client is not None:
+            from ..readers.scan import mergeable, scan_shards
+            from .estimator import check_shards
+
+            check_shards(opened, temperature)
+            on_workers = [c for c in consumers if mergeable(c)]
+            here = [c for c in consumers if not mergeable(c)]
+            open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
+            scan_shards(client, opened, on_workers, open_kw=open_kw, temperature=temperature, progress=progress)
+            if here:
+                scan(opened, here, temperature=temperature, progress=progress)
+        else:
+            scan(opened, consumers, temperature=temperature, progress=progress)
         m = moments.finish(n_boot=DEFAULT_BOOTSTRAP, seed=seed)
         mu_n, mu2_n = m.mu, m.mu2
         cols = _closed(mu_n, mu2_n, pp)

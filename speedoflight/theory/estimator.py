@@ -31,7 +31,7 @@ from ..kernels.rowmoments import row_moments
 from ..readers import Source, check_one_vocabulary, open_source
 from ..readers.scan import scan
 
-__all__ = ["Moments", "MomentsScan", "PerRow", "check_shards", "estimate", "moments_part"]
+__all__ = ["Moments", "MomentsScan", "PerRow", "check_shards", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -248,11 +248,12 @@ def estimate(
         if per_row:
             raise InputError("--per-row keeps every row on one machine: drop it with --scheduler")
         check_shards(sources, temperature)
-        from .._util.dist import run_tasks
+        from ..readers.scan import scan_shards
 
-        calls = [(s.path, i, kind, vocab_size, tensor, temperature, chunk_bytes) for i, s in enumerate(sources)]
-        for part in run_tasks(client, moments_part, calls, progress=progress):
-            acc.merge(part)
+        open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
+        scan_shards(
+            client, sources, [acc], open_kw=open_kw, temperature=temperature, chunk_bytes=chunk_bytes, progress=progress
+        )
     else:
         scan(sources, [acc], temperature=temperature, chunk_bytes=chunk_bytes, progress=progress)
     return acc.finish(confidence=confidence, n_boot=n_boot, seed=seed)
@@ -296,53 +297,6 @@ def check_shards(sources: Sequence[Source], temperature: float) -> None:
                 )
 
 
-def moments_part(
-    path: str,
-    index: int,
-    kind: str | None,
-    vocab_size: int | None,
-    tensor: str | None,
-    temperature: float,
-    chunk_bytes: int,
-) -> dict[str, Any]:
-    """One shard's partial sums (a dask task): per-sequence (or per-prompt) sums, never rows.
-
-    Parameters
-    ----------
-    path
-        The shard.
-    index
-        Its place among the shards (the single-process scan's source index).
-    kind, vocab_size, tensor, temperature, chunk_bytes
-        As for :func:`estimate`.
-
-    Returns
-    -------
-    dict
-        ``table`` (clusters x [count, H lower, H upper, M2 lower, M2 upper], in order of first appearance),
-        ``n_seq`` and the scalars :meth:`MomentsScan.merge` adds up.
-
-    """
-    src = open_source(path, kind=kind, vocab_size=vocab_size, tensor=tensor)
-    acc = MomentsScan([src], temperature=temperature)
-    scan([src], [acc], temperature=temperature, chunk_bytes=chunk_bytes)
-    if not acc.all_have_seq:
-        raise InputError(
-            f"{path}: no sequence ids, so its rows cannot be summed per sequence on a worker; estimate it without "
-            "--scheduler"
-        )
-    return {
-        "index": index,
-        "table": acc.by_seq.table().copy(),
-        "n_seq": len(acc.seq_ids),
-        "n_rows": acc.n_rows,
-        "n_exact": acc.n_exact,
-        "truncated": acc.truncated,
-        "by_prompt": acc.by_prompt,
-        "surprisal": (acc.surprisal_sum, acc.surprisal_n),
-    }
-
-
 class MomentsScan:
     """The estimator as a consumer of :func:`speedoflight.readers.scan.scan`: one pass, any other consumers beside.
 
@@ -377,6 +331,7 @@ class MomentsScan:
         self.seq_ids: set[tuple[int, int]] = set()
         self.surprisal_sum, self.surprisal_n = 0.0, 0
         self.extra_seq = 0  # sequences counted by shards merged from workers
+        self._path = ""  # the last file begun (for a worker's messages)
 
     def begin(self, si: int, src: Source) -> None:
         """Check a source before its rows: a dump cannot be rescaled to another temperature.
@@ -401,6 +356,7 @@ class MomentsScan:
                 "(or use 1), or re-dump with `speedoflight dump --temperature T`"
             )
         self.truncated |= src.truncated or src.width is None
+        self._path = src.path
 
     def add(self, si: int, src: Source, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
         """Take one chunk: row moments (exact ones where the file records them), cluster sums, per-row values.
@@ -451,19 +407,63 @@ class MomentsScan:
             self.keep.append(_per_row_part(si, chunk, vals))
         self.n_rows += chunk.n
 
-    def merge(self, part: dict[str, Any]) -> None:
-        """Add one shard's partial sums (:func:`moments_part`), shards in their order, as the scan would have.
+    def blank(self) -> MomentsScan:
+        """Return an empty estimator with the same settings, for a worker (:func:`~speedoflight.readers.scan.scan_shards`).
+
+        Returns
+        -------
+        MomentsScan
+            With no sources: a worker feeds it one file.
+
+        """
+        return MomentsScan([], temperature=self.temperature)
+
+    def part(self) -> dict[str, Any]:
+        """One file's partial sums: per-sequence (or per-prompt) sums and counts, never rows.
+
+        Returns
+        -------
+        dict
+            ``table`` (clusters x [count, H lower, H upper, M2 lower, M2 upper], in order of first appearance),
+            ``n_seq`` and the scalars :meth:`merge` adds up.
+
+        Raises
+        ------
+        InputError
+            When the file records no sequence ids (its rows could not be summed per sequence).
+
+        """
+        if not self.all_have_seq:
+            path = self._path or "a file"
+            raise InputError(
+                f"{path}: no sequence ids, so its rows cannot be summed per sequence on a worker; run it without "
+                "--scheduler"
+            )
+        return {
+            "table": self.by_seq.table().copy(),
+            "n_seq": len(self.seq_ids),
+            "n_rows": self.n_rows,
+            "n_exact": self.n_exact,
+            "truncated": self.truncated,
+            "by_prompt": self.by_prompt,
+            "surprisal": (self.surprisal_sum, self.surprisal_n),
+        }
+
+    def merge(self, index: int, part: dict[str, Any]) -> None:
+        """Add file ``index``'s partial sums (:meth:`part`); files in their order, as the scan would have.
 
         Parameters
         ----------
+        index
+            The file's place among the sources.
         part
-            A worker's result for the next shard.
+            A worker's result for it.
 
         """
         table = part["table"]
         base = len(self.by_seq.index)
         for j in range(len(table)):
-            self.by_seq.index[(part["index"], j)] = base + j  # clusters of one shard never meet another's
+            self.by_seq.index[(index, j)] = base + j  # clusters of one file never meet another's
         self.by_seq.sums = np.concatenate([self.by_seq.table(), table])
         self.extra_seq += int(part["n_seq"])
         self.n_rows += int(part["n_rows"])

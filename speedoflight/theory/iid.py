@@ -201,7 +201,14 @@ class AtomScan:
     wants_logprobs = True
 
     def __init__(self, *, tail: str = "lump", h: float = 0.004, t_max: float = 40.0) -> None:
-        self._acc = _Acc(h, t_max, tail)
+        self._acc = _Acc(h, t_max, tail)  # every file so far
+        self._file: _Acc | None = None  # the file being read, added to the total when it ends
+
+    def _flush(self) -> None:
+        """Add the file just read to the total: per file, then in file order, as workers' parts are merged."""
+        f, self._file = self._file, None
+        if f is not None:
+            self.merge(-1, (f.w, f.c, f.wf, f.cf, f.n))
 
     def begin(self, index: int, source: Any) -> None:
         """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities.
@@ -212,6 +219,9 @@ class AtomScan:
             Index of the source in the scan, and the source (both unused).
 
         """
+        self._flush()
+        a = self._acc
+        self._file = _Acc(a.h, a.t_max, a.tail)
 
     def add(self, index: int, source: Any, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
         """Add a chunk's log-probabilities to the histograms.
@@ -231,7 +241,52 @@ class AtomScan:
 
         """
         assert logprobs is not None
-        self._acc.add(logprobs, full)
+        assert self._file is not None, "begin() comes before add()"
+        self._file.add(logprobs, full)
+
+    def blank(self) -> AtomScan:
+        """Empty histograms on the same grid, for a worker (:func:`~speedoflight.readers.scan.scan_shards`).
+
+        Returns
+        -------
+        AtomScan
+            With no rows.
+
+        """
+        a = self._acc
+        return AtomScan(tail=a.tail, h=a.h, t_max=a.t_max)
+
+    def part(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """One file's histograms (a few thousand grid points each, whatever the rows).
+
+        Returns
+        -------
+        tuple
+            The step-law and counting-measure sums on the grids of step h and h/2, and the rows behind them.
+
+        """
+        self._flush()
+        a = self._acc
+        return a.w, a.c, a.wf, a.cf, a.n
+
+    def merge(self, index: int, part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]) -> None:
+        """Add file ``index``'s histograms (:meth:`part`); in file order, so equal to one scan's bit for bit.
+
+        Parameters
+        ----------
+        index
+            The file's place among the sources (unused: the driver merges in order).
+        part
+            A worker's histograms.
+
+        """
+        a = self._acc
+        w, c, wf, cf, n = part
+        a.w += w
+        a.c += c
+        a.wf += wf
+        a.cf += cf
+        a.n += int(n)
 
     def finish(self) -> AtomPool:
         """Return the pool.
@@ -242,6 +297,7 @@ class AtomScan:
             The step-law histograms over every row read.
 
         """
+        self._flush()
         return self._acc.finish()
 
 

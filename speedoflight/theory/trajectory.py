@@ -181,6 +181,7 @@ class TrajectoryScan:
 
     def __init__(self) -> None:
         self._parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.usable = True
 
     def begin(self, index: int, source: Any) -> None:
@@ -218,6 +219,52 @@ class TrajectoryScan:
             (index, seq, np.asarray(chunk.pos, dtype=np.int32), np.asarray(chunk.surprisal, dtype=np.float64), prompt)
         )
 
+    def blank(self) -> TrajectoryScan:
+        """Return an empty collector, for a worker (:func:`~speedoflight.readers.scan.scan_shards`).
+
+        Returns
+        -------
+        TrajectoryScan
+            With no rows.
+
+        """
+        return TrajectoryScan()
+
+    def part(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """One file's continuations: each one's sampled surprisals and prompt, or None without sampled tokens.
+
+        What the bound is exact in: one float per generated token (the file's rows stay on the worker).
+
+        Returns
+        -------
+        tuple or None
+            ``(lengths, surprisals, prompts)``: tokens per continuation, their surprisals end to end, and a prompt
+            id per continuation numbered from 0 within the file.
+
+        """
+        got = self.finish()
+        if got is None:
+            return None
+        seqs, prompts = got
+        return np.array([len(x) for x in seqs], dtype=np.int64), np.concatenate(seqs), prompts
+
+    def merge(self, index: int, part: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
+        """Add file ``index``'s continuations (:meth:`part`), files in order: the single scan's order.
+
+        Parameters
+        ----------
+        index
+            The file's place among the sources.
+        part
+            A worker's continuations, or None (the file has no sampled tokens: no trajectory bound).
+
+        """
+        if part is None or not self.usable:
+            self.usable = False
+            self._merged = []
+            return
+        self._merged.append(part)
+
     def finish(self) -> tuple[list[np.ndarray], np.ndarray] | None:
         """Return the surprisal sequences and a prompt id per sequence, or None without sampled tokens.
 
@@ -227,7 +274,14 @@ class TrajectoryScan:
             As :func:`trajectories_from_rows`.
 
         """
-        if not self.usable or not self._parts:
+        if not self.usable:
+            return None
+        if self._merged:  # files scanned on workers: their sequences in file order, prompts numbered on
+            lengths, values, prompts = (np.concatenate([m[k] for m in self._merged]) for k in range(3))
+            offsets = np.cumsum([0] + [int(m[2].max()) + 1 for m in self._merged[:-1]])
+            prompts = prompts + np.repeat(offsets, [len(m[0]) for m in self._merged])
+            return np.split(values, np.cumsum(lengths)[:-1]), prompts
+        if not self._parts:
             return None
         source = np.concatenate([np.full(len(p[1]), p[0], dtype=np.int32) for p in self._parts])
         cols = [np.concatenate([p[k] for p in self._parts]) for k in (1, 2, 3, 4)]
