@@ -1,4 +1,4 @@
-"""`estimate` on Dask against the single process, in the same run: throughput and the per-task overhead.
+"""`estimate` and `bound --from` on Dask against the single process, in the same run: throughput, overhead, bytes.
 
 The shipped SmolLM2 dump (8 continuations of 100 prompts, 25,600 rows, top-32) is split by sequence into
 ``--shards`` shards. Timed, each after a warm-up run (numba kernels compiled, the cluster's workers importing the
@@ -6,7 +6,8 @@ package): the single process over the shards (the baseline), and ``estimate(...,
 ``--workers`` worker processes. On the 2-core development machine the cluster can only show its overhead, not
 speed: two processes share the two cores the single process already uses. The per-task overhead is measured
 apart, with tasks that do nothing, so the scaling to N machines can be estimated on paper:
-``t(N) ~ t_single / N + shards * overhead / N + join``.
+``t(N) ~ t_single / N + shards * overhead / N + join``. What a task sends back (its parts, pickled as dask
+sends them) is weighed against the shard it read.
 
 Usage::
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import statistics
 import sys
 import tempfile
@@ -70,12 +72,28 @@ def main() -> int:
     import distributed
 
     from speedoflight._util.dist import run_tasks
-    from speedoflight.theory.estimator import estimate
+    from speedoflight.readers.scan import shard_parts
+    from speedoflight.theory.curve import bound_curve
+    from speedoflight.theory.estimator import MomentsScan, estimate
+    from speedoflight.theory.iid import AtomScan
+    from speedoflight.theory.trajectory import TrajectoryScan
+
+    p = [1, 4, 16, 64, 256, 1024]
 
     with tempfile.TemporaryDirectory() as tmp:
         shards = make_shards(tmp, args.shards)
         rows = sum(int(np.load(p)["seq"].shape[0]) for p in shards)
         single = timed(lambda: estimate(shards, n_boot=200, seed=0), args.repeat)
+        single_bound = timed(lambda: bound_curve(p, sources=shards, n_boot=200), args.repeat)
+        shard_bytes = os.path.getsize(shards[0])
+        sent = {  # our own parts, pickled as dask pickles them (nothing untrusted is unpickled)
+            "estimate": len(pickle.dumps(shard_parts(shards[0], {}, [MomentsScan([])], 1.0, 1 << 24))),
+            "bound": len(
+                pickle.dumps(
+                    shard_parts(shards[0], {}, [MomentsScan([]), AtomScan(tail="drop"), TrajectoryScan()], 1.0, 1 << 24)
+                )
+            ),
+        }
         cluster = distributed.LocalCluster(
             n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
@@ -85,6 +103,11 @@ def main() -> int:
                 == estimate(shards, n_boot=200, seed=0).to_dict()
             )
             dist = timed(lambda: estimate(shards, n_boot=200, seed=0, client=client), args.repeat)
+            same_bound = (
+                bound_curve(p, sources=shards, n_boot=200, client=client).to_dict()
+                == bound_curve(p, sources=shards, n_boot=200).to_dict()
+            )
+            dist_bound = timed(lambda: bound_curve(p, sources=shards, n_boot=200, client=client), args.repeat)
             empty = timed(lambda: run_tasks(client, nothing, [(i,) for i in range(200)]), args.repeat) / 200
         cluster.close()
     out = {
@@ -99,6 +122,11 @@ def main() -> int:
         "cluster_over_single": dist / single,
         "per_task_overhead_s": empty,
         "identical_result": same,
+        "bound_single_s": single_bound,
+        "bound_cluster_s": dist_bound,
+        "bound_identical_result": same_bound,
+        "shard_bytes": shard_bytes,
+        "sent_bytes_per_shard": sent,
     }
     if args.json:
         print(json.dumps(out))
@@ -108,6 +136,15 @@ def main() -> int:
             f"({rows / single:,.0f} rows/s); LocalCluster of {args.workers} processes {dist:.2f} s "
             f"({rows / dist:,.0f} rows/s, {dist / single:.2f}x the single process's time); per-task overhead "
             f"{1e3 * empty:.1f} ms; identical result: {same}"
+        )
+        print(
+            f"bound --from: single process {single_bound:.2f} s, LocalCluster {dist_bound:.2f} s "
+            f"({dist_bound / single_bound:.2f}x); identical result: {same_bound}"
+        )
+        print(
+            f"sent back per shard of {shard_bytes / 1e3:,.0f} kB (uncompressed): estimate "
+            f"{sent['estimate'] / 1e3:,.1f} kB, bound {sent['bound'] / 1e3:,.1f} kB (the i.i.d. histograms, at "
+            "most 480 kB whatever the shard's size, and one float per generated token)"
         )
     return 0
 

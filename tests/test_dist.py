@@ -108,6 +108,10 @@ def test_shards_of_another_verifier_are_refused(client, tmp_path):
 
     with pytest.raises(InputError, match=r"shard-04\.npz: its model is 'Llama-3.1-8B'"):
         estimate(paths, client=client)
+    from speedoflight.theory.curve import bound_curve
+
+    with pytest.raises(InputError, match=r"shard-04\.npz: its model is 'Llama-3.1-8B'"):
+        bound_curve([1, 8], sources=paths, client=client)
 
 
 def test_scheduler_user_errors(capsys, monkeypatch):
@@ -231,3 +235,27 @@ def test_compare_on_the_cluster_equals_the_single_process(client, shards):
 
 def test_bound_scheduler_user_errors(capsys):
     assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "9", "--scheduler", "local"], "--from")
+
+
+def test_shards_at_a_url_on_the_cluster(client, shards):
+    """A folder given as a file:// URL: listed by fsspec on the driver, each shard opened by its worker."""
+    from pathlib import Path
+
+    from speedoflight.theory.curve import bound_curve
+    from speedoflight.theory.estimator import estimate
+
+    url = Path(shards[0]).parent.as_uri()
+    assert url.startswith("file:///")
+
+    def numbers(d):
+        return {k: v for k, v in d.items() if k != "sources"}
+
+    one = estimate(shards, n_boot=100, seed=2)
+    many = estimate(url, n_boot=100, seed=2, client=client)
+    assert numbers(many.to_dict()) == numbers(one.to_dict())
+    assert many.to_dict()["sources"] == [f"{url}/{Path(p).name}" for p in shards]
+    p = [1, 16, 256]
+    assert (
+        bound_curve(p, sources=[url], n_boot=50, client=client).to_dict()["rows"]
+        == (bound_curve(p, sources=shards, n_boot=50).to_dict()["rows"])
+    )

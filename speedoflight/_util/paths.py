@@ -1,4 +1,4 @@
-"""Input paths: globs and folders of shards expanded, a pattern that matches nothing said plainly."""
+"""Input paths: globs and folders of shards expanded, local or at fsspec URLs; a pattern matching nothing said."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 
 from ..errors import InputError
+from .remote import expand_url, is_url
 
 __all__ = ["SHARD_SUFFIXES", "expand_paths"]
 
@@ -37,7 +38,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     out: list[str] = []
     for p in paths:
         p = os.fspath(p)
-        if os.path.isdir(p):
+        if is_url(p):  # fsspec: s3://, gcs://, file://, memory://, ...
+            out.extend(expand_url(p, SHARD_SUFFIXES))
+        elif os.path.isdir(p):
             hits = sorted(
                 os.path.join(p, f)
                 for f in os.listdir(p)

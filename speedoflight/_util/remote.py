@@ -41,7 +41,9 @@ def _fs(url: str) -> tuple[Any, str]:
     try:
         import fsspec.core
     except ImportError:
-        raise InputError(f"{url}: URLs are read with fsspec, which comes with the [dist] extra: {FSSPEC_HINT}") from None
+        raise InputError(
+            f"{url}: URLs are read with fsspec, which comes with the [dist] extra: {FSSPEC_HINT}"
+        ) from None
     try:
         return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
     except ImportError as exc:  # the protocol's own package, e.g. "Install s3fs to access S3"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import IO, Any
 
+from .._util.remote import is_url, open_input, url_size
 from ..errors import InputError
 from . import arrays, dumpfile, jsonl
 from ._base import KINDS, RowChunk, Source, check_kind, detect_kind
@@ -25,6 +26,10 @@ _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
 def _check_file(path: str) -> None:
+    if is_url(path):
+        if url_size(path) == 0:
+            raise InputError(f"{path}: the file is empty")
+        return
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file; check the path")
     if os.path.isdir(path):
@@ -123,7 +128,7 @@ def open_source(
             _chunks=_jsonl_chunker(path, layout),
         )
     if low.endswith((".npy", ".npz")):
-        fh = open(path, "rb")  # one handle for the header, the members and the mapped rows; Source.close() ends it
+        fh = open_input(path, "rb")  # one handle for the header, members and rows; Source.close() ends it
         try:
             src = _open_numpy(path, low, fh, kind, vocab_size, tensor)
         except BaseException:
@@ -131,6 +136,11 @@ def open_source(
             raise
         src._file = fh
         return src
+    if is_url(path) and low.endswith(_ARRAY_SUFFIXES):
+        raise InputError(
+            f"{path}: .safetensors and .pt files are read from local disk only; copy the file here (URLs are read "
+            "for .npz, .npy and .jsonl)"
+        )
     if low.endswith(".safetensors"):
         rows, meta = arrays.open_safetensors(path, tensor)
         return _dense_source(path, "safetensors", rows, meta, kind, vocab_size)

@@ -23,6 +23,7 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from .._util.jsonsafe import loads as json_loads
+from .._util.remote import is_url, url_size
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
 
@@ -121,7 +122,10 @@ class MappedRows:
                 "np.save(path, np.ascontiguousarray(x))"
             )
         need = offset + data
-        size = os.path.getsize(path)
+        self.remote = is_url(path)  # no descriptor to map: rows are read chunk by chunk through ``fh``
+        if self.remote and fh is None:
+            raise InputError(f"{path}: a URL is read through an open file; open it with open_source")
+        size = url_size(path) if self.remote else os.path.getsize(path)
         if size < need:
             raise InputError(
                 f"{path}: file is truncated ({size} bytes, the header promises {need}); re-copy or re-write the file"
@@ -131,6 +135,9 @@ class MappedRows:
         """Yield consecutive row chunks; each chunk's pages are released after use."""
         n, w = self.shape
         step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
+        if self.remote:
+            yield from self._read_chunks(step)
+            return
         if self.fh is not None:
             mm = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
         else:
@@ -151,6 +158,33 @@ class MappedRows:
                 hi = self.offset + stop * row_bytes
                 lo -= lo % _PAGE
                 mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+    def _read_chunks(self, step: int) -> Iterator[RowChunk]:
+        """Yield row chunks read through the open file (a URL's), ``step`` rows at a time."""
+        assert self.fh is not None
+        n, w = self.shape
+        row_bytes = w * self.dtype.itemsize
+        if self.fortran:  # small (FORTRAN_LIMIT): read whole, then cut into rows
+            self.fh.seek(self.offset)
+            whole = np.frombuffer(_read_exact(self.fh, n * row_bytes, self.path), dtype=self.dtype)
+            full = whole.reshape(self.shape, order="F")
+            for start in range(0, n, step):
+                yield RowChunk(values=_native(np.ascontiguousarray(full[start : start + step])), start=start)
+            return
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            self.fh.seek(self.offset + start * row_bytes)
+            raw = _read_exact(self.fh, (stop - start) * row_bytes, self.path)
+            rows = np.frombuffer(raw, dtype=self.dtype).reshape(stop - start, w)
+            yield RowChunk(values=_native(rows.copy()), start=start)
+
+
+def _read_exact(fh: IO[bytes], size: int, path: str) -> bytes:
+    """Read ``size`` bytes, or say the file is shorter than its header promised."""
+    raw = fh.read(size)
+    if len(raw) != size:
+        raise InputError(f"{path}: the file ended early ({len(raw)} of {size} bytes); re-copy or re-write the file")
+    return raw
 
 
 def _read_npy_header(fh: IO[bytes], path: str) -> tuple[tuple[int, ...], bool, np.dtype]:

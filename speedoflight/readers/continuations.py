@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._util.paths import expand_paths
+from .._util.remote import open_input
 from ..errors import InputError
 
 __all__ = [
@@ -114,7 +115,7 @@ def _read(path: str) -> dict[str, np.ndarray]:
     from ..readers.dumpfile import read_dump_arrays, read_metadata
 
     meta = read_metadata(path)
-    with zipfile.ZipFile(path) as zf:
+    with open_input(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
         names = {n.removesuffix(".npy") for n in zf.namelist()}
     missing = [n for n in NEEDED if n not in names]
     if missing:

@@ -44,6 +44,7 @@ import numpy as np
 
 from .._util.atomic import atomic_path
 from .._util.jsonsafe import loads as json_loads
+from .._util.remote import is_url, open_input
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
 from .arrays import _read_npy_header, npz_member_rows
@@ -118,6 +119,9 @@ def _load(path: str, fh: IO[bytes] | None) -> Any:
 
 def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
     """Parse and check a dump's metadata (read through ``fh`` when the file is already open)."""
+    if fh is None and is_url(path):
+        with open_input(path, "rb") as own:
+            return read_metadata(path, own)
     if fh is None and not os.path.isfile(path):
         what = "is a folder" if os.path.isdir(path) else "no such file"
         raise InputError(f"{path}: {what}; give a speedoflight dump (.npz) made by `speedoflight dump`")
@@ -156,14 +160,15 @@ def _missing(path: str, exc: KeyError) -> InputError:
 
 def read_dump_arrays(path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Read whole per-row arrays of a dump (checks the metadata first)."""
-    read_metadata(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            out = {name: np.asarray(z[name]) for name in names}
-    except KeyError as exc:
-        raise _missing(path, exc) from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{path}: the dump is damaged ({exc})") from None
+    read_metadata(path)  # a missing file, a folder or another archive: one line
+    with open_input(path, "rb") as fh:
+        try:
+            with _load(path, fh) as z:
+                out = {name: np.asarray(z[name]) for name in names}
+        except KeyError as exc:
+            raise _missing(path, exc) from None
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise InputError(f"{path}: the dump is damaged ({exc})") from None
     n = {a.shape[0] for a in out.values()}
     if len(n) > 1:
         raise InputError(f"{path}: arrays {names} differ in length; re-create the dump")

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._config import MISSING_LOGPROB
 from .._util.jsonsafe import loads as json_loads
+from .._util.remote import open_input
 from ..errors import InputError
 from ._base import RowChunk
 
@@ -189,7 +190,7 @@ def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[_Row]]] | N
 
 def sniff(path: str) -> str:
     """Return the layout of the first non-empty line, or raise InputError."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+    with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
                 try:
@@ -299,7 +300,7 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
             next_token=np.array([code(r[4]) for r in buf], dtype=np.int64) if with_ids else None,
         )
 
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+    with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

@@ -267,7 +267,7 @@ class AtomScan:
         """
         self._flush()
         a = self._acc
-        return a.w, a.c, a.wf, a.cf, a.n
+        return _trimmed(a.w), _trimmed(a.c), _trimmed(a.wf), _trimmed(a.cf), a.n
 
     def merge(self, index: int, part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]) -> None:
         """Add file ``index``'s histograms (:meth:`part`); in file order, so equal to one scan's bit for bit.
@@ -282,10 +282,10 @@ class AtomScan:
         """
         a = self._acc
         w, c, wf, cf, n = part
-        a.w += w
-        a.c += c
-        a.wf += wf
-        a.cf += cf
+        a.w[: len(w)] += w  # a part ends at its last non-zero bin: adding the zeros after it changes nothing
+        a.c[: len(c)] += c
+        a.wf[: len(wf)] += wf
+        a.cf[: len(cf)] += cf
         a.n += int(n)
 
     def finish(self) -> AtomPool:
@@ -299,6 +299,12 @@ class AtomScan:
         """
         self._flush()
         return self._acc.finish()
+
+
+def _trimmed(x: np.ndarray) -> np.ndarray:
+    """``x`` up to its last non-zero entry (surprisals far below ``t_max`` leave the tail of the grid empty)."""
+    nz = np.flatnonzero(x)
+    return x[: nz[-1] + 1 if nz.size else 0]
 
 
 def _renewal(measure: np.ndarray, h: float, theta: float) -> np.ndarray:

@@ -1,0 +1,150 @@
+"""fsspec URLs as inputs: the same numbers as the local files, read through fsspec's file objects.
+
+``memory://`` is fsspec's in-process filesystem: its files have no descriptor to map, so every read goes
+through the non-local path (seek and read), as it would on s3:// or gcs://. ``file://`` URLs reach the
+workers of a LocalCluster, which open their own shards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from speedoflight.errors import InputError
+
+from .test_cli import assert_user_error, run
+from .test_readers import VOCAB, openai_chat_line
+
+fsspec = pytest.importorskip("fsspec", reason="needs the [dist] extra (fsspec)")
+
+
+@pytest.fixture
+def memfs():
+    fs = fsspec.filesystem("memory")
+    fs.mkdir("/sol")
+    yield fs
+    fs.rm("/sol", recursive=True)
+
+
+def _put(fs, local, name):
+    with open(local, "rb") as src, fs.open(f"/sol/{name}", "wb") as dst:
+        dst.write(src.read())
+    return f"memory:///sol/{name}"
+
+
+def _moments(m):
+    d = m.to_dict()
+    return {k: v for k, v in d.items() if k != "sources"}
+
+
+def test_a_dump_at_a_url_gives_the_local_numbers(memfs):
+    from speedoflight.theory.estimator import estimate
+
+    url = _put(memfs, "data/smollm2-t1-x8.npz", "x8.npz")
+    here = estimate("data/smollm2-t1-x8.npz", n_boot=100, seed=1)
+    there = estimate(url, n_boot=100, seed=1)
+    assert _moments(there) == _moments(here)
+    assert there.n_rows == 25600
+
+
+def test_stored_arrays_and_npy_at_a_url_are_read_without_mapping(memfs, tmp_path):
+    """Uncompressed members and .npy files are memory-mapped locally; at a URL they are read chunk by chunk."""
+    from speedoflight.theory.estimator import estimate
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(300, 64)).astype(np.float32) * 3
+    np.savez(tmp_path / "dense.npz", logits=logits)  # stored, not deflated: mappable
+    np.save(tmp_path / "dense.npy", logits)
+    for name in ("dense.npz", "dense.npy"):
+        url = _put(memfs, tmp_path / name, name)
+        here = estimate(str(tmp_path / name), kind="logits", n_boot=50, chunk_bytes=4096)
+        there = estimate(url, kind="logits", n_boot=50, chunk_bytes=4096)  # many chunks: offsets exercised
+        assert _moments(there) == _moments(here)
+        # and against the definition: the mean entropy of the softmax rows
+        lp = logits.astype(np.float64) - np.log(np.exp(logits.astype(np.float64)).sum(axis=1, keepdims=True))
+        assert there.mu == pytest.approx(float(np.mean(-(np.exp(lp) * lp).sum(axis=1))), rel=1e-9)
+
+
+def test_an_api_log_at_a_url(memfs, tmp_path):
+    from speedoflight.theory.estimator import estimate
+
+    log = tmp_path / "chat.jsonl"
+    log.write_text("\n".join(json.dumps(openai_chat_line()) for _ in range(4)) + "\n")
+    url = _put(memfs, log, "chat.jsonl")
+    here = estimate(str(log), vocab_size=VOCAB, n_boot=20)
+    there = estimate(url, vocab_size=VOCAB, n_boot=20)
+    assert _moments(there) == _moments(here)
+
+
+def test_globs_and_folders_at_a_url(memfs):
+    from speedoflight._util.paths import expand_paths
+
+    for name in ("b.npz", "a.npz", "notes.txt"):
+        with memfs.open(f"/sol/{name}", "wb") as fh:
+            fh.write(b"x")
+    assert expand_paths(["memory:///sol/*.npz"]) == ["memory:///sol/a.npz", "memory:///sol/b.npz"]
+    assert expand_paths(["memory:///sol"]) == ["memory:///sol/a.npz", "memory:///sol/b.npz"]  # shards only
+    assert expand_paths(["memory:///sol/b.npz", "data/smollm2-t1.npz"]) == [
+        "memory:///sol/b.npz",
+        "data/smollm2-t1.npz",
+    ]
+
+
+def test_bound_from_a_url_on_the_command_line(memfs, capsys):
+    url = _put(memfs, "data/smollm2-t1.npz", "t1.npz")
+    argv = ["-P", "1,16,256", "--json", "--quiet", "--bootstrap", "50"]
+    code, here, _ = run(capsys, "bound", "--from", "data/smollm2-t1.npz", *argv)
+    assert code == 0
+    code, there, _ = run(capsys, "bound", "--from", url, *argv)
+    assert code == 0
+    a, b = json.loads(here), json.loads(there)
+    assert a["rows"] == b["rows"]
+    assert math.isfinite(b["rows"][-1]["trajectory"])
+
+
+def test_url_user_errors(memfs, capsys, tmp_path):
+    assert_user_error(capsys, ["estimate", "xyz://bucket/a.npz"], "xyz://bucket/a.npz", "check the scheme")
+    assert_user_error(capsys, ["estimate", "memory:///sol/none-*.npz"], "matches no file")
+    assert_user_error(capsys, ["estimate", "memory:///sol/missing.npz"], "no such file")
+    assert_user_error(capsys, ["estimate", "memory:///sol"], "holds no shard")
+    with memfs.open("/sol/empty.npz", "wb"):
+        pass
+    assert_user_error(capsys, ["estimate", "memory:///sol/empty.npz"], "empty")
+    with memfs.open("/sol/x.safetensors", "wb") as fh:
+        fh.write(b"12345678")
+    assert_user_error(capsys, ["estimate", "memory:///sol/x.safetensors"], "local")
+
+
+def test_a_protocol_whose_package_is_missing_names_it(monkeypatch):
+    import fsspec.core
+
+    from speedoflight._util.remote import expand_url
+
+    def missing(url, **kw):
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", missing)
+    with pytest.raises(InputError, match=r"s3://b/x\.npz: Install s3fs to access S3"):
+        expand_url("s3://b/x.npz", (".npz",))
+
+
+def test_without_fsspec_a_url_names_the_extra(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fsspec", None)
+    monkeypatch.setitem(sys.modules, "fsspec.core", None)
+    assert_user_error(capsys, ["estimate", "s3://bucket/a.npz"], "[dist]")
+
+
+def test_the_grafted_optimum_from_a_url(memfs):
+    """optimum reads the continuations (token ids, sampled tokens) through fsspec too: the same curves."""
+    from speedoflight.simulation.grafted import optimum
+
+    url = _put(memfs, "data/smollm2-t1-x8.npz", "x8.npz")
+    there = optimum(url, pmax=8, replicates=2, seed=1, tail="both")
+    here = optimum("data/smollm2-t1-x8.npz", pmax=8, replicates=2, seed=1, tail="both")
+    for a, b in ((here.lower, there.lower), (here.upper, there.upper)):
+        np.testing.assert_array_equal(a.curves, b.curves)
