@@ -114,6 +114,33 @@ def test_shards_of_another_verifier_are_refused(client, tmp_path):
         bound_curve([1, 8], sources=paths, client=client)
 
 
+def _edit_meta(**change):
+    def edit(shard):
+        meta = json.loads(str(shard["metadata"]))
+        for key, value in change.items():
+            meta[key] = value
+            if key == "vocab_size":
+                meta["model"]["vocab_size"] = value
+        return {**shard, "metadata": np.array(json.dumps(meta))}
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"temperature": 0.7}, r"shard-04\.npz: its temperature is 0\.7 but .*shard-00\.npz's is 1\.0"),
+        ({"vocab_size": 50000}, r"shard-04\.npz: vocabulary of 50000 tokens, but .*shard-00\.npz has 49152"),
+    ],
+)
+def test_shards_of_another_temperature_or_vocabulary_are_refused(client, tmp_path, change, says):
+    from speedoflight.theory.estimator import estimate
+
+    paths = _shard("data/smollm2-t1.npz", tmp_path / "mixed", edit=_edit_meta(**change))
+    with pytest.raises(InputError, match=says):
+        estimate(paths, client=client)
+
+
 def test_scheduler_user_errors(capsys, monkeypatch):
     assert_user_error(
         capsys,
@@ -127,6 +154,53 @@ def test_scheduler_user_errors(capsys, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # as without the [dist] extra
     assert_user_error(capsys, ["estimate", "data/smollm2-t1.npz", "--scheduler", "local"], "[dist]")
+
+
+@pytest.fixture
+def listener():
+    """A local TCP server that is no dask scheduler: it sends ``reply`` (an HTTP error, or nothing) to each caller."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    state = {"reply": b"", "held": []}
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            state["held"].append(conn)
+            if state["reply"]:
+                try:
+                    conn.sendall(state["reply"])
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield state, f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+    srv.close()
+    for conn in state["held"]:
+        conn.close()
+
+
+def test_an_address_that_is_no_scheduler_gives_one_line(capsys, listener):
+    """A web server answers garbage; a silent listener answers nothing: one line each, never a hang."""
+    import time
+
+    from speedoflight._util.dist import connect
+
+    state, address = listener
+    state["reply"] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4
+    assert_user_error(capsys, ["estimate", "data/smollm2-t1.npz", "--scheduler", address], address, "not a dask")
+    state["reply"] = b""
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match=r"said nothing within 1 s"), connect(address, timeout=1):
+        pass
+    assert time.monotonic() - t0 < 30
 
 
 def test_the_grafted_optimum_on_the_cluster_equals_the_single_process(client, capsys):

@@ -88,6 +88,7 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
         return
     if "://" not in address and ":" not in address:
         raise InputError(f"--scheduler {address!r}: give local, local:N or a scheduler address like tcp://host:8786")
+    _probe(address, timeout)
     try:
         client = dist.Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
@@ -95,10 +96,47 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
             f"--scheduler {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
             "one (`dask scheduler`) or use --scheduler local"
         ) from None
+    except Exception as exc:  # something else listens there (a web server, a proxy): its bytes
+        # are no dask handshake, and distributed fails on them in any of many ways (even a huge allocation)
+        raise InputError(
+            f"--scheduler {address}: what answered there is not a dask scheduler ({exc.__class__.__name__}); give "
+            "the scheduler's own address (`dask scheduler` prints it, port 8786 by default)"
+        ) from None
     try:
         yield client
     finally:
         client.close()
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Refuse a ``tcp://`` address where nothing speaks first within ``timeout``: a dask scheduler greets at once.
+
+    distributed waits for that greeting without a deadline, so a silent listener would hang the client forever.
+    """
+    import socket
+
+    scheme, sep, rest = address.rpartition("://")
+    if sep and scheme != "tcp":
+        return  # tls://, ucx://, ws://: left to distributed
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            greeting = sock.recv(1)
+    except TimeoutError:
+        greeting = b""
+    except OSError as exc:
+        raise InputError(
+            f"--scheduler {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
+            "one (`dask scheduler`) or use --scheduler local"
+        ) from None
+    if not greeting:
+        raise InputError(
+            f"--scheduler {address}: something listens there but said nothing within {timeout:g} s, so it is not a "
+            "dask scheduler; give the scheduler's own address (`dask scheduler` prints it, port 8786 by default)"
+        )
 
 
 def run_tasks(
