@@ -92,10 +92,7 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
     try:
         client = dist.Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
-        raise InputError(
-            f"--scheduler {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
-            "one (`dask scheduler`) or use --scheduler local"
-        ) from None
+        raise _no_answer(address, timeout, exc) from None
     except Exception as exc:  # something else listens there (a web server, a proxy): its bytes
         # are no dask handshake, and distributed fails on them in any of many ways (even a huge allocation)
         raise InputError(
@@ -106,6 +103,14 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+def _no_answer(address: str, timeout: float, exc: BaseException) -> InputError:
+    """Return the one line for an address where no scheduler answers (refused, unreachable, timed out)."""
+    return InputError(
+        f"--scheduler {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
+        "one (`dask scheduler`) or use --scheduler local"
+    )
 
 
 def _probe(address: str, timeout: float) -> None:
@@ -128,10 +133,7 @@ def _probe(address: str, timeout: float) -> None:
     except TimeoutError:
         greeting = b""
     except OSError as exc:
-        raise InputError(
-            f"--scheduler {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
-            "one (`dask scheduler`) or use --scheduler local"
-        ) from None
+        raise _no_answer(address, timeout, exc) from None
     if not greeting:
         raise InputError(
             f"--scheduler {address}: something listens there but said nothing within {timeout:g} s, so it is not a "
