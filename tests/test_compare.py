@@ -132,9 +132,22 @@ def test_failed_out_leaves_nothing_half_written(binary_dump, tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
 
 
-def test_compare_needs_inputs(binary_dump):
-    with pytest.raises(InputError, match="--measured"):
-        compare([binary_dump], [])
+def test_compare_needs_a_dump_but_no_measured_file(binary_dump):
+    with pytest.raises(InputError, match="--dump"):
+        compare([], [])
+    comp = compare([binary_dump], [], replicates=4, n_boot=50)
+    assert comp.measured == []
+    assert "No measured drafter" in comp.measured_markdown()
+    # an .npy of rows holds no continuations: the weaker ceiling is named, with the reason, first among the warnings
+    assert comp.ceiling is None
+    assert comp.warnings[0].startswith("no grafted ceiling: ")
+    assert "binary.npy" in comp.warnings[0]
+    assert "13-31% low" in comp.warnings[0]
+    answer = comp.answer_lines()
+    assert [x.split(":")[0] for x in answer if x.startswith("ceiling at P")] == [
+        f"ceiling at P = {p} (simulated, i.i.d. model)" for p in (4, 16, 64)
+    ]
+    assert answer[-1] == "warning: " + comp.warnings[0]
 
 
 @pytest.mark.parametrize("command", ["compare", "bound"])

@@ -12,17 +12,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InputError
-
 __all__ = [
     "CEILING_PMAX",
     "CEILING_REPLICATES",
     "DEPTH_REPLICATES",
+    "FALLBACK",
     "ceiling_at",
     "ceiling_by_depth",
     "ceiling_dict",
     "depth_profiles",
     "grafted_ceiling",
+    "no_ceiling_warning",
 ]
 
 #: The largest P the ceiling is computed at (every generated position is a root: cost grows with P).
@@ -31,46 +31,70 @@ CEILING_PMAX = 512
 CEILING_REPLICATES = 8
 
 
+#: What a comparison shows, and how far to trust it, where the grafted ceiling cannot be built.
+FALLBACK = (
+    "the ceiling shown is the simulated optimum under the i.i.d. model, which runs 13-31% low on real text "
+    "(README, How good is the ceiling?), so fractions of it read high"
+)
+
+
 def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any = None, client: Any = None) -> Any:
-    """Return the grafted ceiling of the dumps' verifier, or None where the dumps hold no continuations.
+    """Return the grafted ceiling of the inputs' verifier.
 
     Parameters
     ----------
     dumps
-        The verifier's dumps.
+        The verifier's dumps or API logs, with sampled continuations and token ids.
     pmax
         Largest P wanted (capped at :data:`CEILING_PMAX`).
     seed
         Seed of the draws and the bootstrap.
     parts
-        The dumps' arrays from the command's one pass (``ContinuationScan.parts()``), so nothing is read again.
+        The inputs' arrays from the command's one pass (``ContinuationScan.parts()``), so nothing is read again.
     client
         A dask client: the roots run on its workers, one task per batch of prompts (the same curves).
 
     Returns
     -------
-    OptimumResult or None
-        Tails dropped (lower) and lumped (upper), every position a root; None for files that are not
-        speedoflight dumps with token ids and sampled tokens.
+    OptimumResult
+        Tails dropped (lower) and lumped (upper), every position a root.
+
+    Raises
+    ------
+    InputError
+        Saying why the inputs cannot give it (no continuations, no token ids, no sampled tokens); the caller says
+        what it shows instead (:data:`FALLBACK`), never in silence.
 
     """
     from ..simulation.grafted import optimum
 
-    if not all(str(d).lower().endswith(".npz") for d in dumps):
-        return None
-    try:
-        return optimum(
-            list(dumps),
-            pmax=min(int(pmax), CEILING_PMAX),
-            positions="all",
-            replicates=CEILING_REPLICATES,
-            seed=seed,
-            tail="both",
-            parts=parts,
-            client=client,
-        )
-    except InputError:
-        return None
+    return optimum(
+        list(dumps),
+        pmax=min(int(pmax), CEILING_PMAX),
+        positions="all",
+        replicates=CEILING_REPLICATES,
+        seed=seed,
+        tail="both",
+        parts=parts,
+        client=client,
+    )
+
+
+def no_ceiling_warning(reason: str) -> str:
+    """Return the warning that a comparison shows a weaker ceiling, with the reason and what is shown instead.
+
+    Parameters
+    ----------
+    reason
+        Why the grafted ceiling could not be built.
+
+    Returns
+    -------
+    str
+        One sentence.
+
+    """
+    return f"no grafted ceiling: {reason.rstrip('.')}; {FALLBACK}"
 
 
 def ceiling_at(res: Any, p: int) -> tuple[float, float, float, float] | None:

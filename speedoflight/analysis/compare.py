@@ -33,7 +33,7 @@ from ..theory.curve import BoundCurve, bound_curve
 from ..theory.registry import CURVES
 from ..theory.timing import DraftCost, Timing, speedup
 from .advice import DEPTHS
-from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling
+from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling, no_ceiling_warning
 from .checks import comparison_warnings
 
 __all__ = ["Comparison", "compare", "write_comparison"]
@@ -386,7 +386,7 @@ def default_p(measured: Sequence[Measured], pmax: int | None, timing: Timing | N
 
 def compare(
     dumps: Sequence[str],
-    measured: Sequence[Measured],
+    measured: Sequence[Measured] | None = None,
     *,
     tree_size: int | None = None,
     timing: Timing | None = None,
@@ -396,6 +396,7 @@ def compare(
     kind: str | None = None,
     vocab_size: int | None = None,
     temperature: float = 1.0,
+    tensor: str | None = None,
     n_boot: int = 300,
     progress: bool = False,
     n_layers: int | None = None,
@@ -409,7 +410,8 @@ def compare(
     dumps
         Files of the verifier's logged distributions (any format the estimator reads).
     measured
-        Measured systems (from :func:`~speedoflight.acceptance.read_acceptance`).
+        Measured systems (from :func:`~speedoflight.logs.acceptance.read_acceptance`); none: the ceiling, the bounds,
+        the simulated optimum and, with a timing model, the best (P, depth) for the drafter cost it gives.
     tree_size
         P for every measured system (overrides what a source records).
     timing
@@ -418,8 +420,8 @@ def compare(
         Largest P on the curves (default: 4x the largest measured P, at least 256).
     replicates, seed
         Simulation of the optimal tree.
-    kind, vocab_size, temperature
-        The estimator's reading flags for ``dumps``.
+    kind, vocab_size, temperature, tensor
+        How to read ``dumps`` where the files do not say (as for :func:`~speedoflight.theory.estimator.estimate`).
     n_boot
         Bootstrap replicates of the trajectory bound.
     progress
@@ -445,8 +447,7 @@ def compare(
     from .._util.paths import expand_paths
 
     dumps = expand_paths(dumps)  # a folder or a glob of shards: the files, so each is a dump of its own
-    if not measured:
-        raise InputError("give at least one --measured file")
+    measured = list(measured or [])
     if tree_size is not None:
         if tree_size < 1:
             raise InputError(f"--tree-size must be at least 1, got {tree_size}")
@@ -465,6 +466,7 @@ def compare(
         kind=kind,
         vocab_size=vocab_size,
         temperature=temperature,
+        tensor=tensor,
         timing=timing,
         seed=seed,
         n_boot=n_boot,
@@ -490,7 +492,12 @@ def compare(
         if m.P is not None and m.mean_accepted > m.P + 1e-9:
             raise InputError(f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check --tree-size")
     parts = conts.parts()
-    ceiling = grafted_ceiling(list(dumps), top, seed=seed, parts=parts, client=client) if parts is not None else None
+    ceiling, missing = None, conts.reason
+    if parts is not None:
+        try:
+            ceiling = grafted_ceiling(list(dumps), top, seed=seed, parts=parts, client=client)
+        except InputError as exc:
+            missing = str(exc)
     if ceiling is not None:
         notes.insert(
             1,
@@ -510,6 +517,8 @@ def compare(
         model=model,
     )
     comp.warnings = comparison_warnings(measured, model, _ceiling_lookup(comp), acknowledged=same_model)
+    if ceiling is None:
+        comp.warnings.insert(0, no_ceiling_warning(missing or "the inputs hold no sampled continuations"))
     with_dist = [m.P for m in measured if m.distribution is not None and m.P is not None and len(m.distribution) > 1]
     if ceiling is not None and with_dist:
         from .ceiling import depth_profiles

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["answer_lines", "measured_markdown", "summary_lines"]
+__all__ = ["UNMEASURED_P", "answer_lines", "measured_markdown", "summary_lines"]
+
+#: Tree sizes the answer shows the ceiling at when nothing is measured and no P is given.
+UNMEASURED_P = (4, 16, 64)
 
 
 def _lorden(comp: Any, p: int) -> float:
@@ -29,6 +32,8 @@ def measured_markdown(comp: Any) -> str:
         (and the model's speedup, with a timing model).
 
     """
+    if not comp.measured:
+        return "No measured drafter was given: the ceiling, the bounds and the best setting stand alone."
     head = "| system | format | X (95% CI) | tokens per call | P | optimum at P | fraction of optimum |"
     sep = "|---|---|---|---|---|---|---|"
     if comp.ceiling is not None:
@@ -128,6 +133,8 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
     ]
     rows = list(zip(comp.measured, comp.measured_rows(), strict=True))
     ps = [tree_size] if tree_size else sorted({int(m.P) for m in comp.measured if m.P is not None})
+    if not ps:  # nothing measured and no P given: the ceiling at a few tree sizes serving stacks use
+        ps = list(UNMEASURED_P)
     shown = ps if len(ps) <= 3 else [ps[0], ps[len(ps) // 2], ps[-1]]
     for p in shown:
         at = at_p(comp.ceiling, p)

@@ -29,7 +29,7 @@ from typing import Any
 
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
-from .._util.provenance import model_name, sha256_file
+from .._util.provenance import sha256_file
 from .._util.shipped import SHIPPED, shipped_data
 from .._version import __version__
 from ..errors import InputError
@@ -57,12 +57,6 @@ def params_from_name(name: str) -> float | None:
     return float(m.group(1)) * (1e6 if m.group(2).lower() == "m" else 1e9)
 
 
-def _model_name(path: str) -> str:
-    from ..readers import open_source
-
-    return model_name(open_source(path).metadata or {})
-
-
 def run_report(
     out: str = "report",
     *,
@@ -80,6 +74,10 @@ def run_report(
     command: str | None = None,
     n_layers: int | None = None,
     same_model: bool = False,
+    kind: str | None = None,
+    vocab_size: int | None = None,
+    temperature: float = 1.0,
+    tensor: str | None = None,
 ) -> str:
     """Write the report folder and return the path of its Markdown file.
 
@@ -88,16 +86,17 @@ def run_report(
     out
         Output folder (its other files are left alone; this command's files are each replaced atomically).
     dumps, measured
-        The verifier's dumps and measured acceptance files; default: the shipped SmolLM2 data.
+        The verifier's dumps (or API logs) and measured acceptance files. Without ``dumps`` the report is the demo
+        on the shipped SmolLM2 data (its measured drafters and oracles included); with ``dumps`` only the files
+        given are read, and ``measured`` may be empty (the ceiling, the bounds and the best setting alone).
     tree_size
         P of every measured system that does not record it (the user's current setting).
     oracles, pools
-        Real-model oracle files with one dump each; default: the shipped ones when the defaults above are used,
-        none otherwise.
+        Real-model oracle files with one dump each; default: the shipped ones in the demo, none otherwise.
     timing
         The timing model (:class:`~speedoflight.theory.timing.Timing`); None: ``gpu`` with ``params``.
     gpu, params
-        Used without ``timing``: a preset, and the verifier's size (default: the size in the dump's model name).
+        Used without ``timing``: a preset, and the verifier's size (default: the size in the input's model name).
     replicates, seed
         Simulation of the optimal tree (and the bootstraps' seed).
     progress
@@ -106,6 +105,8 @@ def run_report(
         The command line, recorded in the report.
     n_layers, same_model
         As for :func:`~speedoflight.analysis.compare.compare`.
+    kind, vocab_size, temperature, tensor
+        How to read ``dumps`` where the files do not say (as for :func:`~speedoflight.analysis.compare.compare`).
 
     Returns
     -------
@@ -114,32 +115,47 @@ def run_report(
 
     """
     from ..logs.acceptance import read_many
+    from ..readers import input_model
     from ..theory.estimator import estimate
     from ..theory.timing import Timing
     from .compare import compare
     from .evidence import compare_real, figure
 
-    defaults = dumps is None and measured is None
     shown: dict[str, str] = {}  # shipped files by name, wherever this install keeps them
-    if dumps is None or measured is None:
+    if dumps is None:
+        if measured:
+            raise InputError(
+                "measured files need the verifier's dumps or API logs beside them; the shipped demo dump is never "
+                "mixed with your files"
+            )
         data = shipped_data()
         shown = {str(data / f): f"{f} (shipped)" for names in SHIPPED.values() for f in names}
-        dumps = dumps or [str(data / f) for f in SHIPPED["dump"]]
-        measured = measured or [str(data / f) for f in SHIPPED["measured"]]
-        if defaults and oracles is None:
+        dumps = [str(data / f) for f in SHIPPED["dump"]]
+        measured = [str(data / f) for f in SHIPPED["measured"]]
+        if oracles is None:
             oracles = [str(data / f) for f in SHIPPED["oracle"]]
             pools = [str(data / f) for f in SHIPPED["pool"]]
+    measured = list(measured or [])
     oracles = list(oracles or [])
     pools = list(pools or [])
     if len(oracles) != len(pools):
-        raise InputError(f"give one --pool per --oracle ({len(oracles)} oracle files, {len(pools)} pools)")
+        raise InputError(f"give one pool per oracle ({len(oracles)} oracle files, {len(pools)} pools)")
     if timing is None:
-        name = _model_name(dumps[0]) if str(dumps[0]).endswith(".npz") else ""
-        params = params if params is not None else params_from_name(name)
+        from .._util.paths import expand_paths
+
+        params = params if params is not None else params_from_name(input_model(expand_paths(list(dumps))[0]))
         if params is None:
             raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
         timing = Timing.preset(gpu, params)
-    m = estimate(list(dumps), seed=seed, progress=progress)
+    m = estimate(
+        list(dumps),
+        kind=kind,
+        vocab_size=vocab_size,
+        temperature=temperature,
+        tensor=tensor,
+        seed=seed,
+        progress=progress,
+    )
     comp = compare(
         list(dumps),
         read_many(measured),
@@ -150,6 +166,10 @@ def run_report(
         progress=progress,
         n_layers=n_layers,
         same_model=same_model,
+        kind=kind,
+        vocab_size=vocab_size,
+        temperature=temperature,
+        tensor=tensor,
     )
     evidence = []
     by_model = _measure_files_by_model(measured)

@@ -18,6 +18,7 @@ from ..errors import InputError
 from . import (
     bound,
     classic,
+    collect,
     compare,
     dump,
     estimate,
@@ -48,6 +49,7 @@ COMMANDS = (
     oracle,
     measure,
     evidence,
+    collect,
     compare,
     watch,
     report,

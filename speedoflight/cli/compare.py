@@ -38,9 +38,20 @@ def add_parser(sub: Any) -> None:
         epilog=MEASURED_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dump", nargs="+", required=True, metavar="DUMP", help="the verifier's logged distributions")
     p.add_argument(
-        "--measured", nargs="+", required=True, metavar="FILE", help="measured acceptance (any format below)"
+        "--dump",
+        nargs="+",
+        required=True,
+        metavar="DUMP",
+        help="the verifier's logged distributions: speedoflight dumps or API logs (speedoflight collect)",
+    )
+    p.add_argument(
+        "--measured",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="measured acceptance (any format below); without it: the ceiling, the bounds, the simulated optimum and, "
+        "with a device, the best (P, depth) for the drafter cost the flags give",
     )
     p.add_argument("--measured-format", choices=sorted(measured_formats()), help="force the measured files' format")
     p.add_argument(
@@ -88,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             kind=args.kind,
             vocab_size=args.vocab_size,
             temperature=args.temperature,
+            tensor=args.tensor,
             progress=progress(args),
             n_layers=args.verifier_layers,
             same_model=args.same_model,

@@ -9,6 +9,7 @@ from ..errors import InputError
 from ._common import (
     REPLICATES,
     add_check_flags,
+    add_reading_flags,
     add_timing_flags,
     command_line,
     out_dir,
@@ -32,15 +33,29 @@ def add_parser(sub: Any) -> None:
         "arguments it runs on the data shipped in data/. The folder is written all or nothing.",
     )
     p.add_argument("--out", default="report", type=out_dir, help="output folder (default ./report)")
-    p.add_argument("--dump", nargs="+", metavar="DUMP", help="verifier dumps (default: the shipped SmolLM2 dump)")
-    p.add_argument("--measured", nargs="+", metavar="FILE", help="measured acceptance (default: the shipped run)")
+    p.add_argument(
+        "--dump",
+        nargs="+",
+        metavar="DUMP",
+        help="the verifier's dumps or API logs (speedoflight collect); only your files are read. Without it: the "
+        "demo on the shipped SmolLM2 data",
+    )
+    p.add_argument(
+        "--measured", nargs="+", metavar="FILE", help="measured acceptance (optional; any format of compare --help)"
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="the demo on the shipped data (what no --dump gives); cannot be mixed with --dump or --measured",
+    )
     p.add_argument(
         "--tree-size", type=positive_int, metavar="P", help="P of every measured system that does not record it"
     )
     p.add_argument(
-        "--oracle", nargs="*", metavar="FILE", help="oracle files with one --pool each (default: the shipped ones)"
+        "--oracle", nargs="*", metavar="FILE", help="oracle files with one --pool each (the demo: the shipped ones)"
     )
     p.add_argument("--pool", nargs="*", metavar="DUMP", help="dumps matching --oracle")
+    add_reading_flags(p)
     add_timing_flags(p, "of the best-setting section (default h100-sxm; --params: the dump's model size)")
     add_check_flags(p)
     p.add_argument("--replicates", type=positive_int, default=REPLICATES, help=f"simulation replicates ({REPLICATES})")
@@ -51,12 +66,21 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``speedoflight report`` with the parsed flags; return the exit status."""
+    from .._util.paths import expand_paths
     from .._util.shipped import SHIPPED, shipped_data
-    from ..analysis.report import _model_name, params_from_name, run_report
+    from ..analysis.report import params_from_name, run_report
+    from ..readers import input_model
 
+    if args.demo and (args.dump or args.measured):
+        raise InputError("--demo runs on the shipped data only; drop --demo to report on your --dump/--measured files")
+    if args.measured and not args.dump:
+        raise InputError(
+            "--measured needs --dump (the verifier's dumps or API logs, e.g. from speedoflight collect); the shipped "
+            "demo dump is never mixed with your files"
+        )
     if args.params is None and not args.latency:
-        first = args.dump[0] if args.dump else str(shipped_data() / SHIPPED["dump"][0])
-        args.params = params_from_name(_model_name(first)) if str(first).endswith(".npz") else None
+        first = expand_paths(args.dump)[0] if args.dump else str(shipped_data() / SHIPPED["dump"][0])
+        args.params = params_from_name(input_model(first))
         if args.params is None:
             raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
     if args.gpu is None and not (args.bandwidth and args.flops):
@@ -75,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
         command=command_line(args),
         n_layers=args.verifier_layers,
         same_model=args.same_model,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        temperature=args.temperature,
+        tensor=args.tensor,
     )
     with open(path, encoding="utf-8") as fh:  # the answer first, on the terminal too
         head = fh.read().split("## Details", 1)[0].strip().splitlines()

@@ -47,15 +47,13 @@ def _ceiling(dumps: list[str], k: int) -> tuple[float, float, float, float]:
 
 def _warnings(args: argparse.Namespace, total: Any, ceiling: Any, models: list[str]) -> list[str]:
     """Return the sanity checks of ``compare`` on the whole watch: another model, above the ceiling, broken."""
-    from .._util.provenance import model_name
     from ..analysis.checks import comparison_warnings
     from ..logs.result import Measured
-    from ..readers.dumpfile import read_metadata
+    from ..readers import input_model
 
     if not ceiling or not math.isfinite(total.mean_accepted):
         return []
-    first = str(args.dump[0])
-    dump_model = (model_name(read_metadata(first)) if first.lower().endswith(".npz") else "") or ""
+    dump_model = input_model(str(args.dump[0]))
     k, *at = ceiling
     ms = [
         Measured(args.source, "vllm-metrics", m, total.mean_accepted, total.drafts, None, None, "", "", P=k, model=m)
@@ -95,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     first = spec_counters(fetch(args.source, args.timeout), args.source)
     if not first:
         raise InputError(
-            f"{args.source}: no vllm:spec_decode_num_* counters; is speculative decoding on (and stats logging)?"
+            f"{args.source}: no vllm:spec_decode_num_* or llamacpp:spec_decode_num_* counters; is speculative "
+            "decoding on (and stats logging; llama.cpp: --metrics)?"
         )
     prev, t_prev, t0 = first, time.monotonic(), time.monotonic()
     parts = []

@@ -1,6 +1,7 @@
 """Live acceptance from a serving stack's ``/metrics``: spec-decode counters per engine, differenced between scrapes.
 
-vLLM (and SGLang's vLLM-compatible exposition) keeps cumulative counters per ``model_name`` and ``engine``:
+llama.cpp's server keeps the same counters under ``llamacpp:`` (one engine, no labels). vLLM (and SGLang's
+vLLM-compatible exposition) keeps cumulative counters per ``model_name`` and ``engine``:
 ``vllm:spec_decode_num_drafts``, ``..._num_draft_tokens``, ``..._num_accepted_tokens`` and
 ``..._num_accepted_tokens_per_pos{position}``. Between two scrapes their differences give the interval's X =
 accepted / drafts, and the per-position differences the distribution of X (hence the interval). A counter that
@@ -22,7 +23,9 @@ from .uncertainty import distribution_from_cumulative, from_distribution, totals
 
 __all__ = ["Counters", "IntervalStats", "fetch", "interval", "mean_draft", "spec_counters", "summarize"]
 
-_PREFIX = "vllm:spec_decode_num_"
+#: Counter prefixes read: vLLM's (and SGLang's vLLM-compatible exposition), and llama.cpp's server (``--metrics``:
+#: ``llamacpp:spec_decode_num_drafts_total``, ``..._num_draft_tokens_total``, ``..._num_accepted_tokens_total``).
+PREFIXES = ("vllm:spec_decode_num_", "llamacpp:spec_decode_num_")
 _BASES = ("drafts", "draft_tokens", "accepted_tokens", "accepted_tokens_per_pos")
 
 
@@ -92,9 +95,10 @@ def spec_counters(text: str, source: str) -> dict[tuple[str, str], Counters]:
         raise InputError(f"{source}: not Prometheus text ({exc})") from None
     out: dict[tuple[str, str], Counters] = {}
     for s in samples:
-        if not s.name.startswith(_PREFIX) or s.name.endswith("_created"):
+        prefix = next((p for p in PREFIXES if s.name.startswith(p)), None)
+        if prefix is None or s.name.endswith("_created"):
             continue
-        base = s.name[len(_PREFIX) :].removesuffix("_total")
+        base = s.name[len(prefix) :].removesuffix("_total")
         if base not in _BASES:
             continue
         v = float(s.value)

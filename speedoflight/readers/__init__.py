@@ -19,7 +19,7 @@ from ..errors import InputError
 from . import arrays, dumpfile, jsonl
 from ._base import KINDS, RowChunk, Source, check_kind, detect_kind
 
-__all__ = ["KINDS", "RowChunk", "Source", "check_one_vocabulary", "open_source"]
+__all__ = ["KINDS", "RowChunk", "Source", "check_one_vocabulary", "input_model", "open_source"]
 
 _ARRAY_SUFFIXES = (".npy", ".npz", ".safetensors", ".pt", ".pth", ".bin")
 _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -112,9 +112,25 @@ def open_source(
     if low.endswith(_JSONL_SUFFIXES):
         if kind not in (None, "logprobs"):
             raise InputError(f"{path}: API logs hold log-probabilities; drop --kind {kind} or use --kind logprobs")
-        layout = jsonl.sniff(path)
+        info = jsonl.describe(path)
+        layout = info.layout
         if vocab_size is None:
-            raise InputError(f"{path}: {layout} logs do not record the vocabulary size; pass --vocab-size V")
+            vocab_size = info.vocab_size
+        elif info.vocab_size is not None and vocab_size != info.vocab_size:
+            raise InputError(
+                f"{path}: the log records a vocabulary of {info.vocab_size} tokens (from its server), not "
+                f"--vocab-size {vocab_size}; drop --vocab-size"
+            )
+        if vocab_size is None:
+            raise InputError(
+                f"{path}: {layout} logs do not record the vocabulary size; pass --vocab-size V (logs written by "
+                "`speedoflight collect` record it)"
+            )
+        meta: dict[str, Any] = {"layout": layout}
+        if info.model:
+            meta["model"] = info.model
+        if info.temperature is not None:
+            meta["temperature"] = info.temperature
         return Source(
             path=path,
             format=f"{layout}-jsonl",
@@ -124,7 +140,7 @@ def open_source(
             width=None,
             n_rows=None,
             dtype="float64",
-            metadata={"layout": layout},
+            metadata=meta,
             _chunks=_jsonl_chunker(path, layout),
         )
     if low.endswith((".npy", ".npz")):
@@ -221,3 +237,32 @@ def check_one_vocabulary(sources: list[Source]) -> None:
                 f"{path}: vocabulary of {v} tokens, but {known[0][0]} has {known[0][1]}: rows of different models "
                 "cannot be pooled; give one model's files at a time"
             )
+
+
+def input_model(path: str | os.PathLike[str]) -> str:
+    """Return the model an input names: a dump's metadata, an API log's header or first response; else ``""``.
+
+    Parameters
+    ----------
+    path
+        A dump, an array file or an API log.
+
+    Returns
+    -------
+    str
+        The model's name or id as the file records it, ``""`` where it records none.
+
+    Raises
+    ------
+    InputError
+        For a file that is missing or cannot be read (as the command reading it would).
+
+    """
+    from .._util.provenance import model_name
+
+    path = os.fspath(path)
+    if path.lower().endswith(_JSONL_SUFFIXES):
+        _check_file(path)
+        return jsonl.describe(path).model
+    with open_source(path) as src:
+        return model_name(src.metadata or {})

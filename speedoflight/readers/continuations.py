@@ -422,6 +422,12 @@ class ContinuationScan:
         self._parts: list[dict[str, Any]] = []
         self._chunks: list[list[Any]] = []
         self.usable = True
+        #: Why the scan is unusable ('' while it is usable), for the command's warning.
+        self.reason = ""
+
+    def _unusable(self, reason: str) -> None:
+        if self.usable:
+            self.usable, self.reason = False, reason
 
     def begin(self, index: int, source: Any) -> None:
         """Start collecting source ``index`` (a speedoflight dump, or the scan is unusable).
@@ -435,9 +441,16 @@ class ContinuationScan:
 
         """
         if not (source.format.startswith("speedoflight-dump") or source.format.endswith("-jsonl")):
-            self.usable = False
-        temp = source.metadata.get("temperature", math.nan) if source.format.startswith("speedoflight") else math.nan
-        self._parts.append({"_temperature": np.array(float(temp))})
+            self._unusable(
+                f"{source.path} is a {source.format} file of rows, which holds no sampled continuations; the "
+                "grafted ceiling needs a speedoflight dump (`speedoflight dump --samples-per-prompt N`) or an API "
+                "log of continuations (`speedoflight collect`)"
+            )
+        temp = (source.metadata or {}).get("temperature", math.nan)  # API logs: the temperature their requests sent
+        part: dict[str, Any] = {"_temperature": np.array(float(temp))}
+        if source.format.endswith("-jsonl"):
+            part["_path"] = source.path  # checked for sampled tokens once read
+        self._parts.append(part)
         self._chunks.append([])
 
     def add(self, index: int, source: Any, chunk: Any, logprobs: Any, full: bool) -> None:
@@ -452,7 +465,10 @@ class ContinuationScan:
 
         """
         if chunk.ids is None or chunk.next_token is None or chunk.seq is None or chunk.pos is None:
-            self.usable = False
+            self._unusable(
+                f"{source.path} records no token ids or sampled tokens, which the grafted ceiling needs; re-dump "
+                "with this version's `speedoflight dump --samples-per-prompt N`"
+            )
             return
         self._chunks[index].append(chunk)
 
@@ -466,22 +482,49 @@ class ContinuationScan:
 
         """
         if not self.usable or not self._parts:
+            self._unusable("no input was read")
             return None
         out = []
         for meta, chunks in zip(self._parts, self._chunks, strict=True):
             if not chunks:
+                self._unusable("an input holds no rows")
                 return None
             d = dict(meta)
-            d["topk_logprobs"] = np.concatenate([c.values for c in chunks])
-            d["topk_ids"] = np.concatenate([c.ids for c in chunks])
-            d["next_token"] = np.concatenate([c.next_token for c in chunks])
-            d["next_surprisal"] = np.concatenate([c.surprisal for c in chunks])
-            d["seq"] = np.concatenate([c.seq for c in chunks])
-            d["pos"] = np.concatenate([c.pos for c in chunks])
-            if all(c.prompt is not None for c in chunks):
-                d["prompt"] = np.concatenate([c.prompt for c in chunks])
+            d.update(_joined(chunks))
+            if "_path" in d and (np.any(d["next_token"] < 0) or not np.all(np.isfinite(d["next_surprisal"]))):
+                self._unusable(_no_sampled(str(d["_path"])))
+                return None
+            d.pop("_path", None)
             out.append(d)
         return out
+
+
+def _joined(chunks: Sequence[Any]) -> dict[str, np.ndarray]:
+    """One source's chunks as arrays; top-k rows padded to the widest (API logs' chunks differ in width)."""
+    width = max(c.values.shape[1] for c in chunks)
+
+    def pad(a: np.ndarray, fill: float) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
+
+    d = {
+        "topk_logprobs": np.concatenate([pad(c.values, -np.inf) for c in chunks]),
+        "topk_ids": np.concatenate([pad(np.asarray(c.ids), -1) for c in chunks]),
+        "next_token": np.concatenate([c.next_token for c in chunks]),
+        "next_surprisal": np.concatenate([c.surprisal for c in chunks]),
+        "seq": np.concatenate([c.seq for c in chunks]),
+        "pos": np.concatenate([c.pos for c in chunks]),
+    }
+    if all(c.prompt is not None for c in chunks):
+        d["prompt"] = np.concatenate([c.prompt for c in chunks])
+    return d
+
+
+def _no_sampled(path: str) -> str:
+    return (
+        f"{path}: the log does not record every sampled token and its log-probability, which the grafted tree "
+        "needs; log with logprobs on (OpenAI: logprobs=true, top_logprobs=20; vLLM: logprobs=20), or use "
+        "`speedoflight collect`"
+    )
 
 
 def api_log_parts(path: str) -> dict[str, Any]:
@@ -511,26 +554,10 @@ def api_log_parts(path: str) -> dict[str, Any]:
     from . import _check_file, jsonl
 
     _check_file(path)
-    layout = jsonl.sniff(path)
-    chunks = list(jsonl.jsonl_chunks(path, layout, with_ids=True))
-    width = max(c.values.shape[1] for c in chunks)
-
-    def pad(a: np.ndarray, fill: float) -> np.ndarray:
-        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
-
-    out: dict[str, Any] = {
-        "_temperature": np.array(math.nan),
-        "topk_logprobs": np.concatenate([pad(c.values, -np.inf) for c in chunks]),
-        "topk_ids": np.concatenate([pad(np.asarray(c.ids), -1) for c in chunks]),
-        "next_token": np.concatenate([c.next_token for c in chunks]),
-        "next_surprisal": np.concatenate([c.surprisal for c in chunks]),
-        "seq": np.concatenate([c.seq for c in chunks]),
-        "pos": np.concatenate([c.pos for c in chunks]),
-        "prompt": np.concatenate([c.prompt for c in chunks]),
-    }
+    info = jsonl.describe(path)
+    chunks = list(jsonl.jsonl_chunks(path, info.layout, with_ids=True))
+    out: dict[str, Any] = {"_temperature": np.array(math.nan if info.temperature is None else info.temperature)}
+    out.update(_joined(chunks))
     if np.any(out["next_token"] < 0) or not np.all(np.isfinite(out["next_surprisal"])):
-        raise InputError(
-            f"{path}: the log does not record every sampled token and its log-probability, which the grafted tree "
-            "needs; log with logprobs on (OpenAI: logprobs=true, top_logprobs=20; vLLM: logprobs=20)"
-        )
+        raise InputError(_no_sampled(path))
     return out

@@ -17,6 +17,14 @@ Recognised layouts, tried in this order:
     ``outputs[]`` (vLLM's ``RequestOutput``), values either numbers or
     ``{"logprob": ..., "rank": ...}``; ``token_ids`` gives the sampled tokens.
 
+A line may also be a record written by ``speedoflight collect``: ``{"request": {...}, "response": {...}}``,
+the response in one of the layouts above, the request grouping continuations of one prompt; and a header line
+``{"format": "speedoflight-collect", "server": {...}, "sampling": {...}}`` records what the server said about
+itself (model, vocabulary size) and what was sent (:func:`describe`).
+
+Tokens are identified by their ids wherever a layout gives them (vLLM, SGLang, and llama.cpp's ``id`` beside
+OpenAI's fields), else by their bytes, else by their strings.
+
 Log-probabilities of -9999 or less mean "not in the top k" (OpenAI's marker)
 and are dropped. A sampled token listed beside the top k (vLLM adds it, with
 a rank above k) counts as known mass, but the cap on unlisted tokens is then
@@ -28,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +48,10 @@ from ..errors import InputError
 from ._base import RowChunk
 
 LAYOUTS = ("openai-chat", "openai-completions", "sglang", "vllm")
+#: The ``format`` of the header line ``speedoflight collect`` writes.
+HEADER_FORMAT = "speedoflight-collect"
+#: Token strings without an id are coded from here up, so they never collide with a real token id.
+STRING_CODES = 1 << 40
 
 # One parsed position: (listed log-probabilities, cap logprob or nan, sampled-token logprob or nan,
 # the listed tokens' identities, the sampled token's identity or None). A token's identity is its id where the
@@ -47,9 +60,51 @@ _Row = tuple[list[float], float, float, list[Any], Any]
 
 
 def _identity(item: dict) -> Any:
-    """Return a token's identity in an OpenAI chat entry: its bytes where given, else its string."""
+    """Return a token's identity in an OpenAI chat entry: its id where given (llama.cpp), else bytes, else string.
+
+    llama.cpp returns special tokens with empty strings and bytes but distinct ids, so the id must win.
+    """
+    tid = item.get("id")
+    if isinstance(tid, int) and not isinstance(tid, bool):
+        return tid
     b = item.get("bytes")
-    return tuple(b) if isinstance(b, list) else item.get("token")
+    return tuple(b) if isinstance(b, list) and b else item.get("token")
+
+
+def is_header(obj: Any) -> bool:
+    """Return whether a parsed line is the header ``speedoflight collect`` writes.
+
+    Parameters
+    ----------
+    obj
+        One JSONL line, parsed.
+
+    Returns
+    -------
+    bool
+        True for ``{"format": "speedoflight-collect", ...}``.
+
+    """
+    return isinstance(obj, dict) and obj.get("format") == HEADER_FORMAT
+
+
+def response_of(obj: Any) -> Any:
+    """Return the response a line holds: a collect record's ``response``, else the line itself.
+
+    Parameters
+    ----------
+    obj
+        One JSONL line, parsed.
+
+    Returns
+    -------
+    Any
+        The response object.
+
+    """
+    if isinstance(obj, dict) and isinstance(obj.get("response"), dict | list):
+        return obj["response"]
+    return obj
 
 
 def _num(x: Any) -> float:
@@ -65,10 +120,11 @@ def _openai_chat(obj: dict) -> list[list[_Row]] | None:
     first = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
     if not isinstance(first, dict) or not isinstance(first.get("content"), list):
         return None
-    out = []
+    out, entries = [], []
     for ch in choices:
         rows = []
-        for item in ch["logprobs"]["content"]:
+        items = ch["logprobs"]["content"]
+        for item in items:
             listed = item.get("top_logprobs") or []
             tops = [_num(t["logprob"]) for t in listed]
             keys = [_identity(t) for t in listed]
@@ -76,7 +132,31 @@ def _openai_chat(obj: dict) -> list[list[_Row]] | None:
                 (tops, math.nan, _num(item["logprob"]) if "logprob" in item else math.nan, keys, _identity(item))
             )
         out.append(rows)
+        entries.append(items)
+    usage = obj.get("usage")
+    generated = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if isinstance(generated, int) and sum(len(r) for r in out) < generated:
+        out = [rows[: _aligned(items)] for rows, items in zip(out, entries, strict=True)]
     return out
+
+
+def _aligned(items: list[Any]) -> int:
+    """Return how many leading entries surely stand for one generated token each.
+
+    llama.cpp gives no entry for a token that leaves the text in the middle of a UTF-8 character: the next entry
+    then spells the whole character (its id the completing token's) and the partial token's row is lost, so the
+    continuation's positions shift. Such merged entries hold non-ASCII bytes, so every entry before the first
+    non-ASCII one is one token; the sequence is cut there (only where the response generated more tokens than it
+    lists entries).
+    """
+    for i, item in enumerate(items):
+        b = item.get("bytes") if isinstance(item, dict) else None
+        if isinstance(b, list):
+            if any(not isinstance(x, int) or x >= 128 for x in b):
+                return i
+        elif not str(item.get("token", "") if isinstance(item, dict) else "").isascii():
+            return i
+    return len(items)
 
 
 def _openai_completions(obj: dict) -> list[list[_Row]] | None:
@@ -168,7 +248,8 @@ _PARSERS = {
 
 
 def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[_Row]]] | None:
-    """Parse one JSON value; return (layout, sequences of rows) or None."""
+    """Parse one JSON value (a response, or a collect record holding one); return (layout, rows) or None."""
+    obj = response_of(obj)
     items = obj if isinstance(obj, list) else [obj]
     found: str | None = layout
     seqs: list[list[_Row]] = []
@@ -188,26 +269,113 @@ def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[_Row]]] | N
     return (found or "openai-chat"), seqs
 
 
-def sniff(path: str) -> str:
-    """Return the layout of the first non-empty line, or raise InputError."""
+@dataclass(frozen=True)
+class LogInfo:
+    """What an API log says about itself, from its header line (if any) and its first record.
+
+    Attributes
+    ----------
+    layout : str
+        One of :data:`LAYOUTS`.
+    model : str
+        The model the header or the first response names ('' if none).
+    vocab_size : int or None
+        The vocabulary size the header records (``speedoflight collect`` asks the server).
+    temperature : float or None
+        The sampling temperature the header or the first request records.
+    header : dict
+        The header line (empty without one).
+
+    """
+
+    layout: str
+    model: str = ""
+    vocab_size: int | None = None
+    temperature: float | None = None
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def _temperature(obj: Any) -> float | None:
+    req = obj.get("request") if isinstance(obj, dict) else None
+    t = req.get("temperature") if isinstance(req, dict) else None
+    return float(t) if isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) else None
+
+
+def _model(obj: Any) -> str:
+    resp = response_of(obj)
+    first = resp[0] if isinstance(resp, list) and resp else resp
+    m = first.get("model") if isinstance(first, dict) else None
+    return m if isinstance(m, str) else ""
+
+
+def describe(path: str) -> LogInfo:
+    """Return the layout of an API log and what it records about the server, or raise InputError.
+
+    Parameters
+    ----------
+    path
+        The log.
+
+    Returns
+    -------
+    LogInfo
+        The layout of the first record; the model, vocabulary size and temperature from the header line
+        (``speedoflight collect``) or, where there is none, from the first record (its response's ``model``, its
+        request's ``temperature``).
+
+    """
+    header: dict[str, Any] = {}
     with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    obj = json_loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
-                try:
-                    got = parse_line(obj, None)
-                except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-                    got = None
-                if got is None:
-                    raise InputError(
-                        f"{path}: line {lineno} has no known log-probability layout; expected one of "
-                        f"{', '.join(LAYOUTS)} (see `speedoflight estimate --help`)"
-                    )
-                return got[0]
-    raise InputError(f"{path}: the file is empty")
+            if not line.strip():
+                continue
+            try:
+                obj = json_loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
+            if is_header(obj):
+                header = header or obj
+                continue
+            try:
+                got = parse_line(obj, None)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                got = None
+            if got is None:
+                raise InputError(
+                    f"{path}: line {lineno} has no known log-probability layout; expected one of "
+                    f"{', '.join(LAYOUTS)} (see `speedoflight estimate --help`)"
+                )
+            server = header.get("server") if isinstance(header.get("server"), dict) else {}
+            sampling = header.get("sampling") if isinstance(header.get("sampling"), dict) else {}
+            vocab = server.get("vocab_size")
+            temp = sampling.get("temperature")
+            return LogInfo(
+                layout=got[0],
+                model=str(server.get("model") or "") or _model(obj),
+                vocab_size=int(vocab) if isinstance(vocab, int) and not isinstance(vocab, bool) and vocab > 0 else None,
+                temperature=float(temp)
+                if isinstance(temp, int | float) and not isinstance(temp, bool)
+                else _temperature(obj),
+                header=header,
+            )
+    raise InputError(f"{path}: the file is empty" if not header else f"{path}: the log holds no responses yet")
+
+
+def sniff(path: str) -> str:
+    """Return the layout of the first record, or raise InputError.
+
+    Parameters
+    ----------
+    path
+        The log.
+
+    Returns
+    -------
+    str
+        One of :data:`LAYOUTS`.
+
+    """
+    return describe(path).layout
 
 
 def prompt_key(obj: Any) -> str | None:
@@ -232,6 +400,40 @@ def prompt_key(obj: Any) -> str | None:
         if v is not None:
             return json.dumps(v, sort_keys=True)
     return None
+
+
+def _listed(row: _Row) -> bool:
+    return any(math.isfinite(v) and v > MISSING_LOGPROB for v in row[0])
+
+
+def check_listed(path: str, lineno: int, rows: list[_Row]) -> None:
+    """Refuse a sequence with a position that lists no top log-probabilities, naming the usual cause.
+
+    Parameters
+    ----------
+    path, lineno
+        Where the sequence is, for the message.
+    rows
+        The sequence's positions.
+
+    Raises
+    ------
+    InputError
+        For the first empty position; where only the first position lists any, the message says the server ran
+        speculative decoding (llama.cpp then returns ``top_logprobs`` for a request's first token only).
+
+    """
+    empty = [p for p, row in enumerate(rows) if not _listed(row)]
+    if not empty:
+        return
+    if len(rows) > 1 and empty == list(range(1, len(rows))):
+        raise InputError(
+            f"{path}: line {lineno}: top_logprobs are empty after the first token ({len(empty)} of {len(rows)} "
+            "positions): the server ran speculative decoding, which returns log-probabilities for a request's first "
+            "token only (llama.cpp); collect from a server without speculation, or per request with "
+            '"speculative.n_max": 0 (speedoflight collect does both checks)'
+        )
+    raise InputError(f"{path}: line {lineno}, position {empty[0]} lists no top log-probabilities")
 
 
 def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = False) -> Iterator[RowChunk]:
@@ -270,9 +472,9 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
     def code(key: Any) -> int:
         if key is None:
             return -1
-        if isinstance(key, int) and layout in ("vllm", "sglang"):
+        if isinstance(key, int):
             return key
-        return vocab.setdefault(key, len(vocab))
+        return vocab.setdefault(key, STRING_CODES + len(vocab))
 
     def flush() -> RowChunk:
         width = max(1, max(len(r[0]) for r in buf))
@@ -310,6 +512,8 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
                 raise InputError(
                     f"{path}: line {lineno} is not valid JSON ({exc.msg}); is the file truncated?"
                 ) from None
+            if is_header(obj):
+                continue
             try:
                 got = parse_line(obj, layout)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError):
@@ -323,9 +527,8 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
             else:
                 this_prompt = groups.setdefault(key, len(groups) + line_prompt)
             for rows in got[1]:
+                check_listed(path, lineno, rows)
                 for p, row in enumerate(rows):
-                    if not any(math.isfinite(v) and v > MISSING_LOGPROB for v in row[0]):
-                        raise InputError(f"{path}: line {lineno}, position {p} lists no top log-probabilities")
                     buf.append(row)
                     seqs.append(seq_id)
                     poss.append(p)

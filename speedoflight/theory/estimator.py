@@ -282,7 +282,9 @@ def check_shards(sources: Sequence[Source], temperature: float) -> None:
         return {
             "vocabulary": s.vocab_size,
             "model": model_name(meta) or None,
-            "temperature": meta.get("temperature") if s.format.startswith("speedoflight") else None,
+            "temperature": meta.get("temperature")
+            if s.format.startswith("speedoflight") or s.format.endswith("-jsonl")
+            else None,
             "kind": s.kind,
         }
 

@@ -1,0 +1,111 @@
+"""``speedoflight collect``: the verifier's log-probabilities from a running OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..errors import InputError
+from ._common import add_output_flags, emit, positive, positive_int, progress, seed_int
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``speedoflight collect`` on the subcommands."""
+    p = sub.add_parser(
+        "collect",
+        help="collect the verifier's log-probabilities from a running server (vLLM, SGLang, llama.cpp, OpenAI)",
+        description="Samples N continuations per prompt from an OpenAI-compatible server at temperature 1 with "
+        "truncation off, with each position's top-K log-probabilities and token ids where the server gives them, "
+        "and appends them to a JSONL log (a header line, then one record per request with the request and the "
+        "response) that estimate, bound --from, optimum, compare, report and watch --dump read. Re-running the "
+        "same command resumes: prompts already complete are skipped. Cost: prompts x N continuations x "
+        "--max-tokens generated tokens, in prompts (n) or prompts x N requests.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  speedoflight collect --url http://127.0.0.1:8000 --prompts prompts.jsonl --out mine.jsonl "
+        "-n 4 --max-tokens 64\n  speedoflight report --dump mine.jsonl --measured server.log",
+    )
+    p.add_argument("--url", required=True, metavar="BASE", help="the server, e.g. http://127.0.0.1:8000 (or .../v1)")
+    p.add_argument(
+        "--prompts",
+        required=True,
+        metavar="FILE",
+        help="prompts: a text file (one per line) or JSONL with 'prompt' (and 'kind')",
+    )
+    p.add_argument("--out", required=True, metavar="FILE.jsonl", help="the log to write, or to resume")
+    p.add_argument("-n", type=positive_int, default=4, metavar="N", help="continuations per prompt (4)")
+    p.add_argument("--max-tokens", type=positive_int, default=64, metavar="T", help="tokens per continuation (64)")
+    p.add_argument(
+        "--top-logprobs", type=positive_int, default=20, metavar="K", help="top log-probabilities per position (20)"
+    )
+    p.add_argument("--temperature", type=positive, default=1.0, metavar="T", help="sampling temperature (1)")
+    p.add_argument("--chat", action="store_true", help="use /v1/chat/completions, each prompt one user message")
+    p.add_argument("--model", metavar="NAME", help="the model id to request (default: the only one served)")
+    p.add_argument("--concurrency", type=positive_int, default=2, metavar="C", help="requests in flight (2)")
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="the environment variable holding the API key (sent as a bearer token, never written)",
+    )
+    p.add_argument("--seed", type=seed_int, default=0, metavar="S", help="seed of continuation 0; j uses S + j (0)")
+    p.add_argument("--timeout", type=positive, default=120.0, metavar="S", help="seconds per request (120)")
+    p.add_argument("--retries", type=int, default=5, metavar="N", help="retries on 429, 5xx, dropped connections (5)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N prompts")
+    p.add_argument("--per-kind", type=positive_int, metavar="N", help="only the first N prompts of each kind")
+    add_output_flags(p, "print the result as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``speedoflight collect`` with the parsed flags; return the exit status."""
+    from ..serving.collect import CollectOptions, collect
+
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise InputError(f"--api-key-env {args.api_key_env}: that environment variable is not set or is empty")
+    options = CollectOptions(
+        n=args.n,
+        max_tokens=args.max_tokens,
+        top_logprobs=args.top_logprobs,
+        temperature=args.temperature,
+        chat=args.chat,
+        model=args.model,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        timeout=args.timeout,
+        retries=args.retries,
+        limit=args.limit,
+        per_kind=args.per_kind,
+    )
+    show = progress(args)
+
+    def say(msg: str) -> None:
+        if show:
+            print(f"speedoflight: {msg}", file=sys.stderr)
+
+    res = collect(args.url, args.prompts, args.out, options, api_key=api_key, progress=show, say=say)
+    if args.json or args.csv:  # --csv: the result as one row
+        emit(args, res.to_dict(), rows=[res.to_dict()])
+        return 0
+    s = res.server
+    print(
+        f"collected {res.continuations} continuations of {res.prompts} prompts into {res.out} "
+        f"({res.requests} requests, {res.tokens} tokens this run"
+        + (f"; {res.complete_before} prompts were already complete" if res.complete_before else "")
+        + ")"
+    )
+    vocab = f"vocabulary {s.vocab_size}" if s.vocab_size else "vocabulary not told"
+    print(f"server: {s.engine} {s.version or ''} at {s.url}, model {s.model}, {vocab}".replace("  ", " "))
+    print(f"top log-probabilities per position: {res.top_logprobs}; token ids: {'yes' if res.ids else 'no'}")
+    if res.dropped:
+        print(f"the server refused {', '.join(res.dropped)}: sent without them (its defaults apply)")
+    if res.retried:
+        print(f"{res.retried} requests were retried (429, 5xx or dropped connections)")
+    for note in res.notes:
+        print(f"- {note}")
+    print(f"next: speedoflight report --dump {res.out} [--measured YOUR-SERVER-LOG]")
+    return 0

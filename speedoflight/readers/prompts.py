@@ -1,0 +1,77 @@
+"""Prompt files: read them (text, or JSONL with kinds) and choose per kind; used by dump, oracle, measure and collect."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .._util.jsonsafe import loads as json_loads
+from ..errors import InputError
+
+__all__ = ["choose_prompts", "read_prompts"]
+
+
+def read_prompts(path: str) -> list[tuple[str, str]]:
+    """Prompts as (text, kind): a text file (one per line) or JSONL with ``prompt`` (and ``kind``).
+
+    Parameters
+    ----------
+    path
+        The prompt file; ``.jsonl`` or ``.ndjson`` is read as JSONL, anything else as plain text.
+
+    Returns
+    -------
+    list of tuple of (str, str)
+        One ``(text, kind)`` per non-blank line, in file order; kind is ``"text"`` when not given.
+
+    """
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such prompt file")
+    out: list[tuple[str, str]] = []
+    with open(path, encoding="utf-8-sig") as fh:
+        lines = fh.read().splitlines()
+    jsonl = path.lower().endswith((".jsonl", ".ndjson"))
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if jsonl:
+            try:
+                obj = json_loads(line)
+                text = obj["prompt"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InputError(f"{path}: line {i} is not a JSON object with a 'prompt' field") from None
+            if not isinstance(text, str) or not text:
+                raise InputError(f"{path}: line {i}: 'prompt' must be a non-empty string")
+            out.append((text, str(obj.get("kind", "text"))))
+        else:
+            out.append((line, "text"))
+    if not out:
+        raise InputError(f"{path}: no prompts in the file")
+    return out
+
+
+def choose_prompts(items: list[tuple[str, str]], per_kind: int | None) -> list[int]:
+    """Prompt indices in file order; with ``per_kind``, only the first N of each kind.
+
+    Parameters
+    ----------
+    items
+        ``(text, kind)`` pairs, as from :func:`read_prompts`.
+    per_kind
+        Prompts kept per kind (None: all).
+
+    Returns
+    -------
+    list of int
+        Indices into ``items``, increasing.
+
+    """
+    if per_kind is None:
+        return list(range(len(items)))
+    seen: dict[str, int] = {}
+    out = []
+    for i, (_, kind) in enumerate(items):
+        if seen.get(kind, 0) < per_kind:
+            seen[kind] = seen.get(kind, 0) + 1
+            out.append(i)
+    return out

@@ -1,0 +1,192 @@
+"""API logs are first-class: read by token id, grouped by request, the grafted ceiling in compare and report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from speedoflight.analysis.compare import compare
+from speedoflight.errors import InputError
+from speedoflight.logs.acceptance import read_acceptance
+from speedoflight.readers import input_model, jsonl, open_source
+from speedoflight.serving.collect import CollectOptions, collect
+from speedoflight.simulation.grafted import optimum
+
+from .fakeserver import MODEL, VOCAB, fake_server
+from .test_cli import assert_user_error, run
+
+
+def entry(tid, text, lp, tops):
+    return {
+        "id": tid,
+        "token": text,
+        "bytes": list(text.encode()),
+        "logprob": lp,
+        "top_logprobs": [{"id": i, "token": t, "bytes": list(t.encode()), "logprob": v} for i, t, v in tops],
+    }
+
+
+def test_special_tokens_with_empty_strings_are_told_apart_by_id(tmp_path):
+    """llama.cpp returns special tokens with empty token and bytes but distinct ids: they are two tokens."""
+    tops = [(1, "", -1.2), (2, "", -1.3), (7, "a", -1.4)]
+    line = {"choices": [{"logprobs": {"content": [entry(2, "", -1.3, tops), entry(7, "a", -1.4, tops)]}}]}
+    log = tmp_path / "special.jsonl"
+    log.write_text(json.dumps(line) + "\n")
+    res = optimum(str(log), pmax=2, replicates=1)  # refused before ("lists a token id twice")
+    assert res.continuations_per_prompt == 1
+    with open_source(str(log), vocab_size=10) as src:
+        chunk = next(src.chunks(1 << 20, with_ids=True))
+    assert chunk.ids.tolist() == [[1, 2, 7], [1, 2, 7]]
+    assert chunk.next_token.tolist() == [2, 7]
+
+
+def test_token_strings_never_collide_with_ids(tmp_path):
+    """Where some tokens have ids and others only strings, a string is never read as the id of another token."""
+    line = {
+        "choices": [
+            {
+                "logprobs": {
+                    "content": [
+                        {"token": "x", "logprob": -0.5, "top_logprobs": [{"token": "x", "logprob": -0.5}]},
+                        entry(0, "y", -0.1, [(0, "y", -0.1)]),
+                    ]
+                }
+            }
+        ]
+    }
+    log = tmp_path / "mixed.jsonl"
+    log.write_text(json.dumps(line) + "\n")
+    with open_source(str(log), vocab_size=10) as src:
+        chunk = next(src.chunks(1 << 20, with_ids=True))
+    assert chunk.ids[1, 0] == 0
+    assert chunk.ids[0, 0] >= jsonl.STRING_CODES
+
+
+def test_empty_top_logprobs_after_the_first_token_name_speculation(tmp_path, capsys):
+    tops = [(5, "a", -0.2), (6, "b", -1.9)]
+    content = [entry(5, "a", -0.2, tops)] + [{**entry(6, "b", -1.9, []), "top_logprobs": []} for _ in range(3)]
+    log = tmp_path / "spec.jsonl"
+    log.write_text(json.dumps({"choices": [{"logprobs": {"content": content}}]}) + "\n")
+    line = assert_user_error(
+        capsys, ["estimate", str(log), "--vocab-size", "10"], "speculative decoding", "first token"
+    )
+    assert "3 of 4 positions" in line
+    assert "speculative.n_max" in line
+
+
+def test_a_record_holds_its_request_and_the_header_says_what_the_server_is(tmp_path):
+    header = {
+        "format": "speedoflight-collect",
+        "server": {"model": "org/Toy-8B", "vocab_size": 10},
+        "sampling": {"temperature": 1.0},
+    }
+    tops = [(1, "a", -0.3), (2, "b", -1.5)]
+    lines = [header]
+    for seed in range(3):  # one prompt asked three times: one prompt, three continuations
+        lines.append(
+            {
+                "request": {"prompt": "same", "seed": seed},
+                "response": {"choices": [{"logprobs": {"content": [entry(1, "a", -0.3, tops)] * 2}}]},
+            }
+        )
+    log = tmp_path / "c.jsonl"
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    info = jsonl.describe(str(log))
+    assert (info.layout, info.model, info.vocab_size, info.temperature) == ("openai-chat", "org/Toy-8B", 10, 1.0)
+    assert input_model(str(log)) == "org/Toy-8B"
+    with pytest.raises(InputError, match="records a vocabulary of 10"):
+        open_source(str(log), vocab_size=11)
+    assert optimum(str(log), pmax=2, replicates=1).continuations_per_prompt == 3
+
+
+def test_without_a_header_the_model_comes_from_the_response(tmp_path):
+    tops = [(1, "a", -0.3)]
+    line = {"model": "meta-llama/Llama-3.1-8B", "choices": [{"logprobs": {"content": [entry(1, "a", -0.3, tops)]}}]}
+    log = tmp_path / "r.jsonl"
+    log.write_text(json.dumps(line) + "\n")
+    assert input_model(str(log)) == "meta-llama/Llama-3.1-8B"
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    """A log from the fake server: 6 prompts x 3 continuations x 12 tokens, top-8 with ids."""
+    d = tmp_path_factory.mktemp("collected")
+    prompts = d / "prompts.txt"
+    prompts.write_text("".join(f"prompt number {i}\n" for i in range(6)))
+    with fake_server() as (url, _):
+        collect(url, str(prompts), str(d / "c.jsonl"), CollectOptions(n=3, max_tokens=12, top_logprobs=8))
+    return str(d / "c.jsonl")
+
+
+def test_compare_holds_a_drafter_against_the_grafted_ceiling_of_an_api_log(collected, tmp_path):
+    meas = tmp_path / "m.csv"
+    meas.write_text("accepted,tree_size\n0,4\n1,4\n0,4\n")
+    comp = compare([collected], read_acceptance(str(meas)), replicates=4, n_boot=50)
+    assert comp.ceiling is not None  # not the i.i.d. fallback, and no warning about it
+    assert not any(w.startswith("no grafted ceiling") for w in comp.warnings)
+    assert comp.model == MODEL
+    same = optimum(collected, pmax=len(comp.ceiling.P), positions="all", replicates=8, tail="both")
+    np.testing.assert_allclose(comp.ceiling.lower.mean, same.lower.mean, rtol=1e-12)
+    row = comp.measured_rows()[0]
+    assert row["fraction_of_ceiling"] == pytest.approx(1 / 3 / comp.ceiling.lower.mean[3])
+
+
+def test_the_model_mismatch_check_reads_the_logs_model(collected, tmp_path):
+    prom = tmp_path / "metrics.prom"
+    prom.write_text(
+        'vllm:spec_decode_num_drafts_total{model_name="meta-llama/Llama-3.1-8B"} 10\n'
+        'vllm:spec_decode_num_draft_tokens_total{model_name="meta-llama/Llama-3.1-8B"} 40\n'
+        'vllm:spec_decode_num_accepted_tokens_total{model_name="meta-llama/Llama-3.1-8B"} 12\n'
+    )
+    comp = compare([collected], read_acceptance(str(prom)), replicates=4, n_boot=50)
+    assert any(w.startswith("model mismatch") and MODEL in w for w in comp.warnings)
+
+
+def test_compare_cli_without_measured_on_an_api_log(collected, capsys):
+    code, out, err = run(capsys, "compare", "--dump", collected, "--replicates", "4", "--quiet")
+    assert code == 0, err
+    first = out.splitlines()
+    assert first[0].startswith(f"verifier: {MODEL}")
+    assert [x.split(":")[0] for x in first[1:4]] == [f"ceiling at P = {p}" for p in (4, 16, 64)]
+    assert "No measured drafter" in out
+
+
+def test_report_on_an_api_log_reads_only_the_users_files(collected, tmp_path, capsys):
+    out = tmp_path / "rep"
+    code, stdout, err = run(
+        capsys, "report", "--dump", collected, "--out", str(out), "--replicates", "4", "--quiet", "--tree-size", "8"
+    )
+    assert code == 0, err
+    md = (out / "report.md").read_text()
+    assert "(shipped)" not in md
+    assert "smollm2" not in md.lower()
+    assert f"# speedoflight report: {MODEL}" in md
+    assert stdout.splitlines()[1].startswith("- ceiling at P = 8: ")
+    assert "evidence.png" not in md
+    inputs = md.split("## Inputs", 1)[1]
+    assert inputs.count("sha256") == 1
+
+
+def test_report_refuses_to_mix_the_demo_with_the_users_files(collected, tmp_path, capsys):
+    meas = tmp_path / "m.csv"
+    meas.write_text("accepted,tree_size\n1,4\n")
+    assert_user_error(
+        capsys, ["report", "--measured", str(meas), "--out", str(tmp_path / "r")], "--measured needs --dump"
+    )
+    assert_user_error(capsys, ["report", "--demo", "--dump", collected, "--out", str(tmp_path / "r")], "--demo")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_dump_of_rows_without_continuations_says_what_is_shown_instead(tmp_path, capsys):
+    rows = np.log(np.random.default_rng(0).dirichlet(np.ones(VOCAB), size=40))
+    np.save(tmp_path / "rows.npy", rows)
+    code, out, err = run(
+        capsys, "compare", "--dump", str(tmp_path / "rows.npy"), "--replicates", "4", "--quiet", "--json"
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["ceiling"] is None
+    assert d["warnings"][0].startswith("no grafted ceiling: ")
+    assert "13-31% low" in d["warnings"][0]
