@@ -99,16 +99,13 @@ def read_tensorrt_llm(path: str, objs: list[Any]) -> list[Measured]:
     else:
         mean, se, ci, how = totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
     return [
-        Measured(
-            source=path,
-            format="tensorrt-llm",
-            label="",
-            mean_accepted=mean,
-            iterations=float(n_arr.sum()),
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="TensorRT-LLM counts accepted draft tokens (bonus excluded) and requests with drafts per "
+        Measured.build(
+            path,
+            "tensorrt-llm",
+            "",
+            (mean, se, ci, how),
+            float(n_arr.sum()),
+            "TensorRT-LLM counts accepted draft tokens (bonus excluded) and requests with drafts per "
             "iteration: X = sum numAcceptedTokens / sum numRequestsWithDraftTokens (acceptanceLength = X + 1)",
             mean_draft_size=float(sum(drafted)) / float(n_arr.sum()),
         )
@@ -198,16 +195,13 @@ def read_aiperf(path: str, objs: list[Any]) -> list[Measured]:
         if len(acc) < 2:
             mean, se, ci, how = from_distribution(counts, "the acceptance histogram", mean)
     return [
-        Measured(
-            source=path,
-            format="aiperf",
-            label="",
-            mean_accepted=mean,
-            iterations=float(n_arr.sum()),
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="AIPerf records accepted draft tokens (bonus excluded) and verify steps per request: "
+        Measured.build(
+            path,
+            "aiperf",
+            "",
+            (mean, se, ci, how),
+            float(n_arr.sum()),
+            "AIPerf records accepted draft tokens (bonus excluded) and verify steps per request: "
             "X = accepted / steps (its acceptance length is X + 1)",
             mean_draft_size=float(np.nansum(drafted)) / float(n_arr.sum()) if not np.all(np.isnan(drafted)) else None,
             groups=len(acc),

@@ -98,16 +98,13 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
     if slots_n:
         mean, se, ci, how = between_groups(np.array(slots_t), np.array(slots_n))
         out.append(
-            Measured(
-                source=path,
-                format="llama.cpp",
-                label="requests (draft acceptance lines)",
-                mean_accepted=mean,
-                iterations=float(sum(slots_n)),
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention="llama.cpp prints accepted/generated draft tokens per request and the mean acceptance "
+            Measured.build(
+                path,
+                "llama.cpp",
+                "requests (draft acceptance lines)",
+                (mean, se, ci, how),
+                float(sum(slots_n)),
+                "llama.cpp prints accepted/generated draft tokens per request and the mean acceptance "
                 "length 1 + accepted/drafts; X = accepted / drafts",
                 P=next(iter(slot_k)) if len(slot_k) == 1 else None,
                 mean_draft_size=slot_drafted / sum(slots_n),
@@ -157,16 +154,13 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
             mean, se, ci, how = totals_only(acc, drafts, next(iter(ks)) if len(ks) == 1 else None)
             dist = None
         out.append(
-            Measured(
-                source=path,
-                format="llama.cpp",
-                label=impl,
-                mean_accepted=mean,
-                iterations=drafts,
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention="llama.cpp statistics lines are cumulative per drafting implementation; "
+            Measured.build(
+                path,
+                "llama.cpp",
+                impl,
+                (mean, se, ci, how),
+                drafts,
+                "llama.cpp statistics lines are cumulative per drafting implementation; "
                 "X = #acc tokens / #gen drafts (its #mean acc len is X + 1)",
                 P=next(iter(ks)) if len(ks) == 1 else None,
                 mean_draft_size=gen / drafts,
@@ -250,16 +244,13 @@ def read_llamacpp_summary(path: str, text: str) -> list[Measured]:
             raise InputError(f"{path}: run {i}: n_predict = {emitted:g} leaves no verifier call after {acc:g} accepted")
         mean, se, ci, how = totals_only(acc, calls, int(run["n_draft"]) if "n_draft" in run else None)
         out.append(
-            Measured(
-                source=path,
-                format="llama.cpp-summary",
-                label=f"run {i}" if len(runs) > 1 else "",
-                mean_accepted=mean,
-                iterations=calls,
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention="llama.cpp's speculative example counts emitted tokens (n_predict) and accepted draft "
+            Measured.build(
+                path,
+                "llama.cpp-summary",
+                f"run {i}" if len(runs) > 1 else "",
+                (mean, se, ci, how),
+                calls,
+                "llama.cpp's speculative example counts emitted tokens (n_predict) and accepted draft "
                 "tokens (n_accept); calls = n_predict - n_accept (each call emits its accepted tokens plus one), "
                 "X = n_accept / calls: an estimate within one call (the first token after the prompt has no draft)",
                 P=int(run["n_draft"]) if "n_draft" in run else None,
@@ -317,16 +308,13 @@ def read_llamacpp_timings(path: str, objs: list[Any]) -> list[Measured]:
         raise InputError(f"{path}: no response with timings.draft_n_accepted")
     mean, se, ci, how = between_groups(np.array(acc), np.array(steps))
     return [
-        Measured(
-            source=path,
-            format="llama.cpp-timings",
-            label="lower bound",
-            mean_accepted=mean,
-            iterations=float(sum(steps)),
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="llama.cpp's timings give drafted and accepted tokens per request, not its verifier calls: "
+        Measured.build(
+            path,
+            "llama.cpp-timings",
+            "lower bound",
+            (mean, se, ci, how),
+            float(sum(steps)),
+            "llama.cpp's timings give drafted and accepted tokens per request, not its verifier calls: "
             "X >= draft_n_accepted / (predicted_n - draft_n_accepted), a LOWER BOUND (steps without a draft "
             "count as calls)",
             groups=len(acc),

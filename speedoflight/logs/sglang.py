@@ -72,6 +72,8 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
             skipped += 1
             continue
         comp = meta.get("completion_tokens")
+        if comp is not None:
+            comp = _integer(path, where, "completion_tokens", comp)
         acc_key = next((k for k in _ACCEPTED_KEYS if k in meta), None)
         if acc_key is not None:
             a = _integer(path, where, acc_key, meta[acc_key])
@@ -134,16 +136,13 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
     if sizes and max(sizes) - min(sizes) < 1e-9 and abs(sizes[0] - round(sizes[0])) < 1e-9:
         p = round(sizes[0])
     return [
-        Measured(
-            source=path,
-            format="sglang",
-            label="",
-            mean_accepted=mean,
-            iterations=float(sum(counts)),
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="SGLang counts accepted draft tokens (spec_num_correct_drafts, before 0.5.15 "
+        Measured.build(
+            path,
+            "sglang",
+            "",
+            (mean, se, ci, how),
+            float(sum(counts)),
+            "SGLang counts accepted draft tokens (spec_num_correct_drafts, before 0.5.15 "
             "spec_accept_token_num) and verify steps (spec_verify_ct): X = accepted / verify steps; its "
             "spec_accept_length = completion_tokens / spec_verify_ct includes the token sampled at prefill, so it "
             "is not used",
@@ -226,16 +225,13 @@ def _sglang_log_entry(path: str, label: str, rows: list[tuple[float, float]]) ->
     else:
         mean, se, ci = float((x * w).sum() / w.sum()), None, None
         how = f"{len(rows)} logging interval(s): too few for an interval"
-    return Measured(
-        source=path,
-        format="sglang-log",
-        label=label,
-        mean_accepted=mean,
-        iterations=float(w.sum()),
-        se=se,
-        ci=ci,
-        uncertainty=how,
-        convention="SGLang's 'accept len' is tokens per verify step, bonus token included: X = accept len - 1 "
+    return Measured.build(
+        path,
+        "sglang-log",
+        label,
+        (mean, se, ci, how),
+        float(w.sum()),
+        "SGLang's 'accept len' is tokens per verify step, bonus token included: X = accept len - 1 "
         "(its 'accept rate' is not a per-token acceptance and is not used)",
         notes=notes,
     )

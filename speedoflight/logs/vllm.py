@@ -118,16 +118,13 @@ def read_prometheus(path: str, text: str) -> list[Measured]:
             mean, se, ci, how = totals_only(acc, drafts, None)
             dist = None
         out.append(
-            Measured(
-                source=path,
-                format="vllm-metrics",
-                label=model,
-                mean_accepted=mean,
-                iterations=drafts,
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention=conv,
+            Measured.build(
+                path,
+                "vllm-metrics",
+                model,
+                (mean, se, ci, how),
+                drafts,
+                conv,
                 P=k,
                 mean_draft_size=dtok / drafts if "draft_tokens" in d["have"] else None,
                 distribution=dist,
@@ -209,6 +206,10 @@ def _drafts_from_printout(
             return drafted / k, None
         raise InputError(
             f"{path}: {where}: nothing accepted and no per-position rates: the number of drafts is unknown"
+        )
+    if accepted == 0:
+        raise InputError(
+            f"{path}: {where}: nothing accepted but the mean acceptance length is {mean_len}; the line is inconsistent"
         )
     lo, hi = accepted / (mean_len + 0.005 - 1), accepted / max(mean_len - 0.005 - 1, 1e-12)
     n = accepted / (mean_len - 1)
@@ -373,16 +374,13 @@ def _v1_entry(
         mean, se, ci, how = totals_only(acc_total, drafts, next(iter(k_seen)) if len(k_seen) == 1 else None)
     if per_pos_sum is not None and len(k_seen) == 1:
         dist = np.clip(distribution_from_cumulative(drafts, per_pos_sum) / drafts, 0, 1)
-    return Measured(
-        source=path,
-        format="vllm-log",
-        label=label,
-        mean_accepted=mean,
-        iterations=drafts,
-        se=se,
-        ci=ci,
-        uncertainty=how,
-        convention="vLLM prints the mean acceptance length 1 + accepted/drafts (bonus token included); "
+    return Measured.build(
+        path,
+        "vllm-log",
+        label,
+        (mean, se, ci, how),
+        drafts,
+        "vLLM prints the mean acceptance length 1 + accepted/drafts (bonus token included); "
         "X = accepted draft tokens / drafts; lines are per logging interval and are summed",
         P=next(iter(k_seen)) if len(k_seen) == 1 else None,
         mean_draft_size=drafted_total / drafts,
