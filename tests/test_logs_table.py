@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from speedoflight.errors import InputError
-from speedoflight.logs import acceptance, table
+from speedoflight.logs import acceptance, render, table
 from speedoflight.logs.format import Format
 from speedoflight.logs.result import FORMATS
 
@@ -17,19 +17,20 @@ BEGIN, END = "<!-- formats:", "<!-- /formats -->"
 
 def test_docs_format_table_is_the_generated_one():
     text = (ROOT / "docs" / "cli.md").read_text()
-    assert text.count(BEGIN) == 1 and text.count(END) == 1
+    assert text.count(BEGIN) == 1
+    assert text.count(END) == 1
     block = text.split(BEGIN, 1)[1].split(END, 1)[0]
     in_docs = block.split("\n", 1)[1]  # the marker's own line holds the note on how it is generated
-    assert in_docs == table.markdown_table(), "regenerate docs/cli.md's table with speedoflight.logs.table"
+    assert in_docs == render.markdown_table(), "regenerate docs/cli.md's table with speedoflight.logs.render"
 
 
 def test_one_name_one_entry_everywhere():
     names = [f.name for f in table.TABLE]
     assert len(names) == len(set(names))
     assert list(FORMATS) == names  # logs.result.FORMATS is the table's
-    helptext = table.measured_help()
+    helptext = render.measured_help()
     docstring = acceptance.__doc__ or ""
-    rows = table.markdown_table().splitlines()[2:]
+    rows = render.markdown_table().splitlines()[2:]
     assert len(rows) == len(names)
     for f in table.TABLE:
         assert f"  {f.name} " in helptext

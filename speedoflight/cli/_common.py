@@ -241,7 +241,7 @@ def add_model_flags(p: argparse.ArgumentParser, limit_help: str) -> None:
 
 def measured_help() -> str:
     """Return the ``--measured`` epilog, generated from the table of formats (every format the readers know)."""
-    from ..logs.table import measured_help as render
+    from ..logs.render import measured_help as render
 
     return render()
 

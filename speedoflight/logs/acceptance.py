@@ -23,8 +23,9 @@ from collections.abc import Iterable
 
 from ..errors import InputError
 from ._text import _read_text
+from .render import rst_list
 from .result import Measured
-from .table import FORMATS, by_name, detect, rst_list
+from .table import FORMATS, by_name, detect
 
 __doc__ = (__doc__ or "") + rst_list()
 

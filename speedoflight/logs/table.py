@@ -1,25 +1,36 @@
 """The table of measured-acceptance formats: one :class:`~.format.Format` entry per format, tried in this order.
 
 Adding a format is one entry in :data:`TABLE` (its reader lives in the module of its source). Everything that lists
-formats is generated from the table: :data:`FORMATS`, the CLI's ``--measured`` help (:func:`measured_help`), the
-format table of ``docs/cli.md`` (:func:`markdown_table`) and the list in :mod:`.acceptance`'s docstring
-(:func:`rst_list`).
+formats is generated from the table: :data:`FORMATS`, and (:mod:`.render`) the CLI's ``--measured`` help, the
+format table of ``docs/cli.md`` and the list in :mod:`.acceptance`'s docstring.
 """
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
 from ..errors import InputError
 from ._text import _json_objects
+from .aiperf import is_aiperf, read_aiperf
 from .answers import read_answers
-from .engines import is_aiperf, is_tensorrt_llm, read_aiperf, read_tensorrt_llm
+from .exllama import is_exllamav3, read_exllamav3
 from .format import Format, first_object, on_json, on_text
 from .llamacpp import _LCPP_SLOT, is_legacy_summary, read_llamacpp, read_llamacpp_summary, read_llamacpp_timings
+from .lmdeploy import is_lmdeploy_log, read_lmdeploy_log
+from .ollama import is_ollama_log, read_ollama_log
 from .plain import _TPC_KEYS, _X_KEYS, read_csv, read_own, read_plain
+from .prometheus import LLAMACPP, LMDEPLOY, read_counters
 from .result import Measured
-from .sglang import read_sglang, read_sglang_log
+from .sglang import (
+    is_server_info,
+    is_sglang_metrics,
+    read_server_info,
+    read_sglang,
+    read_sglang_log,
+    read_sglang_metrics,
+)
+from .specdec import is_speculation_profile, read_speculation_profile
+from .tensorrt import is_tensorrt_llm, is_tensorrt_llm_metrics, read_tensorrt_llm, refuse_tensorrt_llm
 from .vllm import _VLLM, read_prometheus, read_vllm_log
 from .vllm_more import (
     V0_MARK,
@@ -33,7 +44,7 @@ from .vllm_more import (
     read_vllm_v0_log,
 )
 
-__all__ = ["FORMATS", "TABLE", "by_name", "detect", "markdown_table", "measured_help", "rst_list"]
+__all__ = ["FORMATS", "TABLE", "by_name", "detect"]
 
 
 def _choice(objs: list[Any]) -> dict[str, Any]:
@@ -62,6 +73,21 @@ def _sglang_meta(objs: list[Any]) -> bool:
 
 TABLE: tuple[Format, ...] = (
     # --- JSON: responses, records and reports ----------------------------------------------------------------
+    Format(
+        "specdec-bench-profile",
+        "NVIDIA specdec_bench speculation_profile.json (schema 1.0): mean accept length, marginal rates per position",
+        "NVIDIA specdec_bench `speculation_profile.json` (NVIDIA/Model-Optimizer "
+        "`examples/specdec_bench/specdec_bench/speculation_profile.py` @095124e9, 2026)",
+        "`num_speculative_tokens` (P), `mean_accept_length` (per decode step, bonus included), "
+        "`marginal_accept_rates` (entry i = P(X >= i + 1)), `acceptance_length_histogram` (steps by length); "
+        "refused where its own validation fails (1 + sum of marginals within 0.02 of the mean, marginals "
+        "non-increasing) or `measured` is false",
+        "mean_accept_length - 1 (`mean_accept_length_per_request` averages requests and is not used)",
+        "from the histogram of steps (steps as independent); none without it",
+        is_speculation_profile,
+        on_json(read_speculation_profile),
+        json=True,
+    ),
     Format(
         "vllm-per-request",
         "vLLM responses' per-request metrics.speculative_decoding (0.29+)",
@@ -158,6 +184,32 @@ TABLE: tuple[Format, ...] = (
         json=True,
     ),
     Format(
+        "sglang-server-info",
+        "SGLang /get_server_info: avg_spec_accept_length per DP rank (a mean without its count)",
+        "SGLang `/get_server_info` (sgl-project/sglang `managers/scheduler.py`, `get_internal_state`)",
+        "`internal_states[].avg_spec_accept_length` (older releases: at the top level), one per DP rank: the "
+        "log's `accept len` pooled since the server started",
+        "A - 1 (A counts the bonus token)",
+        "none: the reply does not say over how many verify steps",
+        is_server_info,
+        on_json(read_server_info),
+        json=True,
+    ),
+    Format(
+        "exllamav3",
+        "ExLlamaV3 job results: new_tokens, accepted/rejected_draft_tokens (a lower bound on X)",
+        "ExLlamaV3 job results, saved as JSONL (turboderp-org/exllamav3 `exllamav3/generator/job.py` @4f8ad012, "
+        "2026-08)",
+        "`new_tokens`, `accepted_draft_tokens`, `rejected_draft_tokens` of each finished job; a result without "
+        "`new_tokens` is refused (accepted and rejected alone do not bound X)",
+        "a **lower bound**: accepted / (new_tokens - accepted), since every forward pass emits its accepted tokens "
+        "plus one and passes without a draft count; labelled so",
+        "between jobs",
+        is_exllamav3,
+        on_json(read_exllamav3),
+        json=True,
+    ),
+    Format(
         "sglang",
         "SGLang meta_info: spec_verify_ct, spec_accept_token_num, spec_draft_token_num",
         "SGLang responses",
@@ -198,6 +250,68 @@ TABLE: tuple[Format, ...] = (
         "drafts with X > i)",
         lambda text: _VLLM in text,
         on_text(read_prometheus),
+    ),
+    Format(
+        "llama.cpp-metrics",
+        "llama.cpp server /metrics: llamacpp:spec_decode_num_* counters (vLLM's schema)",
+        "llama.cpp `/metrics` (`llama-server --metrics`; ggml-org/llama.cpp PR #26389, merged 2026-08; verified on a "
+        "2026-10 build)",
+        "`llamacpp:spec_decode_num_drafts_total` (verification steps), `_draft_tokens_total`, "
+        "`_accepted_tokens_total`, `_accepted_tokens_per_pos_total{position=i}`",
+        "accepted / drafts",
+        "from the distribution of X that the per-position counters give (position i counts steps with X > i)",
+        lambda text: LLAMACPP.prefix in text,
+        lambda path, text, k: read_counters(path, text, LLAMACPP),
+    ),
+    Format(
+        "lmdeploy-metrics",
+        "LMDeploy /metrics: lmdeploy:spec_decode_num_* counters (vLLM's schema)",
+        "LMDeploy `/metrics` (InternLM/lmdeploy `lmdeploy/metrics/loggers.py` @1263d5cd, 2026-08; PR #4625)",
+        "`lmdeploy:spec_decode_num_drafts_total`, `_draft_tokens_total`, `_accepted_tokens_total`, "
+        "`_accepted_tokens_per_pos_total{position=i}`, summed over engines (DP ranks), one entry per `model_name`; "
+        "the `lmdeploy:spec_decode_mean_accept_length` gauge checked against each engine's counters",
+        "accepted / drafts",
+        "from the distribution of X that the per-position counters give",
+        lambda text: LMDEPLOY.prefix in text,
+        lambda path, text, k: read_counters(path, text, LMDEPLOY),
+    ),
+    Format(
+        "sglang-metrics",
+        "SGLang /metrics: spec_verify_calls_total with generation tokens and requests (an estimate)",
+        "SGLang `/metrics` (sgl-project/sglang `srt/metrics/collector.py`, PR #25689, 2026-05)",
+        "`sglang:spec_verify_calls_total`, `sglang:generation_tokens_total`, `sglang:num_requests_total` per "
+        "`model_name` (the `sglang:spec_accept_length` gauge covers the last logging interval only: not used)",
+        "(generation tokens - requests - verify calls) / verify calls: each request's completion tokens are the "
+        "prefill token, one per verify call and its accepted drafts; an estimate",
+        "none (totals only)",
+        is_sglang_metrics,
+        on_text(read_sglang_metrics),
+    ),
+    Format(
+        "tensorrt-llm-metrics",
+        "TensorRT-LLM /metrics: refused, with the reason (no draft count; its acceptance length is a gauge)",
+        "TensorRT-LLM Prometheus metrics (NVIDIA/TensorRT-LLM `tensorrt_llm/metrics/collector.py` @050f80de)",
+        "`trtllm_spec_decode_num_draft_tokens_total` and `_num_accepted_tokens_total` count tokens, not drafts; "
+        "`trtllm_spec_decode_acceptance_length` is a gauge holding the last iteration's value",
+        "none: refused (accepted / draft tokens is the per-token rate, not X); read the iteration stats "
+        "(`tensorrt-llm`) instead",
+        "none",
+        is_tensorrt_llm_metrics,
+        on_text(refuse_tensorrt_llm),
+    ),
+    Format(
+        "lmdeploy-log",
+        "LMDeploy server log: '[date DPn] Avg thr ... SpecDecoding metrics:' stats lines",
+        "LMDeploy server logs (InternLM/lmdeploy `lmdeploy/metrics/loggers.py` @1263d5cd, 2026-08; the bare "
+        "`SpecDecoding metrics:` line of 2025-11 to 2026-02 too)",
+        "the `SpecDecoding metrics:` part of each `[date DPn]` stats line (its own field order: `Draft acceptance "
+        "rate` (checked), `Mean acceptance length`, `Accepted`, `Drafted`, `Per-position acceptance rate`); "
+        "told from vLLM's by LMDeploy's `[date DPn] Avg ...` prefix; one entry per DP rank too",
+        "accepted / drafts, drafts from the mean length (or drafted / K where the rates agree)",
+        "batch means over 5+ intervals, else the distribution",
+        is_lmdeploy_log,
+        read_lmdeploy_log,
+        marks=("SpecDecoding metrics:",),
     ),
     Format(
         "vllm-log",
@@ -263,11 +377,15 @@ TABLE: tuple[Format, ...] = (
     Format(
         "llama.cpp",
         "llama.cpp server log: draft acceptance / statistics lines",
-        "llama.cpp server logs",
-        "per-request `draft acceptance = R (A accepted / G generated), mean acceptance length = L, acceptance rate "
-        "per position = (...)`; cumulative `statistics <impl>: ... #gen drafts = N, #acc tokens = A, #mean acc len "
-        "= L` (last line of each server run)",
-        "A / drafts",
+        "llama.cpp server logs (ggml-org/llama.cpp `tools/server/server-context.cpp` @001d906a, "
+        "`common/speculative.cpp`; PR #24536)",
+        "per-request `draft acceptance = R (A accepted / G generated), mean len = L` (2026; its trace-level "
+        "`acc per pos = (...)` line too) or `..., mean acceptance length = L, acceptance rate per position = (...)` "
+        "(PR #24536); cumulative `statistics <impl>: ... #gen drafts = N, #acc tokens = A, #mean acc len = L` (last "
+        "line of each server run; `-lv 4`). A request line that accepted nothing, prints a mean length of 1.00 or "
+        "none at all cannot give its drafts (they vary in length): the statistics lines are read instead, or the "
+        "log is refused",
+        "A / drafts, drafts from the mean length (to 2 decimals)",
         "between requests; statistics lines from `#acc rate/pos`",
         lambda text: bool(_LCPP_SLOT.search(text)) or "#gen drafts" in text,
         on_text(read_llamacpp),
@@ -283,6 +401,17 @@ TABLE: tuple[Format, ...] = (
         "none (totals only)",
         is_legacy_summary,
         on_text(read_llamacpp_summary),
+    ),
+    Format(
+        "ollama-log",
+        "Ollama MLX runner 'speculative decode stats' lines (a lower bound on X)",
+        "Ollama server logs (ollama/ollama `x/mlxrunner/speculate_stats.go` @fb307609, 2026-08)",
+        '`msg="speculative decode stats"` lines, one per request: `iterations`, `drafted`, `accepted`, '
+        "`acceptance` and `avg_accepted` (both checked), `max_draft`",
+        "a **lower bound**: accepted / iterations, since iterations include rounds without a draft; labelled so",
+        "between requests",
+        is_ollama_log,
+        on_text(read_ollama_log),
     ),
     Format(
         "csv",
@@ -352,55 +481,3 @@ def detect(path: str, text: str) -> str:
                 return "unknown"
             return next((f.name for f in TABLE if f.json and f.sniff(objs)), "unknown")
     return next((f.name for f in TABLE if not f.json and f.sniff(text)), "unknown")
-
-
-# --- the table rendered for the CLI, the docs and the docstring ----------------------------------------------
-
-
-def measured_help(width: int = 100) -> str:
-    """Return the CLI's ``--measured`` help epilog: every format with its one line.
-
-    Parameters
-    ----------
-    width
-        The width to wrap at.
-
-    Returns
-    -------
-    str
-        The epilog.
-
-    """
-    pad = max(len(f.name) for f in TABLE) + 4
-    lines = ["measured acceptance formats (detected from the content; X = accepted draft tokens per call):"]
-    for f in TABLE:
-        body = textwrap.wrap(f.help, width - pad)
-        lines.append(f"  {f.name:<{pad - 2}}{body[0]}")
-        lines += [" " * pad + rest for rest in body[1:]]
-    return "\n".join(lines) + "\n"
-
-
-def markdown_table() -> str:
-    """Return the Markdown table of formats that ``docs/cli.md`` holds.
-
-    Returns
-    -------
-    str
-        A header and one row per format, in detection order.
-
-    """
-    rows = ["| format | source | what is read | X | uncertainty |", "|---|---|---|---|---|"]
-    rows += [f"| `{f.name}` | {f.source} | {f.reads} | {f.x} | {f.uncertainty} |" for f in TABLE]
-    return "\n".join(rows) + "\n"
-
-
-def rst_list() -> str:
-    """Return the formats as a reStructuredText definition list, for a docstring.
-
-    Returns
-    -------
-    str
-        Each format's name, then its help line, indented.
-
-    """
-    return "".join(f"``{f.name}``\n    {f.help}\n" for f in TABLE)
