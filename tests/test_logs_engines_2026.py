@@ -408,3 +408,43 @@ def test_compare_json_round_trip(tmp_path, capsys, fmt):
     assert first["format"] == fmt
     assert first["mean_accepted"] == pytest.approx(x, rel=1e-9)
     assert first["tokens_per_call"] == pytest.approx(x + 1, rel=1e-9)
+
+
+# --- bad input, format by format: one line naming the file, exit status 2 -------------------------------------
+
+BAD = [
+    ("info-null.json", json.dumps({"internal_states": [{"avg_spec_accept_length": None}]}), "is null"),
+    ("info-below.json", json.dumps({"internal_states": [{"avg_spec_accept_length": 0.5}]}), "below 1"),
+    ("ollama.log", OLLAMA.replace("drafted=160", "drafted=20").replace("0.25", "2.00"), "exceeds drafted"),
+    ("ollama-nan.log", OLLAMA.replace("iterations=120", "iterations=nan"), "finite"),
+    ("exl.jsonl", json.dumps({**EXL[0], "new_tokens": 120}) + "\n", "must exceed"),
+    ("exl-neg.jsonl", json.dumps({**EXL[0], "accepted_draft_tokens": -3}) + "\n", "negative"),
+    ("lmdeploy.log", LMDEPLOY.replace("Accepted: 930 tokens", "Accepted: 1930 tokens"), "only 1500 drafted"),
+    ("lmdeploy.prom", LMDEPLOY_METRICS.replace('position="1"} 3.0', 'position="1"} 7.0'), "rise with the position"),
+    ("sglang.prom", SGLANG_METRICS.replace("num_requests_total", "num_reqs"), "num_requests_total is missing"),
+    # steps that accepted 4 > K: X = (30 + 50 + 72 + 4) / 100 = 1.56, within 0.02 of the marginals' 1.55, so the
+    # profile's own check passes; the histogram still shows a vector cut short
+    (
+        "profile.json",
+        json.dumps({**PROFILE, "mean_accept_length": 2.56, "acceptance_length_histogram": {"1": 20, "2": 30, "3": 25, "4": 24, "5": 1}}),
+        "accepted more than K = 3",
+    ),
+    (
+        "llama.log",
+        "slot print_timing: id  0 | task 3 | draft acceptance = 0.00250 (    1 accepted /   400 generated), mean len =  1.00\n",
+        "at least 200 drafts",
+    ),
+    (
+        "llama2.log",
+        "slot print_timing: id  0 | task 3 | draft acceptance = 0.15000 (   12 accepted /    80 generated), mean len =  0.60\n",
+        "below 1",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "text", "words"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line(tmp_path, capsys, name, text, words):
+    p = _write(tmp_path, name, text)
+    err = _one_line_exit_2(capsys, p)
+    assert name in err
+    assert words in err

@@ -198,6 +198,8 @@ def _requests(path: str, recs: list[dict[str, Any]]) -> tuple[Measured | None, t
         if gen == 0:
             continue
         check_printout(path, where, mean_len, rates)
+        if mean_len is not None and mean_len < 1 - 0.005:
+            raise InputError(f"{path}: {where}: mean length {mean_len} is below 1 (it counts the bonus token)")
         if mean_len is None or acc == 0 or mean_len < 1.005:
             why = (
                 "prints no mean acceptance length"
