@@ -239,20 +239,15 @@ def add_model_flags(p: argparse.ArgumentParser, limit_help: str) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-MEASURED_HELP = """\
-measured acceptance formats (detected from the content; X = accepted draft tokens per call):
-  .csv / .jsonl      per-iteration 'accepted' (X) or 'tokens_per_call' (X + 1); optional tree_size,
-                     request/sequence (groups), label/drafter
-  speedoflight measure output (JSONL with a speedoflight-measured header)
-  vLLM               /metrics Prometheus text (vllm:spec_decode_num_*), or logs with 'SpecDecoding metrics:'
-  SGLang             responses with meta_info.spec_verify_ct / spec_accept_token_num (JSONL or JSON list)
-  Spec-Bench, EAGLE  answer JSONL (choices[].accept_lengths / new_tokens / decoding_steps / idxs)
-  llama.cpp          server logs ('draft acceptance = ...' and 'statistics ...: #gen drafts = ...' lines)
-"""
+def measured_help() -> str:
+    """Return the ``--measured`` epilog, generated from the table of formats (every format the readers know)."""
+    from ..logs.render import measured_help as render
+
+    return render()
 
 
 def measured_formats() -> list[str]:
-    from ..logs.acceptance import FORMATS
+    from ..logs.table import FORMATS
 
     return list(FORMATS)
 

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from ._common import (
-    MEASURED_HELP,
     REPLICATES,
     add_check_flags,
     add_output_flags,
@@ -17,6 +16,7 @@ from ._common import (
     command_line,
     emit,
     measured_formats,
+    measured_help,
     out_dir,
     positive_int,
     progress,
@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
         "renewal prediction, the exact i.i.d. curve, the trajectory bound, the simulated optimal tree with its "
         "band, and each measured system at its P with the fraction of the optimum it reaches; with --gpu and "
         "--params, the speedup ceiling and the best P.",
-        epilog=MEASURED_HELP,
+        epilog=measured_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(

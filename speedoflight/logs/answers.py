@@ -98,16 +98,13 @@ def read_answers(path: str, objs: list[Any], fmt: str) -> list[Measured]:
                 else "Spec-Bench: X = new_tokens / decoding_steps - 1 per turn"
             )
             out.append(
-                Measured(
-                    source=path,
-                    format=fmt,
-                    label=model,
-                    mean_accepted=mean,
-                    iterations=float(sum(d["n"])),
-                    se=se,
-                    ci=ci,
-                    uncertainty=how.replace("requests/sequences", "turns"),
-                    convention=conv,
+                Measured.build(
+                    path,
+                    fmt,
+                    model,
+                    (mean, se, ci, how.replace("requests/sequences", "turns")),
+                    float(sum(d["n"])),
+                    conv,
                     groups=len(d["n"]),
                     notes=tuple(sorted(notes)),
                 )

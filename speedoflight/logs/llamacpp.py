@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,9 +15,12 @@ from .uncertainty import between_groups, distribution_from_cumulative, from_dist
 from .vllm import _drafts_from_printout, check_printout
 
 _LCPP_SLOT = re.compile(
-    r"draft acceptance(?: rate)?\s*=\s*([\d.]+)\s*\(\s*(\d+)\s*accepted\s*/\s*(\d+)\s*generated\s*\)(.*)$"
+    r"draft acceptance(?: rate)?\s*=\s*([\d.]+)\s*\(\s*(\d+)\s*accepted\s*/\s*(\d+)\s*generated\s*\)(.*)$",
+    re.MULTILINE,  # detection searches a whole log; a real one rarely ends on this line
 )
 _LCPP_STATS = re.compile(r"statistics\s+([\w\-.]+)\s*:(.*)$")
+_ACC_PER_POS = re.compile(r"acc per pos\s*=\s*\(([^)]*)\)")
+_TASK = re.compile(r"\bid\s+\d+\s*\|\s*task\s+-?\d+\b")
 
 __all__ = ["is_legacy_summary", "read_llamacpp", "read_llamacpp_summary", "read_llamacpp_timings"]
 
@@ -40,11 +44,7 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
         implementation from its ``statistics`` lines (the last line of each server run, summed over runs).
 
     """
-    slots_t: list[float] = []
-    slots_n: list[float] = []
-    slot_drafted = 0.0
-    slot_k: set[int] = set()
-    slot_notes: set[str] = set()
+    slot_recs: list[dict[str, Any]] = []
     stats: dict[str, list[dict[str, Any]]] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         where = f"line {lineno}"
@@ -56,18 +56,27 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
             if gen and abs(rate - acc / gen) > 1e-4 + 0.5e-5:
                 raise InputError(f"{path}: {where}: draft acceptance {rate} is not {acc:g}/{gen:g}")
             f = _fields(m.group(4))
-            mean_len = _number(f["mean acceptance length"]) if "mean acceptance length" in f else None
+            length_key = next((key for key in ("mean acceptance length", "mean len") if key in f), None)
+            mean_len = _number(f[length_key]) if length_key else None
             rates = _numbers(f["acceptance rate per position"]) if "acceptance rate per position" in f else None
-            if gen == 0:
-                continue
-            n, note = _drafts_from_printout(path, where, acc, gen, mean_len, rates)
-            if note:
-                slot_notes.add("some requests: " + note)
-            if rates:
-                slot_k.add(len(rates))
-            slots_t.append(acc)
-            slots_n.append(n)
-            slot_drafted += gen
+            task = _TASK.search(line)
+            slot_recs.append(
+                {
+                    "where": where,
+                    "acc": acc,
+                    "gen": gen,
+                    "mean_len": mean_len,
+                    "rates": rates,
+                    "task": task and task.group(0),
+                }
+            )
+            continue
+        m = _ACC_PER_POS.search(line)
+        if m:  # the trace line after a 2026 "draft acceptance ... mean len" line, for the same slot and task
+            task = _TASK.search(line)
+            rec = slot_recs[-1] if slot_recs else None
+            if rec is not None and rec["rates"] is None and task is not None and rec["task"] == task.group(0):
+                rec["rates"] = _numbers(m.group(1))
             continue
         m = _LCPP_STATS.search(line)
         if m and "#gen drafts" in m.group(2):
@@ -95,26 +104,6 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
             check_printout(path, where, rec["mean_len"], rec["rates"])  # type: ignore[arg-type]
             stats.setdefault(m.group(1), []).append(rec)
     out = []
-    if slots_n:
-        mean, se, ci, how = between_groups(np.array(slots_t), np.array(slots_n))
-        out.append(
-            Measured(
-                source=path,
-                format="llama.cpp",
-                label="requests (draft acceptance lines)",
-                mean_accepted=mean,
-                iterations=float(sum(slots_n)),
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention="llama.cpp prints accepted/generated draft tokens per request and the mean acceptance "
-                "length 1 + accepted/drafts; X = accepted / drafts",
-                P=next(iter(slot_k)) if len(slot_k) == 1 else None,
-                mean_draft_size=slot_drafted / sum(slots_n),
-                groups=len(slots_n),
-                notes=tuple(sorted(slot_notes)),
-            )
-        )
     for impl, recs in stats.items():
         # cumulative counters: a drop means the server restarted; add up the last line of every run
         finals = [
@@ -157,16 +146,13 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
             mean, se, ci, how = totals_only(acc, drafts, next(iter(ks)) if len(ks) == 1 else None)
             dist = None
         out.append(
-            Measured(
-                source=path,
-                format="llama.cpp",
-                label=impl,
-                mean_accepted=mean,
-                iterations=drafts,
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention="llama.cpp statistics lines are cumulative per drafting implementation; "
+            Measured.build(
+                path,
+                "llama.cpp",
+                impl,
+                (mean, se, ci, how),
+                drafts,
+                "llama.cpp statistics lines are cumulative per drafting implementation; "
                 "X = #acc tokens / #gen drafts (its #mean acc len is X + 1)",
                 P=next(iter(ks)) if len(ks) == 1 else None,
                 mean_draft_size=gen / drafts,
@@ -174,9 +160,81 @@ def read_llamacpp(path: str, text: str) -> list[Measured]:
                 notes=(f"{len(finals)} server run(s) (cumulative counters; a drop starts a new run)",),
             )
         )
+    slots, unknown = _requests(path, slot_recs)
+    if unknown is not None:
+        where, why = unknown
+        if not out:
+            raise InputError(
+                f"{path}: {where}: a request that {why}: the number of drafts cannot be recovered from this line "
+                "(llama.cpp's drafts vary in length); read the server's /metrics "
+                "(llamacpp:spec_decode_num_drafts_total) or its statistics lines (llama-server -lv 4) instead"
+            )
+        # the statistics lines give the drafts that the request lines do not: read those, and say so
+        note = f"the per-request 'draft acceptance' lines were not used ({where}: a request that {why})"
+        out = [replace(m, notes=(*m.notes, note)) for m in out]
+    elif slots is not None:
+        out.insert(0, slots)
     if not out:
         raise InputError(f"{path}: no llama.cpp 'draft acceptance' or 'statistics' line with drafts")
     return out
+
+
+def _requests(path: str, recs: list[dict[str, Any]]) -> tuple[Measured | None, tuple[str, str] | None]:
+    """Return the entry of the per-request lines, or where and why the first line's drafts cannot be known.
+
+    A line gives its number of drafts through its mean acceptance length 1 + accepted / drafts (2 decimals), and
+    through its rates when every draft had the same length. llama.cpp's drafts vary in length (n-gram matches,
+    ``--draft-p-min``), so a line that accepted nothing (any number of drafts from 1 to the drafted tokens fits
+    it), prints a mean length of 1.00 (below 1.005: drafts >= accepted / 0.005) or prints no mean length at all
+    cannot give it.
+    """
+    totals: list[float] = []
+    counts: list[float] = []
+    drafted = 0.0
+    ks: set[int] = set()
+    notes: set[str] = set()
+    for r in recs:
+        acc, gen, mean_len, rates, where = r["acc"], r["gen"], r["mean_len"], r["rates"], r["where"]
+        if gen == 0:
+            continue
+        check_printout(path, where, mean_len, rates)
+        if mean_len is not None and mean_len < 1 - 0.005:
+            raise InputError(f"{path}: {where}: mean length {mean_len} is below 1 (it counts the bonus token)")
+        if mean_len is None or acc == 0 or mean_len < 1.005:
+            why = (
+                "prints no mean acceptance length"
+                if mean_len is None
+                else f"accepted nothing (between 1 and {gen:g} drafts fit it)"
+                if acc == 0
+                else f"prints a mean length of {mean_len} (at least {acc / 0.005:.0f} drafts)"
+            )
+            return None, (where, why)
+        n, note = _drafts_from_printout(path, where, acc, gen, mean_len, rates)
+        if note:
+            notes.add("some requests: " + note)
+        if rates:
+            ks.add(len(rates))
+        totals.append(acc)
+        counts.append(n)
+        drafted += gen
+    if not counts:
+        return None, None
+    return (
+        Measured.build(
+            path,
+            "llama.cpp",
+            "requests (draft acceptance lines)",
+            between_groups(np.array(totals), np.array(counts)),
+            float(sum(counts)),
+            "llama.cpp prints accepted/generated draft tokens per request and the mean acceptance length 1 + "
+            "accepted/drafts; X = accepted / drafts",
+            P=next(iter(ks)) if len(ks) == 1 else None,
+            mean_draft_size=drafted / sum(counts),
+            groups=len(counts),
+            notes=tuple(sorted(notes)),
+        ),
+        None,
+    )
 
 
 _LEGACY = re.compile(r"^\s*(?:\S+\s+I\s+)?(n_draft|n_predict|n_drafted|n_accept)\s*=\s*(\S+)\s*$")
@@ -250,16 +308,13 @@ def read_llamacpp_summary(path: str, text: str) -> list[Measured]:
             raise InputError(f"{path}: run {i}: n_predict = {emitted:g} leaves no verifier call after {acc:g} accepted")
         mean, se, ci, how = totals_only(acc, calls, int(run["n_draft"]) if "n_draft" in run else None)
         out.append(
-            Measured(
-                source=path,
-                format="llama.cpp-summary",
-                label=f"run {i}" if len(runs) > 1 else "",
-                mean_accepted=mean,
-                iterations=calls,
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention="llama.cpp's speculative example counts emitted tokens (n_predict) and accepted draft "
+            Measured.build(
+                path,
+                "llama.cpp-summary",
+                f"run {i}" if len(runs) > 1 else "",
+                (mean, se, ci, how),
+                calls,
+                "llama.cpp's speculative example counts emitted tokens (n_predict) and accepted draft "
                 "tokens (n_accept); calls = n_predict - n_accept (each call emits its accepted tokens plus one), "
                 "X = n_accept / calls: an estimate within one call (the first token after the prompt has no draft)",
                 P=int(run["n_draft"]) if "n_draft" in run else None,
@@ -317,16 +372,13 @@ def read_llamacpp_timings(path: str, objs: list[Any]) -> list[Measured]:
         raise InputError(f"{path}: no response with timings.draft_n_accepted")
     mean, se, ci, how = between_groups(np.array(acc), np.array(steps))
     return [
-        Measured(
-            source=path,
-            format="llama.cpp-timings",
-            label="lower bound",
-            mean_accepted=mean,
-            iterations=float(sum(steps)),
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="llama.cpp's timings give drafted and accepted tokens per request, not its verifier calls: "
+        Measured.build(
+            path,
+            "llama.cpp-timings",
+            "lower bound",
+            (mean, se, ci, how),
+            float(sum(steps)),
+            "llama.cpp's timings give drafted and accepted tokens per request, not its verifier calls: "
             "X >= draft_n_accepted / (predicted_n - draft_n_accepted), a LOWER BOUND (steps without a draft "
             "count as calls)",
             groups=len(acc),

@@ -68,16 +68,13 @@ def _request_means(
         else:
             mean, se, ci, how = totals_only(tot[0], cnt[0], None)
         out.append(
-            Measured(
-                source=path,
-                format=fmt,
-                label=label,
-                mean_accepted=mean,
-                iterations=float(sum(cnt)),
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention=f"each record is one request's mean '{name}' over its '{skey}' verify steps"
+            Measured.build(
+                path,
+                fmt,
+                label,
+                (mean, se, ci, how),
+                float(sum(cnt)),
+                f"each record is one request's mean '{name}' over its '{skey}' verify steps"
                 + ("" if xkey is not None else " (X + 1; X = value - 1)")
                 + "; requests weighted by their steps",
                 groups=len(tot),
@@ -203,16 +200,13 @@ def _from_iterations(
         n_groups = len(uniq)
     p, mean_size = _p_from_sizes(sizes)
     dist = np.bincount(x.astype(np.int64)) / len(x) if whole else None
-    return Measured(
-        source=path,
-        format=fmt,
-        label=label,
-        mean_accepted=mean,
-        iterations=float(len(x)),
-        se=se,
-        ci=ci,
-        uncertainty=how,
-        convention=convention,
+    return Measured.build(
+        path,
+        fmt,
+        label,
+        (mean, se, ci, how),
+        float(len(x)),
+        convention,
         P=p,
         mean_draft_size=mean_size,
         groups=n_groups,

@@ -8,31 +8,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMATS", "Measured"]
+__all__ = ["Measured"]  # FORMATS too, through __getattr__ (it is built from the table of formats)
 
 
-#: Formats :func:`read_acceptance` knows, with what each one counts.
-FORMATS = {
-    "csv": "per-iteration accepted draft tokens (or tokens per call) in CSV",
-    "jsonl": "per-iteration accepted draft tokens (or tokens per call) in JSONL",
-    "speedoflight-measured": "speedoflight measure output: accepted draft tokens per iteration",
-    "vllm-metrics": "vLLM /metrics counters: drafts, draft tokens, accepted tokens, accepted per position",
-    "vllm-log": "vLLM 'SpecDecoding metrics:' log lines",
-    "vllm-v0-log": "vLLM V0 'Speculative metrics:' log lines (cumulative counters)",
-    "vllm-per-request": "vLLM responses' per-request metrics.speculative_decoding (0.29+)",
-    "vllm-bench": "vllm bench serve reports' Speculative Decoding section",
-    "vllm-bench-json": "vllm bench serve --save-result JSON: spec_decode_* keys",
-    "vllm-offline": "vLLM examples/offline_inference/spec_decode.py printout",
-    "sglang": "SGLang meta_info: spec_verify_ct, spec_accept_token_num, spec_draft_token_num",
-    "sglang-log": "SGLang server 'Decode batch ... accept len' lines",
-    "spec-bench": "Spec-Bench answers: accept_lengths (tokens per step), new_tokens, decoding_steps",
-    "eagle": "EAGLE answers: new_tokens and idxs (last loop index) per turn",
-    "llama.cpp": "llama.cpp server log: draft acceptance / statistics lines",
-    "tensorrt-llm": "TensorRT-LLM iteration stats: specDecodingStats per iteration",
-    "aiperf": "NVIDIA AIPerf profile_export.jsonl: spec_decode_* metrics per request",
-    "llama.cpp-summary": "llama.cpp speculative example summary: n_draft, n_predict, n_drafted, n_accept",
-    "llama.cpp-timings": "llama.cpp server responses' timings: draft_n, draft_n_accepted (a lower bound on X)",
-}
+def __getattr__(name: str) -> Any:
+    """Return ``FORMATS`` (format name -> what it counts) from the table of formats in :mod:`.table`, on first use."""
+    if name == "FORMATS":
+        from .table import FORMATS
+
+        return FORMATS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +35,8 @@ class Measured:
     mean_accepted : float
         Mean X, accepted draft tokens per verifier call.
     iterations : float
-        Verifier calls behind the mean (may be fractional where recovered from rounded printouts).
+        Verifier calls behind the mean (may be fractional where recovered from rounded printouts; NaN where the
+        source reports a mean without its count).
     se : float or None
         Standard error of ``mean_accepted``; None where none can honestly be given.
     ci : tuple of float or None
@@ -89,6 +75,52 @@ class Measured:
     distribution: np.ndarray | None = None
     notes: tuple[str, ...] = ()
     model: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        source: str,
+        format: str,
+        label: str,
+        estimate: tuple[float, float | None, tuple[float, float] | None, str],
+        iterations: float,
+        convention: str,
+        **fields: Any,
+    ) -> Measured:
+        """Return an entry from an estimate as the uncertainty functions give it.
+
+        Parameters
+        ----------
+        source, format, label
+            As the fields of the same name.
+        estimate
+            ``(mean, se, ci, how)``, as :mod:`.uncertainty`'s functions return them.
+        iterations
+            Verifier calls behind the mean.
+        convention
+            What the source counted and how it was converted to X.
+        **fields
+            Any other field (``P``, ``mean_draft_size``, ``groups``, ``distribution``, ``notes``, ``model``).
+
+        Returns
+        -------
+        Measured
+            The entry.
+
+        """
+        mean, se, ci, how = estimate
+        return cls(
+            source=source,
+            format=format,
+            label=label,
+            mean_accepted=mean,
+            iterations=iterations,
+            se=se,
+            ci=ci,
+            uncertainty=how,
+            convention=convention,
+            **fields,
+        )
 
     @property
     def tokens_per_call(self) -> float:

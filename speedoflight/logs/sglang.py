@@ -9,10 +9,18 @@ import numpy as np
 
 from ..errors import InputError
 from ._text import _count, _integer, check_histogram, histogram
+from .prometheus import samples
 from .result import Measured
-from .uncertainty import between_groups
+from .uncertainty import between_groups, totals_only
 
-__all__ = ["read_sglang", "read_sglang_log"]
+__all__ = [
+    "is_server_info",
+    "is_sglang_metrics",
+    "read_server_info",
+    "read_sglang",
+    "read_sglang_log",
+    "read_sglang_metrics",
+]
 
 _ACCEPTED_KEYS = ("spec_num_correct_drafts", "spec_accepted_drafts", "spec_accept_token_num")
 _DRAFTED_KEYS = ("spec_num_proposed_drafts", "spec_proposed_drafts", "spec_draft_token_num")
@@ -72,6 +80,8 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
             skipped += 1
             continue
         comp = meta.get("completion_tokens")
+        if comp is not None:
+            comp = _integer(path, where, "completion_tokens", comp)
         acc_key = next((k for k in _ACCEPTED_KEYS if k in meta), None)
         if acc_key is not None:
             a = _integer(path, where, acc_key, meta[acc_key])
@@ -134,16 +144,13 @@ def read_sglang(path: str, objs: list[Any]) -> list[Measured]:
     if sizes and max(sizes) - min(sizes) < 1e-9 and abs(sizes[0] - round(sizes[0])) < 1e-9:
         p = round(sizes[0])
     return [
-        Measured(
-            source=path,
-            format="sglang",
-            label="",
-            mean_accepted=mean,
-            iterations=float(sum(counts)),
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="SGLang counts accepted draft tokens (spec_num_correct_drafts, before 0.5.15 "
+        Measured.build(
+            path,
+            "sglang",
+            "",
+            (mean, se, ci, how),
+            float(sum(counts)),
+            "SGLang counts accepted draft tokens (spec_num_correct_drafts, before 0.5.15 "
             "spec_accept_token_num) and verify steps (spec_verify_ct): X = accepted / verify steps; its "
             "spec_accept_length = completion_tokens / spec_verify_ct includes the token sampled at prefill, so it "
             "is not used",
@@ -226,16 +233,194 @@ def _sglang_log_entry(path: str, label: str, rows: list[tuple[float, float]]) ->
     else:
         mean, se, ci = float((x * w).sum() / w.sum()), None, None
         how = f"{len(rows)} logging interval(s): too few for an interval"
-    return Measured(
-        source=path,
-        format="sglang-log",
-        label=label,
-        mean_accepted=mean,
-        iterations=float(w.sum()),
-        se=se,
-        ci=ci,
-        uncertainty=how,
-        convention="SGLang's 'accept len' is tokens per verify step, bonus token included: X = accept len - 1 "
+    return Measured.build(
+        path,
+        "sglang-log",
+        label,
+        (mean, se, ci, how),
+        float(w.sum()),
+        "SGLang's 'accept len' is tokens per verify step, bonus token included: X = accept len - 1 "
         "(its 'accept rate' is not a per-token acceptance and is not used)",
         notes=notes,
     )
+
+
+# --- /get_server_info ----------------------------------------------------------------------------------------
+
+
+def _server_states(o: Any) -> list[Any]:
+    """Return the per-DP-rank states of a ``/get_server_info`` reply that carry an accept length (older: the reply)."""
+    if not isinstance(o, dict):
+        return []
+    states = o.get("internal_states")
+    if isinstance(states, list):
+        return [s for s in states if isinstance(s, dict) and "avg_spec_accept_length" in s]
+    return [o] if "avg_spec_accept_length" in o else []
+
+
+def is_server_info(objs: list[Any]) -> bool:
+    """Whether the objects are SGLang ``/get_server_info`` replies with ``avg_spec_accept_length``.
+
+    Parameters
+    ----------
+    objs
+        The file's JSON objects.
+
+    Returns
+    -------
+    bool
+        True when the first object (or one of its ``internal_states``) holds ``avg_spec_accept_length``.
+
+    """
+    first = next((o for o in objs if isinstance(o, dict)), None)
+    return bool(_server_states(first))
+
+
+def read_server_info(path: str, objs: list[Any]) -> list[Measured]:
+    """Read SGLang's ``/get_server_info``: ``avg_spec_accept_length`` per DP rank, X = A - 1, without a count.
+
+    The scheduler's ``get_internal_state`` reports ``cum_spec_accept_length / cum_spec_accept_count``: tokens
+    gained per request per verify step, bonus included, summed over every logging interval since the server
+    started (or the cache was flushed); the same A as the log's ``accept len``, pooled exactly, but the reply does
+    not say over how many verify steps.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    objs
+        The reply (one JSON document).
+
+    Returns
+    -------
+    list of Measured
+        One entry per DP rank (labelled ``DP rank i`` when there are several); no interval, iterations unknown.
+
+    """
+    states = [s for o in objs for s in _server_states(o)]
+    out = []
+    for i, state in enumerate(states):
+        where = f"internal_states[{i}]" if len(states) > 1 else "the reply"
+        a = state["avg_spec_accept_length"]
+        if a is None:
+            continue  # speculative decoding off on that rank, or no decode batch logged yet
+        a = _count(path, where, "avg_spec_accept_length", a, minimum=1)
+        out.append(
+            Measured.build(
+                path,
+                "sglang-server-info",
+                f"DP rank {i}" if len(states) > 1 else "",
+                (a - 1.0, None, None, "a mean without its number of verify steps: no interval"),
+                float("nan"),
+                "SGLang's avg_spec_accept_length is tokens per request per verify step since the server started, "
+                "bonus token included: X = avg_spec_accept_length - 1",
+                notes=("the reply gives the mean only: the number of verify steps behind it is unknown",),
+            )
+        )
+    if not out:
+        raise InputError(
+            f"{path}: avg_spec_accept_length is null: speculative decoding is off, or no decode batch has been logged "
+            "yet; ask /get_server_info again after traffic"
+        )
+    return out
+
+
+# --- /metrics ------------------------------------------------------------------------------------------------
+
+
+def is_sglang_metrics(text: str) -> bool:
+    """Whether ``text`` is a Prometheus scrape with SGLang's speculative-decoding series.
+
+    Parameters
+    ----------
+    text
+        The file's content.
+
+    Returns
+    -------
+    bool
+        True when ``sglang:spec_verify_calls_total`` or the ``sglang:spec_accept_length`` gauge is present.
+
+    """
+    return "sglang:spec_verify_calls" in text or "sglang:spec_accept_length" in text
+
+
+def read_sglang_metrics(path: str, text: str) -> list[Measured]:
+    """Read SGLang's ``/metrics``: verify calls, completion tokens and requests, per model (an estimate).
+
+    ``sglang:spec_verify_calls_total`` (sgl-project/sglang PR #25689, 2026-05) adds each finished request's
+    ``spec_verify_ct``; ``sglang:generation_tokens_total`` its completion tokens and ``sglang:num_requests_total``
+    one (``TokenizerMetricsCollector.observe_one_finished_request``). A request's completion tokens are the token
+    sampled at prefill, one per verify step and its accepted drafts, so accepted = generation - requests - verify
+    calls, and X = that / verify calls: an estimate, off where a stop string or ``max_tokens`` cut tokens. The gauge
+    ``sglang:spec_accept_length`` covers only the last logging interval and is not used.
+
+    Parameters
+    ----------
+    path
+        The file's name, recorded as ``source`` and used in error messages.
+    text
+        One scrape of ``GET /metrics``.
+
+    Returns
+    -------
+    list of Measured
+        One entry per ``model_name`` label.
+
+    """
+    names = {
+        "sglang:spec_verify_calls_total": "verify",
+        "sglang:generation_tokens_total": "generated",
+        "sglang:num_requests_total": "requests",
+    }
+    per_model: dict[str, dict[str, float]] = {}
+    gauge = False
+    for s in samples(path, text):
+        gauge = gauge or s.name == "sglang:spec_accept_length"
+        if s.name in names:
+            d = per_model.setdefault(s.labels.get("model_name", ""), {})
+            d[names[s.name]] = d.get(names[s.name], 0.0) + _count(path, s.name, "the counter", s.value)
+    if not any("verify" in d for d in per_model.values()):
+        raise InputError(
+            f"{path}: no sglang:spec_verify_calls_total counter (SGLang builds from 2026-05 have it)"
+            + (
+                "; sglang:spec_accept_length is a gauge of the last logging interval, not a mean over the run. "
+                "Read /get_server_info (avg_spec_accept_length) or the responses' meta_info instead"
+                if gauge
+                else "; was speculative decoding on?"
+            )
+        )
+    out = []
+    for model, d in per_model.items():
+        where = f"model {model!r}" if model else "the counters"
+        if "verify" not in d:
+            continue
+        for need, name in (("generated", "sglang:generation_tokens_total"), ("requests", "sglang:num_requests_total")):
+            if need not in d:
+                raise InputError(f"{path}: {where}: {name} is missing; X needs it with sglang:spec_verify_calls_total")
+        v, g, n = d["verify"], d["generated"], d["requests"]
+        if v == 0:
+            raise InputError(f"{path}: {where}: no verify calls yet (sglang:spec_verify_calls_total is 0)")
+        acc = g - n - v
+        if acc < 0:
+            raise InputError(
+                f"{path}: {where}: {g:g} generation tokens for {n:g} requests and {v:g} verify calls; every request "
+                "emits at least one token at prefill and one per verify call, so the counters are inconsistent"
+            )
+        out.append(
+            Measured.build(
+                path,
+                "sglang-metrics",
+                model,
+                totals_only(acc, v, None),
+                v,
+                "SGLang counts verify calls (spec_verify_calls_total) and completion tokens per finished request; "
+                "accepted = generation_tokens - num_requests - verify calls (completion tokens = the prefill token "
+                "+ one per verify call + accepted drafts), X = accepted / verify calls",
+                notes=(
+                    "an estimate: requests cut by a stop string or max_tokens, or finished with no token, make it low",
+                ),
+                model=model or None,
+            )
+        )
+    return out

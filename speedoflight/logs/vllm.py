@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ._text import _count, _fields, _integer, _number, _numbers
-from .plain import _num
+from ._text import _count, _fields, _number, _numbers
 from .result import Measured
 from .uncertainty import between_groups, distribution_from_cumulative, from_distribution, totals_only
 
@@ -18,13 +15,11 @@ from .uncertainty import between_groups, distribution_from_cumulative, from_dist
 
 _VLLM = "vllm:spec_decode_num_"
 
-__all__ = ["check_printout", "log_lines", "read_prometheus", "read_vllm_log"]
+__all__ = ["check_printout", "log_lines", "read_prometheus", "read_vllm_log", "spec_entry", "spec_line"]
 
 
 def read_prometheus(path: str, text: str) -> list[Measured]:
-    """Read vLLM ``/metrics`` text into one entry per model.
-
-    Engines are summed; X's distribution comes from the per-position counters.
+    """Read vLLM ``/metrics`` text into one entry per model (:func:`.prometheus.read_counters` with vLLM's names).
 
     Parameters
     ----------
@@ -40,102 +35,9 @@ def read_prometheus(path: str, text: str) -> list[Measured]:
         where per-position counters exist, else from totals only (no standard error).
 
     """
-    from prometheus_client.parser import text_string_to_metric_families
+    from .prometheus import VLLM, read_counters
 
-    per_model: dict[str, dict[str, Any]] = {}
-    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-    try:
-        samples = [s for fam in text_string_to_metric_families(text) for s in fam.samples]
-    except (ValueError, TypeError, IndexError) as exc:
-        raise InputError(f"{path}: is not valid Prometheus text ({exc}); save the body of GET /metrics as is") from None
-    for s in samples:
-        if not s.name.startswith(_VLLM) or s.name.endswith("_created"):
-            continue
-        base = s.name[len(_VLLM) :].removesuffix("_total")
-        if base not in ("drafts", "draft_tokens", "accepted_tokens", "accepted_tokens_per_pos"):
-            continue
-        key = (base, tuple(sorted(s.labels.items())))
-        if key in seen:
-            raise InputError(
-                f"{path}: {s.name} {dict(s.labels)} appears twice; save one scrape per file (the counters are "
-                "cumulative: for an interval, subtract two scrapes)"
-            )
-        seen.add(key)
-        value = _count(path, s.name, "the counter", s.value)
-        model = s.labels.get("model_name", "")
-        d = per_model.setdefault(model, {"drafts": 0.0, "draft_tokens": 0.0, "accepted_tokens": 0.0, "pos": {}})
-        d.setdefault("have", set()).add(base)
-        if base == "accepted_tokens_per_pos":
-            if "position" not in s.labels:
-                raise InputError(f"{path}: {s.name} has no 'position' label")
-            pos = _integer(path, s.name, "position", _num(path, s.name, "position", s.labels["position"]))
-            d["pos"][pos] = d["pos"].get(pos, 0.0) + value  # summed over engines
-        else:
-            d[base] += value
-    if not per_model:
-        raise InputError(
-            f"{path}: no vllm:spec_decode_num_* counters; was speculative decoding enabled (and --disable-log-stats off)?"
-        )
-    out = []
-    for model, d in per_model.items():
-        where = f"model {model!r}" if model else "the counters"
-        missing = {"drafts", "accepted_tokens"} - d["have"]
-        if missing:
-            raise InputError(f"{path}: {where}: vllm:spec_decode_num_{sorted(missing)[0]} is missing")
-        drafts, acc, dtok = d["drafts"], d["accepted_tokens"], d["draft_tokens"]
-        if drafts == 0:
-            raise InputError(f"{path}: {where}: no drafts yet (vllm:spec_decode_num_drafts is 0); scrape after traffic")
-        if "draft_tokens" in d["have"] and acc > dtok:
-            raise InputError(f"{path}: {where}: {acc:g} tokens accepted but only {dtok:g} drafted")
-        notes: list[str] = []
-        per_pos = [d["pos"][i] for i in sorted(d["pos"])]
-        if d["pos"] and sorted(d["pos"]) != list(range(len(per_pos))):
-            raise InputError(f"{path}: {where}: per-position counters have gaps (positions {sorted(d['pos'])})")
-        conv = (
-            "counters: accepted draft tokens / drafts = X; vLLM's mean acceptance length is X + 1; the per-position "
-            "counters are cumulative (drafts with position i accepted, i.e. P(X > i))"
-        )
-        k = len(per_pos) or None
-        if per_pos:
-            if any(b > a for a, b in itertools.pairwise(per_pos)) or per_pos[0] > drafts:
-                raise InputError(
-                    f"{path}: {where}: accepted-per-position counts rise with the position or exceed the drafts; "
-                    "a later position can only be accepted after the earlier ones"
-                )
-        if per_pos and abs(sum(per_pos) - acc) > 0.5:
-            # a trimmed scrape (positions cut off, or engines missing from the per-position series): the totals
-            # stand, the per-position series cannot give the distribution
-            notes.append(
-                f"the per-position counters sum to {sum(per_pos):g}, not the {acc:g} accepted tokens (a trimmed "
-                "scrape?): X from the totals, no distribution"
-            )
-            per_pos, k = [], None
-        if per_pos:
-            counts = distribution_from_cumulative(drafts, per_pos)
-            mean, se, ci, how = from_distribution(counts, "per-position counters")
-            dist = counts / drafts
-        else:
-            mean, se, ci, how = totals_only(acc, drafts, None)
-            dist = None
-        out.append(
-            Measured(
-                source=path,
-                format="vllm-metrics",
-                label=model,
-                mean_accepted=mean,
-                iterations=drafts,
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention=conv,
-                P=k,
-                mean_draft_size=dtok / drafts if "draft_tokens" in d["have"] else None,
-                distribution=dist,
-                notes=tuple(notes),
-                model=model or None,
-            )
-        )
-    return out
+    return read_counters(path, text, VLLM)
 
 
 def check_printout(path: str, where: str, mean_len: float | None, rates: list[float] | None) -> None:
@@ -209,6 +111,10 @@ def _drafts_from_printout(
             return drafted / k, None
         raise InputError(
             f"{path}: {where}: nothing accepted and no per-position rates: the number of drafts is unknown"
+        )
+    if accepted == 0:
+        raise InputError(
+            f"{path}: {where}: nothing accepted but the mean acceptance length is {mean_len}; the line is inconsistent"
         )
     lo, hi = accepted / (mean_len + 0.005 - 1), accepted / max(mean_len - 0.005 - 1, 1e-12)
     n = accepted / (mean_len - 1)
@@ -284,42 +190,92 @@ def read_vllm_log(path: str, text: str, k: int | None = None) -> list[Measured]:
         if at < 0:
             continue
         where = f"line {lineno}"
-        f = _fields(line[at + len("SpecDecoding metrics:") :])
-        try:
-            acc = float(_number(f["accepted"]))
-            drafted = float(_number(f["drafted"]))
-        except (KeyError, ValueError):
-            raise InputError(
-                f"{path}: {where}: a SpecDecoding line without 'Accepted: N tokens, Drafted: N tokens'"
-            ) from None
-        mean_len = _number(f["mean acceptance length"]) if "mean acceptance length" in f else None
-        rates = _numbers(f["per-position acceptance rate"]) if "per-position acceptance rate" in f else None
-        _count(path, where, "Accepted", acc)
-        _count(path, where, "Drafted", drafted)
-        if acc > drafted:
-            raise InputError(f"{path}: {where}: {acc:g} tokens accepted but only {drafted:g} drafted")
-        check_printout(path, where, mean_len, rates)
+        acc, drafted, mean_len, rates, _ = spec_line(path, where, line[at + len("SpecDecoding metrics:") :])
         by.setdefault(who, []).append((where, acc, drafted, mean_len, rates))
     lines = [x for rows in by.values() for x in rows]
     if not any(d > 0 for _, _, d, _, _ in lines):
         raise InputError(f"{path}: no 'SpecDecoding metrics:' line with drafted tokens")
-    out = [_v1_entry(path, "", lines, k)]
+    out = [spec_entry(path, "", lines, k)]
     if len(by) > 1:
         out += [
-            _v1_entry(path, who or "unlabelled lines", rows, k)
+            spec_entry(path, who or "unlabelled lines", rows, k)
             for who, rows in by.items()
             if any(d > 0 for _, _, d, _, _ in rows)
         ]
     return out
 
 
-def _v1_entry(
+def spec_line(
+    path: str, where: str, rest: str
+) -> tuple[float, float, float | None, list[float] | None, dict[str, str]]:
+    """Read the fields of one ``SpecDecoding metrics:`` line (vLLM's, or LMDeploy's copy of it), by name.
+
+    Parameters
+    ----------
+    path, where
+        For messages: the file and the line.
+    rest
+        The line after ``SpecDecoding metrics:``.
+
+    Returns
+    -------
+    tuple
+        ``(accepted, drafted, mean acceptance length or None, per-position rates or None, every field)``, checked.
+
+    """
+    f = _fields(rest)
+    try:
+        acc = float(_number(f["accepted"]))
+        drafted = float(_number(f["drafted"]))
+    except (KeyError, ValueError):
+        raise InputError(
+            f"{path}: {where}: a SpecDecoding line without 'Accepted: N tokens, Drafted: N tokens'"
+        ) from None
+    mean_len = _number(f["mean acceptance length"]) if "mean acceptance length" in f else None
+    rates = _numbers(f["per-position acceptance rate"]) if "per-position acceptance rate" in f else None
+    _count(path, where, "Accepted", acc)
+    _count(path, where, "Drafted", drafted)
+    if acc > drafted:
+        raise InputError(f"{path}: {where}: {acc:g} tokens accepted but only {drafted:g} drafted")
+    check_printout(path, where, mean_len, rates)
+    return acc, drafted, mean_len, rates, f
+
+
+_V1_CONVENTION = (
+    "vLLM prints the mean acceptance length 1 + accepted/drafts (bonus token included); "
+    "X = accepted draft tokens / drafts; lines are per logging interval and are summed"
+)
+
+
+def spec_entry(
     path: str,
     label: str,
     lines: list[tuple[str, float, float, float | None, list[float] | None]],
     k_given: int | None = None,
+    fmt: str = "vllm-log",
+    convention: str = _V1_CONVENTION,
 ) -> Measured:
-    """One entry from SpecDecoding lines: counts summed, drafts recovered per line."""
+    """Return one entry from ``SpecDecoding metrics:`` lines: counts summed, drafts recovered per line.
+
+    Parameters
+    ----------
+    path
+        The file's name.
+    label
+        The entry's label (an engine, a process, a DP rank; empty for all).
+    lines
+        ``(where, accepted, drafted, mean length, rates)`` per line, as :func:`spec_line` reads them.
+    k_given
+        ``--num-speculative-tokens``, for lines with neither a mean length nor rates.
+    fmt, convention
+        What the entry records.
+
+    Returns
+    -------
+    Measured
+        Batch means over 5 or more intervals, else the distribution the rates give, else totals only.
+
+    """
     totals: list[float] = []
     counts: list[float] = []
     per_pos_sum: np.ndarray | None = None
@@ -373,17 +329,13 @@ def _v1_entry(
         mean, se, ci, how = totals_only(acc_total, drafts, next(iter(k_seen)) if len(k_seen) == 1 else None)
     if per_pos_sum is not None and len(k_seen) == 1:
         dist = np.clip(distribution_from_cumulative(drafts, per_pos_sum) / drafts, 0, 1)
-    return Measured(
-        source=path,
-        format="vllm-log",
-        label=label,
-        mean_accepted=mean,
-        iterations=drafts,
-        se=se,
-        ci=ci,
-        uncertainty=how,
-        convention="vLLM prints the mean acceptance length 1 + accepted/drafts (bonus token included); "
-        "X = accepted draft tokens / drafts; lines are per logging interval and are summed",
+    return Measured.build(
+        path,
+        fmt,
+        label,
+        (mean, se, ci, how),
+        drafts,
+        convention,
         P=next(iter(k_seen)) if len(k_seen) == 1 else None,
         mean_draft_size=drafted_total / drafts,
         distribution=dist,

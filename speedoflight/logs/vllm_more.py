@@ -137,16 +137,13 @@ def _v0_entry(path: str, label: str, rows: list[tuple[float, float]], k: int, no
         how = f"batch means over {len(rows)} logging intervals (differences of the cumulative lines; t-interval)"
     else:
         mean, se, ci, how = totals_only(float(accepted.sum()), float(drafts.sum()), k)
-    return Measured(
-        source=path,
-        format="vllm-v0-log",
-        label=label,
-        mean_accepted=mean,
-        iterations=float(drafts.sum()),
-        se=se,
-        ci=ci,
-        uncertainty=how,
-        convention="vLLM V0 counts cumulative draft, accepted and emitted tokens; its 'accepted' includes "
+    return Measured.build(
+        path,
+        "vllm-v0-log",
+        label,
+        (mean, se, ci, how),
+        float(drafts.sum()),
+        "vLLM V0 counts cumulative draft, accepted and emitted tokens; its 'accepted' includes "
         "positions after a rejection, so X = emitted tokens / drafts - 1 with drafts = draft tokens / k "
         "(each call emits the accepted prefix plus one token)",
         P=k,
@@ -220,16 +217,13 @@ def read_vllm_offline(path: str, text: str) -> list[Measured]:
         mean, se, ci, how = totals_only(acc, n, k)
         dist = None
     return [
-        Measured(
-            source=path,
-            format="vllm-offline",
-            label="",
-            mean_accepted=mean,
-            iterations=n,
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="spec_decode.py prints num_accepted_tokens and num_drafts: X = accepted / drafts (its "
+        Measured.build(
+            path,
+            "vllm-offline",
+            "",
+            (mean, se, ci, how),
+            n,
+            "spec_decode.py prints num_accepted_tokens and num_drafts: X = accepted / drafts (its "
             "mean acceptance length is X + 1); total_num_output_tokens / num_drafts is not used (it counts a "
             "prefill token per request and misses tokens cut at the end)",
             P=k,
@@ -348,16 +342,13 @@ def read_vllm_per_request(path: str, objs: list[Any]) -> list[Measured]:
     else:
         mean, se, ci, how = totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
     return [
-        Measured(
-            source=path,
-            format="vllm-per-request",
-            label="",
-            mean_accepted=mean,
-            iterations=float(n_arr.sum()),
-            se=se,
-            ci=ci,
-            uncertainty=how,
-            convention="vLLM's per-request metrics count verify steps (num_spec_steps) and accepted draft tokens "
+        Measured.build(
+            path,
+            "vllm-per-request",
+            "",
+            (mean, se, ci, how),
+            float(n_arr.sum()),
+            "vLLM's per-request metrics count verify steps (num_spec_steps) and accepted draft tokens "
             "(bonus excluded): X = accepted / steps; mean_acceptance_length = X + 1",
             P=next(iter(ks)) if len(ks) == 1 else None,
             mean_draft_size=float(np.nansum(drafted)) / float(n_arr.sum()) if not np.all(np.isnan(drafted)) else None,
@@ -466,16 +457,13 @@ def read_bench_serve(path: str, text: str) -> list[Measured]:
             dist = None
         k = len(pos) if pos else None
         out.append(
-            Measured(
-                source=path,
-                format="vllm-bench",
-                label=f"run {i}" if len(runs) > 1 else "",
-                mean_accepted=mean,
-                iterations=n,
-                se=se,
-                ci=ci,
-                uncertainty=how,
-                convention="vllm bench serve differences the server's counters over the run: X = accepted tokens "
+            Measured.build(
+                path,
+                "vllm-bench",
+                f"run {i}" if len(runs) > 1 else "",
+                (mean, se, ci, how),
+                n,
+                "vllm bench serve differences the server's counters over the run: X = accepted tokens "
                 "/ drafts (its acceptance length is X + 1; its acceptance rate divides by draft tokens)",
                 P=k,
                 mean_draft_size=r["draft_tokens"] / n if "draft_tokens" in r else None,
