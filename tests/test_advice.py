@@ -13,7 +13,7 @@ from speedoflight.analysis.checks import comparison_warnings, same_model
 from speedoflight.logs.result import Measured
 from speedoflight.theory.timing import DraftCost, Timing
 
-from .test_cli import run
+from .helpers import run
 
 
 def _curves() -> DepthCurves:
@@ -170,6 +170,7 @@ vllm:spec_decode_num_accepted_tokens_total{{engine="0",model_name="{model}"}} {a
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("same", [False, True])
 def test_compare_warns_on_another_model_and_above_the_ceiling(capsys, tmp_path, same):
     """A scrape labelled Llama-3.1-8B held against the SmolLM2 dump, at X = 3.5 at P = 4: both warnings, exit 0."""
@@ -211,8 +212,9 @@ def test_no_projection_above_the_ceiling():
     assert "above the ceiling at its cost" in a.sentence()
 
 
+@pytest.mark.e2e
 def test_user_errors_and_stderr_of_the_new_flags(capsys, tmp_path):
-    from .test_cli import assert_user_error
+    from .helpers import assert_user_error
 
     ee = tmp_path / "ee.csv"
     ee.write_text("label,accepted,tree_size\n" + "early-exit:12,1,4\n" * 5)

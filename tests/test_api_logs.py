@@ -15,7 +15,7 @@ from speedoflight.serving.collect import CollectOptions, collect
 from speedoflight.simulation.grafted import optimum
 
 from .fakeserver import MODEL, VOCAB, fake_server
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
 
 
 def entry(tid, text, lp, tops):

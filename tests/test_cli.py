@@ -10,30 +10,11 @@ import pickle
 import numpy as np
 import pytest
 
-from speedoflight.cli.app import main
-
+from .helpers import assert_user_error, run
 from .reference import full_moments
 
 RNG = np.random.default_rng(21)
 Z = RNG.normal(size=(30, 80)) * 2
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(capsys, argv, *words):
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (out, err)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("speedoflight: error:")
-    assert "Traceback" not in err
-    for w in words:
-        assert w.lower() in lines[0].lower(), (w, lines[0])
-    return lines[0]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from speedoflight.cli.app import main
 from speedoflight.theory import bounds as B
 
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
 
 DATA = "data/smollm2-t1.npz"
 

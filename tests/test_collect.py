@@ -15,7 +15,7 @@ from speedoflight.serving.collect import CollectOptions, collect
 from speedoflight.simulation.grafted import optimum
 
 from .fakeserver import MODEL, VOCAB, Faults, distribution, fake_server, sample
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
 
 PROMPTS = ["alpha beta", "gamma delta", "epsilon", "zeta eta theta"]
 

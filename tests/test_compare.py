@@ -150,6 +150,7 @@ def test_compare_needs_a_dump_but_no_measured_file(binary_dump):
     assert answer[-1] == "warning: " + comp.warnings[0]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", ["compare", "bound"])
 def test_the_dump_is_opened_and_read_once(tmp_path, monkeypatch, command):
     """One pass gives the moments, the i.i.d. pool, the trajectories and both simulator pools."""
@@ -185,6 +186,7 @@ def test_the_dump_is_opened_and_read_once(tmp_path, monkeypatch, command):
     assert sum(rows) == 15360  # every row once
 
 
+@pytest.mark.e2e
 def test_the_ceiling_comes_from_the_dumps_continuations(tmp_path):
     """With a dump that holds continuations, every measured system is held against the grafted ceiling too."""
     measured = read_acceptance(csv(tmp_path, "accepted,tree_size\n1,8\n2,8\n0,8\n"))

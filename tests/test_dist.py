@@ -9,7 +9,9 @@ import pytest
 
 from speedoflight.errors import InputError
 
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
+
+pytestmark = pytest.mark.e2e
 
 distributed = pytest.importorskip("distributed", reason="needs the [dist] extra (dask, distributed)")
 

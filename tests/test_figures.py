@@ -13,6 +13,8 @@ from speedoflight.logs.result import Measured
 from speedoflight.theory.registry import drafter_styles
 from speedoflight.theory.timing import Timing
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def comp():

@@ -8,7 +8,7 @@ import pytest
 
 from speedoflight.cli.app import build_parser
 
-from .test_cli import run
+from .helpers import run
 
 #: Old spelling -> (command, canonical spelling).
 DEPRECATED = {

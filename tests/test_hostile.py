@@ -875,6 +875,7 @@ def test_a_pool_past_its_cap_is_a_sample_and_says_so(capsys):
     assert json.loads(capsys.readouterr().out) == first  # the same seed, the same sample
 
 
+@pytest.mark.e2e
 def test_markov_on_the_shipped_pair_with_the_seeds_that_failed(capsys):
     """`markov ... --seed 5` (and 6, and --lp-rows 100) ended in "linear program failed: infeasible"."""
     for extra in (["--seed", "5"], ["--seed", "6"], ["--lp-rows", "100"]):
@@ -894,6 +895,7 @@ def test_a_plot_is_written_whole_and_leaves_no_debris(tmp_path, capsys, monkeypa
     assert sorted(os.listdir(tmp_path)) == ["law.csv", "law.svg"]
 
 
+@pytest.mark.e2e
 def test_evidence_out_into_the_current_folder_keeps_the_users_files(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _file(tmp_path, "thesis.tex", "mine\n")

@@ -134,6 +134,7 @@ def test_a_damaged_offline_printout_is_refused(tmp_path):
         )
 
 
+@pytest.mark.e2e
 def test_compare_json_round_trip(tmp_path, capsys):
     """Each format reaches compare with its X and P."""
     dump = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "smollm2-t1.npz")
@@ -230,6 +231,7 @@ def test_bench_serve_sections(tmp_path):
 V1_B = "INFO 04-02 10:00:00 [loggers.py:81] SpecDecoding metrics: Draft acceptance rate: 62.5%, Accepted: 150 tokens, Drafted: 240 tokens\n"
 
 
+@pytest.mark.e2e
 def test_lines_without_a_mean_length_need_k(tmp_path, capsys):
     p = tmp_path / "old.log"
     p.write_text(V1_B)

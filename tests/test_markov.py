@@ -118,6 +118,7 @@ def test_markov_cli(tmp_path, capsys):
     assert main(["markov", "--target", paths[-1], "--draft", paths[1], "--drafts", "0"]) == 2
 
 
+@pytest.mark.e2e
 def test_the_lp_is_solved_on_every_shipped_row():
     """Every row of the shipped SmolLM2 / early-exit-8 pair (any --seed picks among them): the LP finds
     sum min(p, q), and min(1, sum min(p, q) + eps) with a distortion budget. HiGHS's presolve once called six

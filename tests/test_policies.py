@@ -12,7 +12,7 @@ from speedoflight.simulation.policies import dynamic_curve, mean_rank_probabilit
 from speedoflight.simulation.positional import best_tree
 from speedoflight.simulation.simulate import Distribution, family, simulate
 
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
 
 
 def small_pool(seed=0, n=50, v=8, alpha=0.5):

@@ -14,7 +14,7 @@ from speedoflight.errors import InputError
 from speedoflight.simulation.positional import best_tree, dp_values, hardware_choice, vllm_tree_string
 from speedoflight.theory.timing import Timing
 
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
 
 
 def test_hand_checked_vector():

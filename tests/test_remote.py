@@ -15,7 +15,7 @@ import pytest
 
 from speedoflight.errors import InputError
 
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
 from .test_readers import VOCAB, openai_chat_line
 
 fsspec = pytest.importorskip("fsspec", reason="needs the [dist] extra (fsspec)")

@@ -10,6 +10,7 @@ from speedoflight.analysis.report import params_from_name
 from speedoflight.cli.app import main
 
 
+@pytest.mark.e2e
 def test_report_on_shipped_data_round_trip(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["report", "--out", str(out), "--replicates", "8", "--quiet"]) == 0
@@ -67,6 +68,7 @@ def test_report_on_shipped_data_round_trip(tmp_path, capsys):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.e2e
 def test_report_takes_the_timing_flags_of_compare(tmp_path, capsys):
     lat = tmp_path / "lat.csv"
     lat.write_text("P,ms\n0,20\n8,21\n64,30\n")

@@ -17,8 +17,8 @@ from speedoflight.simulation.simulate import default_at, family, growth_rate, op
 from speedoflight.theory import bounds as B
 from speedoflight.theory.iid import atom_pool_from_rows, iid_curve
 
+from .helpers import assert_user_error, run
 from .reference import seeded_reference, top_p_reference
-from .test_cli import assert_user_error, run
 
 
 def kernel_curve(neglogp, draws, pmax):

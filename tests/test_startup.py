@@ -98,6 +98,7 @@ def _run_on_a_terminal(argv: list[str], cache, tty: bool = True) -> tuple[int, s
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.e2e
 def test_compile_notice_once_on_a_terminal_and_only_when_compiling(tmp_path):
     from speedoflight._util.notice import MESSAGE
 

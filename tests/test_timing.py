@@ -11,7 +11,7 @@ from speedoflight.errors import InputError
 from speedoflight.theory.hardware import GPU_ALIASES, GPUS, read_latency, resolve_gpu
 from speedoflight.theory.timing import DraftCost, Timing, best_p, speedup
 
-from .test_cli import assert_user_error, run
+from .helpers import assert_user_error, run
 
 
 def test_every_preset_and_alias_resolves_and_has_a_source():

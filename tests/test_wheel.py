@@ -14,6 +14,8 @@ import pytest
 
 from speedoflight._util.shipped import REPORT_FILES, SHIPPED
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
