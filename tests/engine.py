@@ -330,7 +330,7 @@ def serve(
     spec: dict | None = None,
     n_parallel: int = 1,
     n_ctx: int = 2048,
-    threads: int = 2,
+    threads: int = 1,
     log_path: str | os.PathLike | None = None,
     timeout: float = 60.0,
     verbosity: int = 3,
@@ -348,7 +348,10 @@ def serve(
     n_ctx : int
         Context size in tokens, all slots together.
     threads : int
-        CPU threads for generation and for prompt processing (the draft model's too).
+        CPU threads for generation and for prompt processing (the draft model's too). One by default: on a
+        2-core machine shared with other work, 2 threads measured anywhere from 90 down to 0.3 tokens/s
+        (llama.cpp's threads wait on each other at every op, so one preempted thread stalls all), 1 thread a
+        steady 33-46 tokens/s.
     log_path : str or os.PathLike, optional
         Where the C++ log goes (kept); by default a temporary file, removed on exit (its text stays
         readable through ``log_text()``).

@@ -6,6 +6,7 @@ generations are a few dozen tokens of a 135M model."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -13,7 +14,10 @@ import threading
 import time
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
+
+from speedoflight.errors import InputError
 
 from .engine import EngineError, _check_spec, serve
 
@@ -142,6 +146,16 @@ def test_truncated_gguf(smollm2, draft24, start_engine):
     assert "blk.24.ffn_down.weight" not in names
     assert {"token_embd.weight", "output_norm.weight"} <= names
     assert len(names) == 272 - 6 * 9  # 9 tensors a block
+    # the kept tensors and the metadata are the source's, byte for byte; only the block count differs
+    source = gguf.GGUFReader(smollm2)
+    by_name = {t.name: t for t in source.tensors}
+    for t in reader.tensors:
+        assert t.tensor_type == by_name[t.name].tensor_type
+        assert np.array_equal(t.data, by_name[t.name].data), t.name
+    fields = {f.name: f.contents() for f in reader.fields.values() if not f.name.startswith("GGUF.")}
+    assert fields == {f.name: f.contents() for f in source.fields.values() if not f.name.startswith("GGUF.")} | {
+        "llama.block_count": 24
+    }
     # llama.cpp loads it and serves it
     alone = start_engine(draft24)
     assert "n_layer" in alone.log_text() or "model loaded" in alone.log_text()
@@ -238,3 +252,36 @@ def test_two_slots_serve_two_requests_at_once(smollm2, start_engine):
     log = running.log_text()
     assert "n_slots = 2" in log
     assert re.search(r"id +1 \| task", log)
+
+
+def test_the_project_reads_the_engines_timings(smollm2, draft24, start_engine, tmp_path):
+    from speedoflight.logs.acceptance import read_acceptance
+
+    running = start_engine(smollm2, spec={"type": "draft", "draft_gguf": draft24, "n_max": 4})
+    answer = running.post(
+        "/v1/completions", {"prompt": "The capital of France is", "max_tokens": 16, "seed": 4, **FULL}
+    )
+    path = tmp_path / "answer.json"
+    path.write_text(json.dumps(answer))
+    (measured,) = read_acceptance(path)
+    assert measured.format == "llama.cpp-timings"
+    t = answer["timings"]
+    assert measured.mean_accepted == pytest.approx(t["draft_n_accepted"] / (t["predicted_n"] - t["draft_n_accepted"]))
+
+
+@pytest.mark.xfail(
+    reason="speedoflight.logs reads neither this build's per-request line ('..., mean len = 1.36' with the rates "
+    "per position on a separate 'acc per pos = (...)' line) nor llama.cpp's /metrics (llamacpp:spec_decode_*)",
+    raises=InputError,
+)
+def test_the_project_reads_the_engines_log_and_metrics(smollm2, draft24, start_engine, tmp_path):
+    from speedoflight.logs.acceptance import read_acceptance
+
+    running = start_engine(smollm2, spec={"type": "draft", "draft_gguf": draft24, "n_max": 4}, verbosity=4)
+    running.post("/v1/completions", {"prompt": "The capital of France is", "max_tokens": 16, "seed": 4, **FULL})
+    drafts, _, accepted, _ = spec_counters(running)
+    (tmp_path / "metrics.txt").write_text(running.metrics_text())
+    (tmp_path / "engine.log").write_text(running.log_text())
+    for name in ("engine.log", "metrics.txt"):
+        (measured,) = read_acceptance(tmp_path / name)
+        assert measured.mean_accepted == pytest.approx(accepted / drafts, abs=0.01)
