@@ -26,6 +26,13 @@ Speculation is described by a dict (``spec=``), translated onto ``CommonParams.s
 
 Every draft is further capped by the server at ``max_tokens - generated - 1`` (the last token of a
 request is never drafted) and by the room left in the context.
+
+What the answers of this build (xllamacpp 2026.10.11549) hold, measured: a token emitted by a
+verification call (an accepted draft token, or the target's token after them) comes back with
+``logprob`` 0.0 and an empty ``top_logprobs``: only tokens of steps without a draft carry their
+distribution. A character made of several byte tokens (an emoji) comes back as one ``logprobs``
+entry with the last token's id and distribution, so there can be fewer entries than
+``usage.completion_tokens``.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -202,6 +210,36 @@ class Engine:
             return self._log_cache
         return self.log_path.read_text(errors="replace")
 
+    def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
+        """Wait for a line of the log to match a regular expression (llama.cpp writes its log from a thread
+        of its own, a moment after the answer may have left).
+
+        Parameters
+        ----------
+        pattern : str
+            A regular expression, searched in the whole log.
+        timeout : float
+            Seconds to wait.
+
+        Returns
+        -------
+        re.Match
+            The first match.
+
+        Raises
+        ------
+        EngineError
+            If nothing matches within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.search(pattern, self.log_text())
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise EngineError(f"no log line matched {pattern!r} within {timeout:g} s")
+            time.sleep(0.05)
+
     def get(self, path: str, timeout: float = 30.0) -> str:
         """GET a path of the server.
 
@@ -333,7 +371,7 @@ def serve(
     threads: int = 1,
     log_path: str | os.PathLike | None = None,
     timeout: float = 60.0,
-    verbosity: int = 3,
+    verbosity: int = 4,
 ) -> Iterator[Engine]:
     """Serve a GGUF with llama.cpp's server in a child process; stop it on exit.
 
@@ -358,8 +396,10 @@ def serve(
     timeout : float
         Seconds allowed for the start (process start, model load, first ``/health`` answer).
     verbosity : int
-        llama.cpp's log verbosity (3: info, the default; 4 adds debug lines such as each draft's
-        accepted count).
+        llama.cpp's log verbosity. 3 prints each request's ``draft acceptance = R (A accepted / G
+        generated), mean len = L``; 4 (the default) adds its ``acc per pos = (...)`` and the cumulative
+        ``statistics <impl>: ...`` line; 5 adds debug lines (each draft's ``accepted k/n draft tokens``,
+        about 40 lines per decode).
 
     Yields
     ------

@@ -79,9 +79,8 @@ def test_serves_completions_with_top_logprobs(engine):
 
 def test_logs_and_metrics(engine):
     engine.post("/v1/completions", {"prompt": "Hello", "max_tokens": 3, **FULL})
-    log = engine.log_text()
-    assert "listening on http://127.0.0.1:" in log
-    assert re.search(r"print_timing: id +0 \| task \d+ \|        eval time =", log)
+    engine.wait_log(r"print_timing: id +0 \| task \d+ \|        eval time =")
+    assert "listening on http://127.0.0.1:" in engine.log_text()
     metrics = engine.metrics_text()
     assert "llamacpp:spec_decode_num_drafts_total 0" in metrics  # present even without speculation
     assert engine.metrics()["llamacpp:tokens_predicted_total"] >= 3
@@ -158,7 +157,7 @@ def test_truncated_gguf(smollm2, draft24, start_engine):
     }
     # llama.cpp loads it and serves it
     alone = start_engine(draft24)
-    assert "n_layer" in alone.log_text() or "model loaded" in alone.log_text()
+    assert re.search(r"print_info: n_layer += 24\n", alone.log_text())
     text = alone.post("/v1/completions", {"prompt": "The capital of France is", "max_tokens": 4, **FULL})
     assert text["usage"]["completion_tokens"] == 4
 
@@ -173,7 +172,7 @@ def test_truncated_gguf_rejects_bad_counts(smollm2, tmp_path):
 
 def test_draft_simple_with_the_24_layer_drafter(smollm2, draft24, start_engine):
     spec = {"type": "draft", "draft_gguf": draft24, "n_max": 4, "p_min": 0.0}
-    running = start_engine(smollm2, spec=spec, verbosity=4)
+    running = start_engine(smollm2, spec=spec)
     answer = running.post(
         "/v1/completions", {"prompt": "The capital of France is", "max_tokens": 24, "seed": 5, **FULL}
     )
@@ -190,11 +189,12 @@ def test_draft_simple_with_the_24_layer_drafter(smollm2, draft24, start_engine):
     # every position is accepted less than once per draft, and never more often than the one before it
     assert all(a / drafts < 1 for a in per_pos)
     assert per_pos == sorted(per_pos, reverse=True)
+    running.wait_log(r"statistics +draft-simple: #calls\(b,g,a\) = ")
     log = running.log_text()
     assert "loading draft model" in log
+    assert re.findall(r"print_info: n_layer += (\d+)\n", log) == ["30", "24"]  # the target, then the drafter
     assert re.search(r"draft acceptance = [0-9.]+ \( *\d+ accepted / *\d+ generated\), mean len = ", log)
     assert re.search(r"acc per pos = \([0-9., ]+\)", log)
-    assert re.search(r"statistics +draft-simple: #calls\(b,g,a\) = ", log)
 
 
 def test_ngram_simple_drafts_from_the_history(smollm2, start_engine):
@@ -210,7 +210,7 @@ def test_ngram_simple_drafts_from_the_history(smollm2, start_engine):
     assert bare
     assert all(e["logprob"] == 0.0 for e in bare)
     assert content[0]["top_logprobs"]  # the first token follows the prompt, never a draft
-    assert "draft acceptance = " in running.log_text()
+    running.wait_log("draft acceptance = ")
 
 
 def test_synthetic_rates_are_marginal(smollm2, draft1, start_engine):
@@ -219,7 +219,7 @@ def test_synthetic_rates_are_marginal(smollm2, draft1, start_engine):
     spec = {"type": "synthetic", "rates": [1.0, 0.5, 0.5, 0.0], "draft_gguf": draft1}
     running = start_engine(smollm2, spec=spec, verbosity=5)
     running.post("/v1/completions", {"prompt": "Write a long story.", "max_tokens": 64, "seed": 2, **FULL})
-    log = running.log_text()
+    log = running.wait_log(r"print_timing: .*acc per pos").string
     assert "synthetic acceptance: n_max = 4, mean length = 3.000000, rates = [1, 0.5, 0.5, 0]" in log
     full = [int(k) for k, n in re.findall(r"accepted (\d+)/ ?(\d+) draft tokens", log) if n == "4"]
     assert len(full) >= 8
@@ -249,9 +249,8 @@ def test_two_slots_serve_two_requests_at_once(smollm2, start_engine):
     for t in threads:
         t.join(timeout=180)
     assert all(a and a["usage"]["completion_tokens"] == 8 for a in answers)
-    log = running.log_text()
-    assert "n_slots = 2" in log
-    assert re.search(r"id +1 \| task", log)
+    running.wait_log(r"id +1 \| task \d+ \| +eval time =")
+    assert "n_slots = 2" in running.log_text()
 
 
 def test_the_project_reads_the_engines_timings(smollm2, draft24, start_engine, tmp_path):
@@ -277,8 +276,9 @@ def test_the_project_reads_the_engines_timings(smollm2, draft24, start_engine, t
 def test_the_project_reads_the_engines_log_and_metrics(smollm2, draft24, start_engine, tmp_path):
     from speedoflight.logs.acceptance import read_acceptance
 
-    running = start_engine(smollm2, spec={"type": "draft", "draft_gguf": draft24, "n_max": 4}, verbosity=4)
+    running = start_engine(smollm2, spec={"type": "draft", "draft_gguf": draft24, "n_max": 4})
     running.post("/v1/completions", {"prompt": "The capital of France is", "max_tokens": 16, "seed": 4, **FULL})
+    running.wait_log("statistics +draft-simple")
     drafts, _, accepted, _ = spec_counters(running)
     (tmp_path / "metrics.txt").write_text(running.metrics_text())
     (tmp_path / "engine.log").write_text(running.log_text())
