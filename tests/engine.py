@@ -180,7 +180,7 @@ def _check_spec(spec: dict | None) -> dict | None:
 class Engine:
     """A running engine, as :func:`serve` yields it.
 
-    Attributes
+    Parameters
     ----------
     url : str
         ``http://127.0.0.1:PORT``.
@@ -196,7 +196,7 @@ class Engine:
     log_path: Path
     pid: int
     startup_s: float
-    _log_cache: str | None = field(default=None, repr=False)
+    _log_cache: str | None = field(default=None, init=False, repr=False)
 
     def log_text(self) -> str:
         """The engine's log so far (after exit: the whole log, kept even where the file is gone).
@@ -211,8 +211,9 @@ class Engine:
         return self.log_path.read_text(errors="replace")
 
     def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
-        """Wait for a line of the log to match a regular expression (llama.cpp writes its log from a thread
-        of its own, a moment after the answer may have left).
+        """Wait for the log to match a regular expression.
+
+        llama.cpp writes its log from a thread of its own, a moment after the answer may have left.
 
         Parameters
         ----------
@@ -396,7 +397,7 @@ def serve(
     timeout : float
         Seconds allowed for the start (process start, model load, first ``/health`` answer).
     verbosity : int
-        llama.cpp's log verbosity. 3 prints each request's ``draft acceptance = R (A accepted / G
+        The log verbosity of llama.cpp. 3 prints each request's ``draft acceptance = R (A accepted / G
         generated), mean len = L``; 4 (the default) adds its ``acc per pos = (...)`` and the cumulative
         ``statistics <impl>: ...`` line; 5 adds debug lines (each draft's ``accepted k/n draft tokens``,
         about 40 lines per decode).
@@ -517,6 +518,11 @@ def _params(config: dict):
 
 def _child(config: dict) -> None:
     """Start the server, print its address as one JSON line, serve until stdin closes or SIGTERM."""
+    # stdout carries the address line and nothing else: whatever else prints there goes to the log
+    address = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
     import xllamacpp as x
 
     def stop(signum, frame):
@@ -527,7 +533,7 @@ def _child(config: dict) -> None:
         server = x.Server(_params(config))
     except RuntimeError as err:  # the reason is in the C++ log above
         sys.exit(f"xllamacpp.Server: {err}")
-    print(json.dumps({"url": server.listening_address}), flush=True)
+    print(json.dumps({"url": server.listening_address}), file=address, flush=True)
     try:
         sys.stdin.buffer.read()  # returns when the parent closes stdin or dies
     finally:
