@@ -69,11 +69,9 @@ def test_empty_top_logprobs_after_the_first_token_name_speculation(tmp_path, cap
     content = [entry(5, "a", -0.2, tops)] + [{**entry(6, "b", -1.9, []), "top_logprobs": []} for _ in range(3)]
     log = tmp_path / "spec.jsonl"
     log.write_text(json.dumps({"choices": [{"logprobs": {"content": content}}]}) + "\n")
-    line = assert_user_error(
-        capsys, ["estimate", str(log), "--vocab-size", "10"], "speculative decoding", "first token"
-    )
-    assert "3 of 4 positions" in line
-    assert "speculative.n_max" in line
+    line = assert_user_error(capsys, ["estimate", str(log), "--vocab-size", "10"], "speculative decoding")
+    assert "3 of 4 positions list no top log-probabilities, the first at position 1" in line
+    assert "without speculation" in line
 
 
 def test_a_record_holds_its_request_and_the_header_says_what_the_server_is(tmp_path):

@@ -53,9 +53,15 @@ def test_continuations_through_n_are_the_servers_own_and_group_by_prompt(prompts
     assert len(headers) == 1
     assert headers[0]["sampling"]["mode"] == "n"
     assert headers[0]["server"]["vocab_size"] == VOCAB
-    # truncation switched off the llama.cpp way, speculation off per request
+    # truncation and penalties switched off the llama.cpp way
     sent = faults.requests[0]
-    assert (sent["top_k"], sent["min_p"], sent["top_p"], sent["speculative.n_max"]) == (0, 0.0, 1.0, 0)
+    assert (sent["top_k"], sent["min_p"], sent["top_p"], sent["repeat_penalty"], sent["dry_multiplier"]) == (
+        0,
+        0.0,
+        1.0,
+        1.0,
+        0.0,
+    )
     assert [r["kind"] for r in recs] == ["prose", "code", "prose", "code"]
     # the rows are the toy model's own log-probabilities, at the sampled tokens, in order
     first = recs[0]["response"]["choices"][1]["logprobs"]["content"]
@@ -228,7 +234,7 @@ def test_a_second_writer_is_refused(prompts, tmp_path, capsys):
         (Faults(context=12), ["--max-tokens", "8"], ["prompt 1", "context", "--max-tokens"]),
         (Faults(cap=5), ["--top-logprobs", "20"], ["caps top_logprobs at 5", "--top-logprobs 5"]),
         (Faults(cap=5, owned_by="vllm"), [], ["--max-logprobs"]),
-        (Faults(spec_empty=True), [], ["speculative decoding", "first token"]),
+        (Faults(spec_empty=True), [], ["speculative decoding", "without speculation"]),
         (Faults(n_vocab=None, owned_by="sglang"), ["--model", "other"], ["does not serve --model 'other'"]),
         (Faults(), ["--temperature", "1e-300", "--max-tokens", "0"], ["--max-tokens"]),
     ],

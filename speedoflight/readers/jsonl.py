@@ -419,19 +419,20 @@ def check_listed(path: str, lineno: int, rows: list[_Row]) -> None:
     Raises
     ------
     InputError
-        For the first empty position; where only the first position lists any, the message says the server ran
-        speculative decoding (llama.cpp then returns ``top_logprobs`` for a request's first token only).
+        For the first empty position. Where a position after the first lists none, the message says the server
+        ran speculative decoding: llama.cpp returns ``top_logprobs: []`` (and ``logprob`` 0) for every token a
+        verify step emits, keeping them only for tokens decoded without a draft.
 
     """
     empty = [p for p, row in enumerate(rows) if not _listed(row)]
     if not empty:
         return
-    if len(rows) > 1 and empty == list(range(1, len(rows))):
+    if empty[0] > 0:
         raise InputError(
-            f"{path}: line {lineno}: top_logprobs are empty after the first token ({len(empty)} of {len(rows)} "
-            "positions): the server ran speculative decoding, which returns log-probabilities for a request's first "
-            "token only (llama.cpp); collect from a server without speculation, or per request with "
-            '"speculative.n_max": 0 (speedoflight collect does both checks)'
+            f"{path}: line {lineno}: {len(empty)} of {len(rows)} positions list no top log-probabilities, the first "
+            f"at position {empty[0]}: the server ran speculative decoding (llama.cpp returns none for the tokens its "
+            "verify steps emit, and cannot switch it off per request); collect from an instance of the same model "
+            "without speculation"
         )
     raise InputError(f"{path}: line {lineno}, position {empty[0]} lists no top log-probabilities")
 

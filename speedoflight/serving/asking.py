@@ -38,7 +38,6 @@ NEUTRAL: dict[str, dict[str, Any]] = {
         "xtc_probability": 0.0,
         "top_n_sigma": -1.0,
         "mirostat": 0,
-        "speculative.n_max": 0,
     },
     "vllm": {
         "top_k": -1,

@@ -17,9 +17,9 @@ How the server is asked:
   probabilities are not the verifier's.
 * **Token ids.** vLLM's ``return_tokens_as_token_ids``; llama.cpp returns ``id`` fields itself. Where only strings
   come back the result says so (tokens are then told apart by their bytes or strings).
-* **Speculation.** A llama.cpp server running speculative decoding returns ``top_logprobs`` for a request's first
-  token only; each request asks for no drafting (``speculative.n_max`` 0), and a response with empty positions is
-  refused with the fix.
+* **Speculation.** A llama.cpp server running speculative decoding returns no ``top_logprobs`` for the tokens its
+  verify steps emit (and cannot switch it off per request): a response with empty positions is refused with the
+  fix, an instance without speculation.
 
 The file is appended one whole line at a time under a lock, so Ctrl-C or a crash leaves a valid file, and a rerun
 with the same settings skips what is complete (an incomplete last line of an interrupted write is dropped).
