@@ -188,3 +188,47 @@ def test_a_dump_of_rows_without_continuations_says_what_is_shown_instead(tmp_pat
     assert d["ceiling"] is None
     assert d["warnings"][0].startswith("no grafted ceiling: ")
     assert "13-31% low" in d["warnings"][0]
+
+
+def test_vllms_token_id_strings_are_ids(tmp_path):
+    """vLLM with return_tokens_as_token_ids writes tokens as 'token_id:N': read as the ids N, in both layouts."""
+    chat = {
+        "choices": [
+            {
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "token_id:7",
+                            "bytes": [97],
+                            "logprob": -0.5,
+                            "top_logprobs": [
+                                {"token": "token_id:7", "bytes": [97], "logprob": -0.5},
+                                {"token": "token_id:3", "bytes": [98], "logprob": -1.2},
+                            ],
+                        }
+                    ]
+                }
+            }
+        ]
+    }
+    comp = {
+        "choices": [
+            {
+                "logprobs": {
+                    "tokens": ["token_id:3"],
+                    "token_logprobs": [-1.2],
+                    "top_logprobs": [{"token_id:7": -0.5, "token_id:3": -1.2}],
+                }
+            }
+        ]
+    }
+    for obj in (chat, comp):
+        log = tmp_path / "v.jsonl"
+        log.write_text(json.dumps(obj) + "\n")
+        with open_source(str(log), vocab_size=10) as src:
+            chunk = next(src.chunks(1 << 20, with_ids=True))
+        assert chunk.ids.tolist() == [[7, 3]]
+        assert chunk.next_token.tolist() == [7 if obj is chat else 3]
+    assert jsonl.token_id("token_id:12") == 12
+    assert jsonl.token_id("token_id:x") is None
+    assert jsonl.token_id("hello") is None

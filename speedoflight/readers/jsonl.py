@@ -67,8 +67,31 @@ def _identity(item: dict) -> Any:
     tid = item.get("id")
     if isinstance(tid, int) and not isinstance(tid, bool):
         return tid
+    tok = item.get("token")
+    as_id = token_id(tok)
+    if as_id is not None:
+        return as_id
     b = item.get("bytes")
-    return tuple(b) if isinstance(b, list) and b else item.get("token")
+    return tuple(b) if isinstance(b, list) and b else tok
+
+
+def token_id(token: Any) -> int | None:
+    """Return the id a token string spells as vLLM's ``return_tokens_as_token_ids`` writes it (``token_id:42``).
+
+    Parameters
+    ----------
+    token
+        A token as a log lists it.
+
+    Returns
+    -------
+    int or None
+        The id, or None for any other token.
+
+    """
+    if isinstance(token, str) and token.startswith("token_id:") and token[9:].isdigit():
+        return int(token[9:])
+    return None
 
 
 def is_header(obj: Any) -> bool:
@@ -177,7 +200,9 @@ def _openai_completions(obj: dict) -> list[list[_Row]] | None:
                 continue
             s = sampled[i] if i < len(sampled) and sampled[i] is not None else math.nan
             tok = tokens[i] if i < len(tokens) else None
-            rows.append(([_num(v) for v in tops.values()], math.nan, _num(s) if s == s else s, list(tops), tok))
+            keys = [k if token_id(k) is None else token_id(k) for k in tops]
+            tok = tok if token_id(tok) is None else token_id(tok)
+            rows.append(([_num(v) for v in tops.values()], math.nan, _num(s) if s == s else s, keys, tok))
         out.append(rows)
     return out
 

@@ -295,7 +295,8 @@ class _Run:
         )
         if self.stopped:
             self.notes.append(
-                f"{self.stopped} continuations ended before --max-tokens (the model's end of text); they count as shorter"
+                f"{self.stopped} continuation{'s' if self.stopped > 1 else ''} ended before --max-tokens (the model's end "
+                "of text) and count as shorter"
             )
         if self.cut:
             self.notes.append(
