@@ -63,6 +63,8 @@ class Faults:
     owned_by: str = "llamacpp"
     n_vocab: int | None = VOCAB
     split_utf8_at: int | None = None  # drop the entry at this position and spell the next one as a 2-byte character
+    timings: bool = False  # llama.cpp-style timings: prompt_n new tokens past the cached prefix, 0.5 + 0.1 ms each
+    cached: list[Any] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -86,6 +88,16 @@ def answer(body: dict[str, Any], faults: Faults) -> tuple[int, dict[str, Any]]:
     prompt = body.get("prompt")
     if prompt is None:
         prompt = body["messages"][-1]["content"]
+    if isinstance(prompt, list):  # token ids (latency): one token of "text" per id, timed like llama.cpp
+        same = 0
+        while same < min(len(prompt), len(faults.cached)) and prompt[same] == faults.cached[same]:
+            same += 1
+        faults.cached = list(prompt)
+        new = len(prompt) - same
+        resp = {"choices": [{"index": 0, "text": "x", "finish_reason": "length"}], "model": MODEL}
+        if faults.timings:
+            resp["timings"] = {"cache_n": same, "prompt_n": new, "prompt_ms": 0.5 + 0.1 * new, "predicted_n": 1}
+        return 200, resp
     n = int(body.get("n", 1))
     k = int(body.get("top_logprobs", body.get("logprobs", 0)) or 0)
     if body.get("logprobs") is True:

@@ -228,3 +228,18 @@ def test_the_readmes_three_commands_against_the_engine(engine, smollm2, draft24,
     assert "metrics.prom" in first[1]
     assert "% of it" in first[1]
     assert any(x.startswith("- best setting on NVIDIA H100") for x in first)
+
+
+def test_latency_times_the_engines_passes_and_bound_reads_them(engine, tmp_path, capsys):
+    out = tmp_path / "latency.csv"
+    code, stdout, err = run(
+        capsys, "latency", "--url", engine.url, "-P", "1,8,32", "--repeats", "3", "--context", "128", "--out", str(out),
+        "--json", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    d = json.loads(stdout)
+    assert d["method"] == "server timings"  # llama.cpp's own prompt timing of exactly P + 1 new tokens
+    assert d["P"] == [0, 1, 8, 32]
+    assert d["ms"][3] > d["ms"][0]  # 33 tokens take longer than 1 on a CPU
+    code, stdout, err = run(capsys, "bound", "--mu", "2", "--mu2", "8", "--latency", str(out), "--json")
+    assert code == 0, err
