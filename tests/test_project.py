@@ -30,7 +30,7 @@ def test_ci_runs_the_readme_test_command():
 def test_jit_and_fastmath_only_in_the_kernel_and_config_modules():
     offenders = []
     for path in (ROOT / "speedoflight").rglob("*.py"):
-        if path.relative_to(ROOT).as_posix() in ("speedoflight/kernels/moments.py", "speedoflight/_config.py"):
+        if path.relative_to(ROOT).as_posix() in ("speedoflight/kernels/_jit.py", "speedoflight/_config.py"):
             continue
         text = path.read_text()
         if re.search(r"njit|numba\.jit|@jit|fastmath", text):

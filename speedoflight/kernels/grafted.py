@@ -25,8 +25,8 @@ import math
 import numba
 import numpy as np
 
+from ._jit import _jit
 from .heap import _sift_down, _sift_up
-from .moments import _jit
 from .seeded import child_id, row_of
 
 

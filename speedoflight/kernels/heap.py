@@ -25,7 +25,7 @@ import math
 import numba
 import numpy as np
 
-from .moments import _jit
+from ._jit import _jit
 
 
 @_jit()

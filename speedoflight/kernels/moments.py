@@ -1,6 +1,6 @@
 """Private numba kernels, behind one factory.
 
-:func:`_jit` is the only place in the package that calls ``numba.njit``; the
+:func:`speedoflight.kernels._jit._jit` is the only numba decorator of the package; the
 flags it uses come from :mod:`speedoflight._config`. Public code calls the
 kernels through :mod:`speedoflight.estimator`, which validates input and
 turns status codes into :class:`~speedoflight.errors.InputError`.
@@ -21,41 +21,12 @@ with the usual max shift.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numba
-import numba.core.event
 import numpy as np
 
-from .._config import FASTMATH, MISSING_LOGPROB
-from .._util import notice as _notice
-
-
-class _CompileListener(numba.core.event.Listener):
-    """Tell :mod:`speedoflight._notice` when numba starts compiling one of the package's kernels (cache misses only)."""
-
-    def on_start(self, event: Any) -> None:
-        dispatcher = (event.data or {}).get("dispatcher")
-        if getattr(getattr(dispatcher, "py_func", None), "__module__", "").startswith("speedoflight."):
-            _notice.compiling()
-
-    def on_end(self, event: Any) -> None:
-        pass
-
-
-numba.core.event.register("numba:compile", _CompileListener())
-
-
-def _jit(*, parallel: bool = False):
-    """Return the package's numba decorator (the only ``njit`` call site)."""
-    return numba.njit(
-        cache=True,
-        fastmath=set(FASTMATH),
-        error_model="numpy",
-        nogil=True,
-        parallel=parallel,
-    )
-
+from .._config import MISSING_LOGPROB
+from ._jit import _jit
 
 # What the values of a row are.
 KIND_LOGITS = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .moments import _jit
+from ._jit import _jit
 
 
 @_jit()

@@ -15,8 +15,8 @@ import math
 import numba
 import numpy as np
 
+from ._jit import _jit
 from .heap import _count_pop, _sift_down, _sift_up
-from .moments import _jit
 
 # ---------------------------------------------------------------------------------------------
 # Seeded trees: every node's distribution row is a hash of its identity, so the tree is a fixed
