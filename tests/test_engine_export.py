@@ -64,7 +64,7 @@ def test_the_engine_accepts_at_the_exported_rates(smollm2, draft1, start_engine,
     short = K * n - draft_tokens
     assert 0 <= short <= K  # one request: only its last few drafts can be short
     bias = short / n
-    measured = [sum(m.distribution[i:]) for i in range(1, K + 1)]  # P(X >= i) from P(X = j)
+    measured = [float(sum(m.distribution[i:])) for i in range(1, K + 1)]  # P(X >= i) from P(X = j)
     for i, (p, q) in enumerate(zip(rates, measured, strict=True), start=1):
         se = math.sqrt(p * (1 - p) / n)  # binomial: each draft accepts position i or not
         assert abs(q - p) <= SIGMAS * se + bias, (i, p, q, se, n)
