@@ -29,6 +29,11 @@ PAIR_T = str(SHIPPED_PAIR / "smollm2-t1.npz")
 PAIR_D = str(SHIPPED_PAIR / "smollm2-t1-early-exit-8.npz")
 DUMP = str(ROOT / "data" / "smollm2-t1.npz")
 GEMMA = str(ROOT / "data" / "gemma3-270m-t1-x8.npz")
+#: A speculation profile (K = 2: P(X >= 1, 2) = 0.5, 0.25, AL = 1.75), as `export` writes and reads them.
+_PROFILE = (
+    '{"schema_version": "1.0", "measured": true, "num_speculative_tokens": 2, "marginal_accept_rates": [0.5, 0.25], '
+    '"conditional_accept_rates": [0.5, 0.5], "mean_accept_length": 1.75}'
+)
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
@@ -569,6 +574,33 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
         "markov across two models",
         lambda t: ["markov", "--target", DUMP, "--draft", GEMMA],
         ("positions",),
+    ),
+    # --- export: the what-if profile ---
+    (
+        "export -K past the logged continuations",
+        lambda t: ["export", "--dump", GEMMA, "-K", "33", "--out", str(t / "p.json")],
+        ("-K 33", "longest holds 32"),
+    ),
+    (
+        "export --out onto its own input",
+        lambda t: ["export", "--measured", _file(t, "p.json", _PROFILE), "--out", str(t / "p.json")],
+        ("one of the inputs",),
+    ),
+    (
+        "export for an unknown engine",
+        lambda t: ["export", "--measured", _file(t, "p.json", _PROFILE), "--engine", "tgi"],
+        ("--engine",),
+    ),
+    (
+        "export of a mean without positions",
+        lambda t: [
+            "export",
+            "--measured",
+            _file(t, "answer.json", '{"timings": {"draft_n": 40, "draft_n_accepted": 20, "predicted_n": 60}}'),
+            "--out",
+            str(t / "p.json"),
+        ],
+        ("not per draft position",),
     ),
     # --- output folders that are files: refused at once, not after the computation ---
     ("report --out onto a file", lambda t: ["report", "--out", _file(t, "report")], ("not a folder",)),

@@ -108,6 +108,8 @@ class OptimumResult:
         Where and how unknown nodes drew their rows.
     profile : ndarray or None
         P(X >= d), d = 1, 2, ..., of the best tree of the requested size, averaged over roots (``optimum(profile=)``).
+    profile_roots : ndarray or None
+        The same per root, ``[roots, depth]`` (the mean over replicates).
 
     """
 
@@ -128,6 +130,7 @@ class OptimumResult:
     pool: str = "prompt"
     draw: str = "depth"
     profile: np.ndarray | None = None
+    profile_roots: np.ndarray | None = None
 
     @property
     def main(self) -> TailCurve:
@@ -437,6 +440,7 @@ def optimum(
     tails = ("drop", "lump") if tail == "both" else (tail,)
     results: dict[str, TailCurve] = {}
     profiles: dict[str, np.ndarray] = {}
+    per_root: dict[str, np.ndarray] = {}
     g = None
     roots = seqs = poss = None
     label = ""
@@ -452,6 +456,7 @@ def optimum(
             )
         curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile, client)
         profiles[t] = masses.mean(axis=0) if len(masses) else masses.sum(axis=0)
+        per_root[t] = masses
         results[t] = _summarise(t, curves, g.node_prompt[roots], pops, confidence, n_boot, seed)
     assert g is not None
     assert roots is not None
@@ -490,4 +495,5 @@ def optimum(
         pool=pool,
         draw=draw,
         profile=profiles[tails[0]] if profile[1] else None,
+        profile_roots=per_root[tails[0]] if profile[1] else None,
     )
