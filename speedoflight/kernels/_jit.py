@@ -97,7 +97,7 @@ def _jit(*, parallel: bool = False) -> Callable[[Any], Any]:
         A decorator: ``numba.njit`` with the package's flags, cached where possible.
 
     """
-    options = {"fastmath": set(FASTMATH), "error_model": "numpy", "nogil": True, "parallel": parallel}
+    options: dict[str, Any] = {"fastmath": set(FASTMATH), "error_model": "numpy", "nogil": True, "parallel": parallel}
 
     def decorate(func: Any) -> Any:
         if _STATE["mode"] != "none":
@@ -106,9 +106,10 @@ def _jit(*, parallel: bool = False) -> Callable[[Any], Any]:
             except RuntimeError as exc:
                 if not _no_locator(exc):
                     raise
-            folder = None if numba.core.config.CACHE_DIR else _private_folder()
+            config: Any = numba.core.config  # CACHE_DIR is set from the environment at import: not in the stubs
+            folder = None if config.CACHE_DIR else _private_folder()
             if folder is not None:
-                numba.core.config.CACHE_DIR = folder
+                config.CACHE_DIR = folder
                 try:
                     compiled = numba.njit(cache=True, **options)(func)
                 except RuntimeError as exc:

@@ -370,8 +370,8 @@ def describe(path: str) -> LogInfo:
                     f"{path}: line {lineno} has no known log-probability layout; expected one of "
                     f"{', '.join(LAYOUTS)} (see `speedoflight estimate --help`)"
                 )
-            server = header.get("server") if isinstance(header.get("server"), dict) else {}
-            sampling = header.get("sampling") if isinstance(header.get("sampling"), dict) else {}
+            server: dict[str, Any] = header["server"] if isinstance(header.get("server"), dict) else {}
+            sampling: dict[str, Any] = header["sampling"] if isinstance(header.get("sampling"), dict) else {}
             vocab = server.get("vocab_size")
             temp = sampling.get("temperature")
             return LogInfo(

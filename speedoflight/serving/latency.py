@@ -151,14 +151,15 @@ def measure_latency(
         prefix = _tokens(context, 0)
 
         def ask(extra: list[int]) -> tuple[dict[str, Any], float]:
-            body = {"model": info.model, "prompt": prefix + extra, "max_tokens": 1, "temperature": 0.0}
+            prompt = prefix + extra
+            body: dict[str, Any] = {"model": info.model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0}
             body["cache_prompt"] = True  # llama.cpp; others cache prefixes by themselves (or ignore the field)
             t0 = time.perf_counter()
             try:
                 got = client.request("POST", "/v1/completions", body)
             except Refused as exc:
                 raise InputError(
-                    f"{info.url} refused a prompt of {len(body['prompt'])} token ids ({exc.status}: {exc.message[:200]})"
+                    f"{info.url} refused a prompt of {len(prompt)} token ids ({exc.status}: {exc.message[:200]})"
                 ) from None
             return got, 1e3 * (time.perf_counter() - t0)
 

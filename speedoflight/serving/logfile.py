@@ -22,6 +22,12 @@ from .probe import ServerInfo
 
 __all__ = ["SETTINGS", "Existing", "append_line", "check_resume", "locked_append", "read_existing"]
 
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 #: The fields compared when a rerun resumes a file: another value would mix two collections.
 SETTINGS = ("temperature", "max_tokens", "top_logprobs", "chat", "seed")
 
@@ -179,12 +185,12 @@ def check_resume(header: dict[str, Any], info: ServerInfo, settings: dict[str, A
         Naming the first difference and the flag that would resume the file.
 
     """
-    server = header.get("server") if isinstance(header.get("server"), dict) else {}
+    server = _mapping(header.get("server"))
     if server.get("model") not in (None, info.model):
         raise InputError(
             f"{out} was collected from model {server.get('model')!r}, not {info.model!r}; give another --out"
         )
-    before = header.get("sampling") if isinstance(header.get("sampling"), dict) else {}
+    before = _mapping(header.get("sampling"))
     for key in SETTINGS:
         if key in before and before[key] != settings[key]:
             flag = {"chat": "--chat", "seed": "--seed"}.get(key, "--" + key.replace("_", "-"))

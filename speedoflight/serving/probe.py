@@ -103,10 +103,10 @@ def probe(client: Client, model: str | None = None) -> ServerInfo:
         model = ids[0]
     elif ids and model not in ids:
         raise InputError(f"{client.shown} does not serve --model {model!r}; it serves {', '.join(ids[:5])}")
-    entry = next((e for e in entries if e["id"] == model), {})
+    entry: dict[str, Any] = next((e for e in entries if e["id"] == model), {})
     owner = str(entry.get("owned_by", "")).lower()
     engine = ENGINES.get(owner, "unknown")
-    meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+    meta: dict[str, Any] = entry["meta"] if isinstance(entry.get("meta"), dict) else {}
     vocab = _int(meta.get("n_vocab"))
     n_ctx = _int(entry.get("max_model_len"))
     version = None
