@@ -62,7 +62,7 @@ def test_continuations_through_n_are_the_servers_own_and_group_by_prompt(prompts
         1.0,
         0.0,
     )
-    assert [r["kind"] for r in recs] == ["prose", "code", "prose", "code"]
+    assert [r["kind"] for r in sorted(recs, key=lambda r: r["prompt_index"])] == ["prose", "code", "prose", "code"]
     # the rows are the toy model's own log-probabilities, at the sampled tokens, in order
     first = recs[0]["response"]["choices"][1]["logprobs"]["content"]
     cont = sample(PROMPTS[0], 1, 6)  # the fake seeds choice i with seed * 1000 + i
