@@ -86,7 +86,9 @@ def test_a_free_drafter_searches_the_uncapped_curve():
 
 def test_measured_best_current_and_lost_speed():
     """A chain drafter measured at P = 1, 2, 4: its speedups by hand, the best among them, the loss at P = 1."""
-    t = Timing.preset("h100", 8e9, overhead_s=0.0, draft=DraftCost.from_flags(0.0, 0.4))  # 0.4 ms per token
+    # the datasheet roofline (no KV cache, full efficiency), so that t0 below is the weights over the bandwidth
+    ideal = {"context": 0, "bandwidth_efficiency": 1.0, "flop_efficiency": 1.0}
+    t = Timing.preset("h100", 8e9, overhead_s=0.0, draft=DraftCost.from_flags(0.0, 0.4), **ideal)  # 0.4 ms/token
     ms = [_measured("d chain", 1, 0.6), _measured("d chain", 2, 0.9), _measured("d chain", 4, 1.1)]
     a = advise(ms, _curves(), t, current=1)
     t0 = 8e9 * 2 / 3.35e12

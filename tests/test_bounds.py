@@ -290,12 +290,22 @@ def test_presets_have_sources_and_positive_peaks():
 
 def test_roofline_memory_then_compute_bound():
     t = Timing.preset("h100-sxm", 8e9)
-    mem = 8e9 * 2 / 3.35e12
+    # by hand: 16 GB of weights plus 2048 tokens of KV cache at 2 * 32 layers * 8 heads * 128 * 2 bytes = 128 KiB,
+    # streamed at 70% of 3.35 TB/s; compute at 50% of 989.4 TFLOP/s
+    kv = 2 * 32 * 8 * 128 * 2
+    assert kv == 131072
+    mem = (8e9 * 2 + 2048 * kv) / (0.7 * 3.35e12)
     assert t.verify_s(0) == pytest.approx(mem)
+    assert mem == pytest.approx(6.9375e-3, rel=1e-4)
     knee = t.knee()
+    assert knee + 1 == pytest.approx(mem * 0.5 * 989.4e12 / (2 * 8e9))
     assert t.verify_s(knee / 2) == pytest.approx(mem)
     big = 10 * knee
-    assert t.verify_s(big) == pytest.approx(2 * 8e9 * (big + 1) / 989.4e12)
+    assert t.verify_s(big) == pytest.approx(2 * 8e9 * (big + 1) / (0.5 * 989.4e12))
+    # at full efficiency and no context: the datasheet roofline
+    ideal = Timing.preset("h100-sxm", 8e9, context=0, bandwidth_efficiency=1.0, flop_efficiency=1.0)
+    assert ideal.verify_s(0) == pytest.approx(8e9 * 2 / 3.35e12)
+    assert ideal.knee() + 1 == pytest.approx(989.4e12 / 3.35e12)
 
 
 def test_speedup_and_best_p():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -45,14 +46,41 @@ def test_overrides_relabel_the_device_custom():
 
 
 def test_batch_moves_the_knee_down_by_the_batch():
-    """Roofline: knee(B) + 1 = (knee(1) + 1) / B, since compute time grows B-fold."""
+    """Roofline: compute grows B-fold with the batch; memory by B times each sequence's KV cache only."""
     t1 = Timing.preset("h100", 8e9)
+    weights, kv = 8e9 * 2, 2048 * 131072  # bytes: weights once, one KV cache per sequence
     for b in (4, 16, 64):
         tb = t1.with_batch(b)
-        assert tb.knee() + 1 == pytest.approx((t1.knee() + 1) / b)
+        ratio = (weights + b * kv) / (weights + kv)  # memory time, batch B over batch 1
+        assert tb.knee() + 1 == pytest.approx((t1.knee() + 1) * ratio / b)
         # at batch B a pass over P + 1 tokens costs B times the compute of batch 1 (past the knee)
         p = 10 * (t1.knee() + 1)
         assert tb.verify_s(p) == pytest.approx(b * t1.verify_s(p))
+    # without context the knee moves down by the batch exactly
+    t0 = Timing.preset("h100", 8e9, context=0)
+    assert t0.with_batch(16).knee() + 1 == pytest.approx((t0.knee() + 1) / 16)
+
+
+def test_the_kv_cache_estimate_and_its_flags(capsys):
+    from speedoflight.theory.timing import kv_bytes_estimate
+
+    # Llama-3-style: 2 (K, V) * layers * 8 heads * 128 dims * 2 bytes, layers = round(0.016 * params^(1/3))
+    assert kv_bytes_estimate(8e9) == 2 * 32 * 8 * 128 * 2
+    assert kv_bytes_estimate(70e9) == 2 * 66 * 8 * 128 * 2
+    assert kv_bytes_estimate(1e9) == 2 * 16 * 8 * 128 * 2
+    t = Timing.preset("h100", 8e9, kv_bytes_per_token=1000.0, context=4096)
+    assert t.memory_s() == pytest.approx((16e9 + 4096 * 1000) / (0.7 * 3.35e12))
+    assert "KV cache of 4096 tokens at 1 KiB per token (given)" in t.describe()
+    assert t.caveat is not None
+    with pytest.raises(InputError, match="--bandwidth-efficiency"):
+        Timing.preset("h100", 8e9, bandwidth_efficiency=1.5)
+    code, out, err = run(capsys, "bound", "--mu", "2", "--mu2", "8", "--gpu", "h100", "--params", "8e9", "--json",
+                         "--context", "0", "--bandwidth-efficiency", "1", "--flop-efficiency", "1")  # fmt: skip
+    assert code == 0, err
+    d = json.loads(out)["timing"]
+    assert (d["context"], d["bandwidth_efficiency"], d["flop_efficiency"]) == (0, 1.0, 1.0)
+    assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "8", "--gpu", "h100", "--params", "8e9",
+                               "--flop-efficiency", "0"], "--flop-efficiency")  # fmt: skip
 
 
 def test_draft_cost_formula():
@@ -60,7 +88,8 @@ def test_draft_cost_formula():
     # t_draft(P, D) = D * 1 ms + P * 0.2 ms
     assert t.draft_s(8, 3) == pytest.approx(3e-3 + 8 * 2e-4)
     assert t.draft_s(8) == pytest.approx(1e-3 + 8 * 2e-4)  # depth None: one level, the least
-    ee = Timing.preset("a100", 7e9, draft=DraftCost(layer_fraction=0.75))
+    ideal = {"context": 0, "bandwidth_efficiency": 1.0, "flop_efficiency": 1.0}  # the datasheet roofline
+    ee = Timing.preset("a100", 7e9, draft=DraftCost(layer_fraction=0.75), **ideal)
     mem = 7e9 * 2 / 2.039e12
     # memory-bound: each of D levels costs 3/4 of a pass over ceil(P / D) tokens
     assert ee.draft_s(12, 4) == pytest.approx(4 * 0.75 * mem)

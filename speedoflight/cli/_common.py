@@ -94,6 +94,7 @@ nonneg_int = typed(int, lambda v: v >= 0, "an integer >= 0")
 finite = typed(float, math.isfinite, "a finite number")
 positive = typed(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 nonneg = typed(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+fraction = typed(float, lambda v: math.isfinite(v) and 0 < v <= 1, "a fraction, 0 < f <= 1")
 int_list = list_of(int, lambda v: True, "comma-separated integers")
 float_list = list_of(float, math.isfinite, "comma-separated finite numbers")
 
@@ -113,7 +114,7 @@ def add_reading_flags(p: argparse.ArgumentParser) -> None:
 
 def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
     """Add the timing flags every subcommand with a speedup shares (one spelling, one default each)."""
-    from ..theory.timing import GPUS
+    from ..theory.timing import BANDWIDTH_EFFICIENCY, CONTEXT, FLOP_EFFICIENCY, GPUS
 
     g = p.add_argument_group("timing (the speedup on a GPU)")
     g.add_argument(
@@ -142,7 +143,35 @@ def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
     g.add_argument(
         "--latency",
         metavar="CSV",
-        help="measured verifier latency on your GPU: rows of P, milliseconds from P = 0; replaces the roofline",
+        help="measured verifier latency on your GPU: rows of P, milliseconds from P = 0 (speedoflight latency --url "
+        "writes it); replaces the roofline",
+    )
+    g.add_argument(
+        "--context",
+        type=nonneg_int,
+        default=CONTEXT,
+        metavar="N",
+        help=f"tokens of context per sequence whose KV cache each pass reads (default {CONTEXT})",
+    )
+    g.add_argument(
+        "--kv-bytes-per-token",
+        type=nonneg,
+        metavar="BYTES",
+        help="KV-cache bytes per token of context (default: a Llama-3-style model of --params: 128 KiB at 8B)",
+    )
+    g.add_argument(
+        "--bandwidth-efficiency",
+        type=fraction,
+        default=BANDWIDTH_EFFICIENCY,
+        metavar="F",
+        help=f"fraction of peak bandwidth a pass reaches (default {BANDWIDTH_EFFICIENCY})",
+    )
+    g.add_argument(
+        "--flop-efficiency",
+        type=fraction,
+        default=FLOP_EFFICIENCY,
+        metavar="F",
+        help=f"fraction of dense peak FLOP/s a pass reaches (default {FLOP_EFFICIENCY})",
     )
     g.add_argument(
         "--bandwidth", type=positive, metavar="B/S", help="memory bandwidth (bytes/s): overrides the preset (custom)"
@@ -210,6 +239,9 @@ def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
         return None
     draft = DraftCost.from_flags(args.draft_ms, getattr(args, "draft_ms_per_token", 0.0))
     common = {"batch": args.batch, "overhead_s": args.overhead_ms / 1e3, "draft": draft, "latency": latency}
+    for name in ("context", "kv_bytes_per_token", "bandwidth_efficiency", "flop_efficiency"):
+        if getattr(args, name, None) is not None:
+            common[name] = getattr(args, name)
     if latency is not None and not args.params:
         gpu = GPU("measured latency (no roofline)", 1.0, 1.0, latency.source)
         return Timing(gpu=gpu, params=1.0, **common)  # type: ignore[arg-type]

@@ -1,11 +1,18 @@
 """Timing of one verifier pass, what a drafter costs, and the speedup ceiling.
 
-The verifier: ``t_verify(P) = max(bytes / bandwidth, 2 * params * (P + 1) * batch / flops) + overhead``
-(the roofline): a forward pass over P draft tokens plus the one the verifier
-always gains reads the weights once (memory-bound at small P) and does
-``2 * params`` FLOPs per token for each of the ``batch`` sequences sharing the
-pass (compute-bound at large P). A measured latency table (:class:`Latency`,
-``--latency FILE``) replaces the roofline where given.
+The verifier (the roofline): a forward pass over P draft tokens plus the one the verifier always gains reads the
+weights once and each of the ``batch`` sequences' KV cache (``context`` tokens of ``kv_bytes_per_token``), which
+makes it memory-bound at small P, and does ``2 * params`` FLOPs per token per sequence, compute-bound at large P::
+
+    t_verify(P) = max((weights + batch * context * kv) / (bandwidth * bandwidth_efficiency),
+                      2 * params * (P + 1) * batch / (flops * flop_efficiency)) + overhead
+
+Peaks are datasheet numbers that no kernel reaches: by default the pass streams memory at 70% of peak bandwidth
+(:data:`BANDWIDTH_EFFICIENCY`) and multiplies at 50% of dense peak FLOP/s (:data:`FLOP_EFFICIENCY`). The KV cache
+per token, where not given, is that of a Llama-3-style model of the verifier's size (:func:`kv_bytes_estimate`).
+The roofline still leaves out attention's own FLOPs, kernel launch and scheduling costs, and the poor efficiency
+of skinny matrix products at a few dozen tokens, so measured pass times rise earlier than it says: a measured
+latency table (:class:`Latency`, ``--latency FILE``, written by ``speedoflight latency --url``) replaces it.
 
 The drafter (:class:`DraftCost`): per depth level for tree drafters (one
 drafter pass per level, EAGLE-style), per token for chain drafters, nothing
@@ -31,6 +38,9 @@ from ..errors import InputError
 from .hardware import GPU, GPU_ALIASES, GPUS, Latency, read_latency, resolve_gpu
 
 __all__ = [
+    "BANDWIDTH_EFFICIENCY",
+    "CONTEXT",
+    "FLOP_EFFICIENCY",
     "GPU",
     "GPUS",
     "GPU_ALIASES",
@@ -38,6 +48,7 @@ __all__ = [
     "Latency",
     "Timing",
     "best_p",
+    "kv_bytes_estimate",
     "read_latency",
     "resolve_gpu",
     "speedup",
@@ -150,6 +161,39 @@ class DraftCost:
         return fallback
 
 
+#: Fraction of peak memory bandwidth a decode or verify pass streams at. Measured "model bandwidth utilisation"
+#: of LLM decoding is 60-85% on tuned CUDA stacks (MosaicML/Databricks, "LLM Inference Performance Engineering:
+#: Best Practices", 2023, reported about 60% on A100s at batch 1; vLLM and TensorRT-LLM reach 70-80% on H100s).
+BANDWIDTH_EFFICIENCY = 0.7
+#: Fraction of dense peak FLOP/s a verification's matrix products reach: large GEMMs reach 60-75% on H100s, the
+#: skinny ones of a pass over tens to hundreds of tokens less.
+FLOP_EFFICIENCY = 0.5
+#: Tokens of context per sequence whose KV cache every pass reads, where not given (a chat turn with history).
+CONTEXT = 2048
+
+
+def kv_bytes_estimate(params: float) -> float:
+    """Return the KV-cache bytes per token of a Llama-3-style model of ``params`` parameters (16-bit cache).
+
+    Grouped-query attention with 8 key/value heads of 128 dimensions in each of ``L`` layers, keys and values
+    of 2 bytes each: ``2 * L * 8 * 128 * 2`` bytes, with ``L = round(0.016 * params^(1/3))`` (16 layers at 1B,
+    32 at 8B, 66 at 70B, 118 at 405B; Llama 3 has 16, 32, 80 and 126). 128 KiB per token at 8B.
+
+    Parameters
+    ----------
+    params
+        The verifier's parameters.
+
+    Returns
+    -------
+    float
+        Bytes per token of context.
+
+    """
+    layers = max(1, round(0.016 * float(params) ** (1.0 / 3.0)))
+    return float(2 * layers * 8 * 128 * 2)
+
+
 def _check_positive(name: str, v: float, flag: str) -> None:
     if not (math.isfinite(v) and v > 0):
         raise InputError(f"{flag} must be a finite number > 0, got {v}")
@@ -169,7 +213,14 @@ class Timing:
         Sequences sharing each verifier pass: the compute term grows with it, so each request's share of the GPU
         shrinks and the compute-bound knee moves down to ``knee(1) / batch``.
     bytes_per_param, extra_bytes : float
-        Weight bytes per parameter, and other bytes read per pass (KV cache).
+        Weight bytes per parameter, and other bytes read once per pass.
+    context : int
+        Tokens of context per sequence whose KV cache each pass reads (:data:`CONTEXT` by default).
+    kv_bytes_per_token : float or None
+        KV-cache bytes per token of context; None: :func:`kv_bytes_estimate` of ``params``.
+    bandwidth_efficiency, flop_efficiency : float
+        Fractions of peak bandwidth and peak FLOP/s a pass reaches (:data:`BANDWIDTH_EFFICIENCY`,
+        :data:`FLOP_EFFICIENCY`).
     overhead_s : float
         Fixed time per pass.
     draft : DraftCost
@@ -184,6 +235,10 @@ class Timing:
     batch: int = 1
     bytes_per_param: float = 2.0
     extra_bytes: float = 0.0
+    context: int = CONTEXT
+    kv_bytes_per_token: float | None = None
+    bandwidth_efficiency: float = BANDWIDTH_EFFICIENCY
+    flop_efficiency: float = FLOP_EFFICIENCY
     overhead_s: float = 0.0
     draft: DraftCost = field(default_factory=DraftCost)
     latency: Latency | None = None
@@ -195,9 +250,37 @@ class Timing:
         _check_positive("bytes_per_param", self.bytes_per_param, "--bytes-per-param")
         if self.batch < 1:
             raise InputError(f"--batch must be at least 1, got {self.batch}")
-        for name in ("extra_bytes", "overhead_s"):
+        for name in ("extra_bytes", "overhead_s", "context"):
             if not getattr(self, name) >= 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.kv_bytes_per_token is not None and not (
+            math.isfinite(self.kv_bytes_per_token) and self.kv_bytes_per_token >= 0
+        ):
+            raise InputError(f"--kv-bytes-per-token must be a finite number >= 0, got {self.kv_bytes_per_token}")
+        for name, flag in (
+            ("bandwidth_efficiency", "--bandwidth-efficiency"),
+            ("flop_efficiency", "--flop-efficiency"),
+        ):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 < v <= 1):
+                raise InputError(f"{flag} must be a fraction of the peak, 0 < f <= 1, got {v}")
+
+    @property
+    def kv_per_token(self) -> float:
+        """KV-cache bytes per token of context: as given, else :func:`kv_bytes_estimate`."""
+        return kv_bytes_estimate(self.params) if self.kv_bytes_per_token is None else float(self.kv_bytes_per_token)
+
+    def memory_s(self) -> float:
+        """Return the memory-bound time of a pass: weights, other bytes and every sequence's KV cache, streamed.
+
+        Returns
+        -------
+        float
+            Seconds.
+
+        """
+        moved = self.params * self.bytes_per_param + self.extra_bytes + self.batch * self.context * self.kv_per_token
+        return moved / (self.gpu.bandwidth * self.bandwidth_efficiency)
 
     @classmethod
     def preset(cls, gpu: str | None, params: float, **overrides: object) -> Timing:
@@ -258,9 +341,8 @@ class Timing:
         tt = np.asarray(tokens, dtype=np.float64)
         if self.latency is not None:
             return self.latency.at(np.maximum(tt - 1.0, 0.0))
-        memory = (self.params * self.bytes_per_param + self.extra_bytes) / self.gpu.bandwidth
-        compute = 2.0 * self.params * tt * self.batch / self.gpu.flops
-        return np.maximum(memory, compute) + self.overhead_s
+        compute = 2.0 * self.params * tt * self.batch / (self.gpu.flops * self.flop_efficiency)
+        return np.maximum(self.memory_s(), compute) + self.overhead_s
 
     def verify_s(self, p: np.ndarray | float) -> np.ndarray:
         """Seconds for one verifier pass over P draft tokens (P = 0: plain decoding).
@@ -316,8 +398,7 @@ class Timing:
         """
         if self.latency is not None:
             return math.nan
-        memory = (self.params * self.bytes_per_param + self.extra_bytes) / self.gpu.bandwidth
-        return memory * self.gpu.flops / (2.0 * self.params * self.batch) - 1.0
+        return self.memory_s() * self.gpu.flops * self.flop_efficiency / (2.0 * self.params * self.batch) - 1.0
 
     def describe(self) -> str:
         """Return one line: the verifier's timing and the drafter's assumed cost.
@@ -331,12 +412,26 @@ class Timing:
             head = f"measured latency ({self.latency.source}, P <= {self.latency.pmax:.0f})"
         else:
             peaks = f" ({self.gpu.bandwidth / 1e12:.3g} TB/s, {self.gpu.flops / 1e12:.4g} TFLOP/s dense)"
+            kv = "given" if self.kv_bytes_per_token is not None else "Llama-3-style estimate"
             head = (
                 f"roofline: {self.gpu.name}{'' if self.gpu.name.startswith('custom') else peaks}, "
-                f"{self.params:.3g} parameters, {self.bytes_per_param:g} bytes each"
-                + (f", {self.overhead_s * 1e3:g} ms overhead per pass" if self.overhead_s else "")
+                f"{self.params:.3g} parameters, {self.bytes_per_param:g} bytes each, KV cache of {self.context} "
+                f"tokens at {self.kv_per_token / 1024:.0f} KiB per token ({kv}), "
+                f"{100 * self.bandwidth_efficiency:.0f}% of peak bandwidth and {100 * self.flop_efficiency:.0f}% of "
+                "peak FLOP/s" + (f", {self.overhead_s * 1e3:g} ms overhead per pass" if self.overhead_s else "")
             )
         return f"{head}; batch {self.batch}; {self.draft.label}"
+
+    @property
+    def caveat(self) -> str | None:
+        """One line saying the timing is a roofline estimate and how to measure it (None with a latency table)."""
+        if self.latency is not None:
+            return None
+        return (
+            "the timing is a roofline estimate, which puts the best P too high: measured passes slow down well "
+            "before the roofline's compute-bound knee; measure yours with `speedoflight latency --url URL` and "
+            "give the CSV to --latency"
+        )
 
     def to_dict(self) -> dict[str, object]:
         """Return the model for ``--json``.
@@ -356,6 +451,11 @@ class Timing:
             "params": self.params,
             "batch": self.batch,
             "bytes_per_param": self.bytes_per_param,
+            "context": self.context,
+            "kv_bytes_per_token": self.kv_per_token,
+            "kv_bytes_per_token_estimated": self.kv_bytes_per_token is None,
+            "bandwidth_efficiency": self.bandwidth_efficiency,
+            "flop_efficiency": self.flop_efficiency,
             "overhead_s": self.overhead_s,
             "draft": {
                 "per_level_s": self.draft.per_level_s,
