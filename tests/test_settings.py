@@ -210,3 +210,86 @@ def test_cli_tree_edge_note_only_at_the_edge(capsys):
     assert d["recommended"]["depth"] == 4
     assert any("raise --pmax" in n for n in d["notes"])
     assert d["hardware"]["P"] == 64
+
+
+# --- the advice of compare and report: the top setting for tree engines, the best chain for chain engines ---
+
+
+def _toy_with_chain():
+    from dataclasses import replace
+
+    from .test_advice import _curves
+
+    k = np.arange(1, 65)
+    chain = np.cumsum(0.6**k)  # the greedy chain: level k accepted with probability 0.6**k
+    return replace(_curves(), chain=(k, chain, 1.1 * chain))
+
+
+def _m(name: str, fmt: str, p: int, x: float):
+    from speedoflight.logs.result import Measured
+
+    return Measured("f", fmt, name, x, 100.0, 0.01, (x - 0.05, x + 0.05), "t", "X", P=p)
+
+
+def _chain_by_hand(timing: Timing, per_level_s: float) -> int:
+    t0 = float(timing.verify_s(0.0))
+    s = [
+        (sum(0.6**j for j in range(1, k + 1)) + 1) * t0 / (k * per_level_s + float(timing.verify_s(k)))
+        for k in range(1, 65)
+    ]
+    return int(np.argmax(s)) + 1
+
+
+def test_advice_of_the_ceiling_in_engine_terms():
+    from speedoflight.analysis.advice import advise
+
+    t = Timing.preset("h100", 8e9, draft=DraftCost(per_level_s=5e-4))
+    a = advise([], _toy_with_chain(), t)
+    k = _chain_by_hand(t, 5e-4)
+    assert a.chain is not None
+    assert a.chain.P == k
+    e = a.engines.to_dict()
+    assert e["vllm"]["speculative_config"] == {"method": "eagle3", "num_speculative_tokens": k}
+    assert e["llama.cpp"]["n_max"] == k
+    p, d = a.ceiling.P, a.ceiling.depth
+    topk = next(j for j in range(1, p + 1) if j + (d - 1) * j * j >= p)  # SGLang's pool: j, then j^2 per step
+    s = e["sglang"]
+    assert (s["speculative_num_steps"], s["speculative_eagle_topk"], s["speculative_num_draft_tokens"]) == (
+        d,
+        topk,
+        p + 1,
+    )
+    assert s["topk1_args"][3] == str(k)
+    assert e["tensorrt_llm"]["speculative_config"]["max_draft_len"] == d
+    assert e["tensorrt_llm"]["speculative_config"]["max_total_draft_tokens"] == p
+    assert a.to_dict()["best_chain"]["P"] == k
+
+
+def test_advice_runs_the_best_measured_chain_on_chain_engines():
+    from speedoflight.analysis.advice import advise
+
+    t = Timing.preset("h100", 8e9, draft=DraftCost(per_level_s=5e-4))
+    ms = [_m("ngram tree", "speedoflight-measured", p, x) for p, x in ((8, 2.0), (16, 2.1))]
+    a = advise([*ms, _m("d chain", "csv", 2, 0.9)], _toy_with_chain(), t)
+    _, b = a.top()
+    assert b.who == "ngram tree"  # free n-gram lookup beats the chain that pays per level
+    assert (b.P, b.depth) == (16, 6)  # memory-bound: 3.1 tokens per call beat 3.0 at the same cost
+    e = a.engines.to_dict()
+    assert e["sglang"]["args"] == ["--speculative-algorithm", "NGRAM", "--speculative-num-draft-tokens", "17"]
+    assert e["vllm"]["speculative_config"] == {"method": "eagle3", "num_speculative_tokens": 2}  # the d chain
+    assert e["vllm"]["realises"]["who"] == "d chain"
+    assert e["llama.cpp"]["args"][:4] == ["--spec-type", "draft-eagle3", "--spec-draft-n-max", "2"]
+    # TensorRT-LLM's n-gram method is linear: it runs the chain too
+    assert e["tensorrt_llm"]["speculative_config"] == {"decoding_type": "Eagle3", "max_draft_len": 2}
+
+
+def test_advice_without_a_measured_chain_takes_the_ceilings_chain_at_the_drafters_cost():
+    from speedoflight.analysis.advice import advise
+
+    t = Timing.preset("h100", 8e9, draft=DraftCost(per_level_s=5e-4))
+    a = advise([_m("ngram tree", "speedoflight-measured", 8, 2.0)], _toy_with_chain(), t)
+    k = _chain_by_hand(t, 0.0)  # n-gram lookup is free
+    e = a.engines.to_dict()
+    assert e["vllm"]["speculative_config"] == {"method": "ngram", "num_speculative_tokens": k}
+    assert e["llama.cpp"]["args"] == ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-m", str(k)]
+    assert e["vllm"]["realises"]["who"] == "ceiling"
