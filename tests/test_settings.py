@@ -90,14 +90,14 @@ def test_no_static_tree_gives_dynamic_tree_budgets():
     assert any("dynamic" in n for n in s.notes)
 
 
-def test_an_open_depth_asks_for_the_drafters_cost():
+def test_an_open_depth_gives_the_budget_only():
     s = engine_settings(Target(8, None), chain_of(3))
     assert s.sglang.num_steps is None
     assert s.sglang.eagle_topk is None
     assert s.sglang.num_draft_tokens == 9
-    assert "--draft-ms" in s.sglang.line
+    assert "depth, left open" in s.sglang.line
     assert s.tensorrt.config == {"decoding_type": "Eagle3", "max_total_draft_tokens": 8}
-    assert "--draft-ms" in s.tensorrt.line
+    assert "depth, left open" in s.tensorrt.line
 
 
 def test_ngram_and_draft_model_families():
@@ -293,3 +293,39 @@ def test_advice_without_a_measured_chain_takes_the_ceilings_chain_at_the_drafter
     assert e["vllm"]["speculative_config"] == {"method": "ngram", "num_speculative_tokens": k}
     assert e["llama.cpp"]["args"] == ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-m", str(k)]
     assert e["vllm"]["realises"]["who"] == "ceiling"
+
+
+def test_bound_recommends_the_best_p_and_the_best_chain_under_the_same_bound(capsys):
+    mu, mu2 = 2.85, 16.18
+    argv = ["bound", "--mu", str(mu), "--mu2", str(mu2), "--gpu", "h100", "--params", "8e9", "--draft-ms", "0.3"]
+    code, out, _ = run(capsys, *argv, "--json")
+    assert code == 0
+    d = json.loads(out)
+    r = d["recommended"]
+    assert r["curve"] == "lorden"  # the tightest true bound from moments alone
+    p = r["P"]
+    assert p == d["best"]["lorden"]["P"]
+    e = r["engine_settings"]
+    assert e["sglang"]["speculative_num_draft_tokens"] == p + 1
+    assert e["sglang"]["speculative_num_steps"] is None  # a bound gives no tree shape
+    assert e["tensorrt_llm"]["speculative_config"] == {"decoding_type": "Eagle3", "max_total_draft_tokens": p}
+    # the chain: Lorden's bound log(mu K)/mu + mu2/mu^2 + 1/mu - 1 (capped at K), paying K levels of 0.3 ms
+    timing = Timing.preset("h100-sxm", 8e9, draft=DraftCost(per_level_s=3e-4))
+    t0 = float(timing.verify_s(0.0))
+    by_hand = []
+    for k in range(1, max(p, 64) + 1):
+        b = min(k, np.log(mu * k) / mu + mu2 / mu**2 + 1 / mu - 1)
+        by_hand.append((b + 1) * t0 / (k * 3e-4 + float(timing.verify_s(k))))
+    k = int(np.argmax(by_hand)) + 1
+    assert e["vllm"]["speculative_config"]["num_speculative_tokens"] == k
+    assert e["llama.cpp"]["n_max"] == k
+    code, out, _ = run(capsys, *argv)
+    lines = out.splitlines()
+    assert lines[0].startswith(f"speedoflight bound: best P = {p} under the lorden bound")
+    assert [x.strip().split(" ")[0] for x in lines[2:6]] == ["vLLM", "SGLang", "llama.cpp", "TensorRT-LLM"]
+
+
+def test_bound_without_a_device_recommends_nothing(capsys):
+    code, out, _ = run(capsys, "bound", "--mu", "2.85", "--mu2", "16.18", "--json")
+    assert code == 0
+    assert "recommended" not in json.loads(out)

@@ -478,6 +478,11 @@ def _engines(advice: Advice, curves: DepthCurves, timing: Timing) -> None:
     if chain is not None:
         ct = Target(chain.P, chain.P, None, chain.speedup, chain.who, family, f"{chain.kind} best chain")
     advice.engines = engine_settings(tree, ct)
+    if b.depth is None:
+        advice.engines.notes.append(
+            "the drafter's cost does not grow with depth, so the best setting leaves the depth open: give --draft-ms "
+            "(its cost per level) for SGLang's steps and topk and TensorRT-LLM's max_draft_len"
+        )
     advice.notes.extend(f"engine settings: {n}" for n in advice.engines.notes)
 
 

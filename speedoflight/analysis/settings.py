@@ -477,7 +477,7 @@ def _sglang(tree: Target, chain: Target | None) -> SglangSettings:
     elif tree.depth is not None:
         steps, topk = tree.depth, _sglang_topk_for(tree.P, tree.depth)
     else:
-        note = "steps and topk depend on the depth: give the drafter's cost per level (--draft-ms)"
+        note = "steps and topk need the tree's depth, left open here (see the notes)"
         return SglangSettings(algo, None, None, ndt, tree, chain, note)
     return SglangSettings(algo, steps, topk, ndt, tree, chain)
 
@@ -492,7 +492,7 @@ def _tensorrt(tree: Target, chain: Target | None) -> TensorRTSettings:
             {"decoding_type": kind, "max_draft_len": tree.depth, "eagle_choices": _eagle_choices(tree.paths)}, tree
         )
     if tree.depth is None:
-        note = "max_draft_len depends on the depth: give the drafter's cost per level (--draft-ms)"
+        note = "max_draft_len needs the tree's depth, left open here (see the notes)"
         return TensorRTSettings({"decoding_type": kind, "max_total_draft_tokens": tree.P}, tree, note)
     k = math.ceil(tree.P / tree.depth)
     cfg = {
@@ -526,10 +526,10 @@ def engine_settings(tree: Target, chain: Target | None) -> EngineSettings:
     if tree.chain and chain is None:
         chain = tree
     notes = []
-    if tree.paths is None and not tree.chain and FAMILIES[tree.family]["sglang"] != "NGRAM":
+    if tree.paths is None and tree.depth is not None and not tree.chain and FAMILIES[tree.family]["sglang"] != "NGRAM":
         notes.append(
-            "no static tree is known (the ceiling adapts its tree to every position): SGLang and TensorRT-LLM get "
-            "budgets for their own dynamic (EAGLE-2) trees of this size and depth"
+            "no static tree is known (the recommendation is a size and a depth; the ceiling adapts its tree to every "
+            "position): SGLang and TensorRT-LLM get budgets for their own dynamic (EAGLE-2) trees of that size and depth"
         )
     vllm = llama = None
     if chain is not None:
