@@ -329,3 +329,18 @@ def test_bound_without_a_device_recommends_nothing(capsys):
     code, out, _ = run(capsys, "bound", "--mu", "2.85", "--mu2", "16.18", "--json")
     assert code == 0
     assert "recommended" not in json.loads(out)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/cli.md"])
+def test_the_documented_tree_examples_are_what_tree_prints(capsys, doc):
+    import re
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / doc).read_text()
+    blocks = re.findall(r"```\n\$ speedoflight (tree [^\n]+)\n(.*?)```", text, flags=re.S)
+    assert blocks
+    for argv, shown in blocks:
+        code, out, _ = run(capsys, *shlex.split(argv))
+        assert code == 0
+        assert out.splitlines()[: len(shown.splitlines())] == shown.splitlines()
