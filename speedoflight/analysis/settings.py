@@ -1,17 +1,10 @@
 """The recommended tree, and the best chain, in each engine's own settings: vLLM, SGLang, llama.cpp, TensorRT-LLM.
 
-Users set speculative decoding with their engine's flags, not "P = 32, depth 6". This module turns a
-:class:`Target` (a tree of P draft tokens in D levels, with its rank paths where a static tree is known, or
-a chain of K tokens) into each engine's settings. Nothing here searches: the callers (``tree``, the advice of
-``compare`` and ``report``, ``bound``) choose the tree and the best chain; this module only maps them, and
-each engine's dataclass renders its own one line of text.
-
-What each engine takes, and the source it was read from, is in docs/cli.md ("Settings in your engine's
-terms"): vLLM no longer takes a tree (vllm-project/vllm PR #42121 removed ``speculative_token_tree``, 2026-05);
-SGLang grows its own EAGLE-2 tree from ``--speculative-num-steps``, ``--speculative-eagle-topk`` and
-``--speculative-num-draft-tokens`` (P + 1); llama-server drafts chains (``--spec-draft-n-max``); TensorRT-LLM
-takes an EAGLE-3 static tree as ``eagle_choices`` or a dynamic one, and chains for its other methods.
-A chain-only engine (or configuration) runs the best chain the caller computed, never a truncated tree.
+A :class:`Target` (P draft tokens in D levels, with rank paths where a static tree is known) becomes each
+engine's settings. Nothing here searches: the callers (``tree``, the advice of ``compare`` and ``report``,
+``bound``) choose the tree and the best chain; tree engines realise the tree, chain-only engines (and
+configurations) run the chain, never a truncated tree. Each engine's flags, limits and the source they were
+read from: docs/cli.md, "Settings in your engine's terms".
 """
 
 from __future__ import annotations

@@ -146,8 +146,9 @@ def _recommended(curve: Any, best: dict[str, dict[str, float]]) -> tuple[dict[st
     k = np.arange(1, max(p, 64) + 1, dtype=np.float64)
     sk = speedup(curve.at(k)[name], k, curve.timing, depth=k)
     i = int(np.nanargmax(sk))
-    tree = Target(p, None, None, s, source=f"the best P under the {CURVES[name].short} bound (one drafter level)")
-    chain = Target(i + 1, i + 1, None, float(sk[i]), source=f"the best chain under the {CURVES[name].short} bound")
+    bound = f"the {CURVES[name].short} bound"
+    tree = Target(p, None, None, s, bound, source=f"the best P under {bound} (one drafter level)")
+    chain = Target(i + 1, i + 1, None, float(sk[i]), bound, source=f"the best chain under {bound}")
     e = engine_settings(tree, chain)
     e.notes.append(
         "a bound gives the best P, not the tree's shape (its speedup assumes one drafter level, the least a drafter "

@@ -63,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
         paths = [list(p) for p in t.tree(args.budget)]
         ex, speed, how = float(t.expected_accepted[len(paths) - 1]), None, f"the best tree of <= {args.budget} nodes"
     c = PT.best_chain(t.acceptance, args.budget, timing, 0.0, args.max_depth)
-    rec = Target(len(paths), max(map(len, paths)), tuple(map(tuple, paths)), speed, source=how)
-    chain = Target(c["K"], c["K"], tuple(map(tuple, c["paths"])), c["speedup"], source="the best chain")
+    who = "the acceptance vector"
+    rec = Target(len(paths), max(map(len, paths)), tuple(map(tuple, paths)), speed, who, source=how)
+    chain = Target(c["K"], c["K"], tuple(map(tuple, c["paths"])), c["speedup"], who, source="the best chain")
     settings = engine_settings(rec, chain)
     notes = _edge_notes(args, timing is not None, rec, c["K"])
     d["recommended"] = {**rec.to_dict(), "expected_accepted": ex}

@@ -126,7 +126,7 @@ class PositionalTree:
             ``acceptance``, ``max_depth``, ``budget`` (1..N), ``expected_accepted`` (E[X], accepted draft
             tokens per verifier call, at each budget), ``tokens_per_call`` (E[X] + 1), ``paths`` (the rank
             paths of the largest tree, by depth then rank) and ``vllm_speculative_token_tree`` (the same
-            tree as vLLM's string).
+            tree as the string vLLM took before it dropped trees, PR #42121).
 
         """
         t = self.tree()
@@ -209,7 +209,7 @@ def dp_values(acceptance: np.ndarray | str, budget: int, max_depth: int | None =
 
 
 def vllm_tree_string(paths: list[tuple[int, ...]]) -> str:
-    """VLLM's ``speculative_token_tree``: a list of 0-based rank tuples, by depth.
+    """VLLM's ``speculative_token_tree`` (releases before PR #42121, 2026-05): 0-based rank tuples, by depth.
 
     Parameters
     ----------
