@@ -344,3 +344,25 @@ def test_the_documented_tree_examples_are_what_tree_prints(capsys, doc):
         code, out, _ = run(capsys, *shlex.split(argv))
         assert code == 0
         assert out.splitlines()[: len(shown.splitlines())] == shown.splitlines()
+
+
+def test_the_llamacpp_flags_exist_in_the_installed_2026_build():
+    """Every llama-server flag and spec type the settings print is in the llama.cpp that xllamacpp ships."""
+    from pathlib import Path
+
+    x = pytest.importorskip("xllamacpp")
+    binary = next(Path(x.__file__).parent.glob("xllamacpp*.so")).read_bytes()
+    args = set()
+    for fam in ("eagle", "draft", "ngram"):
+        args.update(engine_settings(chain_of(4, family=fam), None).llamacpp.args)
+    for word in sorted(a for a in args if not a.isdigit()):
+        assert b"\0" + word.encode() + b"\0" in binary, word
+    # the old spelling is gone in this build, and says what replaced it
+    assert b"the argument has been removed. use --spec-draft-n-max or --spec-ngram-mod-n-max" in binary
+    # and the same settings as the Python binding's fields
+    kinds = {k.name for k in x.common_speculative_type}
+    assert {"COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE", "COMMON_SPECULATIVE_TYPE_DRAFT_EAGLE3"} <= kinds
+    assert "COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE" in kinds
+    s = x.CommonParams().speculative
+    s.draft.n_max, s.draft.p_min, s.ngram_simple.size_m = 4, 0.0, 4
+    assert (s.draft.n_max, s.draft.p_min, s.ngram_simple.size_m) == (4, 0.0, 4)
