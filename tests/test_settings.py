@@ -366,3 +366,17 @@ def test_the_llamacpp_flags_exist_in_the_installed_2026_build():
     s = x.CommonParams().speculative
     s.draft.n_max, s.draft.p_min, s.ngram_simple.size_m = 4, 0.0, 4
     assert (s.draft.n_max, s.draft.p_min, s.ngram_simple.size_m) == (4, 0.0, 4)
+
+
+def test_cli_tree_with_a_latency_table_shorter_than_pmax(capsys, tmp_path):
+    lat = tmp_path / "lat.csv"
+    lat.write_text("P,ms\n0,20\n4,21\n8,22\n")
+    code, out, err = run(capsys, "tree", "--acceptance", "0.6,0.2", "--pmax", "16", "--latency", str(lat), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    # by hand: the best tree of 8 nodes, E[X] = .6 + .36 + .216 + .2 + .1296 + .12 + .12 + .0778, at 22 ms
+    assert d["recommended"]["P"] == 8
+    assert d["recommended"]["expected_accepted"] == pytest.approx(1.8234, abs=1e-4)
+    assert d["recommended"]["speedup"] == pytest.approx((1.8234 + 1) * 20 / 22, abs=1e-3)
+    assert d["best_chain"]["P"] <= 8  # no chain beyond the table
+    assert any("--latency table covers" in n for n in d["notes"])

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     rec = Target(len(paths), max(map(len, paths)), tuple(map(tuple, paths)), speed, who, source=how)
     chain = Target(c["K"], c["K"], tuple(map(tuple, c["paths"])), c["speedup"], who, source="the best chain")
     settings = engine_settings(rec, chain)
-    notes = _edge_notes(args, timing is not None, rec, c["K"])
+    notes = _edge_notes(args, timing, rec, c["K"])
     d["recommended"] = {**rec.to_dict(), "expected_accepted": ex}
     d["best_chain"] = {**chain.to_dict(), "expected_accepted": c["expected_accepted"]}
     d["engine_settings"] = settings.to_dict()
@@ -80,12 +80,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edge_notes(args: argparse.Namespace, timed: bool, rec: Any, k: int) -> list[str]:
+def _edge_notes(args: argparse.Namespace, timing: Any, rec: Any, k: int) -> list[str]:
     """Return notes where a hardware-aware optimum sits at the edge of the range searched (it may lie beyond)."""
-    if not timed:
+    if timing is None:
         return []
     notes = []
-    if rec.P >= args.budget:
+    table = int(timing.latency.P[-1]) if timing.latency is not None else None
+    if table is not None and rec.P >= table and table < args.budget:
+        notes.append(f"P = {rec.P} is the largest the --latency table covers: measure larger P to search beyond it")
+    elif rec.P >= args.budget:
         notes.append(
             f"P = {rec.P} is the largest searched (--pmax {args.budget}): the best P may be larger; raise --pmax"
         )

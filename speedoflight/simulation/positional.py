@@ -254,7 +254,8 @@ def hardware_choice(
     Raises
     ------
     InputError
-        When ``draft_step_s`` is negative, or as for :func:`best_tree`.
+        When ``draft_step_s`` is negative, no P has a latency (a ``--latency`` table short of P = 1), or as for
+        :func:`best_tree`.
 
     """
     if draft_step_s < 0:
@@ -266,7 +267,9 @@ def hardware_choice(
     for d in range(1, d_max + 1):
         t = best_tree(acceptance, budget, d)
         s = t.tokens_per_call * t0 / (d * draft_step_s + timing.draft_s(p, d) + timing.verify_s(p))
-        i = int(np.argmax(s))
+        if not np.any(np.isfinite(s)):
+            raise InputError("the --latency table must reach P = 1: no tree size has a latency")
+        i = int(np.nanargmax(s))  # P beyond a latency table has no speedup (NaN)
         if s[i] > best["speedup"] + 1e-12:
             best = {
                 "P": int(p[i]),
@@ -329,7 +332,9 @@ def best_chain(
     if timing is not None:
         t0 = float(timing.verify_s(0.0))
         sp = (ex + 1.0) * t0 / (k * draft_step_s + timing.draft_s(k, k) + timing.verify_s(k))
-        i = int(np.argmax(sp))
+        if not np.any(np.isfinite(sp)):
+            raise InputError("the --latency table must reach P = 1: no chain length has a latency")
+        i = int(np.nanargmax(sp))  # K beyond a latency table has no speedup (NaN)
         s = float(sp[i])
     return {
         "K": i + 1,
