@@ -170,6 +170,8 @@ def test_cli_tree_three_nodes(capsys):
     d = json.loads(out)
     e = d["engine_settings"]
     assert d["recommended"]["paths"] == [[0], [1], [0, 0]]
+    # the string vLLM took before PR #42121 removed trees: a list of rank tuples, breadth-first
+    assert d["vllm_speculative_token_tree"] == "[(0,), (1,), (0, 0)]"
     assert e["sglang"]["args"][2:] == [
         "--speculative-num-steps", "2", "--speculative-eagle-topk", "2", "--speculative-num-draft-tokens", "4",
     ]  # fmt: skip
