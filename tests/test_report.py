@@ -16,13 +16,17 @@ def test_report_on_shipped_data_round_trip(tmp_path, capsys):
     assert main(["report", "--out", str(out), "--replicates", "8", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "report.md" in printed
-    assert printed.splitlines()[0].startswith("- verifier: SmolLM2-135M-Instruct")  # the answer, on the terminal too
+    head = printed.splitlines()
+    # the answer, on the terminal too: the best setting first, then the same in each engine's own flags
+    assert head[0].startswith("- best setting on NVIDIA H100 SXM5 80GB, batch 1:")
+    assert [x.split(" (")[0] for x in head[1:5]] == ["  - vLLM", "  - SGLang", "  - llama.cpp", "  - TensorRT-LLM"]
+    assert any(x.startswith("- verifier: SmolLM2-135M-Instruct") for x in head)
     names = ["compare.png", "evidence.png", "positions.png", "report.json", "report.md"]
     assert sorted(p.name for p in out.iterdir()) == names
     md = (out / "report.md").read_text()
     first = md.split("## Details")[0].strip().splitlines()
-    # the answer first, in at most 15 lines: the verifier, the ceiling at P with its interval and each drafter's
-    # fraction of it, the best setting with its speedup and the drafter cost assumed, what to change
+    # the answer first, in at most 15 lines: the best setting with its speedup, the drafter cost assumed and its
+    # engine settings, what to change, the verifier, the ceiling at P with its interval and each drafter's fraction
     assert len(first) <= 15
     assert first[0] == "# speedoflight report: SmolLM2-135M-Instruct"
     text = "\n".join(first)

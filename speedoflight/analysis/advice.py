@@ -47,6 +47,9 @@ class DepthCurves:
         ``{D: mean E[X*] at those P}``.
     source : str
         ``grafted`` (from the dumps' continuations) or ``simulated`` (i.i.d. model).
+    chain : tuple or None
+        ``(K, lower, upper)``: E[X] of the greedy chain of K tokens (the top token at every level: what a chain-only
+        engine drafts), for the best chain; None where not computed.
 
     """
 
@@ -54,6 +57,7 @@ class DepthCurves:
     lower: dict[int | None, np.ndarray]
     upper: dict[int | None, np.ndarray]
     source: str
+    chain: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,8 @@ class Advice:
     batches: list[dict[str, Any]]
     curves_source: str
     notes: list[str] = field(default_factory=list)
+    chain: Setting | None = None
+    engines: Any = None
 
     def top(self) -> tuple[DrafterAdvice | None, Setting]:
         """Return the drafter to run and its setting: the best measured point, or its projection where that is faster.
@@ -220,7 +226,9 @@ class Advice:
         Returns
         -------
         dict
-            ``timing``, ``ceiling_best``, ``drafters``, ``batch_sensitivity``, ``curves``, ``advice``, ``notes``.
+            ``timing``, ``ceiling_best``, ``drafters``, ``batch_sensitivity``, ``curves``, ``advice``, ``notes``,
+            ``best_chain`` (what chain-only engines run) and ``engine_settings``
+            (:class:`~speedoflight.analysis.settings.EngineSettings`).
 
         """
         return {
@@ -231,6 +239,8 @@ class Advice:
             "curves": self.curves_source,
             "advice": self.sentence(),
             "notes": self.notes,
+            "best_chain": self.chain.to_dict() if self.chain is not None else None,
+            "engine_settings": self.engines.to_dict() if self.engines is not None else None,
         }
 
     def markdown(self) -> list[str]:
@@ -239,64 +249,17 @@ class Advice:
         Returns
         -------
         list of str
-            Markdown lines: a table of settings, the current settings' losses, the batch table.
+            Markdown lines: a table of settings, the current settings' losses, the batch table, the engine
+            settings.
 
         """
-        lines = [
-            "| who | draft cost | best P | depth | speedup (range) | E[X] there | ceiling at this cost |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for d in self.drafters:
-            b, c = d.best, d.ceiling
-            lines.append(
-                f"| {d.name} | {d.cost.label} | {b.P} | {_depth_cell(b.depth)} | {b.speedup:.2f}x ({b.low:.2f}-"
-                f"{b.high:.2f}) | {b.accepted:.2f} | {c.speedup:.2f}x at P = {c.P}, depth {_depth_cell(c.depth)} |"
-            )
-        c = self.ceiling
-        lines.append(
-            f"| ceiling ({self.curves_source}) | {c.cost} | {c.P} | {_depth_cell(c.depth)} | {c.speedup:.2f}x "
-            f"({c.low:.2f}-{c.high:.2f}) | {c.accepted:.2f} | |"
-        )
-        lost = [d for d in self.drafters if d.current is not None]
-        if lost:
-            lines += [""]
-            for d in lost:
-                cur = d.current
-                assert cur is not None
-                lines.append(
-                    f"- {d.name} at its current P = {cur.P}: {cur.speedup:.2f}x, "
-                    f"{100 * (d.lost or 0):.0f}% below its best"
-                    + (
-                        f" (projected best P = {d.projected.P}: {d.projected.speedup:.2f}x, at its measured "
-                        "fraction of the ceiling)"
-                        if d.projected
-                        else ""
-                    )
-                )
-        if self.batches:
-            names = [d.name for d in self.drafters]
-            lines += [
-                "",
-                "| batch | ceiling: best P, depth, speedup | "
-                + " | ".join(f"{n}: best P, speedup" for n in names)
-                + " |",
-                "|---" * (2 + len(names)) + "|",
-            ]
-            for row in self.batches:
-                cells = [
-                    f"{row['ceiling']['P']}, {_depth_cell(row['ceiling']['depth'])}, {row['ceiling']['speedup']:.2f}x"
-                ]
-                cells += [f"{row[n]['P']}, {row[n]['speedup']:.2f}x" for n in names]
-                lines.append(f"| {row['batch']} | " + " | ".join(cells) + " |")
-        return lines
+        from .advice_text import advice_markdown
+
+        return advice_markdown(self)
 
 
 def _depth_words(depth: int | None) -> str:
     return "" if depth is None else f", depth {depth}"
-
-
-def _depth_cell(depth: int | None) -> str:
-    return "any" if depth is None else str(depth)
 
 
 def verifier_layers(model: str, given: int | None = None) -> int | None:
@@ -473,7 +436,54 @@ def advise(
             rows.append(row)
     else:
         notes.append("a measured latency table holds for the batch it was measured at: no batch sensitivity table")
-    return Advice(timing, ceiling, drafters, rows, curves.source, notes)
+    out = Advice(timing, ceiling, drafters, rows, curves.source, notes)
+    _engines(out, curves, timing)
+    return out
+
+
+def _best_chain(curves: DepthCurves, timing: Timing, who: str) -> Setting | None:
+    """Return the ceiling's best chain under ``timing``: K tokens cost K levels."""
+    if curves.chain is None:
+        return None
+    k, lo, hi = curves.chain
+    s_lo, s_hi = speedup(lo, k, timing, depth=k), speedup(hi, k, timing, depth=k)
+    if not np.any(np.isfinite(s_lo)):
+        return None
+    i = int(np.nanargmax(s_lo))
+    kk, a, b = int(k[i]), float(s_lo[i]), float(s_hi[i])
+    return Setting(who, kk, kk, a, a, b, float(lo[i]), timing.draft.label, "ceiling")
+
+
+def _engines(advice: Advice, curves: DepthCurves, timing: Timing) -> None:
+    """Set the advice's best chain and engine settings: tree engines run its top setting, chain engines a chain.
+
+    The chain is the top setting where it is one; else the best measured chain (any drafter measured as a
+    chain); else the ceiling's best chain at the top drafter's cost.
+    """
+    from .settings import Target, engine_settings, family_of
+
+    d, b = advice.top()
+    chains = [a.best for a in advice.drafters if a.best.depth == a.best.P]
+    family = family_of(b.who)
+    if b.depth == b.P:
+        chain = b
+    elif chains:
+        chain = max(chains, key=lambda c: c.speedup)
+        family = family_of(chain.who)
+    else:
+        chain = _best_chain(curves, timing if d is None else _with_cost(timing, d.cost), "ceiling")
+    advice.chain = chain
+    tree = Target(b.P, b.depth, None, b.speedup, b.who, family_of(b.who), f"{b.kind} best setting")
+    ct = None
+    if chain is not None:
+        ct = Target(chain.P, chain.P, None, chain.speedup, chain.who, family, f"{chain.kind} best chain")
+    advice.engines = engine_settings(tree, ct)
+    if b.depth is None:
+        advice.engines.notes.append(
+            "the drafter's cost does not grow with depth, so the best setting leaves the depth open: give --draft-ms "
+            "(its cost per level) for SGLang's steps and topk and TensorRT-LLM's max_draft_len"
+        )
+    advice.notes.extend(f"engine settings: {n}" for n in advice.engines.notes)
 
 
 def _with_cost(timing: Timing, cost: DraftCost) -> Timing:

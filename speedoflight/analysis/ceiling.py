@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "CEILING_PMAX",
     "CEILING_REPLICATES",
@@ -212,9 +214,12 @@ def ceiling_by_depth(
     Returns
     -------
     DepthCurves
+        With the greedy chain's curve (the verifier's top token at every level: what a chain-only engine drafts),
+        for K up to the ceiling's largest P.
 
     """
     from ..simulation.grafted import optimum as grafted_optimum
+    from ..simulation.policies import policy_curve
     from ..simulation.simulate import simulate
     from .advice import DepthCurves
 
@@ -239,7 +244,20 @@ def ceiling_by_depth(
             assert r.lower is not None
             assert r.upper is not None
             ps[d], lo[d], hi[d] = r.P, r.lower.mean, r.upper.mean
-        return DepthCurves(ps, lo, hi, "grafted")
+        c = grafted_optimum(
+            list(dumps),
+            pmax=len(ceiling.P),
+            positions=every,
+            replicates=DEPTH_REPLICATES,
+            seed=seed,
+            tail="both",
+            parts=parts,
+            max_width=1,
+            client=client,
+        )
+        assert c.lower is not None
+        assert c.upper is not None
+        return DepthCurves(ps, lo, hi, "grafted", (c.P, c.lower.mean, c.upper.mean))
     assert optimum is not None
     assert optimum_upper is not None
     ps[None], lo[None], hi[None] = optimum.P, optimum.mean, optimum_upper.mean
@@ -253,7 +271,9 @@ def ceiling_by_depth(
                 pools[1], int(optimum.P[-1]), replicates=optimum.replicates, seed=seed, at=optimum.P, max_depth=d
             )
             ps[d], lo[d], hi[d] = optimum.P, a.mean, b.mean
-    return DepthCurves(ps, lo, hi, "simulated")
+    k = np.arange(1, int(optimum.P[-1]) + 1) if pools is not None else None
+    chain = (k, policy_curve("chain", pools[0], k), policy_curve("chain", pools[1], k)) if k is not None else None
+    return DepthCurves(ps, lo, hi, "simulated", chain)
 
 
 def depth_profiles(

@@ -111,7 +111,7 @@ def summary_lines(comp: Any) -> list[str]:
 
 
 def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
-    """Return the answer first: the ceiling at the user's P, each drafter's fraction, the best setting, advice.
+    """Return the answer first: the best setting and its engine settings, what to change, then the ceiling at P.
 
     Parameters
     ----------
@@ -123,14 +123,27 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
     Returns
     -------
     list of str
-        At most a dozen short lines, then the warnings.
+        With a timing model: the best setting, one line per engine (indented), the sentence of what to change;
+        then the verifier, the ceiling at the user's P with each drafter's fraction of it, and the warnings.
 
     """
     from .ceiling import ceiling_at as at_p
 
-    out = [
+    out = []
+    if comp.advice is not None:  # the answer first: the best setting, then the same in each engine's own flags
+        a = comp.advice
+        _, b = a.top()
+        out.append(
+            f"best setting on {comp.timing.gpu.name}, batch {comp.timing.batch}: {b.who} at P = {b.P}"  # type: ignore[union-attr]
+            + (f", depth {b.depth}" if b.depth is not None else "")
+            + f", {b.speedup:.2f}x ({b.low:.2f}-{b.high:.2f}; {b.cost})"
+        )
+        if a.engines is not None:
+            out += [f"  {x}" for x in a.engines.lines]
+        out.append(a.sentence())
+    out.append(
         f"verifier: {comp.model or 'unknown model'} (mu = {comp.curve.mu:.2f} nats, mu2 = {comp.curve.mu2:.2f} nats^2)"
-    ]
+    )
     rows = list(zip(comp.measured, comp.measured_rows(), strict=True))
     ps = [tree_size] if tree_size else sorted({int(m.P) for m in comp.measured if m.P is not None})
     if not ps:  # nothing measured and no P given: the ceiling at a few tree sizes serving stacks use
@@ -149,14 +162,5 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
             continue
         fr = [f"{m.name} {100 * d[key[0]]:.0f}%..{100 * d[key[1]]:.0f}%" for m, d in rows if m.P == p and key[0] in d]
         out.append(line + ("; " + ", ".join(fr) + " of it" if fr else ""))
-    if comp.advice is not None:
-        a = comp.advice
-        _, b = a.top()
-        out.append(
-            f"best setting on {comp.timing.gpu.name}, batch {comp.timing.batch}: {b.who} at P = {b.P}"  # type: ignore[union-attr]
-            + (f", depth {b.depth}" if b.depth is not None else "")
-            + f", {b.speedup:.2f}x ({b.low:.2f}-{b.high:.2f}; {b.cost})"
-        )
-        out.append(a.sentence())
     out += [f"warning: {w}" for w in comp.warnings]
     return out

@@ -262,7 +262,8 @@ def report_markdown(
     answer = comp.answer_lines(tree_size)
     main = [x for x in answer if not x.startswith("warning: ")]
     warned = comp.warnings
-    first = [f"# speedoflight report: {comp.model or 'the verifier'}", ""] + [f"- {x}" for x in main]
+    first = [f"# speedoflight report: {comp.model or 'the verifier'}", ""]
+    first += [f"  - {x.strip()}" if x.startswith("  ") else f"- {x}" for x in main]  # engine settings: nested
     room = FIRST_SCREEN - len(first) - 1
     if warned:
         first += [f"- **warning:** {w}" for w in warned[: max(room - 1, 1)]]

@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     with scheduler_client(args) as client:
         curve = _curve(args, parse_p(args.p), timing, client)
     d = curve.to_dict()
+    lead: list[str] = []
+    if timing is not None and d.get("best"):
+        d["recommended"], lead = _recommended(curve, d["best"])
     if args.json:
         print(json.dumps(finite_or_none(d), indent=2, allow_nan=False))
         return 0
@@ -85,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         for row in d["rows"]:
             w.writerow([row["P"], *(row[k] for k in names), *(row[k] for k in extra)])
         return 0
+    for line in lead:  # the answer first: the best P under the tightest bound, in each engine's own settings
+        print(line)
     print(
         f"speedoflight bound: mu = {curve.mu:.4f} nats, mu2 = {curve.mu2:.4f} nats^2"
         + (f" (from {len(curve.sources)} file(s))" if curve.sources else "")
@@ -118,6 +123,47 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row['P']:>10.4g}" + "".join(f"{row['speedup_' + k]:>13.2f}" for k in names))
         print("  best P:  " + ", ".join(f"{short[k]} {v['P']:.0f} ({v['speedup']:.2f}x)" for k, v in d["best"].items()))
     return 0
+
+
+#: The curve whose best P is the recommendation: the tightest true upper bound present.
+PREFERRED = ("trajectory", "iid_bound", "lorden")
+
+
+def _recommended(curve: Any, best: dict[str, dict[str, float]]) -> tuple[dict[str, Any], list[str]]:
+    """Return the best P under the tightest bound present and its engine settings (for --json), and its text.
+
+    The chain-only engines get the best chain under the same bound (a chain is a tree, so the bound holds for
+    it), paying K drafter levels; a bound gives no tree shape, so the tree engines get the budget P only.
+    """
+    import numpy as np
+
+    from ..analysis.settings import Target, engine_settings
+    from ..theory.registry import CURVES
+    from ..theory.timing import speedup
+
+    name = next(k for k in (*PREFERRED, *best) if k in best)
+    p, s = int(best[name]["P"]), float(best[name]["speedup"])
+    k = np.arange(1, max(p, 64) + 1, dtype=np.float64)
+    sk = speedup(curve.at(k)[name], k, curve.timing, depth=k)
+    i = int(np.nanargmax(sk))
+    bound = f"the {CURVES[name].short} bound"
+    tree = Target(p, None, None, s, bound, source=f"the best P under {bound} (one drafter level)")
+    chain = Target(i + 1, i + 1, None, float(sk[i]), bound, source=f"the best chain under {bound}")
+    e = engine_settings(tree, chain)
+    e.notes.append(
+        "a bound gives the best P, not the tree's shape (its speedup assumes one drafter level, the least a drafter "
+        "spends): speedoflight compare --dump (or tree) finds the depth for SGLang and TensorRT-LLM"
+    )
+    rec = {"curve": name, "P": p, "speedup": s, "best_chain": chain.to_dict(), "engine_settings": e.to_dict()}
+    lines = [
+        f"speedoflight bound: best P = {p} under the {CURVES[name].short} bound: at most {s:.2f}x "
+        f"({curve.timing.describe()}; one drafter level)",
+        f"  in your engine's terms (chain-only engines: the best chain under the same bound, K = {i + 1}):",
+        *(f"    {x}" for x in e.lines),
+        *(f"  note: {n}" for n in e.notes),
+        "",
+    ]
+    return rec, lines
 
 
 def _curve(args: argparse.Namespace, p: Any, timing: Any, client: Any) -> Any:

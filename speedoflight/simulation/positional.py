@@ -14,9 +14,13 @@ Sequoia's hardware-aware choice picks the (P, D) maximising
 ``(E[X] + 1) / (D t_draft + t_verify(P))``, with ``t_verify`` from
 :mod:`speedoflight.timing`.
 
+The best chain (:func:`best_chain`) is what a chain-only engine drafts: the
+drafter's top-ranked token at every level, ``E[X(K)] = sum_{k <= K} p_1^k``,
+of the length K that is fastest under the same timing.
+
 Exports: rank paths (0-based, the static-tree format of Medusa and EAGLE) and
-vLLM's ``speculative_token_tree`` string, e.g. ``"[(0,), (1,), (0, 0)]"``,
-listed by depth.
+the ``speculative_token_tree`` string of vLLM releases before its removal
+(PR #42121, 2026-05), e.g. ``"[(0,), (1,), (0, 0)]"``, listed by depth.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ..errors import InputError
 from ..kernels import tree as KT
 from ..theory.timing import Timing
 
-__all__ = ["PositionalTree", "best_tree", "hardware_choice", "parse_acceptance", "vllm_tree_string"]
+__all__ = ["PositionalTree", "best_chain", "best_tree", "hardware_choice", "parse_acceptance", "vllm_tree_string"]
 
 #: The cross-check dynamic program refuses more steps than this (about a minute).
 DP_MAX_WORK = 6e10
@@ -122,7 +126,7 @@ class PositionalTree:
             ``acceptance``, ``max_depth``, ``budget`` (1..N), ``expected_accepted`` (E[X], accepted draft
             tokens per verifier call, at each budget), ``tokens_per_call`` (E[X] + 1), ``paths`` (the rank
             paths of the largest tree, by depth then rank) and ``vllm_speculative_token_tree`` (the same
-            tree as vLLM's string).
+            tree as the string vLLM took before it dropped trees, PR #42121).
 
         """
         t = self.tree()
@@ -205,7 +209,7 @@ def dp_values(acceptance: np.ndarray | str, budget: int, max_depth: int | None =
 
 
 def vllm_tree_string(paths: list[tuple[int, ...]]) -> str:
-    """VLLM's ``speculative_token_tree``: a list of 0-based rank tuples, by depth.
+    """VLLM's ``speculative_token_tree`` (releases before PR #42121, 2026-05): 0-based rank tuples, by depth.
 
     Parameters
     ----------
@@ -250,7 +254,8 @@ def hardware_choice(
     Raises
     ------
     InputError
-        When ``draft_step_s`` is negative, or as for :func:`best_tree`.
+        When ``draft_step_s`` is negative, no P has a latency (a ``--latency`` table short of P = 1), or as for
+        :func:`best_tree`.
 
     """
     if draft_step_s < 0:
@@ -262,7 +267,9 @@ def hardware_choice(
     for d in range(1, d_max + 1):
         t = best_tree(acceptance, budget, d)
         s = t.tokens_per_call * t0 / (d * draft_step_s + timing.draft_s(p, d) + timing.verify_s(p))
-        i = int(np.argmax(s))
+        if not np.any(np.isfinite(s)):
+            raise InputError("the --latency table must reach P = 1: no tree size has a latency")
+        i = int(np.nanargmax(s))  # P beyond a latency table has no speedup (NaN)
         if s[i] > best["speedup"] + 1e-12:
             best = {
                 "P": int(p[i]),
@@ -274,3 +281,64 @@ def hardware_choice(
         if max(len(x) for x in t.tree(budget)) < d:
             break  # the cap no longer binds at any P <= budget: deeper caps give the same trees
     return best
+
+
+def best_chain(
+    acceptance: np.ndarray | str,
+    budget: int,
+    timing: Timing | None = None,
+    draft_step_s: float = 0.0,
+    max_depth: int | None = None,
+) -> dict[str, Any]:
+    """Return the best chain a chain-only engine drafts: the drafter's top-ranked token at each of K levels.
+
+    Parameters
+    ----------
+    acceptance
+        Positional acceptance vector, or its ``p1,p2,...`` string (see :func:`parse_acceptance`).
+    budget
+        Longest chain considered (draft tokens per verifier call).
+    timing
+        Verifier cost model; None: the longest chain (nothing costs).
+    draft_step_s
+        Seconds of one drafter step per level, at least 0, on top of ``timing.draft`` (as for
+        :func:`hardware_choice`).
+    max_depth
+        Longest chain considered beside ``budget`` (a chain of K tokens is K levels deep); None: ``budget``.
+
+    Returns
+    -------
+    dict
+        ``K``, ``expected_accepted`` (``sum_{k <= K} p_1^k``), ``speedup`` (None without timing) and ``paths``
+        (rank 0 at every level).
+
+    Raises
+    ------
+    InputError
+        As for :func:`best_tree`.
+
+    """
+    acc = parse_acceptance(acceptance)
+    if budget < 1:
+        raise InputError(f"--budget must be at least 1, got {budget}")
+    if draft_step_s < 0:
+        raise InputError(f"--draft-ms must be >= 0, got {draft_step_s * 1e3}")
+    kmax = budget if max_depth is None else min(budget, max_depth)
+    if kmax < 1:
+        raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+    k = np.arange(1, kmax + 1, dtype=np.float64)
+    ex = np.cumsum(acc[0] ** k)
+    i, s = kmax - 1, None
+    if timing is not None:
+        t0 = float(timing.verify_s(0.0))
+        sp = (ex + 1.0) * t0 / (k * draft_step_s + timing.draft_s(k, k) + timing.verify_s(k))
+        if not np.any(np.isfinite(sp)):
+            raise InputError("the --latency table must reach P = 1: no chain length has a latency")
+        i = int(np.nanargmax(sp))  # K beyond a latency table has no speedup (NaN)
+        s = float(sp[i])
+    return {
+        "K": i + 1,
+        "expected_accepted": float(ex[i]),
+        "speedup": s,
+        "paths": [[0] * n for n in range(1, i + 2)],
+    }

@@ -108,6 +108,22 @@ class BoundCurve:
             return {}
         return {k: speedup(v, self.P, self.timing) for k, v in self.columns.items()}
 
+    def at(self, p: np.ndarray) -> dict[str, np.ndarray]:
+        """Every curve at other P values.
+
+        Parameters
+        ----------
+        p
+            Verifier capacities.
+
+        Returns
+        -------
+        dict of str to ndarray
+            E[X] of each curve at ``p``, by curve name.
+
+        """
+        return _evaluate(self, np.asarray(p, dtype=np.float64))
+
     def best(self, grid_max: float | None = None) -> dict[str, dict[str, float]]:
         """Best P and its speedup per curve, searched on a dense grid up to max(P).
 
