@@ -141,6 +141,8 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
         if a.engines is not None:
             out += [f"  {x}" for x in a.engines.lines]
         out.append(a.sentence())
+        if comp.timing is not None and comp.timing.caveat:
+            out.append(f"note: {comp.timing.caveat}")
     out.append(
         f"verifier: {comp.model or 'unknown model'} (mu = {comp.curve.mu:.2f} nats, mu2 = {comp.curve.mu2:.2f} nats^2)"
     )

@@ -154,6 +154,8 @@ def _recommended(curve: Any, best: dict[str, dict[str, float]]) -> tuple[dict[st
         "a bound gives the best P, not the tree's shape (its speedup assumes one drafter level, the least a drafter "
         "spends): speedoflight compare --dump (or tree) finds the depth for SGLang and TensorRT-LLM"
     )
+    if curve.timing.caveat:
+        e.notes.append(curve.timing.caveat)
     rec = {"curve": name, "P": p, "speedup": s, "best_chain": chain.to_dict(), "engine_settings": e.to_dict()}
     lines = [
         f"speedoflight bound: best P = {p} under the {CURVES[name].short} bound: at most {s:.2f}x "

@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     chain = Target(c["K"], c["K"], tuple(map(tuple, c["paths"])), c["speedup"], who, source="the best chain")
     settings = engine_settings(rec, chain)
     notes = _edge_notes(args, timing, rec, c["K"])
+    if timing is not None and timing.caveat:
+        notes.append(timing.caveat)
     d["recommended"] = {**rec.to_dict(), "expected_accepted": ex}
     d["best_chain"] = {**chain.to_dict(), "expected_accepted": c["expected_accepted"]}
     d["engine_settings"] = settings.to_dict()

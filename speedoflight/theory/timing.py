@@ -471,6 +471,7 @@ class Timing:
                 "source": self.latency.source,
             },
             "compute_bound_from_P": self.knee(),
+            "caveat": self.caveat,
         }
 
 
