@@ -236,3 +236,22 @@ def test_user_errors_and_stderr_of_the_new_flags(capsys, tmp_path):
     assert "speedoflight: warning: model mismatch" in err
     assert out.splitlines()[0].endswith("draft_cost")
     assert "free drafter assumed" in out.splitlines()[1]
+
+
+def test_the_break_even_batch_by_hand():
+    """P = 1 with E[X] = 0.5, a free drafter, the datasheet roofline (no KV cache): M = weights / bandwidth,
+    C = 2 params / FLOP/s. The speedup is 1.5 max(M, C B) / max(M, 2 C B) >= 1 exactly while B <= 0.75 M / C."""
+    from speedoflight.analysis.batching import MAX_BATCH, break_even
+
+    ideal = {"context": 0, "bandwidth_efficiency": 1.0, "flop_efficiency": 1.0}
+    t = Timing.preset("h100", 8e9, **ideal)
+    m, c = 8e9 * 2 / 3.35e12, 2 * 8e9 / 989.4e12
+    curves = DepthCurves({None: np.array([1])}, {None: np.array([0.5])}, {None: np.array([0.6])}, "test")
+    a = advise([], curves, t)
+    assert a.break_even["ceiling"] == math.floor(0.75 * m / c)  # 221
+    assert a.break_even["ceiling"] == 221
+    assert "the ceiling pays up to batch 221" in "\n".join(a.markdown())
+    assert a.to_dict()["break_even_batch"] == {"ceiling": 221}
+    assert break_even(lambda b: 0.9) == 0
+    assert break_even(lambda b: 2.0) == MAX_BATCH
+    assert break_even(lambda b: 1.0 if b <= 1000 else 0.5) == 1000

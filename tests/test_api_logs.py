@@ -235,3 +235,23 @@ def test_vllms_token_id_strings_are_ids(tmp_path):
     assert jsonl.token_id("token_id:12") == 12
     assert jsonl.token_id("token_id:x") is None
     assert jsonl.token_id("hello") is None
+
+
+def test_the_ceiling_per_kind_of_text(tmp_path):
+    """Prompts with kinds (collect's 'kind'): the ceiling's roots grouped by their prompt's kind, in the answer."""
+    prompts = tmp_path / "p.jsonl"
+    kinds = ["prose", "code", "code", "prose", "code"]
+    prompts.write_text("".join(json.dumps({"prompt": f"text {i}", "kind": k}) + "\n" for i, k in enumerate(kinds)))
+    log = tmp_path / "c.jsonl"
+    with fake_server() as (url, _):
+        collect(url, str(prompts), str(log), CollectOptions(n=2, max_tokens=6, top_logprobs=5, concurrency=1))
+    comp = compare([str(log)], [], replicates=4, n_boot=50)
+    assert sorted(comp.kinds) == ["code", "prose"]
+    # by hand: each prompt has 2 continuations x 6 positions = 12 roots; prompts 1, 2, 4 are code
+    assert comp.kinds["code"]["roots"] == 36
+    assert comp.kinds["prose"]["prompts"] == 2
+    code = np.isin(comp.ceiling.root_prompt, [1, 2, 4])
+    np.testing.assert_allclose(comp.kinds["code"]["lower"], comp.ceiling.lower.curves[code].mean(axis=0))
+    line = next(x for x in comp.answer_lines(4) if x.startswith("  by kind of text at P = 4: "))
+    assert line.split(": ", 1)[1].startswith("code ")
+    assert comp.to_dict()["ceiling_by_kind"]["prose"]["roots"] == 24

@@ -162,6 +162,7 @@ class Advice:
     notes: list[str] = field(default_factory=list)
     chain: Setting | None = None
     engines: Any = None
+    break_even: dict[str, int] = field(default_factory=dict)
 
     def top(self) -> tuple[DrafterAdvice | None, Setting]:
         """Return the drafter to run and its setting: the best measured point, or its projection where that is faster.
@@ -236,6 +237,7 @@ class Advice:
             "ceiling_best": self.ceiling.to_dict(),
             "drafters": [d.to_dict() for d in self.drafters],
             "batch_sensitivity": self.batches,
+            "break_even_batch": self.break_even,
             "curves": self.curves_source,
             "advice": self.sentence(),
             "notes": self.notes,
@@ -434,10 +436,30 @@ def advise(
                 top = max(pts, key=lambda s: s.speedup)
                 row[d.name] = top.to_dict()
             rows.append(row)
+        even = _break_even(curves, timing, drafters, series)
     else:
         notes.append("a measured latency table holds for the batch it was measured at: no batch sensitivity table")
     out = Advice(timing, ceiling, drafters, rows, curves.source, notes)
+    if timing.latency is None:
+        out.break_even = even
     _engines(out, curves, timing)
+    return out
+
+
+def _break_even(
+    curves: DepthCurves, timing: Timing, drafters: Sequence[DrafterAdvice], series: dict[str, list[Measured]]
+) -> dict[str, int]:
+    """Return the largest batch at which the ceiling, and each drafter at its best point, beat plain decoding."""
+    from .batching import break_even
+
+    out = {"ceiling": break_even(lambda b: _best_on(curves, timing.with_batch(b), "ceiling").speedup)}
+    for d in drafters:
+
+        def best_at(b: int, d: DrafterAdvice = d) -> float:
+            tdb = _with_cost(timing.with_batch(b), d.cost)
+            return max(_measured_setting(m, tdb, drafter_depth(m)[0]).speedup for m in series[d.name])
+
+        out[d.name] = break_even(best_at)
     return out
 
 

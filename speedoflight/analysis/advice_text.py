@@ -67,4 +67,21 @@ def advice_markdown(a: Any) -> list[str]:
             cells = [f"{row['ceiling']['P']}, {_depth_cell(row['ceiling']['depth'])}, {row['ceiling']['speedup']:.2f}x"]
             cells += [f"{row[n]['P']}, {row[n]['speedup']:.2f}x" for n in names]
             lines.append(f"| {row['batch']} | " + " | ".join(cells) + " |")
+    if a.break_even:
+        lines += ["", _break_even_words(a.break_even)]
     return lines
+
+
+def _break_even_words(even: dict[str, int]) -> str:
+    """One sentence: the largest batch at which each still beats plain decoding."""
+    from .batching import MAX_BATCH
+
+    def words(b: int) -> str:
+        if b == 0:
+            return "does not pay even at batch 1"
+        if b >= MAX_BATCH:
+            return f"still pays at batch {MAX_BATCH}"
+        return f"pays up to batch {b}"
+
+    parts = [f"the ceiling {words(even['ceiling'])}"] + [f"{n} {words(b)}" for n, b in even.items() if n != "ceiling"]
+    return "Break-even batch (speculation stops paying above it): " + "; ".join(parts) + "."

@@ -21,6 +21,7 @@ __all__ = [
     "FALLBACK",
     "ceiling_at",
     "ceiling_by_depth",
+    "ceiling_by_kind",
     "ceiling_dict",
     "depth_profiles",
     "grafted_ceiling",
@@ -322,4 +323,45 @@ def depth_profiles(
             client=client,
         )
         out[label or f"ceiling: the best tree of {p} nodes (grafted)"] = r.profile
+    return out
+
+
+def ceiling_by_kind(dumps: Sequence[str], parts: Any, ceiling: Any) -> dict[str, Any]:
+    """Return the ceiling per kind of text, where the prompts carry kinds (``dump --per-kind``, collect's ``kind``).
+
+    Parameters
+    ----------
+    dumps
+        The inputs, as the ceiling read them.
+    parts
+        Their arrays (``ContinuationScan.parts()``).
+    ceiling
+        The grafted ceiling (every position a root).
+
+    Returns
+    -------
+    dict
+        ``{kind: {"roots", "prompts", "lower", "upper"}}`` with the mean curves over that kind's roots (P = 1 ..),
+        in kind order; empty where fewer than two kinds are recorded.
+
+    """
+    import numpy as np
+
+    from ..readers.kinds import prompt_kinds
+
+    kinds = prompt_kinds(list(dumps), parts)
+    if len(set(kinds.values())) < 2:
+        return {}
+    root_kind = np.array([kinds.get(int(p), "") for p in ceiling.root_prompt])
+    out: dict[str, Any] = {}
+    for kind in sorted(set(kinds.values())):
+        mask = root_kind == kind
+        if not mask.any():
+            continue
+        out[kind] = {
+            "roots": int(mask.sum()),
+            "prompts": len({int(p) for p in ceiling.root_prompt[mask]}),
+            "lower": ceiling.lower.curves[mask].mean(axis=0).tolist(),
+            "upper": ceiling.upper.curves[mask].mean(axis=0).tolist(),
+        }
     return out

@@ -85,6 +85,7 @@ class Comparison:
     model: str = ""
     n_layers: int | None = None
     profiles: dict[str, Any] = field(default_factory=dict)
+    kinds: dict[str, Any] = field(default_factory=dict)
 
     def cost_of(self, m: Measured) -> DraftCost:
         """Return what a measured system's drafter costs: its own (from its name) or the flags'.
@@ -266,6 +267,7 @@ class Comparison:
             "model": self.model,
             "warnings": self.warnings,
             "positions": {k: v.tolist() for k, v in self.profiles.items()},
+            "ceiling_by_kind": self.kinds,
             "notes": self.notes,
         }
 
@@ -519,6 +521,10 @@ def compare(
     comp.warnings = comparison_warnings(measured, model, _ceiling_lookup(comp), acknowledged=same_model)
     if ceiling is None:
         comp.warnings.insert(0, no_ceiling_warning(missing or "the inputs hold no sampled continuations"))
+    else:
+        from .ceiling import ceiling_by_kind
+
+        comp.kinds = ceiling_by_kind(list(dumps), parts, ceiling)
     with_dist = [m.P for m in measured if m.distribution is not None and m.P is not None and len(m.distribution) > 1]
     if ceiling is not None and with_dist:
         from .ceiling import depth_profiles
