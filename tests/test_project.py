@@ -107,7 +107,12 @@ def _repository_text_files() -> list[pathlib.Path]:
         paths = [ROOT / name for name in listed.split("\0") if name]
     except (OSError, subprocess.SubprocessError):
         skip = {".git", "__pycache__", "build", "dist", ".venv", ".pytest_cache", ".hypothesis", ".mypy_cache"}
-        paths = [p for p in ROOT.rglob("*") if not skip.intersection(p.relative_to(ROOT).parts)]
+        paths = [
+            p
+            for p in ROOT.rglob("*")
+            if not skip.intersection(p.relative_to(ROOT).parts)
+            and not any(part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)
+        ]
     out = []
     for path in paths:
         if not path.is_file() or path.suffix in (".npz", ".png", ".whl") or path.stat().st_size > 8 << 20:
