@@ -187,7 +187,7 @@ def grafted_reference(
     max_width: int | None = None,
     popped: list[tuple[float, int]] | None = None,
 ) -> list[float]:
-    """Best-first top-P with heapq on the grafted tree, from its definition (THEORY.md section 8).
+    """Best-first top-P with heapq on the grafted tree, from its definition (docs/theory.md section 8).
 
     ``known`` maps a context (the token path from the prompt's end) to the
     row logged there. A node whose context is known gets that row; any other

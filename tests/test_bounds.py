@@ -34,7 +34,7 @@ def moments_of_rows(lp):
     return float(h.mean()), float(m2.mean())
 
 
-# --- exact cases (THEORY.md section 4) ----------------------------------------------------------
+# --- exact cases (docs/theory.md section 5.2) -------------------------------------------------
 
 
 @pytest.mark.parametrize("k", [2, 3, 7, 50])
@@ -91,7 +91,7 @@ def test_base_two_converts_consistently():
 
 
 def test_published_beats_lorden_for_p_at_least_3():
-    # THEORY.md: both Lorden forms are below the published one for P >= 3 (mu2 >= mu^2)
+    # docs/theory.md section 4.6: both Lorden forms are below the published one for P >= 3
     rng = np.random.default_rng(0)
     for _ in range(200):
         mu = rng.uniform(0.05, 6)

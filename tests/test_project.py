@@ -90,3 +90,81 @@ def test_readme_commands_table_links_to_the_reference():
     assert readme.index("## Quick start") < 1500
     assert "docs/evidence.png" in readme
     assert (ROOT / "docs" / "evidence.png").stat().st_size < 400_000
+
+
+def _repository_text_files() -> list[pathlib.Path]:
+    """Every text file of the checkout: tracked or not ignored (git), else every file outside build folders."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout.decode("utf-8")
+        paths = [ROOT / name for name in listed.split("\0") if name]
+    except (OSError, subprocess.SubprocessError):
+        skip = {".git", "__pycache__", "build", "dist", ".venv", ".pytest_cache", ".hypothesis", ".mypy_cache"}
+        paths = [
+            p
+            for p in ROOT.rglob("*")
+            if not skip.intersection(p.relative_to(ROOT).parts)
+            and not any(part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)
+        ]
+    out = []
+    for path in paths:
+        if not path.is_file() or path.suffix in (".npz", ".png", ".whl") or path.stat().st_size > 8 << 20:
+            continue
+        data = path.read_bytes()
+        if b"\0" not in data:
+            out.append(path)
+    return out
+
+
+def _theory_sections() -> set[str]:
+    text = (ROOT / "docs" / "theory.md").read_text(encoding="utf-8")
+    return {m.group(1) for m in re.finditer(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", text, flags=re.M)}
+
+
+def test_no_file_names_the_private_note():
+    """The theory lives in docs/theory.md: no file may send a reader to the team's private working note."""
+    private = "THEORY" + ".md"  # spelled in two parts so that this file does not name it either
+    offenders = [
+        p.relative_to(ROOT).as_posix()
+        for p in _repository_text_files()
+        if private in p.read_text(encoding="utf-8", errors="replace")
+    ]
+    assert offenders == []
+
+
+def test_every_theory_section_cited_exists():
+    """Each citation of the form 'docs/theory.md section 4' (or 4.2), anywhere in the repository, names a heading."""
+    sections = _theory_sections()
+    assert {str(n) for n in range(1, 13)} <= sections
+    cited = {}
+    for path in _repository_text_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for m in re.finditer(r"docs/theory\.md,?\s+sections?\s+(\d+(?:\.\d+)?)", text):
+            cited.setdefault(m.group(1), []).append(path.relative_to(ROOT).as_posix())
+    assert cited  # the code and the docs do cite it
+    missing = {n: where for n, where in cited.items() if n not in sections}
+    assert missing == {}
+
+
+def test_links_into_the_theory_resolve():
+    """Every Markdown link to docs/theory.md#anchor (README, docs, notebooks) names one of its headings."""
+    text = (ROOT / "docs" / "theory.md").read_text(encoding="utf-8")
+    anchors = {_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
+    links = []
+    for path in _repository_text_files():
+        if path.suffix not in (".md", ".ipynb"):
+            continue
+        body = path.read_text(encoding="utf-8")
+        links += [(path.name, a) for a in re.findall(r"\]\((?:[./\w-]*/)?theory\.md#([\w\-]+)\)", body)]
+    assert links
+    assert [link for link in links if link[1] not in anchors] == []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/theory.md)" in readme
+    assert "(theory.md)" in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")

@@ -504,7 +504,7 @@ def compare(
         notes.insert(
             1,
             "the ceiling: the real optimum predicted from the dumps' own sampled continuations (grafted tree, "
-            f"THEORY.md section 8), averaged over every generated position, P <= {len(ceiling.P)}; the simulated "
+            f"docs/theory.md section 8), averaged over every generated position, P <= {len(ceiling.P)}; the simulated "
             "optimum (i.i.d. model) stays beside it",
         )
     model = named.name

@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "optimum",
         help="the ceiling: the real optimal draft tree predicted from a dump's sampled continuations",
-        description="The grafted tree (THEORY.md section 8): below each root, the nodes the logged continuations "
+        description="The grafted tree (docs/theory.md section 8): below each root, the nodes the logged continuations "
         "visited keep their real rows, every other node draws a row from the prompt's own rows, and the exact "
         "top-P search runs on top, averaged over draws. --positions start (one root per prompt, at its end) is "
         "what `oracle` computes; --positions all averages the ceiling over every position of a generation.",

@@ -1,4 +1,4 @@
-"""The best-first top-P search on the grafted tree (THEORY.md section 8): logged rows where known, pool rows elsewhere.
+"""The best-first top-P search on the grafted tree (docs/theory.md section 8): logged rows where known, pool rows elsewhere.
 
 Rows are ``neglogp [n, w]`` (``-log p`` increasing, ``inf`` padding) with
 their token ids ``ids [n, w]`` (-1 where a slot is no real token: the lumped

@@ -1,8 +1,8 @@
 """The best-first heap search of a draft tree on pre-drawn rows: Dirichlet families and one-row families.
 
-The best-first top-P search (THEORY.md section 4): a 4-ary heap of candidate
-nodes keyed by ``V = -log pi`` (path surprisal). Popping the node of smallest
-V adds ``pi = e^{-V}`` to E[X]; then its next sibling (same parent, next rank)
+The best-first top-P search (docs/theory.md section 5): a 4-ary heap of
+candidate nodes keyed by ``V = -log pi`` (path surprisal). Popping the node of
+smallest V adds ``pi = e^{-V}`` to E[X]; then its next sibling (same parent, next rank)
 and its first child (the popped node's own distribution, drawn when it is
 popped) are pushed. A sibling's key is the popped key plus the gap between
 the two ranks' surprisals, ``k + (s[r + 1] - s[r])``; every kernel and the

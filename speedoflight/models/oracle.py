@@ -1,7 +1,7 @@
 """The exact optimal draft tree of a real model: best-first search with real forward passes.
 
 For a prefix, the best deterministic draft tree of P nodes is the set of the P
-paths of highest probability under the verifier (THEORY.md section 4), and
+paths of highest probability under the verifier (docs/theory.md section 2.3), and
 E[X*(P)] is the sum of their probabilities. Here every node's distribution is
 the real model's, computed with the tree attention of :class:`~speedoflight.treelm.TreeContext`
 (the prefix's KV cache reused, one token per node). The search pops the

@@ -1,4 +1,4 @@
-"""Logged continuations as tries of known contexts: the input of the grafted tree (THEORY.md section 8).
+"""Logged continuations as tries of known contexts: the input of the grafted tree (docs/theory.md section 8).
 
 A dump with sampled continuations (``topk_ids``, ``topk_logprobs``, ``next_token``, ``next_surprisal``, ``seq``,
 ``pos`` and, for several continuations per prompt, ``prompt``) becomes: rows sorted by ``-log p`` with their token

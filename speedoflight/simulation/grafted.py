@@ -1,4 +1,4 @@
-"""The real optimum predicted from logged continuations: the grafted tree (THEORY.md section 8).
+"""The real optimum predicted from logged continuations: the grafted tree (docs/theory.md section 8).
 
 For a context (a prompt's end, or any position of a sampled continuation) the
 continuations logged after it form a trie of contexts whose next-token rows

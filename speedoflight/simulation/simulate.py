@@ -7,7 +7,7 @@ reads), or a member of a family (``uniform:K``, ``geometric:q``,
 For a pool, each replicate's tree is a fixed function of its seed: a node's
 row is a hash of the node's identity (splitmix64 over the path), so every
 search order sees the same tree: the kernel lists the top-P set breadth first
-below a threshold; the best-first heap of THEORY.md section 4 (also the tree
+below a threshold; the best-first heap of docs/theory.md section 5 (also the tree
 export and depth caps) finds the same set, checked against a heapq twin. One run
 gives E[X*(P)] for every P up to Pmax. Replicates run in parallel, each from
 its own seed derived from one seed (``numpy.random.SeedSequence``), so results
