@@ -25,9 +25,12 @@ def test_report_on_shipped_data_round_trip(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == names
     md = (out / "report.md").read_text()
     first = md.split("## Details")[0].strip().splitlines()
-    # the answer first, in at most 15 lines: the best setting with its speedup, the drafter cost assumed and its
-    # engine settings, what to change, the verifier, the ceiling at P with its interval and each drafter's fraction
-    assert len(first) <= 15
+    # the answer first, in at most 18 lines: the best setting with its speedup, the drafter cost assumed and its
+    # engine settings, what to change, the timing caveat, the verifier, the ceiling at P with its interval and each
+    # drafter's fraction, the ceiling per kind of text
+    assert len(first) <= 18
+    assert "roofline estimate" in "\n".join(first)
+    assert any(x.startswith("- by kind of text at P = ") or x.startswith("  - by kind") for x in first)
     assert first[0] == "# speedoflight report: SmolLM2-135M-Instruct"
     text = "\n".join(first)
     assert "ceiling at P = " in text

@@ -224,7 +224,7 @@ def _measure_files_by_model(measured: Sequence[str]) -> dict[str, list[str]]:
 
 
 #: The first screen holds at most this many lines.
-FIRST_SCREEN = 15
+FIRST_SCREEN = 18
 
 
 def report_markdown(
@@ -269,8 +269,9 @@ def report_markdown(
         first += [f"- **warning:** {w}" for w in warned[: max(room - 1, 1)]]
         if len(warned) > max(room - 1, 1):
             first.append(f"- ({len(warned) - max(room - 1, 1)} more warnings under Details)")
+    if len(first) > FIRST_SCREEN:  # never longer than a screen: the rest is under Details
+        first = [*first[: FIRST_SCREEN - 1], "- (more under Details)"]
     first.append("")
-    assert len(first) <= FIRST_SCREEN + 1
     n = 1
     md = [*first, "## Details", ""]
     md += [
