@@ -364,11 +364,6 @@ class Comparison:
         return compare_figure(self)
 
 
-def _at(curve: BoundCurve, key: str, p: int) -> float:
-    j = int(np.searchsorted(curve.P, p))
-    return float(curve.columns[key][j])
-
-
 def default_p(measured: Sequence[Measured], pmax: int | None, timing: Timing | None = None) -> np.ndarray:
     """Return powers of two to ``pmax`` and every measured P.
 
