@@ -255,3 +255,26 @@ def test_the_ceiling_per_kind_of_text(tmp_path):
     line = next(x for x in comp.answer_lines(4) if x.startswith("  by kind of text at P = 4: "))
     assert line.split(": ", 1)[1].startswith("code ")
     assert comp.to_dict()["ceiling_by_kind"]["prose"]["roots"] == 24
+
+
+def test_a_drafter_measured_per_kind_is_held_against_its_kinds_ceiling(tmp_path):
+    """A plain log with a 'kind' column: one entry per kind, each against its own kind's ceiling, by hand."""
+    prompts = tmp_path / "p.jsonl"
+    kinds = ["prose", "code", "code", "prose"]
+    prompts.write_text("".join(json.dumps({"prompt": f"text {i}", "kind": k}) + "\n" for i, k in enumerate(kinds)))
+    log = tmp_path / "c.jsonl"
+    with fake_server() as (url, _):
+        collect(url, str(prompts), str(log), CollectOptions(n=2, max_tokens=6, top_logprobs=5, concurrency=1))
+    meas = tmp_path / "m.csv"
+    meas.write_text("drafter,kind,accepted,tree_size\n" + "d,code,1,4\nd,code,0,4\nd,prose,0,4\nd,prose,0,4\n")
+    ms = read_acceptance(str(meas))
+    assert sorted((m.name, m.kind, m.mean_accepted) for m in ms) == [
+        ("d [code]", "code", 0.5),
+        ("d [prose]", "prose", 0.0),
+    ]
+    comp = compare([str(log)], ms, replicates=4, n_boot=50)
+    row = next(r for r in comp.measured_rows() if r["label"] == "d [code]")
+    code_ceiling = comp.kinds["code"]["lower"][3]
+    assert row["fraction_of_its_kind_ceiling"] == pytest.approx(0.5 / code_ceiling)
+    line = next(x for x in comp.answer_lines() if x.startswith("  by kind of text at P = 4: "))
+    assert f"(d [code] {100 * 0.5 / comp.kinds['code']['upper'][3]:.0f}%.." in line

@@ -224,6 +224,12 @@ class Comparison:
                 d["fraction_of_optimum_upper"] = frac[1]
                 if self.timing is not None:
                     d["speedup_model"] = self.speedup_of(m)
+                own = self.kinds.get(m.kind) if m.kind else None
+                if own is not None and m.P <= len(own["lower"]):  # held against its own kind's ceiling too
+                    lo_k, hi_k = own["lower"][m.P - 1], own["upper"][m.P - 1]
+                    d["ceiling_of_its_kind_at_P"] = [lo_k, hi_k]
+                    d["fraction_of_its_kind_ceiling"] = fraction(m.mean_accepted, lo_k)
+                    d["fraction_of_its_kind_ceiling_upper"] = fraction(m.mean_accepted, hi_k)
                 at = ceiling_at(self.ceiling, m.P)
                 if at is not None:
                     d["ceiling_at_P"] = [at[0], at[1]]

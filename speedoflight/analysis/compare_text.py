@@ -165,7 +165,16 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
         fr = [f"{m.name} {100 * d[key[0]]:.0f}%..{100 * d[key[1]]:.0f}%" for m, d in rows if m.P == p and key[0] in d]
         out.append(line + ("; " + ", ".join(fr) + " of it" if fr else ""))
         if comp.kinds and at is not None and p == shown[0]:  # where prompts carry kinds: the ceiling per kind, once
-            parts = [f"{k} {v['lower'][p - 1]:.2f}..{v['upper'][p - 1]:.2f}" for k, v in comp.kinds.items()]
+            parts = []
+            for k, v in comp.kinds.items():
+                mine = [
+                    f"{m.name} {100 * d['fraction_of_its_kind_ceiling_upper']:.0f}%..{100 * d['fraction_of_its_kind_ceiling']:.0f}%"
+                    for m, d in rows
+                    if m.kind == k and m.P == p and "fraction_of_its_kind_ceiling" in d
+                ]
+                parts.append(
+                    f"{k} {v['lower'][p - 1]:.2f}..{v['upper'][p - 1]:.2f}" + (f" ({', '.join(mine)})" if mine else "")
+                )
             out.append(f"  by kind of text at P = {p}: " + ", ".join(parts))
     out += [f"warning: {w}" for w in comp.warnings]
     return out

@@ -26,6 +26,18 @@ _P_KEYS = ("tree_size", "P", "p", "draft_tokens", "num_draft_tokens")
 _GROUP_KEYS = ("sequence", "seq", "request", "request_id", "prompt", "question_id")
 _LABEL_KEYS = ("label", "drafter", "system", "method")
 
+
+def _key(r: dict[str, Any], lkey: str | None) -> tuple[str, str | None]:
+    """Return a record's system: its label, and its kind of text where a ``kind`` column names one."""
+    kind = r.get("kind")
+    return (str(r.get(lkey, "")) if lkey else "", str(kind) if kind not in (None, "") else None)
+
+
+def _named(label: str, kind: str | None) -> str:
+    """Return the entry's label: a system measured on several kinds of text is one entry per kind."""
+    return f"{label} [{kind}]".strip() if kind else label
+
+
 __all__ = ["read_csv", "read_own", "read_plain"]
 
 #: Accepted draft tokens in one verifier call above this are refused as a damaged or wrong column.
@@ -41,7 +53,7 @@ def _request_means(
 ) -> list[Measured]:
     """Read records of per-request means (X, or X + 1) with their verify steps: X = sum(steps x mean) / sum(steps)."""
     lkey = next((k for k in _LABEL_KEYS if k in set().union(*(r.keys() for r in rows))), None)
-    by_label: dict[str, tuple[list[float], list[float]]] = {}
+    by_label: dict[tuple[str, str | None], tuple[list[float], list[float]]] = {}
     name = xkey if xkey is not None else tkey
     for r, w in zip(rows, where, strict=True):
         raw, steps = r.get(name), r.get(skey)  # type: ignore[arg-type]
@@ -56,13 +68,13 @@ def _request_means(
         x = v if xkey is not None else v - 1
         if x > MAX_ACCEPTED:
             raise InputError(f"{path}: {w}: {x:g} accepted draft tokens per call is not a plausible mean")
-        tot, cnt = by_label.setdefault(str(r.get(lkey, "")) if lkey else "", ([], []))
+        tot, cnt = by_label.setdefault(_key(r, lkey), ([], []))
         tot.append(x * n)
         cnt.append(n)
     if not by_label:
         raise InputError(f"{path}: no record with {skey} > 0")
     out = []
-    for label, (tot, cnt) in by_label.items():
+    for (label, kind), (tot, cnt) in by_label.items():
         if len(tot) >= 2:
             mean, se, ci, how = between_groups(np.array(tot), np.array(cnt))
         else:
@@ -71,13 +83,14 @@ def _request_means(
             Measured.build(
                 path,
                 fmt,
-                label,
+                _named(label, kind),
                 (mean, se, ci, how),
                 float(sum(cnt)),
                 f"each record is one request's mean '{name}' over its '{skey}' verify steps"
                 + ("" if xkey is not None else " (X + 1; X = value - 1)")
                 + "; requests weighted by their steps",
                 groups=len(tot),
+                kind=kind,
             )
         )
     return out
@@ -121,7 +134,7 @@ def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]
     pkey = next((k for k in _P_KEYS if k in keys), None)
     gkey = next((k for k in _GROUP_KEYS if k in keys), None)
     lkey = next((k for k in _LABEL_KEYS if k in keys), None)
-    by_label: dict[str, dict[str, list[Any]]] = {}
+    by_label: dict[tuple[str, str | None], dict[str, list[Any]]] = {}
     for i, (r, w) in enumerate(zip(rows, where, strict=True)):
         raw = r.get(xkey) if xkey is not None else r.get(tkey)  # type: ignore[arg-type]
         name = xkey if xkey is not None else tkey
@@ -146,7 +159,7 @@ def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]
                         f"{path}: {w}: {x} accepted but only {s} drafted ({pkey}); more accepted than drafted"
                     )
         group = r.get(gkey) if gkey else (i if isinstance(raw, list) else None)
-        d = by_label.setdefault(str(r.get(lkey, "")) if lkey else "", {"x": [], "g": [], "s": []})
+        d = by_label.setdefault(_key(r, lkey), {"x": [], "g": [], "s": []})
         d["x"].extend(xs)
         d["g"].extend([group] * len(xs))
         d["s"].extend(sizes)
@@ -156,8 +169,11 @@ def read_plain(path: str, fmt: str, rows: list[dict[str, Any]], where: list[str]
         else f"'{tkey}' counts tokens per verifier call (X + 1); X = {tkey} - 1"
     )
     return [
-        _from_iterations(path, fmt, label, np.array(d["x"]), d["g"], np.array(d["s"]), conv)
-        for label, d in by_label.items()
+        replace(
+            _from_iterations(path, fmt, _named(label, kind), np.array(d["x"]), d["g"], np.array(d["s"]), conv),
+            kind=kind,
+        )
+        for (label, kind), d in by_label.items()
     ]
 
 

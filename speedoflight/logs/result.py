@@ -57,6 +57,8 @@ class Measured:
         Anything the reader noticed (checks that needed a tolerance, skipped records).
     model : str or None
         The verifier the source names (vLLM's ``model_name`` label, a measure file's model), where it names one.
+    kind : str or None
+        The kind of text it was measured on (a ``kind`` column of a plain log), held against that kind's ceiling.
 
     """
 
@@ -75,6 +77,7 @@ class Measured:
     distribution: np.ndarray | None = None
     notes: tuple[str, ...] = ()
     model: str | None = None
+    kind: str | None = None
 
     @classmethod
     def build(
@@ -175,4 +178,5 @@ class Measured:
             "distribution": None if self.distribution is None else [float(x) for x in self.distribution],
             "notes": list(self.notes),
             "model": self.model,
+            "kind": self.kind,
         }
