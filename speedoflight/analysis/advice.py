@@ -487,6 +487,7 @@ def _engines(advice: Advice, curves: DepthCurves, timing: Timing) -> None:
     d, b = advice.top()
     chains = [a.best for a in advice.drafters if a.best.depth == a.best.P]
     family = family_of(b.who)
+    chain: Setting | None
     if b.depth == b.P:
         chain = b
     elif chains:

@@ -272,8 +272,10 @@ def ceiling_by_depth(
                 pools[1], int(optimum.P[-1]), replicates=optimum.replicates, seed=seed, at=optimum.P, max_depth=d
             )
             ps[d], lo[d], hi[d] = optimum.P, a.mean, b.mean
-    k = np.arange(1, int(optimum.P[-1]) + 1) if pools is not None else None
-    chain = (k, policy_curve("chain", pools[0], k), policy_curve("chain", pools[1], k)) if k is not None else None
+    chain = None
+    if pools is not None:
+        k = np.arange(1, int(optimum.P[-1]) + 1)
+        chain = (k, policy_curve("chain", pools[0], k), policy_curve("chain", pools[1], k))
     return DepthCurves(ps, lo, hi, "simulated", chain)
 
 
