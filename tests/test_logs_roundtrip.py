@@ -72,7 +72,7 @@ SAMPLES = {
         40 / 70,
     ),
     "llama.cpp": ("server.log", lcpp.STATS["draft-eagle3"][0] + "\n", 167 / 87),
-    "llama.cpp-summary": ("spec.txt", lcpp.LEGACY, 223 / 43),
+    "llama.cpp-summary": ("spec.txt", lcpp.LEGACY, 223 / 42),
     "tensorrt-llm": (
         "iter.json",
         json.dumps([engines._trt(7, 12, 4), engines._trt(2, 6, 2), engines._trt(0, 0, 0)]),

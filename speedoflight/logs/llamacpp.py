@@ -261,11 +261,12 @@ def is_legacy_summary(text: str) -> bool:
 def read_llamacpp_summary(path: str, text: str) -> list[Measured]:
     """Read the summary of llama.cpp's legacy ``speculative`` example (``n_draft``, ``n_predict``, ...).
 
-    Every verifier call emits the tokens it accepted plus one token of its own, so the calls are
-    ``n_predict - n_accept`` and X = ``n_accept`` / calls. That count is off by the token sampled right after the
-    prompt (emitted without a draft) and by a draft cut at the end of generation, so it is an estimate within
-    one call. ``n_drafted`` / calls gives the mean draft length (``n_draft`` is only its maximum, so dividing
-    ``n_drafted`` by it counts drafts right only when every draft has full length).
+    The example samples one token from the prompt pass, without a draft, and then every verifier call emits the
+    tokens it accepted plus one of its own (``examples/speculative/speculative.cpp``: ``n_predict`` counts every
+    emitted token, ``n_accept`` the accepted draft tokens), so the calls are ``n_predict - n_accept - 1`` and
+    X = ``n_accept`` / calls (the run stops once ``n_predict`` passes its limit, after a whole call).
+    ``n_drafted`` / calls gives the mean draft length (``n_draft`` is only its maximum, so dividing ``n_drafted``
+    by it counts drafts right only when every draft has full length).
 
     Parameters
     ----------
@@ -303,7 +304,7 @@ def read_llamacpp_summary(path: str, text: str) -> list[Measured]:
         drafted = run.get("n_drafted")
         if drafted is not None and acc > drafted:
             raise InputError(f"{path}: run {i}: n_accept = {acc:g} exceeds n_drafted = {drafted:g}")
-        calls = emitted - acc
+        calls = emitted - acc - 1  # the first token comes from the prompt pass, not from a call
         if calls <= 0:
             raise InputError(f"{path}: run {i}: n_predict = {emitted:g} leaves no verifier call after {acc:g} accepted")
         mean, se, ci, how = totals_only(acc, calls, int(run["n_draft"]) if "n_draft" in run else None)
@@ -315,8 +316,8 @@ def read_llamacpp_summary(path: str, text: str) -> list[Measured]:
                 (mean, se, ci, how),
                 calls,
                 "llama.cpp's speculative example counts emitted tokens (n_predict) and accepted draft "
-                "tokens (n_accept); calls = n_predict - n_accept (each call emits its accepted tokens plus one), "
-                "X = n_accept / calls: an estimate within one call (the first token after the prompt has no draft)",
+                "tokens (n_accept); calls = n_predict - n_accept - 1 (the first token comes from the prompt pass; "
+                "each call emits its accepted tokens plus one), X = n_accept / calls",
                 P=int(run["n_draft"]) if "n_draft" in run else None,
                 mean_draft_size=drafted / calls if drafted is not None else None,
                 notes=("an estimate within one verifier call",),

@@ -397,7 +397,8 @@ TABLE: tuple[Format, ...] = (
         "llama.cpp `speculative` example",
         "the end-of-run summary: `n_draft`, `n_predict`, `n_drafted`, `n_accept` (several runs in one file are "
         "reported each)",
-        "n_accept / (n_predict - n_accept): each call emits its accepted tokens plus one; an estimate within one call",
+        "n_accept / (n_predict - n_accept - 1): the first token comes from the prompt pass, then each call emits its "
+        "accepted tokens plus one (examples/speculative/speculative.cpp)",
         "none (totals only)",
         is_legacy_summary,
         on_text(read_llamacpp_summary),
