@@ -263,3 +263,15 @@ def test_bench_serve_saved_result_json(tmp_path):
     assert m.format == "vllm-bench-json"
     assert m.mean_accepted == pytest.approx(149023 / 60305, rel=1e-12)
     assert m.P == 3
+
+
+def test_two_runs_of_the_offline_printout_are_two_entries(tmp_path):
+    """Two runs of spec_decode.py appended to one file: each run is read (the second alone was before)."""
+    second = OFFLINE.replace("7125", "1000").replace("21375", "3000").replace("12904", "1500")
+    second = second.replace("2.81", "2.50").replace("0.78", "0.70").replace("0.59", "0.50").replace("0.44", "0.30")
+    path = _write(tmp_path, "two.txt", OFFLINE + second)
+    got = read_acceptance(path)
+    assert [m.label for m in got] == ["run 1", "run 2"]
+    assert got[0].mean_accepted == pytest.approx(12904 / 7125)  # 1.811
+    assert got[1].mean_accepted == pytest.approx(1500 / 1000)  # 1.5 = 0.70 + 0.50 + 0.30
+    assert got[1].iterations == 1000

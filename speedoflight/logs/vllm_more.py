@@ -153,25 +153,28 @@ def _v0_entry(path: str, label: str, rows: list[tuple[float, float]], k: int, no
 
 
 def read_vllm_offline(path: str, text: str) -> list[Measured]:
-    """Read the printout of vLLM's ``examples/offline_inference/spec_decode.py``.
+    """Read the printout of vLLM's ``examples/offline_inference/spec_decode.py``, one entry per run in the file.
 
     Parameters
     ----------
     path
         The file's name, recorded as ``source`` and used in error messages.
     text
-        The printout.
+        The printout; several runs appended to one file start a new run at each ``num_drafts`` line.
 
     Returns
     -------
     list of Measured
-        One entry: X = num_accepted_tokens / num_drafts; the distribution of X, and with it the interval, from
-        the per-token acceptance (P(X > i), printed to 2 decimals).
+        One entry per run (labelled ``run 1``, ``run 2``, ... where there are several): X = num_accepted_tokens /
+        num_drafts; the distribution of X, and with it the interval, from the per-token acceptance (P(X > i),
+        printed to 2 decimals).
 
     """
+    runs: list[tuple[dict[str, float], dict[int, float], float | None, int]] = []
     vals: dict[str, float] = {}
     rates: dict[int, float] = {}
-    mean_len = None
+    mean_len: float | None = None
+    first = 1
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         m = _AT_TOKEN.match(line)
@@ -185,6 +188,9 @@ def read_vllm_offline(path: str, text: str) -> list[Measured]:
         if not sep:
             continue
         key = key.strip().lower()
+        if key == "num_drafts" and "num_drafts" in vals:  # the printout of the next run begins
+            runs.append((vals, rates, mean_len, first))
+            vals, rates, mean_len, first = {}, {}, None, lineno
         try:
             if key in _OFFLINE_KEYS:
                 vals[key] = float(_number(value))
@@ -193,21 +199,33 @@ def read_vllm_offline(path: str, text: str) -> list[Measured]:
                 mean_len = float(_number(value))
         except ValueError:
             raise InputError(f"{path}: line {lineno}: {key} = {value.strip()!r} is not a number") from None
+    runs.append((vals, rates, mean_len, first))
+    many = len(runs) > 1
+    return [_offline_run(path, *run, label=f"run {i}" if many else "") for i, run in enumerate(runs, start=1)]
+
+
+def _offline_run(
+    path: str, vals: dict[str, float], rates: dict[int, float], mean_len: float | None, lineno: int, label: str
+) -> Measured:
+    """One run of the spec_decode.py printout (starting at ``lineno``) as an entry."""
+    where = f"{path}" + (f": the run from line {lineno}" if label else "")
     if "num_drafts" not in vals or "num_accepted_tokens" not in vals:
-        raise InputError(f"{path}: the spec_decode.py printout lacks num_drafts or num_accepted_tokens")
+        raise InputError(f"{where}: the spec_decode.py printout lacks num_drafts or num_accepted_tokens")
     n, acc = vals["num_drafts"], vals["num_accepted_tokens"]
     if n <= 0:
-        raise InputError(f"{path}: num_drafts is {n:g}: nothing was drafted")
+        raise InputError(f"{where}: num_drafts is {n:g}: nothing was drafted")
     per_pos = [rates[i] for i in sorted(rates)] if rates else None
     if per_pos is not None and sorted(rates) != list(range(len(rates))):
-        raise InputError(f"{path}: the 'acceptance at token i' lines skip a position")
+        raise InputError(f"{where}: the 'acceptance at token i' lines skip a position")
     check_printout(path, "acceptance at token lines", mean_len, per_pos)
     drafted = vals.get("num_draft_tokens")
     if drafted is not None and acc > drafted:
-        raise InputError(f"{path}: {acc:g} tokens accepted but only {drafted:g} drafted")
+        raise InputError(f"{where}: {acc:g} tokens accepted but only {drafted:g} drafted")
     x = acc / n
     if mean_len is not None and abs(1 + x - mean_len) > 0.005 + 1e-9:
-        raise InputError(f"{path}: mean acceptance length {mean_len} is not 1 + {acc:g}/{n:g}; the printout is damaged")
+        raise InputError(
+            f"{where}: mean acceptance length {mean_len} is not 1 + {acc:g}/{n:g}; the printout is damaged"
+        )
     k = len(per_pos) if per_pos else None
     if per_pos:
         counts = distribution_from_cumulative(n, np.asarray(per_pos) * n)
@@ -216,21 +234,19 @@ def read_vllm_offline(path: str, text: str) -> list[Measured]:
     else:
         mean, se, ci, how = totals_only(acc, n, k)
         dist = None
-    return [
-        Measured.build(
-            path,
-            "vllm-offline",
-            "",
-            (mean, se, ci, how),
-            n,
-            "spec_decode.py prints num_accepted_tokens and num_drafts: X = accepted / drafts (its "
-            "mean acceptance length is X + 1); total_num_output_tokens / num_drafts is not used (it counts a "
-            "prefill token per request and misses tokens cut at the end)",
-            P=k,
-            mean_draft_size=drafted / n if drafted is not None else None,
-            distribution=dist,
-        )
-    ]
+    return Measured.build(
+        path,
+        "vllm-offline",
+        label,
+        (mean, se, ci, how),
+        n,
+        "spec_decode.py prints num_accepted_tokens and num_drafts: X = accepted / drafts (its "
+        "mean acceptance length is X + 1); total_num_output_tokens / num_drafts is not used (it counts a "
+        "prefill token per request and misses tokens cut at the end)",
+        P=k,
+        mean_draft_size=drafted / n if drafted is not None else None,
+        distribution=dist,
+    )
 
 
 # --- per-request metrics (--per-request-spec-decode-metrics, vLLM 0.29+) -------------------------------------
