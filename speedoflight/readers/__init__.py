@@ -194,7 +194,7 @@ def _open_numpy(
             n_rows=top.shape[0],
             dtype="float32",
             metadata=meta,
-            _chunks=_dump_chunker(path, members, fh),
+            _chunks=_dump_chunker(path, members, fh, file_vocab),
         )
     if not members:
         raise InputError(f"{path}: the .npz archive holds no arrays")
@@ -203,11 +203,11 @@ def _open_numpy(
     return _dense_source(path, "npz", member, {}, kind, vocab_size)
 
 
-def _dump_chunker(path: str, members: dict[str, Any], fh: IO[bytes]) -> Any:
+def _dump_chunker(path: str, members: dict[str, Any], fh: IO[bytes], vocab_size: int | None = None) -> Any:
     """Return the chunk iterator of a dump, ``chunks(bytes, with_ids=False)``, reading through the open handle."""
 
     def chunks(chunk_bytes: int, with_ids: bool = False) -> Any:
-        return dumpfile.dump_chunks(path, members, chunk_bytes, fh, with_ids)
+        return dumpfile.dump_chunks(path, members, chunk_bytes, fh, with_ids, vocab_size)
 
     return chunks
 

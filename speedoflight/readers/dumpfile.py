@@ -181,11 +181,12 @@ def dump_chunks(
     chunk_bytes: int,
     fh: IO[bytes] | None = None,
     with_ids: bool = False,
+    vocab_size: int | None = None,
 ) -> Iterator[RowChunk]:
     """Iterate over a dump's rows: top-k log-probabilities plus exact moments (through ``fh`` when open).
 
     Every per-row array is streamed beside the rows, chunk by chunk, so memory is bounded by the chunk, not by
-    the dump's length.
+    the dump's length. The exact moments are checked as they stream (:func:`check_moments`).
     """
     names = [*ROW_ARRAYS, *(["prompt"] if "prompt" in members else [])]
     if with_ids and "topk_ids" in members:
@@ -204,9 +205,52 @@ def dump_chunks(
                     raise InputError(f"{path}: array {name} has shape {st.shape}, expected ({n},); re-create the dump")
             for chunk in top.chunks(step * top.shape[1] * 4):
                 per_row = {name: st.read(chunk.n) for name, st in streams.items()}
+                check_moments(path, chunk.start, per_row["entropy"], per_row["m2"], vocab_size)
                 yield _row_chunk(chunk, per_row)
     except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: the dump is damaged ({exc})") from None
+
+
+#: Rounding allowed when checking stored moments (they are float64 sums of float32-rounded rows).
+_MOMENT_TOL = 1e-6
+
+
+def check_moments(path: str, start: int, h: np.ndarray, m2: np.ndarray, vocab_size: int | None) -> None:
+    """Refuse exact moments no distribution has: H < 0, H > log V, M2 < H^2 (Jensen), or infinite values.
+
+    Parameters
+    ----------
+    path, start
+        The dump and the index of the chunk's first row, for the message.
+    h, m2
+        The chunk's stored H and M2 (NaN: unknown, allowed).
+    vocab_size
+        V, for the bound log V (None: not checked).
+
+    Raises
+    ------
+    InputError
+        Naming the first bad row and what is wrong with it.
+
+    """
+    h = np.asarray(h, dtype=np.float64)
+    m2 = np.asarray(m2, dtype=np.float64)
+    tol = _MOMENT_TOL * (1.0 + np.abs(h))
+    bad_h = np.isinf(h) | (h < -tol)
+    if vocab_size is not None and vocab_size > 0:
+        bad_h |= h > np.log(vocab_size) + tol
+    bad_m2 = (
+        np.isinf(m2) | (m2 < -tol) | (np.isfinite(h) & np.isfinite(m2) & (m2 < h * h - _MOMENT_TOL * (1.0 + h * h)))
+    )
+    bad = np.flatnonzero(bad_h | bad_m2)
+    if bad.size:
+        i = int(bad[0])
+        what = (
+            f"entropy {h[i]:g} is outside [0, log V]" + (f" = [0, {np.log(vocab_size):.4g}]" if vocab_size else "")
+            if bad_h[i]
+            else f"m2 {m2[i]:g} is below entropy^2 = {h[i] * h[i]:g} (no distribution has that)"
+        )
+        raise InputError(f"{path}: row {start + i}: the dump's {what}; the dump is damaged, re-create it")
 
 
 class _Stream:
