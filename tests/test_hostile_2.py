@@ -47,3 +47,50 @@ def test_unknown_moments_stay_allowed(tmp_path, capsys):
 
     code, _out, err = run(capsys, "estimate", path, "--json")
     assert code == 0, err
+
+
+def _bomb(src, dst, member, n):
+    """Copy a dump, its ``member`` replaced by n zeros (int64): megabytes on disk, n * 8 bytes declared."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename != member + ".npy":
+                zout.writestr(info, zin.read(info.filename))
+                continue
+            head = io.BytesIO()
+            np.lib.format.write_array_header_1_0(head, {"descr": "<i8", "fortran_order": False, "shape": (n,)})
+            with zout.open(info.filename, "w", force_zip64=True) as w:
+                w.write(head.getvalue())
+                block, left = bytes(1 << 24), n * 8
+                while left > 0:
+                    w.write(block[: min(left, len(block))])
+                    left -= len(block)
+    return str(dst)
+
+
+@pytest.mark.parametrize(
+    ("src", "member", "command", "words"),
+    [
+        ("data/smollm2-t1.npz", "metadata", ["estimate"], ["member 'metadata' declares 305 MiB"]),
+        ("data/smollm2-t1-x8.npz", "prompt", ["optimum", "--pmax", "4", "--dump"], ["member 'prompt'", "40000000"]),
+        ("data/smollm2-t1.npz", "next_token", ["estimate"], ["member 'next_token'", "not one entry per row"]),
+    ],
+)
+def test_members_that_inflate_past_their_rows_are_refused_before_inflating(
+    tmp_path, capsys, src, member, command, words
+):
+    """A few MB on disk declaring 305 MiB in one member: refused from the zip directory and the npy header."""
+    path = _bomb(src, tmp_path / "bomb.npz", member, 40_000_000)
+    assert_user_error(capsys, [*command, path], *words)
+
+
+def test_bzip2_members_are_refused(tmp_path, capsys):
+    import zipfile
+
+    dst = tmp_path / "bz.npz"
+    with zipfile.ZipFile("data/smollm2-t1.npz") as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_BZIP2) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    assert_user_error(capsys, ["estimate", str(dst)], "bzip2")

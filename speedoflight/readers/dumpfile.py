@@ -117,6 +117,81 @@ def _load(path: str, fh: IO[bytes] | None) -> Any:
     return np.load(fh, allow_pickle=False)
 
 
+#: The most bytes a dump's metadata member may declare: a JSON document of that size is damage, not metadata.
+METADATA_LIMIT = 64 * 2**20
+#: Bytes a member may declare beyond its rows (the npy header and its padding).
+_HEADER_SLACK = 1 << 16
+
+
+def check_members(path: str, fh: IO[bytes] | None = None) -> None:
+    """Check every member's declared size against what it can hold, before anything is inflated.
+
+    A member's npy header (read from its first compressed block) gives its shape and dtype, hence its true size;
+    the zip directory's declared size must match it, each per-row array must have one entry per row of
+    ``topk_logprobs``, the rows themselves must not inflate more than the package's compression-bomb ratio, and the
+    metadata must stay under :data:`METADATA_LIMIT`. bzip2 members are refused (dumps are written with deflate).
+
+    Parameters
+    ----------
+    path
+        The dump.
+    fh
+        The open file, when there is one.
+
+    Raises
+    ------
+    InputError
+        Naming the member and its declared size.
+
+    """
+    from .arrays import _BOMB_RATIO, _read_npy_header
+
+    try:
+        zf = zipfile.ZipFile(fh if fh is not None else path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path}: not a readable .npz archive ({exc}); re-create the dump") from None
+    with zf:
+        sizes: dict[str, tuple[int, tuple[int, ...], zipfile.ZipInfo]] = {}
+        for info in zf.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type == zipfile.ZIP_BZIP2:
+                raise InputError(f"{path}: member {name!r} is bzip2-compressed; dumps use deflate, re-create the dump")
+            try:
+                with zf.open(info) as member:
+                    shape, _fortran, dtype = _read_npy_header(member, f"{path}[{name}]")
+                    header = member.tell()
+            except (zipfile.BadZipFile, OSError, zlib.error, EOFError) as exc:
+                raise InputError(f"{path}: member {name!r} is damaged ({exc}); re-create the dump") from None
+            count = int(np.prod(shape, dtype=np.float64)) if shape else 1
+            true = header + count * dtype.itemsize
+            if info.file_size > true + _HEADER_SLACK or info.file_size < true:
+                raise InputError(
+                    f"{path}: member {name!r} declares {info.file_size / 2**20:.1f} MiB but its header says "
+                    f"{true / 2**20:.1f} MiB; the dump is damaged or crafted, re-create it"
+                )
+            sizes[name] = (info.file_size, tuple(int(d) for d in shape), info)
+    if "metadata" in sizes and sizes["metadata"][0] > METADATA_LIMIT:
+        raise InputError(
+            f"{path}: member 'metadata' declares {sizes['metadata'][0] / 2**20:.0f} MiB; metadata is a few kB of "
+            "JSON, so the dump is damaged or crafted; re-create it"
+        )
+    if "topk_logprobs" not in sizes:
+        return
+    top_size, top_shape, top_info = sizes["topk_logprobs"]
+    if top_size > _BOMB_RATIO * top_info.compress_size + 2**20:
+        raise InputError(
+            f"{path}: member 'topk_logprobs' declares {top_size / 2**20:.0f} MiB from "
+            f"{top_info.compress_size / 2**10:.0f} KiB compressed (a compression bomb or a damaged file); re-create it"
+        )
+    n_rows = top_shape[0] if top_shape else 0
+    for name in (*ROW_ARRAYS, "prompt", "topk_ids"):
+        if name in sizes and (not sizes[name][1] or sizes[name][1][0] != n_rows):
+            raise InputError(
+                f"{path}: member {name!r} has shape {sizes[name][1]}, not one entry per row ({n_rows} rows); "
+                "the dump is damaged, re-create it"
+            )
+
+
 def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
     """Parse and check a dump's metadata (read through ``fh`` when the file is already open)."""
     if fh is None and is_url(path):
@@ -127,6 +202,7 @@ def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
         raise InputError(f"{path}: {what}; give a speedoflight dump (.npz) made by `speedoflight dump`")
     if not zipfile.is_zipfile(fh if fh is not None else path):
         raise InputError(f"{path}: not a speedoflight dump (an .npz archive); make one with `speedoflight dump`")
+    check_members(path, fh)
     try:
         with _load(path, fh) as z:
             raw = z["metadata"]
