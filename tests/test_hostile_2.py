@@ -94,3 +94,28 @@ def test_bzip2_members_are_refused(tmp_path, capsys):
         for info in zin.infolist():
             zout.writestr(info.filename, zin.read(info.filename))
     assert_user_error(capsys, ["estimate", str(dst)], "bzip2")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["estimate", "{dump}", "--per-row", "{out}"],
+        ["optimum", "--dump", "{dump}", "--out", "{out}", "--pmax", "2"],
+        ["estimate", "{glob}", "--per-row", "{out}"],
+    ],
+)
+@pytest.mark.parametrize("through_a_link", [False, True])
+def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, argv, through_a_link):
+    import shutil
+
+    dump = tmp_path / "mine.npz"
+    shutil.copy("data/smollm2-t1.npz", dump)
+    out = dump
+    if through_a_link:
+        out = tmp_path / "link.npz"
+        out.symlink_to(dump)
+    before = dump.read_bytes()
+    values = {"dump": str(dump), "out": str(out), "glob": str(tmp_path / "*.npz")}
+    line = assert_user_error(capsys, [a.format(**values) for a in argv], "would replace your data")
+    assert str(dump) in line or argv[1] == "{glob}"  # a glob matches the link itself too
+    assert dump.read_bytes() == before

@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         args.argv = list(sys.argv[1:] if argv is None else argv)
+        refuse_output_over_input(args)
         announce_compiling(progress(args))
         code = int(args.run(args))
     except InputError as exc:
@@ -119,6 +120,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         _finish_quietly()
     return code
+
+
+#: Flags that name a file the command writes (``collect --out`` is meant to be resumed, so it is left out).
+OUTPUT_FLAGS = (("--out", "out"), ("--per-row", "per_row"), ("--csv", "csv"))
+
+
+def refuse_output_over_input(args: argparse.Namespace) -> None:
+    """Refuse an output file that is one of the command's inputs (through a link or a glob too), before any work.
+
+    Parameters
+    ----------
+    args
+        The parsed flags.
+
+    Raises
+    ------
+    InputError
+        Naming the output flag and the input it would replace.
+
+    """
+    import os
+
+    if args.command == "collect":
+        return
+    outs = [(flag, v) for flag, dest in OUTPUT_FLAGS if isinstance(v := getattr(args, dest, None), str)]
+    outs = [(flag, v) for flag, v in outs if os.path.isfile(v)]  # a new file, or a folder, replaces no input
+    if not outs:
+        return
+    from .._util.paths import expand_paths
+
+    given: list[str] = []
+    for dest, value in vars(args).items():
+        if dest in {d for _, d in OUTPUT_FLAGS} or dest in ("argv", "run", "command"):
+            continue
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and v and (os.path.exists(v) or any(c in v for c in "*?[")):
+                given.append(v)
+    inputs: list[str] = []
+    for v in given:
+        try:
+            inputs.extend(expand_paths([v]))
+        except (InputError, OSError):
+            continue
+    for flag, out in outs:
+        for inp in inputs:
+            try:
+                same = os.path.isfile(inp) and os.path.samefile(out, inp)
+            except OSError:
+                same = False
+            if same:
+                raise InputError(
+                    f"{flag} {out} is the input {inp}: writing it would replace your data; choose another output path"
+                )
 
 
 def _finish_quietly() -> None:
