@@ -344,7 +344,9 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     src = tmp_path / "in.json"
     src.write_text(json.dumps(build_profile(MARGINAL)))
     before = src.read_text()
-    assert_user_error(capsys, ["export", "--measured", str(src), "--out", str(src)], "one of the inputs")
+    assert_user_error(
+        capsys, ["export", "--measured", str(src), "--out", str(src)], "would replace your data"
+    )  # the check every command shares
     assert src.read_text() == before
     assert_user_error(capsys, ["export", "--dump", str(src), "--out", str(tmp_path / "." / "in.json")], "inputs")
     assert_user_error(capsys, ["export", "--dump", X8, "--out", X8], "unknown extension")

@@ -189,15 +189,17 @@ def test_cli_tree_prints_the_tree_it_recommends(capsys):
     code, out, _ = run(capsys, *USER, "--pmax", "64")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith("speedoflight tree: set P = 64, depth 4 (the hardware-aware choice)")
+    # under the default roofline (KV cache at 2048 tokens, 70% / 50% of the peaks) the choice is P = 64, depth 5
+    assert lines[0].startswith("speedoflight tree: set P = 64, depth 5 (the hardware-aware choice)")
     assert "raise --pmax" in lines[1]
-    assert lines[2].strip().startswith("in your engine's terms")
-    assert [ln.strip().split(" ")[0] for ln in lines[3:7]] == ["vLLM", "SGLang", "llama.cpp", "TensorRT-LLM"]
+    assert "roofline estimate" in lines[2]
+    assert lines[3].strip().startswith("in your engine's terms")
+    assert [ln.strip().split(" ")[0] for ln in lines[4:8]] == ["vLLM", "SGLang", "llama.cpp", "TensorRT-LLM"]
     shown = lines[lines.index(next(ln for ln in lines if "the recommended tree, 64 nodes" in ln)) + 1]
     paths = json.loads(shown.strip())
     assert len(paths) == 64
-    assert max(len(p) for p in paths) == 4
-    assert "--speculative-num-steps 4" in lines[4]
+    assert max(len(p) for p in paths) == 5  # the tree printed is the recommended one, of its depth
+    assert "--speculative-num-steps 5" in lines[5]
 
 
 def test_cli_tree_edge_note_only_at_the_edge(capsys):
@@ -209,7 +211,7 @@ def test_cli_tree_edge_note_only_at_the_edge(capsys):
     code, out, _ = run(capsys, *USER, "--pmax", "64", "--json")
     d = json.loads(out)
     assert d["recommended"]["P"] == 64
-    assert d["recommended"]["depth"] == 4
+    assert d["recommended"]["depth"] == 5
     assert any("raise --pmax" in n for n in d["notes"])
     assert d["hardware"]["P"] == 64
 

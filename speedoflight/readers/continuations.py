@@ -450,6 +450,9 @@ class ContinuationScan:
         part: dict[str, Any] = {"_temperature": np.array(float(temp))}
         if source.format.endswith("-jsonl"):
             part["_path"] = source.path  # checked for sampled tokens once read
+        kinds = (source.metadata or {}).get("prompt_kinds") if source.format.startswith("speedoflight") else None
+        if isinstance(kinds, list):
+            part["_prompt_kinds"] = kinds  # a dump's kinds, from the metadata already read (never read again)
         self._parts.append(part)
         self._chunks.append([])
 

@@ -111,7 +111,10 @@ def prompt_kinds(files: Sequence[str], parts: Sequence[dict[str, Any]]) -> dict[
     base = 0
     for f, a in zip(files, parts, strict=True):
         prompt = np.asarray(a["prompt"] if "prompt" in a else a["seq"], dtype=np.int64)
-        own = log_prompt_kinds(f) if f.lower().endswith(_LOG_SUFFIXES) else _dump_kinds(f)
+        if isinstance(a.get("_prompt_kinds"), list):  # read with the metadata in the command's one pass
+            own = {i: k for i, k in enumerate(a["_prompt_kinds"]) if isinstance(k, str) and k}
+        else:
+            own = log_prompt_kinds(f) if f.lower().endswith(_LOG_SUFFIXES) else _dump_kinds(f)
         for p in np.unique(prompt).tolist():
             if p in own:
                 out[p + base] = own[p]
