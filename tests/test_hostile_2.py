@@ -119,3 +119,44 @@ def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, argv, through_a
     line = assert_user_error(capsys, [a.format(**values) for a in argv], "would replace your data")
     assert str(dump) in line or argv[1] == "{glob}"  # a glob matches the link itself too
     assert dump.read_bytes() == before
+
+
+def test_a_link_to_a_file_of_another_kind_is_refused(tmp_path, capsys):
+    """A rows.csv link to a file that is no CSV: its extension is checked on the file written, not on the link."""
+    victim = tmp_path / "bashrc"
+    victim.write_text("keep me\n")
+    link = tmp_path / "rows.csv"
+    link.symlink_to(victim)
+    assert_user_error(capsys, ["estimate", "data/smollm2-t1.npz", "--per-row", str(link)], "is a link to", "bashrc")
+    assert victim.read_text() == "keep me\n"
+
+
+def test_another_users_link_in_a_sticky_folder_is_refused(tmp_path, capsys):
+    import os
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    victim = tmp_path / "mine.csv"
+    victim.write_text("keep me\n")
+    link = shared / "rows.csv"
+    link.symlink_to(victim)
+    os.lchown(link, 65534, 65534)  # planted by someone else
+    assert_user_error(capsys, ["estimate", "data/smollm2-t1.npz", "--per-row", str(link)], "another user's link")
+    assert victim.read_text() == "keep me\n"
+
+
+def test_an_out_folder_with_one_target_a_folder_is_left_whole(tmp_path, capsys):
+    """compare --out DIR where compare.png is a folder: nothing is replaced (compare.md stayed half-written)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "compare.md").write_text("previous\n")
+    (out / "compare.png").mkdir()
+    assert_user_error(
+        capsys,
+        ["compare", "--dump", "data/smollm2-t1.npz", "--replicates", "4", "--pmax", "16", "--out", str(out), "--quiet"],
+        "compare.png",
+        "not a regular file",
+    )
+    assert (out / "compare.md").read_text() == "previous\n"
+    assert sorted(p.name for p in out.iterdir()) == ["compare.md", "compare.png"]

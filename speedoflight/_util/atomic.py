@@ -59,6 +59,17 @@ def check_out_file(path: str | os.PathLike[str], suffixes: Iterable[str] | None 
         if not target.lower().endswith(allowed):
             raise InputError(f"{name}: unknown extension; give a name ending in {', '.join(allowed)}")
     real = os.path.realpath(target)
+    if os.path.islink(target):  # resolved once here; the checks below are on the file it names
+        if suffixes is not None and not real.lower().endswith(allowed):
+            raise InputError(
+                f"{name}: is a link to {real}, which does not end in {', '.join(allowed)}; give the file's own path"
+            )
+        parent = os.path.dirname(os.path.abspath(target))
+        if os.stat(parent).st_mode & stat.S_ISVTX and os.lstat(target).st_uid not in (os.getuid(), 0):
+            raise InputError(
+                f"{name}: is another user's link in a shared folder; writing through it would replace {real}, so "
+                "give the file's own path"
+            )
     if os.path.lexists(real):
         mode = os.stat(real).st_mode if os.path.exists(real) else 0
         if not stat.S_ISREG(mode):
@@ -200,11 +211,12 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[str]:
                     raise
                 # another run created it meanwhile: move the files in, as into any existing folder
         with _locked(target):
-            for n in names:
+            for n in names:  # every target checked before the first is replaced: all or nothing
                 dest = os.path.join(target, n)
                 if os.path.lexists(dest) and not os.path.isfile(dest):
                     raise InputError(f"{dest}: exists and is not a regular file; move it away or choose another --out")
-                os.replace(os.path.join(tmp, n), dest)
+            for n in names:
+                os.replace(os.path.join(tmp, n), os.path.join(target, n))
         shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
