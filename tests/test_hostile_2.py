@@ -160,3 +160,57 @@ def test_an_out_folder_with_one_target_a_folder_is_left_whole(tmp_path, capsys):
     )
     assert (out / "compare.md").read_text() == "previous\n"
     assert sorted(p.name for p in out.iterdir()) == ["compare.md", "compare.png"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_clean_up_like_ctrl_c(tmp_path, sig):
+    """timeout, Slurm, Kubernetes and a closed ssh session send these: no temporary folder is left behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "rep"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "speedoflight", "report", "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(6.0)  # inside the work, after the temporary folder may exist
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + getattr(signal, sig)
+    assert err.strip().splitlines()[-1] == f"speedoflight: terminated (signal {getattr(signal, sig)})"
+    assert "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == []  # neither the report nor a .tmp- folder
+
+
+@pytest.mark.parametrize("how", ["ulimit", "full device"])
+def test_no_room_to_write_is_one_line(tmp_path, how):
+    import resource
+    import subprocess
+    import sys
+
+    if how == "ulimit":
+        argv = ["estimate", "data/smollm2-t1.npz", "--per-row", str(tmp_path / "rows.csv")]
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+        got = subprocess.run([sys.executable, "-m", "speedoflight", *argv], capture_output=True, text=True,
+                             preexec_fn=limit, timeout=300)  # fmt: skip
+    else:
+        with open("/dev/full", "w") as full:
+            got = subprocess.run([sys.executable, "-m", "speedoflight", "bound", "--mu", "2", "--mu2", "8"],
+                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)  # fmt: skip
+    assert got.returncode == 2
+    lines = got.stderr.strip().splitlines()
+    assert len(lines) == 1, got.stderr
+    assert "a full disk or a file-size limit" in lines[0]
+    assert [p.name for p in tmp_path.iterdir()] == []  # no .tmp- file left beside the target

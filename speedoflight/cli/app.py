@@ -9,6 +9,7 @@ package with ``add_parser(sub)`` (its flags; it sets ``run``) and
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -92,10 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for a user error (one line on stderr), 130 when
-        interrupted, 1 on a closed pipe.
+        0 on success, 2 for a user error (one line on stderr, a full disk and a file-size limit included), 130
+        when interrupted, 128 + the signal on SIGTERM or SIGHUP (handled as Ctrl-C: temporary files are removed),
+        1 on a closed pipe.
 
     """
+    if argv is None:
+        _terminate_like_interrupt()
     try:
         parser = build_parser()
         try:
@@ -109,14 +113,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         refuse_output_over_input(args)
         announce_compiling(progress(args))
         code = int(args.run(args))
+        if argv is None:
+            sys.stdout.flush()  # a full device shows here, not as a traceback at exit
     except InputError as exc:
         print(f"speedoflight: error: {exc}", file=sys.stderr)
         return 2
+    except _Terminated as exc:
+        print(f"speedoflight: terminated (signal {exc.signum})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("speedoflight: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        where = exc.filename or "the output"
+        print(
+            f"speedoflight: error: cannot write {where}: {exc.strerror} (a full disk or a file-size limit); free "
+            "space or write elsewhere",
+            file=sys.stderr,
+        )
+        _quiet_stdout()
+        return 2
     if argv is None:
         _finish_quietly()
     return code
@@ -173,6 +193,47 @@ def refuse_output_over_input(args: argparse.Namespace) -> None:
                 raise InputError(
                     f"{flag} {out} is the input {inp}: writing it would replace your data; choose another output path"
                 )
+
+
+#: errno values that mean "no room to write": a full device, a file-size limit (ulimit -f), a quota.
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so that every cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise _Terminated(signum)
+
+
+def _terminate_like_interrupt() -> None:
+    """Handle SIGTERM and SIGHUP (timeout, Slurm, Kubernetes, a closed ssh session) as Ctrl-C is handled."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                signal.signal(sig, _raise_terminated)
+            except ValueError:  # pragma: no cover - not the main thread
+                pass
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush of a full device says nothing more."""
+    import os
+
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
 
 
 def _finish_quietly() -> None:
