@@ -9,6 +9,7 @@ import http.server
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from speedoflight.cli.app import main
@@ -132,3 +133,143 @@ def test_watch_user_errors(tmp_path, capsys, monkeypatch, argv, words):
     assert len(err.splitlines()) == 1
     for w in words:
         assert w in err
+
+
+def _drip_server(handler_body):
+    """A raw TCP server on 127.0.0.1 running ``handler_body(conn)`` per connection, in a daemon thread."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def loop():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=handler_body, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.getsockname()[1]}/metrics"
+
+
+def _drip(conn, head=b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"):
+    import time
+
+    try:
+        conn.recv(4096)
+        for b in head + b"x" * 100:
+            conn.send(bytes([b]) if isinstance(b, int) else b)
+            time.sleep(0.3)
+    except OSError:
+        pass
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_server_that_drips_bytes_is_cut_at_the_timeout(capsys, where):
+    """A byte every 0.3 s never trips a per-read time-out: the whole scrape has one deadline."""
+    import time
+
+    def handler(conn):
+        if where == "body":
+            conn.recv(4096)
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            for _ in range(200):
+                try:
+                    conn.send(b"x")
+                except OSError:
+                    return
+                time.sleep(0.3)
+        else:
+            _drip(conn)
+
+    srv, url = _drip_server(handler)
+    try:
+        t0 = time.monotonic()
+        assert main(["watch", url, "--timeout", "1.5", "--count", "2"]) == 2
+        assert time.monotonic() - t0 < 10
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1
+        assert "no complete answer within 1.5 s" in err[0]
+    finally:
+        srv.close()
+
+
+def test_special_files_huge_files_and_odd_answers_are_one_line(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for source, words in ((str(fifo), "not a regular file"), ("/dev/zero", "not a regular file")):
+        assert main(["watch", source, "--count", "2"]) == 2
+        assert words in capsys.readouterr().err
+    big = tmp_path / "big.prom"
+    with open(big, "wb") as fh:
+        fh.truncate((64 << 20) + 10)
+    assert main(["watch", str(big), "--count", "2"]) == 2
+    assert "over 64 MiB" in capsys.readouterr().err
+    assert main(["watch", str(big), "--interval", "1e300", "--count", "2"]) == 2
+    assert "--interval 1e+300 is over 86400 seconds" in capsys.readouterr().err
+    twice = tmp_path / "two.prom"
+    twice.write_text(SCRAPES[0] + SCRAPES[1])  # two scrapes appended: the same series twice, other values
+    assert main(["watch", str(twice), "--count", "2", "--interval", "0.01"]) == 2
+    assert "appears twice with different values" in capsys.readouterr().err
+
+
+def test_an_error_status_and_a_redirect_loop_are_named(capsys):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/loop":
+                self.send_response(302)
+                self.send_header("Location", "/loop")
+                self.end_headers()
+            else:
+                self.send_response(500)
+                self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        assert main(["watch", base + "/metrics", "--count", "2"]) == 2
+        assert "answered 500" in capsys.readouterr().err
+        assert main(["watch", base + "/loop", "--count", "2"]) == 2
+        assert "redirect loop" in capsys.readouterr().err
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_failed_scrapes_count_towards_count(tmp_path, capsys):
+    """A source that fails after the first scrape: --count still ends the watch."""
+    p = tmp_path / "m.prom"
+    p.write_text(SCRAPES[0])
+    import time as _time
+
+    real_sleep = _time.sleep
+
+    def sleep_then_break(s):
+        p.unlink(missing_ok=True)
+        real_sleep(0.01)
+
+    import speedoflight.cli.watch as W
+
+    W.time.sleep = sleep_then_break
+    try:
+        assert main(["watch", str(p), "--count", "3", "--interval", "0.01"]) == 0
+    finally:
+        W.time.sleep = real_sleep
+    assert capsys.readouterr().err.count("skipped a scrape") == 2
+
+
+def test_a_dump_without_metadata_is_refused_at_the_start(tmp_path, capsys):
+    p = tmp_path / "m.prom"
+    p.write_text(SCRAPES[0])
+    np.savez(tmp_path / "plain.npz", x=np.zeros(3))
+    assert main(["watch", str(p), "--count", "2", "--dump", str(tmp_path / "plain.npz")]) == 2
+    assert "plain.npz" in capsys.readouterr().err

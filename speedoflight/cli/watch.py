@@ -34,6 +34,23 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+#: The longest interval and time-out accepted (a day, and an hour): longer ones are typing mistakes (and 1e300
+#: overflows the timer).
+MAX_INTERVAL = 86400.0
+MAX_TIMEOUT = 3600.0
+
+
+def _check_dump(path: str) -> None:
+    """Refuse, at once, a --dump that cannot give the ceiling: missing, not a dump, no metadata, no continuations."""
+    from ..readers import input_model
+    from ..readers.dumpfile import read_metadata
+
+    if path.lower().endswith(".npz"):
+        read_metadata(path)
+    else:
+        input_model(path)
+
+
 def _ceiling(dumps: list[str], k: int) -> tuple[float, float, float, float]:
     """Return the ceiling at P = k, averaged over generated positions: (dropped, lumped, CI low, CI high)."""
     from ..simulation.grafted import optimum
@@ -87,9 +104,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.count is not None and args.count < 2:
         raise InputError("--count must be at least 2 (a baseline scrape and one to compare with)")
+    for flag, v, most in (("--interval", args.interval, MAX_INTERVAL), ("--timeout", args.timeout, MAX_TIMEOUT)):
+        if v > most:
+            raise InputError(f"{flag} {v:g} is over {most:g} seconds; give a shorter one")
     for d in args.dump or []:
         if not str(d).lower().endswith((".npz", ".jsonl", ".json", ".ndjson")):
             raise InputError(f"--dump {d}: give a speedoflight dump (.npz) or an API log (.jsonl)")
+        _check_dump(str(d))  # at the start, not after the first interval
     first = spec_counters(fetch(args.source, args.timeout), args.source)
     if not first:
         raise InputError(
@@ -108,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 cur = spec_counters(fetch(args.source, args.timeout), args.source)
             except InputError as exc:
+                scrapes += 1  # a failed scrape counts towards --count, so the watch always ends
                 print(f"speedoflight watch: skipped a scrape: {exc}", file=sys.stderr, flush=True)
                 continue
             now = time.monotonic()

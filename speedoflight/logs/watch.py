@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,36 +37,108 @@ class Counters:
     pos: dict[int, float] = field(default_factory=dict)
 
 
+#: The most bytes one scrape may hold (a /metrics page is kilobytes; an endless or huge body is refused).
+MAX_SCRAPE = 64 * 2**20
+
+
 def fetch(source: str, timeout: float) -> str:
     """Return the text of ``source``: ``GET`` of an ``http(s)://`` URL, else a file read again.
+
+    Every read is bounded: the whole scrape (headers and body) must arrive within ``timeout`` seconds and hold at
+    most :data:`MAX_SCRAPE` bytes once decoded (gzip included); a file must be a regular file of at most that size
+    (FIFOs and devices are refused before they are opened).
 
     Parameters
     ----------
     source
         A ``/metrics`` URL or a file holding one scrape.
     timeout
-        Seconds to wait for the server.
+        Seconds the whole scrape may take.
 
     Returns
     -------
     str
         The exposition text.
 
+    Raises
+    ------
+    InputError
+        One line for every failure: no answer, too slow, too large, an HTTP error status, a redirect loop, a broken
+        answer, a missing or special file.
+
     """
     if source.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(source, timeout=timeout) as r:  # the user's own endpoint
-                return r.read().decode("utf-8", errors="replace")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise InputError(f"{source}: no answer within {timeout:g} s ({reason}); check the address") from None
+        return _fetch_url(source, timeout)
+    import os
+    import stat
+
     try:
-        with open(source, encoding="utf-8-sig", errors="replace") as fh:
-            return fh.read()
+        st = os.stat(source)
     except FileNotFoundError:
         raise InputError(f"{source}: no such file; give a /metrics URL (http://host:port/metrics) or a file") from None
     except OSError as exc:
         raise InputError(f"{source}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{source}: not a regular file (a FIFO, device or folder); save one scrape to a file")
+    try:
+        with open(source, "rb") as fh:
+            data = fh.read(MAX_SCRAPE + 1)
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read it ({exc.strerror})") from None
+    if len(data) > MAX_SCRAPE:
+        raise InputError(f"{source}: over {MAX_SCRAPE >> 20} MiB; a /metrics scrape is kilobytes, save one scrape")
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def _fetch_url(url: str, timeout: float) -> str:
+    """GET a /metrics page within ``timeout`` seconds in all and :data:`MAX_SCRAPE` bytes, on a helper thread."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def get() -> None:
+        try:
+            box["text"] = _get(url, timeout)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=get, daemon=True)  # a server that drips bytes cannot hold the watch
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise InputError(f"{url}: no complete answer within {timeout:g} s; check the address, or raise --timeout")
+    if "error" in box:
+        raise box["error"]
+    return str(box["text"])
+
+
+def _get(url: str, timeout: float) -> str:
+    import httpx
+
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True, trust_env=False) as r:
+            if r.status_code >= 400:
+                raise InputError(f"{url}: the server answered {r.status_code} {r.reason_phrase}; check the address")
+            chunks, size = [], 0
+            for block in r.iter_bytes():  # decoded (gzip and deflate included), so the cap holds after decoding
+                size += len(block)
+                if size > MAX_SCRAPE:
+                    raise InputError(f"{url}: the answer is over {MAX_SCRAPE >> 20} MiB; is this a /metrics page?")
+                chunks.append(block)
+    except httpx.TooManyRedirects:
+        raise InputError(f"{url}: a redirect loop (more than 20 redirects); give the final address") from None
+    except httpx.ConnectError as exc:
+        raise InputError(f"{url}: no answer within {timeout:g} s ({_first(exc)}); check the address") from None
+    except httpx.TimeoutException:
+        raise InputError(f"{url}: no answer within {timeout:g} s; check the address, or raise --timeout") from None
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        raise InputError(f"{url}: a broken answer ({type(exc).__name__}: {_first(exc)})") from None
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
 
 
 def spec_counters(text: str, source: str) -> dict[tuple[str, str], Counters]:
@@ -94,6 +164,7 @@ def spec_counters(text: str, source: str) -> dict[tuple[str, str], Counters]:
     except (ValueError, TypeError, IndexError) as exc:
         raise InputError(f"{source}: not Prometheus text ({exc})") from None
     out: dict[tuple[str, str], Counters] = {}
+    seen: dict[tuple[Any, ...], float] = {}
     for s in samples:
         prefix = next((p for p in PREFIXES if s.name.startswith(p)), None)
         if prefix is None or s.name.endswith("_created"):
@@ -105,6 +176,15 @@ def spec_counters(text: str, source: str) -> dict[tuple[str, str], Counters]:
         if not math.isfinite(v) or v < 0:
             raise InputError(f"{source}: {s.name} = {s.value} is not a count")
         key = (s.labels.get("model_name", ""), s.labels.get("engine", ""))
+        series = (base, *key, s.labels.get("position"))
+        if series in seen:  # the same series twice: with and without _total, or two scrapes in one file
+            if seen[series] == v:
+                continue
+            raise InputError(
+                f"{source}: {s.name} appears twice with different values ({seen[series]:g} and {v:g}): several "
+                "scrapes in one file? keep one scrape"
+            )
+        seen[series] = v
         c = out.setdefault(key, Counters())
         if base == "accepted_tokens_per_pos":
             try:

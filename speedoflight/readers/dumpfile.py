@@ -206,6 +206,10 @@ def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
     try:
         with _load(path, fh) as z:
             raw = z["metadata"]
+    except KeyError:
+        raise InputError(
+            f"{path}: an .npz without the metadata of a speedoflight dump; give a dump made by `speedoflight dump`"
+        ) from None
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: cannot read the dump's metadata ({exc})") from None
     try:
