@@ -161,7 +161,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     (
         "per-row onto a device",
         lambda t: ["estimate", _logits(t), "--per-row", _link(t, "dev.csv", "/dev/null")],
-        ("regular file",),
+        ("is a link to /dev/null",),
     ),
     ("per-row as a bare device", lambda t: ["estimate", _logits(t), "--per-row", "/dev/null"], (".csv", ".npz")),
     (
@@ -584,7 +584,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     (
         "export --out onto its own input",
         lambda t: ["export", "--measured", _file(t, "p.json", _PROFILE), "--out", str(t / "p.json")],
-        ("one of the inputs",),
+        ("would replace your data",),
     ),
     (
         "export for an unknown engine",

@@ -584,20 +584,6 @@ def write_comparison(out_dir: str, comp: Comparison, command: str | None = None)
         The command line that regenerates the folder, quoted in ``compare.md``.
 
     """
-    import json
+    from . import compare_text
 
-    from .._util.atomic import atomic_dir
-    from .._util.jsonsafe import finite_or_none
-    from .plots import save_figure
-
-    with atomic_dir(out_dir) as tmp:
-        md = ["# Measured acceptance against the speed of light", ""]
-        if command:
-            md += [f"Regenerate with `{command}`.", ""]
-        md += [comp.markdown(), ""] + [f"- {x}" for x in comp.summary_lines()]
-        md += ["", "Notes:", ""] + [f"- {x}" for x in comp.notes] + ["", "![comparison](compare.png)", ""]
-        with open(os.path.join(tmp, "compare.md"), "w", encoding="utf-8") as fh:
-            fh.write("\n".join(md))
-        with open(os.path.join(tmp, "compare.json"), "w", encoding="utf-8") as fh:
-            json.dump(finite_or_none(comp.to_dict()), fh)
-        save_figure(comp.figure(), os.path.join(tmp, "compare.png"))
+    compare_text.write_files(out_dir, comp, command)
