@@ -214,3 +214,34 @@ def test_no_room_to_write_is_one_line(tmp_path, how):
     assert len(lines) == 1, got.stderr
     assert "a full disk or a file-size limit" in lines[0]
     assert [p.name for p in tmp_path.iterdir()] == []  # no .tmp- file left beside the target
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["hierarchy", "--alphas", "0.7,0.8,0.6", "--rounds", "1e9"], ["--rounds"]),
+        (["hierarchy", "--alphas", "0.7,0.8,0.6", "--rounds", "1000000000"], ["--rounds", "1,024"]),
+        (["hierarchy", "--alphas", "0.7,0.8,0.6", "--gamma", "1000000000"], ["--gamma", "1,024"]),
+        (["tree", "--acceptance", "0.6,0.2", "--pmax", "100000"], ["--pmax", "4,096"]),
+        (["optimum", "--dump", "data/smollm2-t1-x8.npz", "--replicates", "1000000000"], ["--replicates", "100,000"]),
+        (
+            [
+                "markov",
+                "--target",
+                "data/pair/smollm2-t1.npz",
+                "--draft",
+                "data/pair/smollm2-t1-early-exit-24.npz",
+                "--drafts",
+                "1000000",
+            ],
+            ["--drafts", "64"],
+        ),
+    ],
+)
+def test_flags_without_a_bound_are_refused_before_any_work(capsys, argv, words):
+    """Each of these ran for hours or ended in a MemoryError traceback (tree --pmax 1e5)."""
+    import time
+
+    t0 = time.monotonic()
+    assert_user_error(capsys, argv, *words)
+    assert time.monotonic() - t0 < 60

@@ -95,6 +95,20 @@ finite = typed(float, math.isfinite, "a finite number")
 positive = typed(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 nonneg = typed(float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 fraction = typed(float, lambda v: math.isfinite(v) and 0 < v <= 1, "a fraction, 0 < f <= 1")
+
+
+def bounded_int(most: int, why: str) -> Any:
+    """Return an argparse type: a whole number from 1 to ``most``, refused beyond it with ``why``, before any work."""
+
+    def conv(text: str) -> int:
+        v = positive_int(text)
+        if v > most:
+            raise argparse.ArgumentTypeError(f"{v} is more than {most:,}: {why}")
+        return v
+
+    return conv
+
+
 int_list = list_of(int, lambda v: True, "comma-separated integers")
 float_list = list_of(float, math.isfinite, "comma-separated finite numbers")
 

@@ -11,14 +11,17 @@ from ..errors import InputError
 from ._common import (
     add_output_flags,
     add_reading_flags,
+    bounded_int,
     emit,
     finite,
     float_list,
-    positive_int,
     read_pair_args,
     run_count,
     seed_int,
 )
+
+#: Beyond this a stage drafts more tokens per pass than any verifier checks, and the search runs for hours.
+_TOO_MANY = "a stage of more than 1,024 drafts or rounds per pass is beyond any serving setup"
 
 
 def add_parser(sub: Any) -> None:
@@ -41,10 +44,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cost-draft", type=finite, help="draft cost per token in target passes (default: layers/total)")
     p.add_argument("--cost-intermediate", type=finite, help="intermediate cost per pass (default: layers/total)")
     p.add_argument("--cost-target", type=finite, default=1.0, help="target cost per pass (default 1)")
-    p.add_argument("--gamma", type=positive_int, help="drafts per intermediate round (default: the best)")
-    p.add_argument("--rounds", type=positive_int, help="intermediate rounds per target pass (default: the best)")
-    p.add_argument("--gamma-max", type=positive_int, default=16)
-    p.add_argument("--rounds-max", type=positive_int, default=16)
+    p.add_argument(
+        "--gamma", type=bounded_int(1024, _TOO_MANY), help="drafts per intermediate round (default: the best)"
+    )
+    p.add_argument(
+        "--rounds", type=bounded_int(1024, _TOO_MANY), help="intermediate rounds per target pass (default: the best)"
+    )
+    p.add_argument("--gamma-max", type=bounded_int(1024, _TOO_MANY), default=16)
+    p.add_argument("--rounds-max", type=bounded_int(1024, _TOO_MANY), default=16)
     p.add_argument("--simulate", type=run_count, default=20000, help="Monte Carlo cycles (default 20000)")
     p.add_argument("--seed", type=seed_int, default=0)
     add_output_flags(p)

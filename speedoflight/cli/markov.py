@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ._common import (
     FIGURE_SUFFIXES,
     add_pair_flags,
@@ -21,6 +22,9 @@ from ._common import (
     seed_int,
 )
 
+#: Drafts per position of the recursive-rejection simulation (each draft is a pass over every row).
+MAX_DRAFTS = 64
+
 
 def add_parser(sub: Any) -> None:
     """Register ``speedoflight markov`` on the subcommands."""
@@ -33,7 +37,9 @@ def add_parser(sub: Any) -> None:
         "the quality-speed trade-off (acceptance against allowed distortion, an LP solved with scipy).",
     )
     add_pair_flags(p)
-    p.add_argument("--drafts", type=int_list, default=[1, 2, 4], help="drafts per position (default 1,2,4)")
+    p.add_argument(
+        "--drafts", type=int_list, default=[1, 2, 4], help="drafts per position (default 1,2,4; at most 64 each)"
+    )
     p.add_argument("--simulate", type=run_count, default=200, help="simulator runs per position (default 200)")
     p.add_argument(
         "--epsilon", type=float_list, default=[0, 0.05, 0.1, 0.2, 0.3, 0.5], help="distortions for the trade-off"
@@ -46,6 +52,9 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``speedoflight markov``."""
+    if any(not 1 <= d <= MAX_DRAFTS for d in args.drafts):
+        raise InputError(f"--drafts: each must be 1..{MAX_DRAFTS} drafts per position, got {max(args.drafts)}")
+
     from ..beyond.markov import batch_rejections, expected_rejections, lp_acceptance, tradeoff
 
     check_confidence(args.confidence)

@@ -10,6 +10,7 @@ from ._common import (
     REPLICATES,
     add_output_flags,
     add_scheduler_flag,
+    bounded_int,
     command_line,
     emit,
     out_file,
@@ -43,7 +44,10 @@ def add_parser(sub: Any) -> None:
         help="start (each prompt's end, default), all (every position), or a list like 8,16,24",
     )
     p.add_argument(
-        "--replicates", type=positive_int, default=REPLICATES, help=f"draws of the unknown rows per root ({REPLICATES})"
+        "--replicates",
+        type=bounded_int(100_000, "the mean over roots needs a few dozen draws; a million takes days"),
+        default=REPLICATES,
+        help=f"draws of the unknown rows per root ({REPLICATES})",
     )
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the draws and the bootstrap (0)")
     p.add_argument(

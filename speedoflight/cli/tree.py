@@ -11,11 +11,16 @@ from ..errors import InputError
 from ._common import (
     add_output_flags,
     add_timing_flags,
+    bounded_int,
     deprecated_alias,
     emit,
     positive_int,
     timing_from_args,
 )
+
+#: The largest tree the command builds: its output lists every node's rank path (memory and time grow with P
+#: times the depth), and no engine verifies more than a few hundred draft tokens per pass.
+TREE_SIZE = bounded_int(4096, "tree lists every node's path, and no engine verifies that many draft tokens per pass")
 
 
 def add_parser(sub: Any) -> None:
@@ -29,8 +34,8 @@ def add_parser(sub: Any) -> None:
         "1..N and the tree as rank paths.",
     )
     p.add_argument("--acceptance", required=True, help="p1,p2,... (each in [0, 1], sum <= 1)")
-    p.add_argument("--pmax", dest="budget", metavar="N", type=positive_int, help="largest tree size P (required)")
-    deprecated_alias(p, "--budget", "--pmax", "budget", type=positive_int)
+    p.add_argument("--pmax", dest="budget", metavar="N", type=TREE_SIZE, help="largest tree size P (required)")
+    deprecated_alias(p, "--budget", "--pmax", "budget", type=TREE_SIZE)
     p.add_argument("--max-depth", type=positive_int, help="depth cap D (default: none)")
     p.add_argument("--check-dp", action="store_true", help="also run the Sequoia-style dynamic program and compare")
     add_timing_flags(p, "for Sequoia's hardware-aware choice of (P, D)")
