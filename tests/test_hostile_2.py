@@ -245,3 +245,29 @@ def test_flags_without_a_bound_are_refused_before_any_work(capsys, argv, words):
     t0 = time.monotonic()
     assert_user_error(capsys, argv, *words)
     assert time.monotonic() - t0 < 60
+
+
+def test_a_file_named_like_a_pattern_a_fifo_and_a_file_given_twice(tmp_path, capsys):
+    import os
+    import shutil
+
+    from .helpers import run
+
+    odd = tmp_path / "run[t=1].npz"  # glob characters in an existing name: that file, not a pattern
+    shutil.copy("data/smollm2-t1.npz", odd)
+    code, out, err = run(capsys, "estimate", str(odd), "--json")
+    assert code == 0, err
+    one = json.loads(out)
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    assert_user_error(capsys, ["estimate", str(fifo)], "FIFO", "save the data to a file")
+    link = tmp_path / "again.npz"
+    link.symlink_to(odd)
+    code, out, err = run(capsys, "estimate", str(odd), str(link), "--json")
+    assert code == 0, err
+    assert err.count("speedoflight: note:") == 1
+    assert "again.npz is" in err
+    assert "read once" in err
+    twice = json.loads(out)
+    assert twice["n_rows"] == one["n_rows"]  # counted once, not twice
+    assert twice["mu"] == one["mu"]

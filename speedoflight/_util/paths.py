@@ -49,13 +49,55 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
             if not hits:
                 raise InputError(f"{p}: the folder holds no shard ({', '.join(SHARD_SUFFIXES)} files)")
             out.extend(hits)
-        elif glob.has_magic(p):
+        elif glob.has_magic(p) and not os.path.exists(p):  # an existing file named run[t=1].npz is that file
             hits = sorted(glob.glob(p))
             if not hits:
                 raise InputError(f"{p}: the pattern matches no file")
             out.extend(hits)
         else:
+            _check_special(p)
             out.append(p)
     if not out:
         raise InputError("no input files given")
+    return _once(out)
+
+
+def _check_special(path: str) -> None:
+    """Refuse FIFOs, sockets and devices as inputs before they are opened (a read would block or never end)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # a missing file: the reader says so in its own words
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise InputError(
+            f"{path}: a FIFO, socket or device, not a file; save the data to a file first (a pipe can be read "
+            "only once)"
+        )
+
+
+_NOTED: set[tuple[str, str]] = set()
+
+
+def _once(files: list[str]) -> list[str]:
+    """Drop a file given twice (by two names, a link, or a pattern and a name), saying so once on stderr."""
+    import sys
+
+    seen: dict[tuple[int, int], str] = {}
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            key = (st.st_dev, st.st_ino)
+        except OSError:
+            out.append(f)
+            continue
+        if key in seen:
+            if (f, seen[key]) not in _NOTED:  # once per process, however many readers expand the same list
+                _NOTED.add((f, seen[key]))
+                print(f"speedoflight: note: {f} is {seen[key]} again; it is read once", file=sys.stderr)
+            continue
+        seen[key] = f
+        out.append(f)
     return out
