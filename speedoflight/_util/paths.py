@@ -15,13 +15,15 @@ __all__ = ["SHARD_SUFFIXES", "expand_paths"]
 SHARD_SUFFIXES = (".npz", ".npy", ".safetensors", ".pt", ".pth", ".jsonl", ".json", ".ndjson")
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+def expand_paths(paths: Iterable[str | os.PathLike[str]], *, once: bool = True) -> list[str]:
     """Expand globs and folders; a pattern matching nothing, or a folder with no shard, is an error.
 
     Parameters
     ----------
     paths
         File names, glob patterns and folders of shards, in order.
+    once
+        Read a file given twice once (with a note on stderr); False keeps every name.
 
     Returns
     -------
@@ -59,7 +61,7 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
             out.append(p)
     if not out:
         raise InputError("no input files given")
-    return _once(out)
+    return _once(out) if once else out
 
 
 def _check_special(path: str) -> None:

@@ -180,7 +180,7 @@ def refuse_output_over_input(args: argparse.Namespace) -> None:
     inputs: list[str] = []
     for v in given:
         try:
-            inputs.extend(expand_paths([v]))
+            inputs.extend(expand_paths([v], once=False))
         except (InputError, OSError):
             continue
     for flag, out in outs:
