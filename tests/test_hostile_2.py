@@ -271,3 +271,23 @@ def test_a_file_named_like_a_pattern_a_fifo_and_a_file_given_twice(tmp_path, cap
     twice = json.loads(out)
     assert twice["n_rows"] == one["n_rows"]  # counted once, not twice
     assert twice["mu"] == one["mu"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("temperature", "hot", ["temperature 'hot'"]),
+        ("temperature", None, ["temperature None"]),
+        ("temperature", -1.0, ["temperature -1.0"]),
+        ("vocab_size", 10**30, ["vocab_size", "16,777,216"]),
+        ("vocab_size", "big", ["vocab_size 'big'"]),
+    ],
+)
+def test_damaged_dump_metadata_is_one_line(tmp_path, capsys, field, value, words):
+    with np.load("data/smollm2-t1.npz") as z:
+        arrays = {k: np.asarray(z[k]) for k in z.files if k != "metadata"}
+        meta = json.loads(str(z["metadata"]))
+    meta[field] = value
+    path = tmp_path / "d.npz"
+    np.savez_compressed(path, metadata=np.array(json.dumps(meta)), **arrays)
+    assert_user_error(capsys, ["estimate", str(path)], *words)

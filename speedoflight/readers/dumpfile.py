@@ -117,6 +117,8 @@ def _load(path: str, fh: IO[bytes] | None) -> Any:
     return np.load(fh, allow_pickle=False)
 
 
+#: The largest vocabulary a dump may declare (the largest models' are about 256k tokens).
+MAX_VOCAB = 1 << 24
 #: The most bytes a dump's metadata member may declare: a JSON document of that size is damage, not metadata.
 METADATA_LIMIT = 64 * 2**20
 #: Bytes a member may declare beyond its rows (the npy header and its padding).
@@ -224,10 +226,17 @@ def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
             f"version {VERSION}); re-create it with this version's `speedoflight dump`"
         )
     v = meta.get("vocab_size")
-    if type(v) is not int or v < 2:
+    if type(v) is not int or not 2 <= v <= MAX_VOCAB:
+        shown = f"{v!r}" if len(repr(v)) < 40 else f"{repr(v)[:20]}... ({len(repr(v))} characters)"
         raise InputError(
-            f"{path}: the dump's metadata gives vocab_size {v!r}, not a whole number >= 2; the file is damaged, "
-            "re-create it with `speedoflight dump`"
+            f"{path}: the dump's metadata gives vocab_size {shown}, not a whole number from 2 to {MAX_VOCAB:,}; the "
+            "file is damaged, re-create it with `speedoflight dump`"
+        )
+    t = meta.get("temperature")
+    if type(t) not in (int, float) or not (np.isfinite(t) and t > 0):
+        raise InputError(
+            f"{path}: the dump's metadata gives temperature {t!r}, not a number > 0; the file is damaged, re-create "
+            "it with `speedoflight dump`"
         )
     return meta
 
