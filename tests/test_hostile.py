@@ -888,7 +888,7 @@ def test_a_compression_bomb_is_refused_before_inflating(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["tree", "--acceptance", "0.5,0.2", "--pmax", "10000", "--check-dp"]])
+@pytest.mark.parametrize("argv", [["tree", "--acceptance", "0.5,0.2", "--pmax", "4096", "--check-dp"]])
 def test_the_tree_cross_check_is_bounded(capsys, argv):
     code = main(argv)
     assert code == 2
