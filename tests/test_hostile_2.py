@@ -291,3 +291,43 @@ def test_damaged_dump_metadata_is_one_line(tmp_path, capsys, field, value, words
     path = tmp_path / "d.npz"
     np.savez_compressed(path, metadata=np.array(json.dumps(meta)), **arrays)
     assert_user_error(capsys, ["estimate", str(path)], *words)
+
+
+def _child(argv, env=None, preexec=None, cwd=None):
+    import os
+    import subprocess
+    import sys
+
+    full = {**os.environ, **(env or {})}
+    code = "import sys; from speedoflight.cli.app import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], env=full, capture_output=True, text=True,
+                          preexec_fn=preexec, cwd=cwd, timeout=300)  # fmt: skip
+
+
+def test_the_environment_cases_are_one_line(tmp_path):
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {"PYTHONPATH": root}
+    got = _child(["estimate", str(tmp_path / "missing-é.npz")], {**env, "PYTHONIOENCODING": "ascii"})
+    assert got.returncode == 2
+    assert len(got.stderr.strip().splitlines()) == 1
+    got = _child(["bound", "--mu", "2", "--mu2", "8"], {**env, "NUMBA_NUM_THREADS": "0"})
+    assert got.returncode == 2
+    assert got.stderr.strip().splitlines() == [
+        "speedoflight: error: NUMBA_NUM_THREADS='0': numba needs a whole number of threads > 0; unset it or set "
+        "e.g. NUMBA_NUM_THREADS=2"
+    ]
+    out = tmp_path / "cmp"
+    got = _child(["compare", "--dump", os.path.join(root, "data", "smollm2-t1.npz"), "--replicates", "4", "--pmax",
+                  "8", "--out", str(out), "--quiet"], {**env, "MPLBACKEND": "bogus"})  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert "ignoring MPLBACKEND='bogus'" in got.stderr
+    assert (out / "compare.png").exists()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    got = _child(["bound", "--mu", "2", "--mu2", "8"], env, preexec=lambda: os.rmdir(gone), cwd=gone)
+    assert got.returncode == 0, got.stderr
+    got = _child(["estimate", "missing.npz"], env, preexec=lambda: os.close(2))
+    assert got.returncode == 2

@@ -20,6 +20,23 @@ if TYPE_CHECKING:
 __all__ = ["law_figure", "pyplot", "save_figure", "tradeoff_figure"]
 
 
+#: Backends matplotlib accepts by name (matplotlib.rcsetup); "module://..." names a backend of one's own.
+_BACKENDS = {
+    "gtk3agg", "gtk3cairo", "gtk4agg", "gtk4cairo", "macosx", "nbagg", "notebook", "qtagg", "qtcairo", "qt5agg",
+    "qt5cairo", "tkagg", "tkcairo", "webagg", "wx", "wxagg", "wxcairo", "agg", "cairo", "pdf", "pgf", "ps", "svg",
+    "template", "inline", "ipympl", "widget",
+}  # fmt: skip
+
+
+def _usable_backend_variable() -> None:
+    """Drop an MPLBACKEND that matplotlib would refuse at import (the figures are written with Agg anyway)."""
+    name = os.environ.get("MPLBACKEND")
+    if name and not name.startswith("module://") and name.lower() not in _BACKENDS:
+        print(f"speedoflight: note: ignoring MPLBACKEND={name!r} (not a matplotlib backend); figures use Agg",
+              file=sys.stderr)  # fmt: skip
+        os.environ["MPLBACKEND"] = "agg"
+
+
 def pyplot() -> Any:
     """Return ``matplotlib.pyplot``, selecting the Agg backend first when pyplot is not loaded yet (no display).
 
@@ -30,6 +47,8 @@ def pyplot() -> Any:
 
     """
     if "matplotlib.pyplot" not in sys.modules:
+        if "matplotlib" not in sys.modules:
+            _usable_backend_variable()
         import matplotlib
 
         matplotlib.use("Agg")

@@ -307,7 +307,8 @@ def command_line(args: argparse.Namespace) -> str:
 
 def progress(args: argparse.Namespace) -> bool:
     """Whether to show progress (bars, the compile notice): on a terminal, unless ``--quiet``."""
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+    stderr = sys.stderr  # None when the process started with stderr closed
+    return not getattr(args, "quiet", False) and stderr is not None and stderr.isatty()
 
 
 def cell(v: float) -> str:

@@ -110,13 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         args.argv = list(sys.argv[1:] if argv is None else argv)
+        _check_environment()
         refuse_output_over_input(args)
         announce_compiling(progress(args))
         code = int(args.run(args))
         if argv is None:
             sys.stdout.flush()  # a full device shows here, not as a traceback at exit
     except InputError as exc:
-        print(f"speedoflight: error: {exc}", file=sys.stderr)
+        _say(f"speedoflight: error: {exc}")
         return 2
     except _Terminated as exc:
         print(f"speedoflight: terminated (signal {exc.signum})", file=sys.stderr)
@@ -205,6 +206,28 @@ class _Terminated(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+def _say(line: str) -> None:
+    """Print one line on stderr; a closed stderr loses the line, never the exit status."""
+    if sys.stderr is None:  # started with stderr closed: print would write to stdout
+        return
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _check_environment() -> None:
+    """Refuse, in one line, environment settings that would make numba fail with a traceback."""
+    import os
+
+    threads = os.environ.get("NUMBA_NUM_THREADS")
+    if threads is not None and not (threads.strip().isdigit() and int(threads) > 0):
+        raise InputError(
+            f"NUMBA_NUM_THREADS={threads!r}: numba needs a whole number of threads > 0; unset it or set e.g. "
+            "NUMBA_NUM_THREADS=2"
+        )
 
 
 def _raise_terminated(signum: int, _frame: object) -> None:
