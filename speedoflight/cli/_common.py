@@ -400,11 +400,6 @@ def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, 
 REPLICATES = 64
 
 
-def print_json(obj: Any) -> None:
-
-    print(json.dumps(finite_or_none(obj), allow_nan=False))
-
-
 def read_pair_args(args: argparse.Namespace, target: str, draft: str, keep_rows: bool = False) -> Any:
     from ..readers.pairs import read_pair
 

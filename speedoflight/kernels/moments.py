@@ -2,7 +2,7 @@
 
 :func:`speedoflight.kernels._jit._jit` is the only numba decorator of the package; the
 flags it uses come from :mod:`speedoflight._config`. Public code calls the
-kernels through :mod:`speedoflight.estimator`, which validates input and
+kernels through :func:`speedoflight.kernels.rowmoments.row_moments`, which validates input and
 turns status codes into :class:`~speedoflight.errors.InputError`.
 
 Per row the kernels return ``(H_lo, H_hi, M2_lo, M2_hi)`` (equal pairs for a

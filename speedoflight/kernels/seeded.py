@@ -210,7 +210,7 @@ def curve_from_level(keys, depths, n, counts, lo, inv_w, pmax, at, curve_out, de
     The P-th smallest key lies in the first bucket whose cumulative count
     reaches P. Only those boundary buckets are sorted; every other bucket
     below the last one adds its sum of ``e^-key`` whole. Needs n >= pmax and
-    ``at`` increasing, at most ``pmax`` (as :func:`~speedoflight.simulate.simulate` gives it).
+    ``at`` increasing, at most ``pmax`` (as :func:`~speedoflight.simulation.simulate.simulate` gives it).
     """
     nb = counts.shape[0]
     max_depth = depth_hist.shape[0] - 1

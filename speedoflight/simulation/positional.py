@@ -7,12 +7,12 @@ E[X] of a tree is the sum of its path products. Products fall along every path,
 so the best tree of N nodes is the N nodes of largest product: best-first
 search, and under a depth cap D the best-first search over nodes of depth
 <= D (the capped top set is still closed under ancestors). A dynamic program
-in the manner of Sequoia (:func:`speedoflight._kernels_tree.positional_dp`)
+in the manner of Sequoia (:func:`speedoflight.kernels.positional.positional_dp`)
 checks it.
 
 Sequoia's hardware-aware choice picks the (P, D) maximising
 ``(E[X] + 1) / (D t_draft + t_verify(P))``, with ``t_verify`` from
-:mod:`speedoflight.timing`.
+:mod:`speedoflight.theory.timing`.
 
 The best chain (:func:`best_chain`) is what a chain-only engine drafts: the
 drafter's top-ranked token at every level, ``E[X(K)] = sum_{k <= K} p_1^k``,
