@@ -34,9 +34,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .theory.estimator import Moments as Moments
     from .theory.estimator import PerRow as PerRow
     from .theory.estimator import estimate as estimate
-    from .theory.timing import GPUS as GPUS
-    from .theory.timing import Timing as Timing
-    from .theory.timing import speedup as speedup
+    from .timing import GPUS as GPUS
+    from .timing import Timing as Timing
+    from .timing import speedup as speedup
 
 #: Every other public name is loaded on first use, so ``import speedoflight`` (and the CLI's ``--help``) imports
 #: neither numba nor scipy.stats nor ml_dtypes nor matplotlib (``tests/test_startup.py``). Functions named like
@@ -56,9 +56,9 @@ _LAZY = {
     "pool": "simulation.simulate",
     "optimum": "simulation.grafted",
     "family": "simulation.simulate",
-    "Timing": "theory.timing",
-    "GPUS": "theory.timing",
-    "speedup": "theory.timing",
+    "Timing": "timing",
+    "GPUS": "timing",
+    "speedup": "timing",
     "run_report": "analysis.report",
     "read_pair": "readers.pairs",
     "fit_law": "beyond.scaling",

@@ -23,14 +23,17 @@ ELSEWHERE = {
     ("speedoflight/analysis/compare.py", "speedoflight.acceptance.read_acceptance"),
     ("speedoflight/analysis/compare.py", "speedoflight.curve.bound_curve"),
     ("speedoflight/theory/estimator.py", "speedoflight.rowmoments"),
-    ("speedoflight/theory/curve.py", "speedoflight.timing.Timing"),
 }
 
 
 def _texts(path: pathlib.Path) -> list[tuple[int, str]]:
     """The comments and docstrings of one module, with their line numbers."""
     src = path.read_text(encoding="utf-8")
-    out = [(t.start[0], t.string) for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT]
+    out = [
+        (t.start[0], t.string)
+        for t in tokenize.generate_tokens(io.StringIO(src).readline)
+        if t.type == tokenize.COMMENT
+    ]
     for node in ast.walk(ast.parse(src)):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             doc = ast.get_docstring(node, clean=False)

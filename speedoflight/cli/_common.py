@@ -114,7 +114,7 @@ def add_reading_flags(p: argparse.ArgumentParser) -> None:
 
 def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
     """Add the timing flags every subcommand with a speedup shares (one spelling, one default each)."""
-    from ..theory.timing import BANDWIDTH_EFFICIENCY, CONTEXT, FLOP_EFFICIENCY, GPUS
+    from ..timing import BANDWIDTH_EFFICIENCY, CONTEXT, FLOP_EFFICIENCY, GPUS
 
     g = p.add_argument_group("timing (the speedup on a GPU)")
     g.add_argument(
@@ -219,8 +219,7 @@ def add_check_flags(p: argparse.ArgumentParser) -> None:
 
 def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
     """Build the timing model the flags describe (None when none of them is given)."""
-    from ..theory.hardware import GPU, read_latency
-    from ..theory.timing import DraftCost, Timing
+    from ..timing import GPU, DraftCost, Timing, read_latency
 
     latency = read_latency(args.latency) if getattr(args, "latency", None) else None
     if not (args.gpu or args.params or args.bandwidth or args.flops or latency):

@@ -139,7 +139,7 @@ def _recommended(curve: Any, best: dict[str, dict[str, float]]) -> tuple[dict[st
 
     from ..analysis.settings import Target, engine_settings
     from ..theory.registry import CURVES
-    from ..theory.timing import speedup
+    from ..timing import speedup
 
     name = next(k for k in (*PREFERRED, *best) if k in best)
     p, s = int(best[name]["P"]), float(best[name]["speedup"])

@@ -12,7 +12,7 @@ checks it.
 
 Sequoia's hardware-aware choice picks the (P, D) maximising
 ``(E[X] + 1) / (D t_draft + t_verify(P))``, with ``t_verify`` from
-:mod:`speedoflight.theory.timing`.
+:mod:`speedoflight.timing`.
 
 The best chain (:func:`best_chain`) is what a chain-only engine drafts: the
 drafter's top-ranked token at every level, ``E[X(K)] = sum_{k <= K} p_1^k``,
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..kernels import tree as KT
-from ..theory.timing import Timing
+from ..timing import Timing
 
 __all__ = ["PositionalTree", "best_chain", "best_tree", "hardware_choice", "parse_acceptance", "vllm_tree_string"]
 
