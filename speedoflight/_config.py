@@ -9,6 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_CONFIDENCE",
+    "FASTMATH",
+    "MISSING_LOGPROB",
+    "sum_tolerance",
+]
+
 #: fastmath flags for the kernels: reassociation lets LLVM vectorise the row
 #: sums; no ``nnan``/``ninf``, because the kernels must see NaN and inf to
 #: report them.

@@ -40,6 +40,7 @@ def test_the_deprecated_style_attributes_of_the_registry_hand_on_the_styles():
 
     for key, c in CURVES.items():
         assert (c.color, c.linestyle) == (curve_style(key).color, curve_style(key).linestyle)
-    assert registry.drafter_style is drafter_style
-    assert registry.drafter_styles is drafter_styles
+    names = ["early-exit:24 tree", "ngram chain", "vllm (Llama-3.1-8B)"]
+    assert [registry.drafter_style(n) for n in names] == [drafter_style(n) for n in names]
+    assert registry.drafter_styles(names) == drafter_styles(names)
     assert "drafter_style" not in registry.__all__

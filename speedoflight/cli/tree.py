@@ -8,18 +8,21 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._common import (
-    add_output_flags,
-    add_timing_flags,
-    deprecated_alias,
-    emit,
-    positive_int,
-    timing_from_args,
-)
+from ._common import add_output_flags, emit, positive_int
+from ._flags import add_timing_flags, deprecated_alias, timing_from_args
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight tree`` on the subcommands."""
+    """Register ``speedoflight tree`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "tree",
         help="best static draft tree for a positional acceptance vector (Sequoia / Medusa style)",
@@ -39,7 +42,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight tree`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight tree`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..analysis.settings import Target, engine_settings
     from ..simulation import positional as PT
 

@@ -28,6 +28,27 @@ import numpy as np
 from .._config import MISSING_LOGPROB
 from ._jit import _jit
 
+__all__ = [
+    "KIND_LOGITS",
+    "KIND_LOGPROBS",
+    "KIND_PROBS",
+    "STATUS_LOGPROB_POSITIVE",
+    "STATUS_NAN",
+    "STATUS_NO_MASS",
+    "STATUS_OK",
+    "STATUS_POSINF",
+    "STATUS_PROB_RANGE",
+    "STATUS_SUM_ABOVE_ONE",
+    "STATUS_SUM_NOT_ONE",
+    "STATUS_TAIL_INFEASIBLE",
+    "TAIL_DROP",
+    "TAIL_LUMP",
+    "atom_histogram",
+    "moments_float",
+    "moments_table",
+    "threshold_infimum",
+]
+
 # What the values of a row are.
 KIND_LOGITS = 0
 KIND_LOGPROBS = 1

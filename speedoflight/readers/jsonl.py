@@ -47,6 +47,22 @@ from .._util.remote import open_input
 from ..errors import InputError
 from ._base import RowChunk
 
+__all__ = [
+    "HEADER_FORMAT",
+    "LAYOUTS",
+    "STRING_CODES",
+    "LogInfo",
+    "check_listed",
+    "describe",
+    "is_header",
+    "jsonl_chunks",
+    "parse_line",
+    "prompt_key",
+    "response_of",
+    "sniff",
+    "token_id",
+]
+
 LAYOUTS = ("openai-chat", "openai-completions", "sglang", "vllm")
 #: The ``format`` of the header line ``speedoflight collect`` writes.
 HEADER_FORMAT = "speedoflight-collect"
@@ -273,7 +289,21 @@ _PARSERS = {
 
 
 def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[_Row]]] | None:
-    """Parse one JSON value (a response, or a collect record holding one); return (layout, rows) or None."""
+    """Parse one JSON value: a response, or a collect record holding one.
+
+    Parameters
+    ----------
+    obj
+        The value of one line.
+    layout
+        The layout the log is known to have, or None to try each of :data:`LAYOUTS`.
+
+    Returns
+    -------
+    tuple or None
+        ``(layout, rows)``, rows per sequence; None when the value is no response of a known layout.
+
+    """
     obj = response_of(obj)
     items = obj if isinstance(obj, list) else [obj]
     found: str | None = layout

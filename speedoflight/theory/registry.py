@@ -14,7 +14,6 @@ values (the one import of this layer upwards, named in the layer contract).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["CURVES", "Curve", "label"]
 
@@ -43,14 +42,14 @@ class Curve:
 
     @property
     def color(self) -> str:
-        """Deprecated: ``speedoflight.analysis.styles.curve_style(key).color``."""
+        """The colour (deprecated: ``speedoflight.analysis.styles.curve_style(key).color``)."""
         from ..analysis.styles import curve_style
 
         return curve_style(self.key).color
 
     @property
     def linestyle(self) -> str:
-        """Deprecated: ``speedoflight.analysis.styles.curve_style(key).linestyle``."""
+        """The line style (deprecated: ``speedoflight.analysis.styles.curve_style(key).linestyle``)."""
         from ..analysis.styles import curve_style
 
         return curve_style(self.key).linestyle
@@ -166,10 +165,39 @@ def label(key: str) -> str:
     return c.label if c else key
 
 
-def __getattr__(name: str) -> Any:
-    """Hand on the deprecated drafter styles from :mod:`speedoflight.analysis.styles`."""
-    if name in ("drafter_style", "drafter_styles"):
-        from ..analysis import styles
+def drafter_style(name: str) -> dict[str, str]:
+    """Return :func:`speedoflight.analysis.styles.drafter_style` (deprecated here: import it from there).
 
-        return getattr(styles, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    Parameters
+    ----------
+    name
+        The drafter's label.
+
+    Returns
+    -------
+    dict
+        Its marker, colour and fill.
+
+    """
+    from ..analysis.styles import drafter_style as style
+
+    return style(name)
+
+
+def drafter_styles(names: list[str]) -> dict[str, dict[str, str]]:
+    """Return :func:`speedoflight.analysis.styles.drafter_styles` (deprecated here: import it from there).
+
+    Parameters
+    ----------
+    names
+        The drafters of one figure.
+
+    Returns
+    -------
+    dict
+        ``{name: style}``.
+
+    """
+    from ..analysis.styles import drafter_styles as styles
+
+    return styles(names)
