@@ -25,6 +25,7 @@ from ._version import __version__
 from .errors import InputError, SpeedOfLightError
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from ._util.shipped import shipped_data as shipped_data
     from .analysis.compare import Comparison as Comparison
     from .analysis.compare import compare as compare
     from .analysis.evidence import figure as evidence_figure
@@ -52,7 +53,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .timing import Timing as Timing
 
 #: The public names by the module that defines them, in the order of a run: read, estimate and bound, simulate
-#: the optimum, compare and report, export and collect; then one function per figure.
+#: the optimum, compare and report, export and collect; then one function per figure, and where the example data is.
 _LAZY = {
     ".readers": ["open_source"],
     ".logs.acceptance": ["read_acceptance", "Measured"],
@@ -68,6 +69,7 @@ _LAZY = {
     ".analysis.figures": ["compare_figure", "position_figure"],
     ".analysis.evidence": ["evidence_figure=figure"],
     ".analysis.plots": ["tradeoff_figure", "law_figure"],
+    "._util.shipped": ["shipped_data"],
 }
 
 #: Names this namespace listed before it was curated: they still resolve, with a DeprecationWarning that names
@@ -112,6 +114,7 @@ __all__ = [
     "position_figure",
     "read_acceptance",
     "run_report",
+    "shipped_data",
     "simulate",
     "tradeoff_figure",
 ]

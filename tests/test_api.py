@@ -101,3 +101,11 @@ def test_names_the_top_level_no_longer_lists_resolve_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from speedoflight import estimate  # noqa: F401  (a listed name: no warning)
+
+
+def test_shipped_data_finds_what_a_notebook_needs_and_names_what_a_wheel_lacks():
+    folder = speedoflight.shipped_data("smollm2-t1.npz", "pair")  # a checkout: the repository's data/
+    assert (folder / "pair").is_dir()
+    assert all((folder / f).is_file() for f in speedoflight._util.shipped.REPORT_FILES)
+    with pytest.raises(speedoflight.InputError, match="only a checkout of the repository has them"):
+        speedoflight.shipped_data("smollm2-t1.npz", "no-such-file.npz")

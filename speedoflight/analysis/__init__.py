@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .styles import drafter_style as drafter_style
     from .styles import drafter_styles as drafter_styles
     from .validation import against_oracle as against_oracle
+    from .validation import thinned as thinned
 
 #: The public names by the module that defines them, each imported on first use.
 _LAZY = {
@@ -51,7 +52,7 @@ _LAZY = {
     ".export": ["export_ceiling", "export_measured", "Export"],
     ".advice": ["advise", "Advice"],
     ".settings": ["engine_settings", "EngineSettings"],
-    ".validation": ["against_oracle"],
+    ".validation": ["against_oracle", "thinned"],
     ".figures": ["compare_figure", "position_figure"],
     ".plots": ["tradeoff_figure", "law_figure", "save_figure"],
     ".styles": ["curve_style", "drafter_style", "drafter_styles", "CURVE_STYLES", "CurveStyle"],
@@ -80,6 +81,7 @@ __all__ = [
     "position_figure",
     "run_report",
     "save_figure",
+    "thinned",
     "tradeoff_figure",
     "write_comparison",
     "write_evidence",

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .classic import chain_speedup as chain_speedup
     from .hierarchy import Costs as Costs
     from .hierarchy import compare_schemes as compare_schemes
+    from .hierarchy import simulate_bernoulli as simulate_bernoulli
+    from .hierarchy import simulate_tokens as simulate_tokens
     from .markov import RejectionResult as RejectionResult
     from .markov import expected_rejections as expected_rejections
     from .markov import multi_draft_rejection as multi_draft_rejection
@@ -32,7 +34,7 @@ _LAZY = {
     ".classic": ["ClassicResult", "best_gamma", "chain_speedup"],
     ".markov": ["expected_rejections", "multi_draft_rejection", "tradeoff", "RejectionResult"],
     ".scaling": ["fit_law", "acceptance_by_layer", "LawFit"],
-    ".hierarchy": ["compare_schemes", "Costs"],
+    ".hierarchy": ["compare_schemes", "simulate_bernoulli", "simulate_tokens", "Costs"],
 }
 
 __all__ = [
@@ -47,6 +49,8 @@ __all__ = [
     "expected_rejections",
     "fit_law",
     "multi_draft_rejection",
+    "simulate_bernoulli",
+    "simulate_tokens",
     "tradeoff",
 ]
 

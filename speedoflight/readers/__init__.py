@@ -25,12 +25,23 @@ from ._base import KINDS, RowChunk, Source, check_kind, detect_kind
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .pairs import Pair as Pair
+    from .pairs import dump_rows as dump_rows
     from .pairs import read_pair as read_pair
 
-__all__ = ["KINDS", "Pair", "RowChunk", "Source", "check_one_vocabulary", "input_model", "open_source", "read_pair"]
+__all__ = [
+    "KINDS",
+    "Pair",
+    "RowChunk",
+    "Source",
+    "check_one_vocabulary",
+    "dump_rows",
+    "input_model",
+    "open_source",
+    "read_pair",
+]
 
 #: The public names of the modules not loaded with this package, each imported on first use.
-_LAZY = {".pairs": ["read_pair", "Pair"]}
+_LAZY = {".pairs": ["read_pair", "dump_rows", "Pair"]}
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
