@@ -2,7 +2,7 @@
 
 They stay in the repository's ``data/`` (one copy in git); a non-editable
 build copies them into the package as ``speedoflight/_data/``, where
-:func:`speedoflight.report.shipped_data` finds them when no ``data/``
+:func:`speedoflight.shipped_data` finds them when no ``data/``
 folder is at hand. The list is ``REPORT_FILES`` in ``speedoflight/_util/shipped.py``
 (the report reads the same list); ``tests/test_wheel.py`` builds the wheel
 and checks it.

@@ -2,7 +2,7 @@
 
 Three passes over the same file, with the same chunking, in the same run:
 
-* ``ours``: :func:`speedoflight.rowmoments.row_moments` (the fused numba kernel);
+* ``ours``: :func:`speedoflight.kernels.rowmoments.row_moments` (the fused numba kernel);
 * ``numpy``: a straightforward numpy implementation (float64 log-softmax, then sums);
 * ``yardstick``: only converts every element to float32 and takes each row's max.
 

@@ -6,7 +6,8 @@ Usage::
     python3 notebooks/execute.py 03 08_grafted_prediction.ipynb   # some: file name, path or unique prefix
 
 Each notebook runs top to bottom in a fresh ``python3`` kernel whose working directory is a temporary folder
-(the notebooks find ``data/`` through ``speedoflight.__file__``, so nothing is written into the repository),
+(the notebooks find ``data/`` with ``speedoflight.shipped_data``, so nothing is written into the repository;
+the kernel imports the package of this checkout, which leads its ``PYTHONPATH``),
 then is written back atomically with volatile metadata stripped: no timing metadata, execution counts 1..n,
 consecutive stream outputs merged, and no Python version in the notebook metadata. The notebooks use explicit
 seeds, so re-running changes a diff only where the code or the data changed. A notebook that fails is left
@@ -134,7 +135,10 @@ def execute(path: pathlib.Path, workdir: str):
         record_timing=False,
         resources={"metadata": {"path": workdir}},
     )
-    client.execute()
+    # The kernel imports the package of this checkout (not another one installed in editable mode elsewhere,
+    # such as the main worktree's), so a run tests the code beside the notebooks.
+    path_entries = [str(HERE.parent), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    client.execute(env={**os.environ, "PYTHONPATH": os.pathsep.join(path_entries)})
     normalise(nb)
     return nb
 

@@ -1,12 +1,22 @@
 """Numerical settings in one place: tolerances and the jit flags.
 
-Nothing else in the package sets a fastmath flag or picks a tolerance of its
-own; tests check that (``tests/test_config.py``).
+Nothing else in the package sets a fastmath flag (``tests/test_project.py``
+checks that), and the row checks of the kernels take their tolerance from
+:func:`sum_tolerance`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_CONFIDENCE",
+    "FASTMATH",
+    "MISSING_LOGPROB",
+    "sum_tolerance",
+]
 
 #: fastmath flags for the kernels: reassociation lets LLVM vectorise the row
 #: sums; no ``nnan``/``ninf``, because the kernels must see NaN and inf to
@@ -16,7 +26,9 @@ FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 #: Tolerance for "probabilities sum to one" and "log-probabilities sum to one"
 #: on full rows, by storage dtype: the larger of 1e-4 and the dtype's machine
 #: epsilon (a rounded row of n values can drift by up to n * eps / 2 relative
-#: per element, but in total by at most eps / 2 of the row's mass).
+#: per element, but in total by at most eps / 2 of the row's mass). The same
+#: tolerance lets a log-probability be a hair above 0 and a probability a hair
+#: above 1 (log_softmax in float32 can give +1e-7 for a certain token).
 _SUM_TOL_FLOOR = 1e-4
 
 
@@ -39,10 +51,6 @@ def sum_tolerance(dtype: np.dtype | str) -> float:
     eps = {"float16": 2.0**-10, "bfloat16": 2.0**-7}.get(name, 0.0)
     return max(_SUM_TOL_FLOOR, eps)
 
-
-#: A log-probability counts as "above 0" only beyond this (stored values are
-#: rounded; log_softmax in float32 can give +1e-7 for a certain token).
-LOGPROB_POS_TOL = 1e-3
 
 #: Values at or below this are "not in the top k" markers (OpenAI uses -9999).
 MISSING_LOGPROB = -9999.0

@@ -11,7 +11,7 @@ import pytest
 from speedoflight.analysis.advice import DepthCurves, advise
 from speedoflight.analysis.checks import comparison_warnings, same_model
 from speedoflight.logs.result import Measured
-from speedoflight.theory.timing import DraftCost, Timing
+from speedoflight.timing import DraftCost, Timing
 
 from .helpers import run
 
@@ -122,7 +122,7 @@ def test_batch_table_and_latency():
     assert [r["batch"] for r in a.batches] == [1, 4, 16, 64]
     ps = [r["ceiling"]["P"] for r in a.batches]
     assert ps == sorted(ps, reverse=True)  # the best P falls as the batch grows (SPEED-Bench's finding)
-    from speedoflight.theory.hardware import Latency
+    from speedoflight.timing import Latency
 
     lat = Latency(np.array([0.0, 64.0]), np.array([0.01, 0.012]))
     b = advise([], _curves(), Timing.preset("h100", 8e9, latency=lat))

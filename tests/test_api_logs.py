@@ -10,7 +10,7 @@ import pytest
 from speedoflight.analysis.compare import compare
 from speedoflight.errors import InputError
 from speedoflight.logs.acceptance import read_acceptance
-from speedoflight.readers import input_model, jsonl, open_source
+from speedoflight.readers import input_model, jsonl, open_source, responses
 from speedoflight.serving.collect import CollectOptions, collect
 from speedoflight.simulation.grafted import optimum
 
@@ -232,9 +232,9 @@ def test_vllms_token_id_strings_are_ids(tmp_path):
             chunk = next(src.chunks(1 << 20, with_ids=True))
         assert chunk.ids.tolist() == [[7, 3]]
         assert chunk.next_token.tolist() == [7 if obj is chat else 3]
-    assert jsonl.token_id("token_id:12") == 12
-    assert jsonl.token_id("token_id:x") is None
-    assert jsonl.token_id("hello") is None
+    assert responses.token_id("token_id:12") == 12
+    assert responses.token_id("token_id:x") is None
+    assert responses.token_id("hello") is None
 
 
 def test_the_ceiling_per_kind_of_text(tmp_path):

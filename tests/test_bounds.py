@@ -15,8 +15,8 @@ from speedoflight.kernels import moments as K
 from speedoflight.theory import bounds as B
 from speedoflight.theory import symbolic as S
 from speedoflight.theory.iid import _renewal, atom_pool_from_rows, iid_curve
-from speedoflight.theory.timing import GPUS, Timing, best_p, speedup
 from speedoflight.theory.trajectory import trajectory_bound
+from speedoflight.timing import GPUS, Timing, best_p, speedup
 
 from .reference import renewal_direct, threshold_infimum_brute
 

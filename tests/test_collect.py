@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from speedoflight.errors import InputError
-from speedoflight.readers import jsonl, open_source
+from speedoflight.readers import open_source, responses
 from speedoflight.serving.collect import CollectOptions, collect
 from speedoflight.simulation.grafted import optimum
 
@@ -31,7 +31,7 @@ def prompts(tmp_path):
 def records(path):
     with open(path, encoding="utf-8") as fh:
         lines = [json.loads(x) for x in fh if x.strip()]
-    return [x for x in lines if jsonl.is_header(x)], [x for x in lines if not jsonl.is_header(x)]
+    return [x for x in lines if responses.is_header(x)], [x for x in lines if not responses.is_header(x)]
 
 
 def fast(**kw):

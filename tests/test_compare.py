@@ -11,7 +11,7 @@ from speedoflight.analysis.compare import compare
 from speedoflight.cli.app import main
 from speedoflight.errors import InputError
 from speedoflight.logs.acceptance import read_acceptance
-from speedoflight.theory.timing import Timing
+from speedoflight.timing import Timing
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_best_p_uses_the_timing_model(binary_dump, tmp_path):
     comp = compare([binary_dump], m, timing=t, replicates=4, n_boot=50)
     best = comp.best()
     # binary verifier: E[X*] = floor-level sums; speedup (E+1) t0 / t(P); check against a brute-force search
-    from speedoflight.theory.timing import speedup
+    from speedoflight.timing import speedup
 
     s = speedup(comp.optimum.mean, comp.optimum.P, t)
     assert best["optimum"]["P"] == comp.optimum.P[int(np.argmax(s))]

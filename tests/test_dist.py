@@ -297,7 +297,7 @@ def test_bound_and_compare_cli_with_a_scheduler(capsys, shards):
 def test_compare_on_the_cluster_equals_the_single_process(client, shards):
     from speedoflight.analysis.compare import compare
     from speedoflight.logs.acceptance import read_many
-    from speedoflight.theory.timing import Timing
+    from speedoflight.timing import Timing
 
     measured = read_many(["data/measured-smollm2-t1.jsonl"], None, None)
     timing = Timing.preset("h100", params=135e6)

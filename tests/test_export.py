@@ -348,7 +348,9 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         capsys, ["export", "--measured", str(src), "--out", str(src)], "would replace your data"
     )  # the check every command shares
     assert src.read_text() == before
-    assert_user_error(capsys, ["export", "--dump", str(src), "--out", str(tmp_path / "." / "in.json")], "would replace your data")
+    assert_user_error(
+        capsys, ["export", "--dump", str(src), "--out", str(tmp_path / "." / "in.json")], "would replace your data"
+    )
     assert_user_error(capsys, ["export", "--dump", X8, "--out", X8], "unknown extension")
     assert_user_error(capsys, ["export", "--measured", str(prom), "--label", "eagle"], "no system labelled")
     assert_user_error(capsys, ["export", "--measured", str(prom), "--positions", "all"], "--positions")

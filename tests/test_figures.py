@@ -8,10 +8,10 @@ import pytest
 from speedoflight.analysis.compare import compare
 from speedoflight.analysis.figures import offsets, position_figure
 from speedoflight.analysis.plots import pyplot
+from speedoflight.analysis.styles import drafter_styles
 from speedoflight.logs.acceptance import read_many
 from speedoflight.logs.result import Measured
-from speedoflight.theory.registry import drafter_styles
-from speedoflight.theory.timing import Timing
+from speedoflight.timing import Timing
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from speedoflight.theory.hardware import read_latency
+from speedoflight.timing import read_latency
 
 from .fakeserver import Faults, fake_server
 from .helpers import assert_user_error, run

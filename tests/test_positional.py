@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from speedoflight.errors import InputError
 from speedoflight.simulation.positional import best_tree, dp_values, hardware_choice, vllm_tree_string
-from speedoflight.theory.timing import Timing
+from speedoflight.timing import Timing
 
 from .helpers import assert_user_error, run
 

@@ -1,9 +1,10 @@
-"""The one registry of curves and drafter styles."""
+"""The one registry of curves (theory.registry) and how curves and drafters are drawn (analysis.styles)."""
 
 from __future__ import annotations
 
+from speedoflight.analysis.styles import _PALETTE, CURVE_STYLES, curve_style, drafter_style, drafter_styles
 from speedoflight.theory.curve import LABELS, bound_curve
-from speedoflight.theory.registry import CURVES, drafter_style, label
+from speedoflight.theory.registry import CURVES, label
 
 
 def test_every_bound_column_is_registered_with_a_short_header():
@@ -26,3 +27,20 @@ def test_a_drafter_has_one_style_whatever_else_is_drawn():
     assert drafter_style("early-exit:24 chain")["fillstyle"] == "full"
     assert drafter_style("ngram chain")["marker"] == "s"
     assert drafter_style("")["marker"]  # no crash on an empty label
+
+
+def test_every_curve_has_a_style_and_no_drafter_colour_is_a_curve_colour():
+    assert set(CURVE_STYLES) == set(CURVES)
+    assert not {s.color for s in CURVE_STYLES.values()} & set(_PALETTE)
+    assert curve_style("lorden").color == "tab:red"
+
+
+def test_the_deprecated_style_attributes_of_the_registry_hand_on_the_styles():
+    from speedoflight.theory import registry
+
+    for key, c in CURVES.items():
+        assert (c.color, c.linestyle) == (curve_style(key).color, curve_style(key).linestyle)
+    names = ["early-exit:24 tree", "ngram chain", "vllm (Llama-3.1-8B)"]
+    assert [registry.drafter_style(n) for n in names] == [drafter_style(n) for n in names]
+    assert registry.drafter_styles(names) == drafter_styles(names)
+    assert "drafter_style" not in registry.__all__

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from speedoflight import InputError, row_moments
+from speedoflight import InputError
+from speedoflight.kernels import row_moments
 
 from .reference import full_moments, loop_moments, topk_interval
 

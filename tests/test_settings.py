@@ -17,7 +17,7 @@ import pytest
 
 from speedoflight.analysis.settings import Target, engine_settings, family_of
 from speedoflight.simulation.positional import best_chain
-from speedoflight.theory.timing import DraftCost, Timing
+from speedoflight.timing import DraftCost, Timing
 
 from .helpers import run
 

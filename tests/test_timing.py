@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from speedoflight.errors import InputError
-from speedoflight.theory.hardware import GPU_ALIASES, GPUS, read_latency, resolve_gpu
-from speedoflight.theory.timing import DraftCost, Timing, best_p, speedup
+from speedoflight.timing import GPU_ALIASES, GPUS, DraftCost, Timing, best_p, read_latency, resolve_gpu, speedup
 
 from .helpers import assert_user_error, run
 
@@ -62,7 +61,7 @@ def test_batch_moves_the_knee_down_by_the_batch():
 
 
 def test_the_kv_cache_estimate_and_its_flags(capsys):
-    from speedoflight.theory.timing import kv_bytes_estimate
+    from speedoflight.timing import kv_bytes_estimate
 
     # Llama-3-style: 2 (K, V) * layers * 8 heads * 128 dims * 2 bytes, layers = round(0.016 * params^(1/3))
     assert kv_bytes_estimate(8e9) == 2 * 32 * 8 * 128 * 2
@@ -188,3 +187,15 @@ def test_timing_flags_on_the_cli(capsys, tmp_path):
     assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "6", "--gpu", "h100"], "--params")
     assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "6", "--params", "1e9"], "--gpu")
     assert_user_error(capsys, ["bound", "--mu", "2", "--mu2", "6", "--latency", str(tmp_path / "no.csv")], "no such")
+
+
+def test_the_old_addresses_in_theory_still_give_the_same_names():
+    import speedoflight.theory.hardware as old_hardware
+    import speedoflight.theory.timing as old_timing
+    import speedoflight.timing as timing
+
+    for name in old_timing.__all__:
+        assert getattr(old_timing, name) is getattr(timing, name)
+    for name in old_hardware.__all__:
+        assert getattr(old_hardware, name) is getattr(timing, name)
+    assert set(timing.__all__) == set(old_timing.__all__)

@@ -4,7 +4,7 @@ The package's numba kernels are compiled on their first call and cached on
 disk (``cache=True``), so only the first run of a command after an install
 (or an upgrade of numba) pays for it, up to half a minute for ``simulate``.
 The CLI turns the notice on for a terminal unless ``--quiet``
-(:func:`announce_compiling`); :mod:`speedoflight._kernels` calls
+(:func:`announce_compiling`); :func:`speedoflight.kernels._jit._jit` calls
 :func:`compiling` when numba starts compiling one of them, and the notice is
 printed at most once per process. Library calls stay silent.
 """

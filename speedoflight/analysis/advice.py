@@ -4,7 +4,7 @@ For each drafter cost in play (the one the flags give, and each measured
 drafter's own: an ``early-exit:L`` drafter pays ``L / n_layers`` of a
 verifier pass per level, n-gram lookup nothing), the speedup of a tree of P
 tokens in D levels is ``(E[X] + 1) t_verify(0) / (t_draft(P, D) + t_verify(P))``
-(:mod:`speedoflight.theory.timing`). For the ceiling, E[X] is the best tree
+(:mod:`speedoflight.timing`). For the ceiling, E[X] is the best tree
 of depth <= D (the grafted optimum where the dumps hold continuations, else
 the simulated i.i.d. optimum), searched over D where the cost grows with
 depth; for a measured drafter, its measured X at each measured P. A drafter
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..logs.result import Measured
-from ..theory.timing import DraftCost, Timing, speedup
+from ..timing import DraftCost, Timing, speedup
 
 __all__ = ["BATCHES", "DEPTHS", "Advice", "DepthCurves", "Setting", "advise", "drafter_depth", "verifier_layers"]
 

@@ -3,7 +3,7 @@
 Every drawn line, band and marker has a legend entry; legends sit below the
 axes and the figure is laid out with them, so none is clipped; curves and
 drafters take their label, colour and marker from
-:mod:`speedoflight.theory.registry` (no two drafters of one figure alike);
+:mod:`speedoflight.theory.registry` and :mod:`speedoflight.analysis.styles` (no two drafters of one figure alike);
 points of several drafters at one P are offset sideways so none hides
 another; a curve that leaves the frame (the published form grows without
 bound) is clipped and the place where it leaves is annotated.
@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ..theory.registry import CURVES, drafter_styles
-from ..theory.timing import speedup
+from ..theory.registry import CURVES
+from ..timing import speedup
+from .styles import curve_style, drafter_styles
 
 __all__ = ["clip", "compare_figure", "offsets", "position_figure"]
 
-#: The ceiling's colour: the registry's grafted curve.
-GRAFTED = CURVES["grafted"].color
+#: The ceiling's colour: the grafted curve's.
+GRAFTED = curve_style("grafted").color
 #: Curves drawn on the comparison figure.
 DRAWN = ("published", "lorden", "asymptotic", "iid_exact", "trajectory_conservative")
 
@@ -178,8 +179,8 @@ def compare_figure(comp: Any) -> Any:
     )
     for k in DRAWN:
         if k in c.columns:
-            st = CURVES[k]
-            ax.plot(c.P, np.minimum(c.columns[k], top * 1.5), st.linestyle, color=st.color, label=st.label)
+            st = curve_style(k)
+            ax.plot(c.P, np.minimum(c.columns[k], top * 1.5), st.linestyle, color=st.color, label=CURVES[k].label)
             clip(ax, c.P, c.columns[k], top, st.color)
     _measured_panel(ax, comp, styles, series)
     ax.set_xscale("log", base=2)

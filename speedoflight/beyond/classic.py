@@ -119,7 +119,7 @@ def chain_speedup(tokens_per_call: float | np.ndarray, gamma: int | np.ndarray, 
     """Wall-clock speedup of a draft chain over plain decoding: tokens per call over ``gamma * c + 1`` target-call units.
 
     A cost model of its own (a draft token costs ``c`` target calls, a target call the same for any gamma),
-    not the roofline of :func:`speedoflight.theory.timing.speedup`.
+    not the roofline of :func:`speedoflight.timing.speedup`.
 
     Parameters
     ----------

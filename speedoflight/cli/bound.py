@@ -10,22 +10,21 @@ from typing import Any
 
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
-from ._common import (
-    add_reading_flags,
-    add_scheduler_flag,
-    add_timing_flags,
-    bootstrap_count,
-    cell,
-    finite,
-    progress,
-    scheduler_client,
-    seed_int,
-    timing_from_args,
-)
+from ._common import bootstrap_count, cell, finite, progress, seed_int
+from ._flags import add_reading_flags, add_scheduler_flag, add_timing_flags, scheduler_client, timing_from_args
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight bound`` on the subcommands."""
+    """Register ``speedoflight bound`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "bound",
         help="bounds on accepted draft tokens per iteration at verifier capacity P",
@@ -58,7 +57,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight bound`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight bound`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..theory.curve import LABELS, parse_p
     from ..theory.registry import CURVES
 
@@ -139,7 +150,7 @@ def _recommended(curve: Any, best: dict[str, dict[str, float]]) -> tuple[dict[st
 
     from ..analysis.settings import Target, engine_settings
     from ..theory.registry import CURVES
-    from ..theory.timing import speedup
+    from ..timing import speedup
 
     name = next(k for k in (*PREFERRED, *best) if k in best)
     p, s = int(best[name]["P"]), float(best[name]["speedup"])

@@ -7,21 +7,21 @@ from typing import Any
 
 import numpy as np
 
-from ._common import (
-    add_pair_flags,
-    check_confidence,
-    emit,
-    finite,
-    nonneg_int,
-    positive_int,
-    read_pair_args,
-    run_count,
-    seed_int,
-)
+from ._common import emit, finite, nonneg_int, positive_int, run_count, seed_int
+from ._flags import add_pair_flags, check_confidence, read_pair_args
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight classic`` on the subcommands."""
+    """Register ``speedoflight classic`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "classic",
         help="classical speculative sampling from paired draft/target dumps: alpha, tokens per call, best gamma",
@@ -43,7 +43,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``speedoflight classic``."""
+    """Run ``speedoflight classic`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..beyond.classic import classic, simulate_starts
 
     check_confidence(args.confidence)

@@ -10,9 +10,18 @@ from typing import Any
 from ..errors import InputError
 from ._common import add_output_flags, emit, positive, positive_int, progress, seed_int
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight collect`` on the subcommands."""
+    """Register ``speedoflight collect`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "collect",
         help="collect the verifier's log-probabilities from a running server (vLLM, SGLang, llama.cpp, OpenAI)",
@@ -59,7 +68,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight collect`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight collect`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..serving.collect import CollectOptions, collect
 
     api_key = None

@@ -6,28 +6,31 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import (
+from ._common import add_output_flags, command_line, emit, out_dir, positive_int, progress, seed_int
+from ._flags import (
     REPLICATES,
     add_check_flags,
-    add_output_flags,
     add_reading_flags,
     add_scheduler_flag,
     add_timing_flags,
-    command_line,
-    emit,
     measured_formats,
     measured_help,
-    out_dir,
-    positive_int,
-    progress,
     scheduler_client,
-    seed_int,
     timing_from_args,
 )
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight compare`` on the subcommands."""
+    """Register ``speedoflight compare`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "compare",
         help="measured acceptance (serving logs) against the speed of light of the same verifier",
@@ -81,7 +84,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight compare`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight compare`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..analysis.compare import compare, write_comparison
     from ..logs.acceptance import read_many
 

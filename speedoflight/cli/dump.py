@@ -6,20 +6,21 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import (
-    add_model_flags,
-    finite,
-    int_list,
-    out_file,
-    positive_int,
-    progress,
-    seed_int,
-    typed,
-)
+from ._common import finite, int_list, out_file, positive_int, progress, seed_int, typed
+from ._flags import add_model_flags
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight dump`` on the subcommands."""
+    """Register ``speedoflight dump`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "dump",
         help="run a causal LM over prompts and write a speedoflight dump (needs the [model] extra)",
@@ -81,7 +82,19 @@ def batch_size(text: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight dump`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight dump`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..models.dump import dtype_warning, resolve_device, resolve_dtype, run_dump
 
     device = resolve_device(args.device)

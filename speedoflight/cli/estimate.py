@@ -11,24 +11,21 @@ import numpy as np
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_path
-from ._common import (
-    FORMATS_HELP,
-    add_output_flags,
-    add_reading_flags,
-    add_scheduler_flag,
-    bootstrap_count,
-    emit,
-    finite,
-    fmt,
-    out_file,
-    progress,
-    scheduler_client,
-    seed_int,
-)
+from ._common import add_output_flags, bootstrap_count, emit, finite, fmt, out_file, progress, seed_int
+from ._flags import FORMATS_HELP, add_reading_flags, add_scheduler_flag, scheduler_client
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight estimate`` on the subcommands."""
+    """Register ``speedoflight estimate`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "estimate",
         help="estimate mu and mu2 from logged verifier distributions",
@@ -118,7 +115,19 @@ def _write_per_row(path: str, m: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight estimate`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight estimate`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     sources: list[Any] = []
     show_progress = progress(args)
     with scheduler_client(args) as client:

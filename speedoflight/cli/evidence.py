@@ -6,20 +6,20 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import (
-    add_output_flags,
-    command_line,
-    csv_rows,
-    emit,
-    out_dir,
-    positive_int,
-    progress,
-    seed_int,
-)
+from ._common import add_output_flags, command_line, csv_rows, emit, out_dir, positive_int, progress, seed_int
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight evidence`` on the subcommands."""
+    """Register ``speedoflight evidence`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "evidence",
         help="the real-model comparison: oracle optimum vs i.i.d. simulation, bounds and measured drafters",
@@ -40,7 +40,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight evidence`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight evidence`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..analysis.evidence import compare_real, write_evidence
     from ..formats.measured import read_measured
     from ..formats.oracle import load_oracle

@@ -8,13 +8,23 @@ import os
 from typing import Any
 
 from ..errors import InputError
-from ._common import REPLICATES, add_output_flags, command_line, emit, out_file, positive_int, seed_int
+from ._common import add_output_flags, command_line, emit, out_file, positive_int, seed_int
+from ._flags import REPLICATES
+
+__all__ = ["add_parser", "run"]
 
 ENGINE_CHOICES = ("vllm", "sglang", "trtllm", "llamacpp", "atom", "dynamo", "profile")
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight export`` on the subcommands."""
+    """Register ``speedoflight export`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "export",
         help="the ceiling as a what-if an engine can run: a speculation profile and each engine's synthetic "
@@ -68,7 +78,19 @@ def _check_out(out: str, inputs: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight export`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight export`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..analysis.export import DEFAULT_K, export_ceiling, export_measured
 
     if args.out:

@@ -8,24 +8,24 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._common import (
-    add_output_flags,
-    add_reading_flags,
-    bounded_int,
-    emit,
-    finite,
-    float_list,
-    read_pair_args,
-    run_count,
-    seed_int,
-)
+from ._common import add_output_flags, bounded_int, emit, finite, float_list, run_count, seed_int
+from ._flags import add_reading_flags, read_pair_args
+
+__all__ = ["add_parser", "run"]
 
 #: Beyond this a stage drafts more tokens per pass than any verifier checks, and the search runs for hours.
 _TOO_MANY = "a stage of more than 1,024 drafts or rounds per pass is beyond any serving setup"
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight hierarchy`` on the subcommands."""
+    """Register ``speedoflight hierarchy`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "hierarchy",
         help="HiSpec's hierarchical verification: drafter, early-exit verifier, target; throughput model",
@@ -71,7 +71,19 @@ def _layers_of(path: str) -> tuple[int | None, int | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``speedoflight hierarchy``."""
+    """Run ``speedoflight hierarchy`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..beyond.hierarchy import Costs, compare_schemes, hierarchical, simulate_bernoulli, simulate_tokens
 
     a_dm, a_mt, a_dt, cost_d, cost_m, source, intervals, rows = _stage_inputs(args)

@@ -10,9 +10,18 @@ from typing import Any
 from ..errors import InputError
 from ._common import add_output_flags, emit, int_list, positive, positive_int, progress
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight latency`` on the subcommands."""
+    """Register ``speedoflight latency`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "latency",
         help="measure the verifier's time per pass at each P on a running server (the CSV --latency reads)",
@@ -41,7 +50,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight latency`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight latency`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from .._util.atomic import check_out_file
     from ..serving.latency import measure_latency, write_latency_csv
 

@@ -8,26 +8,24 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._common import (
-    FIGURE_SUFFIXES,
-    add_pair_flags,
-    check_confidence,
-    emit,
-    float_list,
-    int_list,
-    nonneg_int,
-    out_file,
-    read_pair_args,
-    run_count,
-    seed_int,
-)
+from ._common import FIGURE_SUFFIXES, emit, float_list, int_list, nonneg_int, out_file, run_count, seed_int
+from ._flags import add_pair_flags, check_confidence, read_pair_args
+
+__all__ = ["add_parser", "run"]
 
 #: Drafts per position of the recursive-rejection simulation (each draft is a pass over every row).
 MAX_DRAFTS = 64
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight markov`` on the subcommands."""
+    """Register ``speedoflight markov`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "markov",
         help="the Markov-chain view (Yin et al. 2024): expected rejections, optimality, several drafts, trade-off",
@@ -51,7 +49,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``speedoflight markov``."""
+    """Run ``speedoflight markov`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     if any(not 1 <= d <= MAX_DRAFTS for d in args.drafts):
         raise InputError(f"--drafts: each must be 1..{MAX_DRAFTS} drafts per position, got {max(args.drafts)}")
 

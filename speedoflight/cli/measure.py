@@ -6,22 +6,21 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import (
-    add_model_flags,
-    add_output_flags,
-    deprecated_alias,
-    emit,
-    finite,
-    fmt,
-    out_file,
-    positive_int,
-    progress,
-    seed_int,
-)
+from ._common import add_output_flags, emit, finite, fmt, out_file, positive_int, progress, seed_int
+from ._flags import add_model_flags, deprecated_alias
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight measure`` on the subcommands."""
+    """Register ``speedoflight measure`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "measure",
         help="measured acceptance of real drafters (prompt lookup, early exit, EAGLE-2 style trees) on a real model",
@@ -61,7 +60,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight measure`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight measure`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..formats.measured import write_measured
     from ..models.measure import run_measure
 

@@ -6,22 +6,21 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import (
-    REPLICATES,
-    add_output_flags,
-    add_scheduler_flag,
-    bounded_int,
-    command_line,
-    emit,
-    out_file,
-    positive_int,
-    scheduler_client,
-    seed_int,
-)
+from ._common import add_output_flags, bounded_int, command_line, emit, out_file, positive_int, seed_int
+from ._flags import REPLICATES, add_scheduler_flag, scheduler_client
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight optimum`` on the subcommands."""
+    """Register ``speedoflight optimum`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "optimum",
         help="the ceiling: the real optimal draft tree predicted from a dump's sampled continuations",
@@ -86,7 +85,19 @@ def _positions(text: str) -> str | list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight optimum`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight optimum`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from .._util.provenance import model_name
     from ..formats.optimum import write_optimum
     from ..readers.dumpfile import read_metadata

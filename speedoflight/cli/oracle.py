@@ -6,20 +6,21 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import (
-    add_model_flags,
-    add_output_flags,
-    emit,
-    finite,
-    fmt,
-    out_file,
-    positive_int,
-    progress,
-)
+from ._common import add_output_flags, emit, finite, fmt, out_file, positive_int, progress
+from ._flags import add_model_flags
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight oracle`` on the subcommands."""
+    """Register ``speedoflight oracle`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "oracle",
         help="the exact optimal draft tree of a real model, by best-first search with real forward passes",
@@ -43,7 +44,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight oracle`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight oracle`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..formats.oracle import save_oracle
     from ..models.oracle import run_oracle
 

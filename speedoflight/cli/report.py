@@ -6,22 +6,21 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import (
-    REPLICATES,
-    add_check_flags,
-    add_reading_flags,
-    add_timing_flags,
-    command_line,
-    out_dir,
-    positive_int,
-    progress,
-    seed_int,
-    timing_from_args,
-)
+from ._common import command_line, out_dir, positive_int, progress, seed_int
+from ._flags import REPLICATES, add_check_flags, add_reading_flags, add_timing_flags, timing_from_args
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight report`` on the subcommands."""
+    """Register ``speedoflight report`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "report",
         help="the main job: the full report on the shipped real-model data (or on your files)",
@@ -65,7 +64,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight report`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight report`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from .._util.paths import expand_paths
     from .._util.shipped import SHIPPED, shipped_data
     from ..analysis.report import params_from_name, run_report

@@ -11,18 +11,21 @@ import numpy as np
 
 from .._config import DEFAULT_CONFIDENCE
 from ..errors import InputError
-from ._common import (
-    FIGURE_SUFFIXES,
-    check_confidence,
-    emit,
-    finite,
-    float_list,
-    out_file,
-)
+from ._common import FIGURE_SUFFIXES, emit, finite, float_list, out_file
+from ._flags import check_confidence
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight scaling`` on the subcommands."""
+    """Register ``speedoflight scaling`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "scaling",
         help="fit Scylla-style log-linear laws of acceptance (CSV, or early-exit views of a dump)",
@@ -57,7 +60,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``speedoflight scaling``."""
+    """Run ``speedoflight scaling`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..analysis.plots import law_figure
     from ..beyond.scaling import acceptance_by_layer, fit_law
     from ..formats.tables import read_table, write_table

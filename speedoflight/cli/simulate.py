@@ -10,21 +10,21 @@ import numpy as np
 
 from .._util.atomic import atomic_path
 from ..errors import InputError
-from ._common import (
-    REPLICATES,
-    add_output_flags,
-    add_reading_flags,
-    deprecated_alias,
-    emit,
-    out_file,
-    positive_int,
-    progress,
-    seed_int,
-)
+from ._common import add_output_flags, emit, out_file, positive_int, progress, seed_int
+from ._flags import REPLICATES, add_reading_flags, deprecated_alias
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight simulate`` on the subcommands."""
+    """Register ``speedoflight simulate`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "simulate",
         help="simulate the optimal draft tree E[X*(P)] on a branching random walk",
@@ -83,7 +83,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight simulate`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight simulate`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..simulation import simulate as S
 
     if args.family is not None:

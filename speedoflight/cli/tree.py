@@ -8,15 +8,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._common import (
-    add_output_flags,
-    add_timing_flags,
-    bounded_int,
-    deprecated_alias,
-    emit,
-    positive_int,
-    timing_from_args,
-)
+from ._common import add_output_flags, bounded_int, emit, positive_int
+from ._flags import add_timing_flags, deprecated_alias, timing_from_args
+
+__all__ = ["add_parser", "run"]
 
 #: The largest tree the command builds: its output lists every node's rank path (memory and time grow with P
 #: times the depth), and no engine verifies more than a few hundred draft tokens per pass.
@@ -24,7 +19,14 @@ TREE_SIZE = bounded_int(4096, "tree lists every node's path, and no engine verif
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight tree`` on the subcommands."""
+    """Register ``speedoflight tree`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "tree",
         help="best static draft tree for a positional acceptance vector (Sequoia / Medusa style)",
@@ -44,7 +46,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight tree`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight tree`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..analysis.settings import Target, engine_settings
     from ..simulation import positional as PT
 

@@ -12,9 +12,18 @@ from typing import Any
 from ..errors import InputError
 from ._common import positive, positive_int
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: Any) -> None:
-    """Register ``speedoflight watch`` on the subcommands."""
+    """Register ``speedoflight watch`` on the subcommands, with its flags and its ``run``.
+
+    Parameters
+    ----------
+    sub
+        The subcommands of the top parser (what ``add_subparsers()`` returned).
+
+    """
     p = sub.add_parser(
         "watch",
         help="live acceptance from a vLLM or SGLang /metrics endpoint (or a file re-read), interval by interval",
@@ -99,7 +108,19 @@ def _line(i: int, seconds: float, st: Any, ceiling: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``speedoflight watch`` with the parsed flags; return the exit status."""
+    """Run ``speedoflight watch`` with the parsed flags.
+
+    Parameters
+    ----------
+    args
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; a user error raises ``InputError`` instead).
+
+    """
     from ..logs.watch import fetch, interval, mean_draft, spec_counters, summarize
 
     if args.count is not None and args.count < 2:

@@ -27,6 +27,8 @@ import numpy as np
 
 from ._jit import _jit
 
+__all__ = ["top_p_dirichlet", "top_p_fast", "top_p_one", "top_p_pool_fast"]
+
 
 @_jit()
 def _sift_down(hp, n, key, slot):

@@ -2,7 +2,7 @@
 
 :func:`speedoflight.kernels._jit._jit` is the only numba decorator of the package; the
 flags it uses come from :mod:`speedoflight._config`. Public code calls the
-kernels through :mod:`speedoflight.estimator`, which validates input and
+kernels through :func:`speedoflight.kernels.rowmoments.row_moments`, which validates input and
 turns status codes into :class:`~speedoflight.errors.InputError`.
 
 Per row the kernels return ``(H_lo, H_hi, M2_lo, M2_hi)`` (equal pairs for a
@@ -27,6 +27,27 @@ import numpy as np
 
 from .._config import MISSING_LOGPROB
 from ._jit import _jit
+
+__all__ = [
+    "KIND_LOGITS",
+    "KIND_LOGPROBS",
+    "KIND_PROBS",
+    "STATUS_LOGPROB_POSITIVE",
+    "STATUS_NAN",
+    "STATUS_NO_MASS",
+    "STATUS_OK",
+    "STATUS_POSINF",
+    "STATUS_PROB_RANGE",
+    "STATUS_SUM_ABOVE_ONE",
+    "STATUS_SUM_NOT_ONE",
+    "STATUS_TAIL_INFEASIBLE",
+    "TAIL_DROP",
+    "TAIL_LUMP",
+    "atom_histogram",
+    "moments_float",
+    "moments_table",
+    "threshold_infimum",
+]
 
 # What the values of a row are.
 KIND_LOGITS = 0

@@ -6,6 +6,8 @@ import numpy as np
 
 from ._jit import _jit
 
+__all__ = ["positional_dp"]
+
 
 @_jit()
 def positional_dp(acc, budget, max_depth):

@@ -1,7 +1,7 @@
 """Per-row entropy H and second log-moment M2 of logged distributions.
 
 :func:`row_moments` is the thin public face of the kernels in
-:mod:`speedoflight._kernels`: it validates the request, picks the kernel for
+:mod:`speedoflight.kernels.moments`: it validates the request, picks the kernel for
 the storage dtype, and turns a bad row into an :class:`InputError` naming the
 file and the row.
 

@@ -18,6 +18,21 @@ import numpy as np
 from ._jit import _jit
 from .heap import _count_pop, _sift_down, _sift_up
 
+__all__ = [
+    "GAMMA",
+    "below_threshold",
+    "child_id",
+    "curve_from_level",
+    "level_cap",
+    "mix64",
+    "root_id",
+    "row_of",
+    "top_p_pool_heap",
+    "top_p_pool_seeded",
+    "top_p_seeded",
+    "top_p_seeded_heap",
+]
+
 # ---------------------------------------------------------------------------------------------
 # Seeded trees: every node's distribution row is a hash of its identity, so the tree is a fixed
 # function of the seed, whatever order a search visits it in. Node ids follow splitmix64: the
@@ -210,7 +225,7 @@ def curve_from_level(keys, depths, n, counts, lo, inv_w, pmax, at, curve_out, de
     The P-th smallest key lies in the first bucket whose cumulative count
     reaches P. Only those boundary buckets are sorted; every other bucket
     below the last one adds its sum of ``e^-key`` whole. Needs n >= pmax and
-    ``at`` increasing, at most ``pmax`` (as :func:`~speedoflight.simulate.simulate` gives it).
+    ``at`` increasing, at most ``pmax`` (as :func:`~speedoflight.simulation.simulate.simulate` gives it).
     """
     nb = counts.shape[0]
     max_depth = depth_hist.shape[0] - 1

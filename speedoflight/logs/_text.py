@@ -12,6 +12,8 @@ import numpy as np
 from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 
+__all__ = ["check_histogram", "histogram"]
+
 # --- shared helpers ------------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,22 @@ from .._util.provenance import sha256_file
 from ..errors import InputError
 from ._hf import dtype_kwargs
 
+__all__ = [
+    "BATCH_ORDERS",
+    "CPU_BATCH",
+    "DEVICES",
+    "DTYPES",
+    "MAX_AUTO_BATCH",
+    "PACKAGED",
+    "LoadedModel",
+    "dtype_warning",
+    "load_model",
+    "locate_gemma3",
+    "locate_smollm2",
+    "resolve_device",
+    "resolve_dtype",
+]
+
 #: Names of the packaged models (``--model NAME``); anything else is a local folder.
 PACKAGED = ("smollm2", "gemma3-270m")
 

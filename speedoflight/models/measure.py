@@ -271,7 +271,7 @@ def _eagle2_accepts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """X and tree size of the EAGLE-2 style dynamic tree at every position, for every P.
 
-    One :class:`~speedoflight.treelm.TreeBatch` per sequence: the continuation
+    One :class:`~speedoflight.models.treelm.TreeBatch` per sequence: the continuation
     is appended as a chain, and the drafter's tree at position t hangs below
     chain node t - 1 (the prompt for t = 0), so nothing is recomputed; each
     expansion step runs the frontiers of all positions in one forward pass.

@@ -3,7 +3,7 @@
 For a prefix, the best deterministic draft tree of P nodes is the set of the P
 paths of highest probability under the verifier (docs/theory.md section 2.3), and
 E[X*(P)] is the sum of their probabilities. Here every node's distribution is
-the real model's, computed with the tree attention of :class:`~speedoflight.treelm.TreeContext`
+the real model's, computed with the tree attention of :class:`~speedoflight.models.treelm.TreeBatch`
 (the prefix's KV cache reused, one token per node). The search pops the
 candidate of highest path probability, adds it to E[X], and pushes its next
 sibling and its first child; a popped candidate whose distribution is not yet

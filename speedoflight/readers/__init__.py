@@ -7,19 +7,43 @@
   (or ``[rows, k]`` top-k rows when narrower than ``vocab_size``);
 * JSONL of top-k log-probabilities from OpenAI-style, SGLang and vLLM APIs;
 * the project's own dump format (:mod:`speedoflight.readers.dumpfile`).
+
+Paired dumps of a verifier and a drafter (:func:`read_pair`, for the theories
+of :mod:`speedoflight.beyond`) are loaded on first use.
 """
 
 from __future__ import annotations
 
 import os
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from .._util.lazy import lazy_exports
 from .._util.remote import is_url, open_input, url_size
 from ..errors import InputError
-from . import arrays, dumpfile, jsonl
+from . import arrays, dumpfile, jsonl, tensorfiles
 from ._base import KINDS, RowChunk, Source, check_kind, detect_kind
 
-__all__ = ["KINDS", "RowChunk", "Source", "check_one_vocabulary", "input_model", "open_source"]
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from .pairs import Pair as Pair
+    from .pairs import dump_rows as dump_rows
+    from .pairs import read_pair as read_pair
+
+__all__ = [
+    "KINDS",
+    "Pair",
+    "RowChunk",
+    "Source",
+    "check_one_vocabulary",
+    "dump_rows",
+    "input_model",
+    "open_source",
+    "read_pair",
+]
+
+#: The public names of the modules not loaded with this package, each imported on first use.
+_LAZY = {".pairs": ["read_pair", "dump_rows", "Pair"]}
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 _ARRAY_SUFFIXES = (".npy", ".npz", ".safetensors", ".pt", ".pth", ".bin")
 _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -158,10 +182,10 @@ def open_source(
             "for .npz, .npy and .jsonl)"
         )
     if low.endswith(".safetensors"):
-        rows, meta = arrays.open_safetensors(path, tensor)
+        rows, meta = tensorfiles.open_safetensors(path, tensor)
         return _dense_source(path, "safetensors", rows, meta, kind, vocab_size)
     if low.endswith((".pt", ".pth", ".bin")):
-        trows = arrays.TorchRows(path, tensor)
+        trows = tensorfiles.TorchRows(path, tensor)
         return _dense_source(path, "torch", trows, {}, kind, vocab_size)
     raise InputError(f"{path}: unknown file type; expected one of {', '.join(_ARRAY_SUFFIXES + _JSONL_SUFFIXES)}")
 

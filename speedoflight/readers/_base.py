@@ -10,6 +10,8 @@ import numpy as np
 
 from ..errors import InputError
 
+__all__ = ["KINDS", "RowChunk", "Source", "check_kind", "detect_kind", "rows_per_chunk"]
+
 KINDS = ("logits", "logprobs", "probs")
 
 
@@ -144,12 +146,38 @@ class Source:
 
 
 def rows_per_chunk(chunk_bytes: int, width: int, itemsize: int) -> int:
-    """Rows that fit in ``chunk_bytes`` (at least one)."""
+    """Return how many rows fit in ``chunk_bytes`` (at least one).
+
+    Parameters
+    ----------
+    chunk_bytes
+        The bytes a chunk may hold.
+    width, itemsize
+        Values per row and bytes per value.
+
+    Returns
+    -------
+    int
+        Rows per chunk.
+
+    """
     return max(1, int(chunk_bytes) // max(1, width * itemsize))
 
 
 def check_kind(kind: str | None) -> str | None:
-    """Validate a ``--kind`` value."""
+    """Validate a ``--kind`` value.
+
+    Parameters
+    ----------
+    kind
+        ``"logits"``, ``"logprobs"``, ``"probs"`` or None.
+
+    Returns
+    -------
+    str or None
+        The same value, once checked.
+
+    """
     if kind is None:
         return None
     if kind not in KINDS:
@@ -169,6 +197,21 @@ def detect_kind(sample: np.ndarray, path: str, vocab_size: int | None) -> str:
     * every value <= 0 and each row's ``sum exp`` equal to 1 (full rows) or
       at most 1 (top-k rows): ``logprobs``;
     * anything else is ambiguous, and the user must pass ``--kind``.
+
+    Parameters
+    ----------
+    sample
+        A few rows of the array.
+    path
+        The file, for the error.
+    vocab_size
+        The vocabulary's size; rows narrower than it are top-k rows. None: the rows are full.
+
+    Returns
+    -------
+    str
+        ``"logits"``, ``"logprobs"`` or ``"probs"``.
+
     """
     x = np.asarray(sample, dtype=np.float64)
     finite = x[np.isfinite(x)]

@@ -1,4 +1,4 @@
-"""Dense arrays ``[rows, vocab]``: ``.npy``, ``.npz``, ``.safetensors``, ``.pt``.
+"""Dense arrays ``[rows, vocab]``: ``.npy`` and ``.npz`` (``.safetensors`` and ``.pt``: :mod:`.tensorfiles`).
 
 Files are read in chunks of rows. ``.npy``, uncompressed ``.npz`` members and
 ``.safetensors`` are memory-mapped, and the pages of each chunk are dropped
@@ -10,8 +10,6 @@ stream into one chunk-sized buffer. Nothing is ever unpickled.
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import mmap
 import os
 import struct
@@ -22,10 +20,23 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from .._util.jsonsafe import loads as json_loads
 from .._util.remote import is_url, url_size
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
+
+__all__ = [
+    "FLOAT_DTYPE_NAMES",
+    "FORTRAN_LIMIT",
+    "MappedRows",
+    "StreamedRows",
+    "check_dtype",
+    "check_shape",
+    "float_dtype",
+    "npz_member_rows",
+    "npz_members",
+    "open_npy",
+    "pick_member",
+]
 
 #: names of the dtypes a row array may have
 FLOAT_DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64")
@@ -36,6 +47,17 @@ def float_dtype(name: str) -> np.dtype:
 
     ml_dtypes (which gives numpy its bfloat16) is imported only when a
     bfloat16 file is read: importing it costs about half a second.
+
+    Parameters
+    ----------
+    name
+        ``"float16"``, ``"bfloat16"``, ``"float32"`` or ``"float64"``.
+
+    Returns
+    -------
+    numpy.dtype
+        The dtype.
+
     """
     if name == "bfloat16":
         import ml_dtypes
@@ -44,7 +66,6 @@ def float_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
-_SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64"}
 _PAGE = mmap.ALLOCATIONGRANULARITY
 #: Compression methods numpy's np.load reads through zipfile: stored, deflate, bzip2, lzma.
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
@@ -60,6 +81,19 @@ def check_dtype(dtype: np.dtype, path: str, what: str = "array") -> np.dtype:
 
     A 2-byte void dtype is read as bfloat16: that is how ``np.save`` stores
     ``ml_dtypes.bfloat16`` arrays, which numpy cannot name itself.
+
+    Parameters
+    ----------
+    dtype
+        The stored dtype.
+    path, what
+        The file and what in it holds the values, for the error.
+
+    Returns
+    -------
+    numpy.dtype
+        The dtype to read the values as.
+
     """
     if dtype.hasobject:
         raise InputError(
@@ -85,7 +119,21 @@ def _native(values: np.ndarray) -> np.ndarray:
 
 
 def check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int]:
-    """Rows must be a 2-D array with at least one row and column."""
+    """Check that rows are a 2-D array with at least one row and column.
+
+    Parameters
+    ----------
+    shape
+        The stored shape.
+    path
+        The file, for the error.
+
+    Returns
+    -------
+    tuple of int
+        ``(rows, width)``.
+
+    """
     if len(shape) != 2:
         raise InputError(
             f"{path}: expected a 2-D array [rows, vocab], got {len(shape)} dimension(s) {tuple(shape)}; "
@@ -132,7 +180,19 @@ class MappedRows:
             )
 
     def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
-        """Yield consecutive row chunks; each chunk's pages are released after use."""
+        """Yield consecutive row chunks; each chunk's pages are released after use.
+
+        Parameters
+        ----------
+        chunk_bytes
+            The bytes a chunk may hold (at least one row).
+
+        Yields
+        ------
+        RowChunk
+            The next rows.
+
+        """
         n, w = self.shape
         step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
         if self.remote:
@@ -202,7 +262,21 @@ def _read_npy_header(fh: IO[bytes], path: str) -> tuple[tuple[int, ...], bool, n
 
 
 def open_npy(path: str, fh: IO[bytes] | None = None) -> tuple[MappedRows, dict[str, Any]]:
-    """Open a ``.npy`` file as memory-mapped rows (through ``fh`` when it is already open)."""
+    """Open a ``.npy`` file as memory-mapped rows.
+
+    Parameters
+    ----------
+    path
+        The file.
+    fh
+        The file, when it is already open (read through it); None: opened here.
+
+    Returns
+    -------
+    tuple
+        ``(rows, metadata)``: the :class:`MappedRows` and an empty dict (a ``.npy`` has none).
+
+    """
     if fh is None:
         with open(path, "rb") as own:
             shape, fortran, dtype = _read_npy_header(own, path)
@@ -237,7 +311,19 @@ class StreamedRows:
         self.fh = fh
 
     def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
-        """Yield consecutive row chunks."""
+        """Yield consecutive row chunks.
+
+        Parameters
+        ----------
+        chunk_bytes
+            The bytes a chunk may hold (at least one row).
+
+        Yields
+        ------
+        RowChunk
+            The next rows.
+
+        """
         n, w = self.shape
         step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
         with zipfile.ZipFile(self.fh if self.fh is not None else self.path) as zf, zf.open(self.member) as fh:
@@ -256,7 +342,21 @@ class StreamedRows:
 
 
 def npz_members(path: str, fh: IO[bytes] | None = None) -> dict[str, zipfile.ZipInfo]:
-    """Members of an ``.npz`` file, by array name (read through ``fh`` when it is already open)."""
+    """Return the members of an ``.npz`` file, by array name, refusing encrypted or unknown compression.
+
+    Parameters
+    ----------
+    path
+        The file.
+    fh
+        The file, when it is already open (read through it); None: opened here.
+
+    Returns
+    -------
+    dict
+        ``{array name: zipfile.ZipInfo}``.
+
+    """
     try:
         zf = zipfile.ZipFile(fh if fh is not None else path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -275,7 +375,23 @@ def npz_members(path: str, fh: IO[bytes] | None = None) -> dict[str, zipfile.Zip
 
 
 def npz_member_rows(path: str, info: zipfile.ZipInfo, fh: IO[bytes] | None = None) -> MappedRows | StreamedRows:
-    """Open one ``.npz`` member as rows (mapped when stored, streamed when compressed; through ``fh`` if open)."""
+    """Open one ``.npz`` member as rows: mapped when stored, streamed when compressed.
+
+    Parameters
+    ----------
+    path
+        The file.
+    info
+        The member (from :func:`npz_members`).
+    fh
+        The file, when it is already open (read through it); None: opened here.
+
+    Returns
+    -------
+    MappedRows or StreamedRows
+        The rows.
+
+    """
     if info.file_size > _BOMB_RATIO * info.compress_size + 2**20:
         # rows of numbers compress a few times at most; hundreds of times means zeros or a crafted header
         raise InputError(
@@ -306,7 +422,23 @@ def npz_member_rows(path: str, info: zipfile.ZipInfo, fh: IO[bytes] | None = Non
 
 
 def pick_member(names: list[str], tensor: str | None, path: str) -> str:
-    """Choose the array to read from a multi-array file."""
+    """Choose the array to read from a multi-array file: ``tensor``, the only one, or a conventional name.
+
+    Parameters
+    ----------
+    names
+        The arrays the file holds.
+    tensor
+        The name given with ``--tensor``, or None.
+    path
+        The file, for the error.
+
+    Returns
+    -------
+    str
+        The array's name.
+
+    """
     if tensor is not None:
         if tensor not in names:
             raise InputError(f"{path}: no array named {tensor!r}; it has {', '.join(sorted(names))} (--tensor NAME)")
@@ -317,107 +449,3 @@ def pick_member(names: list[str], tensor: str | None, path: str) -> str:
         if preferred in names:
             return preferred
     raise InputError(f"{path}: holds several arrays ({', '.join(sorted(names))}); choose one with --tensor NAME")
-
-
-def open_safetensors(path: str, tensor: str | None) -> tuple[MappedRows, dict[str, Any]]:
-    """Open one tensor of a ``.safetensors`` file as memory-mapped rows.
-
-    The format is an 8-byte little-endian header length, a JSON header giving
-    each tensor's dtype, shape and byte range, then the raw data.
-    """
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) != 8:
-            raise InputError(f"{path}: too short to be a .safetensors file")
-        (n,) = struct.unpack("<Q", head)
-        if n > size - 8 or n > 100 * 2**20:
-            raise InputError(f"{path}: not a .safetensors file (bad header length); check the file")
-        try:
-            header = json_loads(fh.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError(f"{path}: the .safetensors header is not valid JSON; the file is damaged") from None
-    if not isinstance(header, dict):
-        raise InputError(f"{path}: the .safetensors header is not a JSON object; the file is damaged")
-    meta = header.pop("__metadata__", None) or {}
-    if not isinstance(meta, dict):
-        meta = {}
-    if not header:
-        raise InputError(f"{path}: the .safetensors file holds no tensors")
-    name = pick_member(list(header), tensor, path)
-    entry = header[name]
-    if not isinstance(entry, dict):
-        raise InputError(f"{path}: tensor {name!r} is described by {type(entry).__name__}, not an object; damaged")
-    dt = _SAFETENSORS_DTYPES.get(entry.get("dtype"))  # type: ignore[arg-type]
-    if dt is None:
-        raise InputError(
-            f"{path}: tensor {name!r} has dtype {entry.get('dtype')}, expected F16, BF16, F32 or F64; convert it"
-        )
-    shape, offsets = entry.get("shape"), entry.get("data_offsets")
-    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
-        raise InputError(f"{path}: tensor {name!r} has shape {shape!r}, not a list of sizes >= 0; damaged")
-    if (
-        not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets))
-        or offsets[0] > offsets[1]
-    ):
-        raise InputError(f"{path}: tensor {name!r} has data_offsets {offsets!r}, not [begin, end] >= 0; damaged")
-    dtype = float_dtype(dt) if dt == "bfloat16" else float_dtype(dt).newbyteorder("<")  # safetensors: little-endian
-    begin, end = offsets
-    if end - begin != math.prod(shape) * dtype.itemsize or 8 + n + end > size:
-        raise InputError(
-            f"{path}: tensor {name!r}: its byte range {offsets} does not hold shape {shape} of {dt} within the "
-            f"file's {size} bytes; the file is damaged"
-        )
-    rows = MappedRows(path, 8 + n + int(begin), dtype, check_shape(tuple(shape), path))
-    return rows, dict(meta)
-
-
-class TorchRows:
-    """Row chunks of a tensor loaded by ``torch.load(weights_only=True)``."""
-
-    def __init__(self, path: str, tensor: str | None):
-        try:
-            import torch
-        except ImportError:
-            raise InputError(
-                f"{path}: reading .pt files needs torch; install it (pip install 'speedoflight[model]') "
-                "or save the array with numpy or safetensors"
-            ) from None
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception as exc:  # torch raises many types for bad files
-            raise InputError(
-                f"{path}: torch.load(weights_only=True) refused the file ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}); save plain tensors with torch.save"
-            ) from None
-        if isinstance(obj, dict):
-            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-            if not tensors:
-                raise InputError(f"{path}: the file holds no tensors")
-            obj = tensors[pick_member(list(tensors), tensor, path)]
-        if not isinstance(obj, torch.Tensor):
-            raise InputError(f"{path}: expected a tensor or a dict of tensors, found {type(obj).__name__}")
-        names = {
-            torch.float16: "float16",
-            torch.bfloat16: "bfloat16",
-            torch.float32: "float32",
-            torch.float64: "float64",
-        }
-        if obj.dtype not in names:
-            raise InputError(f"{path}: tensor dtype {obj.dtype} is not a float type; convert it with .float()")
-        self.tensor = obj
-        self.dtype = float_dtype(names[obj.dtype])
-        self.shape = check_shape(tuple(obj.shape), path)
-        self._torch = torch
-
-    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
-        """Yield consecutive row chunks."""
-        n, w = self.shape
-        step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
-        for start in range(0, n, step):
-            part = self.tensor[start : start + step].contiguous()
-            if part.dtype == self._torch.bfloat16:
-                values = part.view(self._torch.int16).numpy().view(float_dtype("bfloat16"))
-            else:
-                values = part.numpy()
-            yield RowChunk(values=values, start=start)

@@ -34,6 +34,7 @@ The metadata holds at least ``format`` (``"speedoflight-dump"``),
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -48,6 +49,18 @@ from .._util.remote import is_url, open_input
 from ..errors import InputError
 from ._base import RowChunk, rows_per_chunk
 from .arrays import _read_npy_header, npz_member_rows
+
+__all__ = [
+    "FORMAT",
+    "REQUIRED_METADATA",
+    "ROW_ARRAYS",
+    "VERSION",
+    "dump_chunks",
+    "is_dump",
+    "read_dump_arrays",
+    "read_metadata",
+    "write_dump",
+]
 
 FORMAT = "speedoflight-dump"
 VERSION = 1
@@ -105,7 +118,19 @@ def write_dump(path: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any
 
 
 def is_dump(members: dict[str, zipfile.ZipInfo]) -> bool:
-    """Tell whether an ``.npz`` has the members of a speedoflight dump."""
+    """Tell whether an ``.npz`` has the members of a speedoflight dump.
+
+    Parameters
+    ----------
+    members
+        The archive's members (:func:`speedoflight.readers.arrays.npz_members`).
+
+    Returns
+    -------
+    bool
+        True for a dump.
+
+    """
     return "metadata" in members and "topk_logprobs" in members
 
 
@@ -195,7 +220,21 @@ def check_members(path: str, fh: IO[bytes] | None = None) -> None:
 
 
 def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
-    """Parse and check a dump's metadata (read through ``fh`` when the file is already open)."""
+    """Parse and check a dump's metadata.
+
+    Parameters
+    ----------
+    path
+        The dump (a local path or a URL).
+    fh
+        The file, when it is already open (read through it); None: opened here.
+
+    Returns
+    -------
+    dict
+        The metadata, with every key of :data:`REQUIRED_METADATA`.
+
+    """
     if fh is None and is_url(path):
         with open_input(path, "rb") as own:
             return read_metadata(path, own)
@@ -233,7 +272,7 @@ def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
             "file is damaged, re-create it with `speedoflight dump`"
         )
     t = meta.get("temperature")
-    if type(t) not in (int, float) or not (np.isfinite(t) and t > 0):
+    if not isinstance(t, int | float) or isinstance(t, bool) or not (math.isfinite(t) and t > 0):
         raise InputError(
             f"{path}: the dump's metadata gives temperature {t!r}, not a number > 0; the file is damaged, re-create "
             "it with `speedoflight dump`"
@@ -248,7 +287,21 @@ def _missing(path: str, exc: KeyError) -> InputError:
 
 
 def read_dump_arrays(path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Read whole per-row arrays of a dump (checks the metadata first)."""
+    """Read whole per-row arrays of a dump (checks the metadata first).
+
+    Parameters
+    ----------
+    path
+        The dump.
+    names
+        The arrays, e.g. ``("entropy", "m2")``.
+
+    Returns
+    -------
+    dict
+        ``{name: array}``, all of one length.
+
+    """
     read_metadata(path)  # a missing file, a folder or another archive: one line
     with open_input(path, "rb") as fh:
         try:
@@ -276,6 +329,27 @@ def dump_chunks(
 
     Every per-row array is streamed beside the rows, chunk by chunk, so memory is bounded by the chunk, not by
     the dump's length. The exact moments are checked as they stream (:func:`check_moments`).
+
+    Parameters
+    ----------
+    path
+        The dump.
+    members
+        Its members (:func:`speedoflight.readers.arrays.npz_members`).
+    chunk_bytes
+        The bytes a chunk of rows may hold.
+    fh
+        The file, when it is already open (read through it); None: opened here.
+    with_ids
+        Also give each row's sequence and position ids.
+    vocab_size
+        V, for the check that no row's entropy exceeds log V (None: not checked).
+
+    Yields
+    ------
+    RowChunk
+        The next rows, with their exact moments.
+
     """
     names = [*ROW_ARRAYS, *(["prompt"] if "prompt" in members else [])]
     if with_ids and "topk_ids" in members:

@@ -57,7 +57,8 @@ def log_prompt_kinds(path: str) -> dict[int, str]:
         Prompt number -> kind, for the prompts whose lines name one (the first line's kind wins).
 
     """
-    from .jsonl import is_header, prompt_key
+    from .jsonl import prompt_key
+    from .responses import is_header
 
     kinds: dict[int, str] = {}
     groups: dict[str, int] = {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from ..readers import jsonl
+from ..readers import jsonl, responses
 from .http import Client, Refused
 from .options import CollectOptions
 from .probe import ServerInfo
@@ -203,7 +203,7 @@ def check_response(resp: Any, job: Job, info: ServerInfo, first: bool) -> tuple[
         raise InputError(f"{where} has no choices; is this an OpenAI-compatible completions endpoint?")
     got = None
     try:
-        got = jsonl.parse_line(resp, None)
+        got = responses.parse_line(resp, None)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         got = None
     if got is None:
@@ -245,6 +245,6 @@ def top_width(resp: dict[str, Any]) -> int:
         The widest row's length (0 for none).
 
     """
-    got = jsonl.parse_line(resp, None)
+    got = responses.parse_line(resp, None)
     widths = [len(r[0]) for rows in (got[1] if got else []) for r in rows]
     return max(widths, default=0)

@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from .._version import __version__
 from ..errors import InputError
-from ..readers import jsonl
+from ..readers import responses
 from ..readers.prompts import choose_prompts, read_prompts
 from .asking import Asker, Job, check_response, top_width
 from .http import Client, base_url
@@ -361,7 +361,7 @@ class _Run:
         with open(prompts, "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
         return {
-            "format": jsonl.HEADER_FORMAT,
+            "format": responses.HEADER_FORMAT,
             "version": FORMAT_VERSION,
             "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "speedoflight": __version__,

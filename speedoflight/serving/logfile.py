@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
-from ..readers import jsonl
+from ..readers import responses
 from .probe import ServerInfo
 
 __all__ = ["SETTINGS", "Existing", "append_line", "check_resume", "locked_append", "read_existing"]
@@ -93,14 +93,14 @@ def read_existing(fh: IO[bytes], path: str) -> Existing:
             raise InputError(
                 f"{path}: line {lineno} is damaged; give another --out (the file is kept as it is)"
             ) from None
-        if jsonl.is_header(obj):
+        if responses.is_header(obj):
             if out.header is None:
                 out.header = obj
             continue
         if out.header is None:
             raise InputError(f"{path}: exists and is not a speedoflight collect log; give another --out")
         prompt = _prompt_of(obj) if isinstance(obj, dict) else None
-        resp = jsonl.response_of(obj)
+        resp = responses.response_of(obj)
         choices = resp.get("choices") if isinstance(resp, dict) else None
         if prompt is not None and isinstance(choices, list):
             out.done[prompt] = out.done.get(prompt, 0) + len(choices)

@@ -10,14 +10,14 @@ probability over the pool. Hence, exactly (no Monte Carlo noise):
 * ``kary:K``: a full K-ary tree filled level by level (ranks < K, in rank
   order within a level), ``sum over its nodes of prod m_r``;
 * ``static``: the tree optimised for the positional vector ``m`` (Sequoia /
-  Medusa style), from :mod:`speedoflight.positional`;
+  Medusa style), from :mod:`speedoflight.simulation.positional`;
 
 and, by simulation (it adapts to each node's distribution as the drafter sees
 it), ``dynamic:K:Q[:D]``: EAGLE-2's dynamic tree with a drafter whose
 log-probabilities carry Gaussian noise of Q nats (:func:`dynamic_curve`).
 
 The adaptive optimum E[X*(P)] sees each node's own distribution, so it is at
-least as large as every static tree; :func:`speedoflight.simulate.simulate`
+least as large as every static tree; :func:`speedoflight.simulation.simulate.simulate`
 gives it.
 """
 

@@ -7,7 +7,7 @@ E[X] of a tree is the sum of its path products. Products fall along every path,
 so the best tree of N nodes is the N nodes of largest product: best-first
 search, and under a depth cap D the best-first search over nodes of depth
 <= D (the capped top set is still closed under ancestors). A dynamic program
-in the manner of Sequoia (:func:`speedoflight._kernels_tree.positional_dp`)
+in the manner of Sequoia (:func:`speedoflight.kernels.positional.positional_dp`)
 checks it.
 
 Sequoia's hardware-aware choice picks the (P, D) maximising
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..kernels import tree as KT
-from ..theory.timing import Timing
+from ..timing import Timing
 
 __all__ = ["PositionalTree", "best_chain", "best_tree", "hardware_choice", "parse_acceptance", "vllm_tree_string"]
 

@@ -1,6 +1,6 @@
 """The closed forms as sympy expressions, and the quantities users derive from them.
 
-All in nats, uncapped (the numeric functions in :mod:`speedoflight.bounds`
+All in nats, uncapped (the numeric functions in :mod:`speedoflight.theory.bounds`
 also cap at P). Symbols: ``mu``, ``mu2``, ``P`` (positive), ``E`` (a target
 number of accepted tokens).
 
