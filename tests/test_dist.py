@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -335,3 +336,44 @@ def test_shards_at_a_url_on_the_cluster(client, shards):
         bound_curve(p, sources=[url], n_boot=50, client=client).to_dict()["rows"]
         == (bound_curve(p, sources=shards, n_boot=50).to_dict()["rows"])
     )
+
+
+def test_one_byte_then_nothing_is_refused_within_the_deadline(listener):
+    """A listener that sends one byte passes the greeting probe, then held distributed's handshake forever."""
+    import time
+
+    from speedoflight._util.dist import connect
+
+    state, address = listener
+    state["reply"] = b"\x00"
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match="never completed a dask handshake"), connect(address, timeout=1):
+        pass
+    assert time.monotonic() - t0 < 15
+
+
+def test_local_workers_are_bounded_and_ascii(capsys):
+    from speedoflight._util.dist import _most_workers
+
+    most = _most_workers()
+    assert 1 <= most <= 4 * (os.cpu_count() or 1)
+    assert_user_error(capsys, ["estimate", "data/smollm2-t1.npz", "--scheduler", "local:²"], "local:N")
+    assert_user_error(
+        capsys, ["estimate", "data/smollm2-t1.npz", "--scheduler", f"local:{most + 1}"], f"1 to {most}", "cores"
+    )
+
+
+def test_a_user_error_on_a_worker_is_one_line_and_not_retried(client, tmp_path):
+    """A task's InputError comes back as a value: raised once on the driver, never retried (it was run 4 times)."""
+    from speedoflight._util.dist import run_tasks
+
+    tally = tmp_path / "calls.txt"
+
+    def fail(x, path):
+        with open(path, "a") as fh:
+            fh.write("called\n")
+        raise InputError(f"shard {x}: damaged")
+
+    with pytest.raises(InputError, match="shard 1: damaged"):
+        run_tasks(client, fail, [(1, str(tally))])
+    assert tally.read_text().count("called") == 1

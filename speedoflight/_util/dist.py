@@ -72,9 +72,11 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
     dist = distributed()
     if address == "local" or address.startswith("local:"):
         n = address.partition(":")[2] or str(os.cpu_count() or 1)
-        if not n.isdigit() or not 1 <= int(n) <= 1024:
+        most = _most_workers()
+        if not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= most:
             raise InputError(
-                f"--scheduler {address}: give local, local:N with N workers (1 to 1024), or tcp://host:port"
+                f"--scheduler {address}: give local, local:N with N workers (1 to {most}: {os.cpu_count() or 1} "
+                f"cores, about {WORKER_MEMORY >> 20} MiB per worker), or tcp://host:port"
             )
         cluster = dist.LocalCluster(
             n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
@@ -90,7 +92,9 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
         raise InputError(f"--scheduler {address!r}: give local, local:N or a scheduler address like tcp://host:8786")
     _probe(address, timeout)
     try:
-        client = dist.Client(address, timeout=timeout)
+        client = _client_within(dist, address, timeout)
+    except InputError:
+        raise
     except (OSError, TimeoutError) as exc:
         raise _no_answer(address, timeout, exc) from None
     except Exception as exc:  # something else listens there (a web server, a proxy): its bytes
@@ -103,6 +107,46 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+#: Memory a worker process needs at least (the package, numpy and numba loaded, and a shard's sums).
+WORKER_MEMORY = 512 << 20
+
+
+def _most_workers() -> int:
+    """Return the most local workers this machine holds: four per core, and no more than memory allows."""
+    cores = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 0
+    by_memory = max(1, memory // WORKER_MEMORY) if memory else 4 * cores
+    return int(max(1, min(4 * cores, by_memory, 1024)))
+
+
+def _client_within(dist: Any, address: str, timeout: float) -> Any:
+    """``distributed.Client`` with a deadline on the whole handshake (a listener that sent one byte hung it)."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def make() -> None:
+        try:
+            box["client"] = dist.Client(address, timeout=timeout)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=make, daemon=True)
+    worker.start()
+    worker.join(timeout + 5.0)
+    if worker.is_alive():
+        raise InputError(
+            f"--scheduler {address}: something answered but never completed a dask handshake within {timeout:g} s, "
+            "so it is not a dask scheduler; give the scheduler's own address (`dask scheduler` prints it)"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["client"]
 
 
 def _no_answer(address: str, timeout: float, exc: BaseException) -> InputError:
@@ -124,7 +168,7 @@ def _probe(address: str, timeout: float) -> None:
     if sep and scheme != "tcp":
         return  # tls://, ucx://, ws://: left to distributed
     host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         return
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
@@ -167,14 +211,27 @@ def run_tasks(
     Returns
     -------
     list
-        ``fn``'s results, in order. A task's :class:`~speedoflight.errors.InputError` is raised here as it is.
+        ``fn``'s results, in order. A task's :class:`~speedoflight.errors.InputError` comes back as a value (never retried) and is raised here, once.
 
     """
     from tqdm import tqdm
 
     dist = distributed()
-    futures = [client.submit(fn, *args, retries=RETRIES, pure=False) for args in calls]
+    futures = [client.submit(_guarded, fn, *args, retries=RETRIES, pure=False) for args in calls]
     with tqdm(total=len(futures), disable=not progress, file=sys.stderr, unit=what, leave=False) as bar:
         for _ in dist.as_completed(futures):
             bar.update(1)
-    return list(client.gather(futures))
+    out = []
+    for status, value in client.gather(futures):
+        if status == "input-error":  # the user's error, raised where the user sees it: once, in one line
+            raise InputError(value)
+        out.append(value)
+    return out
+
+
+def _guarded(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+    """Run ``fn`` on a worker; a user error comes back as a value (no retry, no traceback in the worker's log)."""
+    try:
+        return "ok", fn(*args)
+    except InputError as exc:
+        return "input-error", str(exc)
