@@ -331,3 +331,23 @@ def test_the_environment_cases_are_one_line(tmp_path):
     assert got.returncode == 0, got.stderr
     got = _child(["estimate", "missing.npz"], env, preexec=lambda: os.close(2))
     assert got.returncode == 2
+
+
+def test_the_library_api_checks_its_arguments():
+    """Public functions raise the package's error on wrong lengths, types and values (caps of the wrong length read
+    past the array in numba and gave 999 wrong rows of 1000)."""
+    from speedoflight.errors import InputError
+    from speedoflight.kernels.rowmoments import row_moments
+    from speedoflight.logs.acceptance import read_acceptance
+
+    rows = np.log(np.full((1000, 4), 0.25))
+    with pytest.raises(InputError, match=r"caps must hold one value per row, shape \(1000,\)"):
+        row_moments(rows, "logprobs", vocab_size=10, caps=np.zeros(1))
+    with pytest.raises(InputError, match="numpy array"):
+        row_moments([[0.5, 0.5]], "probs")
+    with pytest.raises(InputError, match="vocab_size must be at least 1"):
+        row_moments(rows, "logprobs", vocab_size=0)
+    with pytest.raises(InputError, match="vocab_size must be a whole number"):
+        row_moments(rows, "logprobs", vocab_size="10")
+    with pytest.raises(InputError, match="num_speculative_tokens must be a whole number >= 1"):
+        read_acceptance("data/measured-smollm2-t1.jsonl", num_speculative_tokens=-3)

@@ -116,9 +116,21 @@ def row_moments(
         between "packed" and "spread" (see the package docs).
 
     """
+    if not isinstance(values, np.ndarray):
+        raise InputError(f"{where}: values must be a numpy array [rows, vocab], got {type(values).__name__}")
     if values.ndim != 2:
         raise InputError(f"{where}: expected a 2-D array [rows, vocab], got shape {values.shape}")
     n, w = values.shape
+    if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer)):
+        raise InputError(f"vocab_size must be a whole number, got {vocab_size!r}")
+    if vocab_size is not None and vocab_size < 1:
+        raise InputError(f"vocab_size must be at least 1, got {vocab_size}")
+    if not isinstance(temperature, int | float | np.floating) or isinstance(temperature, bool):
+        raise InputError(f"temperature must be a number, got {temperature!r}")
+    if caps is not None:
+        caps = np.asarray(caps)
+        if caps.shape != (n,):
+            raise InputError(f"{where}: caps must hold one value per row, shape ({n},), got {caps.shape}")
     vocab = w if vocab_size is None else int(vocab_size)
     full = w >= vocab
     if kind not in _KIND_CODE:

@@ -61,6 +61,12 @@ def read_acceptance(
 
     """
     p = os.fspath(path)
+    if num_speculative_tokens is not None and (
+        isinstance(num_speculative_tokens, bool)
+        or not isinstance(num_speculative_tokens, int)
+        or num_speculative_tokens < 1
+    ):
+        raise InputError(f"num_speculative_tokens must be a whole number >= 1, got {num_speculative_tokens!r}")
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     text = _read_text(p)
