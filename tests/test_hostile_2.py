@@ -351,3 +351,19 @@ def test_the_library_api_checks_its_arguments():
         row_moments(rows, "logprobs", vocab_size="10")
     with pytest.raises(InputError, match="num_speculative_tokens must be a whole number >= 1"):
         read_acceptance("data/measured-smollm2-t1.jsonl", num_speculative_tokens=-3)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("p.txt", b"fine\n\xff\xfe broken\n", ["line 2", "not valid UTF-8"]),
+        ("p.jsonl", b'{"prompt": "ok"}\n{"prompt": "half \\ud800 pair"}\n', ["line 2", "lone surrogate"]),
+    ],
+)
+def test_prompt_files_with_bad_text_are_one_line(tmp_path, capsys, name, content, words):
+    p = tmp_path / name
+    p.write_bytes(content)
+    assert_user_error(
+        capsys, ["collect", "--url", "http://127.0.0.1:9", "--prompts", str(p), "--out", str(tmp_path / "c.jsonl")],
+        *words,
+    )  # fmt: skip

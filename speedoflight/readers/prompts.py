@@ -8,7 +8,10 @@ import os
 from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 
-__all__ = ["choose_prompts", "read_prompts"]
+__all__ = ["MAX_PROMPTS_BYTES", "choose_prompts", "read_prompts"]
+
+#: The largest prompt file read (prompts are read whole).
+MAX_PROMPTS_BYTES = 256 << 20
 
 
 def read_prompts(path: str) -> list[tuple[str, str]]:
@@ -27,9 +30,17 @@ def read_prompts(path: str) -> list[tuple[str, str]]:
     """
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such prompt file")
+    if os.path.getsize(path) > MAX_PROMPTS_BYTES:
+        raise InputError(f"{path}: over {MAX_PROMPTS_BYTES >> 20} MiB of prompts; split the file")
     out: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8-sig") as fh:
-        lines = fh.read().splitlines()
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        text_all = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} is not valid UTF-8 (byte {exc.start}); save the file as UTF-8") from None
+    lines = text_all.splitlines()
     jsonl = path.lower().endswith((".jsonl", ".ndjson"))
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -42,6 +53,13 @@ def read_prompts(path: str) -> list[tuple[str, str]]:
                 raise InputError(f"{path}: line {i} is not a JSON object with a 'prompt' field") from None
             if not isinstance(text, str) or not text:
                 raise InputError(f"{path}: line {i}: 'prompt' must be a non-empty string")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (\ud800) written in the JSON: no text has it
+                raise InputError(
+                    f"{path}: line {i}: 'prompt' holds a lone surrogate (an escape like \\ud800 without its pair); "
+                    "fix the text"
+                ) from None
             out.append((text, str(obj.get("kind", "text"))))
         else:
             out.append((line, "text"))
