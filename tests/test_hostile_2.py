@@ -367,3 +367,16 @@ def test_prompt_files_with_bad_text_are_one_line(tmp_path, capsys, name, content
         capsys, ["collect", "--url", "http://127.0.0.1:9", "--prompts", str(p), "--out", str(tmp_path / "c.jsonl")],
         *words,
     )  # fmt: skip
+
+
+def test_oracle_positions_beyond_the_continuations_are_refused_not_dropped():
+    from speedoflight.errors import InputError
+    from speedoflight.models.oracle import prefixes_from_dump
+
+    prompts = [[1, 2, 3]] * 200
+    with pytest.raises(InputError, match=r"--positions 40 is beyond the continuations \(the longest has 32"):
+        prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [8, 40])
+    with pytest.raises(InputError, match="--positions -1"):
+        prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [-1])
+    got = prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [32])
+    assert {len(p) for p in got[0]} == {3 + 32}  # the last position (the whole continuation) is inside

@@ -304,6 +304,13 @@ def prefixes_from_dump(
     except InputError:
         prompt_of_row = None
     n_seq = int(seq.max()) + 1 if seq.size else 0
+    longest = int(np.bincount(seq).max()) if seq.size else 0
+    if any(p < 0 for p in positions) or max(positions, default=0) > longest:
+        bad = min(positions) if any(p < 0 for p in positions) else max(positions)
+        raise InputError(
+            f"--positions {bad} is beyond the continuations (the longest has {longest} logged tokens: positions "
+            f"0..{longest}); give positions inside them, as optimum --positions does"
+        )
     if (n_seq + per_prompt - 1) // per_prompt > len(prompt_ids):
         raise InputError(f"{dump}: {n_seq} sequences but only {len(prompt_ids)} prompts; give the dump's prompt file")
     out: list[list[int]] = []
