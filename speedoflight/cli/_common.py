@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -242,6 +243,33 @@ def command_line(args: argparse.Namespace) -> str:
     import shlex
 
     return "speedoflight " + shlex.join(getattr(args, "argv", []))
+
+
+def api_key(env_name: str | None) -> str | None:
+    """Read the API key from the environment variable named by ``--api-key-env``.
+
+    Parameters
+    ----------
+    env_name
+        The variable's name, or None when the flag was not given.
+
+    Returns
+    -------
+    str or None
+        The key, or None when no variable was named.
+
+    Raises
+    ------
+    InputError
+        The variable is named but not set, or empty.
+
+    """
+    if not env_name:
+        return None
+    key = os.environ.get(env_name)
+    if not key:
+        raise InputError(f"--api-key-env {env_name}: that environment variable is not set or is empty")
+    return key
 
 
 def progress(args: argparse.Namespace) -> bool:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-from ..errors import InputError
-from ._common import add_output_flags, emit, positive, positive_int, progress, seed_int
+from ._common import add_output_flags, api_key, emit, positive, positive_int, progress, seed_int
 
 __all__ = ["add_parser", "run"]
 
@@ -83,11 +81,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..serving.collect import CollectOptions, collect
 
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise InputError(f"--api-key-env {args.api_key_env}: that environment variable is not set or is empty")
+    key = api_key(args.api_key_env)
     options = CollectOptions(
         n=args.n,
         max_tokens=args.max_tokens,
@@ -108,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if show:
             print(f"speedoflight: {msg}", file=sys.stderr)
 
-    res = collect(args.url, args.prompts, args.out, options, api_key=api_key, progress=show, say=say)
+    res = collect(args.url, args.prompts, args.out, options, api_key=key, progress=show, say=say)
     if args.json or args.csv:  # --csv: the result as one row
         emit(args, res.to_dict(), rows=[res.to_dict()])
         return 0

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-from ..errors import InputError
-from ._common import add_output_flags, emit, int_list, positive, positive_int, progress
+from ._common import add_output_flags, api_key, emit, int_list, positive, positive_int, progress
 
 __all__ = ["add_parser", "run"]
 
@@ -67,11 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..serving.latency import measure_latency, write_latency_csv
 
     check_out_file(args.out, (".csv",), "--out")
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise InputError(f"--api-key-env {args.api_key_env}: that environment variable is not set or is empty")
+    key = api_key(args.api_key_env)
     show = progress(args)
     res = measure_latency(
         args.url,
@@ -79,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         context=args.context,
         repeats=args.repeats,
         model=args.model,
-        api_key=api_key,
+        api_key=key,
         timeout=args.timeout,
         progress=(lambda msg: print(f"speedoflight: {msg}", file=sys.stderr)) if show else None,
     )
