@@ -139,6 +139,7 @@ def test_oracle_rejects_bad_settings(tiny):
 
 
 def test_prefixes_from_dump(tmp_path):
+    from speedoflight.errors import InputError
     from speedoflight.readers.dumpfile import write_dump
 
     n = 6
@@ -162,10 +163,12 @@ def test_prefixes_from_dump(tmp_path):
         "versions": {},
     }
     write_dump(str(tmp_path / "d.npz"), arrays, meta)
-    pre, prompts, seqs, pos = prefixes_from_dump(str(tmp_path / "d.npz"), [[1], [2, 3]], [0, 2, 5])
-    assert pre == [[1], [1, 7, 8], [2, 3], [2, 3, 17, 18]]
-    assert prompts == seqs == [0, 0, 1, 1]
-    assert pos == [0, 2, 0, 2]
+    pre, prompts, seqs, pos = prefixes_from_dump(str(tmp_path / "d.npz"), [[1], [2, 3]], [0, 2, 3])
+    assert pre == [[1], [1, 7, 8], [1, 7, 8, 9], [2, 3], [2, 3, 17, 18], [2, 3, 17, 18, 19]]
+    assert prompts == seqs == [0, 0, 0, 1, 1, 1]
+    assert pos == [0, 2, 3, 0, 2, 3]
+    with pytest.raises(InputError, match="--positions 5 is beyond the continuations"):
+        prefixes_from_dump(str(tmp_path / "d.npz"), [[1], [2, 3]], [0, 2, 5])
     # two continuations of one prompt
     write_dump(
         str(tmp_path / "d2.npz"), {**arrays, "prompt": np.zeros(n, dtype=np.int64)}, {**meta, "samples_per_prompt": 2}
