@@ -34,20 +34,32 @@ def _next_logprobs(model, ids, temperature):
     return torch.log_softmax(z / temperature, dim=-1).numpy()
 
 
+_BRUTE: dict[tuple[tuple[int, ...], float, int], list[tuple[float, int]]] = {}
+
+
 def _brute_force(model, prefix, temperature, depth):
-    """Every path up to ``depth``: (log-probability, depth), each from its own full forward passes."""
-    memo: dict[tuple[int, ...], np.ndarray] = {}
+    """Every path up to ``depth``: (log-probability, depth), from full forward passes without any cache.
 
-    def lp(path):
-        if path not in memo:
-            memo[path] = _next_logprobs(model, prefix + list(path), temperature)
-        return memo[path]
-
+    The paths of one length go through the model together (equal lengths: no padding, no mask), one batch per
+    depth; the result is kept per (prefix, temperature, depth), as the lookahead does not change it.
+    """
+    key = (tuple(prefix), temperature, depth)
+    if key in _BRUTE:
+        return list(_BRUTE[key])
+    logp: dict[tuple[int, ...], float] = {(): 0.0}
     nodes = []
     for d in range(1, depth + 1):
-        for path in itertools.product(range(V), repeat=d):
-            nodes.append((sum(lp(path[:i])[path[i]] for i in range(d)), d))
-    return nodes
+        parents = list(itertools.product(range(V), repeat=d - 1))
+        with torch.inference_mode():
+            ids = torch.tensor([prefix + list(path) for path in parents])
+            z = model(input_ids=ids).logits[:, -1].to(torch.float64)
+        rows = torch.log_softmax(z / temperature, dim=-1).numpy()
+        for path, row in zip(parents, rows, strict=True):
+            for t in range(V):
+                logp[(*path, t)] = logp[path] + float(row[t])
+                nodes.append((logp[(*path, t)], d))
+    _BRUTE[key] = nodes
+    return list(nodes)
 
 
 def test_tree_batch_matches_full_forward(tiny):
