@@ -377,3 +377,19 @@ def test_a_user_error_on_a_worker_is_one_line_and_not_retried(client, tmp_path):
     with pytest.raises(InputError, match="shard 1: damaged"):
         run_tasks(client, fail, [(1, str(tally))])
     assert tally.read_text().count("called") == 1
+
+
+def test_a_dump_and_its_early_exit_view_are_not_pooled_on_the_cluster(client, tmp_path):
+    """The full model's dump and its early-exit view are two distributions of one model: refused, not pooled."""
+    import shutil
+
+    for f in ("data/smollm2-t1.npz", "data/pair/smollm2-t1-early-exit-12.npz"):
+        shutil.copy(f, tmp_path)
+    from speedoflight.theory.curve import bound_curve
+    from speedoflight.theory.estimator import estimate
+
+    says = r"its view is 'full' but .*early-exit-12\.npz's is 'early-exit:12'"
+    with pytest.raises(InputError, match=says):
+        estimate(str(tmp_path), client=client)
+    with pytest.raises(InputError, match=says):
+        bound_curve([1, 8], sources=[str(tmp_path)], client=client)

@@ -381,3 +381,43 @@ def test_oracle_positions_beyond_the_continuations_are_refused_not_dropped():
         prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [-1])
     got = prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [32])
     assert {len(p) for p in got[0]} == {3 + 32}  # the last position (the whole continuation) is inside
+
+
+@pytest.fixture
+def dump_and_view(tmp_path):
+    """A folder holding the shipped dump and one of its early-exit views (which `dump --early-exit` writes beside)."""
+    import shutil
+
+    for f in ("data/smollm2-t1.npz", "data/pair/smollm2-t1-early-exit-12.npz"):
+        shutil.copy(f, tmp_path)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["estimate", "{d}"], ["bound", "--from", "{d}", "-P", "8"]],
+    ids=["estimate", "bound"],
+)
+def test_a_dump_and_its_early_exit_view_are_not_pooled(capsys, dump_and_view, argv):
+    """Pooled they gave mu 1.62 for a verifier of mu 2.77 with exit 0; the view is another distribution."""
+    assert_user_error(capsys, [a.format(d=dump_and_view) for a in argv], "its view is 'full'", "'early-exit:12'")
+
+
+def test_a_pool_of_a_dump_and_its_early_exit_view_is_refused(dump_and_view):
+    from speedoflight import pool
+    from speedoflight.errors import InputError
+
+    with pytest.raises(InputError, match="its view is 'full'"):
+        pool(dump_and_view)
+
+
+def test_a_dump_with_a_damaged_pair_record_is_one_line(tmp_path, capsys):
+    with np.load("data/pair/smollm2-t1-early-exit-12.npz") as z:
+        arrays = {k: np.asarray(z[k]) for k in z.files if k != "metadata"}
+        meta = json.loads(str(z["metadata"]))
+    for k in ("format", "version"):
+        meta.pop(k, None)
+    for bad in ("early-exit:12", {"view": 12}, {"views": "full"}):
+        path = tmp_path / "bad.npz"
+        write_dump(str(path), arrays, {**meta, "pair": bad})
+        assert_user_error(capsys, ["estimate", str(path)], "'pair'", "damaged")

@@ -56,6 +56,7 @@ __all__ = [
     "ROW_ARRAYS",
     "VERSION",
     "dump_chunks",
+    "dump_view",
     "is_dump",
     "read_dump_arrays",
     "read_metadata",
@@ -277,7 +278,39 @@ def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
             f"{path}: the dump's metadata gives temperature {t!r}, not a number > 0; the file is damaged, re-create "
             "it with `speedoflight dump`"
         )
+    pair = meta.get("pair")
+    if pair is not None and not (
+        isinstance(pair, dict)
+        and isinstance(pair.get("view", ""), str)
+        and isinstance(pair.get("views", []), list)
+        and all(isinstance(v, str) for v in pair.get("views", []))
+        and isinstance(pair.get("files", []), list)
+        and all(isinstance(f, str) for f in pair.get("files", []))
+    ):
+        raise InputError(
+            f"{path}: the dump's metadata gives a 'pair' that is not a record of early-exit views (a view name, "
+            "lists of names and files); the file is damaged, re-create it with `speedoflight dump`"
+        )
     return meta
+
+
+def dump_view(meta: dict[str, Any]) -> str:
+    """Return which view of its model a dump holds: ``"full"``, or ``"early-exit:L"`` for ``dump --early-exit``.
+
+    Parameters
+    ----------
+    meta
+        The dump's metadata (checked by the reader).
+
+    Returns
+    -------
+    str
+        The view's name; a dump written without early-exit views holds the full model.
+
+    """
+    pair = meta.get("pair")
+    view = pair.get("view") if isinstance(pair, dict) else None
+    return view if isinstance(view, str) and view else "full"
 
 
 def _missing(path: str, exc: KeyError) -> InputError:

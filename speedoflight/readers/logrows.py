@@ -44,9 +44,12 @@ def logprob_rows(
 
     """
     from .._util.paths import expand_paths
+    from .verifier import OneVerifier
 
+    check = OneVerifier()
     for path in expand_paths([paths] if isinstance(paths, str) else paths):
         with open_source(path, kind=kind, vocab_size=vocab_size) as src:
+            check.add(src)
             full = check_pool_source(src, temperature)
             for chunk in src.chunks(chunk_bytes):
                 yield chunk_logprobs(src, chunk, temperature, full), full

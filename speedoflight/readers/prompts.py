@@ -39,7 +39,9 @@ def read_prompts(path: str) -> list[tuple[str, str]]:
         text_all = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         bad_line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {bad_line} is not valid UTF-8 (byte {exc.start}); save the file as UTF-8") from None
+        raise InputError(
+            f"{path}: line {bad_line} is not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
+        ) from None
     lines = text_all.splitlines()
     jsonl = path.lower().endswith((".jsonl", ".ndjson"))
     for i, line in enumerate(lines, 1):

@@ -294,6 +294,7 @@ def bound_curve(
         from .._util.paths import expand_paths
         from ..readers import check_one_vocabulary, open_source
         from ..readers.scan import scan
+        from ..readers.verifier import check_shards
         from .estimator import MomentsScan
         from .iid import AtomScan
 
@@ -305,14 +306,13 @@ def bound_curve(
             o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened
         )
         moments = MomentsScan(opened, temperature=temperature)
+        check_shards(opened)
         atoms = AtomScan(tail=tail, t_max=max(40.0, math.log(pp.max()) + 12))
         paths = TrajectoryScan() if with_traj else None
         consumers = [moments, atoms, *([paths] if paths else []), *also]
         if client is not None:
             from ..readers.scan import mergeable, scan_shards
-            from .estimator import check_shards
 
-            check_shards(opened, temperature)
             on_workers = [c for c in consumers if mergeable(c)]
             here = [c for c in consumers if not mergeable(c)]
             open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}

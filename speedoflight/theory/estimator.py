@@ -244,10 +244,10 @@ def estimate(
     if sources_out is not None:
         sources_out.extend(sources)
     acc = MomentsScan(sources, temperature=temperature, per_row=per_row)
+    check_shards(sources, temperature)
     if client is not None:
         if per_row:
             raise InputError("--per-row keeps every row on one machine: drop it with --scheduler")
-        check_shards(sources, temperature)
         from ..readers.scan import scan_shards
 
         open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
@@ -275,28 +275,10 @@ def check_shards(sources: Sequence[Source], temperature: float) -> None:
         Naming the first shard that differs from the first.
 
     """
-    from .._util.provenance import model_name
+    from ..readers.verifier import check_shards as check
 
-    def facts(s: Source) -> dict[str, Any]:
-        meta = s.metadata or {}
-        return {
-            "vocabulary": s.vocab_size,
-            "model": model_name(meta) or None,
-            "temperature": meta.get("temperature")
-            if s.format.startswith("speedoflight") or s.format.endswith("-jsonl")
-            else None,
-            "kind": s.kind,
-        }
-
-    first = facts(sources[0])
-    for s in sources[1:]:
-        mine = facts(s)
-        for key, v in mine.items():
-            if v is not None and first[key] is not None and v != first[key]:
-                raise InputError(
-                    f"{s.path}: its {key} is {v!r} but {sources[0].path}'s is {first[key]!r}; shards must come "
-                    "from one verifier, run them separately"
-                )
+    del temperature  # the shards' own temperatures are compared with each other
+    check(sources)
 
 
 class MomentsScan:
