@@ -14,9 +14,15 @@ __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_CONFIDENCE",
     "FASTMATH",
+    "MIN_TEMPERATURE",
     "MISSING_LOGPROB",
     "sum_tolerance",
 ]
+
+#: The least temperature > 0 the rows are rescaled to. Below it 1/T overflows float64, while at it every row of
+#: float32 or 16-bit values is already the greedy one-hot (neighbouring values differ by >= 1e-45, times 1e300);
+#: use 0 for greedy decoding.
+MIN_TEMPERATURE = 1e-300
 
 #: fastmath flags for the kernels: reassociation lets LLVM vectorise the row
 #: sums; no ``nnan``/``ninf``, because the kernels must see NaN and inf to

@@ -421,3 +421,44 @@ def test_a_dump_with_a_damaged_pair_record_is_one_line(tmp_path, capsys):
         path = tmp_path / "bad.npz"
         write_dump(str(path), arrays, {**meta, "pair": bad})
         assert_user_error(capsys, ["estimate", str(path)], "'pair'", "damaged")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("temperature", [1e-19, 1e-100, 1e-300])
+def test_a_tiny_temperature_gives_the_greedy_limit(dtype, temperature):
+    """At T = 1e-19 and below the rows came out NaN ("n/a", exit 0): the limit is the one-hot row, H = M2 = 0."""
+    from speedoflight.kernels.rowmoments import row_moments
+
+    x = np.random.default_rng(0).normal(size=(64, 100)).astype(dtype)
+    top2 = np.sort(x.astype(np.float64), axis=1)[:, -2:]
+    assert (np.diff(top2, axis=1) * (1 / temperature) > 746).all()  # no ties: every other entry is exp(-746) = 0
+    out = row_moments(x, "logits", temperature=temperature)
+    assert (out == 0).all()
+
+
+@pytest.mark.parametrize("gap_over_t", [0.5, 5.0, 30.0, 700.0])
+def test_a_small_temperature_on_two_tokens_is_the_binary_entropy(gap_over_t):
+    """Two logits a gap g apart at temperature T: p = 1 / (1 + e^(g/T)), H and M2 in closed form."""
+    from speedoflight.kernels.rowmoments import row_moments
+
+    t = 1e-12
+    gap = gap_over_t * t
+    x = np.array([[3.0, 3.0 - gap]])
+    g = (x[0, 0] - x[0, 1]) / t  # the gap as stored (3 - gap rounds)
+    log_p = -np.logaddexp(0.0, -g)  # the larger entry
+    log_q = -np.logaddexp(0.0, g)
+    p, q = np.exp(log_p), np.exp(log_q)
+    h = -(p * log_p + q * log_q)
+    m2 = p * log_p**2 + q * log_q**2
+    out = row_moments(x, "logits", temperature=t)
+    # log(S0) with S0 = 1 + e^-g keeps e^-g to the float spacing at 1: absolute accuracy about 2e-16
+    assert out[0, 0] == pytest.approx(h, rel=1e-9, abs=1e-15)
+    assert out[0, 2] == pytest.approx(m2, rel=1e-9, abs=1e-14)
+
+
+def test_a_temperature_below_the_float_range_is_one_line(capsys, tmp_path):
+    path = tmp_path / "z.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32))
+    assert_user_error(
+        capsys, ["estimate", str(path), "--kind", "logits", "--temperature", "1e-310"], "below 1e-300", "0"
+    )

@@ -49,6 +49,11 @@ __all__ = [
     "threshold_infimum",
 ]
 
+#: Below this, ``exp(y)`` is exactly 0.0 in float64 (the least subnormal is exp(-744.44)), so a term is skipped
+#: without changing any sum. Comparing with -inf instead let a temperature of 1e-19 through with y near -1e20,
+#: whose vectorised exp and y*y gave NaN: the greedy limit came out as n/a.
+EXP_UNDERFLOW = -746.0
+
 # What the values of a row are.
 KIND_LOGITS = 0
 KIND_LOGPROBS = 1
@@ -238,7 +243,7 @@ def moments_table(codes, table, flags, full, vocab, tol, check_sum, caps, out, s
         s2 = 0.0
         for j in range(w):
             y = table[codes[r, j], 3] - m
-            if y > -np.inf:
+            if y > EXP_UNDERFLOW:  # exp(y) is exactly 0 below: skipping changes no sum, and y*y cannot overflow
                 e = math.exp(y)
                 s0 += e
                 s1 += e * y
@@ -284,8 +289,10 @@ def moments_float(values, kind, inv_t, full, vocab, tol, check_sum, caps, out, s
         for j in range(w):
             v = values[r, j]
             x = (math.log(v) if v > 0.0 else -np.inf) if kind == KIND_PROBS else v
-            y = x * inv_t - ms
-            if y > -np.inf:
+            # shift, then scale: x * inv_t - ms, contracted to one fused multiply-add, left the max entry at the
+            # rounding error of m * inv_t (+2,000 at T = 1e-19: exp overflowed and the row came out NaN)
+            y = (x - m) * inv_t
+            if y > EXP_UNDERFLOW:  # exp(y) is exactly 0 below: skipping changes no sum, and y*y cannot overflow
                 e = math.exp(y)
                 s0 += e
                 s1 += e * y

@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from .._config import MISSING_LOGPROB, sum_tolerance
+from .._config import MIN_TEMPERATURE, MISSING_LOGPROB, sum_tolerance
 from ..errors import InputError
 from . import moments as K
 
@@ -139,6 +139,10 @@ def row_moments(
         raise InputError(f"{where}: top-k rows ({w} < vocabulary {vocab}) must be log-probabilities or probabilities")
     if not np.isfinite(temperature) or temperature < 0:
         raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
+    if 0 < temperature < MIN_TEMPERATURE:
+        raise InputError(
+            f"--temperature {temperature:g} is below {MIN_TEMPERATURE:g}, where 1/T overflows; use 0 for greedy decoding"
+        )
     if not full and temperature != 1.0:
         raise InputError(
             f"{where}: a temperature other than 1 cannot be applied to top-k rows (the tail is unknown); "

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._config import DEFAULT_CHUNK_BYTES, MISSING_LOGPROB
+from .._config import DEFAULT_CHUNK_BYTES, MIN_TEMPERATURE, MISSING_LOGPROB
 from ..errors import InputError
 from ._base import RowChunk, Source
 
@@ -217,6 +217,8 @@ def check_pool_source(src: Source, temperature: float) -> bool:
         raise InputError(f"{src.path}: top-k rows cannot be rescaled to temperature {temperature}")
     if full and temperature <= 0:
         raise InputError("--temperature must be > 0 for a pool (at 0 every row is deterministic)")
+    if full and temperature < MIN_TEMPERATURE:
+        raise InputError(f"--temperature {temperature:g} is below {MIN_TEMPERATURE:g}, where 1/T overflows")
     return full
 
 
