@@ -148,3 +148,75 @@ def test_the_grafted_optimum_from_a_url(memfs):
     here = optimum("data/smollm2-t1-x8.npz", pmax=8, replicates=2, seed=1, tail="both")
     for a, b in ((here.lower, there.lower), (here.upper, there.upper)):
         np.testing.assert_array_equal(a.curves, b.curves)
+
+
+class _ClientPayloadError(Exception):
+    """Stands for an HTTP client's own error type (aiohttp's are not OSError)."""
+
+
+_ClientPayloadError.__module__ = "aiohttp.client_exceptions"
+
+
+@pytest.fixture
+def flaky(memfs):
+    """``flaky://``: memory://'s files, whose store fails as told (``Flaky.fail``) in listing, opening or reading."""
+    from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
+
+    class FlakyFile(MemoryFile):
+        def read(self, length=-1):
+            if Flaky.fail.get("read") and self.tell() > 0:
+                raise Flaky.fail["read"]
+            return super().read(length)
+
+    class Flaky(MemoryFileSystem):
+        protocol = "flaky"
+        fail: dict = {}  # noqa: RUF012
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            return MemoryFileSystem._strip_protocol(path.replace("flaky://", "memory://", 1))
+
+        def info(self, path, **kw):
+            if "info" in Flaky.fail:
+                raise Flaky.fail["info"]
+            return super().info(path, **kw)
+
+        def _open(self, path, mode="rb", **kw):
+            f = super()._open(path, mode, **kw)
+            if "b" in mode and "r" in mode:
+                return FlakyFile(self, path, f.getvalue())
+            return f
+
+    fsspec.register_implementation("flaky", Flaky, clobber=True)
+    Flaky.store = memfs.store  # the same in-process files as memory://
+    Flaky.pseudo_dirs = memfs.pseudo_dirs
+    yield Flaky
+    Flaky.fail = {}
+
+
+@pytest.mark.parametrize(
+    ("where", "exc", "says"),
+    [
+        ("info", ConnectionRefusedError(111, "Connection refused"), "ConnectionRefusedError"),
+        ("info", TimeoutError(), "did not answer in time"),
+        ("read", ConnectionResetError(104, "Connection reset by peer"), "ConnectionResetError"),
+        ("read", TimeoutError(), "did not answer in time"),
+        ("read", _ClientPayloadError("Response payload is not completed"), "_ClientPayloadError"),
+    ],
+    ids=["refused", "info-timeout", "reset-mid-read", "read-timeout", "client-error"],
+)
+def test_a_store_that_fails_is_one_line(flaky, memfs, capsys, where, exc, says):
+    """Connection errors and time-outs while listing or mid-read are one line naming the URL, not a traceback."""
+    _put(memfs, "data/smollm2-t1.npz", "t1.npz")
+    flaky.fail = {where: exc}
+    assert_user_error(capsys, ["estimate", "flaky:///sol/t1.npz"], "flaky:///sol/t1.npz", says)
+
+
+def test_a_bug_is_not_called_a_store_failure():
+    """Only the store's failures become one line: a TypeError from this package's code stays a traceback."""
+    from speedoflight._util.remote import _answers
+
+    with pytest.raises(TypeError), _answers("memory:///x"):
+        raise TypeError("a bug")
+    with pytest.raises(InputError, match="could not be read"), _answers("memory:///x"):
+        raise _ClientPayloadError("cut")

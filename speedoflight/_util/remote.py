@@ -52,17 +52,81 @@ def _fs(url: str) -> tuple[Any, str]:
         raise InputError(f"{url}: fsspec does not read this address ({exc}); check the scheme") from None
 
 
+#: Packages whose exceptions mean "the store could not be reached or read" (their own types, not OSError):
+#: aiohttp under http(s), botocore under s3, google's under gcs, azure's under abfs, requests and urllib3.
+_STORE_PACKAGES = ("aiohttp", "aiobotocore", "botocore", "google", "azure", "requests", "urllib3", "gcsfs", "s3fs")
+
+
+def _from_the_store(exc: BaseException) -> bool:
+    """Whether ``exc`` is a filesystem's failure (network, time-out, service), not a bug of this package."""
+    if isinstance(exc, OSError):  # ConnectionError, TimeoutError (asyncio's too), socket errors
+        return True
+    return any(type(e).__module__.split(".")[0] in _STORE_PACKAGES for e in (exc, exc.__cause__) if e is not None)
+
+
 @contextlib.contextmanager
 def _answers(url: str) -> Iterator[None]:
-    """Turn a filesystem's failure (missing object, no access, no network) into one line naming the URL."""
+    """Turn a filesystem's failure (missing object, no access, no network, a time-out) into one line naming the URL."""
     try:
         yield
     except FileNotFoundError:
         raise InputError(f"{url}: no such file; check the address") from None
     except PermissionError:
         raise InputError(f"{url}: access denied; check the credentials of its filesystem") from None
-    except OSError as exc:
-        raise InputError(f"{url}: could not be read ({exc.__class__.__name__}: {exc})") from None
+    except TimeoutError:
+        raise InputError(f"{url}: the store did not answer in time; check the network and try again") from None
+    except Exception as exc:
+        if not _from_the_store(exc):
+            raise
+        what = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise InputError(
+            f"{url}: could not be read ({exc.__class__.__name__}{': ' + what if what else ''}); check the network "
+            "and the address, and try again"
+        ) from None
+
+
+class _Answering:
+    """A remote file whose reads, seeks and closes fail as one line naming the URL (see :func:`_answers`).
+
+    Every other attribute is the fsspec file's own.
+    """
+
+    def __init__(self, url: str, fh: IO[Any]) -> None:
+        self._url = url
+        self._fh = fh
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+    def __enter__(self) -> _Answering:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Any]:
+        with _answers(self._url):
+            yield from self._fh
+
+    def read(self, *args: Any) -> Any:
+        with _answers(self._url):
+            return self._fh.read(*args)
+
+    def readinto(self, buf: Any) -> int:
+        with _answers(self._url):
+            return int(self._fh.readinto(buf))  # type: ignore[attr-defined]
+
+    def readline(self, *args: Any) -> Any:
+        with _answers(self._url):
+            return self._fh.readline(*args)
+
+    def seek(self, *args: Any) -> int:
+        with _answers(self._url):
+            return int(self._fh.seek(*args))
+
+    def close(self) -> None:
+        with _answers(self._url):
+            self._fh.close()
 
 
 def expand_url(url: str, suffixes: tuple[str, ...]) -> list[str]:
@@ -122,11 +186,10 @@ def url_size(url: str) -> int:
     """
     fs, path = _fs(url)
     with _answers(url):
-        if not fs.exists(path):
-            raise InputError(f"{url}: no such file; check the address")
-        if fs.isdir(path):
-            raise InputError(f"{url}: is a folder, expected a file")
-        return int(fs.size(path))
+        info = fs.info(path)  # not fs.exists, which answers False for a refused connection or a time-out
+    if info.get("type") == "directory":
+        raise InputError(f"{url}: is a folder, expected a file")
+    return int(info.get("size") or 0)
 
 
 def open_url(url: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
@@ -150,7 +213,8 @@ def open_url(url: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
     import fsspec
 
     with _answers(url):
-        return fsspec.open(url, mode, **kwargs).open()  # type: ignore[no-any-return]
+        fh = fsspec.open(url, mode, **kwargs).open()
+    return _Answering(url, fh)  # type: ignore[return-value]  # the file's own interface, each read answering
 
 
 def open_input(path: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
