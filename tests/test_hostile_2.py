@@ -462,3 +462,50 @@ def test_a_temperature_below_the_float_range_is_one_line(capsys, tmp_path):
     assert_user_error(
         capsys, ["estimate", str(path), "--kind", "logits", "--temperature", "1e-310"], "below 1e-300", "0"
     )
+
+
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_measured_from_a_pipe_is_read_once(tmp_path, capsys, command):
+    """`--measured <(cat log)` or a FIFO: the log is read once (a second open of a pipe waits forever, or reads
+    nothing), and gives what the file gives."""
+    import os
+    import threading
+
+    from .helpers import run
+
+    log = "tests/data/llamacpp/server.log"
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    with open(log, "rb") as fh:
+        text = fh.read()
+    opened = []
+
+    def writer():  # one writer: a second open by the command would wait for another, forever
+        with open(fifo, "wb") as w:
+            opened.append("read")
+            w.write(text)
+
+    def unblock():  # the command waits on a second open (or never opened): end it with an empty pipe
+        with open(fifo, "wb"):
+            opened.append("again")
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    base = [command, "--dump", "data/smollm2-t1.npz", "--replicates", "4", "--quiet"]
+    base += ["--pmax", "8"] if command == "compare" else ["--out", str(tmp_path / "r")]
+    timer = threading.Timer(60, unblock)
+    timer.start()
+    try:
+        code, out_pipe, err = run(capsys, *base, "--measured", str(fifo), *(["--json"] if command == "compare" else []))
+    finally:
+        timer.cancel()
+    assert opened == ["read"]
+    assert code == 0, err
+    if command == "compare":
+        code, out_file, err = run(capsys, *base, "--measured", log, "--json")
+        got, want = json.loads(out_pipe)["measured"], json.loads(out_file)["measured"]
+        for row in got + want:  # the source names the path given; everything read from it must agree
+            row.pop("source")
+        assert got == want
+    else:
+        assert (tmp_path / "r" / "report.md").read_text().count("ngram") > 0
