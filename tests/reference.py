@@ -247,3 +247,70 @@ def grafted_reference(
         if np.isfinite(neglogp[crow, 0]) and not deep_enough:
             heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0, pdepth + 1))
     return curve
+
+
+def grafted_reference_caps(
+    neglogp: np.ndarray,
+    ids: np.ndarray,
+    known: dict[tuple[int, ...], int],
+    pool: list[int] | dict[int, list[int]],
+    root_path: tuple[int, ...],
+    rid: int,
+    pmax: int,
+    caps: Sequence[int],
+    depth_bin: Sequence[int] | None = None,
+    root_depth: int = 0,
+) -> list[list[float]]:
+    """Every depth cap from one heapq search (the twin of ``kernels.grafted.grafted_heap_caps``).
+
+    The tree is :func:`grafted_reference`'s. One best-first search pops nodes in key order; a popped node at depth
+    L below the root counts for every cap D >= L that holds fewer than ``pmax`` nodes, and a node is pushed only
+    while some cap that could hold it is open. Returns one curve per cap (in the order of ``caps``, increasing),
+    each equal to ``grafted_reference(..., max_depth=D)``.
+    """
+    import heapq
+
+    gamma = 0x9E3779B97F4A7C15
+    width = neglogp.shape[1]
+
+    def child(u: int, r: int) -> int:
+        return _mix64((u + (r + 1) * gamma) & _MASK)
+
+    def row_of(path: tuple[int, ...] | None, u: int, depth: int) -> int:
+        if path is not None and path in known:
+            return known[path]
+        if depth_bin is not None:
+            rows = pool[int(depth_bin[min(depth, len(depth_bin) - 1)])]  # type: ignore[index]
+        else:
+            rows = pool
+        assert isinstance(rows, list)
+        return rows[((u >> 32) * len(rows)) >> 32]
+
+    caps = sorted(caps)
+    curves: list[list[float]] = [[] for _ in caps]
+    totals = [0.0] * len(caps)
+
+    def open_deepest() -> int:
+        return max((d for d, c in zip(caps, curves, strict=True) if len(c) < pmax), default=0)
+
+    root_row = known[root_path]
+    heap = [(float(neglogp[root_row, 0]), 0.0, rid, root_row, root_path, 0, root_depth)]
+    while heap and open_deepest() > 0:
+        key, pkey, pid, prow, ppath, rank, pdepth = heapq.heappop(heap)
+        level = pdepth + 1 - root_depth
+        if level > open_deepest():
+            continue
+        for i, d in enumerate(caps):
+            if d >= level and len(curves[i]) < pmax:
+                totals[i] += math.exp(-key)
+                curves[i].append(totals[i])
+        deepest = open_deepest()
+        if level <= deepest and rank + 1 < width and np.isfinite(neglogp[prow, rank + 1]):
+            heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, prow, ppath, rank + 1, pdepth))
+        me = child(pid, rank)
+        tok = int(ids[prow, rank])
+        path = (*ppath, tok) if ppath is not None and tok >= 0 and (*ppath, tok) in known else None
+        crow = row_of(path, me, pdepth + 1)
+        if np.isfinite(neglogp[crow, 0]) and level < deepest:
+            heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0, pdepth + 1))
+    return [c + [t] * (pmax - len(c)) for c, t in zip(curves, totals, strict=True)]

@@ -1,9 +1,11 @@
 """The ceiling that compare and report hold measured drafters against: the grafted prediction where it exists.
 
 A dump with sampled continuations (token ids, sampled tokens) gives the real optimum predicted by the grafted
-tree (:func:`speedoflight.simulation.grafted.optimum`), averaged over every position of the continuations
-(``positions="all"``): the ceiling a serving stack's measured acceptance, itself an average over generated
-positions, should be held against. The i.i.d. simulation stays beside it as the model-based value.
+tree (:func:`speedoflight.simulation.grafted.optimum`), averaged over the positions of the continuations
+(``positions="all"``, a seeded sample of :data:`CEILING_ROOTS` of them where there are more): the ceiling a serving
+stack's measured acceptance, itself an average over generated positions, should be held against. The i.i.d.
+simulation stays beside it as the model-based value. The grafted inputs are built once (:func:`ceiling_inputs`)
+and shared by the ceiling, its depth caps and the depth profiles.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import numpy as np
 __all__ = [
     "CEILING_PMAX",
     "CEILING_REPLICATES",
+    "CEILING_ROOTS",
     "DEPTH_REPLICATES",
     "FALLBACK",
     "ceiling_at",
     "ceiling_by_depth",
     "ceiling_by_kind",
     "ceiling_dict",
+    "ceiling_inputs",
     "depth_profiles",
     "grafted_ceiling",
     "no_ceiling_warning",
@@ -32,6 +36,10 @@ __all__ = [
 CEILING_PMAX = 512
 #: Draws of the unknown rows per root (thousands of roots: few draws suffice for the mean).
 CEILING_REPLICATES = 8
+#: Roots of the ceiling: a seeded uniform sample of this many generated positions where there are more (the
+#: shipped dump has 25,600); the interval over prompts covers the sample's own spread (README, How good is the
+#: ceiling?).
+CEILING_ROOTS = 4000
 
 
 #: What a comparison shows, and how far to trust it, where the grafted ceiling cannot be built.
@@ -41,7 +49,14 @@ FALLBACK = (
 )
 
 
-def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any = None, client: Any = None) -> Any:
+def grafted_ceiling(
+    dumps: Sequence[str],
+    pmax: int,
+    seed: int = 0,
+    parts: Any = None,
+    client: Any = None,
+    inputs: Any = None,
+) -> Any:
     """Return the grafted ceiling of the inputs' verifier.
 
     Parameters
@@ -51,16 +66,19 @@ def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any =
     pmax
         Largest P wanted (capped at :data:`CEILING_PMAX`).
     seed
-        Seed of the draws and the bootstrap.
+        Seed of the draws, the sample of roots and the bootstrap.
     parts
         The inputs' arrays from the command's one pass (``ContinuationScan.parts()``), so nothing is read again.
     client
         A dask client: the roots run on its workers, one task per batch of prompts (the same curves).
+    inputs
+        The grafted inputs already built from them (:func:`ceiling_inputs`), shared with the depth caps.
 
     Returns
     -------
     OptimumResult
-        Tails dropped (lower) and lumped (upper), every position a root.
+        Tails dropped (lower) and lumped (upper), roots at every position (at most :data:`CEILING_ROOTS` of them,
+        a seeded sample).
 
     Raises
     ------
@@ -80,7 +98,35 @@ def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any =
         tail="both",
         parts=parts,
         client=client,
+        inputs=inputs,
+        sample=CEILING_ROOTS,
     )
+
+
+def ceiling_inputs(dumps: Sequence[str], parts: Any = None) -> Any:
+    """Return the grafted inputs of the ceiling, both tails, built once for the ceiling, its caps and profiles.
+
+    Parameters
+    ----------
+    dumps
+        The verifier's dumps or API logs.
+    parts
+        Their arrays from the command's one pass.
+
+    Returns
+    -------
+    dict
+        ``{"drop": GraftedInput, "lump": GraftedInput}``.
+
+    Raises
+    ------
+    InputError
+        Where the inputs cannot give a grafted tree.
+
+    """
+    from ..readers.continuations import grafted_inputs
+
+    return grafted_inputs(list(dumps), parts=parts)
 
 
 def no_ceiling_warning(reason: str) -> str:
@@ -134,7 +180,8 @@ def ceiling_dict(res: Any) -> dict[str, Any] | None:
     Returns
     -------
     dict or None
-        ``P``, ``lower`` and ``upper`` (each ``mean``, ``ci_low``, ``ci_high``), ``positions``, ``replicates``,
+        ``P``, ``lower`` and ``upper`` (each ``mean``, ``ci_low``, ``ci_high``), ``positions``, ``roots`` (and
+        ``sampled_from``: the positions there were, where the roots are a sample of them), ``replicates``,
         ``continuations_per_prompt`` and ``note``; None without a ceiling.
 
     """
@@ -145,10 +192,17 @@ def ceiling_dict(res: Any) -> dict[str, Any] | None:
         "lower": res.lower.to_dict(),
         "upper": res.upper.to_dict(),
         "positions": res.positions,
+        "roots": len(res.root_prompt),
+        "sampled_from": res.sampled_from,
         "replicates": res.replicates,
         "continuations_per_prompt": res.continuations_per_prompt,
-        "note": "the real optimum predicted from the dumps' own continuations (grafted tree), averaged over every "
-        "generated position; lower = top-k tails dropped, upper = lumped",
+        "note": "the real optimum predicted from the dumps' own continuations (grafted tree), averaged over "
+        + (
+            f"a seeded sample of {len(res.root_prompt)} of the {res.sampled_from} generated positions"
+            if res.sampled_from
+            else "every generated position"
+        )
+        + "; lower = top-k tails dropped, upper = lumped",
     }
 
 
@@ -177,6 +231,12 @@ DEPTH_REPLICATES = 2
 DEPTH_STRIDE = 4
 
 
+def _every(inputs: Any) -> list[int]:
+    """Every :data:`DEPTH_STRIDE`-th generated position, from the first: the roots of the caps and the profiles."""
+    g = next(iter(inputs.values()))
+    return list(range(0, max(len(p) for p in g.seq_nodes), DEPTH_STRIDE))
+
+
 def ceiling_by_depth(
     dumps: Sequence[str],
     depths: Sequence[int],
@@ -188,6 +248,7 @@ def ceiling_by_depth(
     pools: tuple[Any, Any] | None = None,
     seed: int = 0,
     client: Any = None,
+    inputs: Any = None,
 ) -> Any:
     """Return E[X*(P)] of the best tree of depth <= D for each D, beside the uncapped one (D = None).
 
@@ -197,8 +258,9 @@ def ceiling_by_depth(
         The verifier's dumps.
     depths
         Depth caps to compute (empty: only the uncapped curve). Grafted capped curves take roots at every
-        :data:`DEPTH_STRIDE`-th position with :data:`DEPTH_REPLICATES` draws each (one cap costs a quarter of a
-        ceiling's draws).
+        :data:`DEPTH_STRIDE`-th position with :data:`DEPTH_REPLICATES` draws each, every cap from one search per
+        root and draw (:func:`~speedoflight.simulation.capped.capped_means`, the same curves as one search per
+        cap).
     ceiling
         The grafted ceiling (:func:`grafted_ceiling`); with it the capped curves are grafted too.
     parts
@@ -211,6 +273,8 @@ def ceiling_by_depth(
         Seed of the draws.
     client
         A dask client for the grafted curves (one task per batch of prompts; the same curves).
+    inputs
+        The ceiling's grafted inputs (:func:`ceiling_inputs`); None builds them from ``parts``.
 
     Returns
     -------
@@ -219,6 +283,7 @@ def ceiling_by_depth(
         for K up to the ceiling's largest P.
 
     """
+    from ..simulation.capped import capped_means
     from ..simulation.grafted import optimum as grafted_optimum
     from ..simulation.policies import policy_curve
     from ..simulation.simulate import simulate
@@ -228,33 +293,24 @@ def ceiling_by_depth(
     lo: dict[int | None, Any] = {}
     hi: dict[int | None, Any] = {}
     if ceiling is not None:
+        inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
         ps[None], lo[None], hi[None] = ceiling.P, ceiling.lower.mean, ceiling.upper.mean
-        every = sorted({int(x) for x in ceiling.root_pos})[::DEPTH_STRIDE]
+        every = _every(inputs)
+        pmax = len(ceiling.P)
+        means = capped_means(inputs, every, pmax, depths, replicates=DEPTH_REPLICATES, seed=seed, client=client)
         for d in depths:
-            r = grafted_optimum(
-                list(dumps),
-                pmax=len(ceiling.P),
-                positions=every,
-                replicates=DEPTH_REPLICATES,
-                seed=seed,
-                tail="both",
-                parts=parts,
-                max_depth=int(d),
-                client=client,
-            )
-            assert r.lower is not None
-            assert r.upper is not None
-            ps[d], lo[d], hi[d] = r.P, r.lower.mean, r.upper.mean
+            ps[d], lo[d], hi[d] = ceiling.P, means["drop"][int(d)], means["lump"][int(d)]
         c = grafted_optimum(
             list(dumps),
-            pmax=len(ceiling.P),
+            pmax=pmax,
             positions=every,
             replicates=DEPTH_REPLICATES,
             seed=seed,
             tail="both",
-            parts=parts,
             max_width=1,
             client=client,
+            inputs=inputs,
+            n_boot=0,
         )
         assert c.lower is not None
         assert c.upper is not None
@@ -280,7 +336,14 @@ def ceiling_by_depth(
 
 
 def depth_profiles(
-    dumps: Sequence[str], p: int, *, ceiling: Any, parts: Any = None, seed: int = 0, client: Any = None
+    dumps: Sequence[str],
+    p: int,
+    *,
+    ceiling: Any,
+    parts: Any = None,
+    seed: int = 0,
+    client: Any = None,
+    inputs: Any = None,
 ) -> dict[str, Any]:
     """Return P(X >= d) by depth d for the greedy chain of length P and for the ceiling's best tree of P nodes.
 
@@ -291,13 +354,15 @@ def depth_profiles(
     p
         Tree size: the measured drafters' P.
     ceiling
-        The grafted ceiling (its roots' positions are reused, every :data:`DEPTH_STRIDE`-th).
+        The grafted ceiling (its inputs' positions are reused, every :data:`DEPTH_STRIDE`-th).
     parts
         The dumps' arrays from the command's one pass.
     seed
         Seed of the draws.
     client
         A dask client for the searches (the same profiles).
+    inputs
+        The ceiling's grafted inputs (:func:`ceiling_inputs`); None builds them from ``parts``.
 
     Returns
     -------
@@ -308,8 +373,9 @@ def depth_profiles(
     """
     from ..simulation.grafted import optimum as grafted_optimum
 
+    inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
     depth = min(int(p), 16)
-    every = sorted({int(x) for x in ceiling.root_pos})[::DEPTH_STRIDE]
+    every = _every(inputs)
     out = {}
     for label, width in ((f"greedy chain of {p} (the verifier's top token at each step)", 1), (None, None)):
         r = grafted_optimum(
@@ -319,10 +385,11 @@ def depth_profiles(
             replicates=DEPTH_REPLICATES,
             seed=seed,
             tail="drop",
-            parts=parts,
             max_width=width,
             profile=(int(p), depth),
             client=client,
+            inputs=inputs,
+            n_boot=0,
         )
         out[label or f"ceiling: the best tree of {p} nodes (grafted)"] = r.profile
     return out

@@ -1,10 +1,10 @@
-"""The text of a comparison: its measured table, its summary and its answer-first lines (no computation here)."""
+"""The text of a comparison: its measured table, its summary, its answer-first lines and its folder (no computation)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["UNMEASURED_P", "answer_lines", "measured_markdown", "summary_lines"]
+__all__ = ["UNMEASURED_P", "answer_lines", "measured_markdown", "summary_lines", "write_comparison"]
 
 #: Tree sizes the answer shows the ceiling at when nothing is measured and no P is given.
 UNMEASURED_P = (4, 16, 64)
@@ -178,3 +178,36 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
             out.append(f"  by kind of text at P = {p}: " + ", ".join(parts))
     out += [f"warning: {w}" for w in comp.warnings]
     return out
+
+
+def write_comparison(out_dir: str, comp: Any, command: str | None = None) -> None:
+    """Write ``compare.md``, ``compare.png`` and ``compare.json`` into ``out_dir``, all or nothing.
+
+    Parameters
+    ----------
+    out_dir
+        The folder to write (its other files are left alone; this command's files are each replaced atomically).
+    comp
+        The comparison (:func:`compare`).
+    command
+        The command line that regenerates the folder, quoted in ``compare.md``.
+
+    """
+    import json
+    import os
+
+    from .._util.atomic import atomic_dir
+    from .._util.jsonsafe import finite_or_none
+    from .plots import save_figure
+
+    with atomic_dir(out_dir) as tmp:
+        md = ["# Measured acceptance against the speed of light", ""]
+        if command:
+            md += [f"Regenerate with `{command}`.", ""]
+        md += [comp.markdown(), ""] + [f"- {x}" for x in comp.summary_lines()]
+        md += ["", "Notes:", ""] + [f"- {x}" for x in comp.notes] + ["", "![comparison](compare.png)", ""]
+        with open(os.path.join(tmp, "compare.md"), "w", encoding="utf-8") as fh:
+            fh.write("\n".join(md))
+        with open(os.path.join(tmp, "compare.json"), "w", encoding="utf-8") as fh:
+            json.dump(finite_or_none(comp.to_dict()), fh)
+        save_figure(comp.figure(), os.path.join(tmp, "compare.png"))

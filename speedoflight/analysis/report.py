@@ -116,10 +116,10 @@ def run_report(
     """
     from ..logs.acceptance import read_many
     from ..readers import input_model
-    from ..theory.estimator import estimate
     from ..theory.timing import Timing
     from .compare import compare
     from .evidence import compare_real, figure
+    from .stages import read_dumps
 
     shown: dict[str, str] = {}  # shipped files by name, wherever this install keeps them
     if dumps is None:
@@ -147,7 +147,9 @@ def run_report(
         if params is None:
             raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
         timing = Timing.preset(gpu, params)
-    m = estimate(
+    # each input is read once: the dumps in one pass (the moments, the curves, the pools, the grafted inputs),
+    # shared by the comparison and, where an oracle's pool is the same dump, by its section
+    stage = read_dumps(
         list(dumps),
         kind=kind,
         vocab_size=vocab_size,
@@ -156,6 +158,7 @@ def run_report(
         seed=seed,
         progress=progress,
     )
+    m = stage.moments
     comp = compare(
         list(dumps),
         read_many(measured),
@@ -170,15 +173,26 @@ def run_report(
         vocab_size=vocab_size,
         temperature=temperature,
         tensor=tensor,
+        stage=stage,
     )
     evidence = []
     by_model = _measure_files_by_model(measured)
     for o, p in zip(oracles, pools, strict=True):
         from ..formats.oracle import load_oracle
 
-        oname = str(load_oracle(o)[3].get("model", {}).get("name"))
+        loaded = load_oracle(o)  # opened once: its model names the measure files it is held against
+        oname = str(loaded[3].get("model", {}).get("name"))
         evidence.append(
-            compare_real(o, p, by_model.get(oname, []), replicates=max(replicates, 100), seed=seed, progress=progress)
+            compare_real(
+                o,
+                p,
+                by_model.get(oname, []),
+                replicates=max(replicates, 100),
+                seed=seed,
+                progress=progress,
+                loaded=loaded,
+                stage=stage if stage.same_files([p]) else None,
+            )
         )
     profiles = comp.profiles
     md = report_markdown(comp, m, evidence, tree_size, bool(profiles), command, shown, [*dumps, *measured, *oracles])

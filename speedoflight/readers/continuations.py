@@ -12,7 +12,7 @@ import math
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from .._util.paths import expand_paths
 from .._util.remote import open_input
 from ..errors import InputError
+from .contscan import ContinuationScan, api_log_parts
 
 __all__ = [
     "DEPTH_BLOCK",
@@ -30,6 +31,7 @@ __all__ = [
     "GraftedInput",
     "api_log_parts",
     "grafted_input",
+    "grafted_inputs",
     "listed_entropy",
 ]
 
@@ -111,7 +113,8 @@ class GraftedInput:
     added_sampled: int
 
 
-def _read(path: str) -> dict[str, np.ndarray]:
+def _read(path: str) -> dict[str, Any]:
+    """Read the arrays of the grafted tree from a dump, with its temperature and kinds of text (``_`` keys)."""
     from ..readers.dumpfile import read_dump_arrays, read_metadata
 
     meta = read_metadata(path)
@@ -123,8 +126,9 @@ def _read(path: str) -> dict[str, np.ndarray]:
             f"{path}: the dump lacks {', '.join(missing)}, which the grafted tree needs (token ids and the sampled "
             "tokens); re-dump with this version's `speedoflight dump --samples-per-prompt N`"
         )
-    arrays = read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ()))
+    arrays: dict[str, Any] = dict(read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ())))
     arrays["_temperature"] = np.array(float(meta.get("temperature", 1.0)))
+    arrays["_prompt_kinds"] = meta.get("prompt_kinds")
     return arrays
 
 
@@ -195,6 +199,39 @@ def grafted_input(
     """
     if tail not in ("drop", "lump"):
         raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
+    return grafted_inputs(paths, tails=(tail,), pool=pool, draw=draw, parts=parts)[tail]
+
+
+def grafted_inputs(
+    paths: str | Sequence[str],
+    *,
+    tails: Sequence[str] = ("drop", "lump"),
+    pool: str = "prompt",
+    draw: str = "depth",
+    parts: list[dict[str, Any]] | None = None,
+) -> dict[str, GraftedInput]:
+    """Build :func:`grafted_input` for several tail rules at once: one trie and one set of pools, shared.
+
+    The tries and the pools do not depend on the tail rule (a lumped tail is never in a trie); only the rows do,
+    so they are built once (with ``draw="entropy"`` the bins come from each tail's rows, built apart). Each input
+    is the one :func:`grafted_input` builds for its tail, array for array.
+
+    Parameters
+    ----------
+    paths, pool, draw, parts
+        As for :func:`grafted_input`.
+    tails
+        The tail rules wanted (``"drop"``, ``"lump"``).
+
+    Returns
+    -------
+    dict
+        ``{tail: GraftedInput}`` in the order of ``tails``.
+
+    """
+    bad = [t for t in tails if t not in ("drop", "lump")]
+    if bad or not tails:
+        raise InputError(f"--tail must be drop, lump or both, got {(bad or [''])[0]!r}")
     if pool not in ("prompt", "all"):
         raise InputError(f"--pool must be 'prompt' or 'all', got {pool!r}")
     if draw not in DRAWS:
@@ -206,14 +243,23 @@ def grafted_input(
     temps = {t for t in temps if t == t}  # API logs do not record the temperature
     if len(temps) > 1:
         raise InputError(f"the dumps were sampled at different temperatures ({sorted(temps)}); give one at a time")
-    neg_parts, id_parts, added = [], [], 0
+    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    added = 0
+    for t in tails:
+        neg_parts, id_parts, added = [], [], 0
+        for f, a in zip(files, parts, strict=True):
+            neg, ids, n_add = _rows(a["topk_logprobs"], a["topk_ids"], a["next_token"], a["next_surprisal"], t, f)
+            neg_parts.append(neg)
+            id_parts.append(ids)
+            added += n_add
+        width = max(x.shape[1] for x in neg_parts)
+        rows[t] = (
+            np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.inf) for x in neg_parts]),
+            np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1) for x in id_parts]),
+        )
     seq_all, pos_all, tok_all, prompt_all = [], [], [], []
     seq_base = prompt_base = 0
-    for f, a in zip(files, parts, strict=True):
-        neg, ids, n_add = _rows(a["topk_logprobs"], a["topk_ids"], a["next_token"], a["next_surprisal"], tail, f)
-        neg_parts.append(neg)
-        id_parts.append(ids)
-        added += n_add
+    for a in parts:
         seq = a["seq"].astype(np.int64)
         seq_all.append(seq + seq_base)
         prompt = a["prompt"].astype(np.int64) if "prompt" in a else seq
@@ -222,14 +268,14 @@ def grafted_input(
         tok_all.append(a["next_token"].astype(np.int64))
         seq_base += int(seq.max()) + 1 if seq.size else 0
         prompt_base += int(prompt.max()) + 1 if prompt.size else 0
-    width = max(x.shape[1] for x in neg_parts)
-    neglogp = np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.inf) for x in neg_parts])
-    ids = np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1) for x in id_parts])
     seq, pos = np.concatenate(seq_all), np.concatenate(pos_all)
     tok, prompt = np.concatenate(tok_all), np.concatenate(prompt_all)
     if len(seq) == 0:
         raise InputError(f"{files[0]}: the dump has no rows")
-    return _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added)
+    if draw == "entropy":  # bins from each tail's own rows (their entropies may differ in the last bit)
+        return {t: _build(*rows[t], seq, pos, tok, prompt, t, pool, draw, added) for t in tails}
+    first = _build(*rows[tails[0]], seq, pos, tok, prompt, tails[0], pool, draw, added)
+    return {t: first if t == tails[0] else replace(first, neglogp=rows[t][0], ids=rows[t][1], tail=t) for t in tails}
 
 
 def listed_entropy(neglogp: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -406,158 +452,3 @@ def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added) -> Graf
         tail=tail,
         added_sampled=added,
     )
-
-
-class ContinuationScan:
-    """Collect what the grafted tree needs from dumps during a command's one pass over them (``scan``).
-
-    Sources that are not dumps with token ids and sampled tokens make it unusable (``parts()`` returns None);
-    nothing is refused, since the pass serves other consumers too.
-    """
-
-    wants_logprobs = False
-    wants_ids = True
-
-    def __init__(self) -> None:
-        self._parts: list[dict[str, Any]] = []
-        self._chunks: list[list[Any]] = []
-        self.usable = True
-        #: Why the scan is unusable ('' while it is usable), for the command's warning.
-        self.reason = ""
-
-    def _unusable(self, reason: str) -> None:
-        if self.usable:
-            self.usable, self.reason = False, reason
-
-    def begin(self, index: int, source: Any) -> None:
-        """Start collecting source ``index`` (a speedoflight dump, or the scan is unusable).
-
-        Parameters
-        ----------
-        index
-            The source's place in the pass.
-        source
-            The opened source.
-
-        """
-        if not (source.format.startswith("speedoflight-dump") or source.format.endswith("-jsonl")):
-            self._unusable(
-                f"{source.path} is a {source.format} file of rows, which holds no sampled continuations; the "
-                "grafted ceiling needs a speedoflight dump (`speedoflight dump --samples-per-prompt N`) or an API "
-                "log of continuations (`speedoflight collect`)"
-            )
-        temp = (source.metadata or {}).get("temperature", math.nan)  # API logs: the temperature their requests sent
-        part: dict[str, Any] = {"_temperature": np.array(float(temp))}
-        if source.format.endswith("-jsonl"):
-            part["_path"] = source.path  # checked for sampled tokens once read
-        self._parts.append(part)
-        self._chunks.append([])
-
-    def add(self, index: int, source: Any, chunk: Any, logprobs: Any, full: bool) -> None:
-        """Keep a chunk's top-k rows, ids, sampled tokens and sequence structure.
-
-        Parameters
-        ----------
-        index, source, chunk
-            Where the chunk comes from, and the chunk (with ``ids`` and ``next_token``).
-        logprobs, full
-            Unused (the rows are taken as stored).
-
-        """
-        if chunk.ids is None or chunk.next_token is None or chunk.seq is None or chunk.pos is None:
-            self._unusable(
-                f"{source.path} records no token ids or sampled tokens, which the grafted ceiling needs; re-dump "
-                "with this version's `speedoflight dump --samples-per-prompt N`"
-            )
-            return
-        self._chunks[index].append(chunk)
-
-    def parts(self) -> list[dict[str, Any]] | None:
-        """Return the per-dump arrays for :func:`grafted_input`, or None where a source could not give them.
-
-        Returns
-        -------
-        list of dict or None
-            One dict of arrays per dump.
-
-        """
-        if not self.usable or not self._parts:
-            self._unusable("no input was read")
-            return None
-        out = []
-        for meta, chunks in zip(self._parts, self._chunks, strict=True):
-            if not chunks:
-                self._unusable("an input holds no rows")
-                return None
-            d = dict(meta)
-            d.update(_joined(chunks))
-            if "_path" in d and (np.any(d["next_token"] < 0) or not np.all(np.isfinite(d["next_surprisal"]))):
-                self._unusable(_no_sampled(str(d["_path"])))
-                return None
-            d.pop("_path", None)
-            out.append(d)
-        return out
-
-
-def _joined(chunks: Sequence[Any]) -> dict[str, np.ndarray]:
-    """One source's chunks as arrays; top-k rows padded to the widest (API logs' chunks differ in width)."""
-    width = max(c.values.shape[1] for c in chunks)
-
-    def pad(a: np.ndarray, fill: float) -> np.ndarray:
-        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
-
-    d = {
-        "topk_logprobs": np.concatenate([pad(c.values, -np.inf) for c in chunks]),
-        "topk_ids": np.concatenate([pad(np.asarray(c.ids), -1) for c in chunks]),
-        "next_token": np.concatenate([c.next_token for c in chunks]),
-        "next_surprisal": np.concatenate([c.surprisal for c in chunks]),
-        "seq": np.concatenate([c.seq for c in chunks]),
-        "pos": np.concatenate([c.pos for c in chunks]),
-    }
-    if all(c.prompt is not None for c in chunks):
-        d["prompt"] = np.concatenate([c.prompt for c in chunks])
-    return d
-
-
-def _no_sampled(path: str) -> str:
-    return (
-        f"{path}: the log does not record every sampled token and its log-probability, which the grafted tree "
-        "needs; log with logprobs on (OpenAI: logprobs=true, top_logprobs=20; vLLM: logprobs=20), or use "
-        "`speedoflight collect`"
-    )
-
-
-def api_log_parts(path: str) -> dict[str, Any]:
-    """Read an API log (JSONL with top-k log-probabilities) with token identities, as the grafted tree needs it.
-
-    A response's ``n`` choices are one prompt's continuations, and lines with the same ``prompt`` (or
-    ``request.prompt`` / ``request.messages``) are grouped into one prompt too
-    (:func:`speedoflight.readers.jsonl.prompt_key`); any other line is a prompt of its own. Token ids come from
-    vLLM and SGLang; OpenAI's token strings (their bytes where given) stand for ids.
-
-    Parameters
-    ----------
-    path
-        The log.
-
-    Returns
-    -------
-    dict
-        ``topk_logprobs``, ``topk_ids``, ``next_token``, ``next_surprisal``, ``seq``, ``pos``, ``prompt``.
-
-    Raises
-    ------
-    InputError
-        When the log does not record the sampled tokens.
-
-    """
-    from . import _check_file, jsonl
-
-    _check_file(path)
-    info = jsonl.describe(path)
-    chunks = list(jsonl.jsonl_chunks(path, info.layout, with_ids=True))
-    out: dict[str, Any] = {"_temperature": np.array(math.nan if info.temperature is None else info.temperature)}
-    out.update(_joined(chunks))
-    if np.any(out["next_token"] < 0) or not np.all(np.isfinite(out["next_surprisal"])):
-        raise InputError(_no_sampled(path))
-    return out

@@ -1,0 +1,148 @@
+"""The grafted optimum of depth <= D for several caps D at once: one best-first search per root and draw.
+
+A drafter that pays per level of its tree is held against the best tree of depth <= D, for each D it could use
+(:func:`speedoflight.analysis.ceiling.ceiling_by_depth`). Run one cap at a time, that is one search per cap; here
+one search serves every cap (:func:`~speedoflight.kernels.grafted.grafted_heap_caps`): on the grafted tree, whose
+nodes draw their rows by their own identity and whose keys only grow along a path, the search capped at D pops
+the depth <= D nodes of any deeper search in the same order. Each cap's curve is bit for bit the one
+:func:`~speedoflight.simulation.grafted.optimum` gives with ``max_depth=D`` on the same roots and draws
+(``tests/test_capped.py`` checks it against the separate runs and against the heapq twin).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..readers.continuations import GraftedInput
+from .grafted import _roots, _seed_ids, run_roots
+
+__all__ = ["BLOCK_ROOTS", "capped_means", "run_roots_caps"]
+
+#: Distinct roots per batch (the batch's curves, ``[roots, caps, P]``, are summed per prompt before the next).
+BLOCK_ROOTS = 1024
+
+
+def run_roots_caps(
+    g: GraftedInput, uniq: np.ndarray, pmax: int, replicates: int, seed: int, caps: np.ndarray
+) -> np.ndarray:
+    """Return ``[len(uniq), len(caps), pmax]``: per root and cap, the mean curve over replicates (a dask task).
+
+    Parameters
+    ----------
+    g
+        The grafted input.
+    uniq
+        Distinct root nodes.
+    pmax, replicates, seed
+        As for :func:`~speedoflight.simulation.grafted.optimum`.
+    caps
+        Increasing depth caps.
+
+    Returns
+    -------
+    ndarray
+        The curves of :func:`~speedoflight.simulation.grafted.run_roots` with ``max_depth=caps[c]``, bit for bit.
+
+    """
+    from ..kernels.grafted import grafted_roots_caps
+
+    curves = np.zeros((len(uniq), len(caps), pmax))
+    if not np.all(g.neglogp >= 0):  # keys that shrink along a path: one search cannot stand for the caps
+        for c, d in enumerate(caps.tolist()):
+            curves[:, c] = run_roots(g, uniq, pmax, replicates, seed, int(d))[0]
+        return curves
+    prompt = g.node_prompt[uniq]
+    grafted_roots_caps(
+        g.neglogp,
+        g.ids,
+        g.node_row,
+        g.child_ptr,
+        g.child_tok,
+        g.child_node,
+        g.pool_rows,
+        g.row_bin,
+        g.depth_bin,
+        uniq,
+        g.prompt_pool_lo[prompt],
+        g.prompt_pool_n[prompt],
+        g.node_depth[uniq],
+        _seed_ids(seed, replicates),
+        caps,
+        curves,
+    )
+    return curves
+
+
+def capped_means(
+    inputs: Mapping[str, GraftedInput],
+    positions: Sequence[int],
+    pmax: int,
+    caps: Sequence[int],
+    *,
+    replicates: int,
+    seed: int = 0,
+    client: Any = None,
+) -> dict[str, dict[int, np.ndarray]]:
+    """Return, per tail and depth cap D, the mean over roots of E[X*(P)] of the best tree of depth <= D.
+
+    Parameters
+    ----------
+    inputs
+        The grafted inputs per tail (:func:`~speedoflight.readers.continuations.grafted_inputs`).
+    positions
+        Root positions (as ``optimum(positions=...)``).
+    pmax
+        Largest P.
+    caps
+        Depth caps (each >= 1).
+    replicates, seed
+        Draws per root and their seed.
+    client
+        A dask client: one task per batch of prompts (the same curves).
+
+    Returns
+    -------
+    dict
+        ``{tail: {D: mean [pmax]}}``: bit for bit the ``mean`` of
+        ``optimum(positions=positions, max_depth=D, replicates=replicates, seed=seed)`` for that tail.
+
+    """
+    want = np.array(sorted({int(d) for d in caps}), dtype=np.int64)
+    if len(want) and want[0] < 1:
+        raise InputError(f"--max-depth must be at least 1, got {int(want[0])}")
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for tail, g in inputs.items():
+        if not len(want):
+            out[tail] = {}
+            continue
+        roots = _roots(g, positions)[0]
+        _, cluster = np.unique(g.node_prompt[roots], return_inverse=True)
+        n_clusters = int(cluster.max()) + 1
+        counts = np.bincount(cluster).astype(np.float64)
+        totals = np.zeros((len(want), n_clusters, pmax))
+        n_batches = math.ceil(len(np.unique(roots)) / BLOCK_ROOTS)
+        if client is not None:
+            n_batches = max(n_batches, 64)
+        batches = [b for b in np.array_split(np.arange(n_clusters), min(n_clusters, n_batches)) if len(b)]
+        picks = [np.flatnonzero(np.isin(cluster, b)) for b in batches]  # root indices, in root order
+        uniqs = [np.unique(roots[sel], return_inverse=True) for sel in picks]
+        parts: Iterator[np.ndarray]
+        if client is None:
+            parts = (run_roots_caps(g, u, pmax, replicates, seed, want) for u, _ in uniqs)
+        else:
+            from .._util.dist import run_tasks
+
+            shared = client.scatter(g, broadcast=True)
+            calls = [(shared, u, pmax, replicates, seed, want) for u, _ in uniqs]
+            parts = iter(run_tasks(client, run_roots_caps, calls, what="batch"))
+        for sel, (_, inv), cur in zip(picks, uniqs, parts, strict=True):
+            for c in range(len(want)):
+                # per prompt, its roots summed in root order: optimum's sums, bit for bit
+                np.add.at(totals[c], cluster[sel], cur[inv, c])
+        out[tail] = {int(d): totals[c].sum(axis=0) / counts.sum() for c, d in enumerate(want.tolist())}
+    return out
