@@ -264,8 +264,9 @@ def grafted_reference_caps(
     """Every depth cap from one heapq search (the twin of ``kernels.grafted.grafted_heap_caps``).
 
     The tree is :func:`grafted_reference`'s. One best-first search pops nodes in key order; a popped node at depth
-    L below the root counts for every cap D >= L that holds fewer than ``pmax`` nodes, and a node is pushed only
-    while some cap that could hold it is open. Returns one curve per cap (in the order of ``caps``, increasing),
+    L below the root counts for every cap D >= L that holds fewer than ``pmax`` nodes, a node is pushed only
+    while some cap that could hold it is open, and when a cap closes the heap drops the entries only it could
+    hold. Returns one curve per cap (in the order of ``caps``, increasing),
     each equal to ``grafted_reference(..., max_depth=D)``.
     """
     import heapq
@@ -298,7 +299,8 @@ def grafted_reference_caps(
     while heap and open_deepest() > 0:
         key, pkey, pid, prow, ppath, rank, pdepth = heapq.heappop(heap)
         level = pdepth + 1 - root_depth
-        if level > open_deepest():
+        before = open_deepest()
+        if level > before:
             continue
         for i, d in enumerate(caps):
             if d >= level and len(curves[i]) < pmax:
@@ -313,4 +315,7 @@ def grafted_reference_caps(
         crow = row_of(path, me, pdepth + 1)
         if np.isfinite(neglogp[crow, 0]) and level < deepest:
             heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0, pdepth + 1))
+        if deepest < before:  # a cap closed: the entries only it could hold leave the heap
+            heap = [x for x in heap if x[6] + 1 - root_depth <= deepest]
+            heapq.heapify(heap)
     return [c + [t] * (pmax - len(c)) for c, t in zip(curves, totals, strict=True)]

@@ -209,6 +209,43 @@ def grafted_roots(
 
 
 @_jit()
+def _keep_shallow(hp, n, p_depth, max_parent_depth):
+    """Keep the heap entries whose slot's parent depth is at most ``max_parent_depth``; rebuild the heap; return n.
+
+    The entries kept are rearranged into a valid 4-ary heap (bottom-up); pops then come out in the same key order
+    as before (ties aside), so the sums they feed are unchanged.
+    """
+    m = 0
+    for i in range(n):
+        if p_depth[np.int64(hp[2 * i + 1])] <= max_parent_depth:
+            hp[2 * m] = hp[2 * i]
+            hp[2 * m + 1] = hp[2 * i + 1]
+            m += 1
+    for i in range((m - 2) // 4, -1, -1):
+        key = hp[2 * i]
+        slot = hp[2 * i + 1]
+        j = i
+        while True:
+            c = 4 * j + 1
+            if c >= m:
+                break
+            best = c
+            bk = hp[2 * c]
+            for t in range(c + 1, min(c + 4, m)):
+                if hp[2 * t] < bk:
+                    bk = hp[2 * t]
+                    best = t
+            if bk >= key:
+                break
+            hp[2 * j] = bk
+            hp[2 * j + 1] = hp[2 * best + 1]
+            j = best
+        hp[2 * j] = key
+        hp[2 * j + 1] = slot
+    return m
+
+
+@_jit()
 def grafted_heap_caps(
     neglogp,
     ids,
@@ -235,7 +272,8 @@ def grafted_heap_caps(
     search in the same key order: one best-first search feeds every cap, each popped node of level L counting for
     every cap D >= L that still has fewer than ``pmax`` nodes. A cap that holds ``pmax`` nodes is full; deeper caps
     fill first (they count every node a shallower one counts), so the caps still open are ``caps[:live]`` and no
-    node deeper than ``caps[live - 1]`` is pushed; one popped deeper than that is dropped. Returns the nodes popped
+    node deeper than ``caps[live - 1]`` is pushed; when a cap closes, the heap drops the entries only it could hold
+    (:func:`_keep_shallow`), and one popped deeper than the open caps is dropped. Returns the nodes popped
     (rows with a negative ``-log p`` break the premise: the caller runs the caps one by one there).
     """
     n_caps, pmax = curves.shape
@@ -279,7 +317,10 @@ def grafted_heap_caps(
             count[c] += 1
         while live > 0 and count[live - 1] == pmax:
             live -= 1
-        deepest = caps[live - 1] if live > 0 else 0
+        if live == 0:
+            break
+        closed = caps[live - 1] < deepest
+        deepest = caps[live - 1]
         sib = rank + 1 < width and neglogp[row, rank + 1] < np.inf and level <= deepest
         me = child_id(pid, rank)
         node = _child_in_trie(pnode, ids[row, rank], child_ptr, child_tok, child_node)
@@ -302,6 +343,8 @@ def grafted_heap_caps(
             p_key[s], p_id[s], p_row[s], p_node[s], s_rank[s], p_depth[s] = pk, pid, row, pnode, rank + 1, pdep
             n += 1
             _sift_up(hp, n - 1, pk + neglogp[row, rank + 1], float(s))
+        if closed:  # what only the closed caps could hold leaves the heap at once, not one pop at a time
+            n = _keep_shallow(hp, n, p_depth, root_depth + deepest - 1)
     for c in range(n_caps):
         for t in range(count[c], pmax):
             curves[c, t] = total[c]

@@ -124,7 +124,7 @@ def capped_means(
         _, cluster = np.unique(g.node_prompt[roots], return_inverse=True)
         n_clusters = int(cluster.max()) + 1
         counts = np.bincount(cluster).astype(np.float64)
-        totals = np.zeros((len(want), n_clusters, pmax))
+        totals = np.zeros((n_clusters, len(want), pmax))
         n_batches = math.ceil(len(np.unique(roots)) / BLOCK_ROOTS)
         if client is not None:
             n_batches = max(n_batches, 64)
@@ -141,8 +141,8 @@ def capped_means(
             calls = [(shared, u, pmax, replicates, seed, want) for u, _ in uniqs]
             parts = iter(run_tasks(client, run_roots_caps, calls, what="batch"))
         for sel, (_, inv), cur in zip(picks, uniqs, parts, strict=True):
-            for c in range(len(want)):
-                # per prompt, its roots summed in root order: optimum's sums, bit for bit
-                np.add.at(totals[c], cluster[sel], cur[inv, c])
-        out[tail] = {int(d): totals[c].sum(axis=0) / counts.sum() for c, d in enumerate(want.tolist())}
+            np.add.at(totals, cluster[sel], cur[inv])  # per prompt and cap, its roots in root order: optimum's sums
+        out[tail] = {
+            int(d): np.ascontiguousarray(totals[:, c]).sum(axis=0) / counts.sum() for c, d in enumerate(want.tolist())
+        }
     return out
