@@ -54,7 +54,9 @@ def test_the_threshold_bound_in_blocks_is_the_one_table():
     t = np.arange(3000) * 0.01
     g = np.cumsum(rng.random(3000))
     p = np.unique(np.round(np.geomspace(1, 1e6, 700)))
-    np.testing.assert_array_equal(threshold_bound(g, t, p), np.min(g[None, :] + p[:, None] * np.exp(-t[None, :]), axis=1))
+    np.testing.assert_array_equal(
+        threshold_bound(g, t, p), np.min(g[None, :] + p[:, None] * np.exp(-t[None, :]), axis=1)
+    )
 
 
 def test_same_files(stage):
