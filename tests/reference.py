@@ -319,3 +319,77 @@ def grafted_reference_caps(
             heap = [x for x in heap if x[6] + 1 - root_depth <= deepest]
             heapq.heapify(heap)
     return [c + [t] * (pmax - len(c)) for c, t in zip(curves, totals, strict=True)]
+
+
+def trie_reference(
+    order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, row_prompt: np.ndarray
+) -> tuple:
+    """The tries of logged contexts one token at a time (the twin of ``readers.continuations._trie``).
+
+    Continuation by continuation and token by token, a node is made the first time its context is reached, takes
+    the first row logged there, and lists its children in the order they are made.
+    """
+    seqs, first = np.unique(seq[order], return_index=True)
+    bounds = [*first.tolist(), len(order)]
+    n_prompts = int(row_prompt.max()) + 1
+    node_row: list[int] = []
+    node_prompt: list[int] = []
+    node_depth: list[int] = []
+    node_conts: list[int] = []
+    children: list[dict[int, int]] = []
+    prompt_root = np.full(n_prompts, -1, dtype=np.int64)
+
+    def new(p: int, depth: int) -> int:
+        node_row.append(-1)
+        node_prompt.append(p)
+        node_depth.append(depth)
+        node_conts.append(0)
+        children.append({})
+        return len(node_row) - 1
+
+    seq_nodes: list[np.ndarray] = []
+    for si in range(len(seqs)):
+        rows = order[bounds[si] : bounds[si + 1]]
+        assert np.array_equal(pos[rows], np.arange(len(rows)))
+        p = int(row_prompt[rows[0]])
+        if prompt_root[p] < 0:
+            prompt_root[p] = new(p, 0)
+        cur = int(prompt_root[p])
+        path = np.empty(len(rows), dtype=np.int64)
+        for d, r in enumerate(rows.tolist()):
+            path[d] = cur
+            node_conts[cur] += 1
+            if node_row[cur] < 0:
+                node_row[cur] = r
+            t = int(tok[r])
+            nxt = children[cur].get(t)
+            if nxt is None:
+                nxt = new(p, d + 1)
+                children[cur][t] = nxt
+            cur = nxt
+        node_conts[cur] += 1
+        seq_nodes.append(path)
+    n_nodes = len(node_row)
+    child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    for u, ch in enumerate(children):
+        child_ptr[u + 1] = child_ptr[u] + len(ch)
+    child_tok = np.array([t for ch in children for t in ch], dtype=np.int64)
+    child_node = np.array([v for ch in children for v in ch.values()], dtype=np.int64)
+    nrow = np.asarray(node_row, dtype=np.int64)
+    known = (nrow >= 0).astype(np.int64)
+    depth = np.asarray(node_depth, dtype=np.int64)
+    for u in np.argsort(-depth, kind="stable").tolist():
+        for c in range(child_ptr[u], child_ptr[u + 1]):
+            known[u] += known[child_node[c]]
+    return (
+        nrow,
+        np.asarray(node_prompt, dtype=np.int64),
+        depth,
+        np.asarray(node_conts, dtype=np.int64),
+        child_ptr,
+        child_tok,
+        child_node,
+        known,
+        seq_nodes,
+        prompt_root,
+    )

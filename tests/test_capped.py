@@ -30,7 +30,7 @@ def test_one_search_gives_every_cap_of_the_separate_searches_bit_for_bit(shipped
     g = shipped[tail]
     roots = np.unique(_roots(g, list(range(0, 32, 4)))[0])[::97]
     caps = np.array(CAPS, dtype=np.int64)
-    together = run_roots_caps(g, roots, 256, 2, 5, caps)
+    together = run_roots_caps(g, roots, 256, 2, 5, caps)[0]
     for c, d in enumerate(CAPS):
         alone = run_roots(g, roots, 256, 2, 5, d)[0]
         np.testing.assert_array_equal(together[:, c], alone)
@@ -157,3 +157,26 @@ def test_a_sample_of_roots_keeps_each_roots_curve(tmp_path):
     assert any("seeded uniform sample of 20" in n for n in part.notes)
     assert part.to_dict()["sampled_from"] == len(full.root_seq)
     np.testing.assert_array_equal(sample_roots(10, 20, 3), np.arange(10))
+
+
+def test_the_ceiling_and_its_caps_from_one_search_are_the_separate_runs(tmp_path):
+    """optimum(caps=): the uncapped per-root curves and each cap's mean, as separate runs on the same sample."""
+    path = tmp_path / "toy.npz"
+    _dump(path, prompts=4, conts=3, length=10, k=4, alpha=0.3, seed=3)
+    inputs = grafted_inputs(str(path))
+    kw = {"pmax": 30, "positions": "all", "replicates": 2, "seed": 7, "tail": "both", "sample": 50, "inputs": inputs}
+    both = optimum(str(path), caps=(1, 2, 4), **kw)
+    plain = optimum(str(path), **kw)
+    again = capped_means(inputs, "all", 30, (1, 2, 4), replicates=2, seed=7, sample=50)
+    assert both.sampled_from == 120
+    for tail, got, want in (("drop", both.lower, plain.lower), ("lump", both.upper, plain.upper)):
+        np.testing.assert_array_equal(got.curves, want.curves)
+        np.testing.assert_array_equal(got.mean, want.mean)
+        np.testing.assert_array_equal(got.ci_low, want.ci_low)
+        for d in (1, 2, 4):
+            alone = optimum(str(path), max_depth=d, **{**kw, "tail": tail})
+            np.testing.assert_array_equal(both.capped[tail][d], alone.main.mean)
+            np.testing.assert_array_equal(again[tail][d], alone.main.mean)
+            assert np.all(both.capped[tail][d] <= got.mean)  # the same roots and draws: a cap only loses
+    with pytest.raises(ValueError, match="depth caps"):
+        optimum(str(path), caps=(2,), max_depth=3, **kw)

@@ -34,11 +34,12 @@ __all__ = [
 
 #: The largest P the ceiling is computed at (every generated position is a root: cost grows with P).
 CEILING_PMAX = 512
-#: Draws of the unknown rows per root (thousands of roots: few draws suffice for the mean).
-CEILING_REPLICATES = 8
+#: Draws of the unknown rows per root. The spread between roots (and prompts) is what the mean pays for: on the
+#: shipped dump the draws add a standard deviation of 0.003 at P = 64 against an interval half-width of 0.10, so one
+#: draw on more roots beats several on fewer at the same cost (README, How good is the ceiling?).
+CEILING_REPLICATES = 1
 #: Roots of the ceiling: a seeded uniform sample of this many generated positions where there are more (the
-#: shipped dump has 25,600); the interval over prompts covers the sample's own spread (README, How good is the
-#: ceiling?).
+#: shipped dump has 25,600); the bootstrap interval over prompts covers the sample's own spread.
 CEILING_ROOTS = 4000
 
 
@@ -56,6 +57,7 @@ def grafted_ceiling(
     parts: Any = None,
     client: Any = None,
     inputs: Any = None,
+    depths: Sequence[int] = (),
 ) -> Any:
     """Return the grafted ceiling of the inputs' verifier.
 
@@ -73,12 +75,15 @@ def grafted_ceiling(
         A dask client: the roots run on its workers, one task per batch of prompts (the same curves).
     inputs
         The grafted inputs already built from them (:func:`ceiling_inputs`), shared with the depth caps.
+    depths
+        Depth caps: the same searches give the best trees of depth <= D on the same roots and draws
+        (``OptimumResult.capped``, for :func:`ceiling_by_depth`).
 
     Returns
     -------
     OptimumResult
         Tails dropped (lower) and lumped (upper), roots at every position (at most :data:`CEILING_ROOTS` of them,
-        a seeded sample).
+        a seeded sample), :data:`CEILING_REPLICATES` draws each.
 
     Raises
     ------
@@ -100,6 +105,7 @@ def grafted_ceiling(
         client=client,
         inputs=inputs,
         sample=CEILING_ROOTS,
+        caps=tuple(depths),
     )
 
 
@@ -225,14 +231,14 @@ def fraction(x: float, value: float) -> float:
     return x / value if value > 0 else math.nan
 
 
-#: Draws per root for the depth-capped ceilings (one curve per cap; the mean over thousands of roots needs few).
+#: Draws per root for the depth profiles (the mean over thousands of roots needs few).
 DEPTH_REPLICATES = 2
-#: The depth-capped ceilings take roots at every DEPTH_STRIDE-th generated position (all alike, so they compare).
+#: The depth profiles take roots at every DEPTH_STRIDE-th generated position.
 DEPTH_STRIDE = 4
 
 
 def _every(inputs: Any) -> list[int]:
-    """Every :data:`DEPTH_STRIDE`-th generated position, from the first: the roots of the caps and the profiles."""
+    """Every :data:`DEPTH_STRIDE`-th generated position, from the first: the roots of the depth profiles."""
     g = next(iter(inputs.values()))
     return list(range(0, max(len(p) for p in g.seq_nodes), DEPTH_STRIDE))
 
@@ -257,10 +263,11 @@ def ceiling_by_depth(
     dumps
         The verifier's dumps.
     depths
-        Depth caps to compute (empty: only the uncapped curve). Grafted capped curves take roots at every
-        :data:`DEPTH_STRIDE`-th position with :data:`DEPTH_REPLICATES` draws each, every cap from one search per
-        root and draw (:func:`~speedoflight.simulation.capped.capped_means`, the same curves as one search per
-        cap).
+        Depth caps to compute (empty: only the uncapped curve). Grafted capped curves come from the ceiling's own
+        roots and draws, every cap and the ceiling from one search per root and draw
+        (:func:`~speedoflight.simulation.capped.run_caps`: the same curves as one search per cap), so each capped
+        curve lies below the ceiling root by root: taken from ``ceiling.capped`` where it has them
+        (``grafted_ceiling(depths=)``), else searched again on the same roots.
     ceiling
         The grafted ceiling (:func:`grafted_ceiling`); with it the capped curves are grafted too.
     parts
@@ -280,7 +287,7 @@ def ceiling_by_depth(
     -------
     DepthCurves
         With the greedy chain's curve (the verifier's top token at every level: what a chain-only engine drafts),
-        for K up to the ceiling's largest P.
+        for K up to the ceiling's largest P, on the ceiling's roots and draws too.
 
     """
     from ..simulation.capped import capped_means
@@ -295,22 +302,20 @@ def ceiling_by_depth(
     if ceiling is not None:
         inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
         ps[None], lo[None], hi[None] = ceiling.P, ceiling.lower.mean, ceiling.upper.mean
-        every = _every(inputs)
         pmax = len(ceiling.P)
-        means = capped_means(inputs, every, pmax, depths, replicates=DEPTH_REPLICATES, seed=seed, client=client)
+        same = {  # the ceiling's own roots and draws
+            "replicates": ceiling.replicates,
+            "seed": ceiling.seed,
+            "client": client,
+            "sample": len(ceiling.root_prompt) if ceiling.sampled_from else None,
+        }
+        means = ceiling.capped
+        if means is None or any(int(d) not in means["drop"] for d in depths):
+            means = capped_means(inputs, "all", pmax, depths, **same)
         for d in depths:
             ps[d], lo[d], hi[d] = ceiling.P, means["drop"][int(d)], means["lump"][int(d)]
         c = grafted_optimum(
-            list(dumps),
-            pmax=pmax,
-            positions=every,
-            replicates=DEPTH_REPLICATES,
-            seed=seed,
-            tail="both",
-            max_width=1,
-            client=client,
-            inputs=inputs,
-            n_boot=0,
+            list(dumps), pmax=pmax, positions="all", tail="both", max_width=1, inputs=inputs, n_boot=0, **same
         )
         assert c.lower is not None
         assert c.upper is not None

@@ -487,11 +487,22 @@ def compare(
     for m in measured:
         if m.P is not None and m.mean_accepted > m.P + 1e-9:
             raise InputError(f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check --tree-size")
+    model = stage.model
+    layers: int | None = None
+    depths: tuple[int, ...] = ()
+    if timing is not None:  # the depth caps a drafter that pays per level needs, searched with the ceiling
+        from .advice import verifier_layers
+
+        layers = verifier_layers(model, n_layers or stage.n_layers)
+        costs = [timing.draft] + [DraftCost.for_drafter(m.name, layers, timing.draft) for m in measured]
+        depths = DEPTHS if any(c.depth_matters for c in costs) else ()
     parts, inputs = stage.parts, stage.inputs  # built once: the ceiling, its depth caps and the profiles share them
     ceiling, missing = None, stage.missing
     if inputs is not None:
         try:
-            ceiling = grafted_ceiling(list(dumps), top, seed=seed, parts=parts, client=client, inputs=inputs)
+            ceiling = grafted_ceiling(
+                list(dumps), top, seed=seed, parts=parts, client=client, inputs=inputs, depths=depths
+            )
         except InputError as exc:
             missing = str(exc)
     if ceiling is not None:
@@ -506,7 +517,6 @@ def compare(
             )
             + f", P <= {len(ceiling.P)}; the simulated optimum (i.i.d. model) stays beside it",
         )
-    model = stage.model
     warnings = comparison_warnings(measured, model, _ceiling_lookup(ceiling, lower, upper), acknowledged=same_model)
     kinds: dict[str, Any] = {}
     if ceiling is None:
@@ -523,14 +533,11 @@ def compare(
         profiles = depth_profiles(
             dumps, min(max(with_dist), 64), ceiling=ceiling, parts=parts, seed=seed, client=client, inputs=inputs
         )
-    layers, advice = None, None
+    advice = None
     if timing is not None:
-        from .advice import advise, verifier_layers
+        from .advice import advise
         from .ceiling import ceiling_by_depth
 
-        layers = verifier_layers(model, n_layers or stage.n_layers)
-        costs = [timing.draft] + [DraftCost.for_drafter(m.name, layers, timing.draft) for m in measured]
-        depths = DEPTHS if any(c.depth_matters for c in costs) else ()
         curves = ceiling_by_depth(
             dumps,
             depths,

@@ -267,7 +267,7 @@ def grafted_heap_caps(
 ):
     """One replicate, one search for every depth cap: ``curves[c]`` is :func:`grafted_heap`'s curve at ``caps[c]``.
 
-    ``caps`` are increasing depth caps (levels below the root). The tree is a fixed function of ``rid`` and keys
+    ``caps`` are non-decreasing depth caps (levels below the root). The tree is a fixed function of ``rid`` and keys
     only grow along a path (``-log p >= 0``), so a search capped at D pops the depth <= D nodes of the uncapped
     search in the same key order: one best-first search feeds every cap, each popped node of level L counting for
     every cap D >= L that still has fewer than ``pmax`` nodes. A cap that holds ``pmax`` nodes is full; deeper caps

@@ -360,70 +360,87 @@ def _pools(
     return pool_rows, lo, n, row_bin, depth_bin
 
 
+def _trie(order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, row_prompt: np.ndarray) -> tuple:
+    """Return the tries of logged contexts as flat arrays, nodes numbered in the order they are first reached.
+
+    Continuation by continuation (``seq`` order) and token by token, a context is a node the first time it is
+    reached: its prompt's end (depth 0), then the context after each sampled token. One ``np.unique`` per depth
+    names the contexts; a node's number is the rank of its first visit, a node's row the row logged at its first
+    visit that logs one, a parent's children are listed in the order they were reached (``tests/reference.py:
+    trie_reference`` builds the same arrays one token at a time).
+    """
+    srt_seq = seq[order]
+    starts = np.flatnonzero(np.r_[True, srt_seq[1:] != srt_seq[:-1]])
+    lengths = np.diff(np.r_[starts, len(order)])
+    rank = np.arange(len(order)) - np.repeat(starts, lengths)  # the position each row should have
+    if not np.array_equal(pos[order], rank):
+        raise InputError("a continuation's positions are not 0, 1, 2, ...; the dump is damaged, re-dump")
+    n_seq = len(starts)
+    p_of_seq = row_prompt[order[starts]]
+    # visits: per continuation, its prompt's end, then the context after each token (L + 1 of them)
+    visit_start = np.cumsum(np.r_[0, lengths + 1])[:-1]
+    n_visits = int(lengths.sum()) + n_seq
+    v_depth = np.arange(n_visits) - np.repeat(visit_start, lengths + 1)
+    v_seq = np.repeat(np.arange(n_seq), lengths + 1)
+    v_row = np.full(n_visits, -1, dtype=np.int64)  # the row logged at a visit (none after the last token)
+    logged = v_depth < np.repeat(lengths, lengths + 1)
+    v_row[logged] = order
+    key = np.empty(n_visits, dtype=np.int64)  # a context's name, unique over all depths
+    key[visit_start] = p_of_seq
+    base = int(p_of_seq.max()) + 1 if n_seq else 0
+    width = int(tok.max()) + 2 if len(tok) else 1
+    for d in range(1, int(lengths.max()) + 1 if n_seq else 1):
+        at = np.flatnonzero(v_depth == d)
+        pair = key[at - 1] * width + tok[v_row[at - 1]] + 1  # the parent context, then the token sampled there
+        _, name = np.unique(pair, return_inverse=True)
+        key[at] = base + name
+        base += int(name.max()) + 1
+    _, first, node_of_key = np.unique(key, return_index=True, return_inverse=True)
+    number = np.empty(len(first), dtype=np.int64)
+    number[np.argsort(first, kind="stable")] = np.arange(len(first))  # numbered by first visit
+    v_node = number[node_of_key]
+    n_nodes = len(first)
+    first_visit = np.empty(n_nodes, dtype=np.int64)
+    first_visit[v_node[first]] = first
+    node_prompt = p_of_seq[v_seq[first_visit]]
+    node_depth = v_depth[first_visit]
+    node_conts = np.bincount(v_node, minlength=n_nodes).astype(np.int64)
+    node_row = np.full(n_nodes, -1, dtype=np.int64)
+    lv = np.flatnonzero(logged)
+    _, first_logged = np.unique(v_node[lv], return_index=True)
+    node_row[v_node[lv[first_logged]]] = v_row[lv[first_logged]]
+    # edges: each node but the roots, from its first visit's parent context with that visit's token
+    child = np.flatnonzero(node_depth > 0)
+    parent = v_node[first_visit[child] - 1]
+    edge_tok = tok[v_row[first_visit[child] - 1]]
+    by_parent = np.lexsort((child, parent))  # a parent's children in the order they were reached
+    child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    child_ptr[1:] = np.cumsum(np.bincount(parent, minlength=n_nodes))
+    child_tok = edge_tok[by_parent].astype(np.int64)
+    child_node = child[by_parent].astype(np.int64)
+    known = (node_row >= 0).astype(np.int64)
+    for d in range(int(node_depth.max()) if n_nodes else 0, 0, -1):  # children are deeper: sum bottom up
+        at = np.flatnonzero(node_depth[child] == d)
+        np.add.at(known, parent[at], known[child[at]])
+    seq_nodes = np.split(v_node[logged], np.cumsum(lengths)[:-1]) if n_seq else []
+    roots = np.full(int(row_prompt.max()) + 1 if len(row_prompt) else 0, -1, dtype=np.int64)
+    roots[node_prompt[node_depth == 0]] = np.flatnonzero(node_depth == 0)
+    return node_row, node_prompt, node_depth, node_conts, child_ptr, child_tok, child_node, known, seq_nodes, roots
+
+
 def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added) -> GraftedInput:
     order = np.lexsort((pos, seq))
-    seqs, first = np.unique(seq[order], return_index=True)
-    bounds = [*first.tolist(), len(order)]
+    seqs = np.unique(seq)
     _, prompt_of_first = np.unique(prompt, return_index=True)
     dump_prompts = prompt[np.sort(prompt_of_first)]  # in the order of first appearance
-    index = {int(p): i for i, p in enumerate(dump_prompts.tolist())}
-    node_row: list[int] = []
-    node_prompt: list[int] = []
-    node_depth: list[int] = []
-    node_conts: list[int] = []
-    children: list[dict[int, int]] = []
-    prompt_root = np.full(len(dump_prompts), -1, dtype=np.int64)
-
-    def new(p: int, depth: int) -> int:
-        node_row.append(-1)
-        node_prompt.append(p)
-        node_depth.append(depth)
-        node_conts.append(0)
-        children.append({})
-        return len(node_row) - 1
-
-    seq_nodes: list[np.ndarray] = []
-    seq_prompt = np.empty(len(seqs), dtype=np.int64)
-    for si in range(len(seqs)):
-        rows = order[bounds[si] : bounds[si + 1]]
-        if not np.array_equal(pos[rows], np.arange(len(rows))):
-            raise InputError("a continuation's positions are not 0, 1, 2, ...; the dump is damaged, re-dump")
-        p = index[int(prompt[rows[0]])]
-        seq_prompt[si] = p
-        if prompt_root[p] < 0:
-            prompt_root[p] = new(p, 0)
-        cur = int(prompt_root[p])
-        path = np.empty(len(rows), dtype=np.int64)
-        for d, r in enumerate(rows.tolist()):
-            path[d] = cur
-            node_conts[cur] += 1
-            if node_row[cur] < 0:
-                node_row[cur] = r
-            t = int(tok[r])
-            nxt = children[cur].get(t)
-            if nxt is None:
-                nxt = new(p, d + 1)
-                children[cur][t] = nxt
-            cur = nxt
-        node_conts[cur] += 1
-        seq_nodes.append(path)
-    n_nodes = len(node_row)
-    child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
-    for u, ch in enumerate(children):
-        child_ptr[u + 1] = child_ptr[u] + len(ch)
-    child_tok = np.empty(child_ptr[-1], dtype=np.int64)
-    child_node = np.empty(child_ptr[-1], dtype=np.int64)
-    for u, ch in enumerate(children):
-        for i, (t, v) in enumerate(ch.items()):
-            child_tok[child_ptr[u] + i] = t
-            child_node[child_ptr[u] + i] = v
-    nrow = np.asarray(node_row, dtype=np.int64)
-    known = (nrow >= 0).astype(np.int64)
-    depth = np.asarray(node_depth, dtype=np.int64)
-    for u in np.argsort(-depth, kind="stable").tolist():  # children are deeper: sum the subtrie bottom up
-        for c in range(child_ptr[u], child_ptr[u + 1]):
-            known[u] += known[child_node[c]]
-    row_prompt = np.array([index[int(x)] for x in prompt.tolist()], dtype=np.int64)
+    _, by_value = np.unique(prompt, return_inverse=True)
+    rank_of_value = np.empty(len(prompt_of_first), dtype=np.int64)
+    rank_of_value[np.argsort(prompt_of_first, kind="stable")] = np.arange(len(prompt_of_first))
+    row_prompt = rank_of_value[by_value]  # each row's prompt, numbered by first appearance
+    nrow, node_prompt, depth, node_conts, child_ptr, child_tok, child_node, known, seq_nodes, prompt_root = _trie(
+        order, seq, pos, tok, row_prompt
+    )
+    seq_prompt = row_prompt[order[np.searchsorted(seq[order], seqs)]]
     pool_rows, lo, n, row_bin, depth_bin = _pools(
         neglogp, ids, order, seq, pos, row_prompt, len(dump_prompts), pool, draw
     )

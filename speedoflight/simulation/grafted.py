@@ -79,13 +79,14 @@ def _roots(g: GraftedInput, positions: str | Sequence[int]) -> tuple[np.ndarray,
                 f"0..{longest - 1})"
             )
         label = ",".join(map(str, want))
-    nodes, seqs, poss = [], [], []
-    for s, path in enumerate(g.seq_nodes):
-        for t in range(len(path)) if want is None else [t for t in want if t < len(path)]:
-            nodes.append(path[t])
-            seqs.append(s)
-            poss.append(t)
-    return np.asarray(nodes, dtype=np.int64), np.asarray(seqs, dtype=np.int64), np.asarray(poss, dtype=np.int64), label
+    lengths = np.array([len(p) for p in g.seq_nodes], dtype=np.int64)
+    nodes = np.concatenate(g.seq_nodes).astype(np.int64) if len(lengths) else np.zeros(0, dtype=np.int64)
+    seqs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    poss = np.arange(len(nodes), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    if want is not None:  # continuation by continuation, its wanted positions in order
+        keep = np.isin(poss, want)
+        nodes, seqs, poss = nodes[keep], seqs[keep], poss[keep]
+    return nodes, seqs, poss, label
 
 
 def _seed_ids(seed: int, replicates: int) -> np.ndarray:
@@ -187,12 +188,43 @@ def run_roots(
     return curves, int(pops), masses
 
 
+def add_in_order(totals: np.ndarray, cluster: np.ndarray, rows: np.ndarray, index: np.ndarray | None = None) -> None:
+    """Add ``rows[i]`` (``rows[index[i]]``) to ``totals[cluster[i]]`` for i = 0, 1, ...: each cluster's rows in order.
+
+    The sums of ``np.add.at(totals, cluster, rows)``, bit for bit (the same additions in the same order per
+    element), a step per rank within a cluster instead of a step per row.
+
+    Parameters
+    ----------
+    totals
+        ``[clusters, ...]`` sums, added to in place.
+    cluster
+        Per row, its cluster.
+    rows
+        ``[len(cluster), ...]`` values (or indexed by ``index``).
+    index
+        Per i, the row of ``rows`` to add (None: row i).
+
+    """
+    if not len(cluster):
+        return
+    order = np.argsort(cluster, kind="stable")  # by cluster, each cluster's rows in their order
+    srt = cluster[order]
+    first = np.searchsorted(srt, srt)  # where each row's cluster starts in ``order``
+    rank = np.arange(len(order)) - first
+    by_rank = np.argsort(rank, kind="stable")
+    cuts = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
+    for k in range(len(cuts) - 1):
+        step = order[by_rank[cuts[k] : cuts[k + 1]]]  # the k-th row of every cluster that has one: no repeats
+        totals[cluster[step]] += rows[step if index is None else index[step]]
+
+
 def _cluster_totals(curves: np.ndarray, prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Roots per prompt and the per-prompt sums of their curves (summed in root order)."""
     _, cluster = np.unique(prompts, return_inverse=True)
     counts = np.bincount(cluster).astype(np.float64)
     totals = np.zeros((len(counts), curves.shape[1]))
-    np.add.at(totals, cluster, curves)
+    add_in_order(totals, cluster, curves)
     return counts, totals
 
 
@@ -243,6 +275,7 @@ def optimum(
     client: Any = None,
     inputs: Mapping[str, GraftedInput] | None = None,
     sample: int | None = None,
+    caps: Sequence[int] = (),
 ) -> OptimumResult:
     """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
 
@@ -293,6 +326,10 @@ def optimum(
     sample
         At most this many roots: a seeded uniform sample of the roots ``positions`` gives
         (:func:`sample_roots`; the same roots for both tails); None: every root.
+    caps
+        Depth caps D: the same searches also give, per tail, the mean curve of the best tree of depth <= D
+        (``OptimumResult.capped``; :func:`~speedoflight.simulation.capped.run_caps`, bit for bit the mean of a run
+        with ``max_depth=D``). Not with ``max_depth``, ``max_width`` or ``profile``.
 
     Returns
     -------
@@ -310,10 +347,13 @@ def optimum(
         raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
     if max_depth is not None and max_depth < 1:
         raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+    if len(caps) and (max_depth is not None or max_width is not None or profile[1]):
+        raise ValueError("depth caps come from the uncapped search: no max_depth, max_width or profile beside them")
     tails = ("drop", "lump") if tail == "both" else (tail,)
     results: dict[str, TailCurve] = {}
     profiles: dict[str, np.ndarray] = {}
     per_root: dict[str, np.ndarray] = {}
+    capped: dict[str, dict[int, np.ndarray]] = {}
     g = None
     roots = seqs = poss = None
     label = ""
@@ -335,7 +375,13 @@ def optimum(
                 f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower --pmax or use "
                 "fewer --positions"
             )
-        curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile, client)
+        if len(caps):
+            from .capped import run_caps
+
+            curves, capped[t], pops = run_caps(g, roots, pmax, replicates, seed, caps, client)
+            masses = np.zeros((len(roots), 0))
+        else:
+            curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile, client)
         profiles[t] = masses.mean(axis=0) if len(masses) else masses.sum(axis=0)
         per_root[t] = masses
         results[t] = _summarise(t, curves, g.node_prompt[roots], pops, confidence, n_boot, seed)
@@ -355,7 +401,7 @@ def optimum(
     notes.append(
         "unknown nodes draw rows from "
         + ("their prompt's own rows" if pool == "prompt" else "all the dumps' rows")
-        + f", {how}; {replicates} draws per root"
+        + f", {how}; {replicates} draw{'s' if replicates != 1 else ''} per root"
     )
     if all_roots > len(roots):
         notes.append(f"roots: a seeded uniform sample of {len(roots)} of the {all_roots} roots (positions {label})")
@@ -380,4 +426,5 @@ def optimum(
         profile=profiles[tails[0]] if profile[1] else None,
         profile_roots=per_root[tails[0]] if profile[1] else None,
         sampled_from=all_roots if all_roots > len(roots) else None,
+        capped=capped if len(caps) else None,
     )

@@ -88,6 +88,9 @@ class OptimumResult:
     sampled_from : int or None
         The roots ``positions`` gives, where the roots are a seeded sample of them (``optimum(sample=)``); None:
         every root.
+    capped : dict or None
+        ``{tail: {D: mean}}``: the mean curve of the best tree of depth <= D over the same roots and draws
+        (``optimum(caps=)``); None where no caps were asked.
 
     """
 
@@ -110,6 +113,7 @@ class OptimumResult:
     profile: np.ndarray | None = None
     profile_roots: np.ndarray | None = None
     sampled_from: int | None = None
+    capped: dict[str, dict[int, np.ndarray]] | None = None
 
     @property
     def main(self) -> TailCurve:
