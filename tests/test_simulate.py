@@ -489,7 +489,8 @@ def test_brentq_is_scipys_to_the_last_bit():
     """The port of scipy's Zeros/brentq.c gives the same root (the pool's growth rate steers the kernel)."""
     from scipy import optimize
 
-    from speedoflight.simulation.simulate import brentq, pool
+    from speedoflight._util.brentq import brentq
+    from speedoflight.simulation.simulate import pool
 
     rng = np.random.default_rng(5)
     cases = []
