@@ -20,7 +20,6 @@ __all__ = [
     "CEILING_PMAX",
     "CEILING_REPLICATES",
     "CEILING_ROOTS",
-    "DEPTH_REPLICATES",
     "FALLBACK",
     "ceiling_at",
     "ceiling_by_depth",
@@ -231,16 +230,15 @@ def fraction(x: float, value: float) -> float:
     return x / value if value > 0 else math.nan
 
 
-#: Draws per root for the depth profiles (the mean over thousands of roots needs few).
-DEPTH_REPLICATES = 2
-#: The depth profiles take roots at every DEPTH_STRIDE-th generated position.
-DEPTH_STRIDE = 4
-
-
-def _every(inputs: Any) -> list[int]:
-    """Every :data:`DEPTH_STRIDE`-th generated position, from the first: the roots of the depth profiles."""
-    g = next(iter(inputs.values()))
-    return list(range(0, max(len(p) for p in g.seq_nodes), DEPTH_STRIDE))
+def _same_roots(ceiling: Any, client: Any) -> dict[str, Any]:
+    """Return the ceiling's own roots and draws, as keywords of :func:`~speedoflight.simulation.grafted.optimum`."""
+    return {
+        "positions": "all",
+        "replicates": ceiling.replicates,
+        "seed": ceiling.seed,
+        "client": client,
+        "sample": len(ceiling.root_prompt) if ceiling.sampled_from else None,
+    }
 
 
 def ceiling_by_depth(
@@ -303,20 +301,13 @@ def ceiling_by_depth(
         inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
         ps[None], lo[None], hi[None] = ceiling.P, ceiling.lower.mean, ceiling.upper.mean
         pmax = len(ceiling.P)
-        same = {  # the ceiling's own roots and draws
-            "replicates": ceiling.replicates,
-            "seed": ceiling.seed,
-            "client": client,
-            "sample": len(ceiling.root_prompt) if ceiling.sampled_from else None,
-        }
+        same = _same_roots(ceiling, client)
         means = ceiling.capped
         if means is None or any(int(d) not in means["drop"] for d in depths):
-            means = capped_means(inputs, "all", pmax, depths, **same)
+            means = capped_means(inputs, **same, pmax=pmax, caps=depths)
         for d in depths:
             ps[d], lo[d], hi[d] = ceiling.P, means["drop"][int(d)], means["lump"][int(d)]
-        c = grafted_optimum(
-            list(dumps), pmax=pmax, positions="all", tail="both", max_width=1, inputs=inputs, n_boot=0, **same
-        )
+        c = grafted_optimum(list(dumps), pmax=pmax, tail="both", max_width=1, inputs=inputs, n_boot=0, **same)
         assert c.lower is not None
         assert c.upper is not None
         return DepthCurves(ps, lo, hi, "grafted", (c.P, c.lower.mean, c.upper.mean))
@@ -359,11 +350,12 @@ def depth_profiles(
     p
         Tree size: the measured drafters' P.
     ceiling
-        The grafted ceiling (its inputs' positions are reused, every :data:`DEPTH_STRIDE`-th).
+        The grafted ceiling: its roots and draws are reused (the profiles average over the same generated
+        positions as the ceiling and a measured drafter's per-position acceptance).
     parts
         The dumps' arrays from the command's one pass.
     seed
-        Seed of the draws.
+        Unused (the ceiling's seed is); kept for callers.
     client
         A dask client for the searches (the same profiles).
     inputs
@@ -380,21 +372,17 @@ def depth_profiles(
 
     inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
     depth = min(int(p), 16)
-    every = _every(inputs)
     out = {}
     for label, width in ((f"greedy chain of {p} (the verifier's top token at each step)", 1), (None, None)):
         r = grafted_optimum(
             list(dumps),
             pmax=int(p),
-            positions=every,
-            replicates=DEPTH_REPLICATES,
-            seed=seed,
             tail="drop",
             max_width=width,
             profile=(int(p), depth),
-            client=client,
             inputs=inputs,
             n_boot=0,
+            **_same_roots(ceiling, client),
         )
         out[label or f"ceiling: the best tree of {p} nodes (grafted)"] = r.profile
     return out
