@@ -511,7 +511,8 @@ def compare(
             "the ceiling: the real optimum predicted from the dumps' own sampled continuations (grafted tree, "
             "docs/theory.md section 8), averaged over "
             + (
-                f"{len(ceiling.root_prompt)} generated positions (a seeded sample)"
+                f"a seeded sample of {len(ceiling.root_prompt)} of the {ceiling.sampled_from} generated positions "
+                "(docs/theory.md section 8.5)"
                 if ceiling.sampled_from
                 else "every generated position"
             )

@@ -177,6 +177,7 @@ def run_report(
     )
     evidence = []
     by_model = _measure_files_by_model(measured)
+    plain = kind is None and vocab_size is None and tensor is None and temperature == 1.0  # read as compare_real reads
     for o, p in zip(oracles, pools, strict=True):
         from ..formats.oracle import load_oracle
 
@@ -191,7 +192,7 @@ def run_report(
                 seed=seed,
                 progress=progress,
                 loaded=loaded,
-                stage=stage if stage.same_files([p]) else None,
+                stage=stage if plain and stage.same_files([p]) else None,
             )
         )
     profiles = comp.profiles
