@@ -68,17 +68,22 @@ def test_same_files(stage):
 
 @pytest.mark.e2e
 def test_report_loads_each_oracle_once_and_streams_each_dump_once(tmp_path, monkeypatch):
-    """The shipped report: every oracle loaded once; every dump's rows streamed once (one pass each).
+    """The shipped report: every oracle and measure file loaded once; every dump's rows streamed once (one pass).
 
     The Inputs section still hashes every file's bytes (provenance), which parses nothing.
     """
+    import speedoflight.formats.measured as M
     import speedoflight.formats.oracle as O
     from speedoflight.analysis.report import run_report
     from speedoflight.readers import Source
 
     loads: dict[str, int] = {}
     passes: dict[str, int] = {}
-    real_load, real_chunks = O.load_oracle, Source.chunks
+    real_load, real_chunks, real_measured = O.load_oracle, Source.chunks, M.read_measured
+
+    def counting_measured(path, *args, **kwargs):
+        loads[os.path.basename(str(path))] = loads.get(os.path.basename(str(path)), 0) + 1
+        return real_measured(path, *args, **kwargs)
 
     def counting_load(path, *args, **kwargs):
         loads[os.path.basename(str(path))] = loads.get(os.path.basename(str(path)), 0) + 1
@@ -89,7 +94,8 @@ def test_report_loads_each_oracle_once_and_streams_each_dump_once(tmp_path, monk
         yield from real_chunks(self, *args, **kwargs)
 
     monkeypatch.setattr(O, "load_oracle", counting_load)
+    monkeypatch.setattr(M, "read_measured", counting_measured)
     monkeypatch.setattr(Source, "chunks", counting_chunks)
     run_report(str(tmp_path / "r"), replicates=8)
-    assert loads == {"oracle-smollm2-t1.npz": 1, "oracle-gemma3-270m-t1.npz": 1}
+    assert loads == {"oracle-smollm2-t1.npz": 1, "oracle-gemma3-270m-t1.npz": 1, "measured-smollm2-t1.jsonl": 1}
     assert passes == {"smollm2-t1-x8.npz": 1, "gemma3-270m-t1-x8.npz": 1}

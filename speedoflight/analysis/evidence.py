@@ -254,6 +254,7 @@ def compare_real(
     progress: bool = False,
     loaded: tuple[Any, ...] | None = None,
     stage: Any = None,
+    runs: Sequence[Any] | None = None,
 ) -> RealComparison:
     """Build the comparison for one model (see the module docstring).
 
@@ -276,6 +277,8 @@ def compare_real(
     stage
         ``pool_file`` already read (:func:`~speedoflight.analysis.stages.read_dumps` of it alone, with this
         ``seed``): nothing is read or built again. None reads it once.
+    runs
+        ``measured_files`` already read (:func:`~speedoflight.formats.measured.read_measured`, in the same order).
 
     Returns
     -------
@@ -324,8 +327,8 @@ def compare_real(
     theory = {k: np.asarray(v, dtype=float) for k, v in bc.columns.items()}
     measured: dict[str, dict[str, np.ndarray]] = {}
     notes: list[str] = []
-    for f in measured_files:
-        run = read_measured(f)
+    for i, f in enumerate(measured_files):
+        run = runs[i] if runs is not None else read_measured(f)
         if abs(float(run.meta.get("temperature", math.nan)) - float(ometa["temperature"])) > 1e-12:
             raise InputError(f"{f} was measured at another temperature than {oracle_file}")
         # the oracle on the measured prompts themselves, for a like-for-like fraction of the optimum

@@ -115,6 +115,7 @@ def run_report(
 
     """
     from ..logs.acceptance import read_many
+    from ..logs.plain import read_own
     from ..readers import input_model
     from ..theory.timing import Timing
     from .compare import compare
@@ -159,9 +160,10 @@ def run_report(
         progress=progress,
     )
     m = stage.moments
+    runs = _measure_runs(measured)  # speedoflight measure files, each read once
     comp = compare(
         list(dumps),
-        read_many(measured),
+        [e for f in measured for e in (read_own(f, run=runs[f]) if f in runs else read_many([f]))],
         tree_size=tree_size,
         timing=timing,
         replicates=replicates,
@@ -176,7 +178,9 @@ def run_report(
         stage=stage,
     )
     evidence = []
-    by_model = _measure_files_by_model(measured)
+    by_model: dict[str, list[str]] = {}  # the measure files by the model they ran (their oracle's)
+    for f, run in runs.items():
+        by_model.setdefault(str(run.meta.get("model", {}).get("name")), []).append(f)
     plain = kind is None and vocab_size is None and tensor is None and temperature == 1.0  # read as compare_real reads
     for o, p in zip(oracles, pools, strict=True):
         from ..formats.oracle import load_oracle
@@ -192,6 +196,7 @@ def run_report(
                 seed=seed,
                 progress=progress,
                 loaded=loaded,
+                runs=[runs[f] for f in by_model.get(oname, [])],
                 stage=stage if plain and stage.same_files([p]) else None,
             )
         )
@@ -225,17 +230,17 @@ def run_report(
     return os.path.join(out, "report.md")
 
 
-def _measure_files_by_model(measured: Sequence[str]) -> dict[str, list[str]]:
-    """Speedoflight measure files by the model they ran (the oracle section pairs them by model)."""
+def _measure_runs(measured: Sequence[str]) -> dict[str, Any]:
+    """Read each speedoflight measure file once (path -> its run); other acceptance logs are left to ``read_many``."""
     from ..formats.measured import read_measured
 
-    by_model: dict[str, list[str]] = {}
+    runs: dict[str, Any] = {}
     for f in measured:
         try:
-            by_model.setdefault(str(read_measured(f).meta.get("model", {}).get("name")), []).append(f)
+            runs[f] = read_measured(f)
         except InputError:
-            continue  # not a speedoflight measure file: it has no oracle counterpart
-    return by_model
+            continue  # not a speedoflight measure file: another log's reader takes it, and no oracle pairs with it
+    return runs
 
 
 #: The first screen holds at most this many lines.
