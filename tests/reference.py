@@ -247,3 +247,149 @@ def grafted_reference(
         if np.isfinite(neglogp[crow, 0]) and not deep_enough:
             heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0, pdepth + 1))
     return curve
+
+
+def grafted_reference_caps(
+    neglogp: np.ndarray,
+    ids: np.ndarray,
+    known: dict[tuple[int, ...], int],
+    pool: list[int] | dict[int, list[int]],
+    root_path: tuple[int, ...],
+    rid: int,
+    pmax: int,
+    caps: Sequence[int],
+    depth_bin: Sequence[int] | None = None,
+    root_depth: int = 0,
+) -> list[list[float]]:
+    """Every depth cap from one heapq search (the twin of ``kernels.grafted.grafted_heap_caps``).
+
+    The tree is :func:`grafted_reference`'s. One best-first search pops nodes in key order; a popped node at depth
+    L below the root counts for every cap D >= L that holds fewer than ``pmax`` nodes, a node is pushed only
+    while some cap that could hold it is open, and when a cap closes the heap drops the entries only it could
+    hold. Returns one curve per cap (in the order of ``caps``, increasing),
+    each equal to ``grafted_reference(..., max_depth=D)``.
+    """
+    import heapq
+
+    gamma = 0x9E3779B97F4A7C15
+    width = neglogp.shape[1]
+
+    def child(u: int, r: int) -> int:
+        return _mix64((u + (r + 1) * gamma) & _MASK)
+
+    def row_of(path: tuple[int, ...] | None, u: int, depth: int) -> int:
+        if path is not None and path in known:
+            return known[path]
+        if depth_bin is not None:
+            rows = pool[int(depth_bin[min(depth, len(depth_bin) - 1)])]  # type: ignore[index]
+        else:
+            rows = pool
+        assert isinstance(rows, list)
+        return rows[((u >> 32) * len(rows)) >> 32]
+
+    caps = sorted(caps)
+    curves: list[list[float]] = [[] for _ in caps]
+    totals = [0.0] * len(caps)
+
+    def open_deepest() -> int:
+        return max((d for d, c in zip(caps, curves, strict=True) if len(c) < pmax), default=0)
+
+    root_row = known[root_path]
+    heap = [(float(neglogp[root_row, 0]), 0.0, rid, root_row, root_path, 0, root_depth)]
+    while heap and open_deepest() > 0:
+        key, pkey, pid, prow, ppath, rank, pdepth = heapq.heappop(heap)
+        level = pdepth + 1 - root_depth
+        before = open_deepest()
+        if level > before:
+            continue
+        for i, d in enumerate(caps):
+            if d >= level and len(curves[i]) < pmax:
+                totals[i] += math.exp(-key)
+                curves[i].append(totals[i])
+        deepest = open_deepest()
+        if level <= deepest and rank + 1 < width and np.isfinite(neglogp[prow, rank + 1]):
+            heapq.heappush(heap, (pkey + float(neglogp[prow, rank + 1]), pkey, pid, prow, ppath, rank + 1, pdepth))
+        me = child(pid, rank)
+        tok = int(ids[prow, rank])
+        path = (*ppath, tok) if ppath is not None and tok >= 0 and (*ppath, tok) in known else None
+        crow = row_of(path, me, pdepth + 1)
+        if np.isfinite(neglogp[crow, 0]) and level < deepest:
+            heapq.heappush(heap, (key + float(neglogp[crow, 0]), key, me, crow, path, 0, pdepth + 1))
+        if deepest < before:  # a cap closed: the entries only it could hold leave the heap
+            heap = [x for x in heap if x[6] + 1 - root_depth <= deepest]
+            heapq.heapify(heap)
+    return [c + [t] * (pmax - len(c)) for c, t in zip(curves, totals, strict=True)]
+
+
+def trie_reference(
+    order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, row_prompt: np.ndarray
+) -> tuple:
+    """The tries of logged contexts one token at a time (the twin of ``readers.continuations._trie``).
+
+    Continuation by continuation and token by token, a node is made the first time its context is reached, takes
+    the first row logged there, and lists its children in the order they are made.
+    """
+    seqs, first = np.unique(seq[order], return_index=True)
+    bounds = [*first.tolist(), len(order)]
+    n_prompts = int(row_prompt.max()) + 1
+    node_row: list[int] = []
+    node_prompt: list[int] = []
+    node_depth: list[int] = []
+    node_conts: list[int] = []
+    children: list[dict[int, int]] = []
+    prompt_root = np.full(n_prompts, -1, dtype=np.int64)
+
+    def new(p: int, depth: int) -> int:
+        node_row.append(-1)
+        node_prompt.append(p)
+        node_depth.append(depth)
+        node_conts.append(0)
+        children.append({})
+        return len(node_row) - 1
+
+    seq_nodes: list[np.ndarray] = []
+    for si in range(len(seqs)):
+        rows = order[bounds[si] : bounds[si + 1]]
+        assert np.array_equal(pos[rows], np.arange(len(rows)))
+        p = int(row_prompt[rows[0]])
+        if prompt_root[p] < 0:
+            prompt_root[p] = new(p, 0)
+        cur = int(prompt_root[p])
+        path = np.empty(len(rows), dtype=np.int64)
+        for d, r in enumerate(rows.tolist()):
+            path[d] = cur
+            node_conts[cur] += 1
+            if node_row[cur] < 0:
+                node_row[cur] = r
+            t = int(tok[r])
+            nxt = children[cur].get(t)
+            if nxt is None:
+                nxt = new(p, d + 1)
+                children[cur][t] = nxt
+            cur = nxt
+        node_conts[cur] += 1
+        seq_nodes.append(path)
+    n_nodes = len(node_row)
+    child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    for u, ch in enumerate(children):
+        child_ptr[u + 1] = child_ptr[u] + len(ch)
+    child_tok = np.array([t for ch in children for t in ch], dtype=np.int64)
+    child_node = np.array([v for ch in children for v in ch.values()], dtype=np.int64)
+    nrow = np.asarray(node_row, dtype=np.int64)
+    known = (nrow >= 0).astype(np.int64)
+    depth = np.asarray(node_depth, dtype=np.int64)
+    for u in np.argsort(-depth, kind="stable").tolist():
+        for c in range(child_ptr[u], child_ptr[u + 1]):
+            known[u] += known[child_node[c]]
+    return (
+        nrow,
+        np.asarray(node_prompt, dtype=np.int64),
+        depth,
+        np.asarray(node_conts, dtype=np.int64),
+        child_ptr,
+        child_tok,
+        child_node,
+        known,
+        seq_nodes,
+        prompt_root,
+    )

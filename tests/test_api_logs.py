@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from speedoflight.analysis.ceiling import CEILING_REPLICATES
 from speedoflight.analysis.compare import compare
 from speedoflight.errors import InputError
 from speedoflight.logs.acceptance import read_acceptance
@@ -125,7 +126,7 @@ def test_compare_holds_a_drafter_against_the_grafted_ceiling_of_an_api_log(colle
     assert comp.ceiling is not None  # not the i.i.d. fallback, and no warning about it
     assert not any(w.startswith("no grafted ceiling") for w in comp.warnings)
     assert comp.model == MODEL
-    same = optimum(collected, pmax=len(comp.ceiling.P), positions="all", replicates=8, tail="both")
+    same = optimum(collected, pmax=len(comp.ceiling.P), positions="all", replicates=CEILING_REPLICATES, tail="both")
     np.testing.assert_allclose(comp.ceiling.lower.mean, same.lower.mean, rtol=1e-12)
     row = comp.measured_rows()[0]
     assert row["fraction_of_ceiling"] == pytest.approx(1 / 3 / comp.ceiling.lower.mean[3])

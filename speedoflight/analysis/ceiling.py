@@ -1,9 +1,11 @@
 """The ceiling that compare and report hold measured drafters against: the grafted prediction where it exists.
 
 A dump with sampled continuations (token ids, sampled tokens) gives the real optimum predicted by the grafted
-tree (:func:`speedoflight.simulation.grafted.optimum`), averaged over every position of the continuations
-(``positions="all"``): the ceiling a serving stack's measured acceptance, itself an average over generated
-positions, should be held against. The i.i.d. simulation stays beside it as the model-based value.
+tree (:func:`speedoflight.simulation.grafted.optimum`), averaged over the positions of the continuations
+(``positions="all"``, a seeded sample of :data:`CEILING_ROOTS` of them where there are more): the ceiling a serving
+stack's measured acceptance, itself an average over generated positions, should be held against. The i.i.d.
+simulation stays beside it as the model-based value. The grafted inputs are built once (:func:`ceiling_inputs`)
+and shared by the ceiling, its depth caps and the depth profiles.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import numpy as np
 __all__ = [
     "CEILING_PMAX",
     "CEILING_REPLICATES",
-    "DEPTH_REPLICATES",
+    "CEILING_ROOTS",
     "FALLBACK",
     "ceiling_at",
     "ceiling_by_depth",
     "ceiling_by_kind",
     "ceiling_dict",
+    "ceiling_inputs",
     "depth_profiles",
     "grafted_ceiling",
     "no_ceiling_warning",
@@ -30,8 +33,13 @@ __all__ = [
 
 #: The largest P the ceiling is computed at (every generated position is a root: cost grows with P).
 CEILING_PMAX = 512
-#: Draws of the unknown rows per root (thousands of roots: few draws suffice for the mean).
-CEILING_REPLICATES = 8
+#: Draws of the unknown rows per root. The spread between roots (and prompts) is what the mean pays for: on the
+#: shipped dump the draws add a standard deviation of 0.003 at P = 64 against an interval half-width of 0.10, so one
+#: draw on more roots beats several on fewer at the same cost (README, How good is the ceiling?).
+CEILING_REPLICATES = 1
+#: Roots of the ceiling: a seeded uniform sample of this many generated positions where there are more (the
+#: shipped dump has 25,600); the bootstrap interval over prompts covers the sample's own spread.
+CEILING_ROOTS = 4000
 
 
 #: What a comparison shows, and how far to trust it, where the grafted ceiling cannot be built.
@@ -41,7 +49,15 @@ FALLBACK = (
 )
 
 
-def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any = None, client: Any = None) -> Any:
+def grafted_ceiling(
+    dumps: Sequence[str],
+    pmax: int,
+    seed: int = 0,
+    parts: Any = None,
+    client: Any = None,
+    inputs: Any = None,
+    depths: Sequence[int] = (),
+) -> Any:
     """Return the grafted ceiling of the inputs' verifier.
 
     Parameters
@@ -51,16 +67,22 @@ def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any =
     pmax
         Largest P wanted (capped at :data:`CEILING_PMAX`).
     seed
-        Seed of the draws and the bootstrap.
+        Seed of the draws, the sample of roots and the bootstrap.
     parts
         The inputs' arrays from the command's one pass (``ContinuationScan.parts()``), so nothing is read again.
     client
         A dask client: the roots run on its workers, one task per batch of prompts (the same curves).
+    inputs
+        The grafted inputs already built from them (:func:`ceiling_inputs`), shared with the depth caps.
+    depths
+        Depth caps: the same searches give the best trees of depth <= D on the same roots and draws
+        (``OptimumResult.capped``, for :func:`ceiling_by_depth`).
 
     Returns
     -------
     OptimumResult
-        Tails dropped (lower) and lumped (upper), every position a root.
+        Tails dropped (lower) and lumped (upper), roots at every position (at most :data:`CEILING_ROOTS` of them,
+        a seeded sample), :data:`CEILING_REPLICATES` draws each.
 
     Raises
     ------
@@ -80,7 +102,36 @@ def grafted_ceiling(dumps: Sequence[str], pmax: int, seed: int = 0, parts: Any =
         tail="both",
         parts=parts,
         client=client,
+        inputs=inputs,
+        sample=CEILING_ROOTS,
+        caps=tuple(depths),
     )
+
+
+def ceiling_inputs(dumps: Sequence[str], parts: Any = None) -> Any:
+    """Return the grafted inputs of the ceiling, both tails, built once for the ceiling, its caps and profiles.
+
+    Parameters
+    ----------
+    dumps
+        The verifier's dumps or API logs.
+    parts
+        Their arrays from the command's one pass.
+
+    Returns
+    -------
+    dict
+        ``{"drop": GraftedInput, "lump": GraftedInput}``.
+
+    Raises
+    ------
+    InputError
+        Where the inputs cannot give a grafted tree.
+
+    """
+    from ..readers.continuations import grafted_inputs
+
+    return grafted_inputs(list(dumps), parts=parts)
 
 
 def no_ceiling_warning(reason: str) -> str:
@@ -134,7 +185,8 @@ def ceiling_dict(res: Any) -> dict[str, Any] | None:
     Returns
     -------
     dict or None
-        ``P``, ``lower`` and ``upper`` (each ``mean``, ``ci_low``, ``ci_high``), ``positions``, ``replicates``,
+        ``P``, ``lower`` and ``upper`` (each ``mean``, ``ci_low``, ``ci_high``), ``positions``, ``roots`` (and
+        ``sampled_from``: the positions there were, where the roots are a sample of them), ``replicates``,
         ``continuations_per_prompt`` and ``note``; None without a ceiling.
 
     """
@@ -145,10 +197,17 @@ def ceiling_dict(res: Any) -> dict[str, Any] | None:
         "lower": res.lower.to_dict(),
         "upper": res.upper.to_dict(),
         "positions": res.positions,
+        "roots": len(res.root_prompt),
+        "sampled_from": res.sampled_from,
         "replicates": res.replicates,
         "continuations_per_prompt": res.continuations_per_prompt,
-        "note": "the real optimum predicted from the dumps' own continuations (grafted tree), averaged over every "
-        "generated position; lower = top-k tails dropped, upper = lumped",
+        "note": "the real optimum predicted from the dumps' own continuations (grafted tree), averaged over "
+        + (
+            f"a seeded sample of {len(res.root_prompt)} of the {res.sampled_from} generated positions"
+            if res.sampled_from
+            else "every generated position"
+        )
+        + "; lower = top-k tails dropped, upper = lumped",
     }
 
 
@@ -171,10 +230,15 @@ def fraction(x: float, value: float) -> float:
     return x / value if value > 0 else math.nan
 
 
-#: Draws per root for the depth-capped ceilings (one curve per cap; the mean over thousands of roots needs few).
-DEPTH_REPLICATES = 2
-#: The depth-capped ceilings take roots at every DEPTH_STRIDE-th generated position (all alike, so they compare).
-DEPTH_STRIDE = 4
+def _same_roots(ceiling: Any, client: Any) -> dict[str, Any]:
+    """Return the ceiling's own roots and draws, as keywords of :func:`~speedoflight.simulation.grafted.optimum`."""
+    return {
+        "positions": "all",
+        "replicates": ceiling.replicates,
+        "seed": ceiling.seed,
+        "client": client,
+        "sample": len(ceiling.root_prompt) if ceiling.sampled_from else None,
+    }
 
 
 def ceiling_by_depth(
@@ -188,6 +252,7 @@ def ceiling_by_depth(
     pools: tuple[Any, Any] | None = None,
     seed: int = 0,
     client: Any = None,
+    inputs: Any = None,
 ) -> Any:
     """Return E[X*(P)] of the best tree of depth <= D for each D, beside the uncapped one (D = None).
 
@@ -196,9 +261,11 @@ def ceiling_by_depth(
     dumps
         The verifier's dumps.
     depths
-        Depth caps to compute (empty: only the uncapped curve). Grafted capped curves take roots at every
-        :data:`DEPTH_STRIDE`-th position with :data:`DEPTH_REPLICATES` draws each (one cap costs a quarter of a
-        ceiling's draws).
+        Depth caps to compute (empty: only the uncapped curve). Grafted capped curves come from the ceiling's own
+        roots and draws, every cap and the ceiling from one search per root and draw
+        (:func:`~speedoflight.simulation.capped.run_caps`: the same curves as one search per cap), so each capped
+        curve lies below the ceiling root by root: taken from ``ceiling.capped`` where it has them
+        (``grafted_ceiling(depths=)``), else searched again on the same roots.
     ceiling
         The grafted ceiling (:func:`grafted_ceiling`); with it the capped curves are grafted too.
     parts
@@ -211,14 +278,17 @@ def ceiling_by_depth(
         Seed of the draws.
     client
         A dask client for the grafted curves (one task per batch of prompts; the same curves).
+    inputs
+        The ceiling's grafted inputs (:func:`ceiling_inputs`); None builds them from ``parts``.
 
     Returns
     -------
     DepthCurves
         With the greedy chain's curve (the verifier's top token at every level: what a chain-only engine drafts),
-        for K up to the ceiling's largest P.
+        for K up to the ceiling's largest P, on the ceiling's roots and draws too.
 
     """
+    from ..simulation.capped import capped_means
     from ..simulation.grafted import optimum as grafted_optimum
     from ..simulation.policies import policy_curve
     from ..simulation.simulate import simulate
@@ -228,34 +298,16 @@ def ceiling_by_depth(
     lo: dict[int | None, Any] = {}
     hi: dict[int | None, Any] = {}
     if ceiling is not None:
+        inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
         ps[None], lo[None], hi[None] = ceiling.P, ceiling.lower.mean, ceiling.upper.mean
-        every = sorted({int(x) for x in ceiling.root_pos})[::DEPTH_STRIDE]
+        pmax = len(ceiling.P)
+        same = _same_roots(ceiling, client)
+        means = ceiling.capped
+        if means is None or any(int(d) not in means["drop"] for d in depths):
+            means = capped_means(inputs, **same, pmax=pmax, caps=depths)
         for d in depths:
-            r = grafted_optimum(
-                list(dumps),
-                pmax=len(ceiling.P),
-                positions=every,
-                replicates=DEPTH_REPLICATES,
-                seed=seed,
-                tail="both",
-                parts=parts,
-                max_depth=int(d),
-                client=client,
-            )
-            assert r.lower is not None
-            assert r.upper is not None
-            ps[d], lo[d], hi[d] = r.P, r.lower.mean, r.upper.mean
-        c = grafted_optimum(
-            list(dumps),
-            pmax=len(ceiling.P),
-            positions=every,
-            replicates=DEPTH_REPLICATES,
-            seed=seed,
-            tail="both",
-            parts=parts,
-            max_width=1,
-            client=client,
-        )
+            ps[d], lo[d], hi[d] = ceiling.P, means["drop"][int(d)], means["lump"][int(d)]
+        c = grafted_optimum(list(dumps), pmax=pmax, tail="both", max_width=1, inputs=inputs, n_boot=0, **same)
         assert c.lower is not None
         assert c.upper is not None
         return DepthCurves(ps, lo, hi, "grafted", (c.P, c.lower.mean, c.upper.mean))
@@ -280,7 +332,14 @@ def ceiling_by_depth(
 
 
 def depth_profiles(
-    dumps: Sequence[str], p: int, *, ceiling: Any, parts: Any = None, seed: int = 0, client: Any = None
+    dumps: Sequence[str],
+    p: int,
+    *,
+    ceiling: Any,
+    parts: Any = None,
+    seed: int = 0,
+    client: Any = None,
+    inputs: Any = None,
 ) -> dict[str, Any]:
     """Return P(X >= d) by depth d for the greedy chain of length P and for the ceiling's best tree of P nodes.
 
@@ -291,13 +350,16 @@ def depth_profiles(
     p
         Tree size: the measured drafters' P.
     ceiling
-        The grafted ceiling (its roots' positions are reused, every :data:`DEPTH_STRIDE`-th).
+        The grafted ceiling: its roots and draws are reused (the profiles average over the same generated
+        positions as the ceiling and a measured drafter's per-position acceptance).
     parts
         The dumps' arrays from the command's one pass.
     seed
-        Seed of the draws.
+        Unused (the ceiling's seed is); kept for callers.
     client
         A dask client for the searches (the same profiles).
+    inputs
+        The ceiling's grafted inputs (:func:`ceiling_inputs`); None builds them from ``parts``.
 
     Returns
     -------
@@ -308,21 +370,19 @@ def depth_profiles(
     """
     from ..simulation.grafted import optimum as grafted_optimum
 
+    inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
     depth = min(int(p), 16)
-    every = sorted({int(x) for x in ceiling.root_pos})[::DEPTH_STRIDE]
     out = {}
     for label, width in ((f"greedy chain of {p} (the verifier's top token at each step)", 1), (None, None)):
         r = grafted_optimum(
             list(dumps),
             pmax=int(p),
-            positions=every,
-            replicates=DEPTH_REPLICATES,
-            seed=seed,
             tail="drop",
-            parts=parts,
             max_width=width,
             profile=(int(p), depth),
-            client=client,
+            inputs=inputs,
+            n_boot=0,
+            **_same_roots(ceiling, client),
         )
         out[label or f"ceiling: the best tree of {p} nodes (grafted)"] = r.profile
     return out

@@ -35,6 +35,8 @@ from ..theory.timing import DraftCost, Timing, speedup
 from .advice import DEPTHS
 from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling, no_ceiling_warning
 from .checks import comparison_warnings
+from .compare_text import write_comparison
+from .stages import DumpStage, read_dumps
 
 __all__ = ["Comparison", "compare", "write_comparison"]
 
@@ -42,7 +44,7 @@ __all__ = ["Comparison", "compare", "write_comparison"]
 TABLED = ("published", "lorden", "asymptotic", "iid_exact", "iid_bound", "trajectory_conservative")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Comparison:
     """The speed of light of one verifier and the measured systems on it.
 
@@ -140,14 +142,7 @@ class Comparison:
             The mean E[X*(P)] with tails dropped and with tails lumped, and the dropped one's CI low, clipped at 0.
 
         """
-        i = int(np.searchsorted(self.optimum.P, p))
-        if i >= len(self.optimum.P) or self.optimum.P[i] != p:
-            raise InputError(f"P = {p} was not simulated")
-        return (
-            float(self.optimum.mean[i]),
-            float(self.optimum_upper.mean[i]),
-            float(max(self.optimum.ci_low[i], 0.0)),
-        )
+        return _optimum_at(self.optimum, self.optimum_upper, p)
 
     def fraction(self, m: Measured) -> tuple[float, float] | None:
         """Return the measured X over the simulated optimum at its P: (over the lower estimate, over the upper).
@@ -405,6 +400,7 @@ def compare(
     n_layers: int | None = None,
     same_model: bool = False,
     client: Any = None,
+    stage: DumpStage | None = None,
 ) -> Comparison:
     """Compare measured acceptance with the speed of light of the verifier behind ``dumps``.
 
@@ -437,13 +433,16 @@ def compare(
         A dask client: the moments, the i.i.d. curve and the trajectories are summed on its workers, one task per
         dump, and the grafted searches run there, one task per batch of prompts; the simulator's pools and the
         grafted input (top-k rows) are read here. The result is the single process's, bit for bit.
+    stage
+        The dumps already read (:func:`~speedoflight.analysis.stages.read_dumps` of ``dumps``, with this ``seed``
+        and these reading flags): nothing is read again (unless its pool cannot serve the grid's largest P).
 
     Returns
     -------
     Comparison
 
     """
-    from ..simulation.simulate import PoolScan, simulate
+    from ..simulation.simulate import simulate
 
     if not dumps:
         raise InputError("give at least one --dump of the verifier's distributions")
@@ -459,27 +458,21 @@ def compare(
     too_big = [m for m in measured if m.P is not None and m.P > grid[-1]]
     if too_big:
         raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
-    from ..readers.continuations import ContinuationScan
-    from ..readers.scan import ModelNameScan
-
-    drop, lump, conts, named = PoolScan(tail="drop"), PoolScan(tail="lump"), ContinuationScan(), ModelNameScan()
-    curve = bound_curve(  # one pass over the dumps: moments, i.i.d. pool, trajectories and both simulator pools
-        grid,
-        sources=list(dumps),
-        kind=kind,
-        vocab_size=vocab_size,
-        temperature=temperature,
-        tensor=tensor,
-        timing=timing,
-        seed=seed,
-        n_boot=n_boot,
-        progress=progress,
-        also=[drop, lump, conts, named],
-        client=client,
-    )
+    if stage is None or not stage.scan.serves(float(grid[-1])):
+        stage = read_dumps(
+            dumps,
+            kind=kind,
+            vocab_size=vocab_size,
+            temperature=temperature,
+            tensor=tensor,
+            pmax=float(grid[-1]),
+            seed=seed,
+            progress=progress,
+            client=client,
+        )
+    curve = bound_curve(grid, timing=timing, seed=seed, n_boot=n_boot, scanned=stage.scan)
     top = int(grid[-1])
-    n_files = len(curve.sources)
-    pools = (drop.finish(n_files), lump.finish(n_files))
+    pools = stage.pools
     lower = simulate(pools[0], top, replicates=replicates, seed=seed, at=grid)
     upper = simulate(pools[1], top, replicates=replicates, seed=seed, at=grid)
     notes = [
@@ -494,52 +487,58 @@ def compare(
     for m in measured:
         if m.P is not None and m.mean_accepted > m.P + 1e-9:
             raise InputError(f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check --tree-size")
-    parts = conts.parts()
-    ceiling, missing = None, conts.reason
-    if parts is not None:
+    model = stage.model
+    layers: int | None = None
+    depths: tuple[int, ...] = ()
+    if timing is not None:  # the depth caps a drafter that pays per level needs, searched with the ceiling
+        from .advice import verifier_layers
+
+        layers = verifier_layers(model, n_layers or stage.n_layers)
+        costs = [timing.draft] + [DraftCost.for_drafter(m.name, layers, timing.draft) for m in measured]
+        depths = DEPTHS if any(c.depth_matters for c in costs) else ()
+    parts, inputs = stage.parts, stage.inputs  # built once: the ceiling, its depth caps and the profiles share them
+    ceiling, missing = None, stage.missing
+    if inputs is not None:
         try:
-            ceiling = grafted_ceiling(list(dumps), top, seed=seed, parts=parts, client=client)
+            ceiling = grafted_ceiling(
+                list(dumps), top, seed=seed, parts=parts, client=client, inputs=inputs, depths=depths
+            )
         except InputError as exc:
             missing = str(exc)
     if ceiling is not None:
         notes.insert(
             1,
             "the ceiling: the real optimum predicted from the dumps' own sampled continuations (grafted tree, "
-            f"docs/theory.md section 8), averaged over every generated position, P <= {len(ceiling.P)}; the simulated "
-            "optimum (i.i.d. model) stays beside it",
+            "docs/theory.md section 8), averaged over "
+            + (
+                f"a seeded sample of {len(ceiling.root_prompt)} of the {ceiling.sampled_from} generated positions "
+                "(docs/theory.md section 8.5)"
+                if ceiling.sampled_from
+                else "every generated position"
+            )
+            + f", P <= {len(ceiling.P)}; the simulated optimum (i.i.d. model) stays beside it",
         )
-    model = named.name
-    comp = Comparison(
-        curve=curve,
-        optimum=lower,
-        optimum_upper=upper,
-        measured=list(measured),
-        timing=timing,
-        notes=notes,
-        ceiling=ceiling,
-        model=model,
-    )
-    comp.warnings = comparison_warnings(measured, model, _ceiling_lookup(comp), acknowledged=same_model)
+    warnings = comparison_warnings(measured, model, _ceiling_lookup(ceiling, lower, upper), acknowledged=same_model)
+    kinds: dict[str, Any] = {}
     if ceiling is None:
-        comp.warnings.insert(0, no_ceiling_warning(missing or "the inputs hold no sampled continuations"))
+        warnings.insert(0, no_ceiling_warning(missing or "the inputs hold no sampled continuations"))
     else:
         from .ceiling import ceiling_by_kind
 
-        comp.kinds = ceiling_by_kind(list(dumps), parts, ceiling)
+        kinds = ceiling_by_kind(list(dumps), parts, ceiling)
+    profiles: dict[str, Any] = {}
     with_dist = [m.P for m in measured if m.distribution is not None and m.P is not None and len(m.distribution) > 1]
     if ceiling is not None and with_dist:
         from .ceiling import depth_profiles
 
-        comp.profiles = depth_profiles(
-            dumps, min(max(with_dist), 64), ceiling=ceiling, parts=parts, seed=seed, client=client
+        profiles = depth_profiles(
+            dumps, min(max(with_dist), 64), ceiling=ceiling, parts=parts, seed=seed, client=client, inputs=inputs
         )
+    advice = None
     if timing is not None:
-        from .advice import advise, verifier_layers
+        from .advice import advise
         from .ceiling import ceiling_by_depth
 
-        comp.n_layers = verifier_layers(model, n_layers or named.n_layers)
-        costs = [timing.draft] + [DraftCost.for_drafter(m.name, comp.n_layers, timing.draft) for m in measured]
-        depths = DEPTHS if any(c.depth_matters for c in costs) else ()
         curves = ceiling_by_depth(
             dumps,
             depths,
@@ -550,40 +549,45 @@ def compare(
             pools=pools,
             seed=seed,
             client=client,
+            inputs=inputs,
         )
-        comp.advice = advise(measured, curves, timing, n_layers=comp.n_layers, current=tree_size)
-    return comp
+        advice = advise(measured, curves, timing, n_layers=layers, current=tree_size)
+    return Comparison(  # built once, from the stages' results: never changed after
+        curve=curve,
+        optimum=lower,
+        optimum_upper=upper,
+        measured=list(measured),
+        timing=timing,
+        notes=notes,
+        ceiling=ceiling,
+        advice=advice,
+        warnings=warnings,
+        model=model,
+        n_layers=layers,
+        profiles=profiles,
+        kinds=kinds,
+    )
 
 
-def _ceiling_lookup(comp: Comparison) -> Any:
+def _optimum_at(optimum: SimulationResult, upper: SimulationResult, p: int) -> tuple[float, float, float]:
+    """Return the simulated optimum at P: (lower estimate, upper estimate, lower estimate's CI low clipped at 0)."""
+    i = int(np.searchsorted(optimum.P, p))
+    if i >= len(optimum.P) or optimum.P[i] != p:
+        raise InputError(f"P = {p} was not simulated")
+    return float(optimum.mean[i]), float(upper.mean[i]), float(max(optimum.ci_low[i], 0.0))
+
+
+def _ceiling_lookup(ceiling: Any, optimum: SimulationResult, upper: SimulationResult) -> Any:
     """``P -> (lower, upper, ci_low, ci_high)``: the grafted ceiling, else the simulated optimum with no upper end."""
-    sim = set(comp.optimum.P.tolist())
+    sim = set(optimum.P.tolist())
 
     def at(p: int) -> tuple[float, float, float, float] | None:
-        got = ceiling_at(comp.ceiling, p)
+        got = ceiling_at(ceiling, p)
         if got is not None:
             return got
-        if comp.ceiling is None and p in sim:
-            lo, hi, ci = comp.optimum_at(p)
+        if ceiling is None and p in sim:
+            lo, hi, ci = _optimum_at(optimum, upper, p)
             return lo, hi, ci, math.inf  # the i.i.d. model runs low on real text: never "above" it
         return None
 
     return at
-
-
-def write_comparison(out_dir: str, comp: Comparison, command: str | None = None) -> None:
-    """Write ``compare.md``, ``compare.png`` and ``compare.json`` into ``out_dir``, all or nothing.
-
-    Parameters
-    ----------
-    out_dir
-        The folder to write (its other files are left alone; this command's files are each replaced atomically).
-    comp
-        The comparison (:func:`compare`).
-    command
-        The command line that regenerates the folder, quoted in ``compare.md``.
-
-    """
-    from . import compare_text
-
-    compare_text.write_files(out_dir, comp, command)

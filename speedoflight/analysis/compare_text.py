@@ -1,11 +1,11 @@
-"""The text of a comparison: its measured table, its summary and its answer-first lines (no computation here)."""
+"""The text of a comparison: its measured table, its summary, its answer-first lines and its folder (no computation)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-__all__ = ["UNMEASURED_P", "answer_lines", "measured_markdown", "summary_lines", "write_files"]
+__all__ = ["UNMEASURED_P", "answer_lines", "measured_markdown", "summary_lines", "write_comparison"]
 
 #: Tree sizes the answer shows the ceiling at when nothing is measured and no P is given.
 UNMEASURED_P = (4, 16, 64)
@@ -181,7 +181,7 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
     return out
 
 
-def write_files(out_dir: str, comp: Any, command: str | None = None) -> None:
+def write_comparison(out_dir: str, comp: Any, command: str | None = None) -> None:
     """Write ``compare.md``, ``compare.png`` and ``compare.json`` into ``out_dir``, all or nothing.
 
     Parameters

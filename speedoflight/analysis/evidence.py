@@ -252,6 +252,9 @@ def compare_real(
     replicates: int = 2000,
     seed: int = 0,
     progress: bool = False,
+    loaded: tuple[Any, ...] | None = None,
+    stage: Any = None,
+    runs: Sequence[Any] | None = None,
 ) -> RealComparison:
     """Build the comparison for one model (see the module docstring).
 
@@ -269,6 +272,13 @@ def compare_real(
         Of the i.i.d. simulation.
     progress
         Show progress bars on stderr.
+    loaded
+        ``oracle_file`` already loaded (:func:`~speedoflight.formats.oracle.load_oracle`): it is not opened again.
+    stage
+        ``pool_file`` already read (:func:`~speedoflight.analysis.stages.read_dumps` of it alone, with this
+        ``seed``): nothing is read or built again. None reads it once.
+    runs
+        ``measured_files`` already read (:func:`~speedoflight.formats.measured.read_measured`, in the same order).
 
     Returns
     -------
@@ -280,11 +290,12 @@ def compare_real(
     from ..formats.measured import read_measured
     from ..formats.oracle import load_oracle
     from ..readers.dumpfile import read_metadata
-    from ..simulation.simulate import pool, simulate
+    from ..simulation.simulate import simulate
     from ..theory.curve import bound_curve
+    from .stages import read_dumps
 
-    curves, _, kinds, ometa = load_oracle(oracle_file)
-    pmeta = read_metadata(pool_file)
+    curves, _, kinds, ometa = loaded if loaded is not None else load_oracle(oracle_file)
+    pmeta = stage.metadata if stage is not None and "temperature" in stage.metadata else read_metadata(pool_file)
     if abs(float(pmeta["temperature"]) - float(ometa["temperature"])) > 1e-12:
         raise InputError(
             f"{pool_file} was sampled at temperature {pmeta['temperature']} but {oracle_file} at "
@@ -306,16 +317,18 @@ def compare_real(
         "p90": np.quantile(curves, 0.9, axis=0)[idx],
         "max": curves.max(axis=0)[idx],
     }
+    if stage is None:  # one pass over the pool: its moments, i.i.d. pools, trajectories and continuations
+        stage = read_dumps([pool_file], pmax=float(ps[-1]), seed=seed, progress=progress)
     sim: dict[str, np.ndarray] = {}
-    for tail in ("drop", "lump"):
-        r = simulate(pool(pool_file, tail=tail), pmax, replicates=replicates, seed=seed, at=ps, progress=progress)
+    for tail, rows in zip(("drop", "lump"), stage.pools, strict=True):
+        r = simulate(rows, pmax, replicates=replicates, seed=seed, at=ps, progress=progress)
         sim[f"{tail}_mean"], sim[f"{tail}_low"], sim[f"{tail}_high"] = r.mean, r.ci_low, r.ci_high
-    bc = bound_curve(ps, sources=[pool_file], seed=seed, progress=progress)
+    bc = bound_curve(ps, seed=seed, scanned=stage.scan)
     theory = {k: np.asarray(v, dtype=float) for k, v in bc.columns.items()}
     measured: dict[str, dict[str, np.ndarray]] = {}
     notes: list[str] = []
-    for f in measured_files:
-        run = read_measured(f)
+    for i, f in enumerate(measured_files):
+        run = runs[i] if runs is not None else read_measured(f)
         if abs(float(run.meta.get("temperature", math.nan)) - float(ometa["temperature"])) > 1e-12:
             raise InputError(f"{f} was measured at another temperature than {oracle_file}")
         # the oracle on the measured prompts themselves, for a like-for-like fraction of the optimum
@@ -344,7 +357,7 @@ def compare_real(
                 col["mean"][where[0]] = row["prompt_mean_accepted"]
                 col["ci_low"][where[0]] = row["ci_low"]
                 col["ci_high"][where[0]] = row["ci_high"]
-    grafted = _grafted_against(pool_file, curves, ometa, ps, seed)
+    grafted = _grafted_against(stage, curves, ometa, ps, seed)
     if grafted:
         notes.append(
             "grafted: the real optimum predicted from the dump's own continuations (`speedoflight optimum`), "
@@ -378,15 +391,17 @@ def compare_real(
 
 
 def _grafted_against(
-    pool_file: str, curves: np.ndarray, ometa: dict[str, Any], ps: np.ndarray, seed: int
+    stage: Any, curves: np.ndarray, ometa: dict[str, Any], ps: np.ndarray, seed: int
 ) -> dict[str, np.ndarray]:
     """Return the grafted prediction on the oracle's prompts: means, ratio, per-prompt correlation, range coverage."""
     from ..simulation.grafted import optimum
 
-    try:
-        res = optimum(pool_file, pmax=int(ps[-1]), replicates=64, seed=seed, tail="both")
-    except InputError:
+    if stage.inputs is None:
         return {}  # a dump without continuations or token ids: no prediction to show
+    try:
+        res = optimum(list(stage.files), pmax=int(ps[-1]), replicates=64, seed=seed, tail="both", inputs=stage.inputs)
+    except InputError:
+        return {}
     assert res.lower is not None
     assert res.upper is not None
     oracle_index = [int(i) for i in ometa.get("prompt_index", [])]

@@ -115,11 +115,12 @@ def run_report(
 
     """
     from ..logs.acceptance import read_many
+    from ..logs.plain import read_own
     from ..readers import input_model
-    from ..theory.estimator import estimate
     from ..theory.timing import Timing
     from .compare import compare
     from .evidence import compare_real, figure
+    from .stages import read_dumps
 
     shown: dict[str, str] = {}  # shipped files by name, wherever this install keeps them
     if dumps is None:
@@ -147,7 +148,9 @@ def run_report(
         if params is None:
             raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
         timing = Timing.preset(gpu, params)
-    m = estimate(
+    # each input is read once: the dumps in one pass (the moments, the curves, the pools, the grafted inputs),
+    # shared by the comparison and, where an oracle's pool is the same dump, by its section
+    stage = read_dumps(
         list(dumps),
         kind=kind,
         vocab_size=vocab_size,
@@ -156,9 +159,11 @@ def run_report(
         seed=seed,
         progress=progress,
     )
+    m = stage.moments
+    runs = _measure_runs(measured)  # speedoflight measure files, each read once
     comp = compare(
         list(dumps),
-        read_many(measured),
+        [e for f in measured for e in (read_own(f, run=runs[f]) if f in runs else read_many([f]))],
         tree_size=tree_size,
         timing=timing,
         replicates=replicates,
@@ -170,15 +175,30 @@ def run_report(
         vocab_size=vocab_size,
         temperature=temperature,
         tensor=tensor,
+        stage=stage,
     )
     evidence = []
-    by_model = _measure_files_by_model(measured)
+    by_model: dict[str, list[str]] = {}  # the measure files by the model they ran (their oracle's)
+    for f, run in runs.items():
+        by_model.setdefault(str(run.meta.get("model", {}).get("name")), []).append(f)
+    plain = kind is None and vocab_size is None and tensor is None and temperature == 1.0  # read as compare_real reads
     for o, p in zip(oracles, pools, strict=True):
         from ..formats.oracle import load_oracle
 
-        oname = str(load_oracle(o)[3].get("model", {}).get("name"))
+        loaded = load_oracle(o)  # opened once: its model names the measure files it is held against
+        oname = str(loaded[3].get("model", {}).get("name"))
         evidence.append(
-            compare_real(o, p, by_model.get(oname, []), replicates=max(replicates, 100), seed=seed, progress=progress)
+            compare_real(
+                o,
+                p,
+                by_model.get(oname, []),
+                replicates=max(replicates, 100),
+                seed=seed,
+                progress=progress,
+                loaded=loaded,
+                runs=[runs[f] for f in by_model.get(oname, [])],
+                stage=stage if plain and stage.same_files([p]) else None,
+            )
         )
     profiles = comp.profiles
     md = report_markdown(comp, m, evidence, tree_size, bool(profiles), command, shown, [*dumps, *measured, *oracles])
@@ -210,17 +230,26 @@ def run_report(
     return os.path.join(out, "report.md")
 
 
-def _measure_files_by_model(measured: Sequence[str]) -> dict[str, list[str]]:
-    """Speedoflight measure files by the model they ran (the oracle section pairs them by model)."""
+def _measure_runs(measured: Sequence[str]) -> dict[str, Any]:
+    """Read each speedoflight measure file once (path -> its run); other acceptance logs are left to ``read_many``."""
     from ..formats.measured import read_measured
 
-    by_model: dict[str, list[str]] = {}
+    runs: dict[str, Any] = {}
     for f in measured:
+        if not os.path.isfile(f):
+            continue  # a pipe (`<(...)`) can be read once only: read_many takes it, and no oracle pairs with it
         try:
-            by_model.setdefault(str(read_measured(f).meta.get("model", {}).get("name")), []).append(f)
+            runs[f] = read_measured(f)
         except InputError:
-            continue  # not a speedoflight measure file: it has no oracle counterpart
-    return by_model
+            continue  # not a speedoflight measure file: another log's reader takes it, and no oracle pairs with it
+    return runs
+
+
+def _checksum(path: str) -> str:
+    """The input's SHA-256 (16 digits); a pipe was read once already, so it has none."""
+    if not os.path.isfile(path):
+        return "(a pipe or device, read once: no checksum)"
+    return f"sha256 `{sha256_file(path)[:16]}`"
 
 
 #: The first screen holds at most this many lines.
@@ -313,5 +342,5 @@ def report_markdown(
     notes = [*comp.notes, *(comp.advice.notes if comp.advice is not None else [])]
     notes = list(dict.fromkeys([*notes, *[x for e in evidence for x in e.notes]]))
     md += ["## Notes", "", *[f"- {x}" for x in notes], "", "## Inputs", ""]
-    md += [f"- `{shown.get(f, f)}` sha256 `{sha256_file(f)[:16]}`" for f in dict.fromkeys(inputs)]
+    md += [f"- `{shown.get(f, f)}` {_checksum(f)}" for f in dict.fromkeys(inputs)]
     return [*md, ""]

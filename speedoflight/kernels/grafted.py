@@ -206,3 +206,208 @@ def grafted_roots(
         for t in range(masses.shape[1]):
             masses[j, t] = mass[t] / n_rep
     return pops.sum()
+
+
+@_jit()
+def _keep_shallow(hp, n, p_depth, max_parent_depth):
+    """Keep the heap entries whose slot's parent depth is at most ``max_parent_depth``; rebuild the heap; return n.
+
+    The entries kept are rearranged into a valid 4-ary heap (bottom-up); pops then come out in the same key order
+    as before (ties aside), so the sums they feed are unchanged.
+    """
+    m = 0
+    for i in range(n):
+        if p_depth[np.int64(hp[2 * i + 1])] <= max_parent_depth:
+            hp[2 * m] = hp[2 * i]
+            hp[2 * m + 1] = hp[2 * i + 1]
+            m += 1
+    for i in range((m - 2) // 4, -1, -1):
+        key = hp[2 * i]
+        slot = hp[2 * i + 1]
+        j = i
+        while True:
+            c = 4 * j + 1
+            if c >= m:
+                break
+            best = c
+            bk = hp[2 * c]
+            for t in range(c + 1, min(c + 4, m)):
+                if hp[2 * t] < bk:
+                    bk = hp[2 * t]
+                    best = t
+            if bk >= key:
+                break
+            hp[2 * j] = bk
+            hp[2 * j + 1] = hp[2 * best + 1]
+            j = best
+        hp[2 * j] = key
+        hp[2 * j + 1] = slot
+    return m
+
+
+@_jit()
+def grafted_heap_caps(
+    neglogp,
+    ids,
+    node_row,
+    child_ptr,
+    child_tok,
+    child_node,
+    pool_rows,
+    row_bin,
+    depth_bin,
+    pool_lo,
+    pool_n,
+    root,
+    root_row,
+    root_depth,
+    rid,
+    caps,
+    curves,
+):
+    """One replicate, one search for every depth cap: ``curves[c]`` is :func:`grafted_heap`'s curve at ``caps[c]``.
+
+    ``caps`` are non-decreasing depth caps (levels below the root). The tree is a fixed function of ``rid`` and keys
+    only grow along a path (``-log p >= 0``), so a search capped at D pops the depth <= D nodes of the uncapped
+    search in the same key order: one best-first search feeds every cap, each popped node of level L counting for
+    every cap D >= L that still has fewer than ``pmax`` nodes. A cap that holds ``pmax`` nodes is full; deeper caps
+    fill first (they count every node a shallower one counts), so the caps still open are ``caps[:live]`` and no
+    node deeper than ``caps[live - 1]`` is pushed; when a cap closes, the heap drops the entries only it could hold
+    (:func:`_keep_shallow`), and one popped deeper than the open caps is dropped. Returns the nodes popped
+    (rows with a negative ``-log p`` break the premise: the caller runs the caps one by one there).
+    """
+    n_caps, pmax = curves.shape
+    width = neglogp.shape[1]
+    cap = n_caps * pmax + 2  # a counted pop adds at most one slot and one heap entry; a dropped one, none
+    hp = np.empty(2 * cap)
+    p_key = np.empty(cap)
+    p_id = np.empty(cap, dtype=np.uint64)
+    p_row = np.empty(cap, dtype=np.int64)
+    p_node = np.empty(cap, dtype=np.int64)
+    s_rank = np.empty(cap, dtype=np.int64)
+    p_depth = np.empty(cap, dtype=np.int64)
+    count = np.zeros(n_caps, dtype=np.int64)
+    total = np.zeros(n_caps)
+    last_depth = depth_bin.shape[0] - 1
+    p_key[0], p_id[0], p_row[0], p_node[0], s_rank[0], p_depth[0] = 0.0, rid, root_row, root, 0, root_depth
+    hp[0] = neglogp[root_row, 0]
+    hp[1] = 0.0
+    n = 1 if neglogp[root_row, 0] < np.inf else 0
+    used = 1
+    live = n_caps
+    popped = 0
+    while n > 0 and live > 0:
+        k = hp[0]
+        e = np.int64(hp[1])
+        rank, row, pk, pid, pnode, pdep = s_rank[e], p_row[e], p_key[e], p_id[e], p_node[e], p_depth[e]
+        popped += 1
+        level = pdep - root_depth + 1  # the popped node's depth below the root
+        deepest = caps[live - 1]
+        if level > deepest:  # no open cap holds it: dropped, nothing below or beside it is wanted
+            n -= 1
+            if n > 0:
+                _sift_down(hp, n, hp[2 * n], hp[2 * n + 1])
+            continue
+        x = math.exp(-k)
+        for c in range(live - 1, -1, -1):
+            if caps[c] < level:
+                break
+            total[c] += x
+            curves[c, count[c]] = total[c]
+            count[c] += 1
+        while live > 0 and count[live - 1] == pmax:
+            live -= 1
+        if live == 0:
+            break
+        closed = caps[live - 1] < deepest
+        deepest = caps[live - 1]
+        sib = rank + 1 < width and neglogp[row, rank + 1] < np.inf and level <= deepest
+        me = child_id(pid, rank)
+        node = _child_in_trie(pnode, ids[row, rank], child_ptr, child_tok, child_node)
+        cr = node_row[node] if node >= 0 else -1
+        if cr < 0:
+            node = -1  # past the logged length: the subtree is the pool's
+            b = row_bin[row] + depth_bin[min(pdep + 1, last_depth)]
+            cr = pool_rows[pool_lo[b] + row_of(me, pool_n[b])]
+        if neglogp[cr, 0] < np.inf and level < deepest:
+            # the child reuses the popped slot and replaces the root
+            p_key[e], p_id[e], p_row[e], p_node[e], s_rank[e], p_depth[e] = k, me, cr, node, 0, pdep + 1
+            _sift_down(hp, n, k + neglogp[cr, 0], float(e))
+        else:
+            n -= 1
+            if n > 0:
+                _sift_down(hp, n, hp[2 * n], hp[2 * n + 1])
+        if sib:
+            s = used
+            used += 1
+            p_key[s], p_id[s], p_row[s], p_node[s], s_rank[s], p_depth[s] = pk, pid, row, pnode, rank + 1, pdep
+            n += 1
+            _sift_up(hp, n - 1, pk + neglogp[row, rank + 1], float(s))
+        if closed:  # what only the closed caps could hold leaves the heap at once, not one pop at a time
+            n = _keep_shallow(hp, n, p_depth, root_depth + deepest - 1)
+    for c in range(n_caps):
+        for t in range(count[c], pmax):
+            curves[c, t] = total[c]
+    return popped
+
+
+@_jit(parallel=True)
+def grafted_roots_caps(
+    neglogp,
+    ids,
+    node_row,
+    child_ptr,
+    child_tok,
+    child_node,
+    pool_rows,
+    row_bin,
+    depth_bin,
+    root_node,
+    root_pool_lo,
+    root_pool_n,
+    root_depth,
+    seed_ids,
+    caps,
+    curves,
+):
+    """Every root (in parallel) times every replicate, every depth cap from one search (:func:`grafted_heap_caps`).
+
+    ``curves[j, c]`` is the mean over replicates for root j at cap ``caps[c]``: :func:`grafted_roots` with
+    ``max_depth=caps[c]``, bit for bit (the same trees, the same sums in the same order). Returns the nodes popped.
+    """
+    n_roots, n_caps, pmax = curves.shape
+    n_rep = seed_ids.shape[0]
+    pops = np.zeros(n_roots, dtype=np.int64)
+    for j in numba.prange(n_roots):
+        buf = np.empty((n_caps, pmax))
+        acc = np.zeros((n_caps, pmax))
+        node = root_node[j]
+        row = node_row[node]
+        for r in range(n_rep):
+            rid = child_id(seed_ids[r], node)  # by the root's identity: the same tree whatever else is asked
+            pops[j] += grafted_heap_caps(
+                neglogp,
+                ids,
+                node_row,
+                child_ptr,
+                child_tok,
+                child_node,
+                pool_rows,
+                row_bin,
+                depth_bin,
+                root_pool_lo[j],
+                root_pool_n[j],
+                node,
+                row,
+                root_depth[j],
+                rid,
+                caps,
+                buf,
+            )
+            for c in range(n_caps):
+                for t in range(pmax):
+                    acc[c, t] += buf[c, t]
+        for c in range(n_caps):
+            for t in range(pmax):
+                curves[j, c, t] = acc[c, t] / n_rep
+    return pops.sum()

@@ -268,13 +268,15 @@ def read_csv(path: str, text: str) -> list[Measured]:
 # --- speedoflight-measured -----------------------------------------------------------------------------------
 
 
-def read_own(path: str) -> list[Measured]:
+def read_own(path: str, run: Any = None) -> list[Measured]:
     """Read a ``speedoflight-measured`` file into one entry per (drafter, shape, P), interval between prompts.
 
     Parameters
     ----------
     path
         A JSONL file written by ``speedoflight measure``.
+    run
+        The file already read (:func:`~speedoflight.formats.measured.read_measured`): it is not read again.
 
     Returns
     -------
@@ -284,7 +286,7 @@ def read_own(path: str) -> list[Measured]:
     """
     from ..formats.measured import read_measured
 
-    run = read_measured(path)
+    run = run if run is not None else read_measured(path)
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in run.records:
         groups.setdefault((r["drafter"], r["shape"], int(r["P"])), []).append(r)

@@ -12,7 +12,7 @@ import math
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from .._util.paths import expand_paths
 from .._util.remote import open_input
 from ..errors import InputError
+from .contscan import ContinuationScan, api_log_parts
 
 __all__ = [
     "DEPTH_BLOCK",
@@ -30,6 +31,7 @@ __all__ = [
     "GraftedInput",
     "api_log_parts",
     "grafted_input",
+    "grafted_inputs",
     "listed_entropy",
 ]
 
@@ -111,7 +113,8 @@ class GraftedInput:
     added_sampled: int
 
 
-def _read(path: str) -> dict[str, np.ndarray]:
+def _read(path: str) -> dict[str, Any]:
+    """Read the arrays of the grafted tree from a dump, with its temperature and kinds of text (``_`` keys)."""
     from ..readers.dumpfile import read_dump_arrays, read_metadata
 
     meta = read_metadata(path)
@@ -123,8 +126,9 @@ def _read(path: str) -> dict[str, np.ndarray]:
             f"{path}: the dump lacks {', '.join(missing)}, which the grafted tree needs (token ids and the sampled "
             "tokens); re-dump with this version's `speedoflight dump --samples-per-prompt N`"
         )
-    arrays = read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ()))
+    arrays: dict[str, Any] = dict(read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ())))
     arrays["_temperature"] = np.array(float(meta.get("temperature", 1.0)))
+    arrays["_prompt_kinds"] = meta.get("prompt_kinds")
     return arrays
 
 
@@ -195,6 +199,39 @@ def grafted_input(
     """
     if tail not in ("drop", "lump"):
         raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
+    return grafted_inputs(paths, tails=(tail,), pool=pool, draw=draw, parts=parts)[tail]
+
+
+def grafted_inputs(
+    paths: str | Sequence[str],
+    *,
+    tails: Sequence[str] = ("drop", "lump"),
+    pool: str = "prompt",
+    draw: str = "depth",
+    parts: list[dict[str, Any]] | None = None,
+) -> dict[str, GraftedInput]:
+    """Build :func:`grafted_input` for several tail rules at once: one trie and one set of pools, shared.
+
+    The tries and the pools do not depend on the tail rule (a lumped tail is never in a trie); only the rows do,
+    so they are built once (with ``draw="entropy"`` the bins come from each tail's rows, built apart). Each input
+    is the one :func:`grafted_input` builds for its tail, array for array.
+
+    Parameters
+    ----------
+    paths, pool, draw, parts
+        As for :func:`grafted_input`.
+    tails
+        The tail rules wanted (``"drop"``, ``"lump"``).
+
+    Returns
+    -------
+    dict
+        ``{tail: GraftedInput}`` in the order of ``tails``.
+
+    """
+    bad = [t for t in tails if t not in ("drop", "lump")]
+    if bad or not tails:
+        raise InputError(f"--tail must be drop, lump or both, got {(bad or [''])[0]!r}")
     if pool not in ("prompt", "all"):
         raise InputError(f"--pool must be 'prompt' or 'all', got {pool!r}")
     if draw not in DRAWS:
@@ -206,14 +243,23 @@ def grafted_input(
     temps = {t for t in temps if t == t}  # API logs do not record the temperature
     if len(temps) > 1:
         raise InputError(f"the dumps were sampled at different temperatures ({sorted(temps)}); give one at a time")
-    neg_parts, id_parts, added = [], [], 0
+    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    added = 0
+    for t in tails:
+        neg_parts, id_parts, added = [], [], 0
+        for f, a in zip(files, parts, strict=True):
+            neg, ids, n_add = _rows(a["topk_logprobs"], a["topk_ids"], a["next_token"], a["next_surprisal"], t, f)
+            neg_parts.append(neg)
+            id_parts.append(ids)
+            added += n_add
+        width = max(x.shape[1] for x in neg_parts)
+        rows[t] = (
+            np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.inf) for x in neg_parts]),
+            np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1) for x in id_parts]),
+        )
     seq_all, pos_all, tok_all, prompt_all = [], [], [], []
     seq_base = prompt_base = 0
-    for f, a in zip(files, parts, strict=True):
-        neg, ids, n_add = _rows(a["topk_logprobs"], a["topk_ids"], a["next_token"], a["next_surprisal"], tail, f)
-        neg_parts.append(neg)
-        id_parts.append(ids)
-        added += n_add
+    for a in parts:
         seq = a["seq"].astype(np.int64)
         seq_all.append(seq + seq_base)
         prompt = a["prompt"].astype(np.int64) if "prompt" in a else seq
@@ -222,14 +268,14 @@ def grafted_input(
         tok_all.append(a["next_token"].astype(np.int64))
         seq_base += int(seq.max()) + 1 if seq.size else 0
         prompt_base += int(prompt.max()) + 1 if prompt.size else 0
-    width = max(x.shape[1] for x in neg_parts)
-    neglogp = np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.inf) for x in neg_parts])
-    ids = np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1) for x in id_parts])
     seq, pos = np.concatenate(seq_all), np.concatenate(pos_all)
     tok, prompt = np.concatenate(tok_all), np.concatenate(prompt_all)
     if len(seq) == 0:
         raise InputError(f"{files[0]}: the dump has no rows")
-    return _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added)
+    if draw == "entropy":  # bins from each tail's own rows (their entropies may differ in the last bit)
+        return {t: _build(*rows[t], seq, pos, tok, prompt, t, pool, draw, added) for t in tails}
+    first = _build(*rows[tails[0]], seq, pos, tok, prompt, tails[0], pool, draw, added)
+    return {t: first if t == tails[0] else replace(first, neglogp=rows[t][0], ids=rows[t][1], tail=t) for t in tails}
 
 
 def listed_entropy(neglogp: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -314,70 +360,87 @@ def _pools(
     return pool_rows, lo, n, row_bin, depth_bin
 
 
+def _trie(order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, row_prompt: np.ndarray) -> tuple:
+    """Return the tries of logged contexts as flat arrays, nodes numbered in the order they are first reached.
+
+    Continuation by continuation (``seq`` order) and token by token, a context is a node the first time it is
+    reached: its prompt's end (depth 0), then the context after each sampled token. One ``np.unique`` per depth
+    names the contexts; a node's number is the rank of its first visit, a node's row the row logged at its first
+    visit that logs one, a parent's children are listed in the order they were reached (``tests/reference.py:
+    trie_reference`` builds the same arrays one token at a time).
+    """
+    srt_seq = seq[order]
+    starts = np.flatnonzero(np.r_[True, srt_seq[1:] != srt_seq[:-1]])
+    lengths = np.diff(np.r_[starts, len(order)])
+    rank = np.arange(len(order)) - np.repeat(starts, lengths)  # the position each row should have
+    if not np.array_equal(pos[order], rank):
+        raise InputError("a continuation's positions are not 0, 1, 2, ...; the dump is damaged, re-dump")
+    n_seq = len(starts)
+    p_of_seq = row_prompt[order[starts]]
+    # visits: per continuation, its prompt's end, then the context after each token (L + 1 of them)
+    visit_start = np.cumsum(np.r_[0, lengths + 1])[:-1]
+    n_visits = int(lengths.sum()) + n_seq
+    v_depth = np.arange(n_visits) - np.repeat(visit_start, lengths + 1)
+    v_seq = np.repeat(np.arange(n_seq), lengths + 1)
+    v_row = np.full(n_visits, -1, dtype=np.int64)  # the row logged at a visit (none after the last token)
+    logged = v_depth < np.repeat(lengths, lengths + 1)
+    v_row[logged] = order
+    key = np.empty(n_visits, dtype=np.int64)  # a context's name, unique over all depths
+    key[visit_start] = p_of_seq
+    base = int(p_of_seq.max()) + 1 if n_seq else 0
+    width = int(tok.max()) + 2 if len(tok) else 1
+    for d in range(1, int(lengths.max()) + 1 if n_seq else 1):
+        at = np.flatnonzero(v_depth == d)
+        pair = key[at - 1] * width + tok[v_row[at - 1]] + 1  # the parent context, then the token sampled there
+        _, name = np.unique(pair, return_inverse=True)
+        key[at] = base + name
+        base += int(name.max()) + 1
+    _, first, node_of_key = np.unique(key, return_index=True, return_inverse=True)
+    number = np.empty(len(first), dtype=np.int64)
+    number[np.argsort(first, kind="stable")] = np.arange(len(first))  # numbered by first visit
+    v_node = number[node_of_key]
+    n_nodes = len(first)
+    first_visit = np.empty(n_nodes, dtype=np.int64)
+    first_visit[v_node[first]] = first
+    node_prompt = p_of_seq[v_seq[first_visit]]
+    node_depth = v_depth[first_visit]
+    node_conts = np.bincount(v_node, minlength=n_nodes).astype(np.int64)
+    node_row = np.full(n_nodes, -1, dtype=np.int64)
+    lv = np.flatnonzero(logged)
+    _, first_logged = np.unique(v_node[lv], return_index=True)
+    node_row[v_node[lv[first_logged]]] = v_row[lv[first_logged]]
+    # edges: each node but the roots, from its first visit's parent context with that visit's token
+    child = np.flatnonzero(node_depth > 0)
+    parent = v_node[first_visit[child] - 1]
+    edge_tok = tok[v_row[first_visit[child] - 1]]
+    by_parent = np.lexsort((child, parent))  # a parent's children in the order they were reached
+    child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    child_ptr[1:] = np.cumsum(np.bincount(parent, minlength=n_nodes))
+    child_tok = edge_tok[by_parent].astype(np.int64)
+    child_node = child[by_parent].astype(np.int64)
+    known = (node_row >= 0).astype(np.int64)
+    for d in range(int(node_depth.max()) if n_nodes else 0, 0, -1):  # children are deeper: sum bottom up
+        at = np.flatnonzero(node_depth[child] == d)
+        np.add.at(known, parent[at], known[child[at]])
+    seq_nodes = np.split(v_node[logged], np.cumsum(lengths)[:-1]) if n_seq else []
+    roots = np.full(int(row_prompt.max()) + 1 if len(row_prompt) else 0, -1, dtype=np.int64)
+    roots[node_prompt[node_depth == 0]] = np.flatnonzero(node_depth == 0)
+    return node_row, node_prompt, node_depth, node_conts, child_ptr, child_tok, child_node, known, seq_nodes, roots
+
+
 def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added) -> GraftedInput:
     order = np.lexsort((pos, seq))
-    seqs, first = np.unique(seq[order], return_index=True)
-    bounds = [*first.tolist(), len(order)]
+    seqs = np.unique(seq)
     _, prompt_of_first = np.unique(prompt, return_index=True)
     dump_prompts = prompt[np.sort(prompt_of_first)]  # in the order of first appearance
-    index = {int(p): i for i, p in enumerate(dump_prompts.tolist())}
-    node_row: list[int] = []
-    node_prompt: list[int] = []
-    node_depth: list[int] = []
-    node_conts: list[int] = []
-    children: list[dict[int, int]] = []
-    prompt_root = np.full(len(dump_prompts), -1, dtype=np.int64)
-
-    def new(p: int, depth: int) -> int:
-        node_row.append(-1)
-        node_prompt.append(p)
-        node_depth.append(depth)
-        node_conts.append(0)
-        children.append({})
-        return len(node_row) - 1
-
-    seq_nodes: list[np.ndarray] = []
-    seq_prompt = np.empty(len(seqs), dtype=np.int64)
-    for si in range(len(seqs)):
-        rows = order[bounds[si] : bounds[si + 1]]
-        if not np.array_equal(pos[rows], np.arange(len(rows))):
-            raise InputError("a continuation's positions are not 0, 1, 2, ...; the dump is damaged, re-dump")
-        p = index[int(prompt[rows[0]])]
-        seq_prompt[si] = p
-        if prompt_root[p] < 0:
-            prompt_root[p] = new(p, 0)
-        cur = int(prompt_root[p])
-        path = np.empty(len(rows), dtype=np.int64)
-        for d, r in enumerate(rows.tolist()):
-            path[d] = cur
-            node_conts[cur] += 1
-            if node_row[cur] < 0:
-                node_row[cur] = r
-            t = int(tok[r])
-            nxt = children[cur].get(t)
-            if nxt is None:
-                nxt = new(p, d + 1)
-                children[cur][t] = nxt
-            cur = nxt
-        node_conts[cur] += 1
-        seq_nodes.append(path)
-    n_nodes = len(node_row)
-    child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
-    for u, ch in enumerate(children):
-        child_ptr[u + 1] = child_ptr[u] + len(ch)
-    child_tok = np.empty(child_ptr[-1], dtype=np.int64)
-    child_node = np.empty(child_ptr[-1], dtype=np.int64)
-    for u, ch in enumerate(children):
-        for i, (t, v) in enumerate(ch.items()):
-            child_tok[child_ptr[u] + i] = t
-            child_node[child_ptr[u] + i] = v
-    nrow = np.asarray(node_row, dtype=np.int64)
-    known = (nrow >= 0).astype(np.int64)
-    depth = np.asarray(node_depth, dtype=np.int64)
-    for u in np.argsort(-depth, kind="stable").tolist():  # children are deeper: sum the subtrie bottom up
-        for c in range(child_ptr[u], child_ptr[u + 1]):
-            known[u] += known[child_node[c]]
-    row_prompt = np.array([index[int(x)] for x in prompt.tolist()], dtype=np.int64)
+    _, by_value = np.unique(prompt, return_inverse=True)
+    rank_of_value = np.empty(len(prompt_of_first), dtype=np.int64)
+    rank_of_value[np.argsort(prompt_of_first, kind="stable")] = np.arange(len(prompt_of_first))
+    row_prompt = rank_of_value[by_value]  # each row's prompt, numbered by first appearance
+    nrow, node_prompt, depth, node_conts, child_ptr, child_tok, child_node, known, seq_nodes, prompt_root = _trie(
+        order, seq, pos, tok, row_prompt
+    )
+    seq_prompt = row_prompt[order[np.searchsorted(seq[order], seqs)]]
     pool_rows, lo, n, row_bin, depth_bin = _pools(
         neglogp, ids, order, seq, pos, row_prompt, len(dump_prompts), pool, draw
     )
@@ -406,161 +469,3 @@ def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added) -> Graf
         tail=tail,
         added_sampled=added,
     )
-
-
-class ContinuationScan:
-    """Collect what the grafted tree needs from dumps during a command's one pass over them (``scan``).
-
-    Sources that are not dumps with token ids and sampled tokens make it unusable (``parts()`` returns None);
-    nothing is refused, since the pass serves other consumers too.
-    """
-
-    wants_logprobs = False
-    wants_ids = True
-
-    def __init__(self) -> None:
-        self._parts: list[dict[str, Any]] = []
-        self._chunks: list[list[Any]] = []
-        self.usable = True
-        #: Why the scan is unusable ('' while it is usable), for the command's warning.
-        self.reason = ""
-
-    def _unusable(self, reason: str) -> None:
-        if self.usable:
-            self.usable, self.reason = False, reason
-
-    def begin(self, index: int, source: Any) -> None:
-        """Start collecting source ``index`` (a speedoflight dump, or the scan is unusable).
-
-        Parameters
-        ----------
-        index
-            The source's place in the pass.
-        source
-            The opened source.
-
-        """
-        if not (source.format.startswith("speedoflight-dump") or source.format.endswith("-jsonl")):
-            self._unusable(
-                f"{source.path} is a {source.format} file of rows, which holds no sampled continuations; the "
-                "grafted ceiling needs a speedoflight dump (`speedoflight dump --samples-per-prompt N`) or an API "
-                "log of continuations (`speedoflight collect`)"
-            )
-        temp = (source.metadata or {}).get("temperature", math.nan)  # API logs: the temperature their requests sent
-        part: dict[str, Any] = {"_temperature": np.array(float(temp))}
-        if source.format.endswith("-jsonl"):
-            part["_path"] = source.path  # checked for sampled tokens once read
-        kinds = (source.metadata or {}).get("prompt_kinds") if source.format.startswith("speedoflight") else None
-        if isinstance(kinds, list):
-            part["_prompt_kinds"] = kinds  # a dump's kinds, from the metadata already read (never read again)
-        self._parts.append(part)
-        self._chunks.append([])
-
-    def add(self, index: int, source: Any, chunk: Any, logprobs: Any, full: bool) -> None:
-        """Keep a chunk's top-k rows, ids, sampled tokens and sequence structure.
-
-        Parameters
-        ----------
-        index, source, chunk
-            Where the chunk comes from, and the chunk (with ``ids`` and ``next_token``).
-        logprobs, full
-            Unused (the rows are taken as stored).
-
-        """
-        if chunk.ids is None or chunk.next_token is None or chunk.seq is None or chunk.pos is None:
-            self._unusable(
-                f"{source.path} records no token ids or sampled tokens, which the grafted ceiling needs; re-dump "
-                "with this version's `speedoflight dump --samples-per-prompt N`"
-            )
-            return
-        self._chunks[index].append(chunk)
-
-    def parts(self) -> list[dict[str, Any]] | None:
-        """Return the per-dump arrays for :func:`grafted_input`, or None where a source could not give them.
-
-        Returns
-        -------
-        list of dict or None
-            One dict of arrays per dump.
-
-        """
-        if not self.usable or not self._parts:
-            self._unusable("no input was read")
-            return None
-        out = []
-        for meta, chunks in zip(self._parts, self._chunks, strict=True):
-            if not chunks:
-                self._unusable("an input holds no rows")
-                return None
-            d = dict(meta)
-            d.update(_joined(chunks))
-            if "_path" in d and (np.any(d["next_token"] < 0) or not np.all(np.isfinite(d["next_surprisal"]))):
-                self._unusable(_no_sampled(str(d["_path"])))
-                return None
-            d.pop("_path", None)
-            out.append(d)
-        return out
-
-
-def _joined(chunks: Sequence[Any]) -> dict[str, np.ndarray]:
-    """One source's chunks as arrays; top-k rows padded to the widest (API logs' chunks differ in width)."""
-    width = max(c.values.shape[1] for c in chunks)
-
-    def pad(a: np.ndarray, fill: float) -> np.ndarray:
-        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
-
-    d = {
-        "topk_logprobs": np.concatenate([pad(c.values, -np.inf) for c in chunks]),
-        "topk_ids": np.concatenate([pad(np.asarray(c.ids), -1) for c in chunks]),
-        "next_token": np.concatenate([c.next_token for c in chunks]),
-        "next_surprisal": np.concatenate([c.surprisal for c in chunks]),
-        "seq": np.concatenate([c.seq for c in chunks]),
-        "pos": np.concatenate([c.pos for c in chunks]),
-    }
-    if all(c.prompt is not None for c in chunks):
-        d["prompt"] = np.concatenate([c.prompt for c in chunks])
-    return d
-
-
-def _no_sampled(path: str) -> str:
-    return (
-        f"{path}: the log does not record every sampled token and its log-probability, which the grafted tree "
-        "needs; log with logprobs on (OpenAI: logprobs=true, top_logprobs=20; vLLM: logprobs=20), or use "
-        "`speedoflight collect`"
-    )
-
-
-def api_log_parts(path: str) -> dict[str, Any]:
-    """Read an API log (JSONL with top-k log-probabilities) with token identities, as the grafted tree needs it.
-
-    A response's ``n`` choices are one prompt's continuations, and lines with the same ``prompt`` (or
-    ``request.prompt`` / ``request.messages``) are grouped into one prompt too
-    (:func:`speedoflight.readers.jsonl.prompt_key`); any other line is a prompt of its own. Token ids come from
-    vLLM and SGLang; OpenAI's token strings (their bytes where given) stand for ids.
-
-    Parameters
-    ----------
-    path
-        The log.
-
-    Returns
-    -------
-    dict
-        ``topk_logprobs``, ``topk_ids``, ``next_token``, ``next_surprisal``, ``seq``, ``pos``, ``prompt``.
-
-    Raises
-    ------
-    InputError
-        When the log does not record the sampled tokens.
-
-    """
-    from . import _check_file, jsonl
-
-    _check_file(path)
-    info = jsonl.describe(path)
-    chunks = list(jsonl.jsonl_chunks(path, info.layout, with_ids=True))
-    out: dict[str, Any] = {"_temperature": np.array(math.nan if info.temperature is None else info.temperature)}
-    out.update(_joined(chunks))
-    if np.any(out["next_token"] < 0) or not np.all(np.isfinite(out["next_surprisal"])):
-        raise InputError(_no_sampled(path))
-    return out

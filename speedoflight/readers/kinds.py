@@ -85,10 +85,12 @@ def log_prompt_kinds(path: str) -> dict[int, str]:
     return kinds
 
 
-def _dump_kinds(path: str) -> dict[int, str]:
+def _dump_kinds(path: str, part: dict[str, Any] | None = None) -> dict[int, str]:
+    """Return a dump's kinds of text by prompt: from its metadata as the scan kept it (``part``), else read."""
     from .dumpfile import read_metadata
 
-    listed = read_metadata(path).get("prompt_kinds")
+    kept = part is not None and "_prompt_kinds" in part
+    listed = part["_prompt_kinds"] if part is not None and kept else read_metadata(path).get("prompt_kinds")
     if not isinstance(listed, list):
         return {}
     return {i: k for i, k in enumerate(listed) if isinstance(k, str) and k}
@@ -112,10 +114,7 @@ def prompt_kinds(files: Sequence[str], parts: Sequence[dict[str, Any]]) -> dict[
     base = 0
     for f, a in zip(files, parts, strict=True):
         prompt = np.asarray(a["prompt"] if "prompt" in a else a["seq"], dtype=np.int64)
-        if isinstance(a.get("_prompt_kinds"), list):  # read with the metadata in the command's one pass
-            own = {i: k for i, k in enumerate(a["_prompt_kinds"]) if isinstance(k, str) and k}
-        else:
-            own = log_prompt_kinds(f) if f.lower().endswith(_LOG_SUFFIXES) else _dump_kinds(f)
+        own = log_prompt_kinds(f) if f.lower().endswith(_LOG_SUFFIXES) else _dump_kinds(f, a)
         for p in np.unique(prompt).tolist():
             if p in own:
                 out[p + base] = own[p]

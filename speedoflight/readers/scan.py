@@ -310,13 +310,15 @@ def scan(
 
 
 class ModelNameScan:
-    """A consumer that keeps the model the first source names ('' for arrays and logs that name none)."""
+    """A consumer that keeps the model the first source names ('' for arrays and logs that name none), and its metadata."""
 
     wants_logprobs = False
 
     def __init__(self) -> None:
         self.name = ""
         self.n_layers: int | None = None
+        #: The first source's metadata (empty where it has none).
+        self.metadata: dict[str, Any] = {}
 
     def begin(self, index: int, source: Any) -> None:
         """Keep the first source's model name and layer count (from its metadata).
@@ -333,6 +335,7 @@ class ModelNameScan:
 
         if index == 0:
             meta = source.metadata or {}
+            self.metadata = dict(meta) if isinstance(meta, dict) else {}
             self.name = model_name(meta) or ""
             layers = meta.get("n_layers") if isinstance(meta, dict) else None
             self.n_layers = int(layers) if isinstance(layers, int) and layers > 0 else None

@@ -19,8 +19,7 @@ an upper estimate). Intervals come from a bootstrap over prompts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,199 +27,37 @@ import numpy as np
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.stats import ratio_stats
 from ..errors import InputError
-from ..readers.continuations import GraftedInput, grafted_input
+from ..readers.continuations import GraftedInput, grafted_inputs
+from .optimum_result import OptimumResult, TailCurve
 
-__all__ = ["OptimumResult", "TailCurve", "optimum", "run_roots"]
+__all__ = ["OptimumResult", "TailCurve", "mean_over_roots", "optimum", "run_roots", "sample_roots"]
 
 _MAX_BYTES = 4 * 2**30
+#: The stream of :func:`numpy.random.default_rng` that samples roots (``[SAMPLE_STREAM, seed]``), apart from the draws.
+SAMPLE_STREAM = 0x5A3F1E
 
 
-@dataclass(frozen=True)
-class TailCurve:
-    """The grafted prediction for one tail rule: the mean over roots with its interval over prompts.
+def sample_roots(n: int, sample: int | None, seed: int) -> np.ndarray:
+    """Return the indices of the roots kept: all ``n``, or a seeded uniform sample of ``sample`` of them, in order.
 
-    Attributes
+    Parameters
     ----------
-    tail : str
-        ``"drop"`` (lower estimate) or ``"lump"`` (upper estimate).
-    mean, se, ci_low, ci_high : ndarray
-        E[X*(P)] at P = 1..pmax, averaged over roots; standard error and interval from a bootstrap over prompts.
-    curves : ndarray
-        ``[roots, pmax]``: per root, the mean over replicates.
-    pops : int
-        Nodes popped in all.
+    n
+        Roots in all.
+    sample
+        Roots wanted (None: all).
+    seed
+        The run's seed; the sample uses its own stream (``[SAMPLE_STREAM, seed]``), apart from the draws.
+
+    Returns
+    -------
+    ndarray
+        Increasing indices.
 
     """
-
-    tail: str
-    mean: np.ndarray
-    se: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    curves: np.ndarray
-    pops: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the mean and interval as lists.
-
-        Returns
-        -------
-        dict
-            ``tail``, ``mean``, ``se``, ``ci_low``, ``ci_high``.
-
-        """
-        return {
-            "tail": self.tail,
-            "mean": self.mean.tolist(),
-            "se": self.se.tolist(),
-            "ci_low": self.ci_low.tolist(),
-            "ci_high": self.ci_high.tolist(),
-        }
-
-
-@dataclass(frozen=True)
-class OptimumResult:
-    """The predicted real optimum E[X*(P)], P = 1..pmax, from the grafted tree.
-
-    Attributes
-    ----------
-    P : ndarray
-        1..pmax.
-    lower, upper : TailCurve or None
-        Tails dropped (lower estimate) and lumped (upper); one of them with ``--tail drop|lump``.
-    positions : str
-        ``"start"``, ``"all"`` or the list of positions given.
-    root_prompt : ndarray
-        Per root, the dump's prompt index.
-    root_seq, root_pos : ndarray
-        Per root, the continuation (the dump's ``seq`` value) and the position it sits at (-1, 0 for prompt ends).
-    root_continuations, root_known : ndarray
-        Per root, the continuations its trie rests on and the logged rows (known nodes) below it, itself included.
-    continuations_per_prompt : float
-        Mean continuations per prompt.
-    replicates, seed : int
-        Draws of the unknown rows per root, and their seed.
-    confidence : float
-        Level of the intervals.
-    notes : tuple of str
-        How the rows were completed, and anything the user should know.
-    pool, draw : str
-        Where and how unknown nodes drew their rows.
-    profile : ndarray or None
-        P(X >= d), d = 1, 2, ..., of the best tree of the requested size, averaged over roots (``optimum(profile=)``).
-    profile_roots : ndarray or None
-        The same per root, ``[roots, depth]`` (the mean over replicates).
-
-    """
-
-    P: np.ndarray
-    lower: TailCurve | None
-    upper: TailCurve | None
-    positions: str
-    root_prompt: np.ndarray
-    root_seq: np.ndarray
-    root_pos: np.ndarray
-    root_continuations: np.ndarray
-    root_known: np.ndarray
-    continuations_per_prompt: float
-    replicates: int
-    seed: int
-    confidence: float
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    pool: str = "prompt"
-    draw: str = "depth"
-    profile: np.ndarray | None = None
-    profile_roots: np.ndarray | None = None
-
-    @property
-    def main(self) -> TailCurve:
-        """The headline curve: the lower estimate when it was computed, else the upper."""
-        c = self.lower if self.lower is not None else self.upper
-        assert c is not None
-        return c
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Return the numeric arrays of the result, for ``--out`` (:func:`speedoflight.formats.optimum.write_optimum`).
-
-        Returns
-        -------
-        dict
-            ``P``, ``mean``, ``se``, ``ci_low``, ``ci_high``, ``curves`` of the headline tail; ``lower_*`` and
-            ``upper_*`` where computed; and the per-root ``root_*`` arrays.
-
-        """
-        main = self.main
-        out = {
-            "P": self.P,
-            "mean": main.mean,
-            "se": main.se,
-            "ci_low": main.ci_low,
-            "ci_high": main.ci_high,
-            "curves": main.curves,
-            "root_prompt": self.root_prompt,
-            "root_seq": self.root_seq,
-            "root_pos": self.root_pos,
-            "root_continuations": self.root_continuations,
-            "root_known_rows": self.root_known,
-        }
-        for name, c in (("lower", self.lower), ("upper", self.upper)):
-            if c is not None:
-                out.update({f"{name}_mean": c.mean, f"{name}_ci_low": c.ci_low, f"{name}_ci_high": c.ci_high})
-        return out
-
-    def to_dict(self, per_root: bool = True) -> dict[str, Any]:
-        """Return a JSON-ready summary.
-
-        Parameters
-        ----------
-        per_root
-            Include ``curves`` (per root, the mean over replicates); with False, per prompt instead.
-
-        Returns
-        -------
-        dict
-            ``P``, ``mean``, ``ci_low``, ``ci_high`` (the headline tail), ``lower`` and ``upper`` where computed,
-            ``prompts`` (the dump's prompt index per curve), ``curves``, ``positions``,
-            ``continuations_per_prompt``, ``replicates``, ``seed`` and the per-root trie sizes.
-
-        """
-        main = self.main
-        if per_root:
-            prompts, curves = self.root_prompt, main.curves
-        else:
-            prompts = np.unique(self.root_prompt)
-            curves = np.stack([main.curves[self.root_prompt == p].mean(axis=0) for p in prompts])
-        out: dict[str, Any] = {
-            "P": self.P.tolist(),
-            "mean": main.mean.tolist(),
-            "se": main.se.tolist(),
-            "ci_low": main.ci_low.tolist(),
-            "ci_high": main.ci_high.tolist(),
-            "tail": main.tail,
-            "confidence": self.confidence,
-        }
-        for name, c in (("lower", self.lower), ("upper", self.upper)):
-            if c is not None:
-                out[name] = c.to_dict()
-        out.update(
-            {
-                "positions": self.positions,
-                "curves_per": "root" if per_root else "prompt",
-                "prompts": prompts.tolist(),
-                "curves": curves.tolist(),
-                "root_seq": self.root_seq.tolist() if per_root else None,
-                "root_pos": self.root_pos.tolist() if per_root else None,
-                "root_continuations": self.root_continuations.tolist() if per_root else None,
-                "root_known_rows": self.root_known.tolist() if per_root else None,
-                "continuations_per_prompt": self.continuations_per_prompt,
-                "replicates": self.replicates,
-                "seed": self.seed,
-                "pool": self.pool,
-                "draw": self.draw,
-                "notes": list(self.notes),
-            }
-        )
-        return out
+    if sample is None or n <= sample:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([SAMPLE_STREAM, seed]).choice(n, sample, replace=False))
 
 
 def _roots(g: GraftedInput, positions: str | Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -242,13 +79,14 @@ def _roots(g: GraftedInput, positions: str | Sequence[int]) -> tuple[np.ndarray,
                 f"0..{longest - 1})"
             )
         label = ",".join(map(str, want))
-    nodes, seqs, poss = [], [], []
-    for s, path in enumerate(g.seq_nodes):
-        for t in range(len(path)) if want is None else [t for t in want if t < len(path)]:
-            nodes.append(path[t])
-            seqs.append(s)
-            poss.append(t)
-    return np.asarray(nodes, dtype=np.int64), np.asarray(seqs, dtype=np.int64), np.asarray(poss, dtype=np.int64), label
+    lengths = np.array([len(p) for p in g.seq_nodes], dtype=np.int64)
+    nodes = np.concatenate(g.seq_nodes).astype(np.int64) if len(lengths) else np.zeros(0, dtype=np.int64)
+    seqs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    poss = np.arange(len(nodes), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    if want is not None:  # continuation by continuation, its wanted positions in order
+        keep = np.isin(poss, want)
+        nodes, seqs, poss = nodes[keep], seqs[keep], poss[keep]
+    return nodes, seqs, poss, label
 
 
 def _seed_ids(seed: int, replicates: int) -> np.ndarray:
@@ -350,14 +188,71 @@ def run_roots(
     return curves, int(pops), masses
 
 
-def _summarise(
-    tail: str, curves: np.ndarray, prompts: np.ndarray, pops: int, confidence: float, n_boot: int, seed: int
-):
+def add_in_order(totals: np.ndarray, cluster: np.ndarray, rows: np.ndarray, index: np.ndarray | None = None) -> None:
+    """Add ``rows[i]`` (``rows[index[i]]``) to ``totals[cluster[i]]`` for i = 0, 1, ...: each cluster's rows in order.
+
+    The sums of ``np.add.at(totals, cluster, rows)``, bit for bit (the same additions in the same order per
+    element), a step per rank within a cluster instead of a step per row.
+
+    Parameters
+    ----------
+    totals
+        ``[clusters, ...]`` sums, added to in place.
+    cluster
+        Per row, its cluster.
+    rows
+        ``[len(cluster), ...]`` values (or indexed by ``index``).
+    index
+        Per i, the row of ``rows`` to add (None: row i).
+
+    """
+    if not len(cluster):
+        return
+    order = np.argsort(cluster, kind="stable")  # by cluster, each cluster's rows in their order
+    srt = cluster[order]
+    first = np.searchsorted(srt, srt)  # where each row's cluster starts in ``order``
+    rank = np.arange(len(order)) - first
+    by_rank = np.argsort(rank, kind="stable")
+    cuts = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
+    for k in range(len(cuts) - 1):
+        step = order[by_rank[cuts[k] : cuts[k + 1]]]  # the k-th row of every cluster that has one: no repeats
+        totals[cluster[step]] += rows[step if index is None else index[step]]
+
+
+def _cluster_totals(curves: np.ndarray, prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Roots per prompt and the per-prompt sums of their curves (summed in root order)."""
     _, cluster = np.unique(prompts, return_inverse=True)
     counts = np.bincount(cluster).astype(np.float64)
     totals = np.zeros((len(counts), curves.shape[1]))
-    np.add.at(totals, cluster, curves)
-    mean, se, ci = ratio_stats(counts, totals, True, confidence, n_boot, seed)
+    add_in_order(totals, cluster, curves)
+    return counts, totals
+
+
+def mean_over_roots(curves: np.ndarray, prompts: np.ndarray) -> np.ndarray:
+    """Return the mean curve over roots, as :func:`optimum` computes it (sums per prompt, then over prompts).
+
+    Parameters
+    ----------
+    curves
+        ``[roots, pmax]`` per-root curves.
+    prompts
+        Per root, its prompt.
+
+    Returns
+    -------
+    ndarray
+        ``[pmax]``: bit for bit the ``mean`` of :func:`optimum` on these curves.
+
+    """
+    counts, totals = _cluster_totals(curves, prompts)
+    return np.asarray(totals.sum(axis=0) / counts.sum())
+
+
+def _summarise(
+    tail: str, curves: np.ndarray, prompts: np.ndarray, pops: int, confidence: float, n_boot: int, seed: int
+) -> TailCurve:
+    counts, totals = _cluster_totals(curves, prompts)
+    mean, se, ci = ratio_stats(counts, totals, n_boot > 0, confidence, n_boot, seed)
     return TailCurve(tail, mean, se, ci[:, 0], ci[:, 1], curves, pops)
 
 
@@ -378,6 +273,9 @@ def optimum(
     max_width: int | None = None,
     profile: tuple[int, int] = (0, 0),
     client: Any = None,
+    inputs: Mapping[str, GraftedInput] | None = None,
+    sample: int | None = None,
+    caps: Sequence[int] = (),
 ) -> OptimumResult:
     """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
 
@@ -405,7 +303,8 @@ def optimum(
     confidence
         Level of the intervals (bootstrap over prompts).
     n_boot
-        Bootstrap replicates.
+        Bootstrap replicates; 0: no bootstrap (the linearised interval of the ratio estimator, where only the
+        mean is wanted).
     parts
         The dumps' arrays already read in a command's one pass (:class:`~speedoflight.readers.continuations.
         ContinuationScan`); None reads ``dumps``.
@@ -420,6 +319,17 @@ def optimum(
     client
         A dask client: the grafted input is sent to every worker once and the roots run one task per batch of
         prompts; each root's curve is the single-process one bit for bit (its trees depend on its own seed only).
+    inputs
+        The grafted inputs already built for these dumps, per tail
+        (:func:`~speedoflight.readers.continuations.grafted_inputs`, with this ``pool`` and ``draw``): nothing is
+        read or built again; ``dumps`` and ``parts`` are then unused.
+    sample
+        At most this many roots: a seeded uniform sample of the roots ``positions`` gives
+        (:func:`sample_roots`; the same roots for both tails); None: every root.
+    caps
+        Depth caps D: the same searches also give, per tail, the mean curve of the best tree of depth <= D
+        (``OptimumResult.capped``; :func:`~speedoflight.simulation.capped.run_caps`, bit for bit the mean of a run
+        with ``max_depth=D``). Not with ``max_depth``, ``max_width`` or ``profile``.
 
     Returns
     -------
@@ -437,24 +347,41 @@ def optimum(
         raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
     if max_depth is not None and max_depth < 1:
         raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+    if len(caps) and (max_depth is not None or max_width is not None or profile[1]):
+        raise ValueError("depth caps come from the uncapped search: no max_depth, max_width or profile beside them")
     tails = ("drop", "lump") if tail == "both" else (tail,)
     results: dict[str, TailCurve] = {}
     profiles: dict[str, np.ndarray] = {}
     per_root: dict[str, np.ndarray] = {}
+    capped: dict[str, dict[int, np.ndarray]] = {}
     g = None
     roots = seqs = poss = None
     label = ""
     notes: list[str] = []
+    if inputs is None:
+        inputs = grafted_inputs(dumps, tails=tails, pool=pool, draw=draw, parts=parts)
+    elif any(t not in inputs or inputs[t].draw != draw for t in tails):
+        raise ValueError(f"the grafted inputs given hold {sorted(inputs)} drawn by {draw!r}; {list(tails)} asked")
+    all_roots = 0
     for t in tails:
-        g = grafted_input(dumps, tail=t, pool=pool, draw=draw, parts=parts)
+        g = inputs[t]
         roots, seqs, poss, label = _roots(g, positions)
+        all_roots = len(roots)
+        keep = sample_roots(len(roots), sample, seed)
+        roots, seqs, poss = roots[keep], seqs[keep], poss[keep]
         need = len(roots) * pmax * 8 * (2 if tail == "both" else 1) + len(np.unique(roots)) * pmax * 8
         if need > _MAX_BYTES:
             raise InputError(
                 f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower --pmax or use "
                 "fewer --positions"
             )
-        curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile, client)
+        if len(caps):
+            from .capped import run_caps
+
+            curves, capped[t], pops = run_caps(g, roots, pmax, replicates, seed, caps, client)
+            masses = np.zeros((len(roots), 0))
+        else:
+            curves, pops, masses = _run(g, roots, pmax, replicates, seed, max_depth, max_width, profile, client)
         profiles[t] = masses.mean(axis=0) if len(masses) else masses.sum(axis=0)
         per_root[t] = masses
         results[t] = _summarise(t, curves, g.node_prompt[roots], pops, confidence, n_boot, seed)
@@ -474,8 +401,10 @@ def optimum(
     notes.append(
         "unknown nodes draw rows from "
         + ("their prompt's own rows" if pool == "prompt" else "all the dumps' rows")
-        + f", {how}; {replicates} draws per root"
+        + f", {how}; {replicates} draw{'s' if replicates != 1 else ''} per root"
     )
+    if all_roots > len(roots):
+        notes.append(f"roots: a seeded uniform sample of {len(roots)} of the {all_roots} roots (positions {label})")
     conts = np.bincount(g.seq_prompt).astype(np.float64)
     return OptimumResult(
         P=np.arange(1, pmax + 1),
@@ -496,4 +425,6 @@ def optimum(
         draw=draw,
         profile=profiles[tails[0]] if profile[1] else None,
         profile_roots=per_root[tails[0]] if profile[1] else None,
+        sampled_from=all_roots if all_roots > len(roots) else None,
+        capped=capped if len(caps) else None,
     )

@@ -24,9 +24,9 @@ from typing import Any
 
 import numba
 import numpy as np
-from scipy import optimize
 
 from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from .._util.brentq import brentq
 from .._util.paths import expand_paths
 from .._util.stats import t_interval
 from ..errors import InputError
@@ -431,7 +431,7 @@ def growth_rate(neglogp: np.ndarray) -> float:
         hi *= 2
         if hi > 64:
             return 0.0
-    return float(optimize.brentq(excess, 0.0, hi, xtol=1e-6))
+    return brentq(excess, 0.0, hi, xtol=1e-6)
 
 
 def simulate(

@@ -22,7 +22,7 @@ from .registry import CURVES
 from .timing import Timing, speedup
 from .trajectory import TrajectoryBound, TrajectoryScan, trajectory_bound
 
-__all__ = ["MAX_P_POINTS", "BoundCurve", "bound_curve", "parse_p"]
+__all__ = ["MAX_P_POINTS", "BoundCurve", "CurveScan", "bound_curve", "curve_scan", "parse_p"]
 
 #: The most capacities one -P range may ask for (each costs a row of every bound).
 MAX_P_POINTS = 10_000
@@ -94,6 +94,7 @@ class BoundCurve:
     timing: Timing | None = None
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    moments: Any = None
 
     def speedups(self) -> dict[str, np.ndarray]:
         """Speedup ceiling per column (needs a timing model).
@@ -218,14 +219,144 @@ def _evaluate(c: BoundCurve, p: np.ndarray) -> dict[str, np.ndarray]:
     """Every column of a curve at other P values (for the best-P search)."""
     out = _closed(c.mu, c.mu2, p)
     if c.iid is not None:
-        from .iid import gain_at
+        from .iid import gain_at, threshold_bound
 
         out["iid_exact"] = np.minimum(gain_at(c.iid.size, c.iid.g, p), p)
-        out["iid_bound"] = np.minimum(np.min(c.iid.g[None, :] + p[:, None] * np.exp(-c.iid.t[None, :]), axis=1), p)
+        out["iid_bound"] = np.minimum(threshold_bound(c.iid.g, c.iid.t, p), p)
     if c.trajectory is not None:
         out["trajectory"] = c.trajectory.plug_in_at(p)
         out["trajectory_conservative"] = c.trajectory.conservative_at(p)
     return out
+
+
+@dataclass(frozen=True)
+class CurveScan:
+    """What one pass over files of logged distributions gives the curves: the moments, the i.i.d. pool, the paths.
+
+    Built once by :func:`curve_scan` and handed to :func:`bound_curve` (``scanned=``) for any set of P, so a
+    command that draws several curves from the same files reads them once.
+
+    Attributes
+    ----------
+    sources : tuple of str
+        The files, in order.
+    moments : Moments
+        mu and mu2 with their intervals (:func:`~speedoflight.theory.estimator.estimate` on the same files, bit
+        for bit).
+    atoms : object
+        The i.i.d. pool of the exact i.i.d. curve (:class:`~speedoflight.theory.iid.AtomScan`).
+    tail : str
+        How the pool treats the mass top-k rows do not list.
+    t_max : float
+        The pool's largest surprisal: it serves P up to about ``e^(t_max - 12)``.
+    trajectories : tuple or None
+        ``(sequences, prompts)`` of the sampled continuations (None where the files record none).
+
+    """
+
+    sources: tuple[str, ...]
+    moments: Any
+    atoms: Any
+    tail: str
+    t_max: float
+    trajectories: tuple[Any, Any] | None
+
+    def serves(self, pmax: float) -> bool:
+        """Whether the pool's range serves curves up to ``pmax`` (else scan again with that ``pmax``).
+
+        Parameters
+        ----------
+        pmax
+            The largest P wanted.
+
+        Returns
+        -------
+        bool
+
+        """
+        return self.t_max >= _t_max(pmax)
+
+
+def _t_max(pmax: float) -> float:
+    return max(40.0, math.log(pmax) + 12)
+
+
+def curve_scan(
+    sources: Sequence[str],
+    *,
+    kind: str | None = None,
+    vocab_size: int | None = None,
+    temperature: float = 1.0,
+    tensor: str | None = None,
+    tail: str = "drop",
+    pmax: float = 1.0,
+    seed: int = 0,
+    progress: bool = False,
+    also: Sequence[Any] = (),
+    client: Any = None,
+) -> CurveScan:
+    """Read files once for :func:`bound_curve`: the moments, the i.i.d. pool and the trajectories.
+
+    Parameters
+    ----------
+    sources
+        Files of logged distributions (every format the estimator reads).
+    kind, vocab_size, temperature, tensor
+        The estimator's reading flags.
+    tail
+        For top-k rows in the i.i.d. pool: ``"drop"`` or ``"lump"`` the unlisted mass.
+    pmax
+        The largest P any curve drawn from it will ask for (sizes the pool's range).
+    seed
+        Bootstrap seed of the moments.
+    progress
+        Show a progress bar while reading.
+    also
+        Further consumers of :func:`speedoflight.readers.scan.scan`, fed in the same pass.
+    client
+        A dask client, as for :func:`bound_curve`.
+
+    Returns
+    -------
+    CurveScan
+
+    """
+    from .._config import DEFAULT_BOOTSTRAP
+    from .._util.paths import expand_paths
+    from ..readers import check_one_vocabulary, open_source
+    from ..readers.scan import scan
+    from ..readers.verifier import check_shards
+    from .estimator import MomentsScan
+    from .iid import AtomScan
+
+    files = expand_paths(sources)
+    opened = [open_source(f, kind=kind, vocab_size=vocab_size, tensor=tensor) for f in files]
+    check_one_vocabulary(opened)
+    check_shards(opened)  # one verifier: another model, view, vocabulary or temperature is refused
+    # only dumps and API logs record the sampled tokens (and only at the dump's temperature)
+    with_traj = temperature == 1.0 and all(
+        o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened
+    )
+    moments = MomentsScan(opened, temperature=temperature)
+    t_max = _t_max(pmax)
+    atoms = AtomScan(tail=tail, t_max=t_max)
+    paths = TrajectoryScan() if with_traj else None
+    consumers = [moments, atoms, *([paths] if paths else []), *also]
+    if client is not None:
+        from ..readers.scan import mergeable, scan_shards
+
+        on_workers = [c for c in consumers if mergeable(c)]
+        here = [c for c in consumers if not mergeable(c)]
+        open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
+        scan_shards(client, opened, on_workers, open_kw=open_kw, temperature=temperature, progress=progress)
+        if here:
+            scan(opened, here, temperature=temperature, progress=progress)
+    else:
+        scan(opened, consumers, temperature=temperature, progress=progress)
+    m = moments.finish(n_boot=DEFAULT_BOOTSTRAP, seed=seed)
+    got = paths.finish() if paths is not None else None
+    traj = got if got is not None and got[0] is not None else None
+    return CurveScan(tuple(files), m, atoms.finish(), tail, t_max, traj)
 
 
 def bound_curve(
@@ -246,6 +377,7 @@ def bound_curve(
     progress: bool = False,
     also: Sequence[Any] = (),
     client: Any = None,
+    scanned: CurveScan | None = None,
 ) -> BoundCurve:
     """Compute a :class:`BoundCurve` from moments or from files.
 
@@ -275,6 +407,9 @@ def bound_curve(
         A dask client (:func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence
         sums, its histograms of the pool and its continuations' surprisals, never rows. The moments, the i.i.d.
         curve and the trajectory bound equal the single process's bit for bit. Consumers in ``also`` that keep rows (the simulator's pools) still read the files here.
+    scanned
+        The files already read (:func:`curve_scan`, with this ``tail`` and ``seed``): nothing is read again;
+        ``sources`` and the reading flags are then unused.
 
     Returns
     -------
@@ -287,41 +422,26 @@ def bound_curve(
         "published: the O(1) term of the published form is left out (its constant is not given)",
         "every upper bound is capped at P",
     ]
-    if sources:
+    if sources or scanned is not None:
         if mu is not None or mu2 is not None:
             raise InputError("give either --mu/--mu2 or --from FILES, not both")
-        from .._config import DEFAULT_BOOTSTRAP
-        from .._util.paths import expand_paths
-        from ..readers import check_one_vocabulary, open_source
-        from ..readers.scan import scan
-        from ..readers.verifier import check_shards
-        from .estimator import MomentsScan
-        from .iid import AtomScan
-
-        files = expand_paths(sources)
-        opened = [open_source(f, kind=kind, vocab_size=vocab_size, tensor=tensor) for f in files]
-        check_one_vocabulary(opened)
-        # only dumps and API logs record the sampled tokens (and only at the dump's temperature)
-        with_traj = temperature == 1.0 and all(
-            o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened
-        )
-        moments = MomentsScan(opened, temperature=temperature)
-        check_shards(opened)
-        atoms = AtomScan(tail=tail, t_max=max(40.0, math.log(pp.max()) + 12))
-        paths = TrajectoryScan() if with_traj else None
-        consumers = [moments, atoms, *([paths] if paths else []), *also]
-        if client is not None:
-            from ..readers.scan import mergeable, scan_shards
-
-            on_workers = [c for c in consumers if mergeable(c)]
-            here = [c for c in consumers if not mergeable(c)]
-            open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
-            scan_shards(client, opened, on_workers, open_kw=open_kw, temperature=temperature, progress=progress)
-            if here:
-                scan(opened, here, temperature=temperature, progress=progress)
-        else:
-            scan(opened, consumers, temperature=temperature, progress=progress)
-        m = moments.finish(n_boot=DEFAULT_BOOTSTRAP, seed=seed)
+        if scanned is None:
+            scanned = curve_scan(
+                list(sources or ()),
+                kind=kind,
+                vocab_size=vocab_size,
+                temperature=temperature,
+                tensor=tensor,
+                tail=tail,
+                pmax=float(pp.max()),
+                seed=seed,
+                progress=progress,
+                also=also,
+                client=client,
+            )
+        elif not scanned.serves(float(pp.max())) or scanned.tail != tail:
+            raise ValueError("the scan's pool does not serve this curve: scan again with its tail and largest P")
+        m = scanned.moments
         mu_n, mu2_n = m.mu, m.mu2
         cols = _closed(mu_n, mu2_n, pp)
         intervals = {}
@@ -330,8 +450,7 @@ def bound_curve(
                 k: B.closed_form_interval(k, m.mu_interval_ci, m.mu2_interval_ci, pp)
                 for k in ("published", "lorden", "lorden_log_p", "asymptotic")
             }
-        pool = atoms.finish()
-        iid = iid_curve(pool, pp)
+        iid = iid_curve(scanned.atoms, pp)
         cols["iid_exact"], cols["iid_bound"] = iid.gain, iid.bound
         notes.append(
             f"iid_exact: top-k tails {'dropped (lower estimate)' if tail == 'drop' else 'lumped into one token (upper estimate)'}"
@@ -339,11 +458,8 @@ def bound_curve(
             else "iid_exact: full rows"
         )
         traj = None
-        seqs = None
-        got = paths.finish() if paths is not None else None
-        if got is not None:
-            seqs, prompts = got
-        if seqs is not None:
+        if scanned.trajectories is not None:
+            seqs, prompts = scanned.trajectories
             traj = trajectory_bound(seqs, prompts, pp, n_boot=n_boot, seed=seed)
             cols["trajectory"], cols["trajectory_conservative"] = traj.plug_in, traj.conservative
             notes.append(
@@ -364,6 +480,7 @@ def bound_curve(
             timing=timing,
             sources=m.sources,
             notes=tuple(notes),
+            moments=m,
         )
     if mu is None or mu2 is None:
         raise InputError("give --mu and --mu2 (nats, or bits with --base 2), or --from FILES")

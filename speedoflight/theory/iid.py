@@ -38,7 +38,7 @@ from .._config import DEFAULT_CHUNK_BYTES
 from ..errors import InputError
 from ..kernels import moments as K
 
-__all__ = ["AtomPool", "AtomScan", "IIDCurve", "atom_pool", "atom_pool_from_rows", "iid_curve"]
+__all__ = ["AtomPool", "AtomScan", "IIDCurve", "atom_pool", "atom_pool_from_rows", "iid_curve", "threshold_bound"]
 
 _THETA_N = 1.25
 _THETA_G = 0.25
@@ -334,6 +334,34 @@ def _curve(weights: np.ndarray, counts: np.ndarray, h: float) -> tuple[np.ndarra
     return t, np.maximum.accumulate(size), np.maximum.accumulate(gain)
 
 
+#: Capacities per block of :func:`threshold_bound` (a block's table is ``block x len(t)`` floats).
+_BOUND_BLOCK = 64
+
+
+def threshold_bound(gain: np.ndarray, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Return ``min_t G(t) + P e^{-t}`` at each P, a block of P at a time (the same numbers as in one table).
+
+    Parameters
+    ----------
+    gain, t
+        The gain ``G`` on its grid of thresholds ``t``.
+    p
+        Capacities.
+
+    Returns
+    -------
+    ndarray
+        The bound at each P (not capped at P). One ``[len(p), len(t)]`` table would hold half a GB for a best-P
+        search on a dense grid; each element and each minimum is the same in blocks.
+
+    """
+    decay = np.exp(-t[None, :])
+    out = np.empty(len(p))
+    for i in range(0, len(p), _BOUND_BLOCK):
+        out[i : i + _BOUND_BLOCK] = np.min(gain[None, :] + p[i : i + _BOUND_BLOCK, None] * decay, axis=1)
+    return out
+
+
 def gain_at(size: np.ndarray, gain: np.ndarray, p: np.ndarray) -> np.ndarray:
     # (0, 0) is the empty tree; drop plateaus of N, keeping the largest G on each
     n_all = np.concatenate([[0.0], size])
@@ -389,7 +417,7 @@ def iid_curve(pool: AtomPool, p: np.ndarray | Sequence[float]) -> IIDCurve:
         )
     fine = gain_at(size, gain, pp)
     rough = gain_at(coarse[1], coarse[2], pp)
-    bound = np.min(gain[None, :] + pp[:, None] * np.exp(-t[None, :]), axis=1)
+    bound = threshold_bound(gain, t, pp)
     return IIDCurve(
         P=pp,
         gain=np.minimum(fine, pp),
