@@ -34,7 +34,7 @@ from .._util.stats import t_interval
 from ..errors import InputError
 from ..kernels import tree as KT
 from .positional import best_tree
-from .simulate import Distribution
+from .simulate import Distribution, _seeds
 
 __all__ = [
     "POLICIES",
@@ -265,8 +265,8 @@ def dynamic_curve(
     if steps is None:
         steps = max(6, 1 + max(0, math.ceil((pmax - k) / (k * k))))
     probs = None if dist.neglogp is None else np.exp(-dist.neglogp)
-    # the simulator's replicate seeds: child i of SeedSequence(seed), its first 32-bit word seeding the tree
-    children = np.random.SeedSequence(seed).spawn(replicates)
+    trees = _seeds(seed, replicates)  # the simulator's own replicate seeds: replicate i grows on its tree i
+    children = np.random.SeedSequence(seed).spawn(replicates)  # the drafter's noise
     values = np.zeros((replicates, len(pp)))
     generated = 0
 
@@ -293,7 +293,7 @@ def dynamic_curve(
         # (verifier path probability, drafter path value, node id) of each generated node
         pis: list[float] = []
         vals: list[float] = []
-        parents = [(1.0, 1.0, np.uint64(KT.root_id(int(children[rep].generate_state(1, np.uint32)[0]))))]
+        parents = [(1.0, 1.0, np.uint64(KT.root_id(int(trees[rep]))))]
         for _ in range(steps):
             nxt = []
             for pi, v, node in parents:
