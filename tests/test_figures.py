@@ -163,3 +163,27 @@ def test_a_drafter_has_one_colour_across_the_figures(comp):
     finally:
         pyplot().close(main)
         pyplot().close(pos)
+
+
+def test_a_law_figure_clips_its_bands_to_the_range_of_y_and_labels_plain_x_values():
+    from speedoflight.analysis.plots import law_figure
+    from speedoflight.beyond.scaling import fit_law
+
+    # noisy acceptances whose prediction interval runs below zero when unclipped
+    x = np.array([4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 27.0])
+    y = np.array([0.066, 0.070, 0.084, 0.096, 0.127, 0.242, 0.359])
+    fit = fit_law(x, y, x_names=["early-exit layers kept"])
+    assert fit.predict(np.array([4.0]))["pi_low"][0] < 0
+    for limits in (None, (0.0, 1.0)):
+        fig = law_figure(fit, extend_to=30, y_limits=limits)
+        try:
+            ax = fig.axes[0]
+            lows = [c.get_paths()[0].vertices[:, 1].min() for c in ax.collections if "interval" in c.get_label()]
+            assert (lows[0] >= 0.0) == (limits is not None)
+            labels = [t.get_text() for t in ax.get_xticklabels()]
+            assert {"4", "30"} <= set(labels)
+            assert ax.get_xlabel() == "early-exit layers kept"
+            if limits is not None:
+                assert any("clipped to 0..1" in t.get_text() for t in ax.get_legend().get_texts())
+        finally:
+            pyplot().close(fig)

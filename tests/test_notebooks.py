@@ -63,6 +63,28 @@ def test_notebook_is_committed_with_its_outputs(path):
     assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size} bytes; smaller figures?"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_ends_with_a_takeaway_in_prose(path):
+    """The last cell says what the figures and tables showed, with numbers; never a bare heading such as '## Figure'."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    last = cells[-1]
+    assert last["cell_type"] == "markdown", f"{path.name} ends on a code cell, with no takeaway after it"
+    prose = [ln for ln in "".join(last["source"]).splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    words = " ".join(prose).split()
+    assert len(words) >= 40, f"{path.name}: the last cell is a heading or a line, not a takeaway"
+    assert any(ch.isdigit() for ch in " ".join(prose)), f"{path.name}: the takeaway states no numbers"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_finds_its_data_under_any_install(path):
+    code = "".join(
+        "".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"
+    )
+    assert "shipped_data(" in code, path.name
+    for fragile in ("parents[", "__file__", "../data", '"data/'):
+        assert fragile not in code, f"{path.name} finds files through {fragile!r}; use speedoflight.shipped_data"
+
+
 def _stream(text: str, name: str = "stdout") -> dict:
     return {"output_type": "stream", "name": name, "text": text}
 

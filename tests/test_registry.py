@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from speedoflight.analysis.styles import _PALETTE, CURVE_STYLES, curve_style, drafter_style, drafter_styles
+from speedoflight.analysis.styles import (
+    _PALETTE,
+    CURVE_STYLES,
+    POLICY_STYLES,
+    curve_style,
+    drafter_style,
+    drafter_styles,
+    policy_style,
+)
 from speedoflight.theory.curve import LABELS, bound_curve
 from speedoflight.theory.registry import CURVES, label
 
@@ -33,6 +41,17 @@ def test_every_curve_has_a_style_and_no_drafter_colour_is_a_curve_colour():
     assert set(CURVE_STYLES) == set(CURVES)
     assert not {s.color for s in CURVE_STYLES.values()} & set(_PALETTE)
     assert curve_style("lorden").color == "tab:red"
+
+
+def test_practical_trees_have_colours_of_their_own():
+    colours = {s.color for s in POLICY_STYLES.values()}
+    assert not colours & {s.color for s in CURVE_STYLES.values()}
+    assert not colours & set(_PALETTE)
+    fixed = [policy_style(p).color for p in ("chain", "kary:2", "kary:4", "static")]
+    assert len(set(fixed)) == 4
+    # EAGLE-2: one colour, the drafter's noise in the line
+    assert policy_style("dynamic:10:0").color == policy_style("dynamic:10:1").color
+    assert policy_style("dynamic:10:0").linestyle != policy_style("dynamic:10:1.0:6").linestyle
 
 
 def test_the_deprecated_style_attributes_of_the_registry_hand_on_the_styles():

@@ -37,10 +37,12 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .settings import EngineSettings as EngineSettings
     from .settings import engine_settings as engine_settings
     from .styles import CURVE_STYLES as CURVE_STYLES
+    from .styles import POLICY_STYLES as POLICY_STYLES
     from .styles import CurveStyle as CurveStyle
     from .styles import curve_style as curve_style
     from .styles import drafter_style as drafter_style
     from .styles import drafter_styles as drafter_styles
+    from .styles import policy_style as policy_style
     from .validation import against_oracle as against_oracle
     from .validation import thinned as thinned
 
@@ -55,11 +57,20 @@ _LAZY = {
     ".validation": ["against_oracle", "thinned"],
     ".figures": ["compare_figure", "position_figure"],
     ".plots": ["tradeoff_figure", "law_figure", "save_figure"],
-    ".styles": ["curve_style", "drafter_style", "drafter_styles", "CURVE_STYLES", "CurveStyle"],
+    ".styles": [
+        "curve_style",
+        "drafter_style",
+        "drafter_styles",
+        "policy_style",
+        "CURVE_STYLES",
+        "POLICY_STYLES",
+        "CurveStyle",
+    ],
 }
 
 __all__ = [
     "CURVE_STYLES",
+    "POLICY_STYLES",
     "Advice",
     "Comparison",
     "CurveStyle",
@@ -78,6 +89,7 @@ __all__ = [
     "export_ceiling",
     "export_measured",
     "law_figure",
+    "policy_style",
     "position_figure",
     "run_report",
     "save_figure",

@@ -110,7 +110,12 @@ def tradeoff_figure(curve: dict[str, Any], title: str = "") -> Any:
     return fig
 
 
-def law_figure(fit: LawFit, extend_to: float | None = None, title: str = "") -> Any:
+def law_figure(
+    fit: LawFit,
+    extend_to: float | None = None,
+    title: str = "",
+    y_limits: tuple[float, float] | None = None,
+) -> Any:
     """Plot data, fitted law, confidence and prediction bands, on a log x axis (one x only).
 
     Parameters
@@ -121,6 +126,9 @@ def law_figure(fit: LawFit, extend_to: float | None = None, title: str = "") -> 
         Also draw the law out to this x (beyond the data, shaded as extrapolation).
     title
         The figure's title; by default y against ln x, with R^2.
+    y_limits
+        The range y can take, e.g. ``(0, 1)`` for an acceptance rate: the law and its bands are clipped to it
+        (a straight line in ln x leaves any bounded range eventually), and the legend says so. None: unclipped.
 
     Returns
     -------
@@ -137,9 +145,11 @@ def law_figure(fit: LawFit, extend_to: float | None = None, title: str = "") -> 
     lo = min(lo, extend_to or lo)
     grid = np.geomspace(lo, hi, 200)
     pred = fit.predict(grid)
-    ax.fill_between(grid, pred["pi_low"], pred["pi_high"], alpha=0.15, label="prediction interval")
-    ax.fill_between(grid, pred["ci_low"], pred["ci_high"], alpha=0.35, label="confidence band of the law")
-    ax.plot(grid, pred["mean"], "-", label="fitted log-linear law")
+    clip = (lambda v: np.clip(v, *y_limits)) if y_limits is not None else (lambda v: np.asarray(v))
+    note = f", clipped to {y_limits[0]:g}..{y_limits[1]:g}" if y_limits is not None else ""
+    ax.fill_between(grid, clip(pred["pi_low"]), clip(pred["pi_high"]), alpha=0.15, label=f"prediction interval{note}")
+    ax.fill_between(grid, clip(pred["ci_low"]), clip(pred["ci_high"]), alpha=0.35, label="confidence band of the law")
+    ax.plot(grid, clip(pred["mean"]), "-", label="fitted log-linear law")
     if fit.y_se is not None:
         ax.errorbar(x, fit.y, yerr=fit.y_se, fmt="o", ms=4, capsize=2, label="measured (+-1 se)")
     else:
@@ -147,6 +157,10 @@ def law_figure(fit: LawFit, extend_to: float | None = None, title: str = "") -> 
     if hi > x.max():
         ax.axvspan(x.max(), hi, color="grey", alpha=0.08, label="extrapolation")
     ax.set_xscale("log")
+    ticks = np.unique(np.concatenate([x, [hi]]))
+    if len(ticks) <= 12:  # few x values: label them as plain numbers, not as powers of ten
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.minorticks_off()
     ax.set_xlabel(fit.x_names[0])
     ax.set_ylabel(fit.y_name)
     ax.set_title(title or f"{fit.y_name} against ln {fit.x_names[0]} (R^2 {fit.r2:.3f})")

@@ -13,7 +13,15 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["CURVE_STYLES", "CurveStyle", "curve_style", "drafter_style", "drafter_styles"]
+__all__ = [
+    "CURVE_STYLES",
+    "POLICY_STYLES",
+    "CurveStyle",
+    "curve_style",
+    "drafter_style",
+    "drafter_styles",
+    "policy_style",
+]
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,45 @@ def curve_style(key: str) -> CurveStyle:
 
     """
     return CURVE_STYLES[key]
+
+
+#: The practical draft trees of :mod:`speedoflight.simulation.policies`, drawn beside the optimum: no colour of
+#: a curve or of a measured drafter. EAGLE-2's dynamic trees share one colour; the drafter's noise sets the line.
+POLICY_STYLES: dict[str, CurveStyle] = {
+    "chain": CurveStyle("sienna", "-"),
+    "kary:2": CurveStyle("steelblue", "-"),
+    "kary:4": CurveStyle("mediumorchid", "-"),
+    "static": CurveStyle("indigo", "-"),
+    "dynamic": CurveStyle("deepskyblue", "-."),
+    "dynamic_noisy": CurveStyle("deepskyblue", ":"),
+}
+
+
+def policy_style(policy: str) -> CurveStyle:
+    """Return how a practical tree's curve is drawn.
+
+    Parameters
+    ----------
+    policy
+        ``"chain"``, ``"kary:2"``, ``"kary:4"``, ``"static"`` or ``"dynamic:K:Q[:D]"`` (EAGLE-2 style: dash-dot
+        for a perfect drafter, Q = 0; dotted for a noisy one).
+
+    Returns
+    -------
+    CurveStyle
+        Its colour and line style.
+
+    Raises
+    ------
+    KeyError
+        For a policy with no style.
+
+    """
+    if policy.startswith("dynamic:"):
+        parts = policy.split(":")
+        noisy = len(parts) > 2 and float(parts[2]) != 0.0
+        return POLICY_STYLES["dynamic_noisy" if noisy else "dynamic"]
+    return POLICY_STYLES[policy]
 
 
 _MARKERS = {"ngram": "s", "early-exit": "^", "eagle": "D", "eagle2": "D", "medusa": "v", "lookahead": "<"}
