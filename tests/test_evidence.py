@@ -190,7 +190,7 @@ def test_cli_evidence(files, capsys):
         "evidence",
         "--oracle",
         str(files / "o.npz"),
-        "--pool",
+        "--oracle-dump",
         str(files / "d.npz"),
         "--measured",
         str(files / "m.jsonl"),
@@ -203,7 +203,7 @@ def test_cli_evidence(files, capsys):
     obj = json.loads(capsys.readouterr().out)
     assert obj[0]["model"] == "Toy"
     assert "ngram chain" in obj[0]["measured"]
-    assert main(["evidence", "--oracle", str(files / "o.npz"), "--pool"]) == 2
+    assert main(["evidence", "--oracle", str(files / "o.npz"), "--oracle-dump"]) == 2
     _measured(files / "other.jsonl", name="Other")
     assert (
         main(
@@ -211,7 +211,7 @@ def test_cli_evidence(files, capsys):
                 "evidence",
                 "--oracle",
                 str(files / "o.npz"),
-                "--pool",
+                "--oracle-dump",
                 str(files / "d.npz"),
                 "--measured",
                 str(files / "other.jsonl"),
@@ -222,11 +222,11 @@ def test_cli_evidence(files, capsys):
     )
     assert "no oracle file" in capsys.readouterr().err
     (files / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
-    assert main(["evidence", "--oracle", str(files / "bad.npz"), "--pool", str(files / "d.npz"), "--quiet"]) == 2
+    assert main(["evidence", "--oracle", str(files / "bad.npz"), "--oracle-dump", str(files / "d.npz"), "--quiet"]) == 2
     assert "oracle" in capsys.readouterr().err
     text = files / "p.jsonl"
     text.write_text('{"prompt": "x"}\n')
-    assert main(["evidence", "--oracle", str(files / "o.npz"), "--pool", str(text), "--quiet"]) == 2
+    assert main(["evidence", "--oracle", str(files / "o.npz"), "--oracle-dump", str(text), "--quiet"]) == 2
     assert "not a speedoflight dump" in capsys.readouterr().err
 
 

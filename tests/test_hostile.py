@@ -477,7 +477,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     ),
     (
         "oracle metadata as a list",
-        lambda t: ["evidence", "--oracle", _oracle_with_list_metadata(t), "--pool", DUMP],
+        lambda t: ["evidence", "--oracle", _oracle_with_list_metadata(t), "--oracle-dump", DUMP],
         ("not a speedoflight oracle file",),
     ),
     # --- messages that used to mislead ---
@@ -562,7 +562,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     ),
     (
         "a dump given as an oracle",
-        lambda t: ["evidence", "--oracle", DUMP, "--pool", DUMP],
+        lambda t: ["evidence", "--oracle", DUMP, "--oracle-dump", DUMP],
         ("not a speedoflight oracle",),
     ),
     (
@@ -611,7 +611,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], tuple[str, ...]]] = [
     ),
     (
         "evidence --out onto a file",
-        lambda t: ["evidence", "--oracle", "o.npz", "--pool", "p.npz", "--out", _file(t, "ev")],
+        lambda t: ["evidence", "--oracle", "o.npz", "--oracle-dump", "p.npz", "--out", _file(t, "ev")],
         ("not a folder",),
     ),
 ]
@@ -934,7 +934,9 @@ def test_evidence_out_into_the_current_folder_keeps_the_users_files(tmp_path, ca
     before = snapshot(tmp_path)
     oracle = str(ROOT / "data" / "oracle-smollm2-t1.npz")
     pool = str(ROOT / "data" / "smollm2-t1-x8.npz")
-    assert main(["evidence", "--oracle", oracle, "--pool", pool, "--replicates", "4", "--out", ".", "--quiet"]) == 0
+    assert (
+        main(["evidence", "--oracle", oracle, "--oracle-dump", pool, "--replicates", "4", "--out", ".", "--quiet"]) == 0
+    )
     capsys.readouterr()
     after = snapshot(tmp_path)
     assert after["thesis.tex"] == before["thesis.tex"]

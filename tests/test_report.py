@@ -80,7 +80,7 @@ def test_report_takes_the_timing_flags_of_compare(tmp_path, capsys):
     lat = tmp_path / "lat.csv"
     lat.write_text("P,ms\n0,20\n8,21\n64,30\n")
     out = tmp_path / "rep"
-    argv = ["report", "--out", str(out), "--replicates", "4", "--quiet", "--oracle", "--pool"]
+    argv = ["report", "--out", str(out), "--replicates", "4", "--quiet", "--oracle", "--oracle-dump"]
     argv += ["--latency", str(lat), "--draft-ms", "0.5", "--same-model", "--verifier-layers", "30"]
     assert main(argv) == 0
     capsys.readouterr()

@@ -18,6 +18,7 @@ from ..errors import InputError
 __all__ = [
     "FIGURE_SUFFIXES",
     "TABLE_KEYS",
+    "HelpFormatter",
     "Parser",
     "add_output_flags",
     "bootstrap_count",
@@ -25,6 +26,7 @@ __all__ = [
     "command_line",
     "csv_rows",
     "emit",
+    "figure_file",
     "finite",
     "float_list",
     "fmt",
@@ -44,8 +46,29 @@ __all__ = [
 ]
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, but a block with line breaks of its own (a table, an example) is printed as written.
+
+    A description or an epilog is split into blocks at blank lines: a block of one line is a paragraph, wrapped to
+    the terminal as usual; a block of several lines keeps its layout.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for block in text.split("\n\n"):
+            if "\n" in block.strip("\n"):
+                blocks.append("".join(indent + line for line in block.strip("\n").splitlines(keepends=True)))
+            else:
+                blocks.append(super()._fill_text(block, width, indent))
+        return "\n\n".join(blocks)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but errors are one line with the package's prefix."""
+    """argparse, but errors are one line with the package's prefix, and epilogs keep their layout."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         """Exit with status 2 and one line ``speedoflight: error: MESSAGE``.
@@ -141,6 +164,19 @@ def out_file(*suffixes: str) -> Any:
     """
 
     def parse(text: str) -> str:
+        """Check one output file of the command line, or raise argparse's one-line error.
+
+        Parameters
+        ----------
+        text
+            The path as typed.
+
+        Returns
+        -------
+        str
+            The same text, once checked.
+
+        """
         from .._util.atomic import check_out_file
 
         try:
@@ -149,6 +185,7 @@ def out_file(*suffixes: str) -> Any:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return text
 
+    parse.suffixes = suffixes  # type: ignore[attr-defined]  # what the file may end in, for the help's tests
     return parse
 
 
@@ -176,6 +213,10 @@ def out_dir(text: str) -> str:
 
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+#: Every ``--plot FILE``: a figure, written atomically.
+figure_file = out_file(*FIGURE_SUFFIXES)
 
 
 positive_int = typed(int, lambda v: v >= 1, "a positive integer")

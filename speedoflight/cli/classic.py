@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._common import emit, finite, nonneg_int, positive_int, run_count, seed_int
-from ._flags import add_pair_flags, check_confidence, read_pair_args
+from ._flags import PAIR_FORMATS_HELP, add_pair_flags, check_confidence, read_pair_args
 
 __all__ = ["add_parser", "run"]
 
@@ -25,20 +25,33 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "classic",
         help="classical speculative sampling from paired draft/target dumps: alpha, tokens per call, best gamma",
-        description="Per-position acceptance alpha = sum_i min(p_i, q_i) = 1 - TV(p, q) of a drafter q against "
-        "the target p over the same positions (full rows: exact; speedoflight dumps: exact where the draft "
-        "dump records the overlap, else bounded by the listed top-k tokens); tokens per target call of a chain "
-        "of gamma drafts, (1 - alpha^(gamma+1)) / (1 - alpha) at the mean alpha and exactly from the "
-        "per-position sequence; the speedup for a draft/target cost ratio and the best gamma.",
+        description="Computes the per-position acceptance alpha = sum_i min(p_i, q_i) = 1 - TV(p, q) of a drafter q "
+        "against the target p over the same positions (full rows: exact; speedoflight dumps: exact where the draft "
+        "dump records the overlap, else bounded by the listed top-k tokens), the tokens per target call of a chain "
+        "of gamma drafts, (1 - alpha^(gamma+1)) / (1 - alpha) at the mean alpha and exactly from the per-position "
+        "sequence, and the speedup for a draft/target cost ratio with the best gamma.",
+        epilog=PAIR_FORMATS_HELP,
     )
     add_pair_flags(p)
-    p.add_argument("--gamma", type=nonneg_int, required=True, help="drafts per target call")
-    p.add_argument("--cost-ratio", type=finite, default=0.0, help="cost of a draft token in target calls (default 0)")
-    p.add_argument("--gamma-max", type=positive_int, help="largest gamma searched (default max(32, --gamma))")
+    p.add_argument("--gamma", type=nonneg_int, required=True, metavar="N", help="drafts per target call")
     p.add_argument(
-        "--simulate", type=run_count, default=0, help="also run speculative sampling R times from every position"
+        "--cost-ratio",
+        type=finite,
+        default=0.0,
+        metavar="COST",
+        help="cost of a draft token in target calls (default 0)",
     )
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of --simulate (default 0)")
+    p.add_argument(
+        "--gamma-max", type=positive_int, metavar="N", help="largest gamma searched (default max(32, --gamma))"
+    )
+    p.add_argument(
+        "--simulate",
+        type=run_count,
+        default=0,
+        metavar="N",
+        help="also run speculative sampling N times from every position",
+    )
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of --simulate (default 0)")
     p.set_defaults(run=run)
 
 

@@ -23,15 +23,16 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "collect",
         help="collect the verifier's log-probabilities from a running server (vLLM, SGLang, llama.cpp, OpenAI)",
-        description="Samples N continuations per prompt from an OpenAI-compatible server at temperature 1 with "
-        "truncation off, with each position's top-K log-probabilities and token ids where the server gives them, "
-        "and appends them to a JSONL log (a header line, then one record per request with the request and the "
-        "response) that estimate, bound --from, optimum, compare, report and watch --dump read. Re-running the "
-        "same command resumes: prompts already complete are skipped. Cost: prompts x N continuations x "
-        "--max-tokens generated tokens, in prompts (n) or prompts x N requests.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  speedoflight collect --url http://127.0.0.1:8000 --prompts prompts.jsonl --out mine.jsonl "
-        "-n 4 --max-tokens 64\n  speedoflight report --dump mine.jsonl --measured server.log",
+        description="Samples -n continuations per prompt from an OpenAI-compatible server (vLLM, SGLang, llama.cpp, "
+        "OpenAI) at --temperature with truncation off and appends the responses, with each position's top-K "
+        "log-probabilities and token ids where the server gives them, to a JSONL API log that estimate, "
+        "bound --from, simulate --pool, optimum --dump, compare --dump, export --dump, report --dump and "
+        "watch --dump read.",
+        epilog="The log is a header line, then one record per request with the request and the response. "
+        "Re-running the same command resumes it: prompts already complete are skipped. Cost: prompts x N "
+        "continuations x --max-tokens generated tokens, in prompts (n) or prompts x N requests."
+        "\n\nexample:\n  speedoflight collect --url http://127.0.0.1:8000 --prompts prompts.jsonl --out mine.jsonl "
+        "-n 4 --max-tokens 64\n  speedoflight report --dump mine.jsonl --measured server.log\n",
     )
     p.add_argument("--url", required=True, metavar="BASE", help="the server, e.g. http://127.0.0.1:8000 (or .../v1)")
     p.add_argument(
@@ -40,9 +41,9 @@ def add_parser(sub: Any) -> None:
         metavar="FILE",
         help="prompts: a text file (one per line) or JSONL with 'prompt' (and 'kind')",
     )
-    p.add_argument("--out", required=True, metavar="FILE.jsonl", help="the log to write, or to resume")
+    p.add_argument("--out", required=True, metavar="FILE.jsonl", help="the API log to write, or to resume (.jsonl)")
     p.add_argument("-n", type=positive_int, default=4, metavar="N", help="continuations per prompt (4)")
-    p.add_argument("--max-tokens", type=positive_int, default=64, metavar="T", help="tokens per continuation (64)")
+    p.add_argument("--max-tokens", type=positive_int, default=64, metavar="N", help="tokens per continuation (64)")
     p.add_argument(
         "--top-logprobs", type=positive_int, default=20, metavar="K", help="top log-probabilities per position (20)"
     )
@@ -55,7 +56,9 @@ def add_parser(sub: Any) -> None:
         metavar="VAR",
         help="the environment variable holding the API key (sent as a bearer token, never written)",
     )
-    p.add_argument("--seed", type=seed_int, default=0, metavar="S", help="seed of continuation 0; j uses S + j (0)")
+    p.add_argument(
+        "--seed", type=seed_int, default=0, metavar="N", help="seed of continuation 0; continuation j uses seed + j (0)"
+    )
     p.add_argument("--timeout", type=positive, default=120.0, metavar="S", help="seconds per request (120)")
     p.add_argument("--retries", type=int, default=5, metavar="N", help="retries on 429, 5xx, dropped connections (5)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N prompts")

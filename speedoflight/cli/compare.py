@@ -8,13 +8,16 @@ from typing import Any
 
 from ._common import add_output_flags, command_line, emit, out_dir, positive_int, progress, seed_int
 from ._flags import (
+    FORMATS_HELP,
     REPLICATES,
     add_check_flags,
     add_reading_flags,
     add_scheduler_flag,
     add_timing_flags,
+    add_tree_size_flag,
     measured_formats,
     measured_help,
+    params_from_dump,
     scheduler_client,
     timing_from_args,
 )
@@ -34,48 +37,66 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "compare",
         help="measured acceptance (serving logs) against the speed of light of the same verifier",
-        description="A table and a figure of E[X] against log P: the published form, the Lorden bound, the "
-        "renewal prediction, the exact i.i.d. curve, the trajectory bound, the simulated optimal tree with its "
-        "band, and each measured system at its P with the fraction of the optimum it reaches; with --gpu and "
-        "--params, the speedup ceiling and the best P.",
-        epilog=measured_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Prints the ceiling on accepted draft tokens per call at your P (the real optimum predicted from "
+        "the dumps' sampled continuations, per kind of text where the prompts carry kinds) with each measured "
+        "run's fraction of it and the warnings, then per P the simulated optimal tree beside every bound, the "
+        "measured runs against both, and, with a device (--gpu, --params read from the dump's model name, or "
+        "--latency), first the best (P, depth) in each engine's settings, what to change and the best setting "
+        "per batch size; --out also writes compare.md, compare.png and compare.json.",
+        epilog=FORMATS_HELP + "\n" + measured_help(),
     )
     p.add_argument(
         "--dump",
         nargs="+",
         required=True,
         metavar="DUMP",
-        help="the verifier's logged distributions: speedoflight dumps or API logs (speedoflight collect)",
+        help="the verifier's logged distributions: speedoflight dumps (with sampled continuations for the "
+        "ceiling), arrays or API logs (speedoflight collect); formats below",
     )
     p.add_argument(
         "--measured",
         nargs="+",
         default=[],
         metavar="FILE",
-        help="measured acceptance (any format below); without it: the ceiling, the bounds, the simulated optimum and, "
-        "with a device, the best (P, depth) for the drafter cost the flags give",
+        help="measured acceptance: serving logs, /metrics scrapes, benchmark results (every format below); "
+        "without it: the ceiling, the bounds, the simulated optimum and, with a device, the best (P, depth) for "
+        "the drafter cost the flags give",
     )
-    p.add_argument("--measured-format", choices=sorted(measured_formats()), help="force the measured files' format")
+    p.add_argument(
+        "--measured-format",
+        choices=sorted(measured_formats()),
+        metavar="FORMAT",
+        help="force the measured files' format (a name below; default: detected from the content)",
+    )
     p.add_argument(
         "--num-speculative-tokens",
         type=positive_int,
         metavar="K",
         help="draft tokens per call, for vLLM log lines that print no mean acceptance length (drafts = drafted / K)",
     )
-    p.add_argument("--tree-size", type=positive_int, help="P (draft tokens per iteration) of every measured system")
+    add_tree_size_flag(p)
     p.add_argument(
-        "--pmax", type=positive_int, help="largest P on the curves (default 4x the largest measured P, >= 256)"
+        "--pmax",
+        type=positive_int,
+        metavar="P",
+        help="largest P on the curves (default 4x the largest measured P, >= 256)",
     )
     p.add_argument(
-        "--replicates", type=positive_int, default=REPLICATES, help=f"optimal-tree simulation replicates ({REPLICATES})"
+        "--replicates",
+        type=positive_int,
+        default=REPLICATES,
+        metavar="N",
+        help=f"optimal-tree simulation replicates ({REPLICATES})",
     )
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of the simulation and the bootstrap (0)")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the simulation and the bootstrap (0)")
     add_reading_flags(p)
-    add_timing_flags(p, "for the speedup ceiling and the best P")
+    add_timing_flags(p, "for the speedup ceiling and the best P", params_from_dump=True)
     add_check_flags(p)
     p.add_argument(
-        "--out", type=out_dir, help="write compare.md, compare.png and compare.json into this folder (atomically)"
+        "--out",
+        type=out_dir,
+        metavar="DIR",
+        help="write compare.md, compare.png and compare.json into this folder (atomically)",
     )
     add_output_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,10 +118,13 @@ def run(args: argparse.Namespace) -> int:
         The exit status (0; a user error raises ``InputError`` instead).
 
     """
+    from .._util.paths import expand_paths
     from ..analysis.compare import compare, write_comparison
     from ..logs.acceptance import read_many
 
     measured = read_many(args.measured, args.measured_format, args.num_speculative_tokens)
+    if args.gpu or (args.bandwidth and args.flops):  # a roofline: the verifier's size, from its name unless given
+        params_from_dump(args, expand_paths(args.dump)[0], "the speedup ceiling")
     timing = timing_from_args(args, "the speedup ceiling")
     with scheduler_client(args) as client:
         comp = compare(

@@ -24,15 +24,24 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "dump",
         help="run a causal LM over prompts and write a speedoflight dump (needs the [model] extra)",
-        description="Sample continuations of prompts with a transformers causal LM and log each position's "
-        "top-k log-probabilities, full-vocabulary H and M2, and the sampled token's surprisal.",
+        description="Samples continuations of prompts with a transformers causal LM and writes a speedoflight dump "
+        "(.npz): each position's top-k log-probabilities and token ids, full-vocabulary H and M2, and the sampled "
+        "token with its surprisal, and with --early-exit the early-exit views at the same positions.",
     )
     add_model_flags(p, "use only the first N prompts")
-    p.add_argument("--out", required=True, type=out_file(".npz"), help="output .npz")
-    p.add_argument("--max-new-tokens", type=positive_int, default=64)
-    p.add_argument("--temperature", type=finite, default=1.0)
-    p.add_argument("--top-k", type=positive_int, default=64)
-    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument(
+        "--out", required=True, type=out_file(".npz"), metavar="FILE.npz", help="the dump to write (atomically)"
+    )
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, default=64, metavar="N", help="tokens per continuation (default 64)"
+    )
+    p.add_argument(
+        "--temperature", type=finite, default=1.0, metavar="T", help="sampling temperature (default 1; 0 = greedy)"
+    )
+    p.add_argument(
+        "--top-k", type=positive_int, default=64, metavar="K", help="log-probabilities logged per position (64)"
+    )
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="sampling seed (default 0)")
     p.add_argument(
         "--batch-size",
         type=batch_size,
@@ -66,10 +75,13 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="wrap each prompt as one user message in the tokenizer's chat template (with the generation prompt)",
     )
-    p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt (default 1)")
+    p.add_argument(
+        "--samples-per-prompt", type=positive_int, default=1, metavar="N", help="continuations per prompt (default 1)"
+    )
     p.add_argument(
         "--early-exit",
         type=int_list,
+        metavar="L,...",
         help="comma-separated layers L (negative: from the top): also write NAME-early-exit-L.npz, the early-exit "
         "view at the same positions (a paired draft for `classic`, `markov`, `hierarchy`)",
     )

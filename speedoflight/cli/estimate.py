@@ -1,4 +1,4 @@
-"""``speedoflight estimate``: estimate mu and mu2 from logged verifier distributions."""
+"""``speedoflight estimate``: estimate mu and mu2 from logged verifier distributions (dumps, arrays, API logs)."""
 
 from __future__ import annotations
 
@@ -28,25 +28,42 @@ def add_parser(sub: Any) -> None:
     """
     p = sub.add_parser(
         "estimate",
-        help="estimate mu and mu2 from logged verifier distributions",
-        description="Estimate mu (expected entropy) and mu2 (expected second log-moment) in nats.",
+        help="estimate mu and mu2 from logged verifier distributions: dumps, arrays or API logs",
+        description="Estimates mu (the expected entropy) and mu2 (the expected second log-moment) of the verifier's "
+        "next-token distributions, in nats with their confidence intervals, from dumps, arrays of logits, "
+        "log-probabilities or probabilities, or API logs (the JSONL responses of an OpenAI-compatible server with "
+        "top-k logprobs, e.g. from `speedoflight collect`).",
         epilog=FORMATS_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, globs or folders of shards; all are aggregated")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="dumps, arrays or API logs: files, globs or folders of shards; all are aggregated",
+    )
     add_reading_flags(p)
     add_output_flags(p)
     p.add_argument(
         "--per-row",
-        metavar="OUT",
+        metavar="FILE",
         type=out_file(".csv", ".npz"),
-        help="write per-row H and M2 to OUT (.csv or .npz), atomically",
+        help="write per-row H and M2 to FILE (.csv or .npz), atomically",
     )
-    p.add_argument("--confidence", type=finite, default=DEFAULT_CONFIDENCE, help="confidence level (default 0.95)")
     p.add_argument(
-        "--bootstrap", type=bootstrap_count, default=DEFAULT_BOOTSTRAP, help="bootstrap replicates (default 2000)"
+        "--confidence",
+        type=finite,
+        default=DEFAULT_CONFIDENCE,
+        metavar="LEVEL",
+        help="confidence level (default 0.95)",
     )
-    p.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument(
+        "--bootstrap",
+        type=bootstrap_count,
+        default=DEFAULT_BOOTSTRAP,
+        metavar="N",
+        help="bootstrap replicates (default 2000)",
+    )
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="bootstrap seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_scheduler_flag(p)
     p.set_defaults(run=run)

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import add_output_flags, command_line, csv_rows, emit, out_dir, positive_int, progress, seed_int
+from ._flags import deprecated_alias
 
 __all__ = ["add_parser", "run"]
 
@@ -23,17 +24,41 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "evidence",
         help="the real-model comparison: oracle optimum vs i.i.d. simulation, bounds and measured drafters",
-        description="One table and one figure per model over P = 1, 2, 4, ..., Pmax: the real oracle optimum, "
-        "the i.i.d. simulation from the model's pool, the exact i.i.d. curve, the renewal prediction, the Lorden "
-        "and trajectory bounds, the published form and each measured drafter; states where the i.i.d. model "
-        "over- or under-predicts and whether every bound held.",
+        description="Compares each model's real optimum (an `oracle` file) over P = 1, 2, 4, ..., Pmax with the "
+        "theory fed by the same model's dump (the i.i.d. simulation, the exact i.i.d. curve, the renewal "
+        "prediction, the Lorden and trajectory bounds, the published form) and with its measured drafters, in one "
+        "table and one figure per model, and says where the i.i.d. model over- or under-predicts and whether every "
+        "bound held.",
     )
-    p.add_argument("--oracle", nargs="+", required=True, help="oracle files (speedoflight oracle --out), one per model")
-    p.add_argument("--pool", nargs="+", required=True, help="dumps of the same models, in the same order")
-    p.add_argument("--measured", nargs="*", default=[], help="measured-acceptance JSONL files (matched by model)")
-    p.add_argument("--out", type=out_dir, help="write evidence.md, evidence.png and evidence.json into this directory")
-    p.add_argument("--replicates", type=positive_int, default=2000, help="i.i.d. simulation replicates (2000)")
-    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument(
+        "--oracle",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="oracle files (speedoflight oracle --out), one per model",
+    )
+    p.add_argument(
+        "--oracle-dump",
+        nargs="+",
+        metavar="DUMP",
+        help="the speedoflight dump of each --oracle file's model, in the same order (required)",
+    )
+    deprecated_alias(p, "--pool", "--oracle-dump", "oracle_dump", here=True, nargs="+", metavar="DUMP")
+    p.add_argument(
+        "--measured",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="measured acceptance of the same models: speedoflight-measured JSONL (speedoflight measure --out), "
+        "matched by model",
+    )
+    p.add_argument(
+        "--out", type=out_dir, metavar="DIR", help="write evidence.md, evidence.png and evidence.json into DIR"
+    )
+    p.add_argument(
+        "--replicates", type=positive_int, default=2000, metavar="N", help="i.i.d. simulation replicates (2000)"
+    )
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the simulations and bootstraps (0)")
     add_output_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -57,14 +82,18 @@ def run(args: argparse.Namespace) -> int:
     from ..formats.measured import read_measured
     from ..formats.oracle import load_oracle
 
-    if len(args.oracle) != len(args.pool):
-        raise InputError(f"give one --pool per --oracle ({len(args.oracle)} oracle files, {len(args.pool)} pools)")
+    dumps = args.oracle_dump or []
+    if len(args.oracle) != len(dumps):
+        raise InputError(
+            f"give one --oracle-dump per --oracle ({len(args.oracle)} oracle files, {len(dumps)} dumps): the dump of "
+            "each oracle file's model, in the same order"
+        )
     by_model: dict[str, list[str]] = {}
     for f in args.measured:
         name = str(read_measured(f).meta.get("model", {}).get("name"))
         by_model.setdefault(name, []).append(f)
     comps = []
-    for o, p in zip(args.oracle, args.pool, strict=True):
+    for o, p in zip(args.oracle, dumps, strict=True):
         name = str(load_oracle(o)[3].get("model", {}).get("name"))
         comps.append(
             compare_real(

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import add_output_flags, command_line, emit, out_file, positive_int, seed_int
-from ._flags import REPLICATES
+from ._flags import CONTINUATIONS_HELP, REPLICATES, measured_help
 
 __all__ = ["add_parser", "run"]
 
@@ -29,15 +29,20 @@ def add_parser(sub: Any) -> None:
         "export",
         help="the ceiling as a what-if an engine can run: a speculation profile and each engine's synthetic "
         "acceptance setting",
-        description="Writes NVIDIA specdec_bench's speculation_profile.json (schema 1.0) for the ceiling's best "
-        "chain of K draft tokens on the verifier's logged continuations (--dump), or for a measured log's own "
-        "per-position acceptance (--measured), and prints the setting that makes each engine (vLLM, SGLang, "
-        "TensorRT-LLM, llama.cpp, ATOM, Dynamo's mocker) accept drafts that way (synthetic acceptance), each "
-        "converted to that engine's convention.",
+        description="Prints the setting that makes each engine (vLLM, SGLang, TensorRT-LLM, llama.cpp, ATOM, "
+        "Dynamo's mocker) accept drafts as the ceiling's best chain of K draft tokens on the verifier's logged "
+        "continuations does (--dump), or as a measured log's own per-position acceptance does (--measured), each "
+        "converted to that engine's convention (synthetic acceptance), and with --out writes it as NVIDIA "
+        "specdec_bench's speculation_profile.json (schema 1.0).",
+        epilog=measured_help(),
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dump", nargs="+", metavar="FILE", help="dumps with sampled continuations, or API logs (.jsonl)")
-    src.add_argument("--measured", metavar="LOG", help="a measured acceptance log with per-position counts")
+    src.add_argument("--dump", nargs="+", metavar="DUMP", help=CONTINUATIONS_HELP)
+    src.add_argument(
+        "--measured",
+        metavar="FILE",
+        help="a measured acceptance log with per-position counts (a format below that gives the distribution of X)",
+    )
     p.add_argument(
         "--engine",
         choices=ENGINE_CHOICES,
@@ -47,6 +52,7 @@ def add_parser(sub: Any) -> None:
         "-K",
         dest="k",
         type=positive_int,
+        metavar="K",
         help="draft tokens (num_speculative_tokens; default 4 for --dump, the measured K for --measured)",
     )
     p.add_argument(
@@ -55,12 +61,18 @@ def add_parser(sub: Any) -> None:
         default="start",
         help="--dump: roots at each prompt's end (start, default) or at every generated position (all)",
     )
-    p.add_argument("--label", help="--measured: which system, where the log holds several")
+    p.add_argument("--label", metavar="NAME", help="--measured: which system, where the log holds several")
     p.add_argument(
-        "--replicates", type=positive_int, default=REPLICATES, help=f"draws of the unknown rows per root ({REPLICATES})"
+        "--replicates",
+        type=positive_int,
+        default=REPLICATES,
+        metavar="N",
+        help=f"draws of the unknown rows per root ({REPLICATES})",
     )
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of the draws (0)")
-    p.add_argument("--out", type=out_file(".json"), help="write the profile to this .json (atomically)")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the draws (0)")
+    p.add_argument(
+        "--out", type=out_file(".json"), metavar="FILE.json", help="write the profile to this .json (atomically)"
+    )
     add_output_flags(p, json_help="print the profile (with every engine's setting) as JSON")
     p.set_defaults(run=run)
 

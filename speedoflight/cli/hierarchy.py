@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._common import add_output_flags, bounded_int, emit, finite, float_list, run_count, seed_int
-from ._flags import add_reading_flags, read_pair_args
+from ._flags import PAIR_FORMATS_HELP, add_reading_flags, read_pair_args
 
 __all__ = ["add_parser", "run"]
 
@@ -29,31 +29,63 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "hierarchy",
         help="HiSpec's hierarchical verification: drafter, early-exit verifier, target; throughput model",
-        description="Tokens per unit time of draft -> intermediate verifier -> target against single-stage "
-        "speculation, closed form (stages independent) and Monte Carlo; per-stage acceptance from paired "
-        "dumps over the same positions, or given with --alphas.",
+        description="Computes the tokens per unit time of draft -> intermediate verifier -> target against "
+        "single-stage speculation, in closed form (stages independent) and by Monte Carlo, from per-stage "
+        "acceptance measured on paired dumps over the same positions or given with --alphas.",
+        epilog=PAIR_FORMATS_HELP,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--target", help="the target's rows (with --intermediate and --draft)")
+    src.add_argument("--target", metavar="FILE", help="the target's rows (with --intermediate and --draft)")
     src.add_argument(
-        "--alphas", type=float_list, help="a_dm,a_mt,a_dt: draft|intermediate, intermediate|target, draft|target"
+        "--alphas",
+        type=float_list,
+        metavar="DM,MT,DT",
+        help="acceptances draft|intermediate, intermediate|target, draft|target",
     )
-    p.add_argument("--intermediate", help="the intermediate verifier's rows at the same positions")
-    p.add_argument("--draft", help="the drafter's rows at the same positions")
+    p.add_argument("--intermediate", metavar="FILE", help="the intermediate verifier's rows at the same positions")
+    p.add_argument("--draft", metavar="FILE", help="the drafter's rows at the same positions")
     add_reading_flags(p)
-    p.add_argument("--cost-draft", type=finite, help="draft cost per token in target passes (default: layers/total)")
-    p.add_argument("--cost-intermediate", type=finite, help="intermediate cost per pass (default: layers/total)")
-    p.add_argument("--cost-target", type=finite, default=1.0, help="target cost per pass (default 1)")
     p.add_argument(
-        "--gamma", type=bounded_int(1024, _TOO_MANY), help="drafts per intermediate round (default: the best)"
+        "--cost-draft",
+        type=finite,
+        metavar="COST",
+        help="draft cost per token in target passes (default: layers/total)",
     )
     p.add_argument(
-        "--rounds", type=bounded_int(1024, _TOO_MANY), help="intermediate rounds per target pass (default: the best)"
+        "--cost-intermediate",
+        type=finite,
+        metavar="COST",
+        help="intermediate cost per pass (default: layers/total)",
     )
-    p.add_argument("--gamma-max", type=bounded_int(1024, _TOO_MANY), default=16)
-    p.add_argument("--rounds-max", type=bounded_int(1024, _TOO_MANY), default=16)
-    p.add_argument("--simulate", type=run_count, default=20000, help="Monte Carlo cycles (default 20000)")
-    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--cost-target", type=finite, default=1.0, metavar="COST", help="target cost per pass (default 1)")
+    p.add_argument(
+        "--gamma",
+        type=bounded_int(1024, _TOO_MANY),
+        metavar="N",
+        help="drafts per intermediate round (default: the best)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=bounded_int(1024, _TOO_MANY),
+        metavar="N",
+        help="intermediate rounds per target pass (default: the best)",
+    )
+    p.add_argument(
+        "--gamma-max",
+        type=bounded_int(1024, _TOO_MANY),
+        default=16,
+        metavar="N",
+        help="largest gamma searched (default 16)",
+    )
+    p.add_argument(
+        "--rounds-max",
+        type=bounded_int(1024, _TOO_MANY),
+        default=16,
+        metavar="N",
+        help="most rounds searched (default 16)",
+    )
+    p.add_argument("--simulate", type=run_count, default=20000, metavar="N", help="Monte Carlo cycles (default 20000)")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the Monte Carlo (default 0)")
     add_output_flags(p)
     p.set_defaults(run=run)
 

@@ -23,17 +23,18 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "latency",
         help="measure the verifier's time per pass at each P on a running server (the CSV --latency reads)",
-        description="Warms the server with a prefix of --context tokens, then times, --repeats times per P, one "
-        "forward over P + 1 new tokens on that cached prefix: the verify pass of a tree of P draft tokens. Uses the "
-        "server's own prompt timing where it reports one (llama.cpp), else the request's wall clock. Writes the "
-        "median per P as the CSV that --latency reads (P, milliseconds; the first row P = 0).",
+        description="Measures the verifier's time per pass at each P on a running server, one forward over P + 1 "
+        "new tokens on a cached prefix of --context tokens (the verify pass of a tree of P draft tokens) timed "
+        "--repeats times by the server's own prompt timing where it reports one (llama.cpp), else by the wall "
+        "clock, and writes the median per P (P, milliseconds; the first row P = 0) as the CSV that "
+        "`compare --latency` reads (as do report, bound and tree).",
     )
     p.add_argument("--url", required=True, metavar="BASE", help="the server, e.g. http://127.0.0.1:8080")
     p.add_argument(
         "-P",
         type=int_list,
         default=[1, 2, 4, 8, 16, 32, 64],
-        metavar="LIST",
+        metavar="P,...",
         help="tree sizes to time, comma-separated (1,2,4,...,64; 0 is always added)",
     )
     p.add_argument("--context", type=positive_int, default=512, metavar="N", help="tokens of cached prefix (512)")

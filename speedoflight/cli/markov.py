@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._common import FIGURE_SUFFIXES, emit, float_list, int_list, nonneg_int, out_file, run_count, seed_int
-from ._flags import add_pair_flags, check_confidence, read_pair_args
+from ._common import emit, figure_file, float_list, int_list, nonneg_int, run_count, seed_int
+from ._flags import PAIR_FORMATS_HELP, add_pair_flags, check_confidence, read_pair_args
 
 __all__ = ["add_parser", "run"]
 
@@ -29,22 +29,35 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "markov",
         help="the Markov-chain view (Yin et al. 2024): expected rejections, optimality, several drafts, trade-off",
-        description="Expected rejections over a generation = sum over positions of TV(p_t, q_t), with its "
-        "interval; the optimality of speculative sampling checked with a linear program per position and "
-        "a simulator of weaker valid rules; several i.i.d. drafts per position (recursive rejection sampling); "
+        description="Computes the expected rejections over a generation, the sum over positions of TV(p_t, q_t), "
+        "with its interval; the optimality of speculative sampling, checked with a linear program per position and "
+        "a simulator of weaker valid rules; several i.i.d. drafts per position (recursive rejection sampling); and "
         "the quality-speed trade-off (acceptance against allowed distortion, an LP solved with scipy).",
+        epilog=PAIR_FORMATS_HELP,
     )
     add_pair_flags(p)
     p.add_argument(
-        "--drafts", type=int_list, default=[1, 2, 4], help="drafts per position (default 1,2,4; at most 64 each)"
+        "--drafts",
+        type=int_list,
+        default=[1, 2, 4],
+        metavar="N,...",
+        help="drafts per position (default 1,2,4; at most 64 each)",
     )
-    p.add_argument("--simulate", type=run_count, default=200, help="simulator runs per position (default 200)")
     p.add_argument(
-        "--epsilon", type=float_list, default=[0, 0.05, 0.1, 0.2, 0.3, 0.5], help="distortions for the trade-off"
+        "--simulate", type=run_count, default=200, metavar="N", help="simulator runs per position (default 200)"
     )
-    p.add_argument("--lp-rows", type=nonneg_int, default=50, help="rows the LP is solved on (default 50)")
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--plot", type=out_file(*FIGURE_SUFFIXES), help="write the trade-off figure here (.png/.pdf/.svg)")
+    p.add_argument(
+        "--epsilon",
+        type=float_list,
+        default=[0, 0.05, 0.1, 0.2, 0.3, 0.5],
+        metavar="E,...",
+        help="distortions for the trade-off (default 0,0.05,0.1,0.2,0.3,0.5)",
+    )
+    p.add_argument("--lp-rows", type=nonneg_int, default=50, metavar="N", help="rows the LP is solved on (default 50)")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the simulator (default 0)")
+    p.add_argument(
+        "--plot", type=figure_file, metavar="FILE", help="write the trade-off figure to FILE (.png/.pdf/.svg)"
+    )
     p.set_defaults(run=run)
 
 

@@ -24,26 +24,36 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "measure",
         help="measured acceptance of real drafters (prompt lookup, early exit, EAGLE-2 style trees) on a real model",
-        description="Sample the verifier's continuations, then run speculative iterations of each drafter "
-        "(chain and tree shapes, every P) against them; writes per-iteration accepted lengths as JSONL.",
+        description="Samples the verifier's continuations, runs speculative iterations of each drafter (n-gram "
+        "prompt lookup, early exit) against them as chains and as EAGLE-2 style trees at every P, and writes the "
+        "accepted draft tokens of every iteration as JSONL (speedoflight-measured v1).",
     )
     add_model_flags(p, "use only the first N prompts")
     p.add_argument(
-        "--out", required=True, type=out_file(".jsonl"), help="output .jsonl (format speedoflight-measured v1)"
+        "--out",
+        required=True,
+        type=out_file(".jsonl"),
+        metavar="FILE.jsonl",
+        help="output .jsonl (format speedoflight-measured v1)",
     )
     p.add_argument(
         "--drafters",
         default="ngram,early-exit:-6",
+        metavar="NAME,...",
         help="comma-separated: ngram, early-exit:L (L a layer; negative counts from the top: -6 = 6 layers below)",
     )
     p.add_argument(
         "-P", dest="p", metavar="P,...", default="1,2,4,8,16,32,64", help="tree sizes P (default 1,2,4,...,64)"
     )
     deprecated_alias(p, "--p", "-P", "p")
-    p.add_argument("--tokens", type=positive_int, default=48, help="continuation length per sequence")
-    p.add_argument("--samples-per-prompt", type=positive_int, default=1, help="continuations per prompt")
-    p.add_argument("--temperature", type=finite, default=1.0)
-    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--tokens", type=positive_int, default=48, metavar="N", help="continuation length per sequence (48)")
+    p.add_argument(
+        "--samples-per-prompt", type=positive_int, default=1, metavar="N", help="continuations per prompt (1)"
+    )
+    p.add_argument(
+        "--temperature", type=finite, default=1.0, metavar="T", help="verifier sampling temperature (1; 0 = greedy)"
+    )
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="sampling seed (0)")
     p.add_argument(
         "--top-k",
         dest="topk",
@@ -53,8 +63,10 @@ def add_parser(sub: Any) -> None:
         help="EAGLE-2 style tree: frontier and children (8)",
     )
     deprecated_alias(p, "--topk", "--top-k", "topk", type=positive_int)
-    p.add_argument("--depth", type=positive_int, default=6, help="EAGLE-2 style tree: expansion steps (6)")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="sequences sampled per forward pass")
+    p.add_argument("--depth", type=positive_int, default=6, metavar="N", help="EAGLE-2 style tree: expansion steps (6)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=16, metavar="N", help="sequences sampled per forward pass (16)"
+    )
     add_output_flags(p, "print the summary as one JSON object")
     p.set_defaults(run=run)
 

@@ -7,9 +7,12 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import add_output_flags, bounded_int, command_line, emit, out_file, positive_int, seed_int
-from ._flags import REPLICATES, add_scheduler_flag, scheduler_client
+from ._flags import CONTINUATIONS_HELP, REPLICATES, add_scheduler_flag, deprecated_alias, scheduler_client
 
 __all__ = ["add_parser", "run"]
+
+#: ``--pool-scope`` (``--pool`` before): the rows an unknown node of the grafted tree draws from.
+POOL_SCOPES = ("prompt", "all")
 
 
 def add_parser(sub: Any) -> None:
@@ -24,31 +27,28 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "optimum",
         help="the ceiling: the real optimal draft tree predicted from a dump's sampled continuations",
-        description="The grafted tree (docs/theory.md section 8): below each root, the nodes the logged continuations "
-        "visited keep their real rows, every other node draws a row from the prompt's own rows, and the exact "
-        "top-P search runs on top, averaged over draws. --positions start (one root per prompt, at its end) is "
-        "what `oracle` computes; --positions all averages the ceiling over every position of a generation.",
+        description="Predicts the ceiling, E[X*(P)] of the real optimal draft tree, from the verifier's sampled "
+        "continuations with the grafted tree (docs/theory.md section 8): the nodes the continuations visited keep "
+        "their real rows, every other node draws a row from the pool (--pool-scope, --draw), and the exact top-P "
+        "search runs on top, averaged over draws and over roots at each prompt's end (--positions start, what "
+        "`oracle` computes) or at every generated position (--positions all).",
     )
-    p.add_argument(
-        "--dump",
-        nargs="+",
-        required=True,
-        metavar="FILE",
-        help="dumps with sampled continuations, or API logs (.jsonl: OpenAI, vLLM, SGLang with top-k logprobs)",
-    )
-    p.add_argument("--pmax", type=positive_int, default=128, help="largest tree size P (default 128)")
+    p.add_argument("--dump", nargs="+", required=True, metavar="DUMP", help=CONTINUATIONS_HELP)
+    p.add_argument("--pmax", type=positive_int, default=128, metavar="P", help="largest tree size P (default 128)")
     p.add_argument(
         "--positions",
         default="start",
+        metavar="start|all|N,...",
         help="start (each prompt's end, default), all (every position), or a list like 8,16,24",
     )
     p.add_argument(
         "--replicates",
         type=bounded_int(100_000, "the mean over roots needs a few dozen draws; a million takes days"),
         default=REPLICATES,
+        metavar="N",
         help=f"draws of the unknown rows per root ({REPLICATES})",
     )
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of the draws and the bootstrap (0)")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the draws and the bootstrap (0)")
     p.add_argument(
         "--tail",
         choices=("drop", "lump", "both"),
@@ -56,8 +56,12 @@ def add_parser(sub: Any) -> None:
         help="the mass a row does not list: drop (lower estimate, default), lump (upper), both",
     )
     p.add_argument(
-        "--pool", choices=("prompt", "all"), default="prompt", help="rows of unknown nodes: the prompt's own or all"
+        "--pool-scope",
+        choices=POOL_SCOPES,
+        default="prompt",
+        help="the pool an unknown node draws its row from: the rows logged for the same prompt (default) or all",
     )
+    deprecated_alias(p, "--pool", "--pool-scope", "pool_scope", here=True, choices=POOL_SCOPES)
     p.add_argument(
         "--draw",
         choices=("uniform", "entropy", "depth"),
@@ -67,7 +71,12 @@ def add_parser(sub: Any) -> None:
     )
     add_output_flags(p)
     add_scheduler_flag(p)
-    p.add_argument("--out", type=out_file(".npz"), help="also write the per-root curves to this .npz (atomically)")
+    p.add_argument(
+        "--out",
+        type=out_file(".npz"),
+        metavar="FILE.npz",
+        help="also write the per-root curves to this .npz (atomically)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -120,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             replicates=args.replicates,
             seed=args.seed,
             tail=args.tail,
-            pool=args.pool,
+            pool=args.pool_scope,
             draw=args.draw,
             client=client,
         )

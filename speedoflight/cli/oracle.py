@@ -24,21 +24,39 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "oracle",
         help="the exact optimal draft tree of a real model, by best-first search with real forward passes",
-        description="For each prompt (tokenised as is), expand the model's own token tree best-first with "
-        "tree-attention forward passes over the prompt's KV cache; the running sum of popped path "
-        "probabilities is the exact E[X*(P)] of the best deterministic draft tree, P = 1..pmax.",
+        description="Computes the exact E[X*(P)] of the best deterministic draft tree of a real model, P = 1..pmax, "
+        "by expanding the model's own token tree best-first with tree-attention forward passes over the KV cache "
+        "of each prompt (tokenised as is) or, with --dump, of each prompt followed by the tokens the dump sampled.",
     )
     add_model_flags(p, "use only the first N prefixes")
-    p.add_argument("--pmax", type=positive_int, required=True, help="largest tree size P")
-    p.add_argument("--temperature", type=finite, default=1.0, help="verifier temperature (> 0, default 1)")
-    p.add_argument("--lookahead", type=positive_int, default=2, help="candidates per forward pass (work only)")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="prefixes per forward pass (default 16)")
-    p.add_argument("--dump", help="prefixes = each prompt + the tokens this dump sampled after it (see --positions)")
-    p.add_argument("--positions", default="0", help="with --dump: comma-separated prefix positions (default 0)")
+    p.add_argument("--pmax", type=positive_int, required=True, metavar="P", help="largest tree size P")
+    p.add_argument("--temperature", type=finite, default=1.0, metavar="T", help="verifier temperature (> 0, default 1)")
     p.add_argument(
-        "--continuations", type=positive_int, help="with --dump: only the first N continuations of each prompt"
+        "--lookahead", type=positive_int, default=2, metavar="N", help="candidates per forward pass (work only)"
     )
-    p.add_argument("--out", type=out_file(".npz"), help="also write the per-prefix curves to this .npz")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=16, metavar="N", help="prefixes per forward pass (default 16)"
+    )
+    p.add_argument(
+        "--dump",
+        metavar="DUMP",
+        help="a speedoflight dump of this model: prefixes = each prompt + the tokens it sampled (see --positions)",
+    )
+    p.add_argument(
+        "--positions",
+        default="0",
+        metavar="N,...",
+        help="with --dump: comma-separated prefix positions (default 0)",
+    )
+    p.add_argument(
+        "--continuations",
+        type=positive_int,
+        metavar="N",
+        help="with --dump: only the first N continuations of each prompt",
+    )
+    p.add_argument(
+        "--out", type=out_file(".npz"), metavar="FILE.npz", help="also write the per-prefix curves to this .npz"
+    )
     add_output_flags(p)
     p.set_defaults(run=run)
 

@@ -7,7 +7,18 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import command_line, out_dir, positive_int, progress, seed_int
-from ._flags import REPLICATES, add_check_flags, add_reading_flags, add_timing_flags, timing_from_args
+from ._flags import (
+    FORMATS_HELP,
+    REPLICATES,
+    add_check_flags,
+    add_reading_flags,
+    add_timing_flags,
+    add_tree_size_flag,
+    deprecated_alias,
+    measured_help,
+    params_from_dump,
+    timing_from_args,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -24,40 +35,53 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "report",
         help="the main job: the full report on the shipped real-model data (or on your files)",
-        description="Writes a self-contained folder with a Markdown report and its PNG figures, and prints its "
-        "first screen: the ceiling at your P with its interval, each measured drafter's fraction of it, the best "
-        "(P, depth) on your GPU for the drafter's cost and the batch, what to change, and the warnings. The details "
-        "follow in the report: mu and mu2, the measured drafters against the ceiling, the best settings per drafter "
-        "and batch size, per-position acceptance, the real-model oracle against the theory, every bound. With no "
-        "arguments it runs on the data shipped in data/. The folder is written all or nothing.",
+        description="Writes a folder (all or nothing) with a Markdown report and its PNG figures and prints its "
+        "first screen, the ceiling at your P, each measured drafter's fraction of it, the best (P, depth) on your "
+        "GPU for the drafter's cost and the batch, what to change and the warnings, from your dumps and measured "
+        "logs or, with no arguments, from the data shipped in data/.",
+        epilog="The report then holds the details: mu and mu2, the measured drafters against the ceiling, the best "
+        "settings per drafter and batch size, per-position acceptance, the real-model oracle against the theory, "
+        "every bound.\n\n" + FORMATS_HELP + "\n" + measured_help(),
     )
-    p.add_argument("--out", default="report", type=out_dir, help="output folder (default ./report)")
+    p.add_argument("--out", default="report", type=out_dir, metavar="DIR", help="output folder (default ./report)")
     p.add_argument(
         "--dump",
         nargs="+",
         metavar="DUMP",
-        help="the verifier's dumps or API logs (speedoflight collect); only your files are read. Without it: the "
-        "demo on the shipped SmolLM2 data",
+        help="the verifier's dumps, arrays or API logs (speedoflight collect; formats below); only your files are "
+        "read. Without it: the demo on the shipped SmolLM2 data",
     )
     p.add_argument(
-        "--measured", nargs="+", metavar="FILE", help="measured acceptance (optional; any format of compare --help)"
+        "--measured",
+        nargs="+",
+        metavar="FILE",
+        help="measured acceptance (optional): serving logs, /metrics scrapes, benchmark results (every format below)",
     )
     p.add_argument(
         "--demo",
         action="store_true",
         help="the demo on the shipped data (what no --dump gives); cannot be mixed with --dump or --measured",
     )
+    add_tree_size_flag(p)
     p.add_argument(
-        "--tree-size", type=positive_int, metavar="P", help="P of every measured system that does not record it"
+        "--oracle",
+        nargs="*",
+        metavar="FILE",
+        help="oracle files (speedoflight oracle --out), each with its --oracle-dump (the demo: the shipped ones)",
     )
     p.add_argument(
-        "--oracle", nargs="*", metavar="FILE", help="oracle files with one --pool each (the demo: the shipped ones)"
+        "--oracle-dump",
+        nargs="*",
+        metavar="DUMP",
+        help="the speedoflight dump of each --oracle file's model, in the same order",
     )
-    p.add_argument("--pool", nargs="*", metavar="DUMP", help="dumps matching --oracle")
+    deprecated_alias(p, "--pool", "--oracle-dump", "oracle_dump", here=True, nargs="*", metavar="DUMP")
     add_reading_flags(p)
-    add_timing_flags(p, "of the best-setting section (default h100-sxm; --params: the dump's model size)")
+    add_timing_flags(p, "of the best-setting section (default h100-sxm)", params_from_dump=True)
     add_check_flags(p)
-    p.add_argument("--replicates", type=positive_int, default=REPLICATES, help=f"simulation replicates ({REPLICATES})")
+    p.add_argument(
+        "--replicates", type=positive_int, default=REPLICATES, metavar="N", help=f"simulation replicates ({REPLICATES})"
+    )
     p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the simulations and bootstraps (0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -79,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from .._util.paths import expand_paths
     from .._util.shipped import SHIPPED, shipped_data
-    from ..analysis.report import params_from_name, run_report
-    from ..readers import input_model
+    from ..analysis.report import run_report
 
     if args.demo and (args.dump or args.measured):
         raise InputError("--demo runs on the shipped data only; drop --demo to report on your --dump/--measured files")
@@ -89,11 +112,13 @@ def run(args: argparse.Namespace) -> int:
             "--measured needs --dump (the verifier's dumps or API logs, e.g. from speedoflight collect); the shipped "
             "demo dump is never mixed with your files"
         )
-    if args.params is None and not args.latency:
-        first = expand_paths(args.dump)[0] if args.dump else str(shipped_data() / SHIPPED["dump"][0])
-        args.params = params_from_name(input_model(first))
-        if args.params is None:
-            raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
+    if (args.oracle or args.oracle_dump) and len(args.oracle or []) != len(args.oracle_dump or []):
+        raise InputError(
+            f"give one --oracle-dump per --oracle ({len(args.oracle or [])} oracle files, "
+            f"{len(args.oracle_dump or [])} dumps): the dump of each oracle file's model, in the same order"
+        )
+    first = expand_paths(args.dump)[0] if args.dump else str(shipped_data() / SHIPPED["dump"][0])
+    params_from_dump(args, first, "the report's timing")
     if args.gpu is None and not (args.bandwidth and args.flops):
         args.gpu = "h100-sxm"
     path = run_report(
@@ -102,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         measured=args.measured,
         tree_size=args.tree_size,
         oracles=args.oracle,
-        pools=args.pool,
+        pools=args.oracle_dump,
         timing=timing_from_args(args, "the report's timing"),
         replicates=args.replicates,
         seed=args.seed,

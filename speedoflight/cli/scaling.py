@@ -11,7 +11,7 @@ import numpy as np
 
 from .._config import DEFAULT_CONFIDENCE
 from ..errors import InputError
-from ._common import FIGURE_SUFFIXES, emit, finite, float_list, out_file
+from ._common import emit, figure_file, finite, float_list, out_file
 from ._flags import check_confidence
 
 __all__ = ["add_parser", "run"]
@@ -29,24 +29,37 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "scaling",
         help="fit Scylla-style log-linear laws of acceptance (CSV, or early-exit views of a dump)",
-        description="Fit y = b0 + b1 ln x by least squares for each x column (or jointly with --joint), "
-        "with parameter intervals, R^2, a chi-square test when --y-se is given, and predictions with "
-        "confidence and prediction intervals (--at). --pairs DUMP builds the table itself: acceptance of each "
-        "early-exit view of a `dump --early-exit` run against the full model, by layer.",
+        description="Fits y = b0 + b1 ln x by least squares for each x column (or jointly with --joint) of a CSV "
+        "(--from) or of the table --pairs builds (the acceptance of each early-exit view of a `dump --early-exit` "
+        "run against the full model, by layer), with parameter intervals, R^2, a chi-square test when --y-se is "
+        "given, and predictions with confidence and prediction intervals (--at).",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--from", dest="table", metavar="CSV", help="a CSV with a header, one measurement per row")
-    src.add_argument("--pairs", help="the full model's dump of a `speedoflight dump --early-exit` run")
-    p.add_argument("--y", help="response column (default acceptance)")
-    p.add_argument("--x", help="comma-separated predictor columns, one law each (with --pairs: draft_layers)")
-    p.add_argument("--y-se", help="column of standard errors of y (weights the fit)")
-    p.add_argument("--joint", action="store_true", help="one law in all x columns together")
-    p.add_argument("--at", type=float_list, help="predict at these x values (one x per law)")
-    p.add_argument("--confidence", type=finite, default=DEFAULT_CONFIDENCE)
+    src.add_argument("--pairs", metavar="DUMP", help="the full model's dump of a `speedoflight dump --early-exit` run")
+    p.add_argument("--y", metavar="COL", help="response column (default acceptance)")
     p.add_argument(
-        "--plot", type=out_file(*FIGURE_SUFFIXES), help="figure file; with several laws, one file per x (NAME-X.png)"
+        "--x", metavar="COL,...", help="comma-separated predictor columns, one law each (with --pairs: draft_layers)"
     )
-    p.add_argument("--table-out", type=out_file(".csv"), help="with --pairs: also write the table as CSV")
+    p.add_argument("--y-se", metavar="COL", help="column of standard errors of y (weights the fit)")
+    p.add_argument("--joint", action="store_true", help="one law in all x columns together")
+    p.add_argument("--at", type=float_list, metavar="X,...", help="predict at these x values (one x per law)")
+    p.add_argument(
+        "--confidence",
+        type=finite,
+        default=DEFAULT_CONFIDENCE,
+        metavar="LEVEL",
+        help="level of the intervals (default 0.95)",
+    )
+    p.add_argument(
+        "--plot", type=figure_file, metavar="FILE", help="figure file; with several laws, one file per x (NAME-X.png)"
+    )
+    p.add_argument(
+        "--table-out",
+        type=out_file(".csv"),
+        metavar="FILE.csv",
+        help="with --pairs: also write the table as CSV",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--csv",

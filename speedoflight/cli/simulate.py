@@ -11,7 +11,7 @@ import numpy as np
 from .._util.atomic import atomic_path
 from ..errors import InputError
 from ._common import add_output_flags, emit, out_file, positive_int, progress, seed_int
-from ._flags import REPLICATES, add_reading_flags, deprecated_alias
+from ._flags import FORMATS_HELP, REPLICATES, add_reading_flags, deprecated_alias
 
 __all__ = ["add_parser", "run"]
 
@@ -28,23 +28,38 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "simulate",
         help="simulate the optimal draft tree E[X*(P)] on a branching random walk",
-        description="Monte Carlo of the best deterministic draft tree under the i.i.d. model: every expanded "
-        "node draws its next-token distribution from a pool of logged distributions or from a family.",
+        description="Simulates E[X*(P)] of the best deterministic draft tree under the i.i.d. model, a branching "
+        "random walk in which every expanded node draws its next-token distribution from a --pool of logged "
+        "distributions or from a --family, or with --policy the exact E[X(P)] of a chain, a k-ary or a static "
+        "tree under the same model against that optimum.",
+        epilog=FORMATS_HELP,
     )
     simsrc = p.add_mutually_exclusive_group(required=True)
-    simsrc.add_argument("--pool", nargs="+", metavar="FILE", help="files of logged distributions")
     simsrc.add_argument(
-        "--family", help="uniform:K, geometric:q, zipf:s:V, dirichlet:alpha:V (fresh per node), deterministic"
+        "--pool",
+        nargs="+",
+        metavar="FILE",
+        help="files of logged distributions whose rows the nodes draw: dumps, arrays or API logs (formats below)",
+    )
+    simsrc.add_argument(
+        "--family",
+        metavar="SPEC",
+        help="uniform:K, geometric:q, zipf:s:V, dirichlet:alpha:V (fresh per node), deterministic",
     )
     add_reading_flags(p)
-    p.add_argument("--pmax", type=positive_int, required=True, help="largest tree size")
+    p.add_argument("--pmax", type=positive_int, required=True, metavar="P", help="largest tree size P")
     p.add_argument(
-        "--replicates", type=positive_int, default=REPLICATES, help=f"independent trees (default {REPLICATES})"
+        "--replicates",
+        type=positive_int,
+        default=REPLICATES,
+        metavar="N",
+        help=f"independent trees (default {REPLICATES})",
     )
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of all replicates (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of all replicates (default 0)")
     p.add_argument(
         "--policy",
         default="optimal",
+        metavar="POLICY",
         help="optimal (default), chain, kary:K, or static (tree optimised for the pool's mean rank probabilities); "
         "the last three are exact under the i.i.d. model and are reported against the simulated optimum",
     )
@@ -69,11 +84,12 @@ def add_parser(sub: Any) -> None:
         "--pool-rows",
         type=positive_int,
         default=1 << 18,
+        metavar="N",
         help="rows the pool holds at most; past it, a uniform sample of that many (default 262,144: bounded memory)",
     )
     p.add_argument(
         "--export-tree",
-        metavar="OUT.json",
+        metavar="FILE.json",
         type=out_file(".json"),
         help="write one optimal tree of Pmax nodes (atomically)",
     )

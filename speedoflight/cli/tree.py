@@ -30,15 +30,15 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "tree",
         help="best static draft tree for a positional acceptance vector (Sequoia / Medusa style)",
-        description="acceptance[k] = probability that the verifier's token is the drafter's (k+1)-th ranked "
-        "token, the same at every node. Prints the recommended tree first (with a device: the hardware-aware "
-        "one) and its settings in vLLM's, SGLang's, llama.cpp's and TensorRT-LLM's terms, then E[X] per budget "
-        "1..N and the tree as rank paths.",
+        description="Finds the best static draft tree for a positional acceptance vector (acceptance[k]: the "
+        "probability that the verifier's token is the drafter's (k+1)-th ranked token, the same at every node) "
+        "and prints the recommended tree (with a device, the hardware-aware one) with its settings in vLLM's, "
+        "SGLang's, llama.cpp's and TensorRT-LLM's terms, then E[X] per tree size 1..P and the tree as rank paths.",
     )
-    p.add_argument("--acceptance", required=True, help="p1,p2,... (each in [0, 1], sum <= 1)")
-    p.add_argument("--pmax", dest="budget", metavar="N", type=TREE_SIZE, help="largest tree size P (required)")
+    p.add_argument("--acceptance", required=True, metavar="A1,A2,...", help="p1,p2,... (each in [0, 1], sum <= 1)")
+    p.add_argument("--pmax", dest="budget", metavar="P", type=TREE_SIZE, help="largest tree size P (required)")
     deprecated_alias(p, "--budget", "--pmax", "budget", type=TREE_SIZE)
-    p.add_argument("--max-depth", type=positive_int, help="depth cap D (default: none)")
+    p.add_argument("--max-depth", type=positive_int, metavar="D", help="depth cap D (default: none)")
     p.add_argument("--check-dp", action="store_true", help="also run the Sequoia-style dynamic program and compare")
     add_timing_flags(p, "for Sequoia's hardware-aware choice of (P, D)")
     add_output_flags(p)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import positive, positive_int
+from ._flags import CONTINUATIONS_HELP
 
 __all__ = ["add_parser", "run"]
 
@@ -26,18 +27,31 @@ def add_parser(sub: Any) -> None:
     """
     p = sub.add_parser(
         "watch",
-        help="live acceptance from a vLLM or SGLang /metrics endpoint (or a file re-read), interval by interval",
-        description="Scrapes a /metrics endpoint (or re-reads a file) every --interval seconds, differences the "
-        "spec-decode counters of every engine between scrapes and prints, per interval, X (accepted draft tokens "
-        "per verifier call) with its interval, tokens per call and the per-position acceptance; with --dump, the "
-        "fraction of the ceiling at the drafted P. Engine restarts (counters that fall) and engines that come or "
-        "go are handled. Stops after --count scrapes, or at Ctrl-C with a summary.",
+        help="live acceptance from a vLLM, SGLang or llama.cpp /metrics endpoint (or a file re-read), per interval",
+        description="Scrapes a /metrics endpoint of vLLM, llama.cpp or SGLang (its vLLM-style counters), or re-reads "
+        "a file of one scrape, every "
+        "--interval seconds and prints, per interval and engine, X (accepted draft tokens per verifier call) with "
+        "its interval, tokens per call and the per-position acceptance, with --dump the fraction of the ceiling at "
+        "the drafted P, until --count scrapes or Ctrl-C, then a summary.",
+        epilog="Engine restarts (counters that fall) and engines that come or go are handled.",
     )
     p.add_argument("source", metavar="URL|FILE", help="e.g. http://127.0.0.1:8000/metrics, or a file of one scrape")
-    p.add_argument("--interval", type=positive, default=10.0, help="seconds between scrapes (default 10)")
-    p.add_argument("--count", type=positive_int, help="stop after this many scrapes (at least 2; default: Ctrl-C)")
-    p.add_argument("--timeout", type=positive, default=5.0, help="seconds to wait for the server (default 5)")
-    p.add_argument("--dump", nargs="+", metavar="DUMP", help="the verifier's dump: report the fraction of the ceiling")
+    p.add_argument("--interval", type=positive, default=10.0, metavar="S", help="seconds between scrapes (default 10)")
+    p.add_argument(
+        "--count",
+        type=positive_int,
+        metavar="N",
+        help="stop after this many scrapes (at least 2; default: Ctrl-C)",
+    )
+    p.add_argument(
+        "--timeout", type=positive, default=5.0, metavar="S", help="seconds to wait for the server (default 5)"
+    )
+    p.add_argument(
+        "--dump",
+        nargs="+",
+        metavar="DUMP",
+        help="the verifier's " + CONTINUATIONS_HELP + ": report the fraction of the ceiling",
+    )
     p.add_argument("--same-model", action="store_true", help="the server runs the dump's model whatever its name says")
     p.add_argument("--json", action="store_true", help="one JSON object per interval (and one for the summary)")
     p.set_defaults(run=run)
