@@ -23,7 +23,7 @@ PACKAGES = sorted(
     ["speedoflight"] + [m.name for m in pkgutil.walk_packages(speedoflight.__path__, "speedoflight.") if m.ispkg]
 )
 #: Modules another branch is rewriting (issue 29): they get their ``__all__`` there.
-ELSEWHERE = {"speedoflight/kernels/grafted.py"}
+ELSEWHERE: set[str] = set()
 
 
 def _defines_all(path: pathlib.Path) -> bool:

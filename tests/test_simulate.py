@@ -483,33 +483,3 @@ def test_depth_one_simulation_is_the_top_p_of_the_root_row():
     np.testing.assert_allclose(res.mean, [0.5, 0.8, 0.95, 1.0, 1.0, 1.0], rtol=1e-12)
     with pytest.raises(InputError, match="max-depth"):
         simulate(family("uniform:4"), 6, replicates=2, max_depth=1)
-
-
-def test_brentq_is_scipys_to_the_last_bit():
-    """The port of scipy's Zeros/brentq.c gives the same root (the pool's growth rate steers the kernel)."""
-    from scipy import optimize
-
-    from speedoflight._util.brentq import brentq
-    from speedoflight.simulation.simulate import pool
-
-    rng = np.random.default_rng(5)
-    cases = []
-    for tail in ("drop", "lump"):
-        x = pool("data/smollm2-t1-x8.npz", tail=tail).neglogp
-        x = x[np.isfinite(x)]
-        cases.append((lambda lam, x=x: float(np.exp(-lam * x).sum() / 25600 - 1.0), 0.0, 2.0, 1e-6))
-    for _ in range(40):
-        a, b, c = rng.normal(size=3)
-        cases.append((lambda t, a=a, b=b, c=c: math.tanh(t - a) + 0.3 * math.sin(5 * t * b) + 0.1 * c, -4.0, 4.0, 1e-9))
-        cases.append((lambda t, a=a: t**3 - a, -3.0, 3.0, 1e-12))
-    n = 0
-    for f, lo, hi, xtol in cases:
-        try:
-            want = optimize.brentq(f, lo, hi, xtol=xtol)
-        except ValueError:
-            with pytest.raises(ValueError, match="different signs"):
-                brentq(f, lo, hi, xtol=xtol)
-            continue
-        assert brentq(f, lo, hi, xtol=xtol) == want
-        n += 1
-    assert n > 40

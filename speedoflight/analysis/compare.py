@@ -2,12 +2,12 @@
 
 :func:`compare` takes dumps of a verifier (any file the estimator reads) and
 measured acceptance of systems running on it (any file
-:func:`~speedoflight.acceptance.read_acceptance` reads) and puts on one
+:func:`~speedoflight.logs.acceptance.read_acceptance` reads) and puts on one
 table and one figure, against log P:
 
 * the published closed form, the Lorden bound, the renewal prediction and,
   from the dumps, the exact i.i.d. curve, the i.i.d. threshold bound and the
-  trajectory bound (see :func:`~speedoflight.curve.bound_curve`);
+  trajectory bound (see :func:`~speedoflight.theory.curve.bound_curve`);
 * the simulated optimal tree E[X*(P)] on the dumps' pool, with its band:
   top-k tails dropped (a lower estimate) to lumped (an upper estimate), each
   with its confidence interval over replicates;
@@ -31,7 +31,7 @@ from ..logs.acceptance import Measured
 from ..simulation.simulate import SimulationResult
 from ..theory.curve import BoundCurve, bound_curve
 from ..theory.registry import CURVES
-from ..theory.timing import DraftCost, Timing, speedup
+from ..timing import DraftCost, Timing, speedup
 from .advice import DEPTHS
 from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling, no_ceiling_warning
 from .checks import comparison_warnings

@@ -33,7 +33,8 @@ from .._config import DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
-from ..theory.registry import CURVES, drafter_styles
+from ..theory.registry import CURVES
+from .styles import curve_style, drafter_styles
 
 __all__ = ["RealComparison", "compare_real", "write_evidence"]
 
@@ -461,22 +462,22 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
         ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25, label="oracle, 95% CI")
         ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label="real optimum (oracle), mean")
         if c.grafted:
-            gr = CURVES["grafted"]
+            gr, gs = CURVES["grafted"], curve_style("grafted")
             ax.fill_between(
                 p,
                 c.grafted["drop_mean"],
                 c.grafted["lump_mean"],
-                color=gr.color,
+                color=gs.color,
                 alpha=0.25,
                 label=f"{gr.label}: dropped..lumped",
             )
-            ax.plot(p, c.grafted["drop_mean"], gr.linestyle, color=gr.color, label=gr.label)
-        sim = CURVES["iid_sim"]
+            ax.plot(p, c.grafted["drop_mean"], gs.linestyle, color=gs.color, label=gr.label)
+        sim, ss = CURVES["iid_sim"], curve_style("iid_sim")
         ax.fill_between(
-            p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=sim.color, alpha=0.25, label=f"{sim.label}: band"
+            p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=ss.color, alpha=0.25, label=f"{sim.label}: band"
         )
         mid = (c.iid_sim["drop_mean"] + c.iid_sim["lump_mean"]) / 2
-        ax.plot(p, mid, sim.linestyle, color=sim.color, label=sim.label)
+        ax.plot(p, mid, ss.linestyle, color=ss.color, label=sim.label)
         top = 1.15 * max(
             float(np.nanmax(c.oracle["p90"])),
             float(np.nanmax(c.iid_sim["lump_high"])),
@@ -486,8 +487,8 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
         )
         for k in DRAWN:
             if k in c.theory:
-                st = CURVES[k]
-                ax.plot(p, np.minimum(c.theory[k], 1.5 * top), st.linestyle, color=st.color, label=st.label)
+                st = curve_style(k)
+                ax.plot(p, np.minimum(c.theory[k], 1.5 * top), st.linestyle, color=st.color, label=CURVES[k].label)
                 clip(ax, p, c.theory[k], top, st.color)  # the published form grows without bound: annotated
         styles = drafter_styles(list(c.measured))
         for (name, col), shift in zip(c.measured.items(), offsets(len(c.measured)), strict=True):

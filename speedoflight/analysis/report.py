@@ -94,7 +94,7 @@ def run_report(
     oracles, pools
         Real-model oracle files with one dump each; default: the shipped ones in the demo, none otherwise.
     timing
-        The timing model (:class:`~speedoflight.theory.timing.Timing`); None: ``gpu`` with ``params``.
+        The timing model (:class:`~speedoflight.timing.Timing`); None: ``gpu`` with ``params``.
     gpu, params
         Used without ``timing``: a preset, and the verifier's size (default: the size in the input's model name).
     replicates, seed
@@ -117,7 +117,7 @@ def run_report(
     from ..logs.acceptance import read_many
     from ..logs.plain import read_own
     from ..readers import input_model
-    from ..theory.timing import Timing
+    from ..timing import Timing
     from .compare import compare
     from .evidence import compare_real, figure
     from .stages import read_dumps
@@ -140,7 +140,7 @@ def run_report(
     oracles = list(oracles or [])
     pools = list(pools or [])
     if len(oracles) != len(pools):
-        raise InputError(f"give one pool per oracle ({len(oracles)} oracle files, {len(pools)} pools)")
+        raise InputError(f"give one --oracle-dump per --oracle ({len(oracles)} oracle files, {len(pools)} dumps)")
     if timing is None:
         from .._util.paths import expand_paths
 
@@ -246,7 +246,7 @@ def _measure_runs(measured: Sequence[str]) -> dict[str, Any]:
 
 
 def _checksum(path: str) -> str:
-    """The input's SHA-256 (16 digits); a pipe was read once already, so it has none."""
+    """Return the input's SHA-256 (16 digits); a pipe was read once already, so it has none."""
     if not os.path.isfile(path):
         return "(a pipe or device, read once: no checksum)"
     return f"sha256 `{sha256_file(path)[:16]}`"

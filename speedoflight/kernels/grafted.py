@@ -29,6 +29,8 @@ from ._jit import _jit
 from .heap import _sift_down, _sift_up
 from .seeded import child_id, row_of
 
+__all__ = ["grafted_heap", "grafted_heap_caps", "grafted_roots", "grafted_roots_caps"]
+
 
 @_jit()
 def _child_in_trie(node, token, child_ptr, child_tok, child_node):

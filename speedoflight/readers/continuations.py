@@ -233,7 +233,7 @@ def grafted_inputs(
     if bad or not tails:
         raise InputError(f"--tail must be drop, lump or both, got {(bad or [''])[0]!r}")
     if pool not in ("prompt", "all"):
-        raise InputError(f"--pool must be 'prompt' or 'all', got {pool!r}")
+        raise InputError(f"--pool-scope must be 'prompt' or 'all', got {pool!r}")
     if draw not in DRAWS:
         raise InputError(f"--draw must be one of {', '.join(DRAWS)}, got {draw!r}")
     files = expand_paths([paths] if isinstance(paths, str | os.PathLike) else paths)

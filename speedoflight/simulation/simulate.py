@@ -26,7 +26,6 @@ import numba
 import numpy as np
 
 from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
-from .._util.brentq import brentq
 from .._util.paths import expand_paths
 from .._util.stats import t_interval
 from ..errors import InputError
@@ -431,7 +430,9 @@ def growth_rate(neglogp: np.ndarray) -> float:
         hi *= 2
         if hi > 64:
             return 0.0
-    return brentq(excess, 0.0, hi, xtol=1e-6)
+    from scipy.optimize import brentq  # imported here: a third of a second, paid only where a pool is grown
+
+    return float(brentq(excess, 0.0, hi, xtol=1e-6))
 
 
 def simulate(

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..timing import Timing, speedup
 from . import bounds as B
 from .iid import IIDCurve, iid_curve
 from .registry import CURVES
-from .timing import Timing, speedup
 from .trajectory import TrajectoryBound, TrajectoryScan, trajectory_bound
 
 __all__ = ["MAX_P_POINTS", "BoundCurve", "CurveScan", "bound_curve", "curve_scan", "parse_p"]

@@ -205,7 +205,7 @@ def estimate(
         What the rows hold (``"logits"``, ``"logprobs"``, ``"probs"``); None
         lets the format decide or detects it where unambiguous.
     temperature
-        Rescales logits (``z / T``); see :mod:`speedoflight.rowmoments`.
+        Rescales logits (``z / T``); see :mod:`speedoflight.kernels.rowmoments`.
     vocab_size
         Vocabulary size (needed for top-k rows when the file does not record it).
     tensor

@@ -4,11 +4,6 @@ compare, evidence, report, the CLI tables and the notebooks all name a curve
 from here, so a given bound is called the same everywhere. How a curve is
 drawn (colour, line style) and how a measured drafter is drawn (marker,
 colour) live beside the figures, in :mod:`speedoflight.analysis.styles`.
-
-Deprecated, kept until every caller takes its styles from
-:mod:`speedoflight.analysis.styles`: ``Curve.color``, ``Curve.linestyle``,
-:func:`drafter_style` and :func:`drafter_styles` here hand on that module"s
-values (the one import of this layer upwards, named in the layer contract).
 """
 
 from __future__ import annotations
@@ -39,20 +34,6 @@ class Curve:
     label: str
     short: str
     description: str
-
-    @property
-    def color(self) -> str:
-        """The colour (deprecated: ``speedoflight.analysis.styles.curve_style(key).color``)."""
-        from ..analysis.styles import curve_style
-
-        return curve_style(self.key).color
-
-    @property
-    def linestyle(self) -> str:
-        """The line style (deprecated: ``speedoflight.analysis.styles.curve_style(key).linestyle``)."""
-        from ..analysis.styles import curve_style
-
-        return curve_style(self.key).linestyle
 
 
 #: Every curve, by key.
@@ -163,41 +144,3 @@ def label(key: str) -> str:
     """
     c = CURVES.get(key)
     return c.label if c else key
-
-
-def drafter_style(name: str) -> dict[str, str]:
-    """Return :func:`speedoflight.analysis.styles.drafter_style` (deprecated here: import it from there).
-
-    Parameters
-    ----------
-    name
-        The drafter's label.
-
-    Returns
-    -------
-    dict
-        Its marker, colour and fill.
-
-    """
-    from ..analysis.styles import drafter_style as style
-
-    return style(name)
-
-
-def drafter_styles(names: list[str]) -> dict[str, dict[str, str]]:
-    """Return :func:`speedoflight.analysis.styles.drafter_styles` (deprecated here: import it from there).
-
-    Parameters
-    ----------
-    names
-        The drafters of one figure.
-
-    Returns
-    -------
-    dict
-        ``{name: style}``.
-
-    """
-    from ..analysis.styles import drafter_styles as styles
-
-    return styles(names)
