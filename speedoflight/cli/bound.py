@@ -20,7 +20,7 @@ from ._flags import (
     timing_from_args,
 )
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "parse_p", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         The exit status (0; a user error raises ``InputError`` instead).
 
     """
-    from ..theory.curve import LABELS, parse_p
+    from ..theory.curve import LABELS
     from ..theory.registry import CURVES
 
     if args.mu is not None and args.mu2 is None:
@@ -219,3 +219,56 @@ def _curve(args: argparse.Namespace, p: Any, timing: Any, client: Any) -> Any:
         progress=progress(args),
         client=client,
     )
+
+
+def parse_p(text: str) -> Any:
+    """Parse ``-P``: a list ``1,4,16`` or a log-spaced range ``1:1e6`` (``1:1e6:25`` for 25 points).
+
+    Ranges are rounded to integers; a range without a count has 4 points per decade.
+
+    Parameters
+    ----------
+    text
+        The ``-P`` argument as typed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The verifier capacities (each >= 1), sorted and without repeats, as float64.
+
+    Raises
+    ------
+    InputError
+        When the text is not such a list or range.
+
+    """
+    import math
+
+    import numpy as np
+
+    from ..theory import bounds as B
+    from ..theory.curve import MAX_P_POINTS
+
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [float(x) for x in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            lo, hi = parts[0], parts[1]
+            if not (1 <= lo < hi) or not math.isfinite(hi):
+                raise InputError(f"-P {text}: a range needs 1 <= start < stop")
+            n = int(parts[2]) if len(parts) == 3 else max(2, round(4 * math.log10(hi / lo)) + 1)
+            if n < 2:
+                raise InputError(f"-P {text}: a range needs at least 2 points")
+            if n > MAX_P_POINTS:
+                raise InputError(
+                    f"-P {text}: {n} points; at most {MAX_P_POINTS} (lower the count after the second ':')"
+                )
+            return np.unique(np.round(np.geomspace(lo, hi, n)))
+        values = np.array([float(x) for x in text.split(",") if x.strip()])
+    except InputError:
+        raise
+    except (ValueError, OverflowError):
+        raise InputError(f"-P {text!r}: expected numbers like 1,4,16 or a range like 1:1e6") from None
+    return np.unique(B.check_p(values))

@@ -22,59 +22,13 @@ from .iid import IIDCurve, iid_curve
 from .registry import CURVES
 from .trajectory import TrajectoryBound, TrajectoryScan, trajectory_bound
 
-__all__ = ["MAX_P_POINTS", "BoundCurve", "CurveScan", "bound_curve", "curve_scan", "parse_p"]
+__all__ = ["MAX_P_POINTS", "BoundCurve", "CurveScan", "bound_curve", "curve_scan"]
 
 #: The most capacities one -P range may ask for (each costs a row of every bound).
-MAX_P_POINTS = 10_000
+MAX_P_POINTS = 10_000  # the most tree sizes one curve evaluates (the CLI's -P range is held to it)
 
 #: What each column is, for tables and JSON consumers (from the one registry, :mod:`.registry`).
 LABELS = {k: c.description for k, c in CURVES.items()}
-
-
-def parse_p(text: str) -> np.ndarray:
-    """Parse ``-P``: a list ``1,4,16`` or a log-spaced range ``1:1e6`` (``1:1e6:25`` for 25 points).
-
-    Ranges are rounded to integers; a range without a count has 4 points per decade.
-
-    Parameters
-    ----------
-    text
-        The ``-P`` argument as typed.
-
-    Returns
-    -------
-    ndarray
-        The verifier capacities (each >= 1), sorted and without repeats, as float64.
-
-    Raises
-    ------
-    InputError
-        When the text is not such a list or range.
-
-    """
-    text = text.strip()
-    try:
-        if ":" in text:
-            parts = [float(x) for x in text.split(":")]
-            if len(parts) not in (2, 3):
-                raise ValueError
-            lo, hi = parts[0], parts[1]
-            if not (1 <= lo < hi) or not math.isfinite(hi):
-                raise InputError(f"-P {text}: a range needs 1 <= start < stop")
-            n = int(parts[2]) if len(parts) == 3 else max(2, round(4 * math.log10(hi / lo)) + 1)
-            if n < 2:
-                raise InputError(f"-P {text}: a range needs at least 2 points")
-            if n > MAX_P_POINTS:
-                raise InputError(
-                    f"-P {text}: {n} points; at most {MAX_P_POINTS} (lower the count after the second ':')"
-                )
-            return np.unique(np.round(np.geomspace(lo, hi, n)))
-        values = np.array([float(x) for x in text.split(",") if x.strip()])
-    except InputError:
-        raise
-    except (ValueError, OverflowError):
-        raise InputError(f"-P {text!r}: expected numbers like 1,4,16 or a range like 1:1e6") from None
-    return np.unique(B.check_p(values))
 
 
 @dataclass(frozen=True)
