@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import finite, int_list, out_file, positive_int, progress, seed_int, typed
+from ._common import command_line, finite, int_list, out_file, positive_int, progress, seed_int, typed
 from ._flags import add_model_flags
 
 __all__ = ["add_parser", "run"]
@@ -132,6 +132,6 @@ def run(args: argparse.Namespace) -> int:
         dtype=dtype,
         chat_template=args.chat_template,
         progress=progress(args),
-        argv=["speedoflight", *args.argv],
+        command=command_line(args),
     )
     return 0

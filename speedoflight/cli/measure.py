@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import add_output_flags, emit, finite, fmt, out_file, positive_int, progress, seed_int
+from ._common import add_output_flags, command_line, emit, finite, fmt, out_file, positive_int, progress, seed_int
 from ._flags import add_model_flags, deprecated_alias
 
 __all__ = ["add_parser", "run"]
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         depth=args.depth,
         batch_size=args.batch_size,
         progress=progress(args),
-        argv=["speedoflight", *args.argv],
+        command=command_line(args),
     )
     write_measured(args.out, run)
     rows = run.summary()

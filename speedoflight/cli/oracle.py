@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
-from ._common import add_output_flags, emit, finite, fmt, out_file, positive_int, progress
+from ._common import add_output_flags, command_line, emit, finite, fmt, out_file, positive_int, progress
 from ._flags import add_model_flags
 
 __all__ = ["add_parser", "run"]
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         positions=positions,
         continuations=args.continuations,
         progress=progress(args),
-        argv=["speedoflight", *args.argv],
+        command=command_line(args),
     )
     if args.out:
         save_oracle(args.out, res)

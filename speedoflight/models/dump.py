@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shlex
 import sys
 import time
 from typing import Any
@@ -286,7 +285,7 @@ def run_dump(
     dtype: str = "auto",
     chat_template: bool = False,
     progress: bool = False,
-    argv: list[str] | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` over ``prompts`` and write a speedoflight dump to ``out``.
 
@@ -345,8 +344,8 @@ def run_dump(
         Wrap each prompt in the tokenizer's chat template (see :func:`encode_prompts`).
     progress
         Show a progress bar on stderr.
-    argv
-        Command line recorded in the metadata.
+    command
+        The command line recorded in the metadata (as typed, quoted for a shell), or None.
 
     Returns
     -------
@@ -394,7 +393,7 @@ def run_dump(
         "prompt_index": chosen,
         "prompt_kinds": [k for _, k in every],  # by line of the prompt file
         "versions": versions("numpy", "torch", "transformers"),
-        "command": shlex.join(argv) if argv else None,
+        "command": command,
         "seconds": round(time.time() - started, 1),
         **_how_made(lm, size, batch_order, chat_template),
         "samples_per_prompt": k,

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -441,7 +440,7 @@ def run_measure(
     depth: int = 6,
     batch_size: int = 16,
     progress: bool = False,
-    argv: list[str] | None = None,
+    command: str | None = None,
 ) -> MeasureRun:
     """Load the verifier, sample continuations and score every drafter on them.
 
@@ -475,8 +474,8 @@ def run_measure(
         Sequences whose continuations are sampled together.
     progress
         Show a progress bar on stderr.
-    argv
-        Command line recorded in the metadata.
+    command
+        The command line recorded in the metadata (as typed, quoted for a shell), or None.
 
     Returns
     -------
@@ -530,7 +529,7 @@ def run_measure(
         "settings": {"ngram_max": 3, "ngram_min": 1, "ngram_matches": 8, "eagle2_topk": topk, "eagle2_depth": depth},
         "prompt_source": {"path": os.path.basename(prompts), "sha256": sha256_file(prompts), "n_prompts": len(chosen)},
         "versions": versions("numpy", "torch", "transformers"),
-        "command": shlex.join(argv) if argv else None,
+        "command": command,
         "seconds": round(time.time() - started, 1),
         "convention": "accepted = draft tokens accepted per iteration (X); tokens per verifier call = X + 1",
     }

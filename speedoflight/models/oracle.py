@@ -19,7 +19,6 @@ from __future__ import annotations
 import heapq
 import math
 import os
-import shlex
 import sys
 import time
 from collections.abc import Generator
@@ -358,7 +357,7 @@ def run_oracle(
     positions: list[int] | None = None,
     continuations: int | None = None,
     progress: bool = False,
-    argv: list[str] | None = None,
+    command: str | None = None,
 ) -> OracleResult:
     """Load ``model``, tokenise the prompts as they are (no chat template) and run :func:`oracle`.
 
@@ -384,8 +383,8 @@ def run_oracle(
         With ``dump``: sampled tokens appended to each prompt (default ``[0]``).
     continuations
         With ``dump``: only the first this many continuations of each prompt (all by default).
-    argv
-        Command line recorded in the metadata.
+    command
+        The command line recorded in the metadata (as typed, quoted for a shell), or None.
 
     Returns
     -------
@@ -445,7 +444,7 @@ def run_oracle(
             "sequence": seqs,
             "position": poss,
             "versions": versions("numpy", "torch", "transformers"),
-            "command": shlex.join(argv) if argv else None,
+            "command": command,
             "tokenization": "tokenizer default (no chat template)",
         }
     )
