@@ -96,7 +96,9 @@ def _warnings(args: argparse.Namespace, total: Any, ceiling: Any, models: list[s
     dump_model = input_model(str(args.dump[0]))
     k, *at = ceiling
     ms = [
-        Measured(args.source, "vllm-metrics", m, total.mean_accepted, total.drafts, None, None, "", "", P=k, model=m)
+        Measured.build(
+            args.source, "vllm-metrics", m, (total.mean_accepted, None, None, ""), total.drafts, "", P=k, model=m
+        )
         for m in (models or [""])
     ]
     return comparison_warnings(ms, dump_model, lambda p: tuple(at) if p == k else None, acknowledged=args.same_model)
