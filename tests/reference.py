@@ -322,12 +322,18 @@ def grafted_reference_caps(
 
 
 def trie_reference(
-    order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, row_prompt: np.ndarray
+    order: np.ndarray,
+    seq: np.ndarray,
+    pos: np.ndarray,
+    tok: np.ndarray,
+    row_prompt: np.ndarray,
+    parent: np.ndarray | None = None,
 ) -> tuple:
     """The tries of logged contexts one token at a time (the twin of ``readers.continuations._trie``).
 
     Continuation by continuation and token by token, a node is made the first time its context is reached, takes
-    the first row logged there, and lists its children in the order they are made.
+    the first row logged there, and lists its children in the order they are made. A branch (``parent`` >= 0: the
+    ``seq`` it leaves) starts at the node its parent reached after as many tokens as the branch's first position.
     """
     seqs, first = np.unique(seq[order], return_index=True)
     bounds = [*first.tolist(), len(order)]
@@ -348,27 +354,38 @@ def trie_reference(
         return len(node_row) - 1
 
     seq_nodes: list[np.ndarray] = []
+    reached: dict[int, list[int]] = {}  # per continuation (seq value), the node at each depth 0..L
     for si in range(len(seqs)):
         rows = order[bounds[si] : bounds[si + 1]]
-        assert np.array_equal(pos[rows], np.arange(len(rows)))
+        start = int(pos[rows[0]])
+        assert np.array_equal(pos[rows], start + np.arange(len(rows)))
         p = int(row_prompt[rows[0]])
-        if prompt_root[p] < 0:
-            prompt_root[p] = new(p, 0)
-        cur = int(prompt_root[p])
+        up = -1 if parent is None else int(parent[rows[0]])
+        if up < 0:
+            assert start == 0
+            if prompt_root[p] < 0:
+                prompt_root[p] = new(p, 0)
+            cur = int(prompt_root[p])
+        else:
+            cur = reached[up][start]
+        nodes = [cur]
         path = np.empty(len(rows), dtype=np.int64)
-        for d, r in enumerate(rows.tolist()):
-            path[d] = cur
+        for i, r in enumerate(rows.tolist()):
+            path[i] = cur
             node_conts[cur] += 1
             if node_row[cur] < 0:
                 node_row[cur] = r
             t = int(tok[r])
             nxt = children[cur].get(t)
             if nxt is None:
-                nxt = new(p, d + 1)
+                nxt = new(p, start + i + 1)
                 children[cur][t] = nxt
             cur = nxt
+            nodes.append(cur)
         node_conts[cur] += 1
-        seq_nodes.append(path)
+        reached[int(seqs[si])] = nodes
+        if up < 0:
+            seq_nodes.append(path)
     n_nodes = len(node_row)
     child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
     for u, ch in enumerate(children):

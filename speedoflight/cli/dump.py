@@ -85,6 +85,21 @@ def add_parser(sub: Any) -> None:
         help="comma-separated layers L (negative: from the top): also write NAME-early-exit-L.npz, the early-exit "
         "view at the same positions (a paired draft for `classic`, `markov`, `hierarchy`)",
     )
+    p.add_argument(
+        "--branch-at",
+        type=int_list,
+        metavar="T,...",
+        help="branch points, tokens into each continuation (e.g. 8,16,24): sample --branches more continuations "
+        "from each continuation's prefix there, stored beside it for the grafted ceiling's tries (the estimators "
+        "read the sampled continuations only)",
+    )
+    p.add_argument(
+        "--branches",
+        type=positive_int,
+        default=0,
+        metavar="N",
+        help="continuations sampled at each branch point of each continuation (with --branch-at)",
+    )
     p.set_defaults(run=run)
 
 
@@ -114,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     warning = dtype_warning(device, dtype)
     if warning:
         print(f"speedoflight: warning: {warning}", file=sys.stderr)
-    run_dump(
+    meta = run_dump(
         model=args.model,
         prompts=args.prompts,
         out=args.out,
@@ -133,5 +148,9 @@ def run(args: argparse.Namespace) -> int:
         chat_template=args.chat_template,
         progress=progress(args),
         command=command_line(args),
+        branch_at=args.branch_at,
+        branches=args.branches,
     )
+    if meta.get("branch_cost"):
+        print(f"wrote {args.out}; branches at {meta['branch_at']} x {meta['branches']}: {meta['branch_cost']}")
     return 0

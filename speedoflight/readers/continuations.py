@@ -20,9 +20,10 @@ import numpy as np
 from .._util.paths import expand_paths
 from .._util.remote import open_input
 from ..errors import InputError
-from .contscan import ContinuationScan, api_log_parts
+from .contscan import BRANCH_ARRAYS, ContinuationScan, api_log_parts
 
 __all__ = [
+    "BRANCH_ARRAYS",
     "DEPTH_BLOCK",
     "DRAWS",
     "ENTROPY_BINS",
@@ -66,7 +67,8 @@ class GraftedInput:
     prompts : ndarray
         The dump's prompt index of each prompt, in the order of first appearance.
     seq_nodes : list of ndarray
-        Per continuation (sequence), the trie node after 0, 1, ..., L - 1 of its tokens.
+        Per sampled continuation (sequence), the trie node after 0, 1, ..., L - 1 of its tokens (branches from
+        ``dump --branch-at`` join the tries but are not listed here: the roots are the sampled text's positions).
     seq_prompt : ndarray
         Per continuation, its prompt (index into ``prompts``).
     seq_ids : ndarray
@@ -127,6 +129,8 @@ def _read(path: str) -> dict[str, Any]:
             "tokens); re-dump with this version's `speedoflight dump --samples-per-prompt N`"
         )
     arrays: dict[str, Any] = dict(read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ())))
+    if "branch_seq" in names:  # the branches' rows, of their own length
+        arrays.update(read_dump_arrays(path, tuple(f"branch_{k}" for k in BRANCH_ARRAYS)))
     arrays["_temperature"] = np.array(float(meta.get("temperature", 1.0)))
     arrays["_prompt_kinds"] = meta.get("prompt_kinds")
     return arrays
@@ -239,6 +243,7 @@ def grafted_inputs(
     files = expand_paths([paths] if isinstance(paths, str | os.PathLike) else paths)
     if parts is None:
         parts = [api_log_parts(f) if f.lower().endswith(_LOG_SUFFIXES) else _read(f) for f in files]
+    parts = [_with_branches(a, f) for f, a in zip(files, parts, strict=True)]
     temps = {float(a["_temperature"]) for a in parts} - {math.nan}
     temps = {t for t in temps if t == t}  # API logs do not record the temperature
     if len(temps) > 1:
@@ -257,11 +262,15 @@ def grafted_inputs(
             np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=np.inf) for x in neg_parts]),
             np.concatenate([np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1) for x in id_parts]),
         )
-    seq_all, pos_all, tok_all, prompt_all = [], [], [], []
+    seq_all, pos_all, tok_all, prompt_all, parent_all = [], [], [], [], []
     seq_base = prompt_base = 0
     for a in parts:
         seq = a["seq"].astype(np.int64)
         seq_all.append(seq + seq_base)
+        par = a.get("_parent")
+        parent_all.append(
+            np.full(len(seq), -1, dtype=np.int64) if par is None else np.where(par >= 0, par + seq_base, -1)
+        )
         prompt = a["prompt"].astype(np.int64) if "prompt" in a else seq
         prompt_all.append(prompt + prompt_base)
         pos_all.append(a["pos"].astype(np.int64))
@@ -270,12 +279,42 @@ def grafted_inputs(
         prompt_base += int(prompt.max()) + 1 if prompt.size else 0
     seq, pos = np.concatenate(seq_all), np.concatenate(pos_all)
     tok, prompt = np.concatenate(tok_all), np.concatenate(prompt_all)
+    parent = np.concatenate(parent_all)
+    branched = parent if np.any(parent >= 0) else None
     if len(seq) == 0:
         raise InputError(f"{files[0]}: the dump has no rows")
     if draw == "entropy":  # bins from each tail's own rows (their entropies may differ in the last bit)
-        return {t: _build(*rows[t], seq, pos, tok, prompt, t, pool, draw, added) for t in tails}
-    first = _build(*rows[tails[0]], seq, pos, tok, prompt, tails[0], pool, draw, added)
+        return {t: _build(*rows[t], seq, pos, tok, prompt, t, pool, draw, added, branched) for t in tails}
+    first = _build(*rows[tails[0]], seq, pos, tok, prompt, tails[0], pool, draw, added, branched)
     return {t: first if t == tails[0] else replace(first, neglogp=rows[t][0], ids=rows[t][1], tail=t) for t in tails}
+
+
+def _with_branches(a: dict[str, Any], path: str) -> dict[str, Any]:
+    """Return a part's rows with its branches' rows after them (``_parent``: the continuation a branch leaves)."""
+    if "branch_seq" not in a:
+        return a
+    missing = [f"branch_{k}" for k in BRANCH_ARRAYS if f"branch_{k}" not in a]
+    if missing:
+        raise InputError(f"{path}: the dump's branches lack {', '.join(missing)}; the file is damaged, re-dump")
+    seq = a["seq"].astype(np.int64)
+    prompt = a["prompt"].astype(np.int64) if "prompt" in a else seq
+    par = a["branch_parent"].astype(np.int64)
+    n = len(par)
+    if (
+        any(len(a[f"branch_{k}"]) != n for k in BRANCH_ARRAYS)
+        or a["branch_topk_ids"].shape[1:] != a["topk_ids"].shape[1:]
+    ):
+        raise InputError(f"{path}: the dump's branch arrays differ in length or width; the file is damaged, re-dump")
+    useq, first = np.unique(seq, return_index=True)
+    at = np.minimum(np.searchsorted(useq, par), max(len(useq) - 1, 0))
+    if n and (len(useq) == 0 or np.any(useq[at] != par)):
+        raise InputError(f"{path}: a branch names a continuation the dump lacks; the file is damaged, re-dump")
+    out = dict(a)
+    for k in ("topk_ids", "topk_logprobs", "next_token", "next_surprisal", "seq", "pos"):
+        out[k] = np.concatenate([a[k], a[f"branch_{k}"].astype(a[k].dtype, copy=False)])
+    out["prompt"] = np.concatenate([prompt, prompt[first[at]] if n else np.zeros(0, dtype=np.int64)])
+    out["_parent"] = np.concatenate([np.full(len(seq), -1, dtype=np.int64), par])
+    return out
 
 
 def listed_entropy(neglogp: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -360,7 +399,14 @@ def _pools(
     return pool_rows, lo, n, row_bin, depth_bin
 
 
-def _trie(order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, row_prompt: np.ndarray) -> tuple:
+def _trie(
+    order: np.ndarray,
+    seq: np.ndarray,
+    pos: np.ndarray,
+    tok: np.ndarray,
+    row_prompt: np.ndarray,
+    parent: np.ndarray | None = None,
+) -> tuple:
     """Return the tries of logged contexts as flat arrays, nodes numbered in the order they are first reached.
 
     Continuation by continuation (``seq`` order) and token by token, a context is a node the first time it is
@@ -368,33 +414,66 @@ def _trie(order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, 
     names the contexts; a node's number is the rank of its first visit, a node's row the row logged at its first
     visit that logs one, a parent's children are listed in the order they were reached (``tests/reference.py:
     trie_reference`` builds the same arrays one token at a time).
+
+    A branch (``parent`` >= 0 on its rows: the ``seq`` it branches from) starts at its first position t, in the
+    context its parent reached after t tokens, and goes on from there (``dump --branch-at``); its parent is a
+    continuation of the same prompt that starts at the prompt's end, with a smaller ``seq``.
     """
     srt_seq = seq[order]
     starts = np.flatnonzero(np.r_[True, srt_seq[1:] != srt_seq[:-1]])
     lengths = np.diff(np.r_[starts, len(order)])
-    rank = np.arange(len(order)) - np.repeat(starts, lengths)  # the position each row should have
+    n_seq = len(starts)
+    first_pos = pos[order[starts]].astype(np.int64) if n_seq else np.zeros(0, dtype=np.int64)
+    par = parent[order[starts]].astype(np.int64) if parent is not None else np.full(n_seq, -1, dtype=np.int64)
+    branch = np.flatnonzero(par >= 0)
+    if np.any(first_pos[par < 0] != 0):
+        raise InputError("a continuation's positions are not 0, 1, 2, ...; the dump is damaged, re-dump")
+    # the position each row should have: its continuation's first, then one more per row
+    rank = np.arange(len(order)) - np.repeat(starts, lengths) + np.repeat(first_pos, lengths)
     if not np.array_equal(pos[order], rank):
         raise InputError("a continuation's positions are not 0, 1, 2, ...; the dump is damaged, re-dump")
-    n_seq = len(starts)
     p_of_seq = row_prompt[order[starts]]
-    # visits: per continuation, its prompt's end, then the context after each token (L + 1 of them)
+    par_idx = np.searchsorted(srt_seq[starts], par[branch]) if branch.size else np.zeros(0, dtype=np.int64)
+    if branch.size:
+        found = (par_idx < n_seq) & (srt_seq[starts][np.minimum(par_idx, n_seq - 1)] == par[branch])
+        par_idx = np.minimum(par_idx, n_seq - 1)
+        ok = found & (par[par_idx] < 0) & (par[branch] < srt_seq[starts][branch])
+        ok &= (p_of_seq[par_idx] == p_of_seq[branch]) & (first_pos[branch] <= lengths[par_idx])
+        if not ok.all():
+            raise InputError(
+                "a branch does not follow its parent (another prompt, a missing or later continuation, or a start "
+                "past the parent's end); the dump is damaged, re-dump"
+            )
+    # visits: per continuation, the context it starts in, then the context after each token (L + 1 of them)
     visit_start = np.cumsum(np.r_[0, lengths + 1])[:-1]
     n_visits = int(lengths.sum()) + n_seq
-    v_depth = np.arange(n_visits) - np.repeat(visit_start, lengths + 1)
+    local = np.arange(n_visits) - np.repeat(visit_start, lengths + 1)
+    v_depth = local + np.repeat(first_pos, lengths + 1)
     v_seq = np.repeat(np.arange(n_seq), lengths + 1)
     v_row = np.full(n_visits, -1, dtype=np.int64)  # the row logged at a visit (none after the last token)
-    logged = v_depth < np.repeat(lengths, lengths + 1)
+    logged = local < np.repeat(lengths, lengths + 1)
     v_row[logged] = order
+    opening = np.zeros(n_visits, dtype=bool)
+    opening[visit_start] = True
     key = np.empty(n_visits, dtype=np.int64)  # a context's name, unique over all depths
     key[visit_start] = p_of_seq
     base = int(p_of_seq.max()) + 1 if n_seq else 0
     width = int(tok.max()) + 2 if len(tok) else 1
-    for d in range(1, int(lengths.max()) + 1 if n_seq else 1):
-        at = np.flatnonzero(v_depth == d)
-        pair = key[at - 1] * width + tok[v_row[at - 1]] + 1  # the parent context, then the token sampled there
-        _, name = np.unique(pair, return_inverse=True)
-        key[at] = base + name
-        base += int(name.max()) + 1
+
+    def open_branches(d: int) -> None:  # branches starting at depth d take their parent's context there
+        b = first_pos[branch] == d
+        if b.any():
+            key[visit_start[branch[b]]] = key[visit_start[par_idx[b]] + d]
+
+    open_branches(0)
+    for d in range(1, int(v_depth.max()) + 1 if n_seq else 1):
+        at = np.flatnonzero((v_depth == d) & ~opening)
+        if at.size:
+            pair = key[at - 1] * width + tok[v_row[at - 1]] + 1  # the parent context, then the token sampled there
+            _, name = np.unique(pair, return_inverse=True)
+            key[at] = base + name
+            base += int(name.max()) + 1
+        open_branches(d)
     _, first, node_of_key = np.unique(key, return_index=True, return_inverse=True)
     number = np.empty(len(first), dtype=np.int64)
     number[np.argsort(first, kind="stable")] = np.arange(len(first))  # numbered by first visit
@@ -411,26 +490,28 @@ def _trie(order: np.ndarray, seq: np.ndarray, pos: np.ndarray, tok: np.ndarray, 
     node_row[v_node[lv[first_logged]]] = v_row[lv[first_logged]]
     # edges: each node but the roots, from its first visit's parent context with that visit's token
     child = np.flatnonzero(node_depth > 0)
-    parent = v_node[first_visit[child] - 1]
+    up = v_node[first_visit[child] - 1]
     edge_tok = tok[v_row[first_visit[child] - 1]]
-    by_parent = np.lexsort((child, parent))  # a parent's children in the order they were reached
+    by_parent = np.lexsort((child, up))  # a parent's children in the order they were reached
     child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
-    child_ptr[1:] = np.cumsum(np.bincount(parent, minlength=n_nodes))
+    child_ptr[1:] = np.cumsum(np.bincount(up, minlength=n_nodes))
     child_tok = edge_tok[by_parent].astype(np.int64)
     child_node = child[by_parent].astype(np.int64)
     known = (node_row >= 0).astype(np.int64)
     for d in range(int(node_depth.max()) if n_nodes else 0, 0, -1):  # children are deeper: sum bottom up
         at = np.flatnonzero(node_depth[child] == d)
-        np.add.at(known, parent[at], known[child[at]])
+        np.add.at(known, up[at], known[child[at]])
     seq_nodes = np.split(v_node[logged], np.cumsum(lengths)[:-1]) if n_seq else []
+    if branch.size:  # a branch adds known contexts, not roots: the positions stay those of the sampled text
+        seq_nodes = [x for x, up in zip(seq_nodes, par.tolist(), strict=True) if up < 0]
     roots = np.full(int(row_prompt.max()) + 1 if len(row_prompt) else 0, -1, dtype=np.int64)
     roots[node_prompt[node_depth == 0]] = np.flatnonzero(node_depth == 0)
     return node_row, node_prompt, node_depth, node_conts, child_ptr, child_tok, child_node, known, seq_nodes, roots
 
 
-def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added) -> GraftedInput:
+def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added, parent=None) -> GraftedInput:
     order = np.lexsort((pos, seq))
-    seqs = np.unique(seq)
+    seqs = np.unique(seq if parent is None else seq[parent < 0])  # roots come from the sampled continuations only
     _, prompt_of_first = np.unique(prompt, return_index=True)
     dump_prompts = prompt[np.sort(prompt_of_first)]  # in the order of first appearance
     _, by_value = np.unique(prompt, return_inverse=True)
@@ -438,7 +519,7 @@ def _build(neglogp, ids, seq, pos, tok, prompt, tail, pool, draw, added) -> Graf
     rank_of_value[np.argsort(prompt_of_first, kind="stable")] = np.arange(len(prompt_of_first))
     row_prompt = rank_of_value[by_value]  # each row's prompt, numbered by first appearance
     nrow, node_prompt, depth, node_conts, child_ptr, child_tok, child_node, known, seq_nodes, prompt_root = _trie(
-        order, seq, pos, tok, row_prompt
+        order, seq, pos, tok, row_prompt, parent
     )
     seq_prompt = row_prompt[order[np.searchsorted(seq[order], seqs)]]
     pool_rows, lo, n, row_bin, depth_bin = _pools(

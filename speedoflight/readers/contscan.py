@@ -15,7 +15,11 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["ContinuationScan", "api_log_parts"]
+__all__ = ["BRANCH_ARRAYS", "ContinuationScan", "api_log_parts"]
+
+#: A dump's branched continuations (``dump --branch-at``): arrays of their rows, each stored as ``branch_<name>``;
+#: ``parent`` is the ``seq`` of the continuation a branch leaves, and a branch's ``pos`` starts where it leaves it.
+BRANCH_ARRAYS = ("topk_ids", "topk_logprobs", "next_token", "next_surprisal", "seq", "pos", "parent")
 
 
 class ContinuationScan:
@@ -60,6 +64,8 @@ class ContinuationScan:
         part: dict[str, Any] = {"_temperature": np.array(float(temp))}
         if source.format.startswith("speedoflight-dump"):  # the kinds of text, so nothing opens the dump again
             part["_prompt_kinds"] = (source.metadata or {}).get("prompt_kinds")
+            if (source.metadata or {}).get("branch_at"):
+                part["_branches_in"] = source.path  # `dump --branch-at`: its branch_* members, read with the parts
         if source.format.endswith("-jsonl"):
             part["_path"] = source.path  # checked for sampled tokens once read
         self._parts.append(part)
@@ -107,6 +113,11 @@ class ContinuationScan:
                 self._unusable(_no_sampled(str(d["_path"])))
                 return None
             d.pop("_path", None)
+            branches_in = d.pop("_branches_in", None)
+            if branches_in is not None:
+                from .dumpfile import read_dump_arrays
+
+                d.update(read_dump_arrays(str(branches_in), tuple(f"branch_{k}" for k in BRANCH_ARRAYS)))
             out.append(d)
         return out
 

@@ -22,6 +22,13 @@ overlap        float64  [n, m]    optional: exact full-vocabulary
                                   distributions named in metadata
                                   ``pair.views`` at the same positions (dumps
                                   written with ``dump --early-exit``)
+branch_*       as above [b, ...]  optional (``dump --branch-at``): rows of
+                                  continuations that leave a sampled one:
+                                  ``branch_`` topk_ids, topk_logprobs,
+                                  next_token, next_surprisal, seq (numbered
+                                  after every sequence's), pos (from the
+                                  branch point on) and parent (the ``seq`` it
+                                  leaves); read only by the grafted tree
 ============== ======== ========= ==============================================
 
 Every distribution is the one sampled from, i.e. after the temperature.
@@ -112,6 +119,13 @@ def write_dump(path: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any
         if a.ndim != 2 or a.shape[0] != n:
             raise ValueError(f"array overlap has shape {a.shape}, expected ({n}, m)")
         clean["overlap"] = a
+    if "branch_seq" in arrays:  # `dump --branch-at`: the branches' rows, of their own length
+        nb = len(arrays["branch_seq"])
+        for name in ("topk_ids", "topk_logprobs", "next_token", "next_surprisal", "seq", "pos", "parent"):
+            a = np.asarray(arrays[f"branch_{name}"], dtype=_DTYPES.get(name, np.int64))
+            if a.shape[0] != nb:
+                raise ValueError(f"array branch_{name} has {a.shape[0]} rows, expected {nb}")
+            clean[f"branch_{name}"] = a
     meta = {"format": FORMAT, "version": VERSION, **metadata}
     clean["metadata"] = np.array(json.dumps(meta, sort_keys=True))
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
