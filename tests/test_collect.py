@@ -237,6 +237,11 @@ def test_a_second_writer_is_refused(prompts, tmp_path, capsys):
         (Faults(spec_empty=True), [], ["speculative decoding", "without speculation"]),
         (Faults(n_vocab=None, owned_by="sglang"), ["--model", "other"], ["does not serve --model 'other'"]),
         (Faults(), ["--temperature", "1e-300", "--max-tokens", "0"], ["--max-tokens"]),
+        (Faults(owned_by="vllm"), ["--branch-at", "4", "--branches", "2"], ["--branch-at", "vllm", "dump"]),
+        (Faults(), ["--branch-at", "4", "--branches", "2", "--chat"], ["--branch-at", "/v1/completions", "--chat"]),
+        (Faults(), ["--branches", "2"], ["--branches", "--branch-at"]),
+        (Faults(), ["--branch-at", "4"], ["--branch-at", "--branches"]),
+        (Faults(), ["--branch-at", "64", "--branches", "1", "--max-tokens", "64"], ["--branch-at 64", "1..63"]),
     ],
 )
 def test_user_errors_are_one_line_and_leave_no_file(prompts, tmp_path, capsys, faults, extra, words):

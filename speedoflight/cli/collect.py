@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import add_output_flags, api_key, emit, positive, positive_int, progress, seed_int
+from ._common import add_output_flags, api_key, emit, int_list, positive, positive_int, progress, seed_int
 
 __all__ = ["add_parser", "run"]
 
@@ -63,6 +63,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--retries", type=int, default=5, metavar="N", help="retries on 429, 5xx, dropped connections (5)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N prompts")
     p.add_argument("--per-kind", type=positive_int, metavar="N", help="only the first N prompts of each kind")
+    p.add_argument(
+        "--branch-at",
+        type=int_list,
+        metavar="T,...",
+        help="branch points, tokens into each continuation (e.g. 8,16,24): ask for --branches more continuations "
+        "of the prompt plus each continuation's first T sampled tokens (llama.cpp's /v1/completions), recorded "
+        "for the grafted ceiling's tries",
+    )
+    p.add_argument(
+        "--branches", type=positive_int, default=0, metavar="N", help="continuations per branch point (--branch-at)"
+    )
     add_output_flags(p, "print the result as one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -98,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         retries=args.retries,
         limit=args.limit,
         per_kind=args.per_kind,
+        branch_at=tuple(args.branch_at or ()),
+        branches=args.branches,
     )
     show = progress(args)
 

@@ -155,6 +155,8 @@ def open_source(
             meta["model"] = info.model
         if info.temperature is not None:
             meta["temperature"] = info.temperature
+        if jsonl.branches_in(info.header):
+            meta["branch_at"] = jsonl.branches_in(info.header)  # `collect --branch-at`: branch records, read apart
         return Source(
             path=path,
             format=f"{layout}-jsonl",

@@ -300,17 +300,21 @@ def _with_branches(a: dict[str, Any], path: str) -> dict[str, Any]:
     prompt = a["prompt"].astype(np.int64) if "prompt" in a else seq
     par = a["branch_parent"].astype(np.int64)
     n = len(par)
-    if (
-        any(len(a[f"branch_{k}"]) != n for k in BRANCH_ARRAYS)
-        or a["branch_topk_ids"].shape[1:] != a["topk_ids"].shape[1:]
-    ):
-        raise InputError(f"{path}: the dump's branch arrays differ in length or width; the file is damaged, re-dump")
+    if any(len(a[f"branch_{k}"]) != n for k in BRANCH_ARRAYS) or np.ndim(a["branch_topk_ids"]) != 2:
+        raise InputError(f"{path}: the dump's branch arrays differ in length or shape; the file is damaged, re-dump")
     useq, first = np.unique(seq, return_index=True)
     at = np.minimum(np.searchsorted(useq, par), max(len(useq) - 1, 0))
     if n and (len(useq) == 0 or np.any(useq[at] != par)):
         raise InputError(f"{path}: a branch names a continuation the dump lacks; the file is damaged, re-dump")
     out = dict(a)
-    for k in ("topk_ids", "topk_logprobs", "next_token", "next_surprisal", "seq", "pos"):
+    width = max(a["topk_ids"].shape[1], a["branch_topk_ids"].shape[1])  # API logs' rows differ in width
+
+    def wide(x: np.ndarray, fill: float) -> np.ndarray:
+        return np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=fill)
+
+    for k, fill in (("topk_ids", -1), ("topk_logprobs", -np.inf)):
+        out[k] = np.concatenate([wide(a[k], fill), wide(a[f"branch_{k}"].astype(a[k].dtype, copy=False), fill)])
+    for k in ("next_token", "next_surprisal", "seq", "pos"):
         out[k] = np.concatenate([a[k], a[f"branch_{k}"].astype(a[k].dtype, copy=False)])
     out["prompt"] = np.concatenate([prompt, prompt[first[at]] if n else np.zeros(0, dtype=np.int64)])
     out["_parent"] = np.concatenate([np.full(len(seq), -1, dtype=np.int64), par])

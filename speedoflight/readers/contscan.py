@@ -68,6 +68,8 @@ class ContinuationScan:
                 part["_branches_in"] = source.path  # `dump --branch-at`: its branch_* members, read with the parts
         if source.format.endswith("-jsonl"):
             part["_path"] = source.path  # checked for sampled tokens once read
+            if (source.metadata or {}).get("branch_at"):
+                part["_log_branches"] = source.path  # `collect --branch-at`: its branch records, read with the parts
         self._parts.append(part)
         self._chunks.append([])
 
@@ -113,6 +115,11 @@ class ContinuationScan:
                 self._unusable(_no_sampled(str(d["_path"])))
                 return None
             d.pop("_path", None)
+            log = d.pop("_log_branches", None)
+            if log is not None:
+                from .jsonl import log_branches
+
+                d.update(log_branches(str(log), d["seq"], d["prompt"], d["next_token"]))
             branches_in = d.pop("_branches_in", None)
             if branches_in is not None:
                 from .dumpfile import read_dump_arrays
@@ -183,4 +190,6 @@ def api_log_parts(path: str) -> dict[str, Any]:
     out.update(_joined(chunks))
     if np.any(out["next_token"] < 0) or not np.all(np.isfinite(out["next_surprisal"])):
         raise InputError(_no_sampled(path))
+    if jsonl.branches_in(info.header):
+        out.update(jsonl.log_branches(path, out["seq"], out["prompt"], out["next_token"]))
     return out

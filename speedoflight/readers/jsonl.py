@@ -28,7 +28,18 @@ from ..errors import InputError
 from ._base import RowChunk
 from .responses import LAYOUTS, ParsedRow, is_header, parse_line, response_of
 
-__all__ = ["STRING_CODES", "LogInfo", "check_listed", "describe", "jsonl_chunks", "prompt_key", "sniff"]
+__all__ = [
+    "STRING_CODES",
+    "LogInfo",
+    "branches_in",
+    "check_listed",
+    "describe",
+    "is_branch",
+    "jsonl_chunks",
+    "log_branches",
+    "prompt_key",
+    "sniff",
+]
 
 #: Token strings without an id are coded from here up, so they never collide with a real token id.
 STRING_CODES = 1 << 40
@@ -167,6 +178,154 @@ def prompt_key(obj: Any) -> str | None:
     return None
 
 
+def branches_in(header: Any) -> list[int]:
+    """Return the branch points a collect header names (``sampling.branch_at``); empty for a log without branches.
+
+    Parameters
+    ----------
+    header
+        The log's header line (:attr:`LogInfo.header`).
+
+    Returns
+    -------
+    list of int
+        The positions; the readers take a log's branch records only where its header names them.
+
+    """
+    sampling = header.get("sampling") if isinstance(header, dict) else None
+    at = sampling.get("branch_at") if isinstance(sampling, dict) else None
+    return [int(t) for t in at if isinstance(t, int)] if isinstance(at, list) else []
+
+
+def is_branch(obj: Any) -> bool:
+    """Tell whether a line is a branch record of ``collect --branch-at`` (its ``branch`` field).
+
+    Parameters
+    ----------
+    obj
+        One JSONL line, parsed.
+
+    Returns
+    -------
+    bool
+        True for a branch: read by :func:`log_branches` only, never as the prompt's sampled text.
+
+    """
+    return isinstance(obj, dict) and isinstance(obj.get("branch"), dict)
+
+
+def _group(obj: Any, groups: dict[str, int], line_prompt: int) -> tuple[int, int]:
+    """Return a line's prompt number (lines of one prompt share it; one without a prompt is its own) and the count."""
+    key = prompt_key(obj)
+    if key is None:
+        return len(groups) + line_prompt, line_prompt + 1
+    return groups.setdefault(key, len(groups) + line_prompt), line_prompt
+
+
+def log_branches(path: str, seq: np.ndarray, prompt: np.ndarray, next_token: np.ndarray) -> dict[str, np.ndarray]:
+    """Read the branch records of a ``collect --branch-at`` log as ``branch_*`` arrays.
+
+    A branch record asks for the prompt text followed by token ids, the first ``branch.at`` tokens of one of the
+    prompt's continuations; its parent is a continuation of that prompt that starts with them (any one: they
+    share the context).
+
+    Parameters
+    ----------
+    path
+        The log.
+    seq, prompt, next_token
+        Its continuations' rows as :func:`jsonl_chunks` numbers them (``with_ids``).
+
+    Returns
+    -------
+    dict
+        ``branch_topk_logprobs``, ``branch_topk_ids``, ``branch_next_token``, ``branch_next_surprisal``,
+        ``branch_seq`` (numbered after every continuation), ``branch_pos`` (from the branch point) and
+        ``branch_parent``; empty arrays where the log holds no branches.
+
+    Raises
+    ------
+    InputError
+        For a branch whose prompt or prefix matches no continuation, or without token ids.
+
+    """
+    groups: dict[str, int] = {}
+    line_prompt = 0
+    found: list[tuple[int, list[int], list[list[ParsedRow]], int]] = []
+    with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json_loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
+            if is_header(obj):
+                continue
+            if not is_branch(obj):
+                _, line_prompt = _group(obj, groups, line_prompt)
+                continue
+            req = obj.get("request") if isinstance(obj.get("request"), dict) else {}
+            asked = req.get("prompt")
+            if not (isinstance(asked, list) and asked and isinstance(asked[0], str)):
+                raise InputError(f"{path}: line {lineno} is a branch without its prompt [text, ids...]; re-collect")
+            prefix = [int(x) for x in asked[1:] if isinstance(x, int) and not isinstance(x, bool)]
+            if len(prefix) != len(asked) - 1 or obj["branch"].get("at") != len(prefix):
+                raise InputError(f"{path}: line {lineno}: the branch's prefix is damaged; re-collect")
+            try:
+                got = parse_line(obj, None)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+                got = None
+            if got is None:
+                raise InputError(f"{path}: line {lineno}: the branch's answer has no log-probabilities")
+            key = json.dumps(asked[0], sort_keys=True)
+            if key not in groups:
+                raise InputError(f"{path}: line {lineno} branches a prompt the log holds no continuation of")
+            found.append((groups[key], prefix, got[1], lineno))
+    names = ("topk_logprobs", "topk_ids", "next_token", "next_surprisal", "seq", "pos", "parent")
+    if not found:
+        return {}
+    starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+    by_prefix: dict[tuple[int, tuple[int, ...]], int] = {}
+    for at in sorted({len(f[1]) for f in found}):
+        for a, b in zip(starts, [*starts[1:], len(seq)], strict=True):
+            if b - a >= at:
+                by_prefix.setdefault((int(prompt[a]), tuple(next_token[a : a + at].tolist())), int(seq[a]))
+    rows: list[ParsedRow] = []
+    meta: list[tuple[int, int, int]] = []  # (seq, pos, parent) per row
+    next_seq = int(seq.max()) + 1 if len(seq) else 0
+    for group, prefix, choices, lineno in found:
+        parent = by_prefix.get((group, tuple(prefix)))
+        if parent is None:
+            raise InputError(f"{path}: line {lineno}: the branch's prefix starts none of its prompt's continuations")
+        for choice in choices:
+            for p, row in enumerate(choice):
+                if not all(isinstance(k, int) for k in (*row[3], row[4])):
+                    raise InputError(f"{path}: line {lineno}: a branch needs token ids; re-collect from llama.cpp")
+                rows.append(row)
+                meta.append((next_seq, len(prefix) + p, parent))
+            next_seq += 1
+    width = max(1, max(len(r[0]) for r in rows)) if rows else 1
+    vals = np.full((len(rows), width), -np.inf)
+    ids = np.full((len(rows), width), -1, dtype=np.int64)
+    for i, row in enumerate(rows):
+        vals[i, : len(row[0])] = row[0]
+        ids[i, : len(row[3])] = row[3]
+    missing = vals <= MISSING_LOGPROB
+    vals[missing], ids[missing] = -np.inf, -1
+    m = np.array(meta, dtype=np.int64).reshape(-1, 3)
+    out = {
+        "topk_logprobs": vals,
+        "topk_ids": ids,
+        "next_token": np.array([r[4] for r in rows], dtype=np.int64),
+        "next_surprisal": -np.array([r[2] for r in rows], dtype=np.float64),
+        "seq": m[:, 0],
+        "pos": m[:, 1],
+        "parent": m[:, 2],
+    }
+    return {f"branch_{k}": out[k] for k in names}
+
+
 def _listed(row: ParsedRow) -> bool:
     return any(math.isfinite(v) and v > MISSING_LOGPROB for v in row[0])
 
@@ -278,7 +437,7 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
                 raise InputError(
                     f"{path}: line {lineno} is not valid JSON ({exc.msg}); is the file truncated?"
                 ) from None
-            if is_header(obj):
+            if is_header(obj) or is_branch(obj):  # a branch's rows are not the sampled text (log_branches)
                 continue
             try:
                 got = parse_line(obj, layout)
@@ -286,12 +445,7 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
                 got = None
             if got is None:
                 raise InputError(f"{path}: line {lineno} does not follow the {layout} layout of the first line")
-            key = prompt_key(obj)
-            if key is None:
-                this_prompt = len(groups) + line_prompt
-                line_prompt += 1
-            else:
-                this_prompt = groups.setdefault(key, len(groups) + line_prompt)
+            this_prompt, line_prompt = _group(obj, groups, line_prompt)
             for rows in got[1]:
                 check_listed(path, lineno, rows)
                 for p, row in enumerate(rows):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,13 +58,29 @@ ALTERNATIVES: dict[str, dict[Any, Any]] = {"top_k": {-1: 0, 0: -1}}
 
 @dataclass(frozen=True)
 class Job:
-    """One request: prompt ``index`` (its text and kind), continuations ``first`` .. ``first + count - 1``."""
+    """One request: prompt ``index`` (its text and kind), continuations ``first`` .. ``first + count - 1``.
+
+    A branch (``prefix`` not empty) continues the prompt plus those sampled token ids, ``at`` = their number.
+    """
 
     index: int
     text: str
     kind: str
     first: int
     count: int
+    prefix: tuple[int, ...] = ()
+
+    @property
+    def at(self) -> int:
+        """Tokens into the continuation where a branch starts (0: not a branch)."""
+        return len(self.prefix)
+
+    def seed(self, base: int) -> int:
+        """Return the request's seed: ``base + first``; a branch's also depends on its prefix (its own stream)."""
+        if not self.prefix:
+            return base + self.first
+        salt = zlib.crc32(",".join(map(str, self.prefix)).encode())
+        return (base + self.first + 7919 * salt) % (2**31 - 1)
 
 
 def _body(job: Job, opt: CollectOptions, model: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -72,9 +89,10 @@ def _body(job: Job, opt: CollectOptions, model: str, extra: dict[str, Any]) -> d
         body["messages"] = [{"role": "user", "content": job.text}]
         body.update(logprobs=True, top_logprobs=opt.top_logprobs)
     else:
-        body["prompt"] = job.text
+        # a branch: llama.cpp reads an array of text and token ids as one prompt (the text tokenized as alone)
+        body["prompt"] = [job.text, *job.prefix] if job.prefix else job.text
         body["logprobs"] = opt.top_logprobs
-    body.update(max_tokens=opt.max_tokens, temperature=opt.temperature, top_p=1.0, seed=opt.seed + job.first)
+    body.update(max_tokens=opt.max_tokens - job.at, temperature=opt.temperature, top_p=1.0, seed=job.seed(opt.seed))
     if job.count > 1:
         body["n"] = job.count
     body["stream"] = False

@@ -84,6 +84,9 @@ class CollectResult:
         Requests retried (429, 5xx, dropped connections).
     notes : tuple of str
         What the user should know: the mode, missing ids, a smaller top-k, an unknown vocabulary, early stops.
+    branch_requests, branch_tokens : int
+        Requests and tokens of the branches (``--branch-at``) answered in this run, the cost of the branches
+        (``requests`` and ``tokens`` include them).
 
     """
 
@@ -100,6 +103,8 @@ class CollectResult:
     dropped: tuple[str, ...] = ()
     retried: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    branch_requests: int = 0
+    branch_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as a JSON-ready dict.
@@ -171,6 +176,12 @@ def collect(
     ):
         existing = read_existing(fh, out)
         info = probe(client, opt.model)
+        if opt.branch_at and info.engine != "llama.cpp":  # before any request: nothing half collected
+            raise InputError(
+                f"--branch-at continues a prompt plus sampled token ids, which collect sends as llama.cpp's mixed "
+                f"prompt [text, ids...]; {info.url} is {info.engine}: use `speedoflight dump --branch-at` with the "
+                "model, or collect without --branch-at"
+            )
         settings = {
             "temperature": opt.temperature,
             "max_tokens": opt.max_tokens,
@@ -178,6 +189,8 @@ def collect(
             "chat": opt.chat,
             "seed": opt.seed,
             "n": opt.n,
+            "branch_at": sorted(set(opt.branch_at)),
+            "branches": opt.branches,
         }
         if existing.header is not None:
             check_resume(existing.header, info, settings, out)
@@ -194,6 +207,8 @@ def collect(
         if existing.dropped_partial:
             runner.notes.append(f"dropped an incomplete last line of {out} (an interrupted write)")
         runner.run(jobs_per, existing.header is None, settings, prompts)
+        if opt.branch_at:
+            runner.branch(chosen, items, read_existing(fh, out))
         done = {**existing.done, **runner.done}
     total = sum(min(done.get(items[i][0], 0), opt.n) for i in chosen)
     notes = list(runner.notes)
@@ -215,6 +230,8 @@ def collect(
         dropped=tuple(runner.asker.dropped),
         retried=client.retried,
         notes=tuple(notes),
+        branch_requests=runner.branch_requests,
+        branch_tokens=runner.branch_tokens,
     )
 
 
@@ -241,6 +258,7 @@ class _Run:
         self.progress = progress
         self.stopped = self.cut = 0
         self.header: tuple[dict[str, Any], str] | None = None
+        self.branch_requests = self.branch_tokens = 0
 
     def _record(self, job: Job, body: dict[str, Any], resp: dict[str, Any], first: bool) -> int:
         n_choices, tokens, ids, cut = check_response(resp, job, self.info, first)
@@ -251,11 +269,65 @@ class _Run:
         if self.header is not None:  # written with the first good answer, once the mode is known
             append_line(self.fh, self._header(*self.header))
             self.header = None
-        append_line(self.fh, {"prompt_index": job.index, "kind": job.kind, "request": body, "response": resp})
+        record: dict[str, Any] = {"prompt_index": job.index, "kind": job.kind}
+        if job.prefix:
+            record["branch"] = {"at": job.at}  # the prompt is [text, *prefix]: the readers find the parent by it
+        append_line(self.fh, {**record, "request": body, "response": resp})
         self.requests += 1
         self.tokens += tokens
-        self.done[job.text] = self.done.get(job.text, 0) + n_choices
+        if job.prefix:
+            self.branch_requests += 1
+            self.branch_tokens += tokens
+        else:
+            self.done[job.text] = self.done.get(job.text, 0) + n_choices
         return n_choices
+
+    def branch(self, chosen: list[int], items: list[tuple[str, str]], existing: Any) -> None:
+        """Ask for ``branches`` continuations at each branch point of each collected continuation.
+
+        Parameters
+        ----------
+        chosen, items
+            The prompts asked for (indices into ``items``, each (text, kind)).
+        existing
+            The file as it is now (:func:`~speedoflight.serving.logfile.read_existing`): its continuations'
+            sampled token ids, and the branches already asked for (a resumed run asks only for the rest).
+
+        """
+        from tqdm import tqdm
+
+        jobs: list[Job] = []
+        for i in chosen:
+            text, kind = items[i]
+            conts = existing.sampled.get(text, [])[: self.opt.n]
+            if any(not c for c in conts):
+                raise InputError(
+                    f"the server returned token strings, not ids, for prompt {i + 1}: branches need the sampled ids "
+                    "(llama.cpp returns them with logprobs)"
+                )
+            for c in conts:
+                for t in sorted(set(self.opt.branch_at)):
+                    if t >= len(c):
+                        continue  # the continuation ended before the branch point (end of text)
+                    prefix = tuple(c[:t])
+                    have = existing.branched.get((text, prefix), 0)
+                    need = self.opt.branches - have
+                    if need <= 0:
+                        continue
+                    existing.branched[(text, prefix)] = self.opt.branches  # a prefix two continuations share
+                    if self.mode == "n":
+                        jobs.append(Job(i, text, kind, have, need, prefix))
+                    else:
+                        jobs += [Job(i, text, kind, have + j, 1, prefix) for j in range(need)]
+        if not jobs:
+            return
+        with tqdm(total=sum(j.count for j in jobs), unit="branch", disable=not self.progress, leave=False) as bar:
+            self._pool(jobs, bar)
+        self.notes.append(
+            f"branches: {self.branch_requests} requests, {self.branch_tokens} tokens "
+            f"({self.branch_tokens / max(self.tokens - self.branch_tokens, 1):.2f}x the continuations' tokens of "
+            "this run), each a prefill of its prompt and prefix"
+        )
 
     def _jobs(self, pending: list[tuple[int, str, str, int]], mode: str) -> list[Job]:
         jobs = []

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..readers import responses
 from .probe import ServerInfo
 
-__all__ = ["SETTINGS", "Existing", "append_line", "check_resume", "locked_append", "read_existing"]
+__all__ = ["BRANCH_SETTINGS", "SETTINGS", "Existing", "append_line", "check_resume", "locked_append", "read_existing"]
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -29,7 +29,9 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 #: The fields compared when a rerun resumes a file: another value would mix two collections.
-SETTINGS = ("temperature", "max_tokens", "top_logprobs", "chat", "seed")
+SETTINGS = ("temperature", "max_tokens", "top_logprobs", "chat", "seed", "branch_at", "branches")
+#: Settings of ``--branch-at``: a file's branches are read where its header names them, so they must match.
+BRANCH_SETTINGS = ("branch_at", "branches")
 
 
 @dataclass
@@ -39,6 +41,10 @@ class Existing:
     header: dict[str, Any] | None = None
     done: dict[str, int] = field(default_factory=dict)
     dropped_partial: bool = False
+    #: Continuations already asked for per branch: (prompt text, prefix of token ids) -> count.
+    branched: dict[tuple[str, tuple[int, ...]], int] = field(default_factory=dict)
+    #: Per prompt text, its continuations' sampled token ids (where the server gave ids), in file order.
+    sampled: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
 def _prompt_of(record: dict[str, Any]) -> str | None:
@@ -99,13 +105,37 @@ def read_existing(fh: IO[bytes], path: str) -> Existing:
             continue
         if out.header is None:
             raise InputError(f"{path}: exists and is not a speedoflight collect log; give another --out")
-        prompt = _prompt_of(obj) if isinstance(obj, dict) else None
         resp = responses.response_of(obj)
         choices = resp.get("choices") if isinstance(resp, dict) else None
+        branch = obj.get("branch") if isinstance(obj, dict) else None
+        if isinstance(branch, dict):  # a branch record: counted per branch point, never as the prompt's
+            req = _mapping(obj.get("request"))
+            prompt_list = req.get("prompt")
+            if isinstance(prompt_list, list) and prompt_list and isinstance(prompt_list[0], str):
+                key = (prompt_list[0], tuple(int(x) for x in prompt_list[1:] if isinstance(x, int)))
+                out.branched[key] = out.branched.get(key, 0) + (len(choices) if isinstance(choices, list) else 0)
+            continue
+        prompt = _prompt_of(obj) if isinstance(obj, dict) else None
         if prompt is not None and isinstance(choices, list):
             out.done[prompt] = out.done.get(prompt, 0) + len(choices)
+            out.sampled.setdefault(prompt, []).extend(_sampled_ids(obj))
     if out.header is None:
         raise InputError(f"{path}: exists and is not a speedoflight collect log; give another --out")
+    return out
+
+
+def _sampled_ids(record: dict[str, Any]) -> list[list[int]]:
+    """Each choice's sampled token ids (a choice without ids gives an empty list)."""
+    try:
+        got = responses.parse_line(record, None)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        got = None
+    if got is None:
+        return []
+    out = []
+    for rows in got[1]:
+        ids = [row[4] for row in rows]
+        out.append([int(i) for i in ids] if all(isinstance(i, int) and not isinstance(i, bool) for i in ids) else [])
     return out
 
 
@@ -192,6 +222,15 @@ def check_resume(header: dict[str, Any], info: ServerInfo, settings: dict[str, A
         )
     before = _mapping(header.get("sampling"))
     for key in SETTINGS:
+        if key in BRANCH_SETTINGS:  # absent: a file without branches (the readers take branches a header names)
+            was = before.get(key, [] if key == "branch_at" else 0)
+            if was != settings[key]:
+                shown = ",".join(map(str, was)) if key == "branch_at" else was
+                raise InputError(
+                    f"{out} was collected with {key} {was!r}, not {settings[key]!r}; give "
+                    f"--{key.replace('_', '-')} {shown} to resume it (nothing for none), or another --out"
+                )
+            continue
         if key in before and before[key] != settings[key]:
             flag = {"chat": "--chat", "seed": "--seed"}.get(key, "--" + key.replace("_", "-"))
             raise InputError(

@@ -45,6 +45,11 @@ class CollectOptions:
         Only the first N prompts (after ``per_kind``).
     per_kind : int or None
         Only the first N prompts of each kind.
+    branch_at : tuple of int
+        Branch points, tokens into each continuation: ``branches`` more continuations are asked for from the
+        prompt plus each continuation's first T tokens (``collect --branch-at``; llama.cpp's completions only).
+    branches : int
+        Continuations per branch point (with ``branch_at``).
 
     """
 
@@ -61,6 +66,8 @@ class CollectOptions:
     backoff: float = 0.5
     limit: int | None = None
     per_kind: int | None = None
+    branch_at: tuple[int, ...] = ()
+    branches: int = 0
 
     def check(self) -> None:
         """Refuse impossible values, naming the flag.
@@ -87,3 +94,19 @@ class CollectOptions:
             raise InputError(f"--retries must be >= 0, got {self.retries}")
         if not 0 <= self.seed < 2**31 - self.n:
             raise InputError(f"--seed must be 0 <= S < {2**31 - self.n}, got {self.seed}")
+        if self.branches and not self.branch_at:
+            raise InputError("--branches N goes with --branch-at POSITIONS (where each continuation branches)")
+        if self.branch_at:
+            if self.branches < 1:
+                raise InputError("--branch-at needs --branches N >= 1 (continuations asked for at each branch point)")
+            bad = [t for t in self.branch_at if not 1 <= t < self.max_tokens]
+            if bad:
+                raise InputError(
+                    f"--branch-at {bad[0]}: branch points lie inside a continuation, 1..{self.max_tokens - 1} tokens "
+                    "in (more continuations from the prompt's end are -n)"
+                )
+            if self.chat:
+                raise InputError(
+                    "--branch-at continues a prompt plus tokens the model sampled, which needs /v1/completions: "
+                    "drop --chat (give the chat-formatted prompt as text) or drop --branch-at"
+                )
