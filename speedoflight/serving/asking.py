@@ -76,7 +76,19 @@ class Job:
         return len(self.prefix)
 
     def seed(self, base: int) -> int:
-        """Return the request's seed: ``base + first``; a branch's also depends on its prefix (its own stream)."""
+        """Return the request's seed: ``base + first``; a branch's also depends on its prefix (its own stream).
+
+        Parameters
+        ----------
+        base
+            The collection's ``--seed``.
+
+        Returns
+        -------
+        int
+            The seed sent with the request.
+
+        """
         if not self.prefix:
             return base + self.first
         salt = zlib.crc32(",".join(map(str, self.prefix)).encode())
