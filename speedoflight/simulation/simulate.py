@@ -422,8 +422,7 @@ def growth_rate(neglogp: np.ndarray) -> float:
 
     if excess(0.0) <= 0:
         return 0.0
-    at_one = excess(1.0)
-    if abs(at_one) < 1e-9:
+    if abs(excess(1.0)) < 1e-9:
         return 1.0
     hi = 1.0
     while excess(hi) > 0:
