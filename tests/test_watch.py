@@ -253,9 +253,10 @@ def test_failed_scrapes_count_towards_count(tmp_path, capsys):
 
     real_sleep = _time.sleep
 
-    def sleep_then_break(s):
-        p.unlink(missing_ok=True)
-        real_sleep(0.01)
+    def sleep_then_break(s):  # time.sleep is one function for every thread: only the watch's own sleep breaks it
+        if threading.current_thread() is threading.main_thread():
+            p.unlink(missing_ok=True)
+        real_sleep(0.01 if threading.current_thread() is threading.main_thread() else s)
 
     import speedoflight.cli.watch as W
 
