@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with open(path, encoding="utf-8") as fh:  # the answer first, on the terminal too
         head = fh.read().split("## Details", 1)[0].strip().splitlines()
-    print("\n".join(line for line in head[1:] if line.strip()))
+    from .._util.text import plain
+
+    print("\n".join(plain([line for line in head[1:] if line.strip()], bullets=False)))  # plain text on a terminal
     print(f"wrote {path}")
     return 0
