@@ -409,6 +409,9 @@ def advise(
     Advice
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the best setting per drafter and batch")
     notes: list[str] = []
     series: dict[str, list[Measured]] = {}
     for m in measured:

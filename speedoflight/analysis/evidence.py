@@ -287,6 +287,9 @@ def compare_real(
         The table at P = 1, 2, 4, ... up to the oracle's largest P.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the real optimum (oracle) against the theory")
     from .._util.stats import t_interval
     from ..formats.measured import read_measured
     from ..formats.oracle import load_oracle
@@ -465,6 +468,9 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
         one of the measured drafters; drafters offset sideways, one style each.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("drawing the figures")
     from .figures import clip, drafter_legend, grouped_legend, offsets
     from .plots import pyplot
 

@@ -215,6 +215,9 @@ def compare_figure(comp: Any) -> Any:
         cost) and of each measured drafter at its own cost, the best P starred.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("drawing the figures")
     from .plots import pyplot
 
     plt = pyplot()

@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))
+    from .._util.progress import finish
+
+    finish()  # the progress line goes before the answer is printed
     if args.csv:  # the table; what --json carries beside it goes to stderr
         rows = comp.measured_rows()
         if comp.timing is not None:

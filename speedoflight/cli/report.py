@@ -140,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         tensor=args.tensor,
     )
+    from .._util.progress import finish
+
+    finish()  # the progress line goes before the answer is printed
     with open(path, encoding="utf-8") as fh:  # the answer first, on the terminal too
         head = fh.read().split("## Details", 1)[0].strip().splitlines()
     from .._util.text import plain
