@@ -476,8 +476,9 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
 
     plt = pyplot()
 
+    side = 1.8 if any(c.measured for c in comparisons) else 0.0  # room for the drafters' legend right of the panels
     fig, axes = plt.subplots(
-        1, len(comparisons), figsize=(6.4 * len(comparisons), 6.4), squeeze=False, layout="constrained"
+        1, len(comparisons), figsize=(6.4 * len(comparisons) + side, 6.4), squeeze=False, layout="constrained"
     )
     top = max(_top(c) for c in comparisons)
     oracle = "real optimum (oracle): mean, 95% CI (dark), prompts 10-90% (light)"

@@ -222,7 +222,8 @@ def compare_figure(comp: Any) -> Any:
 
     plt = pyplot()
     ncols = 2 if comp.timing is not None else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(7.2 * ncols, 6.8), squeeze=False, layout="constrained")
+    side = 1.8 if comp.measured else 0.0  # room for the drafters' legend right of the panels
+    fig, axes = plt.subplots(1, ncols, figsize=(7.2 * ncols + side, 6.8), squeeze=False, layout="constrained")
     ax = axes[0][0]
     o, u = comp.optimum, comp.optimum_upper
     sim = "simulated optimum (i.i.d.): tails dropped (solid)..lumped (dashed), 95% CI"
