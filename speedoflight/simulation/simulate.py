@@ -479,9 +479,6 @@ def simulate(
         When ``pmax``, ``replicates`` or ``at`` is out of range, or the run would need more than 4 GiB.
 
     """
-    from .._util.progress import stage as progress_stage
-
-    progress_stage("simulating the optimal tree (i.i.d. model)")
     if pmax < 1:
         raise InputError(f"--pmax must be at least 1, got {pmax}")
     if replicates < 2:
