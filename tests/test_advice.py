@@ -157,8 +157,17 @@ def test_warnings():
     assert len(w) == 2
     assert w[0].startswith("above the ceiling: high")
     assert "+1" in w[0]
-    assert w[1].startswith("broken drafter? low")
+    # X over the ceiling's lower estimate: 0.15 / 1.0 = 15% at P = 1, 0.2 / 1.5 = 13% at P = 2
+    assert w[1].startswith("broken drafter? low 13%..15% of the ceiling at P = 1, 2 ")
     assert "P = 1, 2" in w[1]
+    # two broken drafters: one warning names both (the causes are the same), grouped by the P they were low at
+    two = comparison_warnings(
+        [*ms[2:4], _measured("also", 1, 0.1), _measured("also", 2, 0.15), _measured("x", 1, 0.1)], "", ceil.get
+    )
+    assert len(two) == 1
+    assert two[0].startswith(
+        "broken drafter? low 13%..15% and also 10% of the ceiling at P = 1, 2; x 10% of the ceiling at P = 1 "
+    )
     named = [Measured("f", "vllm-metrics", "x", 2.0, 1, None, None, "", "", P=8, model="meta-llama/Llama-3.1-8B")]
     assert comparison_warnings(named, "SmolLM2-135M-Instruct", ceil.get)[0].startswith("model mismatch")
     assert comparison_warnings(named, "SmolLM2-135M-Instruct", ceil.get, acknowledged=True) == []

@@ -163,9 +163,9 @@ def test_report_on_an_api_log_reads_only_the_users_files(collected, tmp_path, ca
     assert "smollm2" not in md.lower()
     assert f"# speedoflight report: {MODEL}" in md
     lines = stdout.splitlines()
-    assert lines[0].startswith("- best setting on ")  # the answer first, then its engine settings
-    assert lines[1].startswith("  - vLLM")
-    assert any(x.startswith("- ceiling at P = 8: ") for x in lines)
+    assert lines[0].startswith("best setting on ")  # the answer first, then its engine settings, in plain text
+    assert lines[1].startswith("  vLLM")
+    assert any(x.startswith("ceiling at P = 8: ") for x in lines)
     assert "evidence.png" not in md
     inputs = md.split("## Inputs", 1)[1]
     assert inputs.count("sha256") == 1

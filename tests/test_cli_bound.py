@@ -131,3 +131,16 @@ def test_bound_requires_a_source(capsys):
     code = main(["bound"])
     assert code == 2
     assert "required" in capsys.readouterr().err
+
+
+def test_the_speedup_table_leaves_out_the_trivial_bound(capsys):
+    """X = P (every draft accepted) is a bound on E[X], but its speedup would only name the largest P a pass verifies."""
+    code, out, _ = run(capsys, "bound", "--mu", "2", "--mu2", "8", "--gpu", "h100", "--params", "8e9")
+    assert code == 0
+    speedups = out.split("speedup ceiling (", 1)[1]
+    head = next(line for line in speedups.splitlines() if line.strip().startswith("P "))
+    assert "trivial" not in head.split()
+    best = next(line for line in speedups.splitlines() if line.strip().startswith("best P:"))
+    assert "trivial" not in best
+    assert "the trivial bound (X = P: every drafted token accepted) is left out of the speedups" in speedups
+    assert "trivial" in out.split("speedup ceiling (", 1)[0]  # the bound itself stays in the table of E[X]

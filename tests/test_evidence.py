@@ -159,7 +159,11 @@ def test_figure_and_written_directory(files, tmp_path):
     assert "P" in ax.get_xlabel()
     assert "E[X]" in ax.get_ylabel()
     labels = [line.get_label() for line in ax.get_lines()]
-    for want in ("real optimum (oracle), mean", CURVES["lorden"].label, "measured: ngram chain"):
+    for want in (
+        "real optimum (oracle): mean, 95% CI (dark), prompts 10-90% (light)",
+        CURVES["lorden"].label,
+        "measured: ngram chain",
+    ):
         assert want in labels
     out = tmp_path / "ev"
     write_evidence(str(out), [c], command="speedoflight evidence ...")

@@ -32,6 +32,20 @@ def _drawn(ax):
     return labels
 
 
+def _legends(fig):
+    """Every legend of the figure: the panels' own and the figure's (below or beside the panels)."""
+    return [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None] + list(fig.legends)
+
+
+def _named(fig):
+    """The labels the legends name (a band and its line share one entry)."""
+    return {t.get_text() for leg in _legends(fig) for t in leg.get_texts()}
+
+
+#: A legend a reader can take in (15 a panel before): bands share their line's entry, the drafters have their own.
+MOST_ENTRIES = 12
+
+
 def _inside(fig, artist):
     fig.canvas.draw()
     box = artist.get_window_extent(fig.canvas.get_renderer())
@@ -43,14 +57,16 @@ def test_every_drawn_thing_has_a_legend_entry_and_legends_are_not_clipped(comp):
     fig = comp.figure()
     try:
         assert len(fig.axes) == 2
-        for ax in fig.axes:
-            drawn = _drawn(ax)
-            assert drawn, "nothing drawn"
-            assert not [x for x in drawn if x.startswith("_")], f"unlabelled artists: {drawn}"
-            legend = ax.get_legend()
-            assert legend is not None
-            assert sorted(t.get_text() for t in legend.get_texts()) == sorted(drawn)
+        drawn = [x for ax in fig.axes for x in _drawn(ax)]
+        assert drawn, "nothing drawn"
+        assert not [x for x in drawn if x.startswith("_")], f"unlabelled artists: {drawn}"
+        assert _named(fig) == set(drawn)
+        for legend in _legends(fig):
+            assert len(legend.get_texts()) <= MOST_ENTRIES
             assert _inside(fig, legend), "legend clipped"
+        # the drafters are named once, in their own legend, not in every panel's
+        names = [t.get_text() for leg in _legends(fig) for t in leg.get_texts()]
+        assert sum(x.startswith("measured:") for x in names) == 4
     finally:
         pyplot().close(fig)
 
@@ -63,8 +79,9 @@ def test_units_and_the_published_form_is_clipped_and_annotated(comp):
         assert "nats²" in left.get_title()
         top = left.get_ylim()[1]
         assert float(np.max(comp.curve.columns["published"])) > top  # it would stretch the axis
-        notes = [t.get_text() for t in left.texts]
-        assert any("leaves the frame" in t for t in notes)
+        notes = [t for t in left.texts if "leaves the frame" in t.get_text()]
+        assert notes
+        assert all(_inside(fig, t) for t in notes)  # the note does not run past the edge
         assert "speedup" in fig.axes[1].get_ylabel()
     finally:
         pyplot().close(fig)
@@ -112,6 +129,17 @@ def test_position_figure():
         meas = next(ln for ln in ax.lines if ln.get_label().startswith("measured"))
         np.testing.assert_allclose(meas.get_ydata(), [0.6, 0.3, 0.1])  # P(X >= 1..3)
         assert _inside(fig, ax.get_legend())
+        assert not ax.get_ylabel().startswith("P(")  # P is the tree size everywhere else
+    finally:
+        pyplot().close(fig)
+
+
+def test_position_figure_ends_where_the_data_ends():
+    """Profiles of 16 positions that fall below 1% after position 3: the x axis ends at 4, not 16."""
+    prof = np.array([0.5, 0.1, 0.02] + [0.001] * 13)
+    fig = position_figure([], {"optimal chain": prof})
+    try:
+        assert fig.axes[0].get_xlim()[1] == pytest.approx(4.5)
     finally:
         pyplot().close(fig)
 
@@ -135,15 +163,17 @@ def _figures():
 def test_every_figure_labels_everything_it_draws():
     for name, fig in _figures():
         try:
-            for ax in fig.axes:
-                drawn = _drawn(ax)
-                assert not [x for x in drawn if x.startswith("_")], (name, drawn)
-                legend = ax.get_legend()
-                assert legend is not None, name
-                assert sorted(t.get_text() for t in legend.get_texts()) == sorted(drawn), name
+            drawn = [x for ax in fig.axes for x in _drawn(ax)]
+            assert not [x for x in drawn if x.startswith("_")], (name, drawn)
+            assert _legends(fig), name
+            assert _named(fig) == set(drawn), name
+            for legend in _legends(fig):
+                assert len(legend.get_texts()) <= MOST_ENTRIES, name
                 assert _inside(fig, legend), name
             if name == "evidence":  # the published form is clipped, not stretching the axis, and says so
-                assert any("leaves the frame" in t.get_text() for t in fig.axes[0].texts)
+                notes = [t for t in fig.axes[0].texts if "leaves the frame" in t.get_text()]
+                assert notes
+                assert all(_inside(fig, t) for t in notes)
         finally:
             pyplot().close(fig)
 
@@ -187,3 +217,24 @@ def test_a_law_figure_clips_its_bands_to_the_range_of_y_and_labels_plain_x_value
                 assert any("clipped to 0..1" in t.get_text() for t in ax.get_legend().get_texts())
         finally:
             pyplot().close(fig)
+
+
+def test_evidence_panels_share_one_y_range():
+    """Two models side by side: one y range, set by the measurements, with a loose bound clipped, not stretching it."""
+    from speedoflight.analysis.evidence import compare_real, figure
+
+    small = compare_real("data/oracle-smollm2-t1.npz", "data/smollm2-t1-x8.npz", [], replicates=10)
+    big = compare_real("data/oracle-gemma3-270m-t1.npz", "data/gemma3-270m-t1-x8.npz", [], replicates=10)
+    fig = figure([small, big])
+    try:
+        left, right = fig.axes
+        assert left.get_ylim() == right.get_ylim()
+        top = right.get_ylim()[1]
+        assert top >= float(np.max(big.oracle["p90"]))  # every prompt band inside the frame
+        loose = big.theory["trajectory_conservative"]
+        if np.max(loose) > top:  # a loose bound leaves the frame: said where, inside the figure
+            notes = [t for t in right.texts if "leaves the frame" in t.get_text()]
+            assert any(f"{np.max(loose):.1f}" in t.get_text() for t in notes)
+            assert all(_inside(fig, t) for t in notes)
+    finally:
+        pyplot().close(fig)

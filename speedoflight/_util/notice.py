@@ -11,8 +11,6 @@ printed at most once per process. Library calls stay silent.
 
 from __future__ import annotations
 
-import sys
-
 __all__ = ["announce_compiling", "compiling"]
 
 _STATE = {"enabled": False, "said": False}
@@ -36,4 +34,6 @@ def compiling() -> None:
     """Print the compile notice, if it is on and not printed yet."""
     if _STATE["enabled"] and not _STATE["said"]:
         _STATE["said"] = True
-        print(MESSAGE, file=sys.stderr, flush=True)
+        from .progress import say
+
+        say(MESSAGE)  # above the progress line when one is shown

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..logs.result import Measured
 from ..timing import DraftCost, Timing, speedup
+from .advice_text import drafter_words
 
 __all__ = ["BATCHES", "DEPTHS", "Advice", "DepthCurves", "Setting", "advise", "drafter_depth", "verifier_layers"]
 
@@ -201,11 +202,12 @@ class Advice:
         assert d is not None
         ceil = d.ceiling
         tag = ", projected from its one measured P" if b is d.projected else ""
-        out = f"Run {d.name} at P = {b.P}{_depth_words(b.depth)} ({b.speedup:.2f}x on this GPU{tag})"
+        who = drafter_words(d.name)
+        out = f"Run {who} at P = {b.P}{_depth_words(b.depth)} ({b.speedup:.2f}x on this GPU{tag})"
         if d.current is not None and d.lost and d.lost > 0.02:
             out += f"; at P = {d.current.P} you lose {100 * d.lost:.0f}% of that"
         if b.speedup < 1.0:
-            out = f"Turn speculative decoding off for {d.name}: at its best (P = {b.P}) it runs at {b.speedup:.2f}x"
+            out = f"Turn speculative decoding off for {who}: at its best (P = {b.P}) it runs at {b.speedup:.2f}x"
         slow = [a.name for a in self.drafters if a is not d and a.best.speedup < 1.0]
         if slow:
             out += f"; {', '.join(slow)} {'slows' if len(slow) == 1 else 'slow'} decoding down at every measured P"
@@ -407,6 +409,9 @@ def advise(
     Advice
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the best setting per drafter and batch")
     notes: list[str] = []
     series: dict[str, list[Measured]] = {}
     for m in measured:

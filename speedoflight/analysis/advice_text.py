@@ -2,9 +2,54 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["advice_markdown"]
+from .._util.text import ci, span
+
+__all__ = ["advice_markdown", "drafter_words", "setting_range"]
+
+
+def drafter_words(name: str) -> str:
+    """Return a drafter's name as a sentence names it: a log file's name becomes "the drafter in vllm.log".
+
+    Parameters
+    ----------
+    name
+        The drafter's label (a log that names no drafter is labelled by its file name).
+
+    Returns
+    -------
+    str
+
+    """
+    if "/" in name or re.search(r"\.(log|txt|prom|json|jsonl|csv|tsv|out|err)$", name, re.IGNORECASE):
+        return f"the drafter in {name}"
+    return name
+
+
+def setting_range(b: Any) -> str:
+    """Return the words of a setting's range: a 95% CI, or where its estimate sits in the ceiling's range, and why.
+
+    Parameters
+    ----------
+    b
+        A :class:`~speedoflight.analysis.advice.Setting`.
+
+    Returns
+    -------
+    str
+        ``95% CI 1.05x..1.19x`` for a measured drafter; for the ceiling, that its estimate is the low end of its
+        range (tails dropped, the lower estimate); for a projection, that it has no interval.
+
+    """
+    if b.kind == "projected":
+        return "projected from its measured fraction of the ceiling, no interval"
+    if abs(b.high - b.low) < 5e-3:
+        return "no interval"
+    if b.kind == "ceiling":
+        return f"lower end of {span(b.low, b.high, unit='x')}, top-k tails dropped..lumped"
+    return ci(b.low, b.high, unit="x")
 
 
 def _depth_cell(depth: int | None) -> str:
@@ -32,13 +77,12 @@ def advice_markdown(a: Any) -> list[str]:
     for d in a.drafters:
         b, c = d.best, d.ceiling
         lines.append(
-            f"| {d.name} | {d.cost.label} | {b.P} | {_depth_cell(b.depth)} | {b.speedup:.2f}x ({b.low:.2f}-"
-            f"{b.high:.2f}) | {b.accepted:.2f} | {c.speedup:.2f}x at P = {c.P}, depth {_depth_cell(c.depth)} |"
+            f"| {d.name} | {d.cost.label} | {b.P} | {_depth_cell(b.depth)} | {b.speedup:.2f}x ({setting_range(b)}) | {b.accepted:.2f} | {c.speedup:.2f}x at P = {c.P}, depth {_depth_cell(c.depth)} |"
         )
     c = a.ceiling
     lines.append(
         f"| ceiling ({a.curves_source}) | {c.cost} | {c.P} | {_depth_cell(c.depth)} | {c.speedup:.2f}x "
-        f"({c.low:.2f}-{c.high:.2f}) | {c.accepted:.2f} | |"
+        f"({setting_range(c)}) | {c.accepted:.2f} | |"
     )
     lost = [d for d in a.drafters if d.current is not None]
     if lost:
@@ -48,7 +92,7 @@ def advice_markdown(a: Any) -> list[str]:
             assert cur is not None
             lines.append(
                 f"- {d.name} at its current P = {cur.P}: {cur.speedup:.2f}x, "
-                f"{100 * (d.lost or 0):.0f}% below its best"
+                + (f"{100 * d.lost:.0f}% below its best" if (d.lost or 0) >= 0.005 else "at its best already")
                 + (
                     f" (projected best P = {d.projected.P}: {d.projected.speedup:.2f}x, at its measured "
                     "fraction of the ceiling)"

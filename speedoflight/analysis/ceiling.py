@@ -91,6 +91,9 @@ def grafted_ceiling(
         what it shows instead (:data:`FALLBACK`), never in silence.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the ceiling (grafted tree)")
     from ..simulation.grafted import optimum
 
     return optimum(
@@ -288,6 +291,9 @@ def ceiling_by_depth(
         for K up to the ceiling's largest P, on the ceiling's roots and draws too.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the best tree per depth cap")
     from ..simulation.capped import capped_means
     from ..simulation.grafted import optimum as grafted_optimum
     from ..simulation.policies import policy_curve
@@ -368,6 +374,9 @@ def depth_profiles(
         the chain takes the verifier's top token at every step.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("per-position acceptance")
     from ..simulation.grafted import optimum as grafted_optimum
 
     inputs = inputs if inputs is not None else ceiling_inputs(dumps, parts)
@@ -407,6 +416,9 @@ def ceiling_by_kind(dumps: Sequence[str], parts: Any, ceiling: Any) -> dict[str,
         in kind order; empty where fewer than two kinds are recorded.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the ceiling per kind of text")
     import numpy as np
 
     from ..readers.kinds import prompt_kinds

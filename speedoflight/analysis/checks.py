@@ -100,11 +100,18 @@ def comparison_warnings(
             )
         elif m.P is not None and m.P <= BROKEN_MAX_P and lower > 0 and m.mean_accepted < BROKEN_FRACTION * lower:
             low.setdefault(m.name, []).append((int(m.P), m.mean_accepted / lower))
-    for name, pts in low.items():
-        fr = [100 * f for _, f in pts]
+    if low:  # one warning for every drafter this low: the causes and what to check are the same
+        by_p: dict[str, list[str]] = {}
+        for name, pts in low.items():
+            fr = [100 * f for _, f in pts]
+            r = f"{min(fr):.0f}%" if round(min(fr)) == round(max(fr)) else f"{min(fr):.0f}%..{max(fr):.0f}%"
+            by_p.setdefault(", ".join(str(p) for p, _ in pts), []).append(f"{r}|{name}")
+        groups = []
+        for ps, who in by_p.items():
+            named = [f"{n} {r}" for r, n in (w.split("|", 1) for w in who)]
+            groups.append(f"{' and '.join(named)} of the ceiling at P = {ps}")
         out.append(
-            f"broken drafter? {name} reaches {min(fr):.0f}-{max(fr):.0f}% of the ceiling at P = "
-            f"{', '.join(str(p) for p, _ in pts)} (X over the ceiling's lower estimate); this low at P <= "
+            f"broken drafter? {'; '.join(groups)} (X over the ceiling's lower estimate); this low at P <= "
             f"{BROKEN_MAX_P} looks like a drafter or configuration problem (wrong draft model or tokenizer, "
             "mismatched temperature, or a drafter that often proposes nothing, such as n-gram lookup without a "
             "match), not a tree-size question"

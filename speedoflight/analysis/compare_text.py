@@ -5,7 +5,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["UNMEASURED_P", "answer_lines", "measured_markdown", "summary_lines", "write_comparison"]
+from .._util.text import ci, span
+from .advice_text import drafter_words, setting_range
+
+__all__ = [
+    "RANGE_WORDS",
+    "UNMEASURED_P",
+    "answer_lines",
+    "measured_markdown",
+    "summary_lines",
+    "terminal_lines",
+    "write_comparison",
+]
+
+#: What a range a..b of the ceiling is, said where the first one is printed (a 95% CI says its name each time).
+RANGE_WORDS = "a..b: from the verifier's top-k tails dropped to the tails lumped into one token"
 
 #: Tree sizes the answer shows the ceiling at when nothing is measured and no P is given.
 UNMEASURED_P = (4, 16, 64)
@@ -45,21 +59,18 @@ def measured_markdown(comp: Any) -> str:
         sep += "---|"
     rows = [head, sep]
     for m, d in zip(comp.measured, comp.measured_rows(), strict=True):
-        ci = f" ({m.ci[0]:.2f}-{m.ci[1]:.2f})" if m.ci else ""
+        interval = f" ({span(*m.ci)})" if m.ci else ""
         if m.P is not None:
-            opt = f"{d['optimum_at_P']:.2f}..{d['optimum_upper_at_P']:.2f}"
-            frac = f"{100 * d['fraction_of_optimum_upper']:.0f}%..{100 * d['fraction_of_optimum']:.0f}%"
+            opt = span(d["optimum_at_P"], d["optimum_upper_at_P"])
+            frac = _percent(d["fraction_of_optimum_upper"], d["fraction_of_optimum"])
             p = str(m.P)
         else:
             opt, frac, p = "", "", "unknown"
-        row = f"| {m.name} | {m.format} | {m.mean_accepted:.2f}{ci} | {m.tokens_per_call:.2f} | {p} | {opt} | {frac} |"
+        row = f"| {m.name} | {m.format} | {m.mean_accepted:.2f}{interval} | {m.tokens_per_call:.2f} | {p} | {opt} | {frac} |"
         if comp.ceiling is not None:
             if "ceiling_at_P" in d:
                 lo_c, hi_c = d["ceiling_at_P"]
-                row += (
-                    f" {lo_c:.2f}..{hi_c:.2f} | {100 * d['fraction_of_ceiling_upper']:.0f}%.."
-                    f"{100 * d['fraction_of_ceiling']:.0f}% |"
-                )
+                row += f" {span(lo_c, hi_c)} | {_percent(d['fraction_of_ceiling_upper'], d['fraction_of_ceiling'])} |"
             else:
                 row += " | |"
         if comp.timing is not None:
@@ -68,8 +79,13 @@ def measured_markdown(comp: Any) -> str:
     return "\n".join(rows)
 
 
+def _percent(lo: float, hi: float) -> str:
+    """Return two fractions as a range of whole percents (``14%..16%``)."""
+    return span(100 * lo, 100 * hi, ".0f", "%")
+
+
 def summary_lines(comp: Any) -> list[str]:
-    """Return plain statements: each system's place under the ceiling, and the best P on the GPU.
+    """Return plain statements: each drafter's place under the ceiling (one line per drafter), the best P on the GPU.
 
     Parameters
     ----------
@@ -79,31 +95,55 @@ def summary_lines(comp: Any) -> list[str]:
     Returns
     -------
     list of str
-        One line per measured system, then, with a timing model, the speedup ceilings and their best P.
+        One line per measured drafter (its smallest and largest P where it was measured at several; the table holds
+        every P), a line saying what the ceiling is, then, with a timing model, the timing and the advice.
 
     """
-    out = []
+    out: list[str] = []
+    by_name: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for m, d in zip(comp.measured, comp.measured_rows(), strict=True):
-        if "ceiling_at_P" in d:
-            lo_c, hi_c = d["ceiling_at_P"]
-            out.append(
-                f"{m.name}: X = {m.mean_accepted:.2f} at P = {m.P} is {100 * d['fraction_of_ceiling_upper']:.0f}%.."
-                f"{100 * d['fraction_of_ceiling']:.0f}% of the ceiling there ({lo_c:.2f}..{hi_c:.2f}, 95% CI "
-                f"{d['ceiling_ci'][0]:.2f}-{d['ceiling_ci'][1]:.2f}: the real optimum predicted from the dumps' "
-                "continuations, averaged over generated positions)"
-            )
+        by_name.setdefault(m.name, []).append((m, d))
+    said_ceiling = False
+    for name, pairs in by_name.items():
+        known = sorted(((m, d) for m, d in pairs if m.P is not None), key=lambda x: int(x[0].P))
+        for m, _ in pairs:
+            if m.P is None:
+                out.append(
+                    f"{name}: X = {m.mean_accepted:.2f} accepted draft tokens per call ({m.tokens_per_call:.2f} "
+                    "tokens per call); its P is unknown, give --tree-size for the fraction of the optimum"
+                )
+        if not known:
             continue
-        if m.P is None:
+        ceiling = all("ceiling_at_P" in d for _, d in known)
+        said_ceiling |= ceiling
+        key, what = (
+            ("fraction_of_ceiling", "the ceiling") if ceiling else ("fraction_of_optimum", "the simulated optimum")
+        )
+
+        def frac(d: dict[str, Any], key: str = key) -> str:
+            return _percent(d[key + "_upper"], d[key])
+
+        def there(d: dict[str, Any], p: int, ceiling: bool = ceiling) -> str:
+            if ceiling:
+                lo_c, hi_c = d["ceiling_at_P"]
+                return f"{span(lo_c, hi_c)}, {ci(*d['ceiling_ci'])}"
+            return f"{span(d['optimum_at_P'], d['optimum_upper_at_P'])}; Lorden bound {_lorden(comp, p):.2f}"
+
+        (m0, d0), (m1, d1) = known[0], known[-1]
+        if len(known) == 1:
             out.append(
-                f"{m.name}: X = {m.mean_accepted:.2f} accepted draft tokens per call ({m.tokens_per_call:.2f} "
-                "tokens per call); its P is unknown, give --tree-size for the fraction of the optimum"
+                f"{name}: X = {m0.mean_accepted:.2f} at P = {m0.P} is {frac(d0)} of {what} there ({there(d0, m0.P)})"
             )
-            continue
+        else:
+            out.append(
+                f"{name}: X = {m0.mean_accepted:.2f} at P = {m0.P} is {frac(d0)} of {what} there ({there(d0, m0.P)}); "
+                f"X = {m1.mean_accepted:.2f} at P = {m1.P} is {frac(d1)} ({there(d1, m1.P)}); "
+                f"{len(known)} P in the table"
+            )
+    if said_ceiling:
         out.append(
-            f"{m.name}: X = {m.mean_accepted:.2f} at P = {m.P}, {100 * d['fraction_of_optimum_upper']:.0f}%.."
-            f"{100 * d['fraction_of_optimum']:.0f}% of the simulated optimum there "
-            f"({d['optimum_at_P']:.2f}..{d['optimum_upper_at_P']:.2f}); Lorden bound "
-            f"{_lorden(comp, m.P):.2f}"
+            "the ceiling: the real optimum predicted from the dumps' continuations, averaged over generated "
+            f"positions; {RANGE_WORDS}, and a drafter's fraction of it is X over each end"
         )
     if comp.advice is not None:
         out.append(f"timing: {comp.timing.describe()}")  # type: ignore[union-attr]
@@ -125,7 +165,8 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
     -------
     list of str
         With a timing model: the best setting, one line per engine (indented), the sentence of what to change;
-        then the verifier, the ceiling at the user's P with each drafter's fraction of it, and the warnings.
+        then the verifier, the ceiling at the user's P with each drafter's fraction of it, and the warnings. Every
+        range is written ``a..b``; the first ceiling line says what its range is, a 95% CI says its name.
 
     """
     from .ceiling import ceiling_at as at_p
@@ -135,9 +176,9 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
         a = comp.advice
         _, b = a.top()
         out.append(
-            f"best setting on {comp.timing.gpu.name}, batch {comp.timing.batch}: {b.who} at P = {b.P}"  # type: ignore[union-attr]
+            f"best setting on {comp.timing.gpu.name}, batch {comp.timing.batch}: {drafter_words(b.who)} at P = {b.P}"  # type: ignore[union-attr]
             + (f", depth {b.depth}" if b.depth is not None else "")
-            + f", {b.speedup:.2f}x ({b.low:.2f}-{b.high:.2f}; {b.cost})"
+            + f", {b.speedup:.2f}x ({setting_range(b)}; {b.cost})"
         )
         if a.engines is not None:
             out += [f"  {x}" for x in a.engines.lines]
@@ -152,32 +193,64 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
     if not ps:  # nothing measured and no P given: the ceiling at a few tree sizes serving stacks use
         ps = list(UNMEASURED_P)
     shown = ps if len(ps) <= 3 else [ps[0], ps[len(ps) // 2], ps[-1]]
+    explained = False
     for p in shown:
         at = at_p(comp.ceiling, p)
+        words = "" if explained else f"; {RANGE_WORDS}"
         if at is not None:
-            line = f"ceiling at P = {p}: {at[0]:.2f}..{at[1]:.2f} accepted tokens per call (95% CI {at[2]:.2f}-{at[3]:.2f})"
+            line = f"ceiling at P = {p}: {span(at[0], at[1])} accepted tokens per call ({ci(at[2], at[3])}{words})"
             key = ("fraction_of_ceiling_upper", "fraction_of_ceiling")
         elif p in set(comp.optimum.P.tolist()):
             lo, hi, _ = comp.optimum_at(p)
-            line = f"ceiling at P = {p} (simulated, i.i.d. model): {lo:.2f}..{hi:.2f} accepted tokens per call"
+            line = f"ceiling at P = {p} (simulated, i.i.d. model): {span(lo, hi)} accepted tokens per call"
+            line += f" ({RANGE_WORDS})" if not explained else ""
             key = ("fraction_of_optimum_upper", "fraction_of_optimum")
         else:
             continue
-        fr = [f"{m.name} {100 * d[key[0]]:.0f}%..{100 * d[key[1]]:.0f}%" for m, d in rows if m.P == p and key[0] in d]
+        explained = True
+        fr = [f"{m.name} {_percent(d[key[0]], d[key[1]])}" for m, d in rows if m.P == p and key[0] in d]
         out.append(line + ("; " + ", ".join(fr) + " of it" if fr else ""))
         if comp.kinds and at is not None and p == shown[0]:  # where prompts carry kinds: the ceiling per kind, once
             parts = []
             for k, v in comp.kinds.items():
                 mine = [
-                    f"{m.name} {100 * d['fraction_of_its_kind_ceiling_upper']:.0f}%..{100 * d['fraction_of_its_kind_ceiling']:.0f}%"
+                    f"{m.name} {_percent(d['fraction_of_its_kind_ceiling_upper'], d['fraction_of_its_kind_ceiling'])}"
                     for m, d in rows
                     if m.kind == k and m.P == p and "fraction_of_its_kind_ceiling" in d
                 ]
                 parts.append(
-                    f"{k} {v['lower'][p - 1]:.2f}..{v['upper'][p - 1]:.2f}" + (f" ({', '.join(mine)})" if mine else "")
+                    f"{k} {span(v['lower'][p - 1], v['upper'][p - 1])}" + (f" ({', '.join(mine)})" if mine else "")
                 )
             out.append(f"  by kind of text at P = {p}: " + ", ".join(parts))
     out += [f"warning: {w}" for w in comp.warnings]
+    return out
+
+
+def terminal_lines(comp: Any, tree_size: int | None = None) -> list[str]:
+    """Return everything ``compare`` prints on the terminal, as plain text (tables in fixed-width columns).
+
+    Parameters
+    ----------
+    comp
+        The comparison.
+    tree_size
+        The user's P.
+
+    Returns
+    -------
+    list of str
+        The answer, the table per P and the measured table, one line per drafter, the advice's details and the
+        notes; Markdown only in the files ``--out`` writes.
+
+    """
+    from .._util.text import plain
+
+    out = [*answer_lines(comp, tree_size), "", *plain(comp.markdown()), ""]
+    out += [f"- {line}" for line in summary_lines(comp)]
+    if comp.advice is not None:
+        out += ["", *plain(comp.advice.markdown())]
+    out += ["", "notes:"]
+    out += [f"- {line}" for line in plain(comp.notes + (comp.advice.notes if comp.advice is not None else []))]
     return out
 
 

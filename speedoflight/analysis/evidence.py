@@ -116,7 +116,7 @@ class RealComparison:
                 f"{self.model}: the grafted prediction (from the dump's own continuations) is "
                 + ", ".join(f"{g['ratio'][i]:.2f}" for i in range(len(self.P)))
                 + f" of the real optimum at P = {', '.join(str(int(q)) for q in self.P)}; per-prompt correlation "
-                f"{g['correlation'][j]:.2f} at P = {int(self.P[j])}; the per-prompt range (tails dropped .. lumped) "
+                f"{g['correlation'][j]:.2f} at P = {int(self.P[j])}; the per-prompt range (tails dropped..lumped) "
                 f"covers the prompt's optimum for {100 * g['coverage'][j]:.0f}% of the prompts there."
             )
         verdicts = self.iid_verdicts()
@@ -128,7 +128,7 @@ class RealComparison:
                     "estimate lies above the optimum's interval)",
                     "under-predicts": "the i.i.d. simulation under-predicts the real optimum (even its upper "
                     "estimate lies below the optimum's interval)",
-                    "agrees": "the real optimum's interval overlaps the i.i.d. simulation's range (lower .. upper "
+                    "agrees": "the real optimum's interval overlaps the i.i.d. simulation's range (lower..upper "
                     "estimate, with their intervals)",
                 }[v]
                 lines.append(f"{self.model}: at P = {', '.join(map(str, ps))} {what}.")
@@ -137,7 +137,7 @@ class RealComparison:
         where = "above" if o > u else "below" if o < d else "inside"
         lines.append(
             f"{self.model}: at P = {int(self.P[i])} the real optimum is {o:.2f}, {where} the i.i.d. simulation's "
-            f"range {d:.2f} (top-k tails dropped) .. {u:.2f} (lumped); the exact i.i.d. curve gives "
+            f"range {d:.2f}..{u:.2f} (top-k tails dropped..lumped); the exact i.i.d. curve gives "
             f"{self.theory.get('iid_exact', np.full(i + 1, np.nan))[i]:.2f}."
         )
         for k, held in self.bound_held().items():
@@ -179,7 +179,7 @@ class RealComparison:
             o = self.oracle
             cells = [
                 f"{int(p)}",
-                f"{o['mean'][i]:.2f} ({o['ci_low'][i]:.2f}-{o['ci_high'][i]:.2f})",
+                f"{o['mean'][i]:.2f} ({o['ci_low'][i]:.2f}..{o['ci_high'][i]:.2f})",
                 *(
                     [
                         f"{self.grafted['drop_mean'][i]:.2f}..{self.grafted['lump_mean'][i]:.2f} / "
@@ -287,6 +287,9 @@ def compare_real(
         The table at P = 1, 2, 4, ... up to the oracle's largest P.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the real optimum (oracle) against the theory")
     from .._util.stats import t_interval
     from ..formats.measured import read_measured
     from ..formats.oracle import load_oracle
@@ -434,6 +437,21 @@ def _grafted_against(
     }
 
 
+#: Curves that may leave the frame (annotated there) rather than set the shared y range: they grow fast with P.
+LOOSE = ("published", "trajectory_conservative")
+
+
+def _top(c: RealComparison) -> float:
+    """Return the top of a panel that shows every measurement and the tight curves (the loose ones may leave it)."""
+    return 1.15 * max(
+        float(np.nanmax(c.oracle["p90"])),
+        float(np.nanmax(c.iid_sim["lump_high"])),
+        *(float(np.nanmax(c.grafted["lump_mean"])) for _ in [0] if c.grafted),
+        *(float(np.nanmax(c.theory[k])) for k in DRAWN if k in c.theory and k not in LOOSE),
+        *(float(np.nanmax(col["mean"])) for col in c.measured.values() if np.isfinite(col["mean"]).any()),
+    )
+
+
 def figure(comparisons: Sequence[RealComparison]) -> Any:
     """Return one panel per model: E[X] against P (log scale) for every line of the table, with bands.
 
@@ -445,51 +463,46 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
     Returns
     -------
     matplotlib.figure.Figure
-        Every line and band labelled in the legend below the axes; drafters offset sideways, one style each.
+        The panels share one y range (set by the measurements and the tight curves; a loose bound that leaves
+        it is clipped and annotated); below them one legend of the curves, each band in its line's entry, and
+        one of the measured drafters; drafters offset sideways, one style each.
 
     """
-    from .figures import clip, offsets
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("drawing the figures")
+    from .figures import clip, drafter_legend, grouped_legend, offsets
     from .plots import pyplot
 
     plt = pyplot()
 
+    side = 1.8 if any(c.measured for c in comparisons) else 0.0  # room for the drafters' legend right of the panels
     fig, axes = plt.subplots(
-        1, len(comparisons), figsize=(6.4 * len(comparisons), 6.4), squeeze=False, layout="constrained"
+        1, len(comparisons), figsize=(6.4 * len(comparisons) + side, 6.4), squeeze=False, layout="constrained"
     )
+    top = max(_top(c) for c in comparisons)
+    oracle = "real optimum (oracle): mean, 95% CI (dark), prompts 10-90% (light)"
     for ax, c in zip(axes[0], comparisons, strict=True):
         p = c.P
-        ax.fill_between(p, c.oracle["p10"], c.oracle["p90"], color="0.85", label="oracle, prompts 10-90%")
-        ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25, label="oracle, 95% CI")
-        ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label="real optimum (oracle), mean")
+        ax.fill_between(p, c.oracle["p10"], c.oracle["p90"], color="0.85", label=oracle)
+        ax.fill_between(p, c.oracle["ci_low"], c.oracle["ci_high"], color="k", alpha=0.25, label=oracle)
+        ax.plot(p, c.oracle["mean"], "k-o", lw=2, ms=4, label=oracle)
         if c.grafted:
             gr, gs = CURVES["grafted"], curve_style("grafted")
-            ax.fill_between(
-                p,
-                c.grafted["drop_mean"],
-                c.grafted["lump_mean"],
-                color=gs.color,
-                alpha=0.25,
-                label=f"{gr.label}: dropped..lumped",
-            )
-            ax.plot(p, c.grafted["drop_mean"], gs.linestyle, color=gs.color, label=gr.label)
+            label = f"{gr.label}: tails dropped (line)..lumped"
+            ax.fill_between(p, c.grafted["drop_mean"], c.grafted["lump_mean"], color=gs.color, alpha=0.25, label=label)
+            ax.plot(p, c.grafted["drop_mean"], gs.linestyle, color=gs.color, label=label)
         sim, ss = CURVES["iid_sim"], curve_style("iid_sim")
-        ax.fill_between(
-            p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=ss.color, alpha=0.25, label=f"{sim.label}: band"
-        )
+        label = f"{sim.label}: band of tails dropped..lumped, 95% CI"
+        ax.fill_between(p, c.iid_sim["drop_low"], c.iid_sim["lump_high"], color=ss.color, alpha=0.25, label=label)
         mid = (c.iid_sim["drop_mean"] + c.iid_sim["lump_mean"]) / 2
-        ax.plot(p, mid, ss.linestyle, color=ss.color, label=sim.label)
-        top = 1.15 * max(
-            float(np.nanmax(c.oracle["p90"])),
-            float(np.nanmax(c.iid_sim["lump_high"])),
-            *(float(np.nanmax(c.grafted["lump_mean"])) for _ in [0] if c.grafted),
-            *(float(np.nanmax(c.theory[k])) for k in DRAWN if k in c.theory and k != "published"),
-            *(float(np.nanmax(col["mean"])) for col in c.measured.values() if np.isfinite(col["mean"]).any()),
-        )
+        ax.plot(p, mid, ss.linestyle, color=ss.color, label=label)
+        notes = 0
         for k in DRAWN:
             if k in c.theory:
                 st = curve_style(k)
                 ax.plot(p, np.minimum(c.theory[k], 1.5 * top), st.linestyle, color=st.color, label=CURVES[k].label)
-                clip(ax, p, c.theory[k], top, st.color)  # the published form grows without bound: annotated
+                notes += clip(ax, p, c.theory[k], top, st.color, notes)  # a loose bound leaving the frame: annotated
         styles = drafter_styles(list(c.measured))
         for (name, col), shift in zip(c.measured.items(), offsets(len(c.measured)), strict=True):
             ok = np.isfinite(col["mean"])
@@ -511,7 +524,15 @@ def figure(comparisons: Sequence[RealComparison]) -> Any:
         ax.set_title(f"{c.model}: real optimum vs theory vs drafters", fontsize=10)
         ax.set_ylim(0, top)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    panels = list(axes[0])
+    drafter_legend(fig, panels)
+    grouped_legend(
+        fig,
+        panels,
+        lambda lab: not lab.startswith("measured:"),
+        loc="outside lower center",
+        ncol=min(3, len(panels) + 1),
+    )
     return fig
 
 

@@ -315,8 +315,8 @@ def report_markdown(
         "",
         "| quantity | value | 95% CI |",
         "|---|---|---|",
-        f"| mu (expected entropy, nats) | {m.mu:.4f} | {m.mu_ci[0]:.4f}-{m.mu_ci[1]:.4f} |",
-        f"| mu2 (expected second log-moment, nats²) | {m.mu2:.4f} | {m.mu2_ci[0]:.4f}-{m.mu2_ci[1]:.4f} |",
+        f"| mu (expected entropy, nats) | {m.mu:.4f} | {m.mu_ci[0]:.4f}..{m.mu_ci[1]:.4f} |",
+        f"| mu2 (expected second log-moment, nats²) | {m.mu2:.4f} | {m.mu2_ci[0]:.4f}..{m.mu2_ci[1]:.4f} |",
         f"| surprisal variance mu2 - mu² (nats²) | {m.surprisal_variance:.4f} | |",
         "",
     ]

@@ -259,7 +259,7 @@ class ClassicResult:
         ]
         if self.alpha_interval:
             lines.append(
-                f"top-k rows: alpha lies in [{self.alpha_interval[0]:.4f}, {self.alpha_interval[1]:.4f}] "
+                f"top-k rows: alpha lies in {self.alpha_interval[0]:.4f}..{self.alpha_interval[1]:.4f} "
                 "(alpha above is the midpoint)"
             )
         lines.append(

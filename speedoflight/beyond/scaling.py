@@ -173,7 +173,7 @@ class LawFit:
         lines = [f"{d['law']}   (n = {d['n']}, {self.confidence:.0%} intervals)"]
         for name, par in d["parameters"].items():
             lines.append(
-                f"  {name:>20s} {par['estimate']:+.5f}  se {par['se']:.5f}  CI [{par['ci'][0]:+.5f}, {par['ci'][1]:+.5f}]"
+                f"  {name:>20s} {par['estimate']:+.5f}  se {par['se']:.5f}  CI {par['ci'][0]:+.5f}..{par['ci'][1]:+.5f}"
             )
         fit = f"  R^2 {self.r2:.4f}  adjusted {self.adj_r2:.4f}  RMSE {self.rmse:.5f}"
         if self.chi2 is not None:
@@ -183,8 +183,8 @@ class LawFit:
             mark = "  (extrapolated)" if p["extrapolated"] else ""
             xs = ", ".join(f"{n}={v:g}" for n, v in zip(self.x_names, p["x"], strict=True))
             lines.append(
-                f"  at {xs}: {p['mean']:.4f}  CI [{p['ci'][0]:.4f}, {p['ci'][1]:.4f}]  "
-                f"prediction [{p['prediction_interval'][0]:.4f}, {p['prediction_interval'][1]:.4f}]{mark}"
+                f"  at {xs}: {p['mean']:.4f}  CI {p['ci'][0]:.4f}..{p['ci'][1]:.4f}  "
+                f"prediction {p['prediction_interval'][0]:.4f}..{p['prediction_interval'][1]:.4f}{mark}"
             )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)

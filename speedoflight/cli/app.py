@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .._util.notice import announce_compiling
+from .._util.progress import progress_line
 from .._version import __version__
 from ..errors import InputError
 from . import (
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that run for seconds to a minute: a progress line on a terminal (their stages named by the library).
+LONG = frozenset({"report", "compare", "evidence"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 success, 2 user error).
 
@@ -113,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_environment()
         refuse_output_over_input(args)
         announce_compiling(progress(args))
-        code = int(args.run(args))
+        with progress_line(progress(args) and args.command in LONG, f"speedoflight {args.command}"):
+            code = int(args.run(args))
         if argv is None:
             sys.stdout.flush()  # a full device shows here, not as a traceback at exit
     except InputError as exc:

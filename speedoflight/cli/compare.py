@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))
+    from .._util.progress import finish
+
+    finish()  # the progress line goes before the answer is printed
     if args.csv:  # the table; what --json carries beside it goes to stderr
         rows = comp.measured_rows()
         if comp.timing is not None:
@@ -158,19 +161,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit(args, comp.to_dict())
         return 0
-    for line in comp.answer_lines(args.tree_size):
-        print(line)
-    print()
-    print(comp.markdown())
-    print()
-    for line in comp.summary_lines():
-        print(f"- {line}")
-    if comp.advice is not None:
-        print()
-        print("\n".join(comp.advice.markdown()))
-    print("\nnotes:")
-    for line in comp.notes + (comp.advice.notes if comp.advice is not None else []):
-        print(f"- {line}")
+    from ..analysis.compare_text import terminal_lines
+
+    print("\n".join(terminal_lines(comp, args.tree_size)))  # plain text: Markdown only in the files --out writes
     if args.out:
         print(f"\nwrote {args.out}/compare.md, compare.png, compare.json")
     return 0

@@ -88,7 +88,7 @@ def _print_table(m: Any, sources: list[Any]) -> None:
         ("mu  (expected entropy)", "nats", m.mu, m.mu_se, m.mu_ci),
         ("mu2 (2nd log-moment)", "nats^2", m.mu2, m.mu2_se, m.mu2_ci),
     ):
-        print(f"  {name + ', ' + unit:28s}{fmt(v):>10s}{fmt(se):>10s}   [{fmt(ci[0])}, {fmt(ci[1])}]")
+        print(f"  {name + ', ' + unit:28s}{fmt(v):>10s}{fmt(se):>10s}   {fmt(ci[0])}..{fmt(ci[1])}")
     print(f"  {'mu2 - mu^2 (surprisal var)':28s}{fmt(m.surprisal_variance):>10s}")
     if m.sampled_surprisal_mean is not None:
         print(f"  {'mean sampled surprisal':28s}{fmt(m.sampled_surprisal_mean):>10s}   (should be close to mu)")
@@ -96,10 +96,10 @@ def _print_table(m: Any, sources: list[Any]) -> None:
         print()
         print("  top-k input: the unlisted tail is unknown; point values are midpoints of")
         print(
-            f"    mu  in [{fmt(m.mu_interval[0])}, {fmt(m.mu_interval[1])}]   with sampling error [{fmt(m.mu_interval_ci[0])}, {fmt(m.mu_interval_ci[1])}]"
+            f"    mu  in {fmt(m.mu_interval[0])}..{fmt(m.mu_interval[1])}   with sampling error {fmt(m.mu_interval_ci[0])}..{fmt(m.mu_interval_ci[1])}"
         )
         print(
-            f"    mu2 in [{fmt(m.mu2_interval[0])}, {fmt(m.mu2_interval[1])}]   with sampling error [{fmt(m.mu2_interval_ci[0])}, {fmt(m.mu2_interval_ci[1])}]"
+            f"    mu2 in {fmt(m.mu2_interval[0])}..{fmt(m.mu2_interval[1])}   with sampling error {fmt(m.mu2_interval_ci[0])}..{fmt(m.mu2_interval_ci[1])}"
         )
         if m.n_exact_rows:
             print(f"    ({m.n_exact_rows} rows carry exact full-vocabulary moments)")

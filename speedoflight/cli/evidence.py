@@ -109,12 +109,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"measured files of models with no oracle file: {', '.join(sorted(by_model))}")
     if args.out:
         write_evidence(args.out, comps, command=command_line(args))
+    from .._util.progress import finish
+
+    finish()  # the progress line goes before the answer is printed
     if args.json or args.csv:
         emit(args, [c.to_dict() for c in comps], rows=[r for c in comps for r in _csv_rows(c)])
         return 0
-    for c in comps:
-        print(f"## {c.model}\n")
-        print(c.markdown())
+    from .._util.text import plain
+
+    for c in comps:  # plain text: Markdown only in the files --out writes
+        print(f"{c.model}\n")
+        print("\n".join(plain(c.markdown())))
         print()
         for line in c.summary_lines():
             print(f"- {line}")

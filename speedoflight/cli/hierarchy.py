@@ -220,7 +220,7 @@ def _print_result(out: dict[str, Any]) -> None:
         f"acceptance ({source}): draft|intermediate {a_dm:.4f}, intermediate|target {a_mt:.4f}, draft|target {a_dt:.4f}"
     )
     for name, (lo, hi) in intervals.items():
-        print(f"  {name} from top-k rows lies in [{lo:.4f}, {hi:.4f}]")
+        print(f"  {name} from top-k rows lies in {lo:.4f}..{hi:.4f}")
     print(f"costs per target pass: draft token {cost_d:.3g}, intermediate pass {cost_m:.3g}, target pass {cost_t:.3g}")
     b = schemes
     print(

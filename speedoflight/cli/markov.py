@@ -121,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         f"{ci[1]:.3f}); TV per token {rej.tv_per_token:.4f}"
     )
     if rej.rejections_interval:
-        print(f"top-k rows: the unlisted tails allow {rej.rejections_interval[0]:.3f}-{rej.rejections_interval[1]:.3f}")
+        print(
+            f"top-k rows: the unlisted tails allow {rej.rejections_interval[0]:.3f}..{rej.rejections_interval[1]:.3f}"
+        )
     if lp_gap is not None:
         print(
             f"optimality: an LP over all acceptance rules on {min(args.lp_rows, len(p))} rows finds no rule accepting "

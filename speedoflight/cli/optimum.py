@@ -164,7 +164,8 @@ def _print(res: Any, model: str, args: argparse.Namespace) -> None:
     print(
         "  "
         + "; ".join(
-            f"P = {p}: {main.mean[p - 1]:.2f} ({main.ci_low[p - 1]:.2f}-{main.ci_high[p - 1]:.2f})" for p in picks
+            f"P = {p}: {main.mean[p - 1]:.2f} (95% CI {main.ci_low[p - 1]:.2f}..{main.ci_high[p - 1]:.2f})"
+            for p in picks
         )
         + f" accepted draft tokens per verifier call ({level}; tokens per call = E[X] + 1)"
     )
@@ -181,7 +182,7 @@ def _print(res: Any, model: str, args: argparse.Namespace) -> None:
     print(cols)
     for p in sorted(set(picks) | {2, 4, 16} & set(range(1, len(res.P) + 1))):
         i = p - 1
-        line = f"{p:>8d}{main.mean[i]:>12.4f}   [{main.ci_low[i]:.4f}, {main.ci_high[i]:.4f}]"
+        line = f"{p:>8d}{main.mean[i]:>12.4f}   {main.ci_low[i]:.4f}..{main.ci_high[i]:.4f}"
         if res.lower is not None and res.upper is not None:
             line += f"{res.upper.mean[i]:>16.4f}"
         print(line)

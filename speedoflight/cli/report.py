@@ -140,8 +140,13 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         tensor=args.tensor,
     )
+    from .._util.progress import finish
+
+    finish()  # the progress line goes before the answer is printed
     with open(path, encoding="utf-8") as fh:  # the answer first, on the terminal too
         head = fh.read().split("## Details", 1)[0].strip().splitlines()
-    print("\n".join(line for line in head[1:] if line.strip()))
+    from .._util.text import plain
+
+    print("\n".join(plain([line for line in head[1:] if line.strip()], bullets=False)))  # plain text on a terminal
     print(f"wrote {path}")
     return 0

@@ -185,7 +185,7 @@ def _print_result(args: argparse.Namespace, res: Any, out: dict[str, Any], dynam
     print(f"{'P':>10s}{'E[X*(P)]':>12s}{'se':>10s}   {100 * res.confidence:g}% CI")
     for p in show:
         i = int(np.searchsorted(res.P, p))
-        print(f"{p:>10d}{res.mean[i]:>12.4f}{res.se[i]:>10.4f}   [{res.ci_low[i]:.4f}, {res.ci_high[i]:.4f}]")
+        print(f"{p:>10d}{res.mean[i]:>12.4f}{res.se[i]:>10.4f}   {res.ci_low[i]:.4f}..{res.ci_high[i]:.4f}")
     shape = res.to_dict()["shape"]
     print(
         f"\n  optimal tree at P = {shape['pmax']}: depth {shape['depth']}, root branching {shape['root_branching']:.2f}, "

@@ -108,7 +108,7 @@ def _line(i: int, seconds: float, st: Any, ceiling: Any) -> str:
     if not math.isfinite(st.mean_accepted):
         text = f"[{i}] {seconds:5.1f} s: idle (no drafts)"
     else:
-        ci = f" (95% CI {st.ci[0]:.2f}-{st.ci[1]:.2f})" if st.ci else ""
+        ci = f" (95% CI {st.ci[0]:.2f}..{st.ci[1]:.2f})" if st.ci else ""
         text = (
             f"[{i}] {seconds:5.1f} s: X = {st.mean_accepted:.2f}{ci} accepted draft tokens per call, "
             f"{st.mean_accepted + 1:.2f} tokens per call, {st.drafts:g} drafts"

@@ -371,6 +371,9 @@ def bound_curve(
         Every bound and prediction at the capacities ``p``.
 
     """
+    from .._util.progress import stage as progress_stage
+
+    progress_stage("the bounds and the simulated optimum (i.i.d. model)")
     pp = np.unique(B.check_p(p))
     notes = [
         "published: the O(1) term of the published form is left out (its constant is not given)",
