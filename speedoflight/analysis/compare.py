@@ -37,6 +37,7 @@ from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling, no_cei
 from .checks import comparison_warnings
 from .compare_text import write_comparison
 from .stages import DumpStage, read_dumps
+from .truncation import bound_crossings, first_screen_p, truncation_range
 
 __all__ = ["Comparison", "compare", "write_comparison"]
 
@@ -72,6 +73,12 @@ class Comparison:
     profiles : dict
         P(X >= d) by depth of the greedy chain and of the ceiling's tree, where a measured system has per-position
         counts and the dumps hold continuations (:func:`.ceiling.depth_profiles`).
+    crossings : list of dict
+        Each drawn estimate that lies above a proven upper bound somewhere (:func:`bound_crossings`): ``estimate``,
+        ``bound``, ``P`` (the first P where it does), ``cause``; each also in ``notes``.
+    truncation : dict
+        How the rows were truncated (``--top-k``) and the truncation range at the first screen's P
+        (:func:`truncation_range`).
 
     """
 
@@ -88,6 +95,8 @@ class Comparison:
     n_layers: int | None = None
     profiles: dict[str, Any] = field(default_factory=dict)
     kinds: dict[str, Any] = field(default_factory=dict)
+    crossings: list[dict[str, Any]] = field(default_factory=list)
+    truncation: dict[str, Any] = field(default_factory=dict)
 
     def cost_of(self, m: Measured) -> DraftCost:
         """Return what a measured system's drafter costs: its own (from its name) or the flags'.
@@ -269,6 +278,8 @@ class Comparison:
             "warnings": self.warnings,
             "positions": {k: v.tolist() for k, v in self.profiles.items()},
             "ceiling_by_kind": self.kinds,
+            "truncation": self.truncation,
+            "bound_crossings": self.crossings,
             "notes": self.notes,
         }
 
@@ -401,6 +412,7 @@ def compare(
     same_model: bool = False,
     client: Any = None,
     stage: DumpStage | None = None,
+    keep: int | None = None,
 ) -> Comparison:
     """Compare measured acceptance with the speed of light of the verifier behind ``dumps``.
 
@@ -435,7 +447,11 @@ def compare(
         grafted input (top-k rows) are read here. The result is the single process's, bit for bit.
     stage
         The dumps already read (:func:`~speedoflight.analysis.stages.read_dumps` of ``dumps``, with this ``seed``
-        and these reading flags): nothing is read again (unless its pool cannot serve the grid's largest P).
+        and these reading flags): nothing is read again (unless its pool cannot serve the grid's largest P, or it
+        was truncated with another ``keep``).
+    keep
+        ``--top-k``: tokens kept per row of the simulator's pools and the grafted tree (None: the default rule,
+        docs/theory.md section 3.5).
 
     Returns
     -------
@@ -458,7 +474,7 @@ def compare(
     too_big = [m for m in measured if m.P is not None and m.P > grid[-1]]
     if too_big:
         raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
-    if stage is None or not stage.scan.serves(float(grid[-1])):
+    if stage is None or not stage.scan.serves(float(grid[-1])) or stage.truncation.keep != keep:
         stage = read_dumps(
             dumps,
             kind=kind,
@@ -469,6 +485,7 @@ def compare(
             seed=seed,
             progress=progress,
             client=client,
+            keep=keep,
         )
     curve = bound_curve(grid, timing=timing, seed=seed, n_boot=n_boot, scanned=stage.scan)
     top = int(grid[-1])
@@ -526,6 +543,11 @@ def compare(
         from .ceiling import ceiling_by_kind
 
         kinds = ceiling_by_kind(list(dumps), parts, ceiling)
+    crossings = bound_crossings(curve, lower, upper, ceiling, pools[1])
+    notes += [c["note"] for c in crossings]
+    truncation = truncation_range(stage, ceiling, lower, upper, first_screen_p(measured, tree_size))
+    if truncation.get("warning"):
+        warnings.insert(0, truncation["warning"])
     profiles: dict[str, Any] = {}
     with_dist = [m.P for m in measured if m.distribution is not None and m.P is not None and len(m.distribution) > 1]
     if ceiling is not None and with_dist:
@@ -566,6 +588,8 @@ def compare(
         n_layers=layers,
         profiles=profiles,
         kinds=kinds,
+        crossings=crossings,
+        truncation=truncation,
     )
 
 

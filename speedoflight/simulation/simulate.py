@@ -25,16 +25,31 @@ from typing import Any
 import numba
 import numpy as np
 
-from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE, KEEP_CAP, KEEP_FLOOR, TAIL_MASS
 from .._util.paths import expand_paths
 from .._util.stats import t_interval
 from ..errors import InputError
 from ..kernels import tree as KT
 
-__all__ = ["Distribution", "PoolScan", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
+__all__ = [
+    "KEEP_CAP",
+    "KEEP_FLOOR",
+    "TAIL_MASS",
+    "Distribution",
+    "PoolScan",
+    "SimulationResult",
+    "default_at",
+    "family",
+    "keep_counts",
+    "optimal_tree",
+    "pool",
+    "simulate",
+]
 
 #: Rows a pool holds at most; past it, a uniform sample (128 MiB at 64 tokens a row).
 MAX_POOL_ROWS = 1 << 18
+#: Entries (rows x width) a pool holds at most: 2^25 float64, 256 MiB. Wide rows (full vocabularies) get fewer rows.
+MAX_POOL_ENTRIES = 1 << 25
 #: Rows converted at a time when a pool is read.
 _POOL_BLOCK = 16_384
 #: The most tree nodes one simulate call may list (replicates x Pmax): about 10 minutes at 20M nodes/s.
@@ -123,7 +138,7 @@ def pool(
     vocab_size: int | None = None,
     temperature: float = 1.0,
     tail: str = "drop",
-    keep: int = 256,
+    keep: int | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     max_rows: int | None = None,
     seed: int = 0,
@@ -133,7 +148,7 @@ def pool(
     The mass outside what a row lists (the unlisted tail of top-k rows, or
     the tokens beyond ``keep`` of full rows) is dropped (``tail="drop"``: a
     lower estimate of E[X*]) or lumped into one extra token (``"lump"``: an
-    upper estimate).
+    upper estimate). ``keep=None`` truncates adaptively (:func:`keep_counts`).
 
     Parameters
     ----------
@@ -146,7 +161,8 @@ def pool(
     tail
         ``"drop"`` or ``"lump"`` the mass a row does not list.
     keep
-        Largest tokens kept per row (at least 1).
+        Largest tokens kept per row (at least 1); None (the default): each row keeps its tokens until the mass it
+        leaves out is below :data:`TAIL_MASS`, at least :data:`KEEP_FLOOR` and at most :data:`KEEP_CAP` of them.
     chunk_bytes
         Bytes of rows read at a time.
     max_rows, seed
@@ -178,27 +194,43 @@ class PoolScan:
     tail
         ``"drop"`` (lower estimate) or ``"lump"`` (upper estimate) the mass a row does not list.
     keep
-        Tokens kept per row.
+        Tokens kept per row; None: adaptive (:func:`keep_counts`).
     max_rows, seed
-        Past ``max_rows`` rows (default :data:`MAX_POOL_ROWS`) the pool is a uniform sample of that many
-        (Algorithm R, seeded): memory stays bounded; below it every row is kept, in order.
+        Past ``max_rows`` rows (default :data:`MAX_POOL_ROWS`; fewer where the rows are so wide that they would hold
+        more than :data:`MAX_POOL_ENTRIES` entries) the pool is a uniform sample of that many (Algorithm R,
+        seeded): memory stays bounded; below it every row is kept, in order.
+
+    Attributes
+    ----------
+    listed_min : int
+        The fewest tokens a row read lists (its finite entries), before any truncation.
+    kept_min : int
+        The fewest tokens a row keeps (at most what it lists).
+    cut : int
+        Rows that listed more tokens than they kept.
 
     """
 
     wants_logprobs = True
 
-    def __init__(self, *, tail: str = "drop", keep: int = 256, max_rows: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, *, tail: str = "drop", keep: int | None = None, max_rows: int | None = None, seed: int = 0
+    ) -> None:
         if tail not in ("drop", "lump"):
             raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
-        if keep < 1:
-            raise InputError(f"--keep must be positive, got {keep}")
+        if keep is not None and keep < 1:
+            raise InputError(f"--top-k must be positive, got {keep}")
         self.tail, self.keep = tail, keep
         self.max_rows = MAX_POOL_ROWS if max_rows is None else int(max_rows)
         if self.max_rows < 1:
             raise InputError(f"--pool-rows must be positive, got {self.max_rows}")
+        self._cap = self.max_rows  # rows the buffer holds: fewer where wide rows would pass MAX_POOL_ENTRIES
         self._rng = np.random.default_rng(seed)
         self._buf: np.ndarray | None = None
         self._seen = 0
+        self.listed_min = 0
+        self.kept_min = 0
+        self.cut = 0
 
     def begin(self, index: int, source: Any) -> None:
         """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities.
@@ -231,7 +263,19 @@ class PoolScan:
 
     def _converted(self, logprobs: np.ndarray) -> np.ndarray:
         """Rows as increasing ``-log p``: the ``keep`` largest tokens, the rest dropped or lumped."""
-        x = -np.sort(-logprobs, axis=1)[:, : self.keep]
+        x = -np.sort(-logprobs, axis=1)
+        listed = np.isfinite(x).sum(axis=1)
+        if len(x):
+            low = int(listed.min())
+            self.listed_min = low if self.listed_min == 0 else min(self.listed_min, low)
+        with np.errstate(under="ignore"):
+            k = keep_counts(x, self.keep)
+        self.cut += int((k < listed).sum())
+        if len(k):
+            got = int(np.minimum(k, np.maximum(listed, 1)).min())
+            self.kept_min = got if self.kept_min == 0 else min(self.kept_min, got)
+        x = x[:, : int(k.max(initial=1))]
+        x[np.arange(x.shape[1])[None, :] >= k[:, None]] = -np.inf
         p = np.exp(x)
         if self.tail == "lump":
             rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
@@ -242,14 +286,11 @@ class PoolScan:
         """Every row while the pool has room, in order; then Algorithm R."""
         if self._buf is None:
             # np.empty commits memory only as rows are written: a small input costs its own size
-            self._buf = np.empty((self.max_rows, rows.shape[1]))
+            self._cap = max(1, min(self.max_rows, MAX_POOL_ENTRIES // rows.shape[1]))
+            self._buf = np.empty((self._cap, rows.shape[1]))
         if rows.shape[1] > self._buf.shape[1]:
-            filled = min(self._seen, self.max_rows)
-            wider = np.empty((self.max_rows, rows.shape[1]))
-            wider[:filled, : self._buf.shape[1]] = self._buf[:filled]
-            wider[:filled, self._buf.shape[1] :] = np.inf
-            self._buf = wider
-        room = self.max_rows - self._seen
+            self._widen(rows.shape[1])
+        room = self._cap - self._seen
         if room > 0:
             k = min(room, len(rows))
             self._put(np.arange(self._seen, self._seen + k), rows[:k])
@@ -258,6 +299,24 @@ class PoolScan:
             if not len(rows):
                 return
         self._sample(rows)
+
+    def _widen(self, width: int) -> None:
+        """Make the buffer ``width`` wide; where that passes :data:`MAX_POOL_ENTRIES`, hold fewer rows.
+
+        The rows held are a uniform sample of the rows seen; a uniform subset of them is a uniform sample of the
+        rows seen too, so Algorithm R goes on with the smaller reservoir.
+        """
+        assert self._buf is not None
+        filled = min(self._seen, self._cap)
+        cap = max(1, min(self.max_rows, MAX_POOL_ENTRIES // width))
+        held = self._buf[:filled]
+        if filled > cap:
+            held = held[np.sort(self._rng.choice(filled, size=cap, replace=False))]
+            filled = cap
+        wider = np.empty((cap, width))
+        wider[:filled, : held.shape[1]] = held
+        wider[:filled, held.shape[1] :] = np.inf
+        self._buf, self._cap = wider, cap  # _seen still counts every row read, as Algorithm R needs
 
     def _put(self, slots: np.ndarray, rows: np.ndarray) -> None:
         assert self._buf is not None
@@ -270,7 +329,7 @@ class PoolScan:
         index = self._seen + np.arange(len(rows))
         self._seen += len(rows)
         slot = self._rng.integers(0, index + 1)
-        hit = np.flatnonzero(slot < self.max_rows)
+        hit = np.flatnonzero(slot < self._cap)
         if not hit.size:
             return
         # within the block a later row wins a slot, as it would one row at a time
@@ -294,13 +353,47 @@ class PoolScan:
         """
         if self._buf is None or self._seen == 0:
             raise InputError("the pool has no rows")
-        rows = self._buf[: min(self._seen, self.max_rows)]
+        rows = self._buf[: min(self._seen, self._cap)]
         if not np.all(np.isfinite(rows[:, 0])):
             raise InputError("a pool row has no token with positive probability")
         note = f"tail {'dropped (lower estimate)' if self.tail == 'drop' else 'lumped into one token (upper estimate)'}"
+        if self.cut:
+            note += (
+                f"; {self.cut} of {self._seen} rows keep fewer tokens than they list ("
+                + (f"--top-k {self.keep}" if self.keep else f"until under {TAIL_MASS:g} of their mass is left out")
+                + ")"
+            )
         if self._seen > len(rows):
             note += f"; a uniform sample of {len(rows)} of the {self._seen} rows read (memory bound, --pool-rows)"
         return Distribution(f"pool of {len(rows)} rows from {n_files} file(s)", neglogp=rows, note=note)
+
+
+def keep_counts(x: np.ndarray, keep: int | None = None) -> np.ndarray:
+    """Return how many of each row's largest tokens a truncation keeps (docs/theory.md section 3.5).
+
+    Parameters
+    ----------
+    x
+        ``[n, w]`` log-probabilities, each row in decreasing order (``-inf`` where a row lists fewer).
+    keep
+        A fixed count (``--top-k``): ``min(keep, w)`` for every row. None: the default rule, the fewest leading
+        tokens that leave out less than :data:`TAIL_MASS` of the row's mass (the unlisted mass of a top-k row
+        counts as left out), at least :data:`KEEP_FLOOR` and at most :data:`KEEP_CAP`, never more than ``w``.
+
+    Returns
+    -------
+    ndarray
+        ``[n]`` int64 counts.
+
+    """
+    n, w = x.shape
+    if keep is not None:
+        return np.full(n, min(int(keep), w), dtype=np.int64)
+    if w <= KEEP_FLOOR:
+        return np.full(n, w, dtype=np.int64)
+    left = 1.0 - np.cumsum(np.exp(x[:, : min(w, KEEP_CAP)]), axis=1)  # mass left out after the first j + 1 tokens
+    need = 1 + (left >= TAIL_MASS).sum(axis=1)  # left decreases along a row: the first j + 1 with left < TAIL_MASS
+    return np.clip(need, KEEP_FLOOR, min(KEEP_CAP, w)).astype(np.int64)
 
 
 def default_at(pmax: int) -> np.ndarray:
