@@ -22,7 +22,7 @@ __all__ = [
     "sum_tolerance",
 ]
 
-#: The default truncation of the rows the simulations use (``--top-k`` not given; docs/theory.md section 3.5): a
+#: The default truncation of the rows the simulations use (``--top-k`` not given; docs/theory.md section 3.6): a
 #: row keeps its largest tokens until the mass it leaves out is below TAIL_MASS, with at least KEEP_FLOOR (all it
 #: lists where it lists fewer) and at most KEEP_CAP entries. A best tree of P nodes never uses a token past its
 #: parent's P-th, so with full rows the dropped-tail value is exact for P <= KEEP_FLOOR; KEEP_CAP bounds memory.

@@ -451,7 +451,7 @@ def compare(
         was truncated with another ``keep``).
     keep
         ``--top-k``: tokens kept per row of the simulator's pools and the grafted tree (None: the default rule,
-        docs/theory.md section 3.5).
+        docs/theory.md section 3.6).
 
     Returns
     -------

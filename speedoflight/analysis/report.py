@@ -109,7 +109,7 @@ def run_report(
     kind, vocab_size, temperature, tensor
         How to read ``dumps`` where the files do not say (as for :func:`~speedoflight.analysis.compare.compare`).
     keep
-        ``--top-k``: tokens kept per row of the simulations (None: the default rule, docs/theory.md section 3.5).
+        ``--top-k``: tokens kept per row of the simulations (None: the default rule, docs/theory.md section 3.6).
 
     Returns
     -------

@@ -28,7 +28,7 @@ __all__ = ["DumpStage", "Truncation", "read_dumps", "truncate_parts"]
 
 @dataclass(frozen=True)
 class Truncation:
-    """How the rows the simulations use were truncated (docs/theory.md section 3.5).
+    """How the rows the simulations use were truncated (docs/theory.md section 3.6).
 
     Attributes
     ----------

@@ -1,6 +1,6 @@
 """What truncating the rows does to compare's and report's numbers, said where it matters.
 
-Two checks on a comparison (docs/theory.md section 3.5):
+Two checks on a comparison (docs/theory.md section 3.6):
 
 * :func:`truncation_range`: the range between tails dropped and tails lumped at the P of the first screen, with a
   warning naming its cause and its fix where it is wide (more than :data:`WIDE` of the low end);
@@ -107,7 +107,7 @@ def truncation_range(stage: Any, ceiling: Any, lower: Any, upper: Any, ps: Seque
     if t.kept_min >= min(ps):
         exact = (
             f". At P <= {t.kept_min} the truncation costs nothing and the low end stands: a best tree of P nodes "
-            "uses no token past its parent's P-th (docs/theory.md section 3.5)"
+            "uses no token past its parent's P-th (docs/theory.md section 3.6)"
         )
     out["warning"] = head + why + exact
     return out
@@ -205,7 +205,7 @@ def bound_crossings(curve: Any, lower: Any, upper: Any, ceiling: Any, lumped_poo
                     f"inputs' own (mean entropy {lumped[0]:.2f} nats against mu = {curve.mu:.2f}, the moments the "
                     f"bound is computed from), so the bound does not cover that line (at the lumped rows' own "
                     f"moments the Lorden bound is {own:.2f} at P = {p}); the truth lies between the dropped line "
-                    "and the lumped one (docs/theory.md section 3.5)"
+                    "and the lumped one (docs/theory.md section 3.6)"
                 )
             elif which == "drop":
                 cause = (

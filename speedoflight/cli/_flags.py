@@ -257,7 +257,7 @@ def add_top_k_flag(p: argparse.ArgumentParser, what: str = "pool row") -> None:
         default=None,
         help=f"tokens kept per {what}, the rest dropped (lower estimate) or lumped into one token (upper); default: "
         f"each row keeps its largest tokens until under {TAIL_MASS * 100:g}%% of its mass is left out, at least "
-        f"{KEEP_FLOOR} (or all it lists) and at most {KEEP_CAP:,} (docs/theory.md section 3.5)",
+        f"{KEEP_FLOOR} (or all it lists) and at most {KEEP_CAP:,} (docs/theory.md section 3.6)",
     )
 
 

@@ -369,7 +369,7 @@ class PoolScan:
 
 
 def keep_counts(x: np.ndarray, keep: int | None = None) -> np.ndarray:
-    """Return how many of each row's largest tokens a truncation keeps (docs/theory.md section 3.5).
+    """Return how many of each row's largest tokens a truncation keeps (docs/theory.md section 3.6).
 
     Parameters
     ----------
