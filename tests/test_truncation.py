@@ -188,7 +188,7 @@ def test_top_k_on_compare_and_report(capsys):
     assert code == 0
     assert got["truncation"]["keep"] == 16
     assert got["truncation"]["kept_min"] == 16
-    assert "rerun with a larger --top-k N" in got["warnings"][0]
+    assert "rerun with a larger --top-k N (e.g. --top-k 32)" in got["warnings"][0]  # what the rows list, no more
     for command in ("compare", "report", "simulate"):
         code, _, err = run(capsys, command, "--top-k", "0")
         assert code == 2

@@ -94,9 +94,10 @@ def truncation_range(stage: Any, ceiling: Any, lower: Any, upper: Any, ps: Seque
     )
     if t.cut:
         rule = f"--top-k {t.keep}" if t.keep else f"the default rule keeps at least {t.kept_min} a row"
+        more = min(4 * max(t.kept_min, 1), 16384, max(t.listed_min, t.kept_min + 1))  # never past what rows list
         why = (
-            f". {t.cut} rows keep fewer tokens than they list ({rule}): rerun with a larger --top-k N "
-            f"(e.g. --top-k {min(4 * max(t.kept_min, 1), 16384)})"
+            f". {t.cut:,} rows keep fewer tokens than they list ({rule}): rerun with a larger --top-k N "
+            f"(e.g. --top-k {more})"
         )
     else:
         why = (
