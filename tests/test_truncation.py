@@ -17,6 +17,7 @@ from speedoflight._config import KEEP_CAP, KEEP_FLOOR, TAIL_MASS
 from speedoflight.analysis import truncation as T
 from speedoflight.analysis.ceiling import grafted_ceiling
 from speedoflight.analysis.stages import read_dumps
+from speedoflight.simulation import pools
 from speedoflight.simulation import simulate as S
 from tests.helpers import run
 
@@ -66,7 +67,7 @@ def test_narrow_rows_are_kept_as_before_bit_for_bit():
 
 
 def test_the_pool_stays_within_its_entry_budget(monkeypatch):
-    monkeypatch.setattr(S, "MAX_POOL_ENTRIES", 1000)
+    monkeypatch.setattr(pools, "MAX_POOL_ENTRIES", 1000)
     narrow, wide = _rows(1, 200, 10, 1.0), _rows(2, 50, 100, 1.0)
 
     def build(seed):

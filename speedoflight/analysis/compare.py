@@ -33,7 +33,7 @@ from ..theory.curve import BoundCurve, bound_curve
 from ..theory.registry import CURVES
 from ..timing import DraftCost, Timing, speedup
 from .advice import DEPTHS
-from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling, no_ceiling_warning
+from .ceiling import ceiling_at, ceiling_dict, ceiling_lookup, fraction, grafted_ceiling, no_ceiling_warning, optimum_at
 from .checks import comparison_warnings
 from .compare_text import write_comparison
 from .stages import DumpStage, read_dumps
@@ -151,7 +151,7 @@ class Comparison:
             The mean E[X*(P)] with tails dropped and with tails lumped, and the dropped one's CI low, clipped at 0.
 
         """
-        return _optimum_at(self.optimum, self.optimum_upper, p)
+        return optimum_at(self.optimum, self.optimum_upper, p)
 
     def fraction(self, m: Measured) -> tuple[float, float] | None:
         """Return the measured X over the simulated optimum at its P: (over the lower estimate, over the upper).
@@ -535,7 +535,7 @@ def compare(
             )
             + f", P <= {len(ceiling.P)}; the simulated optimum (i.i.d. model) stays beside it",
         )
-    warnings = comparison_warnings(measured, model, _ceiling_lookup(ceiling, lower, upper), acknowledged=same_model)
+    warnings = comparison_warnings(measured, model, ceiling_lookup(ceiling, lower, upper), acknowledged=same_model)
     kinds: dict[str, Any] = {}
     if ceiling is None:
         warnings.insert(0, no_ceiling_warning(missing or "the inputs hold no sampled continuations"))
@@ -591,27 +591,3 @@ def compare(
         crossings=crossings,
         truncation=truncation,
     )
-
-
-def _optimum_at(optimum: SimulationResult, upper: SimulationResult, p: int) -> tuple[float, float, float]:
-    """Return the simulated optimum at P: (lower estimate, upper estimate, lower estimate's CI low clipped at 0)."""
-    i = int(np.searchsorted(optimum.P, p))
-    if i >= len(optimum.P) or optimum.P[i] != p:
-        raise InputError(f"P = {p} was not simulated")
-    return float(optimum.mean[i]), float(upper.mean[i]), float(max(optimum.ci_low[i], 0.0))
-
-
-def _ceiling_lookup(ceiling: Any, optimum: SimulationResult, upper: SimulationResult) -> Any:
-    """``P -> (lower, upper, ci_low, ci_high)``: the grafted ceiling, else the simulated optimum with no upper end."""
-    sim = set(optimum.P.tolist())
-
-    def at(p: int) -> tuple[float, float, float, float] | None:
-        got = ceiling_at(ceiling, p)
-        if got is not None:
-            return got
-        if ceiling is None and p in sim:
-            lo, hi, ci = _optimum_at(optimum, upper, p)
-            return lo, hi, ci, math.inf  # the i.i.d. model runs low on real text: never "above" it
-        return None
-
-    return at
