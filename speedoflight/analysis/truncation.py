@@ -62,13 +62,20 @@ def truncation_range(stage: Any, ceiling: Any, lower: Any, upper: Any, ps: Seque
     Returns
     -------
     dict
-        ``keep`` (``--top-k``, None for the default rule), ``listed_min``, ``kept_min``, ``rows_cut``, and at the
+        ``keep`` (``--top-k``, None for the default rule), ``listed_min``, ``kept_min``, ``exact_up_to`` (the P up
+        to which the low end is the full rows' value: ``kept_min``), ``rows_cut``, and at the
         widest of ``ps``: ``P``, ``of`` (which estimate), ``low``, ``high``, ``relative`` ((high - low) / low) and
         ``warning`` (a sentence, '' where the range is at most :data:`WIDE` of the low end).
 
     """
     t = stage.truncation
-    out: dict[str, Any] = {"keep": t.keep, "listed_min": t.listed_min, "kept_min": t.kept_min, "rows_cut": t.cut}
+    out: dict[str, Any] = {
+        "keep": t.keep,
+        "listed_min": t.listed_min,
+        "kept_min": t.kept_min,
+        "exact_up_to": t.kept_min,  # P up to which tails dropped is the full rows' value (the range is the lump's)
+        "rows_cut": t.cut,
+    }
     best: tuple[float, int, float, float] | None = None
     for p in ps:
         if ceiling is not None and 1 <= p <= len(ceiling.P):
