@@ -14,10 +14,21 @@ __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_CONFIDENCE",
     "FASTMATH",
+    "KEEP_CAP",
+    "KEEP_FLOOR",
     "MIN_TEMPERATURE",
     "MISSING_LOGPROB",
+    "TAIL_MASS",
     "sum_tolerance",
 ]
+
+#: The default truncation of the rows the simulations use (``--top-k`` not given; docs/theory.md section 3.6): a
+#: row keeps its largest tokens until the mass it leaves out is below TAIL_MASS, with at least KEEP_FLOOR (all it
+#: lists where it lists fewer) and at most KEEP_CAP entries. A best tree of P nodes never uses a token past its
+#: parent's P-th, so with full rows the dropped-tail value is exact for P <= KEEP_FLOOR; KEEP_CAP bounds memory.
+TAIL_MASS = 0.01
+KEEP_FLOOR = 256
+KEEP_CAP = 4096
 
 #: The least temperature > 0 the rows are rescaled to. Below it 1/T overflows float64, while at it every row of
 #: float32 or 16-bit values is already the greedy one-hot (neighbouring values differ by >= 1e-45, times 1e300);

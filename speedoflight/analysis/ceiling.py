@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = [
     "CEILING_PMAX",
     "CEILING_REPLICATES",
@@ -26,9 +28,11 @@ __all__ = [
     "ceiling_by_kind",
     "ceiling_dict",
     "ceiling_inputs",
+    "ceiling_lookup",
     "depth_profiles",
     "grafted_ceiling",
     "no_ceiling_warning",
+    "optimum_at",
 ]
 
 #: The largest P the ceiling is computed at (every generated position is a root: cost grows with P).
@@ -439,3 +443,59 @@ def ceiling_by_kind(dumps: Sequence[str], parts: Any, ceiling: Any) -> dict[str,
             "upper": ceiling.upper.curves[mask].mean(axis=0).tolist(),
         }
     return out
+
+
+def optimum_at(optimum: Any, upper: Any, p: int) -> tuple[float, float, float]:
+    """Return the simulated optimum at P: (lower estimate, upper estimate, lower estimate's CI low clipped at 0).
+
+    Parameters
+    ----------
+    optimum, upper
+        The simulated optimum with tails dropped and lumped (the same P).
+    p
+        A simulated P.
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    InputError
+        Where P was not simulated.
+
+    """
+    i = int(np.searchsorted(optimum.P, p))
+    if i >= len(optimum.P) or optimum.P[i] != p:
+        raise InputError(f"P = {p} was not simulated")
+    return float(optimum.mean[i]), float(upper.mean[i]), float(max(optimum.ci_low[i], 0.0))
+
+
+def ceiling_lookup(ceiling: Any, optimum: Any, upper: Any) -> Any:
+    """Return ``P -> (lower, upper, ci_low, ci_high)``: the grafted ceiling, else the simulated optimum, no upper end.
+
+    Parameters
+    ----------
+    ceiling
+        The grafted ceiling, or None.
+    optimum, upper
+        The simulated optimum with tails dropped and lumped.
+
+    Returns
+    -------
+    callable
+        None past the ceiling's range (and, with a ceiling, at P it does not cover).
+
+    """
+    sim = set(optimum.P.tolist())
+
+    def at(p: int) -> tuple[float, float, float, float] | None:
+        got = ceiling_at(ceiling, p)
+        if got is not None:
+            return got
+        if ceiling is None and p in sim:
+            lo, hi, ci = optimum_at(optimum, upper, p)
+            return lo, hi, ci, math.inf  # the i.i.d. model runs low on real text: never "above" it
+        return None
+
+    return at

@@ -33,10 +33,11 @@ from ..theory.curve import BoundCurve, bound_curve
 from ..theory.registry import CURVES
 from ..timing import DraftCost, Timing, speedup
 from .advice import DEPTHS
-from .ceiling import ceiling_at, ceiling_dict, fraction, grafted_ceiling, no_ceiling_warning
+from .ceiling import ceiling_at, ceiling_dict, ceiling_lookup, fraction, grafted_ceiling, no_ceiling_warning, optimum_at
 from .checks import comparison_warnings
 from .compare_text import write_comparison
 from .stages import DumpStage, read_dumps
+from .truncation import bound_crossings, first_screen_p, truncation_range
 
 __all__ = ["Comparison", "compare", "write_comparison"]
 
@@ -72,6 +73,12 @@ class Comparison:
     profiles : dict
         P(X >= d) by depth of the greedy chain and of the ceiling's tree, where a measured system has per-position
         counts and the dumps hold continuations (:func:`.ceiling.depth_profiles`).
+    crossings : list of dict
+        Each drawn estimate that lies above a proven upper bound somewhere (:func:`bound_crossings`): ``estimate``,
+        ``bound``, ``P`` (the first P where it does), ``cause``; each also in ``notes``.
+    truncation : dict
+        How the rows were truncated (``--top-k``) and the truncation range at the first screen's P
+        (:func:`truncation_range`).
 
     """
 
@@ -88,6 +95,8 @@ class Comparison:
     n_layers: int | None = None
     profiles: dict[str, Any] = field(default_factory=dict)
     kinds: dict[str, Any] = field(default_factory=dict)
+    crossings: list[dict[str, Any]] = field(default_factory=list)
+    truncation: dict[str, Any] = field(default_factory=dict)
 
     def cost_of(self, m: Measured) -> DraftCost:
         """Return what a measured system's drafter costs: its own (from its name) or the flags'.
@@ -142,7 +151,7 @@ class Comparison:
             The mean E[X*(P)] with tails dropped and with tails lumped, and the dropped one's CI low, clipped at 0.
 
         """
-        return _optimum_at(self.optimum, self.optimum_upper, p)
+        return optimum_at(self.optimum, self.optimum_upper, p)
 
     def fraction(self, m: Measured) -> tuple[float, float] | None:
         """Return the measured X over the simulated optimum at its P: (over the lower estimate, over the upper).
@@ -269,6 +278,8 @@ class Comparison:
             "warnings": self.warnings,
             "positions": {k: v.tolist() for k, v in self.profiles.items()},
             "ceiling_by_kind": self.kinds,
+            "truncation": self.truncation,
+            "bound_crossings": self.crossings,
             "notes": self.notes,
         }
 
@@ -401,6 +412,7 @@ def compare(
     same_model: bool = False,
     client: Any = None,
     stage: DumpStage | None = None,
+    keep: int | None = None,
 ) -> Comparison:
     """Compare measured acceptance with the speed of light of the verifier behind ``dumps``.
 
@@ -435,7 +447,11 @@ def compare(
         grafted input (top-k rows) are read here. The result is the single process's, bit for bit.
     stage
         The dumps already read (:func:`~speedoflight.analysis.stages.read_dumps` of ``dumps``, with this ``seed``
-        and these reading flags): nothing is read again (unless its pool cannot serve the grid's largest P).
+        and these reading flags): nothing is read again (unless its pool cannot serve the grid's largest P, or it
+        was truncated with another ``keep``).
+    keep
+        ``--top-k``: tokens kept per row of the simulator's pools and the grafted tree (None: the default rule,
+        docs/theory.md section 3.6).
 
     Returns
     -------
@@ -458,7 +474,7 @@ def compare(
     too_big = [m for m in measured if m.P is not None and m.P > grid[-1]]
     if too_big:
         raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
-    if stage is None or not stage.scan.serves(float(grid[-1])):
+    if stage is None or not stage.scan.serves(float(grid[-1])) or stage.truncation.keep != keep:
         stage = read_dumps(
             dumps,
             kind=kind,
@@ -469,6 +485,7 @@ def compare(
             seed=seed,
             progress=progress,
             client=client,
+            keep=keep,
         )
     curve = bound_curve(grid, timing=timing, seed=seed, n_boot=n_boot, scanned=stage.scan)
     top = int(grid[-1])
@@ -518,7 +535,7 @@ def compare(
             )
             + f", P <= {len(ceiling.P)}; the simulated optimum (i.i.d. model) stays beside it",
         )
-    warnings = comparison_warnings(measured, model, _ceiling_lookup(ceiling, lower, upper), acknowledged=same_model)
+    warnings = comparison_warnings(measured, model, ceiling_lookup(ceiling, lower, upper), acknowledged=same_model)
     kinds: dict[str, Any] = {}
     if ceiling is None:
         warnings.insert(0, no_ceiling_warning(missing or "the inputs hold no sampled continuations"))
@@ -526,6 +543,11 @@ def compare(
         from .ceiling import ceiling_by_kind
 
         kinds = ceiling_by_kind(list(dumps), parts, ceiling)
+    crossings = bound_crossings(curve, lower, upper, ceiling, pools[1])
+    notes += [c["note"] for c in crossings]
+    truncation = truncation_range(stage, ceiling, lower, upper, first_screen_p(measured, tree_size))
+    if truncation.get("warning"):
+        warnings.insert(0, truncation["warning"])
     profiles: dict[str, Any] = {}
     with_dist = [m.P for m in measured if m.distribution is not None and m.P is not None and len(m.distribution) > 1]
     if ceiling is not None and with_dist:
@@ -566,28 +588,6 @@ def compare(
         n_layers=layers,
         profiles=profiles,
         kinds=kinds,
+        crossings=crossings,
+        truncation=truncation,
     )
-
-
-def _optimum_at(optimum: SimulationResult, upper: SimulationResult, p: int) -> tuple[float, float, float]:
-    """Return the simulated optimum at P: (lower estimate, upper estimate, lower estimate's CI low clipped at 0)."""
-    i = int(np.searchsorted(optimum.P, p))
-    if i >= len(optimum.P) or optimum.P[i] != p:
-        raise InputError(f"P = {p} was not simulated")
-    return float(optimum.mean[i]), float(upper.mean[i]), float(max(optimum.ci_low[i], 0.0))
-
-
-def _ceiling_lookup(ceiling: Any, optimum: SimulationResult, upper: SimulationResult) -> Any:
-    """``P -> (lower, upper, ci_low, ci_high)``: the grafted ceiling, else the simulated optimum with no upper end."""
-    sim = set(optimum.P.tolist())
-
-    def at(p: int) -> tuple[float, float, float, float] | None:
-        got = ceiling_at(ceiling, p)
-        if got is not None:
-            return got
-        if ceiling is None and p in sim:
-            lo, hi, ci = _optimum_at(optimum, upper, p)
-            return lo, hi, ci, math.inf  # the i.i.d. model runs low on real text: never "above" it
-        return None
-
-    return at

@@ -262,6 +262,19 @@ def compare_figure(comp: Any) -> Any:
             ax.plot(c.P, np.minimum(c.columns[k], top * 1.5), st.linestyle, color=st.color, label=CURVES[k].label)
             notes += clip(ax, c.P, c.columns[k], top, st.color, notes)
     _measured_panel(ax, comp, styles, series)
+    for cross in getattr(comp, "crossings", []):  # an estimate above a proven bound: marked, the cause in the notes
+        ax.plot([cross["P"]], [cross["value"]], "x", color="crimson", ms=7, mew=1.5)
+        ax.annotate(
+            f"above the {CURVES[cross['bound']].label}\nfrom P = {cross['P']}: tails lumped (see notes)"
+            if "lumped" in cross["estimate"]
+            else f"above the {CURVES[cross['bound']].label}\nfrom P = {cross['P']} (see notes)",
+            (cross["P"], cross["value"]),
+            textcoords="offset points",
+            xytext=(-8, 8),
+            ha="right",
+            fontsize=7,
+            color="crimson",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlim(1, float(o.P[-1]))
     ax.set_ylim(0, top)

@@ -78,6 +78,7 @@ def run_report(
     vocab_size: int | None = None,
     temperature: float = 1.0,
     tensor: str | None = None,
+    keep: int | None = None,
 ) -> str:
     """Write the report folder and return the path of its Markdown file.
 
@@ -107,6 +108,8 @@ def run_report(
         As for :func:`~speedoflight.analysis.compare.compare`.
     kind, vocab_size, temperature, tensor
         How to read ``dumps`` where the files do not say (as for :func:`~speedoflight.analysis.compare.compare`).
+    keep
+        ``--top-k``: tokens kept per row of the simulations (None: the default rule, docs/theory.md section 3.6).
 
     Returns
     -------
@@ -158,6 +161,7 @@ def run_report(
         tensor=tensor,
         seed=seed,
         progress=progress,
+        keep=keep,
     )
     m = stage.moments
     runs = _measure_runs(measured)  # speedoflight measure files, each read once
@@ -176,6 +180,7 @@ def run_report(
         temperature=temperature,
         tensor=tensor,
         stage=stage,
+        keep=keep,
     )
     evidence = []
     by_model: dict[str, list[str]] = {}  # the measure files by the model they ran (their oracle's)

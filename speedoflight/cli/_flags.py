@@ -236,6 +236,31 @@ def add_check_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_top_k_flag(p: argparse.ArgumentParser, what: str = "pool row") -> None:
+    """Add ``--top-k K`` (simulate, compare, report): tokens kept per row, default the adaptive truncation.
+
+    Parameters
+    ----------
+    p
+        The subcommand's parser.
+    what
+        What a row is, in the help.
+
+    """
+    from .._config import KEEP_CAP, KEEP_FLOOR, TAIL_MASS
+
+    p.add_argument(
+        "--top-k",
+        dest="keep",
+        metavar="K",
+        type=positive_int,
+        default=None,
+        help=f"tokens kept per {what}, the rest dropped (lower estimate) or lumped into one token (upper); default: "
+        f"each row keeps its largest tokens until under {TAIL_MASS * 100:g}%% of its mass is left out, at least "
+        f"{KEEP_FLOOR} (or all it lists) and at most {KEEP_CAP:,} (docs/theory.md section 3.6)",
+    )
+
+
 def add_tree_size_flag(p: argparse.ArgumentParser) -> None:
     """Add ``--tree-size P`` (compare, report): the P of every measured run, and the P the first lines answer for.
 

@@ -14,6 +14,7 @@ from ._flags import (
     add_reading_flags,
     add_scheduler_flag,
     add_timing_flags,
+    add_top_k_flag,
     add_tree_size_flag,
     measured_formats,
     measured_help,
@@ -89,6 +90,7 @@ def add_parser(sub: Any) -> None:
         help=f"optimal-tree simulation replicates ({REPLICATES})",
     )
     p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the simulation and the bootstrap (0)")
+    add_top_k_flag(p, "row of the simulated optimum and the grafted ceiling")
     add_reading_flags(p)
     add_timing_flags(p, "for the speedup ceiling and the best P", params_from_dump=True)
     add_check_flags(p)
@@ -143,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             n_layers=args.verifier_layers,
             same_model=args.same_model,
             client=client,
+            keep=args.keep,
         )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))

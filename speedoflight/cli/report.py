@@ -13,6 +13,7 @@ from ._flags import (
     add_check_flags,
     add_reading_flags,
     add_timing_flags,
+    add_top_k_flag,
     add_tree_size_flag,
     deprecated_alias,
     measured_help,
@@ -83,6 +84,7 @@ def add_parser(sub: Any) -> None:
         "--replicates", type=positive_int, default=REPLICATES, metavar="N", help=f"simulation replicates ({REPLICATES})"
     )
     p.add_argument("--seed", type=seed_int, default=0, metavar="N", help="seed of the simulations and bootstraps (0)")
+    add_top_k_flag(p, "row of the simulated optimum and the grafted ceiling")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -139,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size,
         temperature=args.temperature,
         tensor=args.tensor,
+        keep=args.keep,
     )
     from .._util.progress import finish
 

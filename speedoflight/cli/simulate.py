@@ -11,7 +11,7 @@ import numpy as np
 from .._util.atomic import atomic_path
 from ..errors import InputError
 from ._common import add_output_flags, emit, out_file, positive_int, progress, seed_int
-from ._flags import FORMATS_HELP, REPLICATES, add_reading_flags, deprecated_alias
+from ._flags import FORMATS_HELP, REPLICATES, add_reading_flags, add_top_k_flag, deprecated_alias
 
 __all__ = ["add_parser", "run"]
 
@@ -71,14 +71,7 @@ def add_parser(sub: Any) -> None:
     )
     deprecated_alias(p, "--at", "-P", "at")
     p.add_argument("--tail", default="drop", choices=("drop", "lump"), help="pool rows: unlisted mass")
-    p.add_argument(
-        "--top-k",
-        dest="keep",
-        metavar="K",
-        type=positive_int,
-        default=256,
-        help="tokens kept per pool row (default 256)",
-    )
+    add_top_k_flag(p)
     deprecated_alias(p, "--keep", "--top-k", "keep", type=positive_int)
     p.add_argument(
         "--pool-rows",

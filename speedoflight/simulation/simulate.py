@@ -25,37 +25,29 @@ from typing import Any
 import numba
 import numpy as np
 
-from .._config import DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
-from .._util.paths import expand_paths
+from .._config import DEFAULT_CONFIDENCE
 from .._util.stats import t_interval
 from ..errors import InputError
 from ..kernels import tree as KT
+from .pools import MAX_POOL_ENTRIES, MAX_POOL_ROWS, Distribution, PoolScan, _rows_from_probs, keep_counts, pool
 
-__all__ = ["Distribution", "PoolScan", "SimulationResult", "default_at", "family", "optimal_tree", "pool", "simulate"]
+__all__ = [
+    "MAX_POOL_ENTRIES",
+    "MAX_POOL_ROWS",
+    "Distribution",
+    "PoolScan",
+    "SimulationResult",
+    "default_at",
+    "family",
+    "keep_counts",
+    "optimal_tree",
+    "pool",
+    "simulate",
+]
 
-#: Rows a pool holds at most; past it, a uniform sample (128 MiB at 64 tokens a row).
-MAX_POOL_ROWS = 1 << 18
-#: Rows converted at a time when a pool is read.
-_POOL_BLOCK = 16_384
 #: The most tree nodes one simulate call may list (replicates x Pmax): about 10 minutes at 20M nodes/s.
 MAX_POPS = 12_000_000_000
 _MAX_DEPTH = 4096
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """Where node distributions come from: a pool of rows, or fresh Dirichlet draws."""
-
-    name: str
-    neglogp: np.ndarray | None = None  # [rows, width] of -log p, increasing, inf-padded
-    dirichlet: tuple[float, int] | None = None
-    note: str = ""
-
-
-def _rows_from_probs(p: np.ndarray) -> np.ndarray:
-    p = np.sort(np.atleast_2d(np.asarray(p, dtype=np.float64)), axis=1)[:, ::-1]
-    with np.errstate(divide="ignore"):
-        return np.ascontiguousarray(-np.log(p))
 
 
 def family(spec: str) -> Distribution:
@@ -114,193 +106,6 @@ def family(spec: str) -> Distribution:
         f"--family {spec!r}: expected uniform:K (K >= 1), geometric:q (0 < q < 1), zipf:s:V (s > 0), "
         "dirichlet:alpha:V (alpha > 0) or deterministic"
     )
-
-
-def pool(
-    paths: str | Sequence[str],
-    *,
-    kind: str | None = None,
-    vocab_size: int | None = None,
-    temperature: float = 1.0,
-    tail: str = "drop",
-    keep: int = 256,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    max_rows: int | None = None,
-    seed: int = 0,
-) -> Distribution:
-    """Read a pool of distributions from files; each row keeps its ``keep`` largest tokens.
-
-    The mass outside what a row lists (the unlisted tail of top-k rows, or
-    the tokens beyond ``keep`` of full rows) is dropped (``tail="drop"``: a
-    lower estimate of E[X*]) or lumped into one extra token (``"lump"``: an
-    upper estimate).
-
-    Parameters
-    ----------
-    paths
-        Files or globs, any format the estimator reads.
-    kind, vocab_size
-        As for :func:`speedoflight.readers.open_source`.
-    temperature
-        Full rows are normalised at this temperature (> 0); top-k rows take only 1.
-    tail
-        ``"drop"`` or ``"lump"`` the mass a row does not list.
-    keep
-        Largest tokens kept per row (at least 1).
-    chunk_bytes
-        Bytes of rows read at a time.
-    max_rows, seed
-        Past ``max_rows`` rows (default :data:`MAX_POOL_ROWS`), the pool is a uniform sample of that many rows
-        (reservoir sampling with ``seed``), so memory is bounded whatever the input's size.
-
-    Returns
-    -------
-    Distribution
-        The pool: one ``neglogp`` row per row read (or sampled), increasing, ``inf``-padded to a common width.
-
-    """
-    from ..readers.logrows import logprob_rows
-
-    acc = PoolScan(tail=tail, keep=keep, max_rows=max_rows, seed=seed)
-    n_files = len(expand_paths([paths] if isinstance(paths, str) else paths))
-    for x, full in logprob_rows(
-        paths, kind=kind, vocab_size=vocab_size, temperature=temperature, chunk_bytes=chunk_bytes
-    ):
-        acc.add(0, None, None, x, full)
-    return acc.finish(n_files)
-
-
-class PoolScan:
-    """:func:`pool` as a consumer of :func:`speedoflight.readers.scan.scan` (one pass with other consumers).
-
-    Parameters
-    ----------
-    tail
-        ``"drop"`` (lower estimate) or ``"lump"`` (upper estimate) the mass a row does not list.
-    keep
-        Tokens kept per row.
-    max_rows, seed
-        Past ``max_rows`` rows (default :data:`MAX_POOL_ROWS`) the pool is a uniform sample of that many
-        (Algorithm R, seeded): memory stays bounded; below it every row is kept, in order.
-
-    """
-
-    wants_logprobs = True
-
-    def __init__(self, *, tail: str = "drop", keep: int = 256, max_rows: int | None = None, seed: int = 0) -> None:
-        if tail not in ("drop", "lump"):
-            raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
-        if keep < 1:
-            raise InputError(f"--keep must be positive, got {keep}")
-        self.tail, self.keep = tail, keep
-        self.max_rows = MAX_POOL_ROWS if max_rows is None else int(max_rows)
-        if self.max_rows < 1:
-            raise InputError(f"--pool-rows must be positive, got {self.max_rows}")
-        self._rng = np.random.default_rng(seed)
-        self._buf: np.ndarray | None = None
-        self._seen = 0
-
-    def begin(self, index: int, source: Any) -> None:
-        """Nothing to check beyond what :func:`~speedoflight.readers.scan.scan` checks for log-probabilities.
-
-        Parameters
-        ----------
-        index
-            Position of the source in the scan (unused).
-        source
-            The source (unused).
-
-        """
-
-    def add(self, index: int, source: Any, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
-        """Keep a chunk's rows: the ``keep`` largest tokens, the rest dropped or lumped.
-
-        Parameters
-        ----------
-        index, source, chunk
-            Where the rows came from (unused).
-        logprobs
-            ``[n, w]`` float64 log-probabilities of the rows (required).
-        full
-            Whether the rows are full distributions (unused).
-
-        """
-        assert logprobs is not None
-        for lo in range(0, len(logprobs), _POOL_BLOCK):  # small blocks: the conversions' copies stay small
-            self._add_rows(self._converted(logprobs[lo : lo + _POOL_BLOCK]))
-
-    def _converted(self, logprobs: np.ndarray) -> np.ndarray:
-        """Rows as increasing ``-log p``: the ``keep`` largest tokens, the rest dropped or lumped."""
-        x = -np.sort(-logprobs, axis=1)[:, : self.keep]
-        p = np.exp(x)
-        if self.tail == "lump":
-            rest = np.clip(1.0 - p.sum(axis=1, keepdims=True), 0.0, 1.0)
-            p = np.concatenate([p, np.where(rest > 1e-12, rest, 0.0)], axis=1)
-        return _rows_from_probs(p)
-
-    def _add_rows(self, rows: np.ndarray) -> None:
-        """Every row while the pool has room, in order; then Algorithm R."""
-        if self._buf is None:
-            # np.empty commits memory only as rows are written: a small input costs its own size
-            self._buf = np.empty((self.max_rows, rows.shape[1]))
-        if rows.shape[1] > self._buf.shape[1]:
-            filled = min(self._seen, self.max_rows)
-            wider = np.empty((self.max_rows, rows.shape[1]))
-            wider[:filled, : self._buf.shape[1]] = self._buf[:filled]
-            wider[:filled, self._buf.shape[1] :] = np.inf
-            self._buf = wider
-        room = self.max_rows - self._seen
-        if room > 0:
-            k = min(room, len(rows))
-            self._put(np.arange(self._seen, self._seen + k), rows[:k])
-            self._seen += k
-            rows = rows[k:]
-            if not len(rows):
-                return
-        self._sample(rows)
-
-    def _put(self, slots: np.ndarray, rows: np.ndarray) -> None:
-        assert self._buf is not None
-        w = rows.shape[1]
-        self._buf[slots, :w] = rows
-        self._buf[slots, w:] = np.inf
-
-    def _sample(self, rows: np.ndarray) -> None:
-        """Algorithm R on a block: row i (0-based over all rows) replaces slot j ~ U{0..i} when j < max_rows."""
-        index = self._seen + np.arange(len(rows))
-        self._seen += len(rows)
-        slot = self._rng.integers(0, index + 1)
-        hit = np.flatnonzero(slot < self.max_rows)
-        if not hit.size:
-            return
-        # within the block a later row wins a slot, as it would one row at a time
-        _, last = np.unique(slot[hit][::-1], return_index=True)
-        take = hit[::-1][last]
-        self._put(slot[take], rows[take])
-
-    def finish(self, n_files: int) -> Distribution:
-        """Return the pool as a :class:`Distribution`.
-
-        Parameters
-        ----------
-        n_files
-            Files the rows came from (for the name).
-
-        Returns
-        -------
-        Distribution
-            ``neglogp`` rows, increasing, ``inf``-padded.
-
-        """
-        if self._buf is None or self._seen == 0:
-            raise InputError("the pool has no rows")
-        rows = self._buf[: min(self._seen, self.max_rows)]
-        if not np.all(np.isfinite(rows[:, 0])):
-            raise InputError("a pool row has no token with positive probability")
-        note = f"tail {'dropped (lower estimate)' if self.tail == 'drop' else 'lumped into one token (upper estimate)'}"
-        if self._seen > len(rows):
-            note += f"; a uniform sample of {len(rows)} of the {self._seen} rows read (memory bound, --pool-rows)"
-        return Distribution(f"pool of {len(rows)} rows from {n_files} file(s)", neglogp=rows, note=note)
 
 
 def default_at(pmax: int) -> np.ndarray:
