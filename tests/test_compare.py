@@ -200,6 +200,14 @@ def test_the_ceiling_comes_from_the_dumps_continuations(tmp_path):
     assert d["ceiling"]["positions"] == "all"
     assert comp.summary_lines()[0].startswith("m.csv: X = 1.00 at P = 8 is ")
     assert "ceiling at P (grafted)" in comp.markdown()
+    # the dump's rows list 64 tokens: at P = 8 the low end is the full rows' value, so the answer gives one number,
+    # the tails-dropped mean with its own interval (the lumped end is an artefact of the truncation there)
+    assert comp.truncation["exact_up_to"] >= 8
+    line = next(x for x in comp.answer_lines(8) if x.startswith("ceiling at P = 8:"))
+    c = comp.ceiling
+    assert line.startswith(f"ceiling at P = 8: {c.lower.mean[7]:.2f} accepted tokens per call (95% CI ")
+    assert f"95% CI {c.lower.ci_low[7]:.2f}..{c.lower.ci_high[7]:.2f}" in line
+    assert "m.csv " + f"{100 / c.lower.mean[7]:.0f}% of it" in line
     # an array file has no continuations: no ceiling, the rest unchanged
     np.save(tmp_path / "rows.npy", np.log(np.full((40, 4), 0.25)))
     assert compare([str(tmp_path / "rows.npy")], measured, replicates=4, n_boot=20).ceiling is None

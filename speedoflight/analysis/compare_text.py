@@ -12,6 +12,7 @@ __all__ = [
     "RANGE_WORDS",
     "UNMEASURED_P",
     "answer_lines",
+    "exact_words",
     "measured_markdown",
     "summary_lines",
     "terminal_lines",
@@ -20,6 +21,27 @@ __all__ = [
 
 #: What a range a..b of the ceiling is, said where the first one is printed (a 95% CI says its name each time).
 RANGE_WORDS = "a..b: from the verifier's top-k tails dropped to the tails lumped into one token"
+
+
+def exact_words(k: int) -> str:
+    """Return why the ceiling is one number at P <= ``k``: its rows keep their top ``k`` tokens at least.
+
+    Parameters
+    ----------
+    k
+        The fewest tokens a row keeps (``truncation.exact_up_to``).
+
+    Returns
+    -------
+    str
+        The sentence, said on first use.
+
+    """
+    return (
+        f"one number: every row keeps at least its top {k} tokens, and a best tree of P <= {k} nodes never uses a "
+        "token ranked below P in its row, so the truncation costs nothing here (docs/theory.md section 3.6)"
+    )
+
 
 #: Tree sizes the answer shows the ceiling at when nothing is measured and no P is given.
 UNMEASURED_P = (4, 16, 64)
@@ -193,34 +215,53 @@ def answer_lines(comp: Any, tree_size: int | None = None) -> list[str]:
     if not ps:  # nothing measured and no P given: the ceiling at a few tree sizes serving stacks use
         ps = list(UNMEASURED_P)
     shown = ps if len(ps) <= 3 else [ps[0], ps[len(ps) // 2], ps[-1]]
-    explained = False
+    exact_to = int((getattr(comp, "truncation", None) or {}).get("exact_up_to") or 0)
+    explained = said_exact = False
     for p in shown:
         at = at_p(comp.ceiling, p)
-        words = "" if explained else f"; {RANGE_WORDS}"
+        exact = p <= exact_to  # tails dropped is the full rows' value here: the lumped end is only an artefact
+        if exact:
+            words = "" if said_exact else f"; {exact_words(exact_to)}"
+        else:
+            words = "" if explained else f"; {RANGE_WORDS}"
         if at is not None:
-            line = f"ceiling at P = {p}: {span(at[0], at[1])} accepted tokens per call ({ci(at[2], at[3])}{words})"
+            value = f"{at[0]:.2f}" if exact else span(at[0], at[1])
+            top = float(comp.ceiling.lower.ci_high[p - 1]) if exact else at[3]  # one number: its own interval
+            line = f"ceiling at P = {p}: {value} accepted tokens per call ({ci(at[2], top)}{words})"
             key = ("fraction_of_ceiling_upper", "fraction_of_ceiling")
         elif p in set(comp.optimum.P.tolist()):
             lo, hi, _ = comp.optimum_at(p)
-            line = f"ceiling at P = {p} (simulated, i.i.d. model): {span(lo, hi)} accepted tokens per call"
-            line += f" ({RANGE_WORDS})" if not explained else ""
+            value = f"{lo:.2f}" if exact else span(lo, hi)
+            line = f"ceiling at P = {p} (simulated, i.i.d. model): {value} accepted tokens per call"
+            line += f" ({words[2:]})" if words else ""
             key = ("fraction_of_optimum_upper", "fraction_of_optimum")
         else:
             continue
-        explained = True
-        fr = [f"{m.name} {_percent(d[key[0]], d[key[1]])}" for m, d in rows if m.P == p and key[0] in d]
+        if exact:
+            said_exact = True
+        else:
+            explained = True
+        fr = [
+            f"{m.name} {f'{100 * d[key[1]]:.0f}%' if exact else _percent(d[key[0]], d[key[1]])}"
+            for m, d in rows
+            if m.P == p and key[0] in d
+        ]
         out.append(line + ("; " + ", ".join(fr) + " of it" if fr else ""))
         if comp.kinds and at is not None and p == shown[0]:  # where prompts carry kinds: the ceiling per kind, once
             parts = []
             for k, v in comp.kinds.items():
                 mine = [
-                    f"{m.name} {_percent(d['fraction_of_its_kind_ceiling_upper'], d['fraction_of_its_kind_ceiling'])}"
+                    f"{m.name} "
+                    + (
+                        f"{100 * d['fraction_of_its_kind_ceiling']:.0f}%"
+                        if p <= exact_to
+                        else _percent(d["fraction_of_its_kind_ceiling_upper"], d["fraction_of_its_kind_ceiling"])
+                    )
                     for m, d in rows
                     if m.kind == k and m.P == p and "fraction_of_its_kind_ceiling" in d
                 ]
-                parts.append(
-                    f"{k} {span(v['lower'][p - 1], v['upper'][p - 1])}" + (f" ({', '.join(mine)})" if mine else "")
-                )
+                value = f"{v['lower'][p - 1]:.2f}" if p <= exact_to else span(v["lower"][p - 1], v["upper"][p - 1])
+                parts.append(f"{k} {value}" + (f" ({', '.join(mine)})" if mine else ""))
             out.append(f"  by kind of text at P = {p}: " + ", ".join(parts))
     out += [f"warning: {w}" for w in comp.warnings]
     return out
