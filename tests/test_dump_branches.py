@@ -16,6 +16,7 @@ from .helpers import assert_user_error
 from .tinylm import save_tiny, tiny_llama
 
 MAX_NEW = 12
+pytestmark = pytest.mark.e2e  # whole dump commands on a model: out of the fast tier
 
 
 @pytest.fixture(scope="module")
