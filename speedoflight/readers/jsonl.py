@@ -13,6 +13,7 @@ the smallest probability among the entries with rank <= k.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterator
@@ -84,6 +85,25 @@ def _model(obj: Any) -> str:
     return m if isinstance(m, str) else ""
 
 
+@contextlib.contextmanager
+def _records(path: str) -> Iterator[Iterator[tuple[int, Any]]]:
+    """Open a JSONL file; yield its lines parsed, with their numbers (blank lines skipped, bad JSON one line)."""
+
+    def lines(fh: Any) -> Iterator[tuple[int, Any]]:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json_loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"{path}: line {lineno} is not valid JSON ({exc.msg}); is the file truncated?"
+                ) from None
+
+    with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
+        yield lines(fh)
+
+
 def describe(path: str) -> LogInfo:
     """Return the layout of an API log and what it records about the server, or raise InputError.
 
@@ -101,14 +121,8 @@ def describe(path: str) -> LogInfo:
 
     """
     header: dict[str, Any] = {}
-    with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json_loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
+    with _records(path) as records:
+        for lineno, obj in records:
             if is_header(obj):
                 header = header or obj
                 continue
@@ -252,14 +266,8 @@ def log_branches(path: str, seq: np.ndarray, prompt: np.ndarray, next_token: np.
     groups: dict[str, int] = {}
     line_prompt = 0
     found: list[tuple[int, list[int], list[list[ParsedRow]], int]] = []
-    with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json_loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
+    with _records(path) as records:
+        for lineno, obj in records:
             if is_header(obj):
                 continue
             if not is_branch(obj):
@@ -427,16 +435,8 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
             next_token=np.array([code(r[4]) for r in buf], dtype=np.int64) if with_ids else None,
         )
 
-    with open_input(path, "r", encoding="utf-8-sig", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json_loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"{path}: line {lineno} is not valid JSON ({exc.msg}); is the file truncated?"
-                ) from None
+    with _records(path) as records:
+        for lineno, obj in records:
             if is_header(obj) or is_branch(obj):  # a branch's rows are not the sampled text (log_branches)
                 continue
             try:
