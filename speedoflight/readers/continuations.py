@@ -127,14 +127,42 @@ def _read(path: str) -> dict[str, Any]:
             "tokens); re-dump with this version's `speedoflight dump --samples-per-prompt N`"
         )
     arrays: dict[str, Any] = dict(read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ())))
+    check_topk(arrays["topk_logprobs"], meta.get("vocab_size"), path)
     arrays["_temperature"] = np.array(float(meta.get("temperature", 1.0)))
     arrays["_prompt_kinds"] = meta.get("prompt_kinds")
     return arrays
 
 
+def check_topk(lp: np.ndarray, vocab_size: int | None, path: str) -> None:
+    """Refuse top-k log-probabilities no distribution gives, by the check every reader of rows runs.
+
+    Parameters
+    ----------
+    lp
+        ``[n, k]`` top-k log-probabilities as stored (``-inf`` padding).
+    vocab_size
+        The vocabulary's size; None (an API log that does not say) checks against the largest a dump may declare.
+    path
+        The file, for the message.
+
+    """
+    from ..kernels.rowmoments import check_rows
+    from .dumpfile import MAX_VOCAB
+
+    vocab = vocab_size if isinstance(vocab_size, int) and vocab_size > 0 else MAX_VOCAB
+    check_rows(lp, "logprobs", vocab_size=vocab, where=path)
+
+
 def _rows(lp: np.ndarray, ids: np.ndarray, nxt: np.ndarray, nxt_s: np.ndarray, tail: str, path: str) -> tuple:
     """Rows sorted by -log p with ids; the sampled token added where it is not listed; the tail lumped or not."""
     n, k = lp.shape
+    neg_s = np.flatnonzero(nxt_s < 0)  # NaN: unknown
+    if neg_s.size:
+        r = int(neg_s[0])
+        raise InputError(
+            f"{path}: row {r} gives the sampled token a surprisal of {nxt_s[r]:g}, a log-probability above 0; the "
+            "file is damaged, re-dump it"
+        )
     ids = ids.astype(np.int64)
     srt = np.sort(ids, axis=1)
     dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))

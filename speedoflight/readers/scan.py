@@ -5,7 +5,9 @@ and the sampled trajectories of the same dump reads it once: :func:`scan`
 opens nothing itself, iterates each source's chunks once, converts a chunk
 to float64 log-probabilities at most once (for the consumers that ask for
 them, see :func:`chunk_logprobs`), and hands each chunk to every consumer in
-turn. A consumer is any object with ``wants_logprobs``, ``begin(i, source)``
+turn. Every chunk is validated once (:func:`~speedoflight.kernels.rowmoments.check_rows`, the estimator's
+check): by the first consumer where it sets ``checks_rows`` (the estimator checks as it computes), else here. A
+consumer is any object with ``wants_logprobs``, ``begin(i, source)``
 (checks before the first chunk of source i) and ``add(i, source, chunk,
 logprobs, full)``; one that sets ``wants_ids`` gets chunks with token ids.
 
@@ -30,6 +32,7 @@ __all__ = [
     "ModelNameScan",
     "RowConsumer",
     "ShardConsumer",
+    "check_chunk",
     "check_pool_source",
     "chunk_logprobs",
     "mergeable",
@@ -222,6 +225,23 @@ def check_pool_source(src: Source, temperature: float) -> bool:
     return full
 
 
+def check_chunk(src: Source, chunk: RowChunk) -> None:
+    """Refuse a chunk whose rows no distribution gives (:func:`~speedoflight.kernels.rowmoments.check_rows`).
+
+    Parameters
+    ----------
+    src
+        The chunk's source (its kind and vocabulary).
+    chunk
+        Rows as stored.
+
+    """
+    from ..kernels.rowmoments import check_rows
+
+    kw = {"vocab_size": src.vocab_size, "caps": chunk.caps, "where": src.path}
+    check_rows(chunk.values, src.kind, row_offset=chunk.start, **kw)
+
+
 def chunk_logprobs(src: Source, chunk: RowChunk, temperature: float, full: bool) -> np.ndarray:
     """Return a chunk's rows as float64 log-probabilities.
 
@@ -290,6 +310,7 @@ def scan(
     from tqdm import tqdm
 
     want_lp = any(c.wants_logprobs for c in consumers)
+    checked = bool(consumers) and getattr(consumers[0], "checks_rows", False)  # the first sees each chunk first
     want_ids = any(getattr(c, "wants_ids", False) for c in consumers)
     total = sum(s.n_rows or 0 for s in sources) or None
     n = 0
@@ -299,6 +320,8 @@ def scan(
                 c.begin(i, src)
             full = check_pool_source(src, temperature) if want_lp else False
             for chunk in src.chunks(chunk_bytes, with_ids=want_ids):
+                if not checked:
+                    check_chunk(src, chunk)
                 lp = None  # converted once, when the first consumer that wants it comes (earlier ones check first)
                 for c in consumers:
                     if c.wants_logprobs and lp is None:

@@ -296,6 +296,8 @@ class MomentsScan:
     """
 
     wants_logprobs = False
+    #: :func:`row_moments` validates every chunk it is given (the scan then need not).
+    checks_rows = True
 
     def __init__(self, sources: list[Source], *, temperature: float = 1.0, per_row: bool = False) -> None:
         kinds = {s.kind for s in sources}
