@@ -80,3 +80,61 @@ def test_an_api_log_with_a_log_probability_above_0_is_refused():
         check_topk(bad, None, "log.jsonl")
     with pytest.raises(InputError, match=r"row 0 has top-k probabilities summing above 1"):
         check_topk(np.log(np.array([[0.7, 0.6, 0.1]])), None, "log.jsonl")
+
+
+def _shards(tmp_path, n):
+    """n copies of one small dump (two sequences of 64 rows): a fleet's shards, as many files as asked."""
+    import shutil
+
+    one = _dump(tmp_path, "shard-0.npz")
+    with np.load(one) as z:
+        keep = np.flatnonzero(np.asarray(z["seq"]) < 2)
+    folder = tmp_path / "fleet"
+    folder.mkdir()
+    first = _dump(folder, "shard-000000.npz", **{k: (lambda a: a[keep]) for k in _ROW_ARRAYS})
+    for i in range(1, n):
+        shutil.copyfile(first, folder / f"shard-{i:06d}.npz")
+    return first, str(folder / "*.npz")
+
+
+_ROW_ARRAYS = ("topk_ids", "topk_logprobs", "entropy", "m2", "seq", "pos", "next_token", "next_surprisal")
+
+
+def _under_fd_limit(limit, *argv):
+    """Run the CLI in a child whose descriptor limit is ``limit``; return (exit status, stdout, stderr)."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    cmd = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "speedoflight", *argv])
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    p = subprocess.run(["bash", "-c", f"ulimit -n {limit}; exec {cmd}"], capture_output=True, text=True, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def _fleet_case(tmp_path, n, limit):
+    """n identical shards, more than the descriptor limit: one at a time, they give the one shard's mu and mu2."""
+    first, pattern = _shards(tmp_path, n)
+    code, out, err = _under_fd_limit(limit, "estimate", pattern, "--json", "--quiet", "--bootstrap", "10")
+    assert code == 0, err[-2000:]
+    many = json.loads(out)
+    code, out, err = _under_fd_limit(limit, "estimate", first, "--json", "--quiet", "--bootstrap", "10")
+    one = json.loads(out)
+    assert many["n_rows"] == n * one["n_rows"]
+    assert len(many["sources"]) == n
+    # the same rows n times: the same ratio of sums (up to the order of the float additions)
+    assert many["mu"] == pytest.approx(one["mu"], rel=1e-9)
+    assert many["mu2"] == pytest.approx(one["mu2"], rel=1e-9)
+    code, out, err = _under_fd_limit(limit, "bound", "--from", pattern, "--json", "--quiet")
+    assert code == 0, err[-2000:]
+
+
+def test_more_shards_than_descriptors_are_read_one_at_a_time(tmp_path):
+    """Issue 32: every source was opened before reading, so shards past `ulimit -n` failed (Too many open files)."""
+    _fleet_case(tmp_path, 120, 64)
+
+
+@pytest.mark.e2e
+def test_two_thousand_shards_under_ulimit_256(tmp_path):
+    _fleet_case(tmp_path, 2000, 256)

@@ -19,7 +19,7 @@ never rows. The driver adds the parts in file order (``merge(i, part)``), so the
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -134,7 +134,7 @@ def mergeable(consumer: Any) -> bool:
 
 def scan_shards(
     client: Any,
-    sources: Sequence[Source],
+    sources: Sequence[Any],
     consumers: Sequence[Any],
     *,
     open_kw: dict[str, Any],
@@ -149,7 +149,7 @@ def scan_shards(
     client
         A dask client (:func:`speedoflight._util.dist.connect`).
     sources
-        The opened sources, in order (each worker reopens its own by path).
+        The sources (opened, their facts, or paths), in order: each worker opens its own by path.
     consumers
         :class:`ShardConsumer` objects; each receives every file's part, in order.
     open_kw
@@ -164,7 +164,7 @@ def scan_shards(
     from .._util.dist import run_tasks
 
     blanks = [c.blank() for c in consumers]
-    calls = [(s.path, open_kw, blanks, temperature, chunk_bytes) for s in sources]
+    calls = [(getattr(s, "path", s), open_kw, blanks, temperature, chunk_bytes) for s in sources]
     for i, parts in enumerate(run_tasks(client, shard_parts, calls, progress=progress)):
         for c, part in zip(consumers, parts, strict=True):
             c.merge(i, part)
@@ -238,8 +238,9 @@ def check_chunk(src: Source, chunk: RowChunk) -> None:
     """
     from ..kernels.rowmoments import check_rows
 
-    kw = {"vocab_size": src.vocab_size, "caps": chunk.caps, "where": src.path}
-    check_rows(chunk.values, src.kind, row_offset=chunk.start, **kw)
+    check_rows(
+        chunk.values, src.kind, vocab_size=src.vocab_size, caps=chunk.caps, where=src.path, row_offset=chunk.start
+    )
 
 
 def chunk_logprobs(src: Source, chunk: RowChunk, temperature: float, full: bool) -> np.ndarray:
@@ -279,7 +280,7 @@ def chunk_logprobs(src: Source, chunk: RowChunk, temperature: float, full: bool)
 
 
 def scan(
-    sources: Sequence[Source],
+    sources: Iterable[Source],
     consumers: Sequence[Any],
     *,
     temperature: float = 1.0,
@@ -291,7 +292,8 @@ def scan(
     Parameters
     ----------
     sources
-        Opened sources, in order.
+        Opened sources, in order, or a :class:`~speedoflight.readers.sources.Sources` that opens each in its turn
+        and closes it after its rows.
     consumers
         :class:`RowConsumer` objects, called in this order for each chunk.
     temperature
@@ -312,7 +314,8 @@ def scan(
     want_lp = any(c.wants_logprobs for c in consumers)
     checked = bool(consumers) and getattr(consumers[0], "checks_rows", False)  # the first sees each chunk first
     want_ids = any(getattr(c, "wants_ids", False) for c in consumers)
-    total = sum(s.n_rows or 0 for s in sources) or None
+    # files opened one at a time (readers.sources.Sources) say their rows only when opened
+    total = sum(s.n_rows or 0 for s in sources) or None if isinstance(sources, list | tuple) else None
     n = 0
     with tqdm(total=total, unit="row", disable=not progress, file=sys.stderr, leave=False) as bar:
         for i, src in enumerate(sources):
