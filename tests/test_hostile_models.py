@@ -116,6 +116,9 @@ def test_prompt_and_new_tokens_past_the_context_are_refused(tmp_path, capsys):
     argv = _dump(folder, str(path), tmp_path, "--max-new-tokens", "12")
     assert_user_error(capsys, argv, "context of 16", "lower --max-new-tokens to 10")
     assert not (tmp_path / "o.npz").exists()
+    out = str(tmp_path / "m.jsonl")
+    argv = ["measure", "--model", folder, "--prompts", str(path), "--drafters", "ngram", "--out", out, "--quiet"]
+    assert_user_error(capsys, [*argv, "--tokens", "12"], "context of 16", "lower --tokens to 10")
 
 
 def test_oracle_pmax_past_the_context_or_the_memory_is_refused(tmp_path, capsys):
