@@ -102,12 +102,14 @@ def test_a_config_vocabulary_of_1e10_is_one_line(good, prompts, tmp_path, capsys
 def test_a_tokenizer_larger_than_the_vocabulary_is_refused(prompts, tmp_path, capsys):
     """5 characters, 3 embeddings: ids 3 and 4 would index past the embedding (an IndexError deep in torch)."""
     folder = _llama(tmp_path / "small", vocab=3)
+    capsys.readouterr()  # transformers' saving bar
     assert_user_error(capsys, _dump(folder, prompts, tmp_path), "tokenizer has 5 tokens", "embeds 3")
 
 
 def test_prompt_and_new_tokens_past_the_context_are_refused(tmp_path, capsys):
     """A RoPE model runs on past its context, silently wrong: 16 + 8 positions in a context of 16 is refused."""
     folder = _llama(tmp_path / "short", context=16)
+    capsys.readouterr()  # transformers' saving bar
     path = tmp_path / "p.txt"
     path.write_text("abc\n" + "abcd" * 4 + "\n")
     argv = _dump(folder, str(path), tmp_path, "--max-new-tokens", "8")
@@ -123,11 +125,13 @@ def test_prompt_and_new_tokens_past_the_context_are_refused(tmp_path, capsys):
 
 def test_oracle_pmax_past_the_context_or_the_memory_is_refused(tmp_path, capsys):
     folder = _llama(tmp_path / "long", context=10**9)
+    capsys.readouterr()  # transformers' saving bar
     path = tmp_path / "p.txt"
     path.write_text("abcabc\n")
     argv = ["oracle", "--model", folder, "--prompts", str(path), "--quiet", "--pmax"]
     assert_user_error(capsys, [*argv, str(10**7)], "--pmax 10000000", "GiB", "lower --pmax")
     short = _llama(tmp_path / "short", context=16)
+    capsys.readouterr()  # transformers' saving bar
     argv[2] = short
     assert_user_error(capsys, [*argv, "12"], "prefix 0 has 6 tokens", "context of 16", "lower --pmax to 10")
 
