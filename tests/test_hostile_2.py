@@ -179,7 +179,18 @@ def test_sigterm_and_sighup_clean_up_like_ctrl_c(tmp_path, sig):
         text=True,
     )
     try:
-        time.sleep(6.0)  # inside the work, after the temporary folder may exist
+        # send it once the command handles it (its mask of caught signals, /proc/PID/status SigCgt), then a little
+        # later, inside the work: a loaded machine may take longer than any fixed wait to start Python
+        bit = 1 << (getattr(signal, sig) - 1)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            with open(f"/proc/{proc.pid}/status", encoding="ascii") as fh:
+                status = fh.read()
+            caught = int(next(x for x in status.splitlines() if x.startswith("SigCgt:")).split()[1], 16)
+            if caught & bit:
+                break
+            time.sleep(0.05)
+        time.sleep(3.0)
         proc.send_signal(getattr(signal, sig))
         _, err = proc.communicate(timeout=120)
     finally:

@@ -69,10 +69,15 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+#: Files the table lists one by one; past it, the first half of that and a count (a fleet's shards are many).
+_LISTED = 20
+
+
 def _print_table(m: Any, sources: list[Any]) -> None:
     seqs = f", {m.n_sequences} sequences" if m.n_sequences is not None else ""
     print(f"speedoflight estimate: {m.n_rows} rows{seqs}, {len(sources)} file(s), temperature {m.temperature:g}")
-    for s in sources:
+    shown = sources if len(sources) <= _LISTED else sources[: _LISTED // 2]
+    for s in shown:
         how = {
             "given": "given by --kind",
             "format": "fixed by the format",
@@ -81,6 +86,8 @@ def _print_table(m: Any, sources: list[Any]) -> None:
         }[s.kind_how]
         top = f", top-{s.width} of {s.vocab_size}" if s.truncated else ""
         print(f"  {s.path}: {s.format}, {s.kind} ({how}){top}")
+    if len(shown) < len(sources):
+        print(f"  ... and {len(sources) - len(shown):,} more files of one verifier (every file: --json)")
     level = f"{100 * m.confidence:g}% CI"
     print()
     print(f"  {'':28s}{'value':>10s}{'se':>10s}   {level}")

@@ -25,7 +25,7 @@ from .._config import MIN_TEMPERATURE, MISSING_LOGPROB, sum_tolerance
 from ..errors import InputError
 from . import moments as K
 
-__all__ = ["row_moments"]
+__all__ = ["check_rows", "row_moments"]
 
 _KIND_CODE = {"logits": K.KIND_LOGITS, "logprobs": K.KIND_LOGPROBS, "probs": K.KIND_PROBS}
 _STATUS_TEXT = {
@@ -177,6 +177,44 @@ def row_moments(
     if greedy:
         out[:] = 0.0
     return out
+
+
+def check_rows(
+    values: np.ndarray,
+    kind: str,
+    *,
+    vocab_size: int | None = None,
+    caps: np.ndarray | None = None,
+    where: str = "input",
+    row_offset: int = 0,
+) -> None:
+    """Refuse rows that no distribution gives: the one validation of rows, shared by every reader of them.
+
+    It is :func:`row_moments`'s own check (NaN, +inf, a log-probability above 0, a probability outside [0, 1], a
+    row with no mass, sums that are not 1 or exceed it, a tail that cannot fit), run on the values as stored:
+    ``estimate`` runs it as it computes the moments; :func:`speedoflight.readers.scan.scan` runs it for passes
+    without the estimator, and the grafted tree's readers (``optimum``, ``oracle``) for the rows they read whole.
+
+    Parameters
+    ----------
+    values
+        ``[n, w]`` rows as stored.
+    kind
+        ``"logits"``, ``"logprobs"`` or ``"probs"``.
+    vocab_size
+        The vocabulary's size; rows narrower than it are top-k rows.
+    caps
+        Optional ``[n]`` bound on an unlisted token's probability.
+    where, row_offset
+        The file and the index of the first row, for the message.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the first bad row and what is wrong with it.
+
+    """
+    row_moments(values, kind, vocab_size=vocab_size, caps=caps, where=where, row_offset=row_offset)
 
 
 def _raise_on_status(status: np.ndarray, where: str, row_offset: int, tol: float) -> None:

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..readers.dumpfile import write_dump
 from ._hf import cache_kwargs, logits_to_keep_kwargs, returned_cache
 from .branches import branch_meta, check_branches, sample_branches
+from .budget import check_context, check_memory
 from .loading import (  # noqa: F401
     _GEMMA_PACKAGES,
     _INSTALL_HINT,
@@ -377,8 +378,18 @@ def run_dump(
     chosen = choose_prompts(every, per_kind)[:limit]
     torch = _import_torch()
     lm = load_model(model, progress=progress, device=dev, dtype=dt)
+    # every row is kept until the dump is written (twice while its parts are joined): refuse what cannot fit now
+    rows = len(chosen) * samples_per_prompt * max_new_tokens
+    width = min(top_k, int(lm.description["vocab_size"]))
+    check_memory(
+        2 * rows * (8 * width + 56),
+        f"{len(chosen)} prompts x --samples-per-prompt {samples_per_prompt} x --max-new-tokens {max_new_tokens} "
+        f"({rows:,} rows of top-{width})",
+        "lower --samples-per-prompt, --max-new-tokens or --top-k, or dump fewer prompts at a time (--limit)",
+    )
     layers = resolve_layers(early_exit, lm.model) if early_exit else None
     encoded = dict(zip(chosen, encode_prompts(lm.tokenizer, [every[i][0] for i in chosen], chat_template), strict=True))
+    check_context(lm.model, [len(encoded[i]) for i in chosen], max_new_tokens, "--max-new-tokens", labels=chosen)
     longest = max(len(ids) for ids in encoded.values()) + max_new_tokens
     size = batch_size or _default_batch_size(lm, longest, len(layers or []))
     torch.manual_seed(seed)

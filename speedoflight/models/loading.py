@@ -347,7 +347,8 @@ def _load_model(name: str, progress: bool, device: str, dtype: str) -> LoadedMod
         folder = Path(name)
         if not folder.is_dir():
             raise InputError(f"--model {name}: not one of {', '.join(PACKAGED)} and not a local model folder")
-        kwargs = {"local_files_only": True}
+        check_folder(folder, name)
+        kwargs = {"local_files_only": True, "use_safetensors": True}
         desc = {"name": folder.name, "source": str(folder)}  # as typed: no absolute path of this machine
     # transformers' GGUF conversion shows a bare tqdm bar on stderr; hide it when quiet
     sink = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
@@ -355,9 +356,16 @@ def _load_model(name: str, progress: bool, device: str, dtype: str) -> LoadedMod
         with sink:
             tok = AutoTokenizer.from_pretrained(folder, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(folder, **dtype_kwargs(getattr(torch, dtype)), **kwargs)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--model {name}: transformers could not load it ({str(exc).splitlines()[0]})") from None
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, MemoryError, OverflowError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"--model {name}: transformers could not load it ({first})") from None
+    except Exception as exc:  # safetensors' own SafetensorError, tokenizers' Exception: one line, whatever the cause
+        if not type(exc).__module__.startswith(("safetensors", "tokenizers", "transformers", "huggingface_hub")):
+            raise
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"--model {name}: transformers could not load it ({first})") from None
     model.eval()
+    check_tokenizer(tok, model, name)
     if device != "cpu":
         try:
             model.to(torch.device(device))
@@ -365,6 +373,128 @@ def _load_model(name: str, progress: bool, device: str, dtype: str) -> LoadedMod
             raise InputError(f"--model {name}: its {dtype} weights do not fit in the {device} GPU's memory") from None
     desc["vocab_size"] = int(model.config.vocab_size)
     return LoadedModel(model=model, tokenizer=tok, name=desc["name"], description=desc, device=device, dtype=dtype)
+
+
+#: Weights files that are pickles: loading one unpickles it, which can run code.
+_PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
+#: The largest vocabulary a model's configuration may give (the largest models' are about 256k tokens).
+MAX_MODEL_VOCAB = 1 << 24
+
+
+def check_folder(folder: Path, name: str) -> None:
+    """Refuse a local model folder that cannot load cleanly, before transformers reads it, in one line.
+
+    Its weights must be safetensors (pickle files are refused: unpickling can run code), each whole (the header's
+    offsets within the file), and its ``config.json`` a JSON object whose ``vocab_size`` is a whole number from 1 to
+    :data:`MAX_MODEL_VOCAB`.
+
+    Parameters
+    ----------
+    folder
+        The model folder.
+    name
+        ``--model`` as given, for the messages.
+
+    Raises
+    ------
+    InputError
+        Naming the file and what is wrong with it.
+
+    """
+    import json
+
+    shards = sorted(folder.glob("*.safetensors"))
+    if not shards:
+        pickles = sorted(p.name for pattern in _PICKLE_WEIGHTS for p in folder.glob(pattern))
+        if pickles:
+            raise InputError(
+                f"--model {name}: its weights are pickle files ({', '.join(pickles[:3])}), which this tool refuses "
+                "to load (unpickling a file can run code); convert them to safetensors (model.safetensors) where "
+                "you trust them, or use a folder that has safetensors weights"
+            )
+    for shard in shards:
+        _check_safetensors(shard, name)
+    cfg_path = folder / "config.json"
+    if cfg_path.is_file():
+        try:
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"--model {name}: config.json is not valid JSON ({exc}); repair or replace it") from None
+        if not isinstance(cfg, dict):
+            raise InputError(f"--model {name}: config.json is not a JSON object; repair or replace it")
+        for sub in (cfg, cfg.get("text_config")):
+            v = sub.get("vocab_size") if isinstance(sub, dict) else None
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MODEL_VOCAB:
+                shown = f"{v:.3g}" if isinstance(v, int | float) and not isinstance(v, bool) else repr(v)[:40]
+                raise InputError(
+                    f"--model {name}: config.json gives vocab_size {shown}, not a whole number from 1 to "
+                    f"{MAX_MODEL_VOCAB:,}; the configuration is damaged, repair it"
+                )
+
+
+def _check_safetensors(path: Path, name: str) -> None:
+    """Refuse a safetensors file whose header is damaged or whose tensors run past its end (a truncated copy)."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    bad = f"--model {name}: {path.name} is truncated or damaged"
+    fix = "copy or save the model again"
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise InputError(f"{bad} ({size} bytes, shorter than its header); {fix}")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8 or n > 100 * 2**20:
+            raise InputError(f"{bad} (its header says {n:,} bytes, the file holds {size - 8:,}); {fix}")
+        try:
+            header = json.loads(fh.read(n))
+        except (UnicodeDecodeError, ValueError):
+            raise InputError(f"{bad} (its header is not JSON); {fix}") from None
+    if not isinstance(header, dict):
+        raise InputError(f"{bad} (its header is not a JSON object); {fix}")
+    end = 0
+    for key, t in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = t.get("data_offsets") if isinstance(t, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise InputError(f"{bad} (tensor {key!r} has no valid data_offsets); {fix}")
+        end = max(end, offsets[1])
+    if 8 + n + end > size:
+        raise InputError(f"{bad}: its tensors need {8 + n + end:,} bytes and the file holds {size:,}; {fix}")
+
+
+def check_tokenizer(tok: Any, model: Any, name: str) -> None:
+    """Refuse a tokenizer that gives ids the model has no embedding for (larger than the model's vocabulary).
+
+    Parameters
+    ----------
+    tok
+        The loaded tokenizer.
+    model
+        The loaded model.
+    name
+        ``--model`` as given, for the message.
+
+    Raises
+    ------
+    InputError
+        When ``len(tok)`` exceeds the model's embedding rows.
+
+    """
+    try:
+        rows = int(model.get_input_embeddings().weight.shape[0])
+    except (AttributeError, TypeError, IndexError):
+        rows = int(getattr(model.config, "vocab_size", 0) or 0)
+    n = len(tok)
+    if rows and n > rows:
+        raise InputError(
+            f"--model {name}: its tokenizer has {n:,} tokens but the model embeds {rows:,}: ids from {rows:,} on "
+            "have no embedding; give the tokenizer that belongs to the model"
+        )
 
 
 def _out_of_memory() -> tuple[type[BaseException], ...]:

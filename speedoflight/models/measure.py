@@ -499,6 +499,10 @@ def run_measure(
     lm = load_model(model, progress=progress)
     specs = parse_drafters(drafters, len(lm.model.model.layers))
     chosen = choose_prompts(items, per_kind)[:limit]
+    from .budget import check_context
+
+    lengths = [len(lm.tokenizer(items[i][0]).input_ids) for i in chosen]
+    check_context(lm.model, lengths, tokens, "--tokens", labels=chosen)  # before any forward
     run = MeasureRun()
     started = time.time()
     jobs = [(i, j) for i in chosen for j in range(samples_per_prompt)]

@@ -343,6 +343,21 @@ def prefixes_from_dump(
     return out, prompts, seqs, poss
 
 
+def _check_budget(model: Any, prefixes: list[list[int]], pmax: int, batch_size: int) -> None:
+    """Refuse a search that runs past the model's context or cannot fit in memory, before any forward pass.
+
+    A tree of P nodes may be a chain of P tokens after its prefix; a batch of B prefixes holds, per prefix, the
+    ancestor mask of its nodes (at least P x P booleans) and their keys and values (P tokens' worth), and the
+    result holds P floats and depths per prefix.
+    """
+    from .budget import check_context, check_memory, kv_bytes_per_token
+
+    check_context(model, [len(p) for p in prefixes], pmax, "--pmax", what="prefix")
+    b = min(max(1, batch_size), len(prefixes))
+    need = b * (pmax * pmax + pmax * kv_bytes_per_token(model)) + len(prefixes) * pmax * 12
+    check_memory(need, f"--pmax {pmax} (batches of {b} prefixes)", "lower --pmax or --batch-size")
+
+
 def run_oracle(
     *,
     model: str,
@@ -418,6 +433,7 @@ def run_oracle(
         prompt_index = chosen[:limit]
         prefixes = [lm.tokenizer(items[i][0]).input_ids for i in prompt_index]
         seqs, poss = list(prompt_index), [0] * len(prompt_index)
+    _check_budget(lm.model, prefixes, pmax, batch_size)
     kinds = [items[i][1] for i in prompt_index]
     res = oracle(
         lm.model,

@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
 from ..readers.prompts import choose_prompts, read_prompts
 
-__all__ = ["choose_prompts", "encode_prompts", "read_prompts"]
+__all__ = ["TEMPLATE_SECONDS", "choose_prompts", "encode_prompts", "read_prompts"]
+
+#: Seconds a chat template may take to render one prompt (a template is code from the model's folder).
+TEMPLATE_SECONDS = 10.0
+
+
+class _TooSlow(Exception):
+    """A chat template ran past :data:`TEMPLATE_SECONDS`."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_TooSlow` in the block after ``seconds`` (a timer signal: main thread on Unix; else no limit)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum: int, _frame: Any) -> None:
+        raise _TooSlow
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def encode_prompts(tokenizer: Any, texts: list[str], chat_template: bool = False) -> list[list[int]]:
@@ -33,7 +63,8 @@ def encode_prompts(tokenizer: Any, texts: list[str], chat_template: bool = False
     Raises
     ------
     InputError
-        With ``chat_template`` when the tokenizer has no chat template or it fails on a prompt.
+        With ``chat_template`` when the tokenizer has no chat template, or it fails on a prompt or takes more than
+        :data:`TEMPLATE_SECONDS` to render one.
 
     """
     if not chat_template:
@@ -46,9 +77,15 @@ def encode_prompts(tokenizer: Any, texts: list[str], chat_template: bool = False
     out = []
     for i, text in enumerate(texts):
         try:
-            rendered = tokenizer.apply_chat_template(
-                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
-            )
+            with _time_limit(TEMPLATE_SECONDS):
+                rendered = tokenizer.apply_chat_template(
+                    [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
+                )
+        except _TooSlow:
+            raise InputError(
+                f"--chat-template: the tokenizer's chat template took more than {TEMPLATE_SECONDS:g} s on prompt {i}; "
+                "the template is damaged or hostile: fix it, or drop --chat-template"
+            ) from None
         except ImportError as exc:
             raise InputError(f"--chat-template needs jinja2 ({exc}): pip install jinja2") from None
         except Exception as exc:  # jinja2's TemplateError and whatever a template raises

@@ -129,6 +129,7 @@ def _read(path: str) -> dict[str, Any]:
             "tokens); re-dump with this version's `speedoflight dump --samples-per-prompt N`"
         )
     arrays: dict[str, Any] = dict(read_dump_arrays(path, NEEDED + (("prompt",) if "prompt" in names else ())))
+    check_topk(arrays["topk_logprobs"], meta.get("vocab_size"), path)
     if "branch_seq" in names:  # the branches' rows, of their own length
         arrays.update(read_dump_arrays(path, tuple(f"branch_{k}" for k in BRANCH_ARRAYS)))
     arrays["_temperature"] = np.array(float(meta.get("temperature", 1.0)))
@@ -136,9 +137,36 @@ def _read(path: str) -> dict[str, Any]:
     return arrays
 
 
+def check_topk(lp: np.ndarray, vocab_size: int | None, path: str) -> None:
+    """Refuse top-k log-probabilities no distribution gives, by the check every reader of rows runs.
+
+    Parameters
+    ----------
+    lp
+        ``[n, k]`` top-k log-probabilities as stored (``-inf`` padding).
+    vocab_size
+        The vocabulary's size; None (an API log that does not say) checks against the largest a dump may declare.
+    path
+        The file, for the message.
+
+    """
+    from ..kernels.rowmoments import check_rows
+    from .dumpfile import MAX_VOCAB
+
+    vocab = vocab_size if isinstance(vocab_size, int) and vocab_size > 0 else MAX_VOCAB
+    check_rows(lp, "logprobs", vocab_size=vocab, where=path)
+
+
 def _rows(lp: np.ndarray, ids: np.ndarray, nxt: np.ndarray, nxt_s: np.ndarray, tail: str, path: str) -> tuple:
     """Rows sorted by -log p with ids; the sampled token added where it is not listed; the tail lumped or not."""
     n, k = lp.shape
+    neg_s = np.flatnonzero(nxt_s < 0)  # NaN: unknown
+    if neg_s.size:
+        r = int(neg_s[0])
+        raise InputError(
+            f"{path}: row {r} gives the sampled token a surprisal of {nxt_s[r]:g}, a log-probability above 0; the "
+            "file is damaged, re-dump it"
+        )
     ids = ids.astype(np.int64)
     srt = np.sort(ids, axis=1)
     dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
@@ -302,6 +330,7 @@ def _with_branches(a: dict[str, Any], path: str) -> dict[str, Any]:
     n = len(par)
     if any(len(a[f"branch_{k}"]) != n for k in BRANCH_ARRAYS) or np.ndim(a["branch_topk_ids"]) != 2:
         raise InputError(f"{path}: the dump's branch arrays differ in length or shape; the file is damaged, re-dump")
+    check_topk(np.asarray(a["branch_topk_logprobs"]), None, path)  # the branches' rows, as every row is checked
     useq, first = np.unique(seq, return_index=True)
     at = np.minimum(np.searchsorted(useq, par), max(len(useq) - 1, 0))
     if n and (len(useq) == 0 or np.any(useq[at] != par)):

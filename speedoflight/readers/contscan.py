@@ -182,12 +182,14 @@ def api_log_parts(path: str) -> dict[str, Any]:
 
     """
     from . import _check_file, jsonl
+    from .continuations import check_topk
 
     _check_file(path)
     info = jsonl.describe(path)
     chunks = list(jsonl.jsonl_chunks(path, info.layout, with_ids=True))
     out: dict[str, Any] = {"_temperature": np.array(math.nan if info.temperature is None else info.temperature)}
     out.update(_joined(chunks))
+    check_topk(out["topk_logprobs"], info.vocab_size, path)
     if np.any(out["next_token"] < 0) or not np.all(np.isfinite(out["next_surprisal"])):
         raise InputError(_no_sampled(path))
     if jsonl.branches_in(info.header):

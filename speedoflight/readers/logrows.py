@@ -8,7 +8,7 @@ import numpy as np
 
 from .._config import DEFAULT_CHUNK_BYTES
 from . import open_source
-from .scan import check_pool_source, chunk_logprobs
+from .scan import check_chunk, check_pool_source, chunk_logprobs
 
 __all__ = ["logprob_rows"]
 
@@ -52,4 +52,5 @@ def logprob_rows(
             check.add(src)
             full = check_pool_source(src, temperature)
             for chunk in src.chunks(chunk_bytes):
+                check_chunk(src, chunk)
                 yield chunk_logprobs(src, chunk, temperature, full), full

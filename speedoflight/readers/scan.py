@@ -5,7 +5,9 @@ and the sampled trajectories of the same dump reads it once: :func:`scan`
 opens nothing itself, iterates each source's chunks once, converts a chunk
 to float64 log-probabilities at most once (for the consumers that ask for
 them, see :func:`chunk_logprobs`), and hands each chunk to every consumer in
-turn. A consumer is any object with ``wants_logprobs``, ``begin(i, source)``
+turn. Every chunk is validated once (:func:`~speedoflight.kernels.rowmoments.check_rows`, the estimator's
+check): by the first consumer where it sets ``checks_rows`` (the estimator checks as it computes), else here. A
+consumer is any object with ``wants_logprobs``, ``begin(i, source)``
 (checks before the first chunk of source i) and ``add(i, source, chunk,
 logprobs, full)``; one that sets ``wants_ids`` gets chunks with token ids.
 
@@ -17,7 +19,7 @@ never rows. The driver adds the parts in file order (``merge(i, part)``), so the
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +32,7 @@ __all__ = [
     "ModelNameScan",
     "RowConsumer",
     "ShardConsumer",
+    "check_chunk",
     "check_pool_source",
     "chunk_logprobs",
     "mergeable",
@@ -131,7 +134,7 @@ def mergeable(consumer: Any) -> bool:
 
 def scan_shards(
     client: Any,
-    sources: Sequence[Source],
+    sources: Sequence[Any],
     consumers: Sequence[Any],
     *,
     open_kw: dict[str, Any],
@@ -146,7 +149,7 @@ def scan_shards(
     client
         A dask client (:func:`speedoflight._util.dist.connect`).
     sources
-        The opened sources, in order (each worker reopens its own by path).
+        The sources (opened, their facts, or paths), in order: each worker opens its own by path.
     consumers
         :class:`ShardConsumer` objects; each receives every file's part, in order.
     open_kw
@@ -161,7 +164,7 @@ def scan_shards(
     from .._util.dist import run_tasks
 
     blanks = [c.blank() for c in consumers]
-    calls = [(s.path, open_kw, blanks, temperature, chunk_bytes) for s in sources]
+    calls = [(getattr(s, "path", s), open_kw, blanks, temperature, chunk_bytes) for s in sources]
     for i, parts in enumerate(run_tasks(client, shard_parts, calls, progress=progress)):
         for c, part in zip(consumers, parts, strict=True):
             c.merge(i, part)
@@ -222,6 +225,24 @@ def check_pool_source(src: Source, temperature: float) -> bool:
     return full
 
 
+def check_chunk(src: Source, chunk: RowChunk) -> None:
+    """Refuse a chunk whose rows no distribution gives (:func:`~speedoflight.kernels.rowmoments.check_rows`).
+
+    Parameters
+    ----------
+    src
+        The chunk's source (its kind and vocabulary).
+    chunk
+        Rows as stored.
+
+    """
+    from ..kernels.rowmoments import check_rows
+
+    check_rows(
+        chunk.values, src.kind, vocab_size=src.vocab_size, caps=chunk.caps, where=src.path, row_offset=chunk.start
+    )
+
+
 def chunk_logprobs(src: Source, chunk: RowChunk, temperature: float, full: bool) -> np.ndarray:
     """Return a chunk's rows as float64 log-probabilities.
 
@@ -259,7 +280,7 @@ def chunk_logprobs(src: Source, chunk: RowChunk, temperature: float, full: bool)
 
 
 def scan(
-    sources: Sequence[Source],
+    sources: Iterable[Source],
     consumers: Sequence[Any],
     *,
     temperature: float = 1.0,
@@ -271,7 +292,8 @@ def scan(
     Parameters
     ----------
     sources
-        Opened sources, in order.
+        Opened sources, in order, or a :class:`~speedoflight.readers.sources.Sources` that opens each in its turn
+        and closes it after its rows.
     consumers
         :class:`RowConsumer` objects, called in this order for each chunk.
     temperature
@@ -290,8 +312,10 @@ def scan(
     from tqdm import tqdm
 
     want_lp = any(c.wants_logprobs for c in consumers)
+    checked = bool(consumers) and getattr(consumers[0], "checks_rows", False)  # the first sees each chunk first
     want_ids = any(getattr(c, "wants_ids", False) for c in consumers)
-    total = sum(s.n_rows or 0 for s in sources) or None
+    # files opened one at a time (readers.sources.Sources) say their rows only when opened
+    total = sum(s.n_rows or 0 for s in sources) or None if isinstance(sources, list | tuple) else None
     n = 0
     with tqdm(total=total, unit="row", disable=not progress, file=sys.stderr, leave=False) as bar:
         for i, src in enumerate(sources):
@@ -299,6 +323,8 @@ def scan(
                 c.begin(i, src)
             full = check_pool_source(src, temperature) if want_lp else False
             for chunk in src.chunks(chunk_bytes, with_ids=want_ids):
+                if not checked:
+                    check_chunk(src, chunk)
                 lp = None  # converted once, when the first consumer that wants it comes (earlier ones check first)
                 for c in consumers:
                     if c.wants_logprobs and lp is None:

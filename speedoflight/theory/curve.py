@@ -277,21 +277,19 @@ def curve_scan(
     """
     from .._config import DEFAULT_BOOTSTRAP
     from .._util.paths import expand_paths
-    from ..readers import check_one_vocabulary, open_source
     from ..readers.scan import scan
-    from ..readers.verifier import check_shards
+    from ..readers.sources import Sources
     from .estimator import MomentsScan
     from .iid import AtomScan
 
     files = expand_paths(sources)
-    opened = [open_source(f, kind=kind, vocab_size=vocab_size, tensor=tensor) for f in files]
-    check_one_vocabulary(opened)
-    check_shards(opened)  # one verifier: another model, view, vocabulary or temperature is refused
-    # only dumps and API logs record the sampled tokens (and only at the dump's temperature)
-    with_traj = temperature == 1.0 and all(
-        o.format.endswith("-jsonl") or o.format.startswith("speedoflight-dump") for o in opened
-    )
-    moments = MomentsScan(opened, temperature=temperature)
+    # opened one at a time, each checked against the first (one verifier: another model, view, vocabulary or
+    # temperature is refused) and closed after its rows
+    opened = Sources(files, kind=kind, vocab_size=vocab_size, tensor=tensor)
+    # only dumps and API logs record the sampled tokens (and only at the dump's temperature): TrajectoryScan
+    # gives nothing where a file of another format comes
+    with_traj = temperature == 1.0
+    moments = MomentsScan(opened.infos, temperature=temperature)
     t_max = _t_max(pmax)
     atoms = AtomScan(tail=tail, t_max=t_max)
     paths = TrajectoryScan() if with_traj else None
@@ -302,7 +300,8 @@ def curve_scan(
         on_workers = [c for c in consumers if mergeable(c)]
         here = [c for c in consumers if not mergeable(c)]
         open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
-        scan_shards(client, opened, on_workers, open_kw=open_kw, temperature=temperature, progress=progress)
+        infos = opened.check_all()
+        scan_shards(client, infos, on_workers, open_kw=open_kw, temperature=temperature, progress=progress)
         if here:
             scan(opened, here, temperature=temperature, progress=progress)
     else:

@@ -28,8 +28,9 @@ from .._util.paths import expand_paths
 from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..kernels.rowmoments import row_moments
-from ..readers import Source, check_one_vocabulary, open_source
+from ..readers import Source
 from ..readers.scan import scan
+from ..readers.sources import SourceInfo, Sources
 
 __all__ = ["Moments", "MomentsScan", "PerRow", "check_shards", "estimate"]
 
@@ -192,7 +193,7 @@ def estimate(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     per_row: bool = False,
     progress: bool = False,
-    sources_out: list[Source] | None = None,
+    sources_out: list[SourceInfo] | None = None,
     client: Any = None,
 ) -> Moments:
     """Estimate mu and mu2 from one or more files of logged distributions.
@@ -221,7 +222,7 @@ def estimate(
     progress
         Show a progress bar on stderr.
     sources_out
-        If given, the opened :class:`Source` objects are appended to it.
+        If given, each file's facts (:class:`~speedoflight.readers.sources.SourceInfo`) are appended to it once read.
     client
         A dask client (:func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence
         sums only; the result equals the single-process one bit for bit (same sums, same bootstrap). Needs
@@ -239,12 +240,9 @@ def estimate(
         raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
     if n_boot < 10:
         raise InputError(f"--bootstrap needs at least 10 replicates, got {n_boot}")
-    sources = [open_source(p, kind=kind, vocab_size=vocab_size, tensor=tensor) for p in files]
-    check_one_vocabulary(sources)
-    if sources_out is not None:
-        sources_out.extend(sources)
-    acc = MomentsScan(sources, temperature=temperature, per_row=per_row)
-    check_shards(sources, temperature)
+    # opened one at a time, each checked against the first (one verifier) and closed after its rows
+    sources = Sources(files, kind=kind, vocab_size=vocab_size, tensor=tensor)
+    acc = MomentsScan(sources.infos, temperature=temperature, per_row=per_row)
     if client is not None:
         if per_row:
             raise InputError("--per-row keeps every row on one machine: drop it with --scheduler")
@@ -252,10 +250,18 @@ def estimate(
 
         open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
         scan_shards(
-            client, sources, [acc], open_kw=open_kw, temperature=temperature, chunk_bytes=chunk_bytes, progress=progress
+            client,
+            sources.check_all(),
+            [acc],
+            open_kw=open_kw,
+            temperature=temperature,
+            chunk_bytes=chunk_bytes,
+            progress=progress,
         )
     else:
         scan(sources, [acc], temperature=temperature, chunk_bytes=chunk_bytes, progress=progress)
+    if sources_out is not None:
+        sources_out.extend(sources.infos)
     return acc.finish(confidence=confidence, n_boot=n_boot, seed=seed)
 
 
@@ -296,12 +302,18 @@ class MomentsScan:
     """
 
     wants_logprobs = False
+    #: :func:`row_moments` validates every chunk it is given (the scan then need not).
+    checks_rows = True
 
-    def __init__(self, sources: list[Source], *, temperature: float = 1.0, per_row: bool = False) -> None:
+    def __init__(
+        self, sources: Sequence[Source | SourceInfo], *, temperature: float = 1.0, per_row: bool = False
+    ) -> None:
         kinds = {s.kind for s in sources}
         if len(kinds) > 1:
             raise InputError(f"the files hold different kinds ({', '.join(sorted(kinds))}); estimate them separately")
+        #: The sources' facts (a list a :class:`~speedoflight.readers.sources.Sources` fills as it opens them).
         self.sources = sources
+        self._kind: tuple[str, str] | None = None
         self.temperature = temperature
         self.per_row = per_row
         self.by_seq = _Clusters()
@@ -338,6 +350,12 @@ class MomentsScan:
                 f"{src.path}: the dump holds the distributions sampled at temperature "
                 f"{src.metadata.get('temperature')}, which cannot be rescaled; drop --temperature "
                 "(or use 1), or re-dump with `speedoflight dump --temperature T`"
+            )
+        if self._kind is None:
+            self._kind = (src.path, src.kind)
+        elif src.kind != self._kind[1]:
+            raise InputError(
+                f"{src.path} holds {src.kind} but {self._kind[0]} holds {self._kind[1]}; estimate them separately"
             )
         self.truncated |= src.truncated or src.width is None
         self._path = src.path

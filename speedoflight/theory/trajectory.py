@@ -185,14 +185,19 @@ class TrajectoryScan:
         self.usable = True
 
     def begin(self, index: int, source: Any) -> None:
-        """Nothing to check: sources without sampled tokens make :meth:`finish` return None.
+        """Nothing to check: sources without sampled tokens (any but dumps and API logs) make :meth:`finish` return None.
 
         Parameters
         ----------
-        index, source
-            The source's position in the scan and the source (unused).
+        index
+            The source's position in the scan (unused).
+        source
+            The source: only speedoflight dumps and API logs record the sampled tokens.
 
         """
+        if not (source.format.endswith("-jsonl") or source.format.startswith("speedoflight-dump")):
+            self.usable = False
+            self._parts = []
 
     def add(self, index: int, source: Any, chunk: Any, logprobs: np.ndarray | None, full: bool) -> None:
         """Keep a chunk's sequence ids, positions, prompts and sampled surprisals.
