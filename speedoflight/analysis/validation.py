@@ -73,6 +73,22 @@ def thinned(
     return out
 
 
+def _same_prefixes(dump: str, other: str, upto: int) -> dict[int, bool]:
+    """Per continuation of ``dump``: whether its first ``upto`` tokens are those of the same continuation in ``other``."""
+    from ..readers.dumpfile import read_dump_arrays
+
+    a = read_dump_arrays(dump, ("seq", "pos", "next_token"))
+    b = read_dump_arrays(other, ("seq", "pos", "next_token"))
+
+    def paths(d: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+        order = np.lexsort((d["pos"], d["seq"]))
+        seq, tok, pos = d["seq"][order], d["next_token"][order], d["pos"][order]
+        return {int(q): tok[(seq == q) & (pos < upto)] for q in np.unique(seq)}
+
+    pa, pb = paths(a), paths(b)
+    return {q: q in pb and np.array_equal(t, pb[q]) for q, t in pa.items()}
+
+
 def against_oracle(
     dump: str,
     oracle_file: str,
@@ -82,6 +98,7 @@ def against_oracle(
     seed: int = 0,
     positions: str | Sequence[int] = "start",
     draw: str = "depth",
+    prefixes_from: str | None = None,
 ) -> dict[str, Any]:
     """Compare the grafted prediction from ``dump`` with the exact oracle, prompt by prompt.
 
@@ -101,6 +118,11 @@ def against_oracle(
         ``"start"`` (the prompts' ends) or the positions the oracle was run at.
     draw
         How unknown nodes draw pool rows (:func:`~speedoflight.simulation.grafted.optimum`).
+    prefixes_from
+        With a ``positions`` list: the dump the oracle's prefixes were cut from, where ``dump`` is another one whose
+        continuations repeat them (``dump --branch-at`` rerun with the same seed adds branches to the same text).
+        Each root's prefix is checked token by token against it, and roots whose prefix differs are left out
+        (``left_out``); without it the oracle must name ``dump`` itself.
 
     Returns
     -------
@@ -115,7 +137,8 @@ def against_oracle(
 
     curves, _, kinds, ometa = load_oracle(oracle_file)
     made_from = ometa.get("dump")
-    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(dump):
+    source = prefixes_from or dump
+    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(source):
         raise InputError(
             f"{oracle_file} holds prefixes of {made_from}'s continuations, not of {os.path.basename(dump)}'s; give "
             "that dump"
@@ -133,6 +156,10 @@ def against_oracle(
         poss = [int(s) for s in ometa.get("position", [])]
         where = {(s, q): i for i, (s, q) in enumerate(zip(seqs, poss, strict=True))}
         keys = [where.get((int(s), int(q)), -1) for s, q in zip(res.root_seq, res.root_pos, strict=True)]
+        if prefixes_from is not None:
+            same = _same_prefixes(dump, prefixes_from, max(poss) if poss else 0)
+            keys = [k if k >= 0 and same.get(int(s), False) else -1 for k, s in zip(keys, res.root_seq, strict=True)]
+    left_out = sum(1 for k in keys if k < 0)
     pairs = [(j, k) for j, k in enumerate(keys) if k >= 0]
     if len(pairs) < 2:
         raise InputError(f"{oracle_file} and {dump} share fewer than two prompts; give files of one prompt file")
@@ -160,6 +187,7 @@ def against_oracle(
         "correlation": corr,
         "coverage": ((lo <= exact * (1 + 1e-6)) & (exact <= hi * (1 + 1e-6))).mean(axis=0).tolist(),
         "roots": len(pairs),
+        "left_out": left_out,
         "continuations_per_prompt": res.continuations_per_prompt,
         "by_kind": by_kind,
     }
