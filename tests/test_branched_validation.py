@@ -30,5 +30,5 @@ def test_branches_bring_interior_roots_within_two_percent_of_the_exact_optimum()
 
 
 def test_another_dump_needs_its_prefixes_checked():
-    with pytest.raises(InputError, match="smollm2-t1.npz"):
+    with pytest.raises(InputError, match=r"smollm2-t1\.npz"):
         against_oracle(BRANCHED, ORACLE, ps=(1, 8), positions=[8, 16, 24])
