@@ -128,3 +128,19 @@ def test_bad_branch_settings_are_one_line(folder, prompts, tmp_path, capsys, ext
     out = tmp_path / "x.npz"
     assert_user_error(capsys, _argv(folder, prompts, out, *extra), *words)
     assert not out.exists()
+
+
+def test_branch_samples_branches_the_first_continuations_only(folder, prompts, tmp_path):
+    out = tmp_path / "first.npz"
+    assert main(_argv(folder, prompts, out, "--branch-at", "4", "--branches", "2", "--branch-samples", "1")) == 0
+    with np.load(out) as z:
+        parents = set(np.unique(z["branch_parent"]).tolist())
+        firsts = {int(s) for s in np.unique(z["seq"]) if int(s) % 2 == 0}  # sequence i * 2 + 0
+        assert parents == firsts
+        assert len(np.unique(z["branch_seq"])) == 2 * 2  # 2 prompts x 2 branches
+
+
+def test_branch_samples_needs_branches(folder, prompts, tmp_path, capsys):
+    assert_user_error(capsys, _argv(folder, prompts, tmp_path / "x.npz", "--branch-samples", "1"), "--branch-samples")
+    argv = _argv(folder, prompts, tmp_path / "x.npz", "--branch-at", "4", "--branches", "1", "--branch-samples", "3")
+    assert_user_error(capsys, argv, "--branch-samples 3", "1..2")

@@ -100,6 +100,12 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="continuations sampled at each branch point of each continuation (with --branch-at)",
     )
+    p.add_argument(
+        "--branch-samples",
+        type=positive_int,
+        metavar="N",
+        help="branch only the first N continuations of each prompt (default: every one; with --branch-at)",
+    )
     p.set_defaults(run=run)
 
 
@@ -150,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         command=command_line(args),
         branch_at=args.branch_at,
         branches=args.branches,
+        branch_samples=args.branch_samples,
     )
     if meta.get("branch_cost"):
         print(f"wrote {args.out}; branches at {meta['branch_at']} x {meta['branches']}: {meta['branch_cost']}")

@@ -59,7 +59,7 @@ def sample_branches(
     done: dict[tuple[int, int], dict[str, Any]],
     jobs: list[tuple[int, int]],
     encoded: dict[int, list[int]],
-    plan: tuple[list[int], int, int],
+    plan: tuple[list[int], int, int, int | None],
     size: int,
     sampling: tuple[int, float, int, int],
     progress: bool,
@@ -77,7 +77,8 @@ def sample_branches(
         The model, the sampled continuations by (prompt line, sample), the jobs in sequence order, the prompts'
         token ids by line.
     plan
-        ``(branch_at, branches, samples_per_prompt)``.
+        ``(branch_at, branches, samples_per_prompt, first)``: only the first ``first`` continuations of each prompt
+        branch (None: all).
     size, sampling, progress
         Sequences per forward pass; ``(max_new_tokens, temperature, top_k, seed)``; a progress bar on stderr.
 
@@ -92,10 +93,10 @@ def sample_branches(
     from .dump import sample_batch  # the dump's own sampler (dump imports this module)
     from .loading import _out_of_memory
 
-    branch_at, branches, k = plan
+    branch_at, branches, k, first = plan
     max_new_tokens, temperature, top_k, seed = sampling
     first_branch = (max(i for i, _ in jobs) + 1) * k
-    todo = [(i, j, t, b) for i, j in jobs for t in branch_at for b in range(branches)]
+    todo = [(i, j, t, b) for i, j in jobs if first is None or j < first for t in branch_at for b in range(branches)]
     got: dict[tuple[int, int, int, int], dict[str, Any]] = {}
     bar = tqdm(total=len(todo), disable=not progress, file=sys.stderr, unit="branch")
     for t in branch_at:  # one length per batch

@@ -290,6 +290,7 @@ def run_dump(
     command: str | None = None,
     branch_at: list[int] | None = None,
     branches: int = 0,
+    branch_samples: int | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` over ``prompts`` and write a speedoflight dump to ``out``.
 
@@ -354,6 +355,8 @@ def run_dump(
         Branch points (tokens into each continuation, 1..max_new_tokens - 1) and continuations sampled at each
         from the prompt plus that prefix (:func:`sample_branches`): the grafted tree's tries learn what follows
         interior contexts (docs/theory.md section 8). The estimators read only the sampled continuations' rows.
+    branch_samples
+        Branch only the first N continuations of each prompt (None: every one).
 
     Returns
     -------
@@ -364,6 +367,11 @@ def run_dump(
     if samples_per_prompt < 1:
         raise InputError(f"--samples-per-prompt must be >= 1, got {samples_per_prompt}")
     branch_at = check_branches(branch_at, branches, max_new_tokens, early_exit)
+    if branch_samples is not None and not (branch_at and 1 <= branch_samples <= samples_per_prompt):
+        raise InputError(
+            f"--branch-samples {branch_samples}: branch the first 1..{samples_per_prompt} continuations of each "
+            "prompt (--samples-per-prompt), with --branch-at"
+        )
     if temperature < 0:
         raise InputError(f"--temperature must be >= 0, got {temperature}")
     if batch_size is not None and batch_size < 1:
@@ -404,7 +412,8 @@ def run_dump(
     branched: dict[str, Any] = {}
     if branch_at:
         sampling = (max_new_tokens, temperature, top_k, seed)
-        branched = sample_branches(lm, done, jobs, encoded, (branch_at, branches, k), size, sampling, progress)
+        plan = (branch_at, branches, k, branch_samples)
+        branched = sample_branches(lm, done, jobs, encoded, plan, size, sampling, progress)
         arrays.update(branched)
     meta = {
         "model": lm.description,
@@ -422,6 +431,7 @@ def run_dump(
         **_how_made(lm, size, batch_order, chat_template),
         "samples_per_prompt": k,
         **(branch_meta(branch_at, branches, len(jobs), max_new_tokens, branched) if branch_at else {}),
+        **({"branch_samples": branch_samples} if branch_at and branch_samples else {}),
         "eos": "generation continues past an end-of-sequence token, so every sequence has max_new_tokens rows",
     }
     if not layers:
