@@ -80,11 +80,17 @@ def measured_markdown(comp: Any) -> str:
         head += " speedup (model) |"
         sep += "---|"
     rows = [head, sep]
+    exact_to = int((getattr(comp, "truncation", None) or {}).get("exact_up_to") or 0)
     for m, d in zip(comp.measured, comp.measured_rows(), strict=True):
         interval = f" ({span(*m.ci)})" if m.ci else ""
+        exact = m.P is not None and m.P <= exact_to  # the truncation costs nothing here: one number
         if m.P is not None:
-            opt = span(d["optimum_at_P"], d["optimum_upper_at_P"])
-            frac = _percent(d["fraction_of_optimum_upper"], d["fraction_of_optimum"])
+            opt = f"{d['optimum_at_P']:.2f}" if exact else span(d["optimum_at_P"], d["optimum_upper_at_P"])
+            frac = (
+                f"{100 * d['fraction_of_optimum']:.0f}%"
+                if exact
+                else _percent(d["fraction_of_optimum_upper"], d["fraction_of_optimum"])
+            )
             p = str(m.P)
         else:
             opt, frac, p = "", "", "unknown"
@@ -92,7 +98,12 @@ def measured_markdown(comp: Any) -> str:
         if comp.ceiling is not None:
             if "ceiling_at_P" in d:
                 lo_c, hi_c = d["ceiling_at_P"]
-                row += f" {span(lo_c, hi_c)} | {_percent(d['fraction_of_ceiling_upper'], d['fraction_of_ceiling'])} |"
+                if exact:
+                    row += f" {lo_c:.2f} | {100 * d['fraction_of_ceiling']:.0f}% |"
+                else:
+                    row += (
+                        f" {span(lo_c, hi_c)} | {_percent(d['fraction_of_ceiling_upper'], d['fraction_of_ceiling'])} |"
+                    )
             else:
                 row += " | |"
         if comp.timing is not None:
