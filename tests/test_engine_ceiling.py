@@ -223,10 +223,10 @@ def test_the_readmes_three_commands_against_the_engine(engine, smollm2, draft24,
     finally:
         os.chdir(here)
     first = out.splitlines()
-    assert first[0].startswith("- best setting on NVIDIA H100")  # the answer first, then its engine settings
-    assert [x.split(" (")[0] for x in first[1:5]] == ["  - vLLM", "  - SGLang", "  - llama.cpp", "  - TensorRT-LLM"]
-    assert any(x.startswith("- verifier: ") for x in first)
-    at4 = next(x for x in first if x.startswith("- ceiling at P = 4: "))
+    assert first[0].startswith("best setting on NVIDIA H100")  # the answer first, then its engine settings
+    assert [x.split(" (")[0] for x in first[1:5]] == ["  vLLM", "  SGLang", "  llama.cpp", "  TensorRT-LLM"]
+    assert any(x.startswith("verifier: ") for x in first)
+    at4 = next(x for x in first if x.startswith("ceiling at P = 4: "))
     assert "metrics.prom" in at4
     assert "% of it" in at4
 
