@@ -298,12 +298,13 @@ class Comparison:
             "| P | simulated optimum (drop..lump) | " + " | ".join(CURVES[k].label for k in cols) + " |",
             "|---" * (2 + len(cols)) + "|",
         ]
+        exact_to = int(self.truncation.get("exact_up_to") or 0)  # one number where the truncation costs nothing
         for i, p in enumerate(self.optimum.P):
             j = int(np.searchsorted(c.P, p))
             cells = [f"{c.columns[k][j]:.2f}" for k in cols]
-            lines.append(
-                f"| {p:g} | {self.optimum.mean[i]:.2f}..{self.optimum_upper.mean[i]:.2f} | " + " | ".join(cells) + " |"
-            )
+            lo, hi = self.optimum.mean[i], self.optimum_upper.mean[i]
+            opt = f"{lo:.2f}" if p <= exact_to else f"{lo:.2f}..{hi:.2f}"
+            lines.append(f"| {p:g} | {opt} | " + " | ".join(cells) + " |")
         lines += ["", self.measured_markdown()]
         return "\n".join(lines)
 
