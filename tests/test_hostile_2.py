@@ -76,6 +76,12 @@ def _bomb(src, dst, member, n):
         ("data/smollm2-t1.npz", "metadata", ["estimate"], ["member 'metadata' declares 305 MiB"]),
         ("data/smollm2-t1-x8.npz", "prompt", ["optimum", "--pmax", "4", "--dump"], ["member 'prompt'", "40000000"]),
         ("data/smollm2-t1.npz", "next_token", ["estimate"], ["member 'next_token'", "not one entry per row"]),
+        (
+            "data/smollm2-interior-branched.npz",
+            "branch_parent",
+            ["optimum", "--pmax", "4", "--dump"],
+            ["branch_* members differ in length"],
+        ),
     ],
 )
 def test_members_that_inflate_past_their_rows_are_refused_before_inflating(

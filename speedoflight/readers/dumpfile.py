@@ -232,6 +232,20 @@ def check_members(path: str, fh: IO[bytes] | None = None) -> None:
                 f"{path}: member {name!r} has shape {sizes[name][1]}, not one entry per row ({n_rows} rows); "
                 "the dump is damaged, re-create it"
             )
+    branch = [n for n in sizes if n.startswith("branch_")]  # `dump --branch-at`: rows of their own, checked alike
+    if branch:
+        for name in ("branch_topk_logprobs", "branch_topk_ids"):
+            if name in sizes and sizes[name][0] > _BOMB_RATIO * sizes[name][2].compress_size + 2**20:
+                raise InputError(
+                    f"{path}: member {name!r} declares {sizes[name][0] / 2**20:.0f} MiB from "
+                    f"{sizes[name][2].compress_size / 2**10:.0f} KiB compressed (a compression bomb or a damaged "
+                    "file); re-create it"
+                )
+        n_branch = {sizes[n][1][0] if sizes[n][1] else -1 for n in branch}
+        if len(n_branch) > 1:
+            raise InputError(
+                f"{path}: the branch_* members differ in length ({sorted(n_branch)}); the dump is damaged, re-create it"
+            )
 
 
 def read_metadata(path: str, fh: IO[bytes] | None = None) -> dict[str, Any]:
