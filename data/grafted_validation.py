@@ -21,7 +21,10 @@ CASES = {
     "Gemma 3 (prose, code)": ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-t1.npz"),
     "SmolLM2 (HTML markup)": ("smollm2-markup-x8.npz", "oracle-smollm2-markup.npz"),
 }
-BRANCHED = ("smollm2-interior-branched.npz", "oracle-smollm2-interior.npz")
+BRANCHED = {
+    "SmolLM2": ("smollm2-interior-branched.npz", "oracle-smollm2-interior.npz", "smollm2-t1.npz"),
+    "Gemma 3": ("gemma3-270m-interior-branched.npz", "oracle-gemma3-270m-interior.npz", "gemma3-270m-t1-x8.npz"),
+}
 INTERIOR = {
     "SmolLM2": ("smollm2-t1.npz", "oracle-smollm2-interior.npz"),
     "Gemma 3": ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-interior.npz"),
@@ -100,24 +103,21 @@ def main() -> int:
             out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " |"))
     out += [
         "",
-        "Inside continuations with branches (`dump --branch-at 8,16,24 --branches 3`, SmolLM2; roots whose prefix "
-        "the re-dump did not repeat token for token are left out):",
+        "Inside continuations with branches (`dump --branch-at 8,16,24 --branches 3` on the continuations the "
+        "prefixes come from; roots whose prefix the re-dump did not repeat token for token are left out):",
         "",
     ]
     out += _header("", ips, " corr. at 64 |")
-    d, o = BRANCHED
-    plain = against_oracle(_path("smollm2-t1.npz"), _path(o), ps=ips, positions=[8, 16, 24])
-    r = against_oracle(_path(d), _path(o), ps=ips, positions=[8, 16, 24], prefixes_from=_path("smollm2-t1.npz"))
-    out.append(_row(f"without branches, {plain['roots']} roots", plain["ratio"], f" {plain['correlation'][-1]:.3f} |"))
-    out.append(
-        _row(
-            f"with branches, {r['roots']} roots ({r['left_out']} left out)",
-            r["ratio"],
-            f" {r['correlation'][-1]:.3f} |",
+    for name, (d, o, made_from) in BRANCHED.items():
+        plain = against_oracle(_path(made_from), _path(o), ps=ips, positions=[8, 16, 24])
+        r = against_oracle(_path(d), _path(o), ps=ips, positions=[8, 16, 24], prefixes_from=_path(made_from))
+        out.append(_row(f"{name}, without branches", plain["ratio"], f" {plain['correlation'][-1]:.3f} |"))
+        left = f" ({r['left_out']} left out)" if r["left_out"] else ""
+        out.append(
+            _row(f"{name}, with branches, {r['roots']} roots{left}", r["ratio"], f" {r['correlation'][-1]:.3f} |")
         )
-    )
-    for kind, ratio in r["by_kind"].items():
-        out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " |"))
+        for kind, ratio in r["by_kind"].items():
+            out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " |"))
     print("\n".join(out))
     return 0
 

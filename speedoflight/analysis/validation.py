@@ -136,6 +136,7 @@ def against_oracle(
     from ..simulation.grafted import optimum
 
     curves, _, kinds, ometa = load_oracle(oracle_file)
+    left_out = 0  # roots of the oracle whose prefix the dump does not repeat (``prefixes_from``)
     made_from = ometa.get("dump")
     source = prefixes_from or dump
     if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(source):
@@ -158,8 +159,8 @@ def against_oracle(
         keys = [where.get((int(s), int(q)), -1) for s, q in zip(res.root_seq, res.root_pos, strict=True)]
         if prefixes_from is not None:
             same = _same_prefixes(dump, prefixes_from, max(poss) if poss else 0)
+            left_out = sum(1 for k, s in zip(keys, res.root_seq, strict=True) if k >= 0 and not same.get(int(s)))
             keys = [k if k >= 0 and same.get(int(s), False) else -1 for k, s in zip(keys, res.root_seq, strict=True)]
-    left_out = sum(1 for k in keys if k < 0)
     pairs = [(j, k) for j, k in enumerate(keys) if k >= 0]
     if len(pairs) < 2:
         raise InputError(f"{oracle_file} and {dump} share fewer than two prompts; give files of one prompt file")
