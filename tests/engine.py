@@ -338,8 +338,8 @@ def _wait_line(proc: subprocess.Popen, deadline: float) -> str | None:
         sel.close()
 
 
-def _stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM the child, then SIGKILL it after ``grace`` seconds; reap it either way."""
+def _stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the child, then SIGKILL it after ``grace`` seconds (a loaded 2-core machine can take 5); reap it."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
