@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Commands that run for seconds to a minute: a progress line on a terminal (their stages named by the library).
-LONG = frozenset({"report", "compare", "evidence"})
+LONG = frozenset({"report", "compare", "evidence", "optimum"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

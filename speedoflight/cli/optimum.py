@@ -133,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
             draw=args.draw,
             client=client,
         )
+    from .._util.progress import finish
+
+    finish()  # the progress line goes before the answer is printed
     first = str(args.dump[0])
     model = (model_name(read_metadata(first)) if first.lower().endswith(".npz") else "") or "the verifier"
     if args.out:
