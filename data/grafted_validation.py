@@ -103,8 +103,9 @@ def main() -> int:
             out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " |"))
     out += [
         "",
-        "Inside continuations with branches (`dump --branch-at 8,16,24 --branches 3` on the continuations the "
-        "prefixes come from; roots whose prefix the re-dump did not repeat token for token are left out):",
+        "Inside continuations with branches on the continuations the prefixes come from (SmolLM2: `--branch-at "
+        "8,16,24 --branches 3`; Gemma 3: `--branch-at 4,8,...,28 --branches 7`); roots whose prefix the re-dump did "
+        "not repeat token for token are left out:",
         "",
     ]
     out += _header("", ips, " corr. at 64 |")

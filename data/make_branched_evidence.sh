@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Branching continuations (issue 31), from the repository root: the interior prompts of each model's interior oracle
-# continued again with the seed of the dump the oracle's prefixes come from, with 3 branches at positions 8, 16 and
-# 24 of the continuations those prefixes are cut from.
+# continued again with the seed of the dump the oracle's prefixes come from, with branches on the continuations those
+# prefixes are cut from: SmolLM2 3 at positions 8, 16, 24; Gemma 3 7 at every 4th position.
 # `python data/grafted_validation.py` then compares the prediction with and without them against that oracle.
 set -euo pipefail
 speedoflight dump --model smollm2 --prompts data/prompts.jsonl --per-kind 12 --max-new-tokens 64 --top-k 64 \
@@ -9,4 +9,4 @@ speedoflight dump --model smollm2 --prompts data/prompts.jsonl --per-kind 12 --m
     --out data/smollm2-interior-branched.npz --quiet
 speedoflight dump --model gemma3-270m --prompts data/prompts.jsonl --per-kind 12 --samples-per-prompt 8 \
     --max-new-tokens 32 --top-k 32 --temperature 1 --seed 0 --batch-size 16 --batch-order file \
-    --branch-at 8,16,24 --branches 3 --branch-samples 1 --out data/gemma3-270m-interior-branched.npz --quiet
+    --branch-at 4,8,12,16,20,24,28 --branches 7 --branch-samples 1 --out data/gemma3-270m-interior-branched.npz --quiet

@@ -29,10 +29,11 @@ def test_branches_bring_interior_roots_within_two_percent_of_the_exact_optimum()
     assert r["correlation"][-1] > plain["correlation"][-1]
 
 
-def test_branches_lift_gemmas_interior_roots():
+def test_branches_bring_gemmas_interior_roots_within_two_percent():
     """Gemma 3 read 16% low at P = 64 inside continuations (21% on code): its optimum runs deeper than one logged
-    path. Three branches at 8, 16 and 24 of the first continuation lift it to within 7%, not yet to 2%."""
-    ps = (1, 8, 64)
+    path. Seven branches at every 4th position of the first continuation bring the roots within 2% at every
+    P <= 64; code alone stays within 2.6%."""
+    ps = PS
     oracle = "data/oracle-gemma3-270m-interior.npz"
     plain = against_oracle("data/gemma3-270m-t1-x8.npz", oracle, ps=ps, positions=[8, 16, 24])
     r = against_oracle(
@@ -45,8 +46,9 @@ def test_branches_lift_gemmas_interior_roots():
     assert r["left_out"] == 0
     assert r["roots"] == plain["roots"] == 72
     assert plain["ratio"][-1] < 0.85
-    assert r["ratio"][-1] > 0.93
-    assert r["by_kind"]["code"][-1] > plain["by_kind"]["code"][-1] + 0.1
+    assert np.all(np.abs(np.array(r["ratio"]) - 1) <= 0.02)
+    assert np.all(np.abs(np.array(r["by_kind"]["code"]) - 1) <= 0.03)
+    assert np.all(np.abs(np.array(r["by_kind"]["prose"]) - 1) <= 0.02)
 
 
 def test_another_dump_needs_its_prefixes_checked():
