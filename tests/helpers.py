@@ -23,3 +23,23 @@ def assert_user_error(capsys, argv, *words):
     for w in words:
         assert w.lower() in lines[0].lower(), (w, lines[0])
     return lines[0]
+
+
+def small_dump(tmp_path, name="d.npz", **change):
+    """The shipped small dump's first 64 rows, each named array passed through its function; return the path."""
+    import json
+
+    import numpy as np
+
+    from speedoflight.readers.dumpfile import write_dump
+
+    with np.load("data/smollm2-t1.npz") as z:
+        arrays = {k: np.asarray(z[k])[:64] for k in z.files if k != "metadata"}
+        meta = json.loads(str(z["metadata"]))
+    for k in ("format", "version"):
+        meta.pop(k, None)
+    for k, f in change.items():
+        arrays[k] = f(arrays[k])
+    path = tmp_path / name
+    write_dump(str(path), arrays, meta)
+    return str(path)

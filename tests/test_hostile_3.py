@@ -7,23 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from speedoflight.readers.dumpfile import write_dump
-
-from .helpers import assert_user_error
-
-
-def _dump(tmp_path, name="d.npz", **change):
-    """The shipped small dump's first 64 rows, with some arrays changed."""
-    with np.load("data/smollm2-t1.npz") as z:
-        arrays = {k: np.asarray(z[k])[:64] for k in z.files if k != "metadata"}
-        meta = json.loads(str(z["metadata"]))
-    for k in ("format", "version"):
-        meta.pop(k, None)
-    for k, f in change.items():
-        arrays[k] = f(arrays[k])
-    path = tmp_path / name
-    write_dump(str(path), arrays, meta)
-    return str(path)
+from .helpers import assert_user_error, small_dump
 
 
 def _at_row_5(value):
@@ -56,14 +40,14 @@ def _commands(path, out):
 @pytest.mark.parametrize("command", ["estimate", "optimum", "compare", "report", "bound", "simulate"])
 def test_rows_no_distribution_gives_are_refused_by_every_reader(tmp_path, capsys, value, words, command):
     """A log-probability is at most 0 and never NaN: E[X*(3)] = 1017 > 3 came from optimum reading one above 0."""
-    path = _dump(tmp_path, topk_logprobs=_at_row_5(value))
+    path = small_dump(tmp_path, topk_logprobs=_at_row_5(value))
     assert_user_error(capsys, _commands(path, tmp_path / "report")[command], path, *words)
     assert not (tmp_path / "report").exists()
 
 
 def test_a_sampled_token_with_a_negative_surprisal_is_refused(tmp_path, capsys):
     """The sampled token's surprisal is -log p >= 0; below 0 the grafted tree would add a token of p > 1."""
-    path = _dump(tmp_path, next_surprisal=lambda s: np.where(np.arange(len(s)) == 9, -2.0, s))
+    path = small_dump(tmp_path, next_surprisal=lambda s: np.where(np.arange(len(s)) == 9, -2.0, s))
     assert_user_error(capsys, ["optimum", "--dump", path, "--pmax", "8"], "row 9", "surprisal of -2", "re-dump")
 
 
@@ -86,12 +70,12 @@ def _shards(tmp_path, n):
     """n copies of one small dump (two sequences of 64 rows): a fleet's shards, as many files as asked."""
     import shutil
 
-    one = _dump(tmp_path, "shard-0.npz")
+    one = small_dump(tmp_path, "shard-0.npz")
     with np.load(one) as z:
         keep = np.flatnonzero(np.asarray(z["seq"]) < 2)
     folder = tmp_path / "fleet"
     folder.mkdir()
-    first = _dump(folder, "shard-000000.npz", **{k: (lambda a: a[keep]) for k in _ROW_ARRAYS})
+    first = small_dump(folder, "shard-000000.npz", **{k: (lambda a: a[keep]) for k in _ROW_ARRAYS})
     for i in range(1, n):
         shutil.copyfile(first, folder / f"shard-{i:06d}.npz")
     return first, str(folder / "*.npz")
