@@ -238,3 +238,26 @@ def test_evidence_panels_share_one_y_range():
             assert all(_inside(fig, t) for t in notes)
     finally:
         pyplot().close(fig)
+
+
+def test_pyplot_preloaded_in_a_thread_is_agg_and_says_a_bad_backend_once():
+    """The report starts pyplot's import in a thread; drawing then waits for it and gets the same Agg pyplot."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from speedoflight.analysis.plots import preload_pyplot, pyplot\n"
+        "preload_pyplot(); preload_pyplot()\n"  # a second call starts nothing
+        "import threading\n"
+        "plt = pyplot()\n"
+        "import matplotlib\n"
+        "print(matplotlib.get_backend().lower(), plt.__name__, "
+        "sum(t.name == 'speedoflight-pyplot' and t.is_alive() for t in threading.enumerate()))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MPLBACKEND": "bogus"}
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.split() == ["agg", "matplotlib.pyplot", "0"]
+    assert got.stderr.count("ignoring MPLBACKEND='bogus'") == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +38,31 @@ def _usable_backend_variable() -> None:
         os.environ["MPLBACKEND"] = "agg"
 
 
+#: The thread of :func:`preload_pyplot`, while one has been started.
+_PRELOAD: list[threading.Thread] = []
+
+
+def preload_pyplot() -> None:
+    """Start importing pyplot in a background thread, for a command that will draw once its numbers are done.
+
+    The import takes about a second, most of it in module code that holds the GIL only between the main thread's
+    kernels and decompression, which release it; so the two overlap. :func:`pyplot` waits for this thread, and an
+    import that fails here fails again there, where it is reported.
+    """
+    if "matplotlib.pyplot" in sys.modules or _PRELOAD:
+        return
+    thread = threading.Thread(target=_preload, name="speedoflight-pyplot", daemon=True)
+    _PRELOAD.append(thread)
+    thread.start()
+
+
+def _preload() -> None:
+    try:
+        pyplot()
+    except Exception:  # the drawing thread imports it again and reports what went wrong
+        pass
+
+
 def pyplot() -> Any:
     """Return ``matplotlib.pyplot``, selecting the Agg backend first when pyplot is not loaded yet (no display).
 
@@ -46,6 +72,9 @@ def pyplot() -> Any:
         ``matplotlib.pyplot``; a notebook that chose a backend keeps it.
 
     """
+    for thread in _PRELOAD:  # a preload under way finishes first: the backend is chosen once, by one thread
+        if thread is not threading.current_thread():
+            thread.join()
     if "matplotlib.pyplot" not in sys.modules:
         if "matplotlib" not in sys.modules:
             _usable_backend_variable()

@@ -151,6 +151,9 @@ def run_report(
         if params is None:
             raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
         timing = Timing.preset(gpu, params)
+    from .plots import preload_pyplot
+
+    preload_pyplot()  # the figures' library loads while the numbers are computed
     # each input is read once: the dumps in one pass (the moments, the curves, the pools, the grafted inputs),
     # shared by the comparison and, where an oracle's pool is the same dump, by its section
     stage = read_dumps(
