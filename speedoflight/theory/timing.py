@@ -4,5 +4,7 @@ Deprecated: import from :mod:`speedoflight.timing` (the model is in :mod:`speedo
 devices in :mod:`speedoflight.timing.hardware`). This module only re-exports that package's names.
 """
 
+from .. import timing as _timing
 from ..timing import *  # noqa: F403  (the old address: every public name of the new one)
-from ..timing import __all__ as __all__
+
+__all__ = list(_timing.__all__)
