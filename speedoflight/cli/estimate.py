@@ -75,7 +75,12 @@ _LISTED = 20
 
 def _print_table(m: Any, sources: list[Any]) -> None:
     seqs = f", {m.n_sequences} sequences" if m.n_sequences is not None else ""
-    print(f"speedoflight estimate: {m.n_rows} rows{seqs}, {len(sources)} file(s), temperature {m.temperature:g}")
+    level = f"{100 * m.confidence:g}% CI"
+    print(  # the answer first: the two moments every bound takes
+        f"speedoflight estimate: mu = {fmt(m.mu)} nats ({level} {fmt(m.mu_ci[0])}..{fmt(m.mu_ci[1])}), "
+        f"mu2 = {fmt(m.mu2)} nats^2 ({level} {fmt(m.mu2_ci[0])}..{fmt(m.mu2_ci[1])})"
+    )
+    print(f"  from {m.n_rows} rows{seqs}, {len(sources)} file(s), temperature {m.temperature:g}")
     shown = sources if len(sources) <= _LISTED else sources[: _LISTED // 2]
     for s in shown:
         how = {
@@ -88,7 +93,6 @@ def _print_table(m: Any, sources: list[Any]) -> None:
         print(f"  {s.path}: {s.format}, {s.kind} ({how}){top}")
     if len(shown) < len(sources):
         print(f"  ... and {len(sources) - len(shown):,} more files of one verifier (every file: --json)")
-    level = f"{100 * m.confidence:g}% CI"
     print()
     print(f"  {'':28s}{'value':>10s}{'se':>10s}   {level}")
     for name, unit, v, se, ci in (
