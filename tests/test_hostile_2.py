@@ -43,7 +43,7 @@ def _bomb(src, dst, member, n):
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zout:
         for info in zin.infolist():
             if info.filename != member + ".npy":
-                zout.writestr(info, zin.read(info.filename))
+                zout.writestr(info.filename, zin.read(info.filename))  # deflated quickly, whatever the source used
                 continue
             head = io.BytesIO()
             np.lib.format.write_array_header_1_0(head, {"descr": "<i8", "fortran_order": False, "shape": (n,)})
