@@ -17,6 +17,11 @@ How the server is asked:
   probabilities are not the verifier's.
 * **Token ids.** vLLM's ``return_tokens_as_token_ids``; llama.cpp returns ``id`` fields itself. Where only strings
   come back the result says so (tokens are then told apart by their bytes or strings).
+* **Branches** (``--branch-at``). Once the continuations are in, each is continued from its first T sampled
+  tokens, one request per branch point (per branch where ``n`` is refused): llama.cpp gets its mixed prompt ``[text, ids...]``, vLLM and SGLang the
+  prompt's ids from their ``/tokenize`` (:mod:`.tokenize`, each prompt once, the first before any completion)
+  followed by the sampled ids. The record keeps the request as sent and names the prompt ``[text, ids...]`` in its
+  ``branch`` marker, which the readers join it by. Other engines are refused up front.
 * **Speculation.** A llama.cpp server running speculative decoding returns no ``top_logprobs`` for the tokens its
   verify steps emit (and cannot switch it off per request): a response with empty positions is refused with the
   fix, an instance without speculation.
