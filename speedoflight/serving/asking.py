@@ -105,7 +105,7 @@ def _body(job: Job, opt: CollectOptions, model: str, extra: dict[str, Any]) -> d
         body.update(logprobs=True, top_logprobs=opt.top_logprobs)
     else:
         # a branch: llama.cpp reads an array of text and token ids as one prompt (the text tokenized as alone);
-        # vLLM and SGLang take ids only, the text's from the server's /tokenize (serving/tokenize.py)
+        # vLLM and SGLang take ids only, the text's from the server's /tokenize (serving/prompt_ids.py)
         if not job.prefix:
             body["prompt"] = job.text
         elif job.head is not None:

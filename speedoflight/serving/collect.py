@@ -19,7 +19,7 @@ How the server is asked:
   come back the result says so (tokens are then told apart by their bytes or strings).
 * **Branches** (``--branch-at``). Once the continuations are in, each is continued from its first T sampled
   tokens, one request per branch point (per branch where ``n`` is refused): llama.cpp gets its mixed prompt ``[text, ids...]``, vLLM and SGLang the
-  prompt's ids from their ``/tokenize`` (:mod:`.tokenize`, each prompt once, the first before any completion)
+  prompt's ids from their ``/tokenize`` (:mod:`.prompt_ids`, each prompt once, the first before any completion)
   followed by the sampled ids. The record keeps the request as sent and names the prompt ``[text, ids...]`` in its
   ``branch`` marker, which the readers join it by. Other engines are refused up front.
 * **Speculation.** A llama.cpp server running speculative decoding returns no ``top_logprobs`` for the tokens its
@@ -50,7 +50,7 @@ from .http import Client, base_url
 from .logfile import append_line, check_resume, locked_append, read_existing
 from .options import CollectOptions
 from .probe import ServerInfo, probe
-from .tokenize import ServerTokenizer, branch_prompt_kind
+from .prompt_ids import ServerTokenizer, branch_prompt_kind
 
 __all__ = ["FORMAT_VERSION", "CollectOptions", "CollectResult", "collect"]
 
