@@ -5,6 +5,14 @@ logits seeded by (prompt, previous token), so it is the same for the same contex
 request's ``seed`` (plus the choice's index) seeds the sampling. It answers in llama.cpp's layout (``content``
 entries with ``id``, ``token``, ``bytes``) by default, or in the OpenAI completions layout (``top_logprobs`` as
 ``{token: logprob}``) with ``layout="completions"``.
+
+With ``whole_context`` (on by default for ``owned_by`` ``"vllm"`` and ``"sglang"``) the distribution is seeded by
+the whole token context instead: the prompt's ids (:func:`toy_tokenize`, one id per character after a BOS) and
+every token generated so far (:func:`context_distribution`). A prompt may then come as text, as a list of ids
+(vLLM, SGLang: no BOS added) or as llama.cpp's mixed ``[text, id, ...]``: the same ids give the same distribution
+whatever the form, and another context a different one. The vLLM mode answers in the completions layout, naming
+tokens ``token_id:N`` when ``return_tokens_as_token_ids`` is sent, and serves ``POST /tokenize``; the SGLang mode
+serves it as ``/v1/tokenize`` too and names tokens by their strings.
 """
 
 from __future__ import annotations
@@ -30,6 +38,35 @@ def distribution(prompt: str, prev: int) -> np.ndarray:
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     logits = rng.normal(scale=2.0, size=VOCAB)
     return logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
+
+
+#: The toy tokenizer's BOS, added to a text prompt (as vLLM and llama.cpp add one) and never to a prompt of ids.
+BOS = 0
+
+
+def toy_tokenize(text: str, special: bool = True) -> list[int]:
+    """Return the toy tokenizer's ids of ``text``: a BOS (with ``special``), then one id per character."""
+    return ([BOS] if special else []) + [1 + ord(c) % (VOCAB - 1) for c in text]
+
+
+def context_distribution(context: list[int] | tuple[int, ...]) -> np.ndarray:
+    """Return the whole-context toy model's log-probabilities after the token ids ``context``."""
+    digest = hashlib.sha256(("ctx|" + ",".join(map(str, context))).encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    logits = rng.normal(scale=2.0, size=VOCAB)
+    return logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
+
+
+def sample_context(context: list[int] | tuple[int, ...], seed: int, length: int) -> list[tuple[int, np.ndarray]]:
+    """Return one continuation of ``context`` under the whole-context model: (token, its distribution) each."""
+    rng = np.random.default_rng(seed)
+    ctx, out = list(context), []
+    for _ in range(length):
+        lp = context_distribution(ctx)
+        tok = int(rng.choice(VOCAB, p=np.exp(lp)))
+        out.append((tok, lp))
+        ctx.append(tok)
+    return out
 
 
 def sample(prompt: str, seed: int, length: int) -> list[tuple[int, np.ndarray]]:
@@ -59,14 +96,55 @@ class Faults:
     spec_empty: bool = False  # top_logprobs empty after the first token (llama.cpp with speculation)
     refuse_fields: tuple[str, ...] = ()  # 400 naming the first such field present in a request
     refuse_values: dict[str, Any] = field(default_factory=dict)  # 400 naming a field sent with this value
-    layout: str = "llama.cpp"
+    layout: str | None = None  # "llama.cpp" or "completions"; None: completions for vLLM and SGLang
     owned_by: str = "llamacpp"
+    whole_context: bool | None = None  # the whole-context model; None: on for vLLM and SGLang
+    tokenize_paths: tuple[str, ...] | None = None  # tokenize endpoints served; None: the engine's own
+    tokenize_answer: Any = None  # answered to every tokenize request instead of the tokens
+    ids_always: bool = False  # completions layout: name tokens token_id:N even unasked
     n_vocab: int | None = VOCAB
     split_utf8_at: int | None = None  # drop the entry at this position and spell the next one as a 2-byte character
     timings: bool = False  # llama.cpp-style timings: prompt_n new tokens past the cached prefix, 0.5 + 0.1 ms each
     cached: list[Any] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # completions requests
+    tokenized: list[dict[str, Any]] = field(default_factory=list)  # tokenize requests
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def engine(self) -> str | None:
+        """The engine mode: ``"vllm"``, ``"sglang"`` or None (llama.cpp and the rest)."""
+        return self.owned_by if self.owned_by in ("vllm", "sglang") else None
+
+    def answers_as(self) -> str:
+        """The layout answered in."""
+        return self.layout or ("completions" if self.engine else "llama.cpp")
+
+    def by_context(self) -> bool:
+        """Whether the whole-context model answers."""
+        return self.whole_context if self.whole_context is not None else self.engine is not None
+
+    def serves(self) -> tuple[str, ...]:
+        """The tokenize endpoints served."""
+        if self.tokenize_paths is not None:
+            return self.tokenize_paths
+        return {"vllm": ("/tokenize",), "sglang": ("/v1/tokenize", "/tokenize")}.get(self.engine or "", ())
+
+
+def tokenize_answer(body: dict[str, Any], faults: Faults) -> dict[str, Any]:
+    """Return vLLM's (and SGLang's) answer to ``POST /tokenize``."""
+    if faults.tokenize_answer is not None:
+        return faults.tokenize_answer
+    ids = toy_tokenize(body["prompt"], bool(body.get("add_special_tokens", True)))
+    return {"count": len(ids), "max_model_len": 2048, "tokens": ids}
+
+
+def _context(prompt: Any) -> list[int]:
+    """Return a prompt's token ids: text (with a BOS), ids as they are, or llama.cpp's mixed [text, ids...]."""
+    if isinstance(prompt, str):
+        return toy_tokenize(prompt)
+    if prompt and isinstance(prompt[0], str):
+        return toy_tokenize(prompt[0]) + [int(x) for x in prompt[1:]]
+    return [int(x) for x in prompt]
 
 
 def _entry(tok: int, lp: np.ndarray, k: int) -> dict[str, Any]:
@@ -88,7 +166,7 @@ def answer(body: dict[str, Any], faults: Faults) -> tuple[int, dict[str, Any]]:
     prompt = body.get("prompt")
     if prompt is None:
         prompt = body["messages"][-1]["content"]
-    if isinstance(prompt, list):  # token ids (latency): one token of "text" per id, timed like llama.cpp
+    if isinstance(prompt, list) and "logprobs" not in body:  # ids (latency): one token of "text" per id, timed
         same = 0
         while same < min(len(prompt), len(faults.cached)) and prompt[same] == faults.cached[same]:
             same += 1
@@ -120,19 +198,27 @@ def answer(body: dict[str, Any], faults: Faults) -> tuple[int, dict[str, Any]]:
         return 400, {
             "error": {"message": "the request exceeds the available context size, try increasing it", "code": 400}
         }
+    if isinstance(prompt, list) and faults.engine and not all(isinstance(x, int) for x in prompt):
+        return 400, {"object": "error", "message": "prompt: Input should be a valid string or a list of integers"}
+    if isinstance(prompt, list) and not faults.by_context():
+        return 400, {"error": {"message": "this toy reads a list prompt with whole_context only"}}
+    context = _context(prompt) if faults.by_context() else None
+    named = bool(body.get("return_tokens_as_token_ids")) or faults.ids_always
     choices, generated = [], 0
     for i in range(1 if faults.ignore_n else n):
-        cont = sample(prompt, int(body.get("seed", 0)) * 1000 + i, max_tokens)
+        seed = int(body.get("seed", 0)) * 1000 + i
+        cont = sample(prompt, seed, max_tokens) if context is None else sample_context(context, seed, max_tokens)
         generated += len(cont)
         if faults.no_logprobs:
             choices.append({"index": i, "text": "x", "logprobs": None, "finish_reason": "length"})
             continue
-        if faults.layout == "completions":
+        if faults.answers_as() == "completions":
+            name = "token_id:{}" if named else "t{}"
             lp = {
-                "tokens": [f"t{t}" for t, _ in cont],
+                "tokens": [name.format(t) for t, _ in cont],
                 "token_logprobs": [float(d[t]) for t, d in cont],
                 "top_logprobs": [
-                    {f"t{int(x)}": float(d[x]) for x in np.argsort(-d, kind="stable")[:k]} for _, d in cont
+                    {name.format(int(x)): float(d[x]) for x in np.argsort(-d, kind="stable")[:k]} for _, d in cont
                 ],
             }
         else:
@@ -151,7 +237,11 @@ def answer(body: dict[str, Any], faults: Faults) -> tuple[int, dict[str, Any]]:
         "choices": choices,
         "model": body.get("model", MODEL),
         "object": "text_completion",
-        "usage": {"completion_tokens": generated, "prompt_tokens": len(prompt), "total_tokens": generated + 1},
+        "usage": {
+            "completion_tokens": generated,
+            "prompt_tokens": len(prompt if context is None else context),
+            "total_tokens": generated + 1,
+        },
     }
     return 200, resp
 
@@ -191,6 +281,14 @@ def fake_server(faults: Faults | None = None) -> Iterator[tuple[str, Faults]]:
             if not self._authorised():
                 return
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path in ("/tokenize", "/v1/tokenize"):
+                with f.lock:
+                    f.tokenized.append({"path": self.path, **body})
+                if self.path not in f.serves():
+                    self._send(404, {"detail": "Not Found"})
+                    return
+                self._send(200, tokenize_answer(body, f))
+                return
             with f.lock:
                 f.requests.append(body)
                 failing = f.fail_first > 0

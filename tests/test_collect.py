@@ -11,10 +11,12 @@ import pytest
 
 from speedoflight.errors import InputError
 from speedoflight.readers import open_source, responses
+from speedoflight.readers.continuations import grafted_input
+from speedoflight.readers.contscan import api_log_parts
 from speedoflight.serving.collect import CollectOptions, collect
 from speedoflight.simulation.grafted import optimum
 
-from .fakeserver import MODEL, VOCAB, Faults, distribution, fake_server, sample
+from .fakeserver import MODEL, VOCAB, Faults, context_distribution, distribution, fake_server, sample, toy_tokenize
 from .helpers import assert_user_error, run
 
 PROMPTS = ["alpha beta", "gamma delta", "epsilon", "zeta eta theta"]
@@ -237,7 +239,22 @@ def test_a_second_writer_is_refused(prompts, tmp_path, capsys):
         (Faults(spec_empty=True), [], ["speculative decoding", "without speculation"]),
         (Faults(n_vocab=None, owned_by="sglang"), ["--model", "other"], ["does not serve --model 'other'"]),
         (Faults(), ["--temperature", "1e-300", "--max-tokens", "0"], ["--max-tokens"]),
-        (Faults(owned_by="vllm"), ["--branch-at", "4", "--branches", "2"], ["--branch-at", "vllm", "dump"]),
+        (Faults(owned_by="openai"), ["--branch-at", "4", "--branches", "2"], ["--branch-at", "openai", "dump"]),
+        (
+            Faults(owned_by="vllm", tokenize_paths=()),
+            ["--branch-at", "4", "--branches", "2"],
+            ["/tokenize", "not served", "--branch-at"],
+        ),
+        (
+            Faults(owned_by="sglang", tokenize_answer={"count": 3, "tokens": "abc"}),
+            ["--branch-at", "4", "--branches", "2"],
+            ["/v1/tokenize", "list of token ids", "--branch-at"],
+        ),
+        (
+            Faults(owned_by="vllm", tokenize_answer={"error": "no"}),
+            ["--branch-at", "4", "--branches", "2"],
+            ["/tokenize", "list of token ids"],
+        ),
         (Faults(), ["--branch-at", "4", "--branches", "2", "--chat"], ["--branch-at", "/v1/completions", "--chat"]),
         (Faults(), ["--branches", "2"], ["--branches", "--branch-at"]),
         (Faults(), ["--branch-at", "4"], ["--branch-at", "--branches"]),
@@ -249,6 +266,8 @@ def test_user_errors_are_one_line_and_leave_no_file(prompts, tmp_path, capsys, f
     with fake_server(faults) as (url, _):
         assert_user_error(capsys, ["collect", "--url", url, "--prompts", prompts, "--out", str(out), *extra], *words)
     assert not out.exists()
+    if faults.tokenize_paths is not None or faults.tokenize_answer is not None:
+        assert faults.requests == []  # the prompt's tokenization is checked before any completion is asked
 
 
 def test_an_api_key_from_the_environment_is_sent_and_never_written(prompts, tmp_path, capsys, monkeypatch):
@@ -331,3 +350,138 @@ def test_the_sampled_rows_are_the_models_distribution(prompts, tmp_path):
                 assert chunk.next_token[row] == tok
                 prev, row = tok, row + 1
     assert os.path.getsize(out) > 0
+
+
+# --- branches (--branch-at) on every engine that takes them: the whole-context toy model --------------------------
+
+AT = (3, 5)
+
+
+def _branched(faults, prompts, out, **kw):
+    with fake_server(faults) as (url, f):
+        res = collect(url, prompts, out, fast(n=2, max_tokens=8, branch_at=AT, branches=2, **kw))
+    return res, f
+
+
+def _check_branches_continue_their_parents(out, sent_as):
+    """Every branch row is the toy model's distribution at its own context, the first its parent's row at T.
+
+    The reference is the fake's model itself (:func:`context_distribution` of the toy tokenizer's ids of the prompt,
+    the parent's first T sampled tokens and the branch's own): a branch sent with another prompt (no BOS, the text
+    tokenized otherwise, a prefix cut or shifted) is sampled from other distributions, and its rows differ.
+    """
+    _, recs = records(out)
+    branches = [r for r in recs if "branch" in r]
+    assert branches
+    for r in branches:
+        text, *prefix = r["branch"]["prompt"]
+        assert text == PROMPTS[r["prompt_index"]]
+        assert r["branch"]["at"] == len(prefix)
+        assert len(prefix) in AT
+        assert r["request"]["prompt"] == sent_as(text, prefix)  # the request exactly as sent
+        assert r["request"]["max_tokens"] == 8 - len(prefix)
+    a = api_log_parts(out)
+    seq, pos, nxt = a["seq"], a["pos"], a["next_token"]
+    asked = [r["branch"]["prompt"] for r in branches for _ in r["response"]["choices"]]  # in the file's order
+    assert len(np.unique(a["branch_seq"])) == len(asked)
+    for s, (text, *prefix) in zip(np.unique(a["branch_seq"]), asked, strict=True):
+        rows = np.flatnonzero(a["branch_seq"] == s)
+        t, parent = int(a["branch_pos"][rows[0]]), int(a["branch_parent"][rows[0]])
+        assert a["branch_pos"][rows].tolist() == list(range(t, t + len(rows)))
+        assert len(rows) == 8 - t
+        # the parent: a continuation of the branch's prompt (its first row the model's at that prompt's ids) whose
+        # first T tokens are the branch's prefix
+        up = np.flatnonzero(seq == parent)
+        first = np.argsort(-context_distribution(toy_tokenize(text)), kind="stable")[:5]
+        assert a["topk_ids"][up[0]].tolist() == first.tolist()
+        assert nxt[up][:t].tolist() == prefix
+        at_t = up[pos[up] == t][0]
+        # the branch's first row is the parent's row at T, exactly (the same context)
+        assert np.array_equal(a["branch_topk_ids"][rows[0]], a["topk_ids"][at_t])
+        assert np.array_equal(a["branch_topk_logprobs"][rows[0]], a["topk_logprobs"][at_t])
+        ctx = toy_tokenize(text) + prefix
+        for row in rows:
+            lp = context_distribution(ctx)
+            top = np.argsort(-lp, kind="stable")[:5]
+            assert a["branch_topk_ids"][row].tolist() == top.tolist()
+            np.testing.assert_allclose(a["branch_topk_logprobs"][row], lp[top], rtol=1e-12)
+            ctx.append(int(a["branch_next_token"][row]))
+    return a
+
+
+@pytest.mark.parametrize(
+    ("faults", "paths"),
+    [
+        (Faults(owned_by="vllm"), ["/tokenize"]),
+        (Faults(owned_by="sglang", ids_always=True), ["/v1/tokenize"]),
+        (Faults(owned_by="sglang", ids_always=True, tokenize_paths=("/tokenize",)), ["/v1/tokenize", "/tokenize"]),
+    ],
+)
+def test_branches_on_vllm_and_sglang_send_the_prompts_ids_and_continue_the_parent(prompts, tmp_path, faults, paths):
+    out = str(tmp_path / "c.jsonl")
+    res, f = _branched(faults, prompts, out)
+    assert res.server.engine == faults.owned_by
+    assert res.ids
+    # each prompt tokenized once by the server (the first before any completion), as a text prompt is: with BOS
+    assert sorted(r["prompt"] for r in f.tokenized if r["path"] == paths[-1]) == sorted(PROMPTS)
+    assert len(f.tokenized) == len(PROMPTS) + (len(paths) - 1)  # a 404 on /v1/tokenize once, then /tokenize
+    assert all(r["add_special_tokens"] is True and r["model"] == MODEL for r in f.tokenized)
+    assert res.branch_requests == len([r for r in f.requests if isinstance(r["prompt"], list)])
+    assert any("tokenized by the server's /tokenize" in n for n in res.notes)
+    a = _check_branches_continue_their_parents(out, lambda text, prefix: toy_tokenize(text) + prefix)
+    # the readers join them: the grafted tree knows more nodes than without the branches, and optimum runs on both
+    (header,), recs = records(out)
+    plain = tmp_path / "plain.jsonl"
+    header["sampling"]["branch_at"], header["sampling"]["branches"] = [], 0
+    plain.write_text("".join(json.dumps(x) + "\n" for x in [header, *(r for r in recs if "branch" not in r)]))
+    g0, g1 = grafted_input(str(plain)), grafted_input(out)
+    assert len(g1.seq_nodes) == len(g0.seq_nodes) == 8
+    assert g1.node_known.sum() > g0.node_known.sum()
+    assert optimum(out, pmax=4, replicates=2).continuations_per_prompt == 2
+    assert len(a["seq"]) == len(api_log_parts(str(plain))["seq"])  # the branches are not read as continuations
+    # a rerun asks for nothing more (only the one up-front tokenization)
+    asked = len(f.requests)
+    with fake_server(f) as (url, _):
+        again = collect(url, prompts, out, fast(n=2, max_tokens=8, branch_at=AT, branches=2))
+    assert (again.requests, len(f.requests)) == (0, asked)
+
+
+def test_branches_on_llama_cpp_send_the_mixed_prompt_and_old_logs_still_read(prompts, tmp_path):
+    """llama.cpp's mixed prompt [text, ids...]; a log written before the marker named the prompt reads the same."""
+    out = str(tmp_path / "c.jsonl")
+    res, f = _branched(Faults(whole_context=True), prompts, out)
+    assert res.server.engine == "llama.cpp"
+    assert f.tokenized == []
+    a = _check_branches_continue_their_parents(out, lambda text, prefix: [text, *prefix])
+    old = tmp_path / "old.jsonl"
+    with open(out, encoding="utf-8") as fh:
+        lines = [json.loads(x) for x in fh]
+    for x in lines:
+        if "branch" in x:
+            x["branch"] = {"at": x["branch"]["at"]}  # the marker as llama.cpp logs had it
+    old.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    b = api_log_parts(str(old))
+    assert sorted(k for k in a if k.startswith("branch_")) == sorted(k for k in b if k.startswith("branch_"))
+    for k in a:
+        if k.startswith("branch_"):
+            assert np.array_equal(a[k], b[k]), k
+    with fake_server(Faults(whole_context=True)) as (url, f2):
+        again = collect(url, prompts, str(old), fast(n=2, max_tokens=8, branch_at=AT, branches=2))
+    assert (again.requests, f2.requests) == (0, [])
+
+
+def test_a_server_listing_token_strings_cannot_branch(prompts, tmp_path, capsys):
+    """SGLang's completions may list token strings only: the branches stop with one line once the continuations are in."""
+    out = tmp_path / "c.jsonl"
+    with fake_server(Faults(owned_by="sglang")) as (url, f):
+        line = assert_user_error(
+            capsys,
+            ["collect", "--url", url, "--prompts", prompts, "--out", str(out), "--branch-at", "3", "--branches", "2",
+             "-n", "2", "--max-tokens", "8"],
+            "sglang", "token strings, not ids", "--branch-at", "without --branch-at",
+        )  # fmt: skip
+    assert "llama.cpp" not in line.split(":", 2)[2].split("(")[0]
+    assert all(isinstance(r["prompt"], str) for r in f.requests)  # no branch was sent
+    _, recs = records(out)
+    assert len(recs) == 4
+    assert not any("branch" in r for r in recs)

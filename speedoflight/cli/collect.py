@@ -68,8 +68,9 @@ def add_parser(sub: Any) -> None:
         type=int_list,
         metavar="T,...",
         help="branch points, tokens into each continuation (e.g. 8,16,24): ask for --branches more continuations "
-        "of the prompt plus each continuation's first T sampled tokens (llama.cpp's /v1/completions), recorded "
-        "for the grafted ceiling's tries",
+        "of the prompt plus each continuation's first T sampled tokens, one request per branch point, or per branch where n is refused (llama.cpp: "
+        "the mixed prompt [text, ids...]; vLLM, SGLang: token ids, the prompt tokenized once by the server's "
+        "/tokenize), recorded for the grafted ceiling's tries",
     )
     p.add_argument(
         "--branches", type=positive_int, default=0, metavar="N", help="continuations per branch point (--branch-at)"

@@ -32,6 +32,7 @@ from .responses import LAYOUTS, ParsedRow, is_header, parse_line, response_of
 __all__ = [
     "STRING_CODES",
     "LogInfo",
+    "branch_prompt",
     "branches_in",
     "check_listed",
     "describe",
@@ -228,6 +229,32 @@ def is_branch(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("branch"), dict)
 
 
+def branch_prompt(record: dict[str, Any]) -> Any:
+    """Return a branch record's logical prompt ``[text, *prefix]``: its marker's, else (older logs) the request's.
+
+    ``collect`` sends a branch to llama.cpp as the mixed prompt ``[text, ids...]`` and to vLLM and SGLang as token
+    ids only (the text tokenized by the server), so the marker ``"branch": {"at": T, "prompt": [text, ids...]}``
+    names the prompt the parent is found by; llama.cpp logs written before it named the prompt hold it only as the
+    request's.
+
+    Parameters
+    ----------
+    record
+        A branch record (:func:`is_branch`).
+
+    Returns
+    -------
+    Any
+        The prompt as recorded (the caller checks its shape).
+
+    """
+    branch = record.get("branch")
+    if isinstance(branch, dict) and "prompt" in branch:
+        return branch["prompt"]
+    req = record.get("request")
+    return req.get("prompt") if isinstance(req, dict) else None
+
+
 def _group(obj: Any, groups: dict[str, int], line_prompt: int) -> tuple[int, int]:
     """Return a line's prompt number (lines of one prompt share it; one without a prompt is its own) and the count."""
     key = prompt_key(obj)
@@ -239,9 +266,9 @@ def _group(obj: Any, groups: dict[str, int], line_prompt: int) -> tuple[int, int
 def log_branches(path: str, seq: np.ndarray, prompt: np.ndarray, next_token: np.ndarray) -> dict[str, np.ndarray]:
     """Read the branch records of a ``collect --branch-at`` log as ``branch_*`` arrays.
 
-    A branch record asks for the prompt text followed by token ids, the first ``branch.at`` tokens of one of the
-    prompt's continuations; its parent is a continuation of that prompt that starts with them (any one: they
-    share the context).
+    A branch record continues the prompt text followed by token ids, the first ``branch.at`` tokens of one of the
+    prompt's continuations (:func:`branch_prompt`: its marker's ``prompt``, else the request's); its parent is a
+    continuation of that prompt that starts with them (any one: they share the context).
 
     Parameters
     ----------
@@ -273,8 +300,7 @@ def log_branches(path: str, seq: np.ndarray, prompt: np.ndarray, next_token: np.
             if not is_branch(obj):
                 _, line_prompt = _group(obj, groups, line_prompt)
                 continue
-            req = obj.get("request") if isinstance(obj.get("request"), dict) else {}
-            asked = req.get("prompt")
+            asked = branch_prompt(obj)
             if not (isinstance(asked, list) and asked and isinstance(asked[0], str)):
                 raise InputError(f"{path}: line {lineno} is a branch without its prompt [text, ids...]; re-collect")
             prefix = [int(x) for x in asked[1:] if isinstance(x, int) and not isinstance(x, bool)]
@@ -309,7 +335,9 @@ def log_branches(path: str, seq: np.ndarray, prompt: np.ndarray, next_token: np.
         for choice in choices:
             for p, row in enumerate(choice):
                 if not all(isinstance(k, int) for k in (*row[3], row[4])):
-                    raise InputError(f"{path}: line {lineno}: a branch needs token ids; re-collect from llama.cpp")
+                    raise InputError(
+                        f"{path}: line {lineno}: a branch needs token ids; re-collect from a server that lists them (llama.cpp, vLLM)"
+                    )
                 rows.append(row)
                 meta.append((next_seq, len(prefix) + p, parent))
             next_seq += 1

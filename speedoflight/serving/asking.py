@@ -60,7 +60,9 @@ ALTERNATIVES: dict[str, dict[Any, Any]] = {"top_k": {-1: 0, 0: -1}}
 class Job:
     """One request: prompt ``index`` (its text and kind), continuations ``first`` .. ``first + count - 1``.
 
-    A branch (``prefix`` not empty) continues the prompt plus those sampled token ids, ``at`` = their number.
+    A branch (``prefix`` not empty) continues the prompt plus those sampled token ids, ``at`` = their number;
+    ``head`` is the prompt's own token ids where the engine takes the prompt as ids only (vLLM, SGLang), None where
+    it reads llama.cpp's mixed prompt ``[text, ids...]``.
     """
 
     index: int
@@ -69,6 +71,7 @@ class Job:
     first: int
     count: int
     prefix: tuple[int, ...] = ()
+    head: tuple[int, ...] | None = None
 
     @property
     def at(self) -> int:
@@ -101,8 +104,14 @@ def _body(job: Job, opt: CollectOptions, model: str, extra: dict[str, Any]) -> d
         body["messages"] = [{"role": "user", "content": job.text}]
         body.update(logprobs=True, top_logprobs=opt.top_logprobs)
     else:
-        # a branch: llama.cpp reads an array of text and token ids as one prompt (the text tokenized as alone)
-        body["prompt"] = [job.text, *job.prefix] if job.prefix else job.text
+        # a branch: llama.cpp reads an array of text and token ids as one prompt (the text tokenized as alone);
+        # vLLM and SGLang take ids only, the text's from the server's /tokenize (serving/prompt_ids.py)
+        if not job.prefix:
+            body["prompt"] = job.text
+        elif job.head is not None:
+            body["prompt"] = [*job.head, *job.prefix]
+        else:
+            body["prompt"] = [job.text, *job.prefix]
         body["logprobs"] = opt.top_logprobs
     body.update(max_tokens=opt.max_tokens - job.at, temperature=opt.temperature, top_p=1.0, seed=job.seed(opt.seed))
     if job.count > 1:

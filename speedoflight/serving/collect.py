@@ -17,6 +17,11 @@ How the server is asked:
   probabilities are not the verifier's.
 * **Token ids.** vLLM's ``return_tokens_as_token_ids``; llama.cpp returns ``id`` fields itself. Where only strings
   come back the result says so (tokens are then told apart by their bytes or strings).
+* **Branches** (``--branch-at``). Once the continuations are in, each is continued from its first T sampled
+  tokens, one request per branch point (per branch where ``n`` is refused): llama.cpp gets its mixed prompt ``[text, ids...]``, vLLM and SGLang the
+  prompt's ids from their ``/tokenize`` (:mod:`.prompt_ids`, each prompt once, the first before any completion)
+  followed by the sampled ids. The record keeps the request as sent and names the prompt ``[text, ids...]`` in its
+  ``branch`` marker, which the readers join it by. Other engines are refused up front.
 * **Speculation.** A llama.cpp server running speculative decoding returns no ``top_logprobs`` for the tokens its
   verify steps emit (and cannot switch it off per request): a response with empty positions is refused with the
   fix, an instance without speculation.
@@ -45,6 +50,7 @@ from .http import Client, base_url
 from .logfile import append_line, check_resume, locked_append, read_existing
 from .options import CollectOptions
 from .probe import ServerInfo, probe
+from .prompt_ids import ServerTokenizer, branch_prompt_kind
 
 __all__ = ["FORMAT_VERSION", "CollectOptions", "CollectResult", "collect"]
 
@@ -176,12 +182,9 @@ def collect(
     ):
         existing = read_existing(fh, out)
         info = probe(client, opt.model)
-        if opt.branch_at and info.engine != "llama.cpp":  # before any request: nothing half collected
-            raise InputError(
-                f"--branch-at continues a prompt plus sampled token ids, which collect sends as llama.cpp's mixed "
-                f"prompt [text, ids...]; {info.url} is {info.engine}: use `speedoflight dump --branch-at` with the "
-                "model, or collect without --branch-at"
-            )
+        tokenizer = None
+        if opt.branch_at and branch_prompt_kind(info) == "ids":  # before any request: nothing half collected
+            tokenizer = ServerTokenizer(client, info)
         settings = {
             "temperature": opt.temperature,
             "max_tokens": opt.max_tokens,
@@ -194,6 +197,8 @@ def collect(
         }
         if existing.header is not None:
             check_resume(existing.header, info, settings, out)
+        if tokenizer is not None and chosen:
+            tokenizer.ids(items[chosen[0]][0])  # a server without /tokenize is refused before any completion
         jobs_per: list[tuple[int, str, str, int]] = []  # (index, text, kind, continuations still needed)
         complete_before = 0
         for i in chosen:
@@ -203,7 +208,7 @@ def collect(
                 complete_before += 1
             else:
                 jobs_per.append((i, text, kind, have))
-        runner = _Run(client, info, opt, prompts, fh, progress, tell)
+        runner = _Run(client, info, opt, prompts, fh, progress, tell, tokenizer)
         if existing.dropped_partial:
             runner.notes.append(f"dropped an incomplete last line of {out} (an interrupted write)")
         runner.run(jobs_per, existing.header is None, settings, prompts)
@@ -247,8 +252,10 @@ class _Run:
         fh: IO[bytes],
         progress: bool,
         tell: Callable[[str], None],
+        tokenizer: ServerTokenizer | None = None,
     ) -> None:
         self.info, self.opt, self.fh, self.tell = info, opt, fh, tell
+        self.tokenizer = tokenizer  # vLLM, SGLang: a branch's prompt as ids (None: llama.cpp's mixed prompt)
         self.asker = Asker(client, info, opt, prompts)
         self.mode = "n" if opt.n > 1 else "requests"
         self.requests = self.tokens = self.width = 0
@@ -270,8 +277,8 @@ class _Run:
             append_line(self.fh, self._header(*self.header))
             self.header = None
         record: dict[str, Any] = {"prompt_index": job.index, "kind": job.kind}
-        if job.prefix:
-            record["branch"] = {"at": job.at}  # the prompt is [text, *prefix]: the readers find the parent by it
+        if job.prefix:  # the logical prompt [text, *prefix], whatever was sent: the readers find the parent by it
+            record["branch"] = {"at": job.at, "prompt": [job.text, *job.prefix]}
         append_line(self.fh, {**record, "request": body, "response": resp})
         self.requests += 1
         self.tokens += tokens
@@ -302,8 +309,10 @@ class _Run:
             conts = existing.sampled.get(text, [])[: self.opt.n]
             if any(not c for c in conts):
                 raise InputError(
-                    f"the server returned token strings, not ids, for prompt {i + 1}: branches need the sampled ids "
-                    "(llama.cpp returns them with logprobs)"
+                    f"{self.info.url} ({self.info.engine}) returned token strings, not ids, for prompt {i + 1}: "
+                    "--branch-at continues the sampled token ids (llama.cpp lists them with logprobs, vLLM with "
+                    "return_tokens_as_token_ids, which collect sends); collect without --branch-at, or use "
+                    "`speedoflight dump --branch-at` with the model"
                 )
             for c in conts:
                 for t in sorted(set(self.opt.branch_at)):
@@ -315,10 +324,11 @@ class _Run:
                     if need <= 0:
                         continue
                     existing.branched[(text, prefix)] = self.opt.branches  # a prefix two continuations share
+                    head = None if self.tokenizer is None else self.tokenizer.ids(text)  # before any branch is sent
                     if self.mode == "n":
-                        jobs.append(Job(i, text, kind, have, need, prefix))
+                        jobs.append(Job(i, text, kind, have, need, prefix, head))
                     else:
-                        jobs += [Job(i, text, kind, have + j, 1, prefix) for j in range(need)]
+                        jobs += [Job(i, text, kind, have + j, 1, prefix, head) for j in range(need)]
         if not jobs:
             return
         with tqdm(total=sum(j.count for j in jobs), unit="branch", disable=not self.progress, leave=False) as bar:
@@ -327,6 +337,11 @@ class _Run:
             f"branches: {self.branch_requests} requests, {self.branch_tokens} tokens "
             f"({self.branch_tokens / max(self.tokens - self.branch_tokens, 1):.2f}x the continuations' tokens of "
             "this run), each a prefill of its prompt and prefix"
+            + (
+                f"; the prompts sent as token ids, {self.tokenizer.requests} tokenized by the server's /tokenize"
+                if self.tokenizer is not None
+                else ""
+            )
         )
 
     def _jobs(self, pending: list[tuple[int, str, str, int]], mode: str) -> list[Job]:

@@ -18,9 +18,18 @@ from typing import IO, Any
 from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 from ..readers import responses
+from ..readers.jsonl import branch_prompt
 from .probe import ServerInfo
 
-__all__ = ["BRANCH_SETTINGS", "SETTINGS", "Existing", "append_line", "check_resume", "locked_append", "read_existing"]
+__all__ = [
+    "BRANCH_SETTINGS",
+    "SETTINGS",
+    "Existing",
+    "append_line",
+    "check_resume",
+    "locked_append",
+    "read_existing",
+]
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -109,8 +118,7 @@ def read_existing(fh: IO[bytes], path: str) -> Existing:
         choices = resp.get("choices") if isinstance(resp, dict) else None
         branch = obj.get("branch") if isinstance(obj, dict) else None
         if isinstance(branch, dict):  # a branch record: counted per branch point, never as the prompt's
-            req = _mapping(obj.get("request"))
-            prompt_list = req.get("prompt")
+            prompt_list = branch_prompt(obj)
             if isinstance(prompt_list, list) and prompt_list and isinstance(prompt_list[0], str):
                 key = (prompt_list[0], tuple(int(x) for x in prompt_list[1:] if isinstance(x, int)))
                 out.branched[key] = out.branched.get(key, 0) + (len(choices) if isinstance(choices, list) else 0)

@@ -47,7 +47,7 @@ class CollectOptions:
         Only the first N prompts of each kind.
     branch_at : tuple of int
         Branch points, tokens into each continuation: ``branches`` more continuations are asked for from the
-        prompt plus each continuation's first T tokens (``collect --branch-at``; llama.cpp's completions only).
+        prompt plus each continuation's first T tokens (``collect --branch-at``; llama.cpp, vLLM and SGLang).
     branches : int
         Continuations per branch point (with ``branch_at``).
 
