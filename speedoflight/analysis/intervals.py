@@ -42,6 +42,7 @@ __all__ = [
     "TOLERANCE",
     "RootIntervals",
     "RootSpread",
+    "calibrate",
     "coverage",
     "fit_constants",
     "matched",
@@ -193,7 +194,7 @@ def _spread(g: Any, roots: np.ndarray, pmax: int, replicates: int, seed: int) ->
     uniq, inverse = np.unique(roots, return_inverse=True)
     prompt = g.node_prompt[uniq]
     mean = np.zeros((len(uniq), pmax))
-    sq = np.zeros((len(uniq), pmax))
+    var = np.zeros((len(uniq), pmax))
     grafted_roots_spread(
         g.neglogp,
         g.ids,
@@ -210,9 +211,9 @@ def _spread(g: Any, roots: np.ndarray, pmax: int, replicates: int, seed: int) ->
         g.node_depth[uniq],
         _seed_ids(seed, replicates),
         mean,
-        sq,
+        var,
     )
-    sd = np.sqrt(np.maximum(sq - mean * mean, 0.0) * (replicates / max(replicates - 1, 1)))
+    sd = np.sqrt(var * (replicates / (replicates - 1)))
     return mean[inverse], sd[inverse]
 
 
@@ -404,10 +405,7 @@ def fit_constants(
         prompts' ends alone would set them).
 
     """
-    if not 0.0 < rate < 1.0:
-        raise InputError(f"the rate must lie in (0, 1), got {rate}")
-    below: list[np.ndarray] = []
-    above: list[np.ndarray] = []
+    pairs = []
     for dump, oracle_file, positions, prefixes_from in cases:
         s, exact, _ = matched(
             os.path.join(root, dump),
@@ -417,15 +415,37 @@ def fit_constants(
             replicates=replicates,
             seed=seed,
         )
-        lo, hi = _scores(s, exact)
-        below.append(lo)
-        above.append(hi)
-    pmax = max(x.shape[1] for x in below)
+        pairs.append((s, exact))
+    return calibrate(pairs, rate=rate)
+
+
+def calibrate(pairs: Sequence[tuple[RootSpread, np.ndarray]], *, rate: float = RATE) -> tuple[list[float], list[float]]:
+    """Fit ``a(P)``, ``b(P)`` on roots whose exact curves are known (the step of :func:`fit_constants`).
+
+    Parameters
+    ----------
+    pairs
+        ``(spread, exact)``: the roots' :class:`RootSpread` and their exact curves ``[roots, P]`` (P may differ
+        between pairs; at each P the roots that have it count).
+    rate
+        The share of roots to cover; (1 - rate) / 2 may fall out on each side.
+
+    Returns
+    -------
+    tuple
+        ``(a, b)`` over P = 1..(the largest P), rounded up to 3 decimals, non-decreasing in P.
+
+    """
+    if not 0.0 < rate < 1.0:
+        raise InputError(f"the rate must lie in (0, 1), got {rate}")
+    scores = [_scores(s, exact) for s, exact in pairs]
+    pmax = max(lo.shape[1] for lo, _ in scores)
     side = (1 + rate) / 2
-    a, b = [], []
+    a: list[float] = []
+    b: list[float] = []
     for i in range(pmax):
-        lo = np.concatenate([x[:, i] for x in below if x.shape[1] > i])
-        hi = np.concatenate([x[:, i] for x in above if x.shape[1] > i])
+        lo = np.concatenate([x[:, i] for x, _ in scores if x.shape[1] > i])
+        hi = np.concatenate([y[:, i] for _, y in scores if y.shape[1] > i])
         a.append(max([math.ceil(_quantile(lo, side) * 1000) / 1000, *a[-1:]]))
         b.append(max([math.ceil(_quantile(hi, side) * 1000) / 1000, *b[-1:]]))
     return a, b
@@ -458,7 +478,7 @@ def coverage(
     Returns
     -------
     dict
-        ``P``, ``roots``, ``coverage`` (per P), ``below`` and ``above`` (shares out on each side), ``width`` (the
+        ``P``, ``roots``, ``coverage`` (per P), ``below`` and ``above`` (the shares of roots whose exact optimum lies below the interval, and above it), ``width`` (the
         median of (high - low) / exact), ``range_coverage`` (the drop..lump range's, for comparison), ``by_kind``
         (``{kind: {"roots", "coverage"}}``).
 

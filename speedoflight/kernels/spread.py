@@ -1,7 +1,7 @@
 """The grafted search's draws per root, with their spread (per-root intervals, docs/theory.md section 8.9).
 
 :func:`grafted_roots_spread` is :func:`~speedoflight.kernels.grafted.grafted_roots` (no depth profile) that also
-keeps, per root and tree size, the sum of squares of the replicates' curves: the mean is the same bit for bit
+keeps, per root and tree size, the variance of the replicates' curves (squares taken about the first replicate's): the mean is the same bit for bit
 (the same additions in the same order), and the spread of the draws comes from the same searches.
 """
 
@@ -34,9 +34,9 @@ def grafted_roots_spread(
     root_depth,
     seed_ids,
     curves,
-    sq,
+    var,
 ):
-    """Every root times every replicate: ``curves[j]`` the mean over replicates, ``sq[j]`` the mean of squares.
+    """Every root times every replicate: ``curves[j]`` the mean over replicates, ``var[j]`` their variance.
 
     The arguments are those of :func:`~speedoflight.kernels.grafted.grafted_roots` without the depth cap, width
     cap and profile. Returns the total number of nodes popped.
@@ -49,6 +49,7 @@ def grafted_roots_spread(
         buf = np.empty(pmax)
         acc = np.zeros(pmax)
         acc2 = np.zeros(pmax)
+        ref = np.zeros(pmax)  # the first replicate's curve: squares are taken about it (no cancellation)
         node = root_node[j]
         row = node_row[node]
         for r in range(n_rep):
@@ -75,10 +76,14 @@ def grafted_roots_spread(
                 mass,
                 buf,
             )
+            if r == 0:
+                for t in range(pmax):
+                    ref[t] = buf[t]
             for t in range(pmax):
                 acc[t] += buf[t]
-                acc2[t] += buf[t] * buf[t]
+                acc2[t] += (buf[t] - ref[t]) * (buf[t] - ref[t])
         for t in range(pmax):
             curves[j, t] = acc[t] / n_rep
-            sq[j, t] = acc2[t] / n_rep
+            d = curves[j, t] - ref[t]
+            var[j, t] = max(acc2[t] / n_rep - d * d, 0.0)
     return pops.sum()

@@ -1,0 +1,160 @@
+"""Per-root intervals (docs/theory.md section 8.9): the known floor, the draws' spread and the calibration, on exact
+and synthetic cases."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from speedoflight.analysis.intervals import RootSpread, calibrate, root_intervals, root_spread
+from speedoflight.readers.continuations import grafted_input
+from speedoflight.simulation.grafted import optimum
+
+from .helpers import assert_user_error, run
+from .test_grafted import _dump, _enumerate_known
+
+
+def test_the_known_floor_is_the_best_tree_of_the_tries_own_nodes(tmp_path):
+    """K(P) is the sum of the P largest path probabilities among the children of known nodes (an exact reference
+    enumerated from the dump's arrays), and the grafted tree, which holds all of them, never falls below it."""
+    path = tmp_path / "floor.npz"
+    _dump(path, prompts=1, conts=6, length=5, k=12, alpha=0.3, seed=2)  # every token listed
+    g = grafted_input(str(path))
+    probs, _ = _enumerate_known(g, path, 0)
+    pmax = 24
+    assert len(probs) >= pmax
+    s = root_spread(str(path), pmax=pmax, replicates=16)
+    np.testing.assert_allclose(s.known[0], np.cumsum(probs[:pmax]), rtol=1e-12)
+    assert np.all(s.lower[0] >= s.known[0] - 1e-12)
+    assert np.all(s.upper[0] >= s.lower[0] - 1e-12)
+
+
+def test_the_spread_comes_from_the_same_draws_as_the_mean(tmp_path):
+    """The mean is optimum's per-root curve bit for bit; with only the root known, P = 2 is p1 + max(p2, p1 q1) over
+    pool rows q, so the spread of the draws is that variable's standard deviation."""
+    path = tmp_path / "root.npz"
+    _dump(path, prompts=30, conts=1, length=1, k=4, alpha=0.5, seed=1)
+    res = optimum(str(path), pmax=2, replicates=4000, seed=0, pool="all", tail="both")
+    s = root_spread(str(path), pmax=2, replicates=4000, seed=0, pool="all")
+    assert np.array_equal(s.lower, res.lower.curves)
+    assert np.array_equal(s.upper, res.upper.curves)
+    g = grafted_input(str(path), pool="all")
+    q1 = np.exp(-g.neglogp[g.pool_rows, 0])
+    sds = []
+    for root in g.prompt_root:
+        p1, p2 = np.exp(-g.neglogp[g.node_row[root], :2])
+        sds.append(np.std(p1 + np.maximum(p2, p1 * q1)))
+    assert np.all(s.spread[:, 0] == 0.0)  # one node: the root's own row
+    j = int(np.argmax(sds))
+    assert sds[j] > 0.01
+    # the sample standard deviation of 4000 draws is within 5% of the pool's (relative error about 1/sqrt(8000))
+    assert abs(s.spread[j, 1] / sds[j] - 1) < 0.05
+
+
+def _synthetic(rng, n, pmax, spread_of_truth=1.0):
+    """Roots whose exact value is lower + s * Z (Z standard normal): known by construction, no tail, floor 0."""
+    lower = rng.uniform(1.0, 3.0, (n, pmax))
+    s = rng.uniform(0.05, 0.3, (n, pmax))
+    exact = lower + spread_of_truth * s * rng.standard_normal((n, pmax))
+    zero = np.zeros((n, pmax))
+    idx = np.arange(n)
+    return RootSpread(lower, lower.copy(), s, zero, idx, idx, idx), exact
+
+
+def _covered(iv, exact):
+    return ((iv.low <= exact) & (exact <= iv.high)).mean(axis=0)
+
+
+def test_the_calibrated_interval_covers_fresh_roots_at_its_rate():
+    """Fitted on one set of roots, the interval covers an independent set at 90%; the fitted constant is the
+    normal's 95% point (each side may miss 5%)."""
+    rng = np.random.default_rng(7)
+    fit, fit_exact = _synthetic(rng, 4000, 3)
+    a, b = calibrate([(fit, fit_exact)], rate=0.9)
+    z = stats.norm.ppf(0.95)
+    # the 95% quantile of 4000 normal draws: standard error sqrt(.95 * .05 / 4000) / phi(z), about 0.034
+    assert np.all(np.abs(np.array(a) - z) < 0.12)
+    assert np.all(np.abs(np.array(b) - z) < 0.12)
+    new, new_exact = _synthetic(rng, 4000, 3)
+    cov = _covered(root_intervals(new, (a, b), rate=0.9), new_exact)
+    assert np.all(np.abs(cov - 0.9) < 0.025)  # binomial standard error 0.0047
+
+
+def test_the_interval_fails_where_the_truth_moves_more_than_the_fit_set_did():
+    """If the held-out roots' truth moves twice as far per unit of spread, coverage falls to P(|Z| < z / 2)."""
+    rng = np.random.default_rng(8)
+    fit, fit_exact = _synthetic(rng, 4000, 2)
+    a, b = calibrate([(fit, fit_exact)], rate=0.9)
+    wild, wild_exact = _synthetic(rng, 4000, 2, spread_of_truth=2.0)
+    cov = _covered(root_intervals(wild, (a, b), rate=0.9), wild_exact)
+    want = 2 * stats.norm.cdf(stats.norm.ppf(0.95) / 2) - 1  # 0.589
+    assert np.all(np.abs(cov - want) < 0.04)
+
+
+def test_the_floor_clips_the_interval_and_constants_never_narrow_it():
+    """The low end never drops below the known floor, nor the high end below the lumped estimate; a, b grow in P."""
+    rng = np.random.default_rng(9)
+    n, pmax = 200, 4
+    lower = rng.uniform(1.0, 2.0, (n, pmax))
+    known = lower - 0.01
+    s = RootSpread(lower, lower + 0.2, np.full((n, pmax), 0.5), known, *(np.arange(n),) * 3)
+    iv = root_intervals(s, ([3.0] * pmax, [1.0] * pmax))
+    assert np.array_equal(iv.low, known)
+    np.testing.assert_allclose(iv.high, lower + 0.2 + 0.5)
+    exact = lower + 0.1 * np.arange(pmax)  # further from lower as P grows
+    a, b = calibrate([(s, exact)], rate=0.8)
+    assert a == sorted(a)
+    assert b == sorted(b)
+    assert min(a + b) >= 0.0
+
+
+def test_root_intervals_use_the_last_constants_past_their_end():
+    rng = np.random.default_rng(1)
+    s, _ = _synthetic(rng, 5, 6)
+    iv = root_intervals(s, ([1.0, 2.0], [1.0, 3.0]))
+    assert iv.calibrated_to == 2
+    np.testing.assert_allclose(iv.high[:, 5], s.upper[:, 5] + 3.0 * s.spread[:, 5])
+
+
+def test_cli_optimum_root_intervals(tmp_path, capsys):
+    path = tmp_path / "toy.npz"
+    _dump(path)
+    out = tmp_path / "o.npz"
+    code, text, _ = run(capsys, "optimum", "--dump", str(path), "--pmax", "16", "--root-intervals", "--quiet")
+    assert code == 0
+    assert "per-root intervals (90%)" in text
+    assert "prompt 0" in text
+    assert "prompt 2" in text
+    code, text, _ = run(
+        capsys, "optimum", "--dump", str(path), "--pmax", "16", "--root-intervals", "--json", "--out", str(out)
+    )
+    assert code == 0
+    d = json.loads(text)
+    iv = d["root_intervals"]
+    assert iv["rate"] == 0.9
+    assert "exact optimum" in iv["covers"]
+    low, high, curves = np.array(iv["low"]), np.array(iv["high"]), np.array(d["curves"])
+    assert low.shape == curves.shape == (3, 16)
+    assert np.all(low <= curves + 1e-12)
+    assert np.all(curves <= high + 1e-12)
+    with np.load(out) as z:
+        np.testing.assert_array_equal(z["root_interval_low"], low)
+        assert json.loads(str(z["metadata"]))["root_intervals"]["rate"] == 0.9
+    assert_user_error(capsys, ["optimum", "--dump", str(path), "--replicates", "1", "--root-intervals"], "--replicates")
+
+
+@pytest.mark.parametrize("positions", ["8", "0,2"])
+def test_interior_roots_are_those_of_optimum(tmp_path, positions):
+    path = tmp_path / "toy.npz"
+    _dump(path, length=10)
+    want = [int(x) for x in positions.split(",")]
+    res = optimum(str(path), pmax=8, positions=want, replicates=8, tail="both")
+    s = root_spread(str(path), pmax=8, positions=want, replicates=8)
+    assert np.array_equal(s.root_seq, res.root_seq)
+    assert np.array_equal(s.root_pos, res.root_pos)
+    assert np.array_equal(s.lower, res.lower.curves)
+    assert math.isfinite(float(s.spread.sum()))
