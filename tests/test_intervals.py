@@ -42,6 +42,9 @@ def test_the_spread_comes_from_the_same_draws_as_the_mean(tmp_path):
     s = root_spread(str(path), pmax=2, replicates=4000, seed=0, pool="all")
     assert np.array_equal(s.lower, res.lower.curves)
     assert np.array_equal(s.upper, res.upper.curves)
+    again = root_spread(str(path), pmax=2, replicates=4000, seed=0, pool="all", upper=res.upper.curves)
+    assert np.array_equal(again.upper, s.upper)
+    assert np.array_equal(again.spread, s.spread)
     g = grafted_input(str(path), pool="all")
     q1 = np.exp(-g.neglogp[g.pool_rows, 0])
     sds = []

@@ -227,6 +227,7 @@ def root_spread(
     pool: str = "prompt",
     draw: str = "depth",
     inputs: Mapping[str, Any] | None = None,
+    upper: np.ndarray | None = None,
 ) -> RootSpread:
     """Compute per root the grafted means, the draws' spread and the known floor (what an interval is built from).
 
@@ -237,6 +238,9 @@ def root_spread(
     inputs
         ``{"drop": ..., "lump": ...}`` grafted inputs already built (:func:`~speedoflight.readers.continuations.
         grafted_inputs` with this ``pool`` and ``draw``); None builds them from ``dumps``.
+    upper
+        The per-root curves with tails lumped, where :func:`~speedoflight.simulation.grafted.optimum` already
+        computed them for these roots and settings (``res.upper.curves``); None searches again.
 
     Returns
     -------
@@ -256,9 +260,11 @@ def root_spread(
     g = inputs["drop"]
     roots, seqs, poss, _ = _roots(g, positions)
     lower, sd = _spread(g, roots, pmax, replicates, seed)
-    h = inputs["lump"]
-    uniq, inverse = np.unique(roots, return_inverse=True)
-    upper = run_roots(h, uniq, pmax, replicates, seed)[0][inverse]
+    if upper is None:
+        uniq, inverse = np.unique(roots, return_inverse=True)
+        upper = run_roots(inputs["lump"], uniq, pmax, replicates, seed)[0][inverse]
+    elif upper.shape != lower.shape:
+        raise ValueError(f"upper curves {upper.shape} for {lower.shape} roots x P")
     return RootSpread(
         lower=lower,
         upper=upper,

@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
             pool=args.pool_scope,
             draw=args.draw,
             inputs=inputs,
+            upper=None if res.upper is None else res.upper.curves,
         )
         intervals = root_intervals(spread)
     from .._util.progress import finish
