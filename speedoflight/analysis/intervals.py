@@ -137,7 +137,7 @@ class RootIntervals:
         return {
             "rate": self.rate,
             "calibrated_to": self.calibrated_to,
-            "covers": COVERS,
+            "covers": COVERS.format(rate=self.rate),
             "low": self.low.tolist(),
             "high": self.high.tolist(),
         }
