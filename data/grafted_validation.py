@@ -149,6 +149,14 @@ def per_root_coverage() -> None:
             None,
             "held out",
         ),
+        (
+            "SmolLM2, prompts' ends, 1 continuation",
+            "smollm2-t1.npz",
+            "oracle-smollm2-t1.npz",
+            "start",
+            None,
+            "fit prompts, other dump",
+        ),
         ("Gemma 3, prompts' ends", "gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-t1.npz", "start", None, "held out"),
         (
             "Gemma 3, interior 8/16/24",
@@ -170,8 +178,9 @@ def per_root_coverage() -> None:
     out = [
         "",
         f"Per-root intervals ({RATE:.0%}, `optimum --root-intervals`): the share of roots whose own exact optimum "
-        "lies in its interval (constants fitted on the rows marked fit; interior oracles stop at P = 64), the median "
-        "width over the exact value, and the drop..lump range's share for comparison:",
+        "lies in its interval (constants fitted on the rows marked fit, apart for roots whose trie is one continuation "
+        "and those on several; interior oracles stop at P = 64), the median width over the exact value, and the "
+        "drop..lump range's share for comparison:",
         "",
     ]
     out += _header("roots", ps, " set | width at largest P | range covers |")
@@ -180,6 +189,10 @@ def per_root_coverage() -> None:
         cells = r["coverage"] + [float("nan")] * (len(ps) - len(r["P"]))
         tail = f" {role} | {r['width'][-1]:.2f} | {r['range_coverage'][-1]:.2f} |"
         out.append(_row(f"{label}, {r['roots']}", cells, tail).replace("nan", "-"))
+        for group, k in r["by_group"].items():
+            if len(r["by_group"]) > 1:
+                gc = k["coverage"] + [float("nan")] * (len(ps) - len(r["P"]))
+                out.append(_row(f"&nbsp;&nbsp;trie on {group} path(s), {k['roots']}", gc, " | | |").replace("nan", "-"))
         for kind, k in r["by_kind"].items():
             if len(r["by_kind"]) > 1:
                 kc = k["coverage"] + [float("nan")] * (len(ps) - len(r["P"]))

@@ -58,14 +58,14 @@ def test_the_spread_comes_from_the_same_draws_as_the_mean(tmp_path):
     assert abs(s.spread[j, 1] / sds[j] - 1) < 0.05
 
 
-def _synthetic(rng, n, pmax, spread_of_truth=1.0):
+def _synthetic(rng, n, pmax, spread_of_truth=1.0, paths=8):
     """Roots whose exact value is lower + s * Z (Z standard normal): known by construction, no tail, floor 0."""
     lower = rng.uniform(1.0, 3.0, (n, pmax))
     s = rng.uniform(0.05, 0.3, (n, pmax))
     exact = lower + spread_of_truth * s * rng.standard_normal((n, pmax))
     zero = np.zeros((n, pmax))
     idx = np.arange(n)
-    return RootSpread(lower, lower.copy(), s, zero, idx, idx, idx), exact
+    return RootSpread(lower, lower.copy(), s, zero, idx, idx, idx, np.full(n, paths)), exact
 
 
 def _covered(iv, exact):
@@ -77,13 +77,15 @@ def test_the_calibrated_interval_covers_fresh_roots_at_its_rate():
     normal's 95% point (each side may miss 5%)."""
     rng = np.random.default_rng(7)
     fit, fit_exact = _synthetic(rng, 4000, 3)
-    a, b = calibrate([(fit, fit_exact)], rate=0.9)
+    c = calibrate([(fit, fit_exact)], rate=0.9)
+    assert list(c) == ["several"]
+    a, b = c["several"]
     z = stats.norm.ppf(0.95)
     # the 95% quantile of 4000 normal draws: standard error sqrt(.95 * .05 / 4000) / phi(z), about 0.034
     assert np.all(np.abs(np.array(a) - z) < 0.12)
     assert np.all(np.abs(np.array(b) - z) < 0.12)
     new, new_exact = _synthetic(rng, 4000, 3)
-    cov = _covered(root_intervals(new, (a, b), rate=0.9), new_exact)
+    cov = _covered(root_intervals(new, c, rate=0.9), new_exact)
     assert np.all(np.abs(cov - 0.9) < 0.025)  # binomial standard error 0.0047
 
 
@@ -91,9 +93,9 @@ def test_the_interval_fails_where_the_truth_moves_more_than_the_fit_set_did():
     """If the held-out roots' truth moves twice as far per unit of spread, coverage falls to P(|Z| < z / 2)."""
     rng = np.random.default_rng(8)
     fit, fit_exact = _synthetic(rng, 4000, 2)
-    a, b = calibrate([(fit, fit_exact)], rate=0.9)
+    c = calibrate([(fit, fit_exact)], rate=0.9)
     wild, wild_exact = _synthetic(rng, 4000, 2, spread_of_truth=2.0)
-    cov = _covered(root_intervals(wild, (a, b), rate=0.9), wild_exact)
+    cov = _covered(root_intervals(wild, c, rate=0.9), wild_exact)
     want = 2 * stats.norm.cdf(stats.norm.ppf(0.95) / 2) - 1  # 0.589
     assert np.all(np.abs(cov - want) < 0.04)
 
@@ -104,12 +106,12 @@ def test_the_floor_clips_the_interval_and_constants_never_narrow_it():
     n, pmax = 200, 4
     lower = rng.uniform(1.0, 2.0, (n, pmax))
     known = lower - 0.01
-    s = RootSpread(lower, lower + 0.2, np.full((n, pmax), 0.5), known, *(np.arange(n),) * 3)
-    iv = root_intervals(s, ([3.0] * pmax, [1.0] * pmax))
+    s = RootSpread(lower, lower + 0.2, np.full((n, pmax), 0.5), known, *(np.arange(n),) * 3, np.full(n, 2))
+    iv = root_intervals(s, {"several": ([3.0] * pmax, [1.0] * pmax)})
     assert np.array_equal(iv.low, known)
     np.testing.assert_allclose(iv.high, lower + 0.2 + 0.5)
     exact = lower + 0.1 * np.arange(pmax)  # further from lower as P grows
-    a, b = calibrate([(s, exact)], rate=0.8)
+    a, b = calibrate([(s, exact)], rate=0.8)["several"]
     assert a == sorted(a)
     assert b == sorted(b)
     assert min(a + b) >= 0.0
@@ -118,9 +120,26 @@ def test_the_floor_clips_the_interval_and_constants_never_narrow_it():
 def test_root_intervals_use_the_last_constants_past_their_end():
     rng = np.random.default_rng(1)
     s, _ = _synthetic(rng, 5, 6)
-    iv = root_intervals(s, ([1.0, 2.0], [1.0, 3.0]))
-    assert iv.calibrated_to == 2
+    iv = root_intervals(s, {"several": ([1.0, 2.0], [1.0, 3.0])})
+    assert iv.calibrated_to == {"several": 2}
     np.testing.assert_allclose(iv.high[:, 5], s.upper[:, 5] + 3.0 * s.spread[:, 5])
+    with pytest.raises(ValueError, match="group 'one'"):
+        root_intervals(_synthetic(rng, 5, 6, paths=1)[0], {"several": ([1.0], [1.0])})
+
+
+def test_roots_on_one_path_and_on_several_are_calibrated_apart():
+    """Two groups whose truth moves differently per unit of spread: each gets its own constant, and each group is
+    covered at the rate (one constant for both would over-cover one and under-cover the other)."""
+    rng = np.random.default_rng(3)
+    one, one_exact = _synthetic(rng, 3000, 1, spread_of_truth=3.0, paths=1)
+    many, many_exact = _synthetic(rng, 3000, 1, paths=5)
+    c = calibrate([(one, one_exact), (many, many_exact)], rate=0.9)
+    z = stats.norm.ppf(0.95)
+    assert abs(c["one"][0][0] - 3 * z) < 0.3
+    assert abs(c["several"][0][0] - z) < 0.12
+    for paths, scale in ((1, 3.0), (3, 1.0)):
+        new, new_exact = _synthetic(rng, 3000, 1, spread_of_truth=scale, paths=paths)
+        assert abs(_covered(root_intervals(new, c), new_exact)[0] - 0.9) < 0.03
 
 
 def test_cli_optimum_root_intervals(tmp_path, capsys):

@@ -14,10 +14,12 @@ root's optimum. For one root (a prompt's end or a position inside a continuation
   children of them, every subtree below an unsampled token left empty). Every node of it is in the real tree with
   its real probability, so the real optimum is at least ``K``;
 - ``a(P)``, ``b(P)``: constants fitted once, split-conformal style, on the roots of :data:`FIT_SET` (SmolLM2's
-  shipped oracles, prose and code, prompts' ends and interior roots): at each P, the ``(n + 1)(1 + rate) / 2``-th
-  smallest of the scores ``(lower - exact) / s`` and ``(exact - upper) / s``, so that about (1 - rate) / 2 of the
-  fit roots fall out on each side, then the running maximum over P. They are checked on roots they were not fitted on (Gemma 3's oracles, the markup
-  prompts): :func:`coverage`.
+  shipped oracles, prose and code, prompts' ends and interior roots), apart for the roots whose trie rests on one
+  continuation and those on several (:data:`GROUPS`; a lone path leaves far more of the tree to the pool): at each
+  P, the ``(n + 1)(1 + rate) / 2``-th smallest of the group's scores ``(lower - exact) / s`` and
+  ``(exact - upper) / s``, so that about (1 - rate) / 2 of its fit roots fall out on each side, then the running
+  maximum over P. They are checked on roots they were not fitted on (Gemma 3's oracles, the markup prompts):
+  :func:`coverage`.
 
 :func:`root_spread` computes what the interval needs from a dump, :func:`root_intervals` the interval,
 :func:`fit_constants` the constants and :func:`coverage` how often the interval holds the exact optimum.
@@ -38,6 +40,7 @@ from ..errors import InputError
 __all__ = [
     "FIT_SET",
     "FLOOR",
+    "GROUPS",
     "RATE",
     "TOLERANCE",
     "RootIntervals",
@@ -64,28 +67,51 @@ FIT_SET: tuple[tuple[str, str, str | tuple[int, ...], str | None], ...] = (
     ("smollm2-t1.npz", "oracle-smollm2-interior.npz", (8, 16, 24), None),
 )
 
-# a(P) and b(P) for P = 1..128 (fit_constants(FIT_SET), rounded up to 3 decimals); past P = 128 the last pair.
+#: The groups of roots that get constants of their own: a trie on one continuation, or on several.
+GROUPS = ("one", "several")
+
+# a(P) and b(P) per group for P = 1..(the fit's largest P) (fit_constants(FIT_SET), rounded up to 3 decimals); past
+# the end, the last pair.
 # fmt: off
-_LOW: tuple[float, ...] = (
-    0, 0.454, 0.721, 0.914, 1.129, 1.26, 1.339, 1.374, 1.464, 1.464, 1.493, 1.527, 1.696, 1.696, 1.696, 1.696, 1.696,
-    1.696, 1.696, 1.696, 1.714, 1.773, 1.822, 1.834, 1.837, 1.843, 1.848, 1.851, 1.854, 1.854, 1.854, 1.854, 1.854,
-    1.862, 1.868, 1.872, 1.882, 1.896, 1.92, 1.925, 1.933, 1.942, 1.949, 1.953, 1.958, 1.96, 1.96, 1.969, 1.991,
-    1.991, 1.991, 1.992, 2.006, 2.02, 2.032, 2.043, 2.054, 2.065, 2.076, 2.086, 2.096, 2.106, 2.116, 2.125, 2.125,
-    2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125,
-    2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125,
-    2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125,
-    2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125, 2.125,
-)
-_HIGH: tuple[float, ...] = (
-    0, 0, 1.47, 1.47, 1.47, 1.47, 1.47, 1.47, 1.47, 1.47, 1.47, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-    1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-    1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-    1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-    1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-    1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-    1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-    1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505, 1.505,
-)
+_LOW: dict[str, tuple[float, ...]] = {
+    "one": (
+        0, 0.741, 1.214, 1.335, 1.554, 1.83, 1.958, 2.009, 2.009, 2.131, 2.438, 2.455, 2.455, 2.455, 2.455, 2.455,
+        2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455,
+        2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.47, 2.494, 2.515,
+        2.536, 2.557, 2.577, 2.597, 2.615, 2.633, 2.651, 2.669, 2.687, 2.705, 2.722, 2.74, 2.758, 2.774, 2.79, 2.804,
+        2.817,
+    ),
+    "several": (
+        0, 0, 0.479, 0.666, 0.745, 0.747, 0.842, 0.979, 0.989, 0.989, 1.1, 1.144, 1.196, 1.236, 1.251, 1.274, 1.303,
+        1.304, 1.333, 1.362, 1.399, 1.404, 1.45, 1.481, 1.482, 1.482, 1.482, 1.482, 1.482, 1.482, 1.5, 1.521, 1.545,
+        1.568, 1.59, 1.611, 1.63, 1.646, 1.654, 1.659, 1.662, 1.664, 1.699, 1.705, 1.707, 1.709, 1.709, 1.709, 1.709,
+        1.709, 1.709, 1.709, 1.719, 1.732, 1.743, 1.755, 1.768, 1.78, 1.79, 1.799, 1.81, 1.821, 1.829, 1.836, 1.842,
+        1.848, 1.854, 1.859, 1.864, 1.87, 1.877, 1.885, 1.891, 1.897, 1.897, 1.897, 1.897, 1.898, 1.901, 1.903, 1.905,
+        1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906,
+        1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906,
+        1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906,
+        1.906, 1.906,
+    ),
+}
+_HIGH: dict[str, tuple[float, ...]] = {
+    "one": (
+        0, 1.933, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
+        2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
+        2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
+        2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
+    ),
+    "several": (
+        0, 0, 0, 0, 1.101, 1.101, 1.105, 1.105, 1.105, 1.105, 1.105, 1.105, 1.198, 1.213, 1.213, 1.213, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
+        1.296, 1.296, 1.296, 1.296, 1.296,
+    ),
+}
 # fmt: on
 
 
@@ -104,6 +130,8 @@ class RootSpread:
         The best tree of each size on what the root's trie knows: a floor of the root's real optimum.
     root_prompt, root_seq, root_pos : ndarray
         Per root, as in :class:`~speedoflight.simulation.grafted.OptimumResult`.
+    root_paths : ndarray
+        Per root, the continuations its trie rests on (``root_continuations``): 1 puts it in group ``"one"``.
 
     """
 
@@ -114,16 +142,25 @@ class RootSpread:
     root_prompt: np.ndarray
     root_seq: np.ndarray
     root_pos: np.ndarray
+    root_paths: np.ndarray
+
+    @property
+    def group(self) -> np.ndarray:
+        """Per root, its group of :data:`GROUPS`: ``"one"`` (its trie is one continuation) or ``"several"``."""
+        return np.where(self.root_paths <= 1, GROUPS[0], GROUPS[1])
 
 
 @dataclass(frozen=True)
 class RootIntervals:
-    """Per-root intervals ``[low, high]`` (``[roots, pmax]``) at ``rate``, calibrated up to ``calibrated_to``."""
+    """Per-root intervals ``[low, high]`` (``[roots, pmax]``) at ``rate``.
+
+    ``calibrated_to``: per group, the largest P its constants were fitted at (larger P use that P's).
+    """
 
     low: np.ndarray
     high: np.ndarray
     rate: float
-    calibrated_to: int
+    calibrated_to: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
         """Return the intervals as lists, with their rate and what they cover.
@@ -273,6 +310,7 @@ def root_spread(
         root_prompt=g.prompts[g.node_prompt[roots]],
         root_seq=np.where(seqs >= 0, g.seq_ids[np.maximum(seqs, 0)], -1),
         root_pos=poss,
+        root_paths=g.node_conts[roots].astype(np.int64),
     )
 
 
@@ -280,9 +318,11 @@ def _scale(s: RootSpread) -> np.ndarray:
     return np.maximum(s.spread, FLOOR * s.lower)
 
 
-def root_intervals(
-    s: RootSpread, constants: tuple[Sequence[float], Sequence[float]] | None = None, rate: float = RATE
-) -> RootIntervals:
+#: Fitted constants: per group, ``(a, b)`` over P = 1, 2, ...
+Constants = Mapping[str, tuple[Sequence[float], Sequence[float]]]
+
+
+def root_intervals(s: RootSpread, constants: Constants | None = None, rate: float = RATE) -> RootIntervals:
     """Return each root's interval from its spread and the fitted constants.
 
     Parameters
@@ -290,8 +330,8 @@ def root_intervals(
     s
         What :func:`root_spread` computed.
     constants
-        ``(a, b)`` per P = 1, 2, ... (:func:`fit_constants`); None: the shipped ones (rate :data:`RATE`). Past their
-        end the last pair is used.
+        Per group, ``(a, b)`` over P = 1, 2, ... (:func:`fit_constants`); None: the shipped ones (rate
+        :data:`RATE`). Past their end the last pair is used.
     rate
         The rate the constants were fitted for (stated with the intervals).
 
@@ -301,16 +341,25 @@ def root_intervals(
         ``low``, ``high`` per root and P.
 
     """
-    a, b = (_LOW, _HIGH) if constants is None else constants
-    if not len(a) or len(a) != len(b):
-        raise ValueError("no per-root interval constants: fit them with fit_constants")
+    if constants is None:
+        constants = {k: (_LOW[k], _HIGH[k]) for k in GROUPS}
     pmax = s.lower.shape[1]
-    idx = np.minimum(np.arange(pmax), len(a) - 1)
-    aa, bb = np.asarray(a, dtype=np.float64)[idx], np.asarray(b, dtype=np.float64)[idx]
+    aa = np.zeros(s.lower.shape)
+    bb = np.zeros(s.lower.shape)
+    group = s.group
+    for k in sorted(set(group.tolist())):
+        if k not in constants or not len(constants[k][0]) or len(constants[k][0]) != len(constants[k][1]):
+            raise ValueError(f"no per-root interval constants for group {k!r}: fit them with fit_constants")
+        a, b = constants[k]
+        idx = np.minimum(np.arange(pmax), len(a) - 1)
+        aa[group == k] = np.asarray(a, dtype=np.float64)[idx]
+        bb[group == k] = np.asarray(b, dtype=np.float64)[idx]
     scale = _scale(s)
     low = np.maximum(s.known, s.lower - aa * scale)
     high = np.maximum(s.upper + bb * scale, low)
-    return RootIntervals(low=low, high=high, rate=rate, calibrated_to=len(a))
+    return RootIntervals(
+        low=low, high=high, rate=rate, calibrated_to={k: len(v[0]) for k, v in sorted(constants.items())}
+    )
 
 
 def matched(
@@ -389,8 +438,8 @@ def fit_constants(
     root: str = "data",
     replicates: int = 64,
     seed: int = 0,
-) -> tuple[list[float], list[float]]:
-    """Fit ``a(P)``, ``b(P)`` on the roots of ``cases`` so that about ``rate`` of them are covered at each P.
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Fit ``a(P)``, ``b(P)`` per group on the roots of ``cases``, so that about ``rate`` of them are covered.
 
     Parameters
     ----------
@@ -405,10 +454,9 @@ def fit_constants(
 
     Returns
     -------
-    tuple
-        ``(a, b)``, lists over P = 1..(the largest P any oracle has), rounded up to 3 decimals and made
-        non-decreasing in P (a larger tree rests more on the pool; and past the interior roots' oracle, P = 64, the
-        prompts' ends alone would set them).
+    dict
+        Per group, ``(a, b)``: lists over P = 1..(the largest P of its roots' oracles), rounded up to 3 decimals
+        and made non-decreasing in P (a larger tree rests more on the pool).
 
     """
     pairs = []
@@ -425,8 +473,10 @@ def fit_constants(
     return calibrate(pairs, rate=rate)
 
 
-def calibrate(pairs: Sequence[tuple[RootSpread, np.ndarray]], *, rate: float = RATE) -> tuple[list[float], list[float]]:
-    """Fit ``a(P)``, ``b(P)`` on roots whose exact curves are known (the step of :func:`fit_constants`).
+def calibrate(
+    pairs: Sequence[tuple[RootSpread, np.ndarray]], *, rate: float = RATE
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Fit ``a(P)``, ``b(P)`` per group on roots whose exact curves are known (the step of :func:`fit_constants`).
 
     Parameters
     ----------
@@ -438,23 +488,33 @@ def calibrate(pairs: Sequence[tuple[RootSpread, np.ndarray]], *, rate: float = R
 
     Returns
     -------
-    tuple
-        ``(a, b)`` over P = 1..(the largest P), rounded up to 3 decimals, non-decreasing in P.
+    dict
+        Per group that has roots, ``(a, b)`` over P = 1..(the largest P its roots have), rounded up to 3 decimals,
+        non-decreasing in P.
 
     """
     if not 0.0 < rate < 1.0:
         raise InputError(f"the rate must lie in (0, 1), got {rate}")
-    scores = [_scores(s, exact) for s, exact in pairs]
-    pmax = max(lo.shape[1] for lo, _ in scores)
     side = (1 + rate) / 2
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(pmax):
-        lo = np.concatenate([x[:, i] for x, _ in scores if x.shape[1] > i])
-        hi = np.concatenate([y[:, i] for _, y in scores if y.shape[1] > i])
-        a.append(max([math.ceil(_quantile(lo, side) * 1000) / 1000, *a[-1:]]))
-        b.append(max([math.ceil(_quantile(hi, side) * 1000) / 1000, *b[-1:]]))
-    return a, b
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for k in GROUPS:
+        scores = []
+        for s, exact in pairs:
+            mine = s.group == k
+            if mine.any():
+                below, above = _scores(s, exact)
+                scores.append((below[mine], above[mine]))
+        if not scores:
+            continue
+        a: list[float] = []
+        b: list[float] = []
+        for i in range(max(lo.shape[1] for lo, _ in scores)):
+            lo = np.concatenate([x[:, i] for x, _ in scores if x.shape[1] > i])
+            hi = np.concatenate([y[:, i] for _, y in scores if y.shape[1] > i])
+            a.append(max([math.ceil(_quantile(lo, side) * 1000) / 1000, *a[-1:]]))
+            b.append(max([math.ceil(_quantile(hi, side) * 1000) / 1000, *b[-1:]]))
+        out[k] = (a, b)
+    return out
 
 
 def coverage(
@@ -464,7 +524,7 @@ def coverage(
     ps: Sequence[int] = (8, 32, 64, 128),
     positions: str | Sequence[int] = "start",
     prefixes_from: str | None = None,
-    constants: tuple[Sequence[float], Sequence[float]] | None = None,
+    constants: Constants | None = None,
     replicates: int = 64,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -485,7 +545,7 @@ def coverage(
     -------
     dict
         ``P``, ``roots``, ``coverage`` (per P), ``below`` and ``above`` (the shares of roots whose exact optimum lies below the interval, and above it), ``width`` (the
-        median of (high - low) / exact), ``range_coverage`` (the drop..lump range's, for comparison), ``by_kind``
+        median of (high - low) / exact), ``range_coverage`` (the drop..lump range's, for comparison), ``by_group`` and ``by_kind``
         (``{kind: {"roots", "coverage"}}``).
 
     """
@@ -513,5 +573,10 @@ def coverage(
         "by_kind": {
             k: {"roots": int((kind_arr == k).sum()), "coverage": inside[kind_arr == k].mean(axis=0).tolist()}
             for k in sorted(set(kinds))
+        },
+        "by_group": {
+            k: {"roots": int((s.group == k).sum()), "coverage": inside[s.group == k].mean(axis=0).tolist()}
+            for k in GROUPS
+            if (s.group == k).any()
         },
     }

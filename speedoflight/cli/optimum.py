@@ -208,8 +208,12 @@ def _print_intervals(res: Any, iv: Any) -> None:
     picks = [p for p in (8, 32, 64, 128) if p <= len(res.P)] or [len(res.P)]
     print()
     print(f"per-root intervals ({iv.rate:.0%}): {COVERS.format(rate=iv.rate)}")
-    if len(res.P) > iv.calibrated_to:
-        print(f"  note: the constants were fitted up to P = {iv.calibrated_to}; larger P use that P's")
+    short = {k: p for k, p in iv.calibrated_to.items() if p < len(res.P)}
+    if short:
+        where = " and ".join(
+            f"P = {p} for roots on {k} continuation{'s' if k != 'one' else ''}" for k, p in short.items()
+        )
+        print(f"  note: the constants were fitted up to {where}; larger P use that P's")
     head = f"{'root':>14s}" + "".join(f"{'P = ' + str(p):>22s}" for p in picks)
     print(head)
     n = len(res.root_seq)
