@@ -14,6 +14,7 @@ import pytest
 
 from speedoflight.analysis import intervals
 from speedoflight.analysis.intervals import TOLERANCE, calibrate, coverage, fit_constants, matched, root_intervals
+from speedoflight.errors import InputError
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +93,8 @@ def test_one_path_roots_need_constants_of_their_own():
 
     assert np.all(cov(grouped) >= 0.82)
     assert np.all(cov(pooled) <= 0.8)
+
+
+def test_an_interior_oracle_of_another_dump_is_refused():
+    with pytest.raises(InputError, match=r"smollm2-t1\.npz"):
+        matched("data/gemma3-270m-t1-x8.npz", "data/oracle-smollm2-interior.npz", positions=[8, 16, 24])

@@ -393,6 +393,13 @@ def matched(
     from .validation import _same_prefixes
 
     curves, _, kinds, ometa = load_oracle(oracle_file)
+    made_from = ometa.get("dump")
+    source = prefixes_from or dump
+    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(source):
+        raise InputError(
+            f"{oracle_file} holds prefixes of {made_from}'s continuations, not of {os.path.basename(dump)}'s; give "
+            "that dump"
+        )
     s = root_spread(dump, pmax=curves.shape[1], positions=positions, replicates=replicates, seed=seed)
     if positions == "start":
         index = {int(p): i for i, p in enumerate(ometa.get("prompt_index", []))}
