@@ -183,9 +183,10 @@ class RootIntervals:
 #: What a per-root interval states, in one line (the CLI and the JSON repeat it).
 COVERS = (
     "each root's own exact optimum E[X*(P)] (the real model's best tree, oracle's number) lies in its interval for "
-    "about {rate:.0%} of roots; fitted on SmolLM2's prose and code roots, checked on Gemma 3 and markup "
-    "(docs/theory.md section 8.9); not a statement about any one root, about P above the calibration, or about "
-    "realised acceptance, which also varies with the sampled tokens"
+    "{rate:.0%} or more of the SmolLM2 roots it was fitted on, and for 82-97% of held-out roots (Gemma 3; markup) "
+    "by model and kind (docs/theory.md section 8.9); a share of roots, not a probability for any one root, not "
+    "checked above the P it was fitted at, and not about realised acceptance, which also varies with the sampled "
+    "tokens"
 )
 
 

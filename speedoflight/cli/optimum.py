@@ -80,9 +80,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--root-intervals",
         action="store_true",
-        help="also an interval per root (prompt end or position) that holds that root's own exact optimum for about "
-        "90%% of roots, from its draws' spread and what its trie knows (docs/theory.md section 8.9): printed per "
-        "root, and in --json and --out",
+        help="also an interval per root (prompt end or position) meant to hold that root's own exact optimum: "
+        "fitted to hold 90%% of SmolLM2's roots, it held 82-97%% of held-out ones; from the root's draws' spread and "
+        "what its trie knows (docs/theory.md section 8.9): printed per root, and in --json and --out",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -214,6 +214,8 @@ def _print_intervals(res: Any, iv: Any) -> None:
             f"P = {p} for roots on {k} continuation{'s' if k != 'one' else ''}" for k, p in short.items()
         )
         print(f"  note: the constants were fitted up to {where}; larger P use that P's")
+    if res.positions != "start":
+        print("  root S@T: continuation S (the dump's seq), position T")
     head = f"{'root':>14s}" + "".join(f"{'P = ' + str(p):>22s}" for p in picks)
     print(head)
     n = len(res.root_seq)
