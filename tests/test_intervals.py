@@ -159,7 +159,7 @@ def test_cli_optimum_root_intervals(tmp_path, capsys):
     iv = d["root_intervals"]
     assert iv["rate"] == 0.9
     assert "exact optimum" in iv["covers"]
-    assert "90% of the SmolLM2 roots" in iv["covers"]
+    assert "90% or more of the SmolLM2 roots" in iv["covers"]
     low, high, curves = np.array(iv["low"]), np.array(iv["high"]), np.array(d["curves"])
     assert low.shape == curves.shape == (3, 16)
     assert np.all(low <= curves + 1e-12)
