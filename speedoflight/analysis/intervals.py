@@ -13,22 +13,22 @@ root's optimum. For one root (a prompt's end or a position inside a continuation
 - ``K``: the best tree of P nodes that uses only what the root's trie knows (its logged rows and the listed
   children of them, every subtree below an unsampled token left empty). Every node of it is in the real tree with
   its real probability, so the real optimum is at least ``K``;
-- ``a(P)``, ``b(P)``: constants fitted once, split-conformal style, on the roots of :data:`FIT_SET` (SmolLM2's
-  shipped oracles, prose and code, prompts' ends and interior roots), apart for the roots whose trie rests on one
+- ``a(P)``, ``b(P)``: constants fitted once, split-conformal style
+  (:func:`~speedoflight.analysis.interval_fit.fit_constants`), on the fit half of the prompts of every shipped
+  oracle (:data:`~speedoflight.analysis.interval_fit.FIT_SET`: SmolLM2 and Gemma 3, prose and code, prompts' ends,
+  interior and branched interior roots, and SmolLM2's markup prompts), apart for the roots whose trie rests on one
   continuation and those on several (:data:`GROUPS`; a lone path leaves far more of the tree to the pool): at each
   P, the ``(n + 1)(1 + rate) / 2``-th smallest of the group's scores ``(lower - exact) / s`` and
   ``(exact - upper) / s``, so that about (1 - rate) / 2 of its fit roots fall out on each side, then the running
-  maximum over P. They are checked on roots they were not fitted on (Gemma 3's oracles, the markup prompts):
-  :func:`coverage`.
+  maximum over P. They are checked on the other half of the prompts, which the fit never saw on either model
+  (:func:`~speedoflight.analysis.interval_fit.coverage`).
 
-:func:`root_spread` computes what the interval needs from a dump, :func:`root_intervals` the interval,
-:func:`fit_constants` the constants and :func:`coverage` how often the interval holds the exact optimum.
+:func:`root_spread` computes what the interval needs from a dump and :func:`root_intervals` the interval;
+:mod:`~speedoflight.analysis.interval_fit` fits the constants and states how often the interval holds.
 """
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,17 +38,14 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = [
-    "FIT_SET",
+    "COVERS",
     "FLOOR",
     "GROUPS",
     "RATE",
     "TOLERANCE",
+    "Constants",
     "RootIntervals",
     "RootSpread",
-    "calibrate",
-    "coverage",
-    "fit_constants",
-    "matched",
     "root_intervals",
     "root_spread",
 ]
@@ -60,56 +57,54 @@ RATE = 0.9
 FLOOR = 0.01
 #: Relative tolerance of "the interval holds the exact value": the dumps store float32 log-probabilities.
 TOLERANCE = 1e-5
-#: The roots the shipped constants were fitted on: (dump, oracle, positions, the dump the prefixes came from), in
-#: ``data/``. SmolLM2-135M's prose and code prompts: 100 prompts' ends (8 continuations each), 72 interior roots.
-FIT_SET: tuple[tuple[str, str, str | tuple[int, ...], str | None], ...] = (
-    ("smollm2-t1-x8.npz", "oracle-smollm2-t1.npz", "start", None),
-    ("smollm2-t1.npz", "oracle-smollm2-interior.npz", (8, 16, 24), None),
-)
-
 #: The groups of roots that get constants of their own: a trie on one continuation, or on several.
 GROUPS = ("one", "several")
 
-# a(P) and b(P) per group for P = 1..(the fit's largest P) (fit_constants(FIT_SET), rounded up to 3 decimals); past
-# the end, the last pair.
+# a(P) and b(P) per group for P = 1..128 (interval_fit.fit_constants(): the fit half of interval_fit.FIT_SET, rounded
+# up to 3 decimals); past the end, the last pair.
 # fmt: off
 _LOW: dict[str, tuple[float, ...]] = {
     "one": (
-        0, 0.741, 1.214, 1.335, 1.554, 1.83, 1.958, 2.009, 2.009, 2.131, 2.438, 2.455, 2.455, 2.455, 2.455, 2.455,
-        2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455,
-        2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.455, 2.47, 2.494, 2.515,
-        2.536, 2.557, 2.577, 2.597, 2.615, 2.633, 2.651, 2.669, 2.687, 2.705, 2.722, 2.74, 2.758, 2.774, 2.79, 2.804,
-        2.817,
+        0, 0.533, 1.49, 1.556, 1.556, 1.562, 1.577, 1.66, 1.662, 1.717, 1.823, 1.846, 1.865, 1.865, 1.865, 1.865, 1.865,
+        1.865, 1.865, 1.867, 1.887, 1.906, 1.924, 1.941, 1.957, 1.971, 1.985, 2, 2.014, 2.028, 2.042, 2.057, 2.072,
+        2.086, 2.1, 2.114, 2.127, 2.141, 2.154, 2.166, 2.178, 2.19, 2.201, 2.213, 2.224, 2.235, 2.246, 2.256, 2.266,
+        2.277, 2.287, 2.297, 2.306, 2.316, 2.325, 2.334, 2.343, 2.352, 2.361, 2.37, 2.379, 2.388, 2.397, 2.405, 2.508,
+        2.512, 2.516, 2.52, 2.525, 2.529, 2.533, 2.536, 2.54, 2.544, 2.547, 2.55, 2.553, 2.556, 2.559, 2.562, 2.565,
+        2.568, 2.572, 2.576, 2.581, 2.585, 2.589, 2.594, 2.598, 2.603, 2.608, 2.612, 2.617, 2.622, 2.627, 2.631, 2.636,
+        2.641, 2.645, 2.649, 2.654, 2.658, 2.663, 2.667, 2.671, 2.675, 2.679, 2.683, 2.687, 2.691, 2.694, 2.698, 2.702,
+        2.706, 2.71, 2.713, 2.716, 2.719, 2.723, 2.726, 2.729, 2.732, 2.734, 2.737, 2.74, 2.743, 2.745, 2.748,
     ),
     "several": (
-        0, 0, 0.479, 0.666, 0.745, 0.747, 0.842, 0.979, 0.989, 0.989, 1.1, 1.144, 1.196, 1.236, 1.251, 1.274, 1.303,
-        1.304, 1.333, 1.362, 1.399, 1.404, 1.45, 1.481, 1.482, 1.482, 1.482, 1.482, 1.482, 1.482, 1.5, 1.521, 1.545,
-        1.568, 1.59, 1.611, 1.63, 1.646, 1.654, 1.659, 1.662, 1.664, 1.699, 1.705, 1.707, 1.709, 1.709, 1.709, 1.709,
-        1.709, 1.709, 1.709, 1.719, 1.732, 1.743, 1.755, 1.768, 1.78, 1.79, 1.799, 1.81, 1.821, 1.829, 1.836, 1.842,
-        1.848, 1.854, 1.859, 1.864, 1.87, 1.877, 1.885, 1.891, 1.897, 1.897, 1.897, 1.897, 1.898, 1.901, 1.903, 1.905,
-        1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906,
-        1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906,
-        1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906, 1.906,
-        1.906, 1.906,
+        0, 0.001, 0.49, 0.702, 0.837, 0.987, 1.059, 1.095, 1.107, 1.154, 1.202, 1.285, 1.292, 1.372, 1.415, 1.463,
+        1.529, 1.536, 1.57, 1.611, 1.684, 1.727, 1.754, 1.77, 1.781, 1.792, 1.792, 1.792, 1.792, 1.797, 1.802, 1.816,
+        1.84, 1.862, 1.879, 1.897, 1.905, 1.913, 1.913, 1.913, 1.913, 1.92, 1.949, 1.949, 1.949, 1.949, 1.949, 1.949,
+        1.961, 1.97, 1.974, 1.989, 2.024, 2.057, 2.088, 2.105, 2.109, 2.109, 2.109, 2.109, 2.109, 2.109, 2.109, 2.109,
+        2.318, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326,
+        2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326,
+        2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326,
+        2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326, 2.326,
     ),
 }
 _HIGH: dict[str, tuple[float, ...]] = {
     "one": (
-        0, 1.933, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
-        2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
-        2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
-        2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88, 2.88,
+        0, 2.782, 3.222, 3.222, 3.222, 3.222, 3.222, 3.253, 3.253, 3.253, 3.292, 3.314, 3.685, 3.685, 3.845, 4.086,
+        4.287, 4.401, 4.401, 4.424, 4.479, 4.54, 4.594, 4.636, 4.636, 4.636, 4.636, 4.679, 4.769, 4.794, 4.821, 4.849,
+        4.879, 4.911, 4.944, 4.974, 5.004, 5.034, 5.064, 5.096, 5.128, 5.161, 5.194, 5.227, 5.262, 5.296, 5.33, 5.365,
+        5.401, 5.438, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449, 5.449,
+        7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059,
+        7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059,
+        7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059,
+        7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059, 7.059,
     ),
     "several": (
-        0, 0, 0, 0, 1.101, 1.101, 1.105, 1.105, 1.105, 1.105, 1.105, 1.105, 1.198, 1.213, 1.213, 1.213, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296, 1.296,
-        1.296, 1.296, 1.296, 1.296, 1.296,
+        0, 0, 0, 0, 0.214, 0.286, 0.316, 0.512, 0.512, 0.542, 0.619, 0.667, 0.752, 0.752, 0.882, 1.017, 1.153, 1.26,
+        1.371, 1.488, 1.591, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705,
+        1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705,
+        1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705,
+        1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705,
+        1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705,
+        1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705,
+        1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705, 1.705,
     ),
 }
 # fmt: on
@@ -183,9 +178,10 @@ class RootIntervals:
 #: What a per-root interval states, in one line (the CLI and the JSON repeat it).
 COVERS = (
     "each root's own exact optimum E[X*(P)] (the real model's best tree, oracle's number) lies in its interval for "
-    "{rate:.0%} or more of the SmolLM2 roots it was fitted on, and for 82-97% of held-out roots (Gemma 3; markup) "
-    "by model and kind (docs/theory.md section 8.9); a share of roots, not a probability for any one root, not "
-    "checked above the P it was fitted at, and not about realised acceptance, which also varies with the sampled "
+    "{rate:.0%} of roots: fitted on half the prompts of SmolLM2's and Gemma 3's oracles, it held 92-94% of the other "
+    "half's roots (76-100% by model, kind of prompt and kind of root; lowest on code) and, fitted on one model "
+    "alone, 75-100% of the other model's (docs/theory.md section 8.9); a share of roots, not a probability for any "
+    "one root, not checked above P = 128, and not about realised acceptance, which also varies with the sampled "
     "tokens"
 )
 
@@ -361,230 +357,3 @@ def root_intervals(s: RootSpread, constants: Constants | None = None, rate: floa
     return RootIntervals(
         low=low, high=high, rate=rate, calibrated_to={k: len(v[0]) for k, v in sorted(constants.items())}
     )
-
-
-def matched(
-    dump: str,
-    oracle_file: str,
-    *,
-    positions: str | Sequence[int] = "start",
-    prefixes_from: str | None = None,
-    replicates: int = 64,
-    seed: int = 0,
-) -> tuple[RootSpread, np.ndarray, list[str]]:
-    """Return the roots of ``dump`` that ``oracle_file`` computed exactly: their spread, exact curves and kinds.
-
-    Roots are matched as in :func:`~speedoflight.analysis.validation.against_oracle` (by prompt index at prompts'
-    ends; by continuation and position inside them, ``prefixes_from`` naming the dump the prefixes were cut from).
-
-    Parameters
-    ----------
-    dump, oracle_file, positions, prefixes_from
-        As for :func:`~speedoflight.analysis.validation.against_oracle`.
-    replicates, seed
-        Draws per root and their seed.
-
-    Returns
-    -------
-    tuple
-        ``(spread, exact [roots, P], kinds)`` with P the oracle's largest tree size.
-
-    """
-    from ..formats.oracle import load_oracle
-    from .validation import _same_prefixes
-
-    curves, _, kinds, ometa = load_oracle(oracle_file)
-    made_from = ometa.get("dump")
-    source = prefixes_from or dump
-    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(source):
-        raise InputError(
-            f"{oracle_file} holds prefixes of {made_from}'s continuations, not of {os.path.basename(dump)}'s; give "
-            "that dump"
-        )
-    s = root_spread(dump, pmax=curves.shape[1], positions=positions, replicates=replicates, seed=seed)
-    if positions == "start":
-        index = {int(p): i for i, p in enumerate(ometa.get("prompt_index", []))}
-        keys = np.array([index.get(int(p), -1) for p in s.root_prompt], dtype=np.int64)
-    else:
-        where = {
-            (int(q), int(t)): i
-            for i, (q, t) in enumerate(zip(ometa.get("sequence", []), ometa.get("position", []), strict=True))
-        }
-        keys = np.array([where.get((int(q), int(t)), -1) for q, t in zip(s.root_seq, s.root_pos, strict=True)])
-        if prefixes_from is not None:
-            same = _same_prefixes(dump, prefixes_from, int(max(ometa.get("position", [0]))))
-            keys = np.array(
-                [k if k >= 0 and same.get(int(q), False) else -1 for k, q in zip(keys, s.root_seq, strict=True)]
-            )
-    ok = keys >= 0
-    if ok.sum() < 2:
-        raise InputError(f"{oracle_file} and {dump} share fewer than two roots; give files of one prompt file")
-    sub = RootSpread(*(np.asarray(getattr(s, f))[ok] for f in RootSpread.__dataclass_fields__))
-    return sub, np.asarray(curves)[keys[ok]], [str(kinds[k]) for k in keys[ok]]
-
-
-def _scores(s: RootSpread, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """How far each root's exact value lies below ``lower`` and above ``upper``, in units of its scale."""
-    n = exact.shape[1]
-    scale = _scale(s)[:, :n]
-    below = (s.lower[:, :n] - exact * (1 + TOLERANCE)) / scale
-    above = (exact * (1 - TOLERANCE) - s.upper[:, :n]) / scale
-    return below, above
-
-
-def _quantile(scores: np.ndarray, level: float) -> float:
-    """Return the ceil((n + 1) level)-th smallest score (the split-conformal quantile), at least 0."""
-    n = len(scores)
-    k = min(n, math.ceil((n + 1) * level))
-    return max(0.0, float(np.sort(scores)[k - 1]))
-
-
-def fit_constants(
-    cases: Sequence[tuple[str, str, str | Sequence[int], str | None]] = FIT_SET,
-    *,
-    rate: float = RATE,
-    root: str = "data",
-    replicates: int = 64,
-    seed: int = 0,
-) -> dict[str, tuple[list[float], list[float]]]:
-    """Fit ``a(P)``, ``b(P)`` per group on the roots of ``cases``, so that about ``rate`` of them are covered.
-
-    Parameters
-    ----------
-    cases
-        ``(dump, oracle, positions, prefixes_from)`` under ``root``.
-    rate
-        The share of roots to cover; (1 - rate) / 2 may fall out on each side.
-    root
-        The folder of the files.
-    replicates, seed
-        Draws per root and their seed.
-
-    Returns
-    -------
-    dict
-        Per group, ``(a, b)``: lists over P = 1..(the largest P of its roots' oracles), rounded up to 3 decimals
-        and made non-decreasing in P (a larger tree rests more on the pool).
-
-    """
-    pairs = []
-    for dump, oracle_file, positions, prefixes_from in cases:
-        s, exact, _ = matched(
-            os.path.join(root, dump),
-            os.path.join(root, oracle_file),
-            positions=positions if isinstance(positions, str) else list(positions),
-            prefixes_from=None if prefixes_from is None else os.path.join(root, prefixes_from),
-            replicates=replicates,
-            seed=seed,
-        )
-        pairs.append((s, exact))
-    return calibrate(pairs, rate=rate)
-
-
-def calibrate(
-    pairs: Sequence[tuple[RootSpread, np.ndarray]], *, rate: float = RATE
-) -> dict[str, tuple[list[float], list[float]]]:
-    """Fit ``a(P)``, ``b(P)`` per group on roots whose exact curves are known (the step of :func:`fit_constants`).
-
-    Parameters
-    ----------
-    pairs
-        ``(spread, exact)``: the roots' :class:`RootSpread` and their exact curves ``[roots, P]`` (P may differ
-        between pairs; at each P the roots that have it count).
-    rate
-        The share of roots to cover; (1 - rate) / 2 may fall out on each side.
-
-    Returns
-    -------
-    dict
-        Per group that has roots, ``(a, b)`` over P = 1..(the largest P its roots have), rounded up to 3 decimals,
-        non-decreasing in P.
-
-    """
-    if not 0.0 < rate < 1.0:
-        raise InputError(f"the rate must lie in (0, 1), got {rate}")
-    side = (1 + rate) / 2
-    out: dict[str, tuple[list[float], list[float]]] = {}
-    for k in GROUPS:
-        scores = []
-        for s, exact in pairs:
-            mine = s.group == k
-            if mine.any():
-                below, above = _scores(s, exact)
-                scores.append((below[mine], above[mine]))
-        if not scores:
-            continue
-        a: list[float] = []
-        b: list[float] = []
-        for i in range(max(lo.shape[1] for lo, _ in scores)):
-            lo = np.concatenate([x[:, i] for x, _ in scores if x.shape[1] > i])
-            hi = np.concatenate([y[:, i] for _, y in scores if y.shape[1] > i])
-            a.append(max([math.ceil(_quantile(lo, side) * 1000) / 1000, *a[-1:]]))
-            b.append(max([math.ceil(_quantile(hi, side) * 1000) / 1000, *b[-1:]]))
-        out[k] = (a, b)
-    return out
-
-
-def coverage(
-    dump: str,
-    oracle_file: str,
-    *,
-    ps: Sequence[int] = (8, 32, 64, 128),
-    positions: str | Sequence[int] = "start",
-    prefixes_from: str | None = None,
-    constants: Constants | None = None,
-    replicates: int = 64,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """How often the per-root interval holds the root's exact optimum, overall and per kind of prompt.
-
-    Parameters
-    ----------
-    dump, oracle_file, positions, prefixes_from
-        As for :func:`matched`.
-    ps
-        Tree sizes (those above the oracle's largest P are left out).
-    constants
-        As for :func:`root_intervals` (None: the shipped ones).
-    replicates, seed
-        Draws per root and their seed.
-
-    Returns
-    -------
-    dict
-        ``P``, ``roots``, ``coverage`` (per P), ``below`` and ``above`` (the shares of roots whose exact optimum lies below the interval, and above it), ``width`` (the
-        median of (high - low) / exact), ``range_coverage`` (the drop..lump range's, for comparison), ``by_group`` and ``by_kind``
-        (``{kind: {"roots", "coverage"}}``).
-
-    """
-    s, exact, kinds = matched(
-        dump, oracle_file, positions=positions, prefixes_from=prefixes_from, replicates=replicates, seed=seed
-    )
-    iv = root_intervals(s, constants)
-    cols = np.array([p - 1 for p in ps if p <= exact.shape[1]], dtype=np.int64)
-    y = exact[:, cols]
-    low, high = iv.low[:, cols], iv.high[:, cols]
-    below = low > y * (1 + TOLERANCE)
-    above = high < y * (1 - TOLERANCE)
-    inside = ~below & ~above
-    in_range = (s.lower[:, cols] <= y * (1 + TOLERANCE)) & (y * (1 - TOLERANCE) <= s.upper[:, cols])
-    kind_arr = np.array(kinds)
-    return {
-        "P": (cols + 1).tolist(),
-        "roots": len(kinds),
-        "rate": iv.rate,
-        "coverage": inside.mean(axis=0).tolist(),
-        "below": below.mean(axis=0).tolist(),
-        "above": above.mean(axis=0).tolist(),
-        "width": np.median((high - low) / y, axis=0).tolist(),
-        "range_coverage": in_range.mean(axis=0).tolist(),
-        "by_kind": {
-            k: {"roots": int((kind_arr == k).sum()), "coverage": inside[kind_arr == k].mean(axis=0).tolist()}
-            for k in sorted(set(kinds))
-        },
-        "by_group": {
-            k: {"roots": int((s.group == k).sum()), "coverage": inside[s.group == k].mean(axis=0).tolist()}
-            for k in GROUPS
-            if (s.group == k).any()
-        },
-    }
