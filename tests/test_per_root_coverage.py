@@ -4,7 +4,7 @@ markup set, checked on the other half (docs/theory.md section 8.9).
 The constants of :mod:`speedoflight.analysis.intervals` are what :func:`fit_constants` gives on the fit half of
 ``FIT_SET``; the interval (90%) must then hold the exact optimum of the check half's roots, which the fit never saw
 on either model, at that rate. A share of n roots is a binomial count: a cell passes where its count is at least
-the 1% quantile of Binomial(n, 0.9), i.e. where it is consistent with 90% (with 36 roots that is 29, 0.81).
+the 1% quantile of Binomial(n, 0.9), i.e. where it is consistent with 90% (of 36 roots that is 28, 0.78).
 """
 
 from __future__ import annotations

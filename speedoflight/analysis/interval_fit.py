@@ -228,8 +228,8 @@ def matched_set(
                 kind_of[int(p)] = k
                 interior[int(p)] = interior.get(int(p), False) or positions != "start"
         fit = split_prompts({p: (kind_of[p], interior[p]) for p in kind_of}, split_seed)
-        for case, s, exact, kinds in got:
-            out.append(Matched(family, case, s, exact, kinds, np.isin(s.root_prompt, sorted(fit))))
+        for case, s, exact, kind_arr in got:
+            out.append(Matched(family, case, s, exact, kind_arr, np.isin(s.root_prompt, sorted(fit))))
     return out
 
 
