@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight.analysis.interval_fit import calibrate
+from speedoflight.analysis.interval_fit import calibrate, split_prompts
 from speedoflight.analysis.intervals import RootSpread, root_intervals, root_spread
 from speedoflight.readers.continuations import grafted_input
 from speedoflight.simulation.grafted import optimum
@@ -183,3 +183,18 @@ def test_interior_roots_are_those_of_optimum(tmp_path, positions):
     assert np.array_equal(s.root_pos, res.root_pos)
     assert np.array_equal(s.lower, res.lower.curves)
     assert math.isfinite(float(s.spread.sum()))
+
+
+def test_the_split_halves_each_stratum_by_a_seeded_draw():
+    """Within each stratum the fit half takes ceil(n / 2) prompts, the draw is the seed's and no other state's, and
+    another seed draws another half."""
+    strata = {p: ("code" if p % 3 else "prose", p < 10) for p in range(41)}
+    fit = split_prompts(strata, seed=0)
+    assert fit == split_prompts(dict(reversed(list(strata.items()))), seed=0)  # order of the mapping is irrelevant
+    assert fit != split_prompts(strata, seed=1)
+    for key in set(strata.values()):
+        members = [p for p, k in strata.items() if k == key]
+        assert sum(p in fit for p in members) == (len(members) + 1) // 2
+    # one stratum of two: each prompt is drawn into the fit half about half the time over seeds
+    drawn = [0 in split_prompts({0: "a", 1: "a"}, seed=s) for s in range(400)]
+    assert 0.4 < np.mean(drawn) < 0.6  # binomial standard error 0.025
