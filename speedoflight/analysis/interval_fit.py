@@ -169,7 +169,19 @@ class Matched:
     fit: np.ndarray
 
     def part(self, half: str) -> tuple[RootSpread, np.ndarray, list[str]]:
-        """Return ``(spread, exact, kinds)`` of the roots of ``half``: ``"fit"``, ``"check"`` or ``"all"``."""
+        """Return the roots of one half.
+
+        Parameters
+        ----------
+        half
+            ``"fit"``, ``"check"`` or ``"all"``.
+
+        Returns
+        -------
+        tuple
+            ``(spread, exact, kinds)`` of those roots.
+
+        """
         if half not in ("fit", "check", "all"):
             raise ValueError(f"half {half!r}: give fit, check or all")
         keep = self.fit if half == "fit" else ~self.fit if half == "check" else np.ones_like(self.fit)
