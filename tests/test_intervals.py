@@ -170,6 +170,12 @@ def test_cli_optimum_root_intervals(tmp_path, capsys):
         np.testing.assert_array_equal(z["root_interval_low"], low)
         assert json.loads(str(z["metadata"]))["root_intervals"]["rate"] == 0.9
     assert_user_error(capsys, ["optimum", "--dump", str(path), "--replicates", "1", "--root-intervals"], "--replicates")
+    # past the largest P the constants were fitted at (128 for both groups), the text says which P's are used
+    code, text, _ = run(
+        capsys, "optimum", "--dump", str(path), "--pmax", "130", "--replicates", "4", "--root-intervals", "--quiet"
+    )
+    assert code == 0
+    assert "fitted up to P = 128; larger P use P = 128's" in text
 
 
 @pytest.mark.parametrize("positions", ["8", "0,2"])

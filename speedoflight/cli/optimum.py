@@ -210,7 +210,10 @@ def _print_intervals(res: Any, iv: Any) -> None:
     print()
     print(f"per-root intervals ({iv.rate:.0%}): {COVERS.format(rate=iv.rate)}")
     short = {k: p for k, p in iv.calibrated_to.items() if p < len(res.P)}
-    if short:
+    if len(set(short.values())) == 1 and len(short) == len(iv.calibrated_to):
+        p = next(iter(short.values()))
+        print(f"  note: the constants were fitted up to P = {p}; larger P use P = {p}'s")
+    elif short:
         where = " and ".join(
             f"P = {p} for roots on {k} continuation{'s' if k != 'one' else ''}" for k, p in short.items()
         )
