@@ -19,7 +19,16 @@ import pytest
 from scipy import stats
 
 from speedoflight.analysis import intervals
-from speedoflight.analysis.interval_fit import FIT_SET, Matched, _subset, calibrate, cover, fit_constants, matched
+from speedoflight.analysis.interval_fit import (
+    FIT_SET,
+    Matched,
+    _subset,
+    calibrate,
+    cover,
+    coverage,
+    fit_constants,
+    matched,
+)
 from speedoflight.analysis.interval_fit import matched_set as _matched_set
 from speedoflight.errors import InputError
 
@@ -150,3 +159,13 @@ def test_one_path_roots_need_constants_of_their_own():
 def test_an_interior_oracle_of_another_dump_is_refused():
     with pytest.raises(InputError, match=r"smollm2-t1\.npz"):
         matched("data/gemma3-270m-t1-x8.npz", "data/oracle-smollm2-interior.npz", positions=[8, 16, 24])
+
+
+def test_coverage_of_a_files_check_prompts_is_the_check_half():
+    m = next(x for x in matched_set() if x.case[1] == "oracle-gemma3-270m-t1.npz")
+    check = sorted(set(m.spread.root_prompt[~m.fit].tolist()))
+    r = coverage("data/gemma3-270m-t1-x8.npz", "data/oracle-gemma3-270m-t1.npz", ps=PS, prompts=check)
+    assert r == cover(*m.part("check"), ps=PS)
+    assert r["roots"] == len(check) == 50
+    with pytest.raises(InputError, match="none of the given prompts"):
+        coverage("data/gemma3-270m-t1-x8.npz", "data/oracle-gemma3-270m-t1.npz", prompts=[10_000])
