@@ -548,7 +548,7 @@ def test_depth_one_is_the_roots_top_p_tokens(toy):
         probs = np.exp(-row[np.isfinite(row)])  # the rows are sorted: -log p increasing
         want = np.cumsum(probs)[np.minimum(np.arange(6), len(probs) - 1)]
         np.testing.assert_allclose(res.main.curves[j], want, rtol=1e-12)
-    with pytest.raises(InputError, match="max-depth"):
+    with pytest.raises(InputError, match="max_depth"):
         optimum(str(toy), pmax=6, max_depth=0)
 
 

@@ -38,7 +38,7 @@ def test_overrides_relabel_the_device_custom():
     assert c.name.startswith("custom")
     assert c.bandwidth == 1e12
     assert c.flops == 1e14
-    with pytest.raises(InputError, match="--bandwidth and --flops"):
+    with pytest.raises(InputError, match="bandwidth and flops"):
         resolve_gpu(None, bandwidth=1e12)
     with pytest.raises(InputError, match="not one of"):
         resolve_gpu("tpu-v5")
@@ -109,7 +109,7 @@ def test_draft_cost_from_the_drafter_name():
     unknown = DraftCost.for_drafter("early-exit:24", None, flags)  # layers unknown: the flags' cost, said
     assert unknown.per_level_s == flags.per_level_s
     assert "layer count unknown" in unknown.label
-    with pytest.raises(InputError, match="--verifier-layers"):
+    with pytest.raises(InputError, match="verifier_layers"):
         DraftCost.for_drafter("early-exit:24", None, DraftCost())  # never free
     with pytest.raises(InputError, match="not one of the verifier's 6 layers"):
         DraftCost.for_drafter("early-exit:12", 6, DraftCost())

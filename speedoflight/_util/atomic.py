@@ -193,7 +193,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[str]:
     try:
         tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(target) + "-", dir=stage_in)
     except OSError as exc:
-        raise InputError(f"{target}: cannot write there ({exc.strerror}); choose another --out") from None
+        raise InputError(
+            f"{target}: cannot write there ({exc.strerror}); choose another {{out}}", param="out"
+        ) from None
     try:
         yield tmp
         names = sorted(os.listdir(tmp))
@@ -214,7 +216,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[str]:
             for n in names:  # every target checked before the first is replaced: all or nothing
                 dest = os.path.join(target, n)
                 if os.path.lexists(dest) and not os.path.isfile(dest):
-                    raise InputError(f"{dest}: exists and is not a regular file; move it away or choose another --out")
+                    raise InputError(
+                        f"{dest}: exists and is not a regular file; move it away or choose another {{out}}", param="out"
+                    )
             for n in names:
                 os.replace(os.path.join(tmp, n), os.path.join(target, n))
         shutil.rmtree(tmp, ignore_errors=True)

@@ -462,19 +462,21 @@ def compare(
     from ..simulation.simulate import simulate
 
     if not dumps:
-        raise InputError("give at least one --dump of the verifier's distributions")
+        raise InputError("give at least one dump of the verifier's distributions ({dumps})", param="dumps")
     from .._util.paths import expand_paths
 
     dumps = expand_paths(dumps)  # a folder or a glob of shards: the files, so each is a dump of its own
     measured = list(measured or [])
     if tree_size is not None:
         if tree_size < 1:
-            raise InputError(f"--tree-size must be at least 1, got {tree_size}")
+            raise InputError(f"{{tree_size}} must be at least 1, got {tree_size}", param="tree_size")
         measured = [m.with_p(tree_size) for m in measured]
     grid = default_p(measured, pmax, timing)
     too_big = [m for m in measured if m.P is not None and m.P > grid[-1]]
     if too_big:
-        raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
+        raise InputError(
+            f"{too_big[0].name}: P = {too_big[0].P} exceeds {{pmax}} {grid[-1]}; raise {{pmax}}", param="pmax"
+        )
     if stage is None or not stage.scan.serves(float(grid[-1])) or stage.truncation.keep != keep:
         stage = read_dumps(
             dumps,
@@ -504,7 +506,9 @@ def compare(
     ]
     for m in measured:
         if m.P is not None and m.mean_accepted > m.P + 1e-9:
-            raise InputError(f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check --tree-size")
+            raise InputError(
+                f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check {{tree_size}}", param="tree_size"
+            )
     model = stage.model
     layers: int | None = None
     depths: tuple[int, ...] = ()

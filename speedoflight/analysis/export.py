@@ -176,7 +176,7 @@ def export_ceiling(
     if k < 1:
         raise InputError(f"-K must be at least 1, got {k}")
     if positions not in ("start", "all"):
-        raise InputError(f"--positions must be start or all, got {positions!r}")
+        raise InputError(f"{{positions}} must be start or all, got {positions!r}", param="positions")
     files, parts = read_continuations(dumps)
     longest = max((int(a["pos"].max()) + 1 if a["pos"].size else 0) for a in parts)
     if k > longest:
@@ -286,7 +286,7 @@ def export_measured(
             raise InputError(f"{path}: no system labelled {label!r}")
     if len(entries) > 1:
         names = ", ".join(repr(e.name) for e in entries[:8])
-        raise InputError(f"{path}: {len(entries)} systems ({names}); pick one with --label")
+        raise InputError(f"{path}: {len(entries)} systems ({names}); pick one with {{label}}", param="label")
     m = entries[0]
     if m.distribution is None:
         raise InputError(

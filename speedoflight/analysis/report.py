@@ -143,13 +143,16 @@ def run_report(
     oracles = list(oracles or [])
     pools = list(pools or [])
     if len(oracles) != len(pools):
-        raise InputError(f"give one --oracle-dump per --oracle ({len(oracles)} oracle files, {len(pools)} dumps)")
+        raise InputError(
+            f"give one {{pools}} per {{oracles}} ({len(oracles)} oracle files, {len(pools)} dumps)",
+            param=("pools", "oracles"),
+        )
     if timing is None:
         from .._util.paths import expand_paths
 
         params = params if params is not None else params_from_name(input_model(expand_paths(list(dumps))[0]))
         if params is None:
-            raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
+            raise InputError("the model's size is not in its name; give {params} (e.g. 8e9)", param="params")
         timing = Timing.preset(gpu, params)
     # each input is read once: the dumps in one pass (the moments, the curves, the pools, the grafted inputs),
     # shared by the comparison and, where an oracle's pool is the same dump, by its section

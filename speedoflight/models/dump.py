@@ -112,7 +112,10 @@ def _view_logits(model: Any, hidden: Any) -> Any:
     inner = getattr(model, "model", None)
     norm, head = getattr(inner, "norm", None), getattr(model, "lm_head", None)
     if norm is None or head is None:
-        raise InputError("--early-exit needs a decoder with model.norm and lm_head (Llama, Gemma, Mistral, Qwen...)")
+        raise InputError(
+            "{early_exit} needs a decoder with model.norm and lm_head (Llama, Gemma, Mistral, Qwen...)",
+            param="early_exit",
+        )
     z = head(norm(hidden))
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
@@ -365,21 +368,24 @@ def run_dump(
 
     """
     if samples_per_prompt < 1:
-        raise InputError(f"--samples-per-prompt must be >= 1, got {samples_per_prompt}")
+        raise InputError(f"{{samples_per_prompt}} must be >= 1, got {samples_per_prompt}", param="samples_per_prompt")
     branch_at = check_branches(branch_at, branches, max_new_tokens, early_exit)
     if branch_samples is not None and not (branch_at and 1 <= branch_samples <= samples_per_prompt):
         raise InputError(
-            f"--branch-samples {branch_samples}: branch the first 1..{samples_per_prompt} continuations of each "
-            "prompt (--samples-per-prompt), with --branch-at"
+            f"{{branch_samples}} {branch_samples}: branch the first 1..{samples_per_prompt} continuations of each "
+            "prompt ({samples_per_prompt}), with {branch_at}",
+            param=("branch_samples", "samples_per_prompt", "branch_at"),
         )
     if temperature < 0:
-        raise InputError(f"--temperature must be >= 0, got {temperature}")
+        raise InputError(f"{{temperature}} must be >= 0, got {temperature}", param="temperature")
     if batch_size is not None and batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1 or auto, got {batch_size}")
+        raise InputError(f"{{batch_size}} must be >= 1 or auto, got {batch_size}", param="batch_size")
     if batch_order not in BATCH_ORDERS:
-        raise InputError(f"--batch-order {batch_order}: expected one of {', '.join(BATCH_ORDERS)}")
+        raise InputError(
+            f"{{batch_order}} {batch_order}: expected one of {', '.join(BATCH_ORDERS)}", param="batch_order"
+        )
     if not out.lower().endswith(".npz"):
-        raise InputError(f"--out {out}: a dump is an .npz file; end the name with .npz")
+        raise InputError(f"{{out}} {out}: a dump is an .npz file; end the name with .npz", param="out")
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     every = read_prompts(prompts)
@@ -515,8 +521,9 @@ def _sample_jobs(
             got = sample_batch(lm, [encoded[i] for i, _ in chunk], max_new_tokens, temperature, top_k, seeds, layers)
         except _out_of_memory() as exc:
             raise InputError(
-                f"out of {lm.device} memory with --batch-size {size} ({str(exc).splitlines()[0][:120]}); "
-                "give a smaller --batch-size"
+                f"out of {lm.device} memory with {{batch_size}} {size} ({str(exc).splitlines()[0][:120]}); "
+                "give a smaller {batch_size}",
+                param="batch_size",
             ) from None
         done.update(zip(chunk, got, strict=True))
         bar.update(len(chunk))
@@ -570,10 +577,11 @@ def resolve_layers(layers: list[int], model: Any) -> list[int]:
         real = layer + n if layer < 0 else layer
         if not 1 <= real < n:
             raise InputError(
-                f"--early-exit {layer}: the model has {n} layers; give layers 1..{n - 1} (or -1..-{n - 1})"
+                f"{{early_exit}} {layer}: the model has {n} layers; give layers 1..{n - 1} (or -1..-{n - 1})",
+                param="early_exit",
             )
         if real in out:
-            raise InputError(f"--early-exit: layer {real} is given twice")
+            raise InputError(f"{{early_exit}}: layer {real} is given twice", param="early_exit")
         out.append(real)
     return out
 

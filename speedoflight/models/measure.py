@@ -237,7 +237,10 @@ def early_exit_model(model: Any, layer: int) -> Any:
         raise InputError("early exit needs a decoder with model.model.layers (Llama, Gemma, Mistral, Qwen...)")
     n = len(layers)
     if not 1 <= layer <= n:
-        raise InputError(f"--layer {layer}: the model has layers 1..{n}")
+        raise InputError(
+            f"early-exit:{layer}: the model has layers 1..{n}; give {{drafters}} early-exit:L inside them",
+            param="drafters",
+        )
     import torch
 
     cfg = copy.deepcopy(model.config)
@@ -387,7 +390,7 @@ def measure_sequence(
                         xs, starts = iterate(tree_x, n)
                         out.append(_record(spec, shape, p, xs, [int(sizes[k, t]) for t in starts], starts))
             else:
-                raise InputError(f"--drafter {spec!r}: use ngram or early-exit:L")
+                raise InputError(f"{{drafters}} {spec!r}: use ngram or early-exit:L", param="drafters")
     return out
 
 
@@ -415,12 +418,14 @@ def parse_drafters(text: str, n_layers: int | None = None) -> list[str]:
             if layer < 0 and n_layers is not None:
                 layer += n_layers  # -6: six layers below the top
             if layer < 1 or (n_layers is not None and layer > n_layers):
-                raise InputError(f"--drafters {spec}: the model has layers 1..{n_layers}")
+                raise InputError(f"{{drafters}} {spec}: the model has layers 1..{n_layers}", param="drafters")
             out.append(f"early-exit:{layer}")
         else:
-            raise InputError(f"--drafters: unknown drafter {spec!r}; use ngram and/or early-exit:L (L a layer)")
+            raise InputError(
+                f"{{drafters}}: unknown drafter {spec!r}; use ngram and/or early-exit:L (L a layer)", param="drafters"
+            )
     if not out:
-        raise InputError("--drafters: name at least one drafter")
+        raise InputError("{drafters}: name at least one drafter", param="drafters")
     return out
 
 
@@ -490,11 +495,11 @@ def run_measure(
     from .dump import choose_prompts, load_model, read_prompts, sample_batch
 
     if any(p < 1 for p in ps):
-        raise InputError("--p values must be >= 1")
+        raise InputError("{ps}: every value must be >= 1", param="ps")
     if tokens < 1:
-        raise InputError(f"--tokens must be >= 1, got {tokens}")
+        raise InputError(f"{{tokens}} must be >= 1, got {tokens}", param="tokens")
     if temperature < 0:
-        raise InputError(f"--temperature must be >= 0, got {temperature}")
+        raise InputError(f"{{temperature}} must be >= 0, got {temperature}", param="temperature")
     items = read_prompts(prompts)
     lm = load_model(model, progress=progress)
     specs = parse_drafters(drafters, len(lm.model.model.layers))

@@ -181,7 +181,7 @@ def check_kind(kind: str | None) -> str | None:
     if kind is None:
         return None
     if kind not in KINDS:
-        raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise InputError(f"{{kind}} {kind!r} is not one of {', '.join(KINDS)}", param="kind")
     return kind
 
 

@@ -178,9 +178,10 @@ def collect(
         info = probe(client, opt.model)
         if opt.branch_at and info.engine != "llama.cpp":  # before any request: nothing half collected
             raise InputError(
-                f"--branch-at continues a prompt plus sampled token ids, which collect sends as llama.cpp's mixed "
+                f"{{branch_at}} continues a prompt plus sampled token ids, which collect sends as llama.cpp's mixed "
                 f"prompt [text, ids...]; {info.url} is {info.engine}: use `speedoflight dump --branch-at` with the "
-                "model, or collect without --branch-at"
+                "model, or collect without {branch_at}",
+                param="branch_at",
             )
         settings = {
             "temperature": opt.temperature,

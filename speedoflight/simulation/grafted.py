@@ -71,12 +71,15 @@ def _roots(g: GraftedInput, positions: str | Sequence[int]) -> tuple[np.ndarray,
     else:
         want = sorted({int(x) for x in positions})
         if not want or want[0] < 0:
-            raise InputError(f"--positions {positions!r}: give start, all, or positions >= 0 like 8,16,24")
+            raise InputError(
+                f"{{positions}} {positions!r}: give start, all, or positions >= 0 like 8,16,24", param="positions"
+            )
         longest = max(len(p) for p in g.seq_nodes)
         if want[-1] >= longest:
             raise InputError(
-                f"--positions {want[-1]} is beyond the continuations (the longest has {longest} logged positions, "
-                f"0..{longest - 1})"
+                f"{{positions}} {want[-1]} is beyond the continuations (the longest has {longest} logged positions, "
+                f"0..{longest - 1})",
+                param="positions",
             )
         label = ",".join(map(str, want))
     lengths = np.array([len(p) for p in g.seq_nodes], dtype=np.int64)
@@ -338,15 +341,15 @@ def optimum(
 
     """
     if pmax < 1:
-        raise InputError(f"--pmax must be at least 1, got {pmax}")
+        raise InputError(f"{{pmax}} must be at least 1, got {pmax}", param="pmax")
     if replicates < 1:
-        raise InputError(f"--replicates must be at least 1, got {replicates}")
+        raise InputError(f"{{replicates}} must be at least 1, got {replicates}", param="replicates")
     if tail not in ("drop", "lump", "both"):
-        raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
+        raise InputError(f"{{tail}} must be drop, lump or both, got {tail!r}", param="tail")
     if not 0.0 < confidence < 1.0:
-        raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
+        raise InputError(f"{{confidence}} must lie in (0, 1), got {confidence}", param="confidence")
     if max_depth is not None and max_depth < 1:
-        raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+        raise InputError(f"{{max_depth}} must be at least 1, got {max_depth}", param="max_depth")
     if len(caps) and (max_depth is not None or max_width is not None or profile[1]):
         raise ValueError("depth caps come from the uncapped search: no max_depth, max_width or profile beside them")
     tails = ("drop", "lump") if tail == "both" else (tail,)
@@ -372,8 +375,9 @@ def optimum(
         need = len(roots) * pmax * 8 * (2 if tail == "both" else 1) + len(np.unique(roots)) * pmax * 8
         if need > _MAX_BYTES:
             raise InputError(
-                f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower --pmax or use "
-                "fewer --positions"
+                f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower {{pmax}} or use "
+                "fewer {positions}",
+                param=("pmax", "positions"),
             )
         if len(caps):
             from .capped import run_caps

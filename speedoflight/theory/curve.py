@@ -380,7 +380,7 @@ def bound_curve(
     ]
     if sources or scanned is not None:
         if mu is not None or mu2 is not None:
-            raise InputError("give either --mu/--mu2 or --from FILES, not both")
+            raise InputError("give either {mu}/{mu2} or {sources} FILES, not both", param=("mu", "mu2", "sources"))
         if scanned is None:
             scanned = curve_scan(
                 list(sources or ()),
@@ -439,6 +439,9 @@ def bound_curve(
             moments=m,
         )
     if mu is None or mu2 is None:
-        raise InputError("give --mu and --mu2 (nats, or bits with --base 2), or --from FILES")
+        raise InputError(
+            "give {mu} and {mu2} (nats, or bits with {base} 2), or {sources} FILES",
+            param=("mu", "mu2", "base", "sources"),
+        )
     mu_n, mu2_n = B.check_moments(*B.to_nats(mu, mu2, base))
     return BoundCurve(P=pp, mu=mu_n, mu2=mu2_n, columns=_closed(mu_n, mu2_n, pp), timing=timing, notes=tuple(notes))

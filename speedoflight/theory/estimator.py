@@ -237,15 +237,17 @@ def estimate(
         paths = [paths]
     files = expand_paths(paths)
     if not 0.0 < confidence < 1.0:
-        raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
+        raise InputError(f"{{confidence}} must lie in (0, 1), got {confidence}", param="confidence")
     if n_boot < 10:
-        raise InputError(f"--bootstrap needs at least 10 replicates, got {n_boot}")
+        raise InputError(f"{{n_boot}} needs at least 10 replicates, got {n_boot}", param="n_boot")
     # opened one at a time, each checked against the first (one verifier) and closed after its rows
     sources = Sources(files, kind=kind, vocab_size=vocab_size, tensor=tensor)
     acc = MomentsScan(sources.infos, temperature=temperature, per_row=per_row)
     if client is not None:
         if per_row:
-            raise InputError("--per-row keeps every row on one machine: drop it with --scheduler")
+            raise InputError(
+                "{per_row} keeps every row on one machine: drop it with {client}", param=("per_row", "client")
+            )
         from ..readers.scan import scan_shards
 
         open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
@@ -348,8 +350,9 @@ class MomentsScan:
         if src.format.startswith("speedoflight-dump") and self.temperature != 1.0:
             raise InputError(
                 f"{src.path}: the dump holds the distributions sampled at temperature "
-                f"{src.metadata.get('temperature')}, which cannot be rescaled; drop --temperature "
-                "(or use 1), or re-dump with `speedoflight dump --temperature T`"
+                f"{src.metadata.get('temperature')}, which cannot be rescaled; drop {{temperature}} "
+                "(or use 1), or re-dump with `speedoflight dump --temperature T`",
+                param="temperature",
             )
         if self._kind is None:
             self._kind = (src.path, src.kind)
@@ -439,7 +442,8 @@ class MomentsScan:
             path = self._path or "a file"
             raise InputError(
                 f"{path}: no sequence ids, so its rows cannot be summed per sequence on a worker; run it without "
-                "--scheduler"
+                "{client}",
+                param="client",
             )
         return {
             "table": self.by_seq.table().copy(),

@@ -147,7 +147,8 @@ class DraftCost:
                 )
                 raise InputError(
                     f"{name}: an early-exit drafter costs L/n of a verifier pass per level, but {why}; give "
-                    "--verifier-layers N (or its cost with --draft-ms)"
+                    "{verifier_layers} N (or its cost with {draft_ms})",
+                    param=("verifier_layers", "draft_ms"),
                 )
             return replace(fallback, label=f"{fallback.label}; its layer count unknown, so the flags' cost")
         if re.search(r"\b(n-?gram|prompt[- ]lookup|lookup)\b", low):
@@ -243,14 +244,17 @@ class Timing:
         _check_positive("params", self.params, "--params")
         _check_positive("bytes_per_param", self.bytes_per_param, "--bytes-per-param")
         if self.batch < 1:
-            raise InputError(f"--batch must be at least 1, got {self.batch}")
+            raise InputError(f"{{batch}} must be at least 1, got {self.batch}", param="batch")
         for name in ("extra_bytes", "overhead_s", "context"):
             if not getattr(self, name) >= 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.kv_bytes_per_token is not None and not (
             math.isfinite(self.kv_bytes_per_token) and self.kv_bytes_per_token >= 0
         ):
-            raise InputError(f"--kv-bytes-per-token must be a finite number >= 0, got {self.kv_bytes_per_token}")
+            raise InputError(
+                f"{{kv_bytes_per_token}} must be a finite number >= 0, got {self.kv_bytes_per_token}",
+                param="kv_bytes_per_token",
+            )
         for name, flag in (
             ("bandwidth_efficiency", "--bandwidth-efficiency"),
             ("flop_efficiency", "--flop-efficiency"),
@@ -518,6 +522,8 @@ def best_p(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> tupl
     """
     s = speedup(expected_accepted, p, timing)
     if not np.any(np.isfinite(s)):
-        raise InputError("no P on the grid has a latency: the --latency table must reach the P values asked for")
+        raise InputError(
+            "no P on the grid has a latency: the {latency} table must reach the P values asked for", param="latency"
+        )
     i = int(np.nanargmax(s))
     return float(np.asarray(p)[i]), float(s[i])
