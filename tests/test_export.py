@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from speedoflight._util.options import RunOptions
 from speedoflight.errors import InputError
 from speedoflight.formats.engines import ENGINES, engine_snippets, number
 from speedoflight.formats.profile import (
@@ -200,7 +201,7 @@ def test_the_chain_profile_sums_to_the_chains_expected_acceptance(exported):
     from speedoflight.simulation.grafted import optimum
 
     profile, _ = exported
-    chain = optimum(X8, pmax=4, positions="start", replicates=64, seed=0, max_width=1, n_boot=10)
+    chain = optimum(X8, pmax=4, positions="start", replicates=64, max_width=1, n_boot=10, run=RunOptions(seed=0))
     assert profile["mean_accept_length"] - 1 == pytest.approx(chain.main.mean[3], abs=1e-5)
     m = profile["marginal_accept_rates"]
     assert m == sorted(m, reverse=True)

@@ -38,7 +38,6 @@ class RunOptions:
 RUN_FIELDS = ("seed", "progress", "client")
 
 
-
 def split_legacy(where: str, legacy: dict[str, Any], **options: tuple[type[Any], Any]) -> tuple[Any, ...]:
     """Fold the old keywords of ``where`` into its option values, with one DeprecationWarning.
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._util.jsonsafe import finite_or_none
+from .._util.options import RunOptions
 from ..errors import InputError
 from ..formats.engines import ENGINES, Snippet, engine_snippets
 from ..formats.profile import build_profile, marginal_from_distribution
@@ -190,11 +191,11 @@ def export_ceiling(
         pmax=k,
         positions=positions,
         replicates=replicates,
-        seed=seed,
         tail="drop",
         parts=parts,
         max_width=1,
         profile=(k, k),
+        run=RunOptions(seed=seed),
     )
     assert res.profile_roots is not None
     roots = res.profile_roots

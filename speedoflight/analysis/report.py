@@ -29,10 +29,12 @@ from typing import Any
 
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
+from .._util.options import RunOptions, split_legacy
 from .._util.provenance import sha256_file
 from .._util.shipped import SHIPPED, shipped_data
 from .._version import __version__
 from ..errors import InputError
+from ..readers.options import ReadOptions
 
 __all__ = ["params_from_name", "run_report", "shipped_data"]
 
@@ -69,16 +71,13 @@ def run_report(
     gpu: str = "h100-sxm",
     params: float | None = None,
     replicates: int = 64,
-    seed: int = 0,
-    progress: bool = False,
     command: str | None = None,
     n_layers: int | None = None,
     same_model: bool = False,
-    kind: str | None = None,
-    vocab_size: int | None = None,
-    temperature: float = 1.0,
-    tensor: str | None = None,
     keep: int | None = None,
+    read: ReadOptions | None = None,
+    run: RunOptions | None = None,
+    **legacy: Any,
 ) -> str:
     """Write the report folder and return the path of its Markdown file.
 
@@ -98,18 +97,23 @@ def run_report(
         The timing model (:class:`~speedoflight.timing.Timing`); None: ``gpu`` with ``params``.
     gpu, params
         Used without ``timing``: a preset, and the verifier's size (default: the size in the input's model name).
-    replicates, seed
-        Simulation of the optimal tree (and the bootstraps' seed).
-    progress
-        Progress bars on stderr.
+    replicates
+        Simulation of the optimal tree.
     command
         The command line, recorded in the report.
     n_layers, same_model
         As for :func:`~speedoflight.analysis.compare.compare`.
-    kind, vocab_size, temperature, tensor
-        How to read ``dumps`` where the files do not say (as for :func:`~speedoflight.analysis.compare.compare`).
     keep
         ``--top-k``: tokens kept per row of the simulations (None: the default rule, docs/theory.md section 3.6).
+
+    read
+        How to read ``dumps`` where the files do not say (:class:`~speedoflight.readers.options.ReadOptions`, as for
+        :func:`~speedoflight.analysis.compare.compare`).
+    run
+        The seed of the simulations and the bootstraps, and progress bars on stderr
+        (:class:`~speedoflight._util.options.RunOptions`; its ``client`` is unused).
+    **legacy
+        Deprecated: the old keywords ``kind``, ``vocab_size``, ``temperature``, ``tensor``, ``seed``, ``progress``, folded into ``read`` and ``run`` with a DeprecationWarning.
 
     Returns
     -------
@@ -117,6 +121,9 @@ def run_report(
         Path of ``report.md``.
 
     """
+    read, run = split_legacy("run_report", legacy, read=(ReadOptions, read), run=(RunOptions, run))
+    kind, vocab_size, temperature, tensor = read.kind, read.vocab_size, read.temperature, read.tensor
+    seed, progress = run.seed, run.progress
     from ..logs.acceptance import read_many
     from ..logs.plain import read_own
     from ..readers import input_model
@@ -174,21 +181,17 @@ def run_report(
         tree_size=tree_size,
         timing=timing,
         replicates=replicates,
-        seed=seed,
-        progress=progress,
         n_layers=n_layers,
         same_model=same_model,
-        kind=kind,
-        vocab_size=vocab_size,
-        temperature=temperature,
-        tensor=tensor,
         stage=stage,
         keep=keep,
+        read=ReadOptions(kind=kind, vocab_size=vocab_size, temperature=temperature, tensor=tensor),
+        run=RunOptions(seed=seed, progress=progress),
     )
     evidence = []
     by_model: dict[str, list[str]] = {}  # the measure files by the model they ran (their oracle's)
-    for f, run in runs.items():
-        by_model.setdefault(str(run.meta.get("model", {}).get("name")), []).append(f)
+    for f, measure_run in runs.items():
+        by_model.setdefault(str(measure_run.meta.get("model", {}).get("name")), []).append(f)
     plain = kind is None and vocab_size is None and tensor is None and temperature == 1.0  # read as compare_real reads
     for o, p in zip(oracles, pools, strict=True):
         from ..formats.oracle import load_oracle

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .._util.options import RunOptions
 from ..errors import InputError
 from ._common import add_output_flags, bounded_int, command_line, emit, out_file, positive_int, seed_int
 from ._flags import CONTINUATIONS_HELP, REPLICATES, add_scheduler_flag, deprecated_alias, scheduler_client
@@ -127,11 +128,10 @@ def run(args: argparse.Namespace) -> int:
             pmax=args.pmax,
             positions=positions,
             replicates=args.replicates,
-            seed=args.seed,
             tail=args.tail,
             pool=args.pool_scope,
             draw=args.draw,
-            client=client,
+            run=RunOptions(seed=args.seed, client=client),
         )
     from .._util.progress import finish
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._util.atomic import atomic_path
+from .._util.options import RunOptions
 from .._util.provenance import sha256_file, versions
 from ..errors import InputError
 from ..readers.dumpfile import write_dump
@@ -279,7 +280,6 @@ def run_dump(
     max_new_tokens: int = 64,
     temperature: float = 1.0,
     top_k: int = 64,
-    seed: int = 0,
     limit: int | None = None,
     per_kind: int | None = None,
     batch_size: int | None = None,
@@ -289,11 +289,11 @@ def run_dump(
     device: str = "auto",
     dtype: str = "auto",
     chat_template: bool = False,
-    progress: bool = False,
     command: str | None = None,
     branch_at: list[int] | None = None,
     branches: int = 0,
     branch_samples: int | None = None,
+    run: RunOptions | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` over ``prompts`` and write a speedoflight dump to ``out``.
 
@@ -326,8 +326,6 @@ def run_dump(
         Sampling temperature (>= 0; 0 is greedy decoding).
     top_k
         Most likely tokens logged per position.
-    seed
-        Seed of torch and base of every sequence's own generator seed.
     limit
         Keep at most this many prompts (after ``per_kind``; None: all).
     per_kind
@@ -350,8 +348,6 @@ def run_dump(
         (see :func:`resolve_dtype`); the statistics are float64 whatever it is.
     chat_template
         Wrap each prompt in the tokenizer's chat template (see :func:`encode_prompts`).
-    progress
-        Show a progress bar on stderr.
     command
         The command line recorded in the metadata (as typed, quoted for a shell), or None.
     branch_at, branches
@@ -361,12 +357,18 @@ def run_dump(
     branch_samples
         Branch only the first N continuations of each prompt (None: every one).
 
+    run
+        The seed of torch and the base of every sequence's own generator seed, and a progress bar on stderr
+        (:class:`~speedoflight._util.options.RunOptions`; its ``client`` is unused).
+
     Returns
     -------
     dict
         The dump's metadata; with ``early_exit``, ``pair`` gives the views and their files.
 
     """
+    run = run if run is not None else RunOptions()
+    seed, progress = run.seed, run.progress
     if samples_per_prompt < 1:
         raise InputError(f"{{samples_per_prompt}} must be >= 1, got {samples_per_prompt}", param="samples_per_prompt")
     branch_at = check_branches(branch_at, branches, max_new_tokens, early_exit)

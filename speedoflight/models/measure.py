@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from .._util.options import RunOptions
 from ..errors import InputError
 from ..formats.measured import FORMAT, VERSION, MeasureRun
 
@@ -438,14 +439,13 @@ def run_measure(
     tokens: int = 48,
     samples_per_prompt: int = 1,
     temperature: float = 1.0,
-    seed: int = 0,
     per_kind: int | None = None,
     limit: int | None = None,
     topk: int = 8,
     depth: int = 6,
     batch_size: int = 16,
-    progress: bool = False,
     command: str | None = None,
+    run: RunOptions | None = None,
 ) -> MeasureRun:
     """Load the verifier, sample continuations and score every drafter on them.
 
@@ -465,8 +465,6 @@ def run_measure(
         Continuations sampled per prompt.
     temperature
         Verifier sampling temperature (>= 0; 0 is greedy).
-    seed
-        Base of every sequence's generator seed.
     per_kind
         Keep only the first N prompts of each kind (None: all).
     limit
@@ -477,10 +475,12 @@ def run_measure(
         EAGLE-2 style tree: expansion steps.
     batch_size
         Sequences whose continuations are sampled together.
-    progress
-        Show a progress bar on stderr.
     command
         The command line recorded in the metadata (as typed, quoted for a shell), or None.
+
+    run
+        The base of every sequence's generator seed, and a progress bar on stderr
+        (:class:`~speedoflight._util.options.RunOptions`; its ``client`` is unused).
 
     Returns
     -------
@@ -489,6 +489,8 @@ def run_measure(
         iteration, tree sizes and starts, and the run's metadata.
 
     """
+    run = run if run is not None else RunOptions()
+    seed, progress = run.seed, run.progress
     from tqdm import tqdm
 
     from .._util.provenance import sha256_file, versions
@@ -508,7 +510,7 @@ def run_measure(
 
     lengths = [len(lm.tokenizer(items[i][0]).input_ids) for i in chosen]
     check_context(lm.model, lengths, tokens, "--tokens", labels=chosen)  # before any forward
-    run = MeasureRun()
+    result = MeasureRun()
     started = time.time()
     jobs = [(i, j) for i in chosen for j in range(samples_per_prompt)]
     bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="sequence")
@@ -522,10 +524,10 @@ def run_measure(
             cont = [int(t) for t in seq["next_token"]]
             for rec in measure_sequence(lm.model, ids, cont, drafters=specs, ps=ps, topk=topk, depth=depth):
                 rec.update({"prompt": i, "sample": j, "kind": items[i][1]})
-                run.records.append(rec)
+                result.records.append(rec)
             bar.update(1)
     bar.close()
-    run.meta = {
+    result.meta = {
         "format": FORMAT,
         "version": VERSION,
         "model": lm.description,
@@ -542,4 +544,4 @@ def run_measure(
         "seconds": round(time.time() - started, 1),
         "convention": "accepted = draft tokens accepted per iteration (X); tokens per verifier call = X + 1",
     }
-    return run
+    return result

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
+from .._util.options import RunOptions, split_legacy
 from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..readers.continuations import GraftedInput, grafted_inputs
@@ -265,7 +266,6 @@ def optimum(
     pmax: int = 128,
     positions: str | Sequence[int] = "start",
     replicates: int = 64,
-    seed: int = 0,
     tail: str = "drop",
     pool: str = "prompt",
     draw: str = "depth",
@@ -275,10 +275,11 @@ def optimum(
     max_depth: int | None = None,
     max_width: int | None = None,
     profile: tuple[int, int] = (0, 0),
-    client: Any = None,
     inputs: Mapping[str, GraftedInput] | None = None,
     sample: int | None = None,
     caps: Sequence[int] = (),
+    run: RunOptions | None = None,
+    **legacy: Any,
 ) -> OptimumResult:
     """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
 
@@ -293,8 +294,6 @@ def optimum(
         every continuation (the ceiling averaged over a generation); or a list of positions.
     replicates
         Draws of the rows of unknown nodes, per root.
-    seed
-        Seed of the draws and of the bootstrap.
     tail
         ``"drop"`` (lower estimate), ``"lump"`` (upper) or ``"both"``.
     pool
@@ -319,9 +318,6 @@ def optimum(
     profile
         ``(P, depth)``: also the mean over roots of P(X >= d), d = 1..depth, of the best tree of P nodes
         (``OptimumResult.profile``, of the headline tail); ``(0, 0)``: none.
-    client
-        A dask client: the grafted input is sent to every worker once and the roots run one task per batch of
-        prompts; each root's curve is the single-process one bit for bit (its trees depend on its own seed only).
     inputs
         The grafted inputs already built for these dumps, per tail
         (:func:`~speedoflight.readers.continuations.grafted_inputs`, with this ``pool`` and ``draw``): nothing is
@@ -334,12 +330,22 @@ def optimum(
         (``OptimumResult.capped``; :func:`~speedoflight.simulation.capped.run_caps`, bit for bit the mean of a run
         with ``max_depth=D``). Not with ``max_depth``, ``max_width`` or ``profile``.
 
+    run
+        The seed of the draws and of the bootstrap, and a dask client (:class:`~speedoflight._util.options.RunOptions`;
+        its ``progress`` is unused): with a client, the grafted input is sent to every worker once and the roots run
+        one task per batch of prompts; each root's curve is the single-process one bit for bit (its trees depend on
+        its own seed only).
+    **legacy
+        Deprecated: the old keywords ``seed``, ``client``, folded into ``run`` with a DeprecationWarning.
+
     Returns
     -------
     OptimumResult
         The prediction, with per-root curves and the size of each root's known trie.
 
     """
+    (run,) = split_legacy("optimum", legacy, run=(RunOptions, run))
+    seed, client = run.seed, run.client
     if pmax < 1:
         raise InputError(f"{{pmax}} must be at least 1, got {pmax}", param="pmax")
     if replicates < 1:
