@@ -61,3 +61,21 @@ def test_the_orchestrators_take_the_options_not_the_old_keywords():
         params = inspect.signature(fn).parameters
         assert not old & set(params), fn.__name__
         assert "run" in params, fn.__name__
+
+
+def test_run_report_takes_a_device_not_its_name():
+    """``run_report(gpu=)``: a parsed :class:`GPU` (the CLI parses ``--gpu``); a name still works, deprecated."""
+    from speedoflight.analysis.report import _device
+    from speedoflight.errors import InputError
+    from speedoflight.timing import GPUS, resolve_gpu
+
+    assert _device(None) == GPUS["h100-sxm"]
+    mine = resolve_gpu("a100", bandwidth=1e12, flops=1e14)
+    assert _device(mine) is mine
+    with pytest.warns(DeprecationWarning, match=r"resolve_gpu\('h100'\)"):
+        assert _device("h100") == resolve_gpu("h100")
+    with (
+        pytest.warns(DeprecationWarning, match="gpu='nope'"),
+        pytest.raises(InputError, match=r"^gpu 'nope' is not one of"),
+    ):
+        _device("nope")

@@ -25,7 +25,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
@@ -35,6 +35,9 @@ from .._util.shipped import SHIPPED, shipped_data
 from .._version import __version__
 from ..errors import InputError
 from ..readers.options import ReadOptions
+
+if TYPE_CHECKING:
+    from ..timing import GPU
 
 __all__ = ["params_from_name", "run_report", "shipped_data"]
 
@@ -68,7 +71,7 @@ def run_report(
     oracles: Sequence[str] | None = None,
     pools: Sequence[str] | None = None,
     timing: Any = None,
-    gpu: str = "h100-sxm",
+    gpu: GPU | None = None,
     params: float | None = None,
     replicates: int = 64,
     command: str | None = None,
@@ -96,7 +99,9 @@ def run_report(
     timing
         The timing model (:class:`~speedoflight.timing.Timing`); None: ``gpu`` with ``params``.
     gpu, params
-        Used without ``timing``: a preset, and the verifier's size (default: the size in the input's model name).
+        Used without ``timing``: the device (:class:`~speedoflight.timing.GPU`, e.g.
+        ``speedoflight.timing.resolve_gpu("h100")``; None: the H100 SXM preset), and the verifier's size (default: the
+        size in the input's model name). A preset's name is still taken, deprecated.
     replicates
         Simulation of the optimal tree.
     command
@@ -160,7 +165,7 @@ def run_report(
         params = params if params is not None else params_from_name(input_model(expand_paths(list(dumps))[0]))
         if params is None:
             raise InputError("the model's size is not in its name; give {params} (e.g. 8e9)", param="params")
-        timing = Timing.preset(gpu, params)
+        timing = Timing(gpu=_device(gpu), params=params)
     # each input is read once: the dumps in one pass (the moments, the curves, the pools, the grafted inputs),
     # shared by the comparison and, where an oracle's pool is the same dump, by its section
     stage = read_dumps(
@@ -355,3 +360,21 @@ def report_markdown(
     md += ["## Notes", "", *[f"- {x}" for x in notes], "", "## Inputs", ""]
     md += [f"- `{shown.get(f, f)}` {_checksum(f)}" for f in dict.fromkeys(inputs)]
     return [*md, ""]
+
+
+def _device(gpu: GPU | str | None) -> GPU:
+    """Return the device of :func:`run_report`: the H100 SXM preset for None; a name (deprecated) resolved."""
+    from ..timing import GPUS, resolve_gpu
+
+    if gpu is None:
+        return GPUS["h100-sxm"]
+    if isinstance(gpu, str):
+        import warnings
+
+        warnings.warn(
+            f"run_report(gpu={gpu!r}) is deprecated: pass the device, gpu=speedoflight.timing.resolve_gpu({gpu!r})",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return resolve_gpu(gpu)
+    return gpu
