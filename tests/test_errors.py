@@ -17,15 +17,19 @@ FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
+#: The calls that make a user error's message, and how many of their first arguments go into it.
+MESSAGE_CALLS = {"InputError": 1, "check_memory": 3}
+
+
 def _input_errors():
-    """Every ``InputError(...)`` outside cli/: (where, the message's literal text, the params given)."""
+    """Every ``InputError(...)`` (and message helper) outside cli/: (where, the literal text, the params given)."""
     for path in sorted(PACKAGE.rglob("*.py")):
         if "cli" in path.relative_to(PACKAGE).parts:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InputError"):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in MESSAGE_CALLS):
                 continue
-            text = _literal(node.args[0]) if node.args else ""
+            text = "".join(_literal(a) for a in node.args[: MESSAGE_CALLS[node.func.id]])
             params: tuple[str, ...] | None = ()
             for kw in node.keywords:
                 if kw.arg == "param":

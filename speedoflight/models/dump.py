@@ -399,13 +399,14 @@ def run_dump(
     width = min(top_k, int(lm.description["vocab_size"]))
     check_memory(
         2 * rows * (8 * width + 56),
-        f"{len(chosen)} prompts x --samples-per-prompt {samples_per_prompt} x --max-new-tokens {max_new_tokens} "
+        f"{len(chosen)} prompts x {{samples_per_prompt}} {samples_per_prompt} x {{max_new_tokens}} {max_new_tokens} "
         f"({rows:,} rows of top-{width})",
-        "lower --samples-per-prompt, --max-new-tokens or --top-k, or dump fewer prompts at a time (--limit)",
+        "lower {samples_per_prompt}, {max_new_tokens} or {top_k}, or dump fewer prompts at a time ({limit})",
+        param=("samples_per_prompt", "max_new_tokens", "top_k", "limit"),
     )
     layers = resolve_layers(early_exit, lm.model) if early_exit else None
     encoded = dict(zip(chosen, encode_prompts(lm.tokenizer, [every[i][0] for i in chosen], chat_template), strict=True))
-    check_context(lm.model, [len(encoded[i]) for i in chosen], max_new_tokens, "--max-new-tokens", labels=chosen)
+    check_context(lm.model, [len(encoded[i]) for i in chosen], max_new_tokens, "max_new_tokens", labels=chosen)
     longest = max(len(ids) for ids in encoded.values()) + max_new_tokens
     size = batch_size or _default_batch_size(lm, longest, len(layers or []))
     torch.manual_seed(seed)

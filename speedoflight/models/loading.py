@@ -460,31 +460,33 @@ def _check_safetensors(path: Path, name: str) -> None:
     import struct
 
     size = path.stat().st_size
-    bad = f"--model {name}: {path.name} is truncated or damaged"
+    bad = f"{{model}} {name}: {path.name} is truncated or damaged"
     fix = "copy or save the model again"
     with open(path, "rb") as fh:
         head = fh.read(8)
         if len(head) < 8:
-            raise InputError(f"{bad} ({size} bytes, shorter than its header); {fix}")
+            raise InputError(f"{bad} ({size} bytes, shorter than its header); {fix}", param="model")
         (n,) = struct.unpack("<Q", head)
         if n > size - 8 or n > 100 * 2**20:
-            raise InputError(f"{bad} (its header says {n:,} bytes, the file holds {size - 8:,}); {fix}")
+            raise InputError(f"{bad} (its header says {n:,} bytes, the file holds {size - 8:,}); {fix}", param="model")
         try:
             header = json.loads(fh.read(n))
         except (UnicodeDecodeError, ValueError):
-            raise InputError(f"{bad} (its header is not JSON); {fix}") from None
+            raise InputError(f"{bad} (its header is not JSON); {fix}", param="model") from None
     if not isinstance(header, dict):
-        raise InputError(f"{bad} (its header is not a JSON object); {fix}")
+        raise InputError(f"{bad} (its header is not a JSON object); {fix}", param="model")
     end = 0
     for key, t in header.items():
         if key == "__metadata__":
             continue
         offsets = t.get("data_offsets") if isinstance(t, dict) else None
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            raise InputError(f"{bad} (tensor {key!r} has no valid data_offsets); {fix}")
+            raise InputError(f"{bad} (tensor {key!r} has no valid data_offsets); {fix}", param="model")
         end = max(end, offsets[1])
     if 8 + n + end > size:
-        raise InputError(f"{bad}: its tensors need {8 + n + end:,} bytes and the file holds {size:,}; {fix}")
+        raise InputError(
+            f"{bad}: its tensors need {8 + n + end:,} bytes and the file holds {size:,}; {fix}", param="model"
+        )
 
 
 def check_tokenizer(tok: Any, model: Any, name: str) -> None:

@@ -509,7 +509,7 @@ def run_measure(
     from .budget import check_context
 
     lengths = [len(lm.tokenizer(items[i][0]).input_ids) for i in chosen]
-    check_context(lm.model, lengths, tokens, "--tokens", labels=chosen)  # before any forward
+    check_context(lm.model, lengths, tokens, "tokens", labels=chosen)  # before any forward
     result = MeasureRun()
     started = time.time()
     jobs = [(i, j) for i in chosen for j in range(samples_per_prompt)]

@@ -356,10 +356,12 @@ def _check_budget(model: Any, prefixes: list[list[int]], pmax: int, batch_size: 
     """
     from .budget import check_context, check_memory, kv_bytes_per_token
 
-    check_context(model, [len(p) for p in prefixes], pmax, "--pmax", what="prefix")
+    check_context(model, [len(p) for p in prefixes], pmax, "pmax", what="prefix")
     b = min(max(1, batch_size), len(prefixes))
     need = b * (pmax * pmax + pmax * kv_bytes_per_token(model)) + len(prefixes) * pmax * 12
-    check_memory(need, f"--pmax {pmax} (batches of {b} prefixes)", "lower --pmax or --batch-size")
+    check_memory(
+        need, f"{{pmax}} {pmax} (batches of {b} prefixes)", "lower {pmax} or {batch_size}", param=("pmax", "batch_size")
+    )
 
 
 def run_oracle(

@@ -231,14 +231,13 @@ def check_resume(header: dict[str, Any], info: ServerInfo, settings: dict[str, A
                 shown = ",".join(map(str, was)) if key == "branch_at" else was
                 raise InputError(
                     f"{out} was collected with {key} {was!r}, not {settings[key]!r}; give "
-                    f"--{key.replace('_', '-')} {shown} to resume it (nothing for none), or another {{out}}",
-                    param="out",
+                    f"{{{key}}} {shown} to resume it (nothing for none), or another {{out}}",
+                    param=("out", key),
                 )
             continue
         if key in before and before[key] != settings[key]:
-            flag = {"chat": "--chat", "seed": "--seed"}.get(key, "--" + key.replace("_", "-"))
             raise InputError(
-                f"{out} was collected with {key} {before[key]!r}, not {settings[key]!r}; give {flag} "
+                f"{out} was collected with {key} {before[key]!r}, not {settings[key]!r}; give {{{key}}} "
                 f"{before[key]!r} to resume it, or another {{out}}",
-                param="out",
+                param=("out", key),
             )

@@ -78,9 +78,9 @@ class CollectOptions:
             For the first bad value.
 
         """
-        for name, v in (("-n", self.n), ("--max-tokens", self.max_tokens), ("--concurrency", self.concurrency)):
+        for name, v in (("n", self.n), ("max_tokens", self.max_tokens), ("concurrency", self.concurrency)):
             if v < 1:
-                raise InputError(f"{name} must be at least 1, got {v}")
+                raise InputError(f"{{{name}}} must be at least 1, got {v}", param=name)
         if not 1 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
             raise InputError(
                 f"{{top_logprobs}} must be 1..{MAX_TOP_LOGPROBS}, got {self.top_logprobs}", param="top_logprobs"

@@ -189,9 +189,9 @@ def kv_bytes_estimate(params: float) -> float:
     return float(2 * layers * 8 * 128 * 2)
 
 
-def _check_positive(name: str, v: float, flag: str) -> None:
+def _check_positive(name: str, v: float) -> None:
     if not (math.isfinite(v) and v > 0):
-        raise InputError(f"{flag} must be a finite number > 0, got {v}")
+        raise InputError(f"{{{name}}} must be a finite number > 0, got {v}", param=name)
 
 
 @dataclass(frozen=True)
@@ -239,10 +239,10 @@ class Timing:
     latency: Latency | None = None
 
     def __post_init__(self) -> None:
-        _check_positive("bandwidth", self.gpu.bandwidth, "--bandwidth")
-        _check_positive("flops", self.gpu.flops, "--flops")
-        _check_positive("params", self.params, "--params")
-        _check_positive("bytes_per_param", self.bytes_per_param, "--bytes-per-param")
+        _check_positive("bandwidth", self.gpu.bandwidth)
+        _check_positive("flops", self.gpu.flops)
+        _check_positive("params", self.params)
+        _check_positive("bytes_per_param", self.bytes_per_param)
         if self.batch < 1:
             raise InputError(f"{{batch}} must be at least 1, got {self.batch}", param="batch")
         for name in ("extra_bytes", "overhead_s", "context"):
