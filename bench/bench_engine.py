@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from speedoflight._util.options import RunOptions
+from speedoflight.options import RunOptions
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)

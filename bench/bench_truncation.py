@@ -53,7 +53,7 @@ def make_dump(path: str) -> None:
 
 def measure(files: list[str], keep: int | None, **read: object) -> dict[str, object]:
     from speedoflight.analysis.compare import compare
-    from speedoflight.readers.options import ReadOptions
+    from speedoflight.options import ReadOptions
 
     t = time.perf_counter()
     c = compare(files, keep=keep, pmax=256, read=ReadOptions(**read))  # type: ignore[arg-type]

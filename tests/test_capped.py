@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from speedoflight._util.options import RunOptions
 from speedoflight.kernels.grafted import grafted_heap_caps
+from speedoflight.options import RunOptions
 from speedoflight.readers.continuations import grafted_input, grafted_inputs
 from speedoflight.simulation.capped import capped_means, run_roots_caps
 from speedoflight.simulation.grafted import _roots, optimum, run_roots, sample_roots

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from speedoflight._util.options import RunOptions
 from speedoflight.errors import InputError
+from speedoflight.options import RunOptions
 
 from .helpers import assert_user_error, run
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speedoflight._util.options import RunOptions
 from speedoflight.formats.oracle import load_oracle
 from speedoflight.logs.acceptance import read_acceptance
+from speedoflight.options import RunOptions
 from speedoflight.readers import open_source
 from speedoflight.simulation.grafted import optimum
 

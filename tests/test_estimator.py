@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from speedoflight._util.options import RunOptions
+from speedoflight.options import ReadOptions, RunOptions
 from speedoflight.readers.dumpfile import write_dump
-from speedoflight.readers.options import ReadOptions
 from speedoflight.theory.estimator import _MicroBatches, estimate
 
 META = {

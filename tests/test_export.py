@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speedoflight._util.options import RunOptions
 from speedoflight.errors import InputError
 from speedoflight.formats.engines import ENGINES, engine_snippets, number
 from speedoflight.formats.profile import (
@@ -22,6 +21,7 @@ from speedoflight.formats.profile import (
     marginal_from_distribution,
 )
 from speedoflight.logs.acceptance import read_acceptance
+from speedoflight.options import RunOptions
 
 from .helpers import assert_user_error, run
 

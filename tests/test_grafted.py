@@ -9,10 +9,10 @@ import zlib
 import numpy as np
 import pytest
 
-from speedoflight._util.options import RunOptions
 from speedoflight.cli.app import main
 from speedoflight.errors import InputError
 from speedoflight.kernels.grafted import grafted_heap
+from speedoflight.options import RunOptions
 from speedoflight.readers.continuations import grafted_input
 from speedoflight.readers.dumpfile import write_dump
 from speedoflight.simulation.grafted import optimum

@@ -7,8 +7,7 @@ import warnings
 
 import pytest
 
-from speedoflight._util.options import RunOptions, split_legacy
-from speedoflight.readers.options import READ_FIELDS, ReadOptions
+from speedoflight.options import READ_FIELDS, ReadOptions, RunOptions, split_legacy
 
 
 def test_options_are_frozen_values():

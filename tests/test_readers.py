@@ -10,9 +10,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from speedoflight.options import ReadOptions
 from speedoflight.readers import open_source
 from speedoflight.readers.dumpfile import write_dump
-from speedoflight.readers.options import ReadOptions
 from speedoflight.theory.estimator import estimate
 
 from .reference import full_moments, topk_interval

@@ -13,9 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from speedoflight._util.options import RunOptions
 from speedoflight.errors import InputError
-from speedoflight.readers.options import ReadOptions
+from speedoflight.options import ReadOptions, RunOptions
 
 from .helpers import assert_user_error, run
 from .test_readers import VOCAB, openai_chat_line

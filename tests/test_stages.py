@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from speedoflight._util.options import RunOptions
 from speedoflight.analysis.evidence import compare_real
 from speedoflight.analysis.stages import read_dumps
 from speedoflight.formats.oracle import load_oracle
+from speedoflight.options import RunOptions
 from speedoflight.simulation.simulate import pool
 from speedoflight.theory.curve import bound_curve
 from speedoflight.theory.estimator import estimate

@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .._util.options import RunOptions, split_legacy
 from ..errors import InputError
 from ..logs.acceptance import Measured
-from ..readers.options import ReadOptions
+from ..options import ReadOptions, RunOptions, split_legacy
 from ..simulation.simulate import SimulationResult
 from ..theory.curve import BoundCurve, bound_curve
 from ..theory.registry import CURVES
@@ -445,11 +444,11 @@ def compare(
         docs/theory.md section 3.6).
 
     read
-        How to read ``dumps`` where the files do not say (:class:`~speedoflight.readers.options.ReadOptions`, as for
+        How to read ``dumps`` where the files do not say (:class:`~speedoflight.options.ReadOptions`, as for
         :func:`~speedoflight.theory.estimator.estimate`).
     run
         The seed of the simulation and the bootstraps, progress bars on stderr, and a dask client
-        (:class:`~speedoflight._util.options.RunOptions`): with a client, the moments, the i.i.d. curve and the
+        (:class:`~speedoflight.options.RunOptions`): with a client, the moments, the i.i.d. curve and the
         trajectories are summed on its workers, one task per dump, and the grafted searches run there, one task per
         batch of prompts; the simulator's pools and the grafted input (top-k rows) are read here. The result is the
         single process's, bit for bit.

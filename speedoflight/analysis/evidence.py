@@ -32,8 +32,8 @@ import numpy as np
 from .._config import DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
-from .._util.options import RunOptions
 from ..errors import InputError
+from ..options import RunOptions
 from ..theory.registry import CURVES
 from .styles import curve_style, drafter_styles
 

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from .._util.jsonsafe import finite_or_none
-from .._util.options import RunOptions
 from ..errors import InputError
 from ..formats.engines import ENGINES, Snippet, engine_snippets
 from ..formats.profile import build_profile, marginal_from_distribution
+from ..options import RunOptions
 
 __all__ = ["DEFAULT_K", "FORMAT", "Export", "export_ceiling", "export_measured"]
 

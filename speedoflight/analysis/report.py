@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
-from .._util.options import RunOptions, split_legacy
 from .._util.provenance import sha256_file
 from .._util.shipped import SHIPPED, shipped_data
 from .._version import __version__
 from ..errors import InputError
-from ..readers.options import ReadOptions
+from ..options import ReadOptions, RunOptions, split_legacy
 
 if TYPE_CHECKING:
     from ..timing import GPU
@@ -112,11 +111,11 @@ def run_report(
         ``--top-k``: tokens kept per row of the simulations (None: the default rule, docs/theory.md section 3.6).
 
     read
-        How to read ``dumps`` where the files do not say (:class:`~speedoflight.readers.options.ReadOptions`, as for
+        How to read ``dumps`` where the files do not say (:class:`~speedoflight.options.ReadOptions`, as for
         :func:`~speedoflight.analysis.compare.compare`).
     run
         The seed of the simulations and the bootstraps, and progress bars on stderr
-        (:class:`~speedoflight._util.options.RunOptions`; its ``client`` is unused).
+        (:class:`~speedoflight.options.RunOptions`; its ``client`` is unused).
     **legacy
         Deprecated: the old keywords ``kind``, ``vocab_size``, ``temperature``, ``tensor``, ``seed``, ``progress``, folded into ``read`` and ``run`` with a DeprecationWarning.
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .._util.options import RunOptions
 from ..errors import InputError
+from ..options import RunOptions
 
 __all__ = ["against_oracle", "thinned"]
 

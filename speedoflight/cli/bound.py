@@ -9,9 +9,8 @@ import sys
 from typing import Any
 
 from .._util.jsonsafe import finite_or_none
-from .._util.options import RunOptions
 from ..errors import InputError
-from ..readers.options import ReadOptions
+from ..options import ReadOptions, RunOptions
 from ._common import bootstrap_count, cell, finite, progress, seed_int
 from ._flags import (
     FORMATS_HELP,

@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .._util.options import RunOptions
-from ..readers.options import ReadOptions
+from ..options import ReadOptions, RunOptions
 from ._common import add_output_flags, command_line, emit, out_dir, positive_int, progress, seed_int
 from ._flags import (
     FORMATS_HELP,

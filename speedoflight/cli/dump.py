@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .._util.options import RunOptions
+from ..options import RunOptions
 from ._common import command_line, finite, int_list, out_file, positive_int, progress, seed_int, typed
 from ._flags import add_model_flags
 

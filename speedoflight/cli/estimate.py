@@ -11,8 +11,7 @@ import numpy as np
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_path
-from .._util.options import RunOptions
-from ..readers.options import ReadOptions
+from ..options import ReadOptions, RunOptions
 from ._common import add_output_flags, bootstrap_count, emit, finite, fmt, out_file, progress, seed_int
 from ._flags import FORMATS_HELP, add_reading_flags, add_scheduler_flag, scheduler_client
 

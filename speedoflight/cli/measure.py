@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._util.options import RunOptions
 from ..errors import InputError
+from ..options import RunOptions
 from ._common import add_output_flags, command_line, emit, finite, fmt, out_file, positive_int, progress, seed_int
 from ._flags import add_model_flags, deprecated_alias
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._util.options import RunOptions
 from ..errors import InputError
+from ..options import RunOptions
 from ._common import add_output_flags, bounded_int, command_line, emit, out_file, positive_int, seed_int
 from ._flags import CONTINUATIONS_HELP, REPLICATES, add_scheduler_flag, deprecated_alias, scheduler_client
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._util.options import RunOptions
 from ..errors import InputError
-from ..readers.options import ReadOptions
+from ..options import ReadOptions, RunOptions
 from ._common import command_line, out_dir, positive_int, progress, seed_int
 from ._flags import (
     FORMATS_HELP,

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from .._util.atomic import atomic_path
-from .._util.options import RunOptions
 from .._util.provenance import sha256_file, versions
 from ..errors import InputError
+from ..options import RunOptions
 from ..readers.dumpfile import write_dump
 from ._hf import cache_kwargs, logits_to_keep_kwargs, returned_cache
 from .branches import branch_meta, check_branches, sample_branches
@@ -359,7 +359,7 @@ def run_dump(
 
     run
         The seed of torch and the base of every sequence's own generator seed, and a progress bar on stderr
-        (:class:`~speedoflight._util.options.RunOptions`; its ``client`` is unused).
+        (:class:`~speedoflight.options.RunOptions`; its ``client`` is unused).
 
     Returns
     -------

@@ -46,9 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from .._util.options import RunOptions
 from ..errors import InputError
 from ..formats.measured import FORMAT, VERSION, MeasureRun
+from ..options import RunOptions
 
 __all__ = [
     "DEFAULT_P",
@@ -480,7 +480,7 @@ def run_measure(
 
     run
         The base of every sequence's generator seed, and a progress bar on stderr
-        (:class:`~speedoflight._util.options.RunOptions`; its ``client`` is unused).
+        (:class:`~speedoflight.options.RunOptions`; its ``client`` is unused).
 
     Returns
     -------

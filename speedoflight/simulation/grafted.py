@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
-from .._util.options import RunOptions, split_legacy
 from .._util.stats import ratio_stats
 from ..errors import InputError
+from ..options import RunOptions, split_legacy
 from ..readers.continuations import GraftedInput, grafted_inputs
 from .optimum_result import OptimumResult, TailCurve
 
@@ -331,7 +331,7 @@ def optimum(
         with ``max_depth=D``). Not with ``max_depth``, ``max_width`` or ``profile``.
 
     run
-        The seed of the draws and of the bootstrap, and a dask client (:class:`~speedoflight._util.options.RunOptions`;
+        The seed of the draws and of the bootstrap, and a dask client (:class:`~speedoflight.options.RunOptions`;
         its ``progress`` is unused): with a client, the grafted input is sent to every worker once and the roots run
         one task per batch of prompts; each root's curve is the single-process one bit for bit (its trees depend on
         its own seed only).

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .._util.options import RunOptions, split_legacy
 from ..errors import InputError
-from ..readers.options import ReadOptions
+from ..options import ReadOptions, RunOptions, split_legacy
 from ..timing import Timing, speedup
 from . import bounds as B
 from .iid import IIDCurve, iid_curve
@@ -355,10 +354,10 @@ def bound_curve(
         ``sources`` and the reading flags are then unused.
 
     read
-        The estimator's reading parameters (:class:`~speedoflight.readers.options.ReadOptions`).
+        The estimator's reading parameters (:class:`~speedoflight.options.ReadOptions`).
     run
         The bootstrap's seed (over prompts), a progress bar while estimating, and a dask client
-        (:class:`~speedoflight._util.options.RunOptions`; :func:`speedoflight._util.dist.connect`): one task per file,
+        (:class:`~speedoflight.options.RunOptions`; :func:`speedoflight._util.dist.connect`): one task per file,
         each returning its per-sequence sums, its histograms of the pool and its continuations' surprisals, never
         rows. The moments, the i.i.d. curve and the trajectory bound equal the single process's bit for bit.
         Consumers in ``also`` that keep rows (the simulator's pools) still read the files here.

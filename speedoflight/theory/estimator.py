@@ -24,13 +24,12 @@ from typing import Any
 import numpy as np
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
-from .._util.options import RunOptions, split_legacy
 from .._util.paths import expand_paths
 from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..kernels.rowmoments import row_moments
+from ..options import ReadOptions, RunOptions, split_legacy
 from ..readers import Source
-from ..readers.options import ReadOptions
 from ..readers.scan import scan
 from ..readers.sources import SourceInfo, Sources
 
@@ -209,12 +208,12 @@ def estimate(
         If given, each file's facts (:class:`~speedoflight.readers.sources.SourceInfo`) are appended to it once read.
 
     read
-        How to read the files (:class:`~speedoflight.readers.options.ReadOptions`): what the rows hold (``kind``:
+        How to read the files (:class:`~speedoflight.options.ReadOptions`): what the rows hold (``kind``:
         ``"logits"``, ``"logprobs"``, ``"probs"``; None lets the format decide or detects it where unambiguous), the
         temperature (``z / T``), the vocabulary size (for top-k rows that do not record it), the array inside a
         multi-array file, and the bytes of rows read at a time (bounds the working memory).
     run
-        The bootstrap's seed, a progress bar on stderr, and a dask client (:class:`~speedoflight._util.options.RunOptions`;
+        The bootstrap's seed, a progress bar on stderr, and a dask client (:class:`~speedoflight.options.RunOptions`;
         :func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence sums only; the
         result equals the single-process one bit for bit (same sums, same bootstrap). A client needs sequence ids
         (dumps, API logs), and refuses shards of different models, vocabularies or temperatures.

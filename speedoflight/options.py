@@ -1,8 +1,11 @@
-"""How a run goes (its seed, its progress, its dask client), and the old keywords of the orchestrators.
+"""The options every orchestrator shares: how to read a source, and how a run goes.
 
-:class:`RunOptions` replaces the ``seed``/``progress``/``client`` parameters that every orchestrator repeated, and
-:class:`~speedoflight.readers.options.ReadOptions` the reading ones. The orchestrators still take the old keywords,
-with a :class:`DeprecationWarning`, through :func:`split_legacy`.
+:class:`ReadOptions` replaces the reading parameters (``kind``, ``vocab_size``, ``temperature``, ``tensor``,
+``chunk_bytes``) and :class:`RunOptions` the running ones (``seed``, ``progress``, ``client``) that
+:func:`~speedoflight.estimate`, :func:`~speedoflight.bound_curve`, :func:`~speedoflight.compare`,
+:func:`~speedoflight.optimum` and :func:`~speedoflight.run_report` each repeated. They still take the old keywords,
+with a :class:`DeprecationWarning`, through :func:`split_legacy`. Like :mod:`speedoflight.errors`, this module sits
+beside the layers: every layer may import it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,55 @@ import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["RUN_FIELDS", "RunOptions", "split_legacy"]
+from ._config import DEFAULT_CHUNK_BYTES
+
+__all__ = ["READ_FIELDS", "RUN_FIELDS", "ReadOptions", "RunOptions", "split_legacy"]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """The reading parameters of :func:`~speedoflight.readers.open_source`, shared by every orchestrator.
+
+    Attributes
+    ----------
+    kind
+        What the values are: ``"logits"``, ``"logprobs"`` or ``"probs"`` (None: from the file, else guessed).
+    vocab_size
+        The vocabulary's size, for top-k rows that do not record it.
+    temperature
+        Divides logits (or log-probabilities) before the softmax.
+    tensor
+        The array to read inside an ``.npz``/``.pt``/``.safetensors`` holding several.
+    chunk_bytes
+        The memory of one chunk of rows.
+
+    """
+
+    kind: str | None = None
+    vocab_size: int | None = None
+    temperature: float = 1.0
+    tensor: str | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+    def source_kwargs(self) -> dict[str, Any]:
+        """Give the keywords of :func:`~speedoflight.readers.open_source` (``chunk_bytes`` goes to the scan).
+
+        Returns
+        -------
+        dict
+            ``kind``, ``vocab_size``, ``temperature`` and ``tensor``.
+
+        """
+        return {
+            "kind": self.kind,
+            "vocab_size": self.vocab_size,
+            "temperature": self.temperature,
+            "tensor": self.tensor,
+        }
+
+
+#: The fields of :class:`ReadOptions`, the old keywords of the orchestrators.
+READ_FIELDS = ("kind", "vocab_size", "temperature", "tensor", "chunk_bytes")
 
 
 @dataclass(frozen=True)
