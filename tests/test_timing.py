@@ -71,7 +71,7 @@ def test_the_kv_cache_estimate_and_its_flags(capsys):
     assert t.memory_s() == pytest.approx((16e9 + 4096 * 1000) / (0.7 * 3.35e12))
     assert "KV cache of 4096 tokens at 1 KiB per token (given)" in t.describe()
     assert t.caveat is not None
-    with pytest.raises(InputError, match="--bandwidth-efficiency"):
+    with pytest.raises(InputError, match=r"^bandwidth_efficiency must be a fraction"):
         Timing.preset("h100", 8e9, bandwidth_efficiency=1.5)
     code, out, err = run(capsys, "bound", "--mu", "2", "--mu2", "8", "--gpu", "h100", "--params", "8e9", "--json",
                          "--context", "0", "--bandwidth-efficiency", "1", "--flop-efficiency", "1")  # fmt: skip

@@ -83,15 +83,15 @@ def check_out_file(path: str | os.PathLike[str], suffixes: Iterable[str] | None 
     return real
 
 
-def check_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> str:
+def check_out_dir(path: str | os.PathLike[str], param: str = "out") -> str:
     """Refuse an output folder that cannot be written, before any work is done.
 
     Parameters
     ----------
     path
         The folder the user gave (it may not exist yet; its parent must).
-    flag
-        The flag that named it, for the message.
+    param
+        The parameter that named it, for the message (the CLI writes its flag).
 
     Returns
     -------
@@ -100,16 +100,19 @@ def check_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> str:
 
     """
     target = os.path.abspath(os.fspath(path))
-    name = f"{flag} {os.fspath(path)}"
+    name = f"{{{param}}} {os.fspath(path)}"
     if os.path.lexists(target) and not os.path.isdir(target):
-        raise InputError(f"{name}: exists and is not a folder; choose another {flag}")
+        raise InputError(f"{name}: exists and is not a folder; choose another {{{param}}}", param=param)
     probe = target if os.path.isdir(target) else os.path.dirname(target)
     if not os.path.isdir(probe):
         raise InputError(
-            f"{name}: the folder {os.path.dirname(os.fspath(path)) or '.'} does not exist; create it first"
+            f"{name}: the folder {os.path.dirname(os.fspath(path)) or '.'} does not exist; create it first",
+            param=param,
         )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"{name}: cannot write in {probe} (permission denied); choose another {flag}")
+        raise InputError(
+            f"{name}: cannot write in {probe} (permission denied); choose another {{{param}}}", param=param
+        )
     return target
 
 

@@ -255,13 +255,10 @@ class Timing:
                 f"{{kv_bytes_per_token}} must be a finite number >= 0, got {self.kv_bytes_per_token}",
                 param="kv_bytes_per_token",
             )
-        for name, flag in (
-            ("bandwidth_efficiency", "--bandwidth-efficiency"),
-            ("flop_efficiency", "--flop-efficiency"),
-        ):
+        for name in ("bandwidth_efficiency", "flop_efficiency"):
             v = getattr(self, name)
             if not (math.isfinite(v) and 0 < v <= 1):
-                raise InputError(f"{flag} must be a fraction of the peak, 0 < f <= 1, got {v}")
+                raise InputError(f"{{{name}}} must be a fraction of the peak, 0 < f <= 1, got {v}", param=name)
 
     @property
     def kv_per_token(self) -> float:
