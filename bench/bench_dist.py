@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from speedoflight.options import RunOptions
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
@@ -83,7 +85,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         shards = make_shards(tmp, args.shards)
         rows = sum(int(np.load(p)["seq"].shape[0]) for p in shards)
-        single = timed(lambda: estimate(shards, n_boot=200, seed=0), args.repeat)
+        single = timed(lambda: estimate(shards, n_boot=200, run=RunOptions(seed=0)), args.repeat)
         single_bound = timed(lambda: bound_curve(p, sources=shards, n_boot=200), args.repeat)
         shard_bytes = os.path.getsize(shards[0])
         sent = {  # our own parts, pickled as dask pickles them (nothing untrusted is unpickled)
@@ -99,15 +101,17 @@ def main() -> int:
         )
         with distributed.Client(cluster) as client:
             same = (
-                estimate(shards, n_boot=200, seed=0, client=client).to_dict()
-                == estimate(shards, n_boot=200, seed=0).to_dict()
+                estimate(shards, n_boot=200, run=RunOptions(seed=0, client=client)).to_dict()
+                == estimate(shards, n_boot=200, run=RunOptions(seed=0)).to_dict()
             )
-            dist = timed(lambda: estimate(shards, n_boot=200, seed=0, client=client), args.repeat)
+            dist = timed(lambda: estimate(shards, n_boot=200, run=RunOptions(seed=0, client=client)), args.repeat)
             same_bound = (
-                bound_curve(p, sources=shards, n_boot=200, client=client).to_dict()
+                bound_curve(p, sources=shards, n_boot=200, run=RunOptions(client=client)).to_dict()
                 == bound_curve(p, sources=shards, n_boot=200).to_dict()
             )
-            dist_bound = timed(lambda: bound_curve(p, sources=shards, n_boot=200, client=client), args.repeat)
+            dist_bound = timed(
+                lambda: bound_curve(p, sources=shards, n_boot=200, run=RunOptions(client=client)), args.repeat
+            )
             empty = timed(lambda: run_tasks(client, nothing, [(i,) for i in range(200)]), args.repeat) / 200
         cluster.close()
     out = {

@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from speedoflight.options import RunOptions
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
@@ -66,7 +68,7 @@ def main_bench(n_prompts: int, out_json: bool) -> dict:
     )
     report["collect"] = {"seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds}
     exact = curves[[order.index(r) for r in rows], :32].mean(axis=0)
-    res = optimum(log, pmax=32, replicates=16, tail="both", seed=0)
+    res = optimum(log, pmax=32, replicates=16, tail="both", run=RunOptions(seed=0))
     report["against_oracle"] = [
         {
             "P": p,
@@ -79,7 +81,7 @@ def main_bench(n_prompts: int, out_json: bool) -> dict:
         }
         for p in PS
     ]
-    ceiling = optimum(log, pmax=4, positions="all", replicates=16, tail="both", seed=0)
+    ceiling = optimum(log, pmax=4, positions="all", replicates=16, tail="both", run=RunOptions(seed=0))
     draft24 = truncated_gguf(gguf, os.path.join(work, "smollm2-24.gguf"), 24)
     report["drafters"] = []
     for name, spec, tokens_per, seeds in (

@@ -53,9 +53,10 @@ def make_dump(path: str) -> None:
 
 def measure(files: list[str], keep: int | None, **read: object) -> dict[str, object]:
     from speedoflight.analysis.compare import compare
+    from speedoflight.options import ReadOptions
 
     t = time.perf_counter()
-    c = compare(files, keep=keep, pmax=256, **read)  # type: ignore[arg-type]
+    c = compare(files, keep=keep, pmax=256, read=ReadOptions(**read))  # type: ignore[arg-type]
     out: dict[str, object] = {"seconds": round(time.perf_counter() - t, 1), "truncation": c.truncation}
     for p in AT:
         i = int(np.searchsorted(c.optimum.P, p))

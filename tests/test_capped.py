@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from speedoflight.kernels.grafted import grafted_heap_caps
+from speedoflight.options import RunOptions
 from speedoflight.readers.continuations import grafted_input, grafted_inputs
 from speedoflight.simulation.capped import capped_means, run_roots_caps
 from speedoflight.simulation.grafted import _roots, optimum, run_roots, sample_roots
@@ -105,7 +106,9 @@ def test_capped_means_are_optimums_means_bit_for_bit(tmp_path, tail):
     inputs = grafted_inputs(str(path))
     got = capped_means({tail: inputs[tail]}, [0, 3, 6], 30, [1, 3, 7], replicates=3, seed=9)[tail]
     for d in (1, 3, 7):
-        want = optimum(str(path), pmax=30, positions=[0, 3, 6], replicates=3, seed=9, tail=tail, max_depth=d)
+        want = optimum(
+            str(path), pmax=30, positions=[0, 3, 6], replicates=3, tail=tail, max_depth=d, run=RunOptions(seed=9)
+        )
         np.testing.assert_array_equal(got[d], want.main.mean)
 
 
@@ -119,7 +122,9 @@ def test_rows_with_a_negative_surprisal_run_each_cap_alone(tmp_path):
     bad = dataclasses.replace(g, neglogp=neg)
     got = capped_means({"drop": bad}, [0, 2], 20, [1, 2, 5], replicates=2, seed=1)["drop"]
     for d in (1, 2, 5):
-        want = optimum("unused", pmax=20, positions=[0, 2], replicates=2, seed=1, max_depth=d, inputs={"drop": bad})
+        want = optimum(
+            "unused", pmax=20, positions=[0, 2], replicates=2, max_depth=d, inputs={"drop": bad}, run=RunOptions(seed=1)
+        )
         np.testing.assert_array_equal(got[d], want.main.mean)
 
 
@@ -143,8 +148,8 @@ def test_a_sample_of_roots_keeps_each_roots_curve(tmp_path):
     a fixed function of the seed."""
     path = tmp_path / "toy.npz"
     _dump(path, prompts=3, conts=3, length=8, k=4, alpha=0.3, seed=1)
-    full = optimum(str(path), pmax=12, positions="all", replicates=2, seed=3, tail="both")
-    part = optimum(str(path), pmax=12, positions="all", replicates=2, seed=3, tail="both", sample=20)
+    full = optimum(str(path), pmax=12, positions="all", replicates=2, tail="both", run=RunOptions(seed=3))
+    part = optimum(str(path), pmax=12, positions="all", replicates=2, tail="both", sample=20, run=RunOptions(seed=3))
     keep = sample_roots(len(full.root_seq), 20, 3)
     assert len(keep) == 20
     assert np.all(np.diff(keep) > 0)
@@ -164,7 +169,8 @@ def test_the_ceiling_and_its_caps_from_one_search_are_the_separate_runs(tmp_path
     path = tmp_path / "toy.npz"
     _dump(path, prompts=4, conts=3, length=10, k=4, alpha=0.3, seed=3)
     inputs = grafted_inputs(str(path))
-    kw = {"pmax": 30, "positions": "all", "replicates": 2, "seed": 7, "tail": "both", "sample": 50, "inputs": inputs}
+    kw = {"pmax": 30, "positions": "all", "replicates": 2, "run": RunOptions(seed=7), "tail": "both", "sample": 50}
+    kw["inputs"] = inputs
     both = optimum(str(path), caps=(1, 2, 4), **kw)
     plain = optimum(str(path), **kw)
     again = capped_means(inputs, "all", 30, (1, 2, 4), replicates=2, seed=7, sample=50)

@@ -230,7 +230,7 @@ def test_negative_gamma_is_refused(tmp_path, capsys):
 def test_classic_api_rejects_bad_cost(tmp_path):
     t = save(tmp_path, "t.npy", np.full((4, 5), 0.2))
     pair = read_pair(t, t)
-    with pytest.raises(InputError, match="cost-ratio"):
+    with pytest.raises(InputError, match="cost_ratio"):
         classic(pair, 2, cost_ratio=-1.0)
 
 

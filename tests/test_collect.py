@@ -146,7 +146,7 @@ def test_completions_layout_without_ids_is_read_by_strings_and_said(prompts, tmp
     assert not res.ids
     assert any("token strings, not ids" in n for n in res.notes)
     assert any("vocabulary size" in n for n in res.notes)
-    with pytest.raises(InputError, match="--vocab-size"):
+    with pytest.raises(InputError, match="vocab_size"):
         open_source(out)
     with open_source(out, vocab_size=VOCAB) as src:
         assert src.vocab_size == VOCAB

@@ -133,7 +133,7 @@ def test_failed_out_leaves_nothing_half_written(binary_dump, tmp_path, monkeypat
 
 
 def test_compare_needs_a_dump_but_no_measured_file(binary_dump):
-    with pytest.raises(InputError, match="--dump"):
+    with pytest.raises(InputError, match=r"\(dumps\)"):
         compare([], [])
     comp = compare([binary_dump], [], replicates=4, n_boot=50)
     assert comp.measured == []

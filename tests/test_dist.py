@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from speedoflight.errors import InputError
+from speedoflight.options import RunOptions
 
 from .helpers import assert_user_error, run
 
@@ -53,10 +54,10 @@ def shards(tmp_path_factory):
 def test_estimate_on_the_cluster_equals_the_single_process_bit_for_bit(client, shards):
     from speedoflight.theory.estimator import estimate
 
-    one = estimate(shards, n_boot=200, seed=3)
-    many = estimate(shards, n_boot=200, seed=3, client=client)
+    one = estimate(shards, n_boot=200, run=RunOptions(seed=3))
+    many = estimate(shards, n_boot=200, run=RunOptions(seed=3, client=client))
     assert many.to_dict() == one.to_dict()  # means, standard errors and the seeded bootstrap's interval, exactly
-    whole = estimate("data/smollm2-t1.npz", n_boot=200, seed=3)
+    whole = estimate("data/smollm2-t1.npz", n_boot=200, run=RunOptions(seed=3))
     assert many.mu == pytest.approx(whole.mu, rel=1e-12)  # the shards hold the same rows
     assert many.mu2 == pytest.approx(whole.mu2, rel=1e-12)
     assert many.n_rows == whole.n_rows
@@ -71,10 +72,12 @@ def test_a_worker_that_dies_changes_nothing(client, shards):
 
     from speedoflight.theory.estimator import estimate
 
-    want = estimate(shards, n_boot=100, seed=1).to_dict()
+    want = estimate(shards, n_boot=100, run=RunOptions(seed=1)).to_dict()
     pids = client.run(os.getpid)  # worker address -> its process
     got: dict = {}
-    t = threading.Thread(target=lambda: got.update(m=estimate(shards, n_boot=100, seed=1, client=client)))
+    t = threading.Thread(
+        target=lambda: got.update(m=estimate(shards, n_boot=100, run=RunOptions(seed=1, client=client)))
+    )
     t.start()
     killed = None
     for _ in range(4000):  # wait until a task runs, then kill the worker running it
@@ -110,11 +113,11 @@ def test_shards_of_another_verifier_are_refused(client, tmp_path):
     from speedoflight.theory.estimator import estimate
 
     with pytest.raises(InputError, match=r"shard-04\.npz: its model is 'Llama-3.1-8B'"):
-        estimate(paths, client=client)
+        estimate(paths, run=RunOptions(client=client))
     from speedoflight.theory.curve import bound_curve
 
     with pytest.raises(InputError, match=r"shard-04\.npz: its model is 'Llama-3.1-8B'"):
-        bound_curve([1, 8], sources=paths, client=client)
+        bound_curve([1, 8], sources=paths, run=RunOptions(client=client))
 
 
 def _edit_meta(**change):
@@ -141,7 +144,7 @@ def test_shards_of_another_temperature_or_vocabulary_are_refused(client, tmp_pat
 
     paths = _shard("data/smollm2-t1.npz", tmp_path / "mixed", edit=_edit_meta(**change))
     with pytest.raises(InputError, match=says):
-        estimate(paths, client=client)
+        estimate(paths, run=RunOptions(client=client))
 
 
 def test_scheduler_user_errors(capsys, monkeypatch):
@@ -210,9 +213,9 @@ def test_the_grafted_optimum_on_the_cluster_equals_the_single_process(client, ca
     """One task per batch of prompts: every root's curve, both tails and the bootstrap identical."""
     from speedoflight.simulation.grafted import optimum
 
-    kw = {"pmax": 24, "positions": "all", "replicates": 2, "seed": 4, "tail": "both", "n_boot": 100}
-    one = optimum("data/smollm2-t1.npz", **kw)
-    many = optimum("data/smollm2-t1.npz", **kw, client=client)
+    kw = {"pmax": 24, "positions": "all", "replicates": 2, "tail": "both", "n_boot": 100}
+    one = optimum("data/smollm2-t1.npz", **kw, run=RunOptions(seed=4))
+    many = optimum("data/smollm2-t1.npz", **kw, run=RunOptions(seed=4, client=client))
     for a, b in ((one.lower, many.lower), (one.upper, many.upper)):
         np.testing.assert_array_equal(a.curves, b.curves)
         np.testing.assert_array_equal(a.mean, b.mean)
@@ -267,12 +270,12 @@ def test_bound_on_the_cluster_equals_the_single_process_bit_for_bit(client, prom
     from speedoflight.theory.curve import bound_curve
 
     p = [1, 4, 16, 64, 256, 1e4]
-    one = bound_curve(p, sources=prompt_shards, n_boot=100, seed=2)
-    many = bound_curve(p, sources=prompt_shards, n_boot=100, seed=2, client=client)
+    one = bound_curve(p, sources=prompt_shards, n_boot=100, run=RunOptions(seed=2))
+    many = bound_curve(p, sources=prompt_shards, n_boot=100, run=RunOptions(seed=2, client=client))
     assert many.trajectory is not None
     assert many.trajectory.n_prompts == 100
     assert many.to_dict() == one.to_dict()  # every column, the trajectory bootstrap and the i.i.d. curve, exactly
-    whole = bound_curve(p, sources=["data/smollm2-t1-x8.npz"], n_boot=100, seed=2)
+    whole = bound_curve(p, sources=["data/smollm2-t1-x8.npz"], n_boot=100, run=RunOptions(seed=2))
     for k in whole.columns:  # the shards hold the same rows: the same curves up to the order of the sums
         np.testing.assert_allclose(many.columns[k], whole.columns[k], rtol=1e-12)
 
@@ -302,9 +305,9 @@ def test_compare_on_the_cluster_equals_the_single_process(client, shards):
 
     measured = read_many(["data/measured-smollm2-t1.jsonl"], None, None)
     timing = Timing.preset("h100", params=135e6)
-    kw = {"replicates": 4, "seed": 3, "n_boot": 50, "pmax": 16, "tree_size": 8, "timing": timing}
-    one = compare(shards, measured, **kw)
-    many = compare(shards, measured, **kw, client=client)
+    kw = {"replicates": 4, "n_boot": 50, "pmax": 16, "tree_size": 8, "timing": timing}
+    one = compare(shards, measured, **kw, run=RunOptions(seed=3))
+    many = compare(shards, measured, **kw, run=RunOptions(seed=3, client=client))
     assert one.ceiling is not None
     assert one.advice is not None  # the depth-capped ceilings ran too (early-exit drafters pay per level)
     assert many.to_dict() == one.to_dict()
@@ -327,13 +330,13 @@ def test_shards_at_a_url_on_the_cluster(client, shards):
     def numbers(d):
         return {k: v for k, v in d.items() if k != "sources"}
 
-    one = estimate(shards, n_boot=100, seed=2)
-    many = estimate(url, n_boot=100, seed=2, client=client)
+    one = estimate(shards, n_boot=100, run=RunOptions(seed=2))
+    many = estimate(url, n_boot=100, run=RunOptions(seed=2, client=client))
     assert numbers(many.to_dict()) == numbers(one.to_dict())
     assert many.to_dict()["sources"] == [f"{url}/{Path(p).name}" for p in shards]
     p = [1, 16, 256]
     assert (
-        bound_curve(p, sources=[url], n_boot=50, client=client).to_dict()["rows"]
+        bound_curve(p, sources=[url], n_boot=50, run=RunOptions(client=client)).to_dict()["rows"]
         == (bound_curve(p, sources=shards, n_boot=50).to_dict()["rows"])
     )
 
@@ -390,6 +393,6 @@ def test_a_dump_and_its_early_exit_view_are_not_pooled_on_the_cluster(client, tm
 
     says = r"its view is 'full' but .*early-exit-12\.npz's is 'early-exit:12'"
     with pytest.raises(InputError, match=says):
-        estimate(str(tmp_path), client=client)
+        estimate(str(tmp_path), run=RunOptions(client=client))
     with pytest.raises(InputError, match=says):
-        bound_curve([1, 8], sources=[str(tmp_path)], client=client)
+        bound_curve([1, 8], sources=[str(tmp_path)], run=RunOptions(client=client))

@@ -22,6 +22,7 @@ import pytest
 
 from speedoflight.formats.oracle import load_oracle
 from speedoflight.logs.acceptance import read_acceptance
+from speedoflight.options import RunOptions
 from speedoflight.readers import open_source
 from speedoflight.simulation.grafted import optimum
 
@@ -99,7 +100,7 @@ def test_the_collected_ceiling_agrees_with_the_exact_optimum(collected):
     curves, _, _, meta = load_oracle(str(ROOT / "data" / "oracle-smollm2-t1.npz"))
     rows = [meta["prompt_index"].index(r) for r in PROMPT_ROWS]
     exact = curves[rows, :8].mean(axis=0)
-    res = optimum(collected, pmax=8, replicates=16, tail="both", seed=0)
+    res = optimum(collected, pmax=8, replicates=16, tail="both", run=RunOptions(seed=0))
     assert res.continuations_per_prompt == 4
     lo, hi = res.lower.ci_low, res.upper.ci_high
     assert np.all(exact >= lo), (exact, lo)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from speedoflight.options import ReadOptions, RunOptions
 from speedoflight.readers.dumpfile import write_dump
 from speedoflight.theory.estimator import _MicroBatches, estimate
 
@@ -58,7 +59,7 @@ def test_sequence_bootstrap_matches_cluster_formula(tmp_path):
     seq = np.repeat(np.arange(n_seq), length)
     h = 2.5 + np.repeat(rng.normal(size=n_seq) * 0.5, length) + rng.normal(size=n_seq * length) * 0.2  # in (0, 5.5)
     synthetic_dump(tmp_path / "d.npz", h, seq)
-    m = estimate(tmp_path / "d.npz", n_boot=4000, seed=3)
+    m = estimate(tmp_path / "d.npz", n_boot=4000, run=RunOptions(seed=3))
     assert m.ci_method.startswith("sequence bootstrap")
     assert m.n_sequences == n_seq
     assert m.mu == pytest.approx(h.mean(), rel=1e-12)
@@ -75,9 +76,9 @@ def test_bootstrap_is_reproducible_from_the_seed(tmp_path):
     rng = np.random.default_rng(1)
     seq = np.repeat(np.arange(40), 5)
     synthetic_dump(tmp_path / "d.npz", rng.random(200), seq)
-    a = estimate(tmp_path / "d.npz", seed=7)
-    b = estimate(tmp_path / "d.npz", seed=7)
-    c = estimate(tmp_path / "d.npz", seed=8)
+    a = estimate(tmp_path / "d.npz", run=RunOptions(seed=7))
+    b = estimate(tmp_path / "d.npz", run=RunOptions(seed=7))
+    c = estimate(tmp_path / "d.npz", run=RunOptions(seed=8))
     assert (a.mu_se, a.mu_ci) == (b.mu_se, b.mu_ci)
     assert a.mu_ci != c.mu_ci
 
@@ -86,7 +87,7 @@ def test_batch_means_for_iid_rows(tmp_path):
     rng = np.random.default_rng(2)
     z = rng.normal(size=(2500, 16)) * rng.uniform(0.2, 3, size=(2500, 1))
     np.save(tmp_path / "z.npy", z)
-    m = estimate(tmp_path / "z.npy", kind="logits", per_row=True)
+    m = estimate(tmp_path / "z.npy", per_row=True, read=ReadOptions(kind="logits"))
     assert m.ci_method.startswith("batch means (50 batches")
     h = m.per_row.h_lo
     assert m.mu == pytest.approx(h.mean())
@@ -110,14 +111,14 @@ def test_micro_batches_keep_every_row_once(n):
 
 def test_single_row_has_no_interval(tmp_path):
     np.save(tmp_path / "one.npy", np.array([[0.0, 1.0, 2.0]]))
-    m = estimate(tmp_path / "one.npy", kind="logits")
+    m = estimate(tmp_path / "one.npy", read=ReadOptions(kind="logits"))
     assert m.n_rows == 1
     assert math.isnan(m.mu_se)
 
 
 def test_surprisal_variance_property(tmp_path):
     np.save(tmp_path / "z.npy", np.random.default_rng(3).normal(size=(50, 9)))
-    m = estimate(tmp_path / "z.npy", kind="logits")
+    m = estimate(tmp_path / "z.npy", read=ReadOptions(kind="logits"))
     assert m.surprisal_variance == pytest.approx(m.mu2 - m.mu**2)
     assert m.surprisal_variance >= 0
     assert m.to_dict()["surprisal_variance"] == m.surprisal_variance

@@ -21,6 +21,7 @@ from speedoflight.formats.profile import (
     marginal_from_distribution,
 )
 from speedoflight.logs.acceptance import read_acceptance
+from speedoflight.options import RunOptions
 
 from .helpers import assert_user_error, run
 
@@ -200,7 +201,7 @@ def test_the_chain_profile_sums_to_the_chains_expected_acceptance(exported):
     from speedoflight.simulation.grafted import optimum
 
     profile, _ = exported
-    chain = optimum(X8, pmax=4, positions="start", replicates=64, seed=0, max_width=1, n_boot=10)
+    chain = optimum(X8, pmax=4, positions="start", replicates=64, max_width=1, n_boot=10, run=RunOptions(seed=0))
     assert profile["mean_accept_length"] - 1 == pytest.approx(chain.main.mean[3], abs=1e-5)
     m = profile["marginal_accept_rates"]
     assert m == sorted(m, reverse=True)

@@ -12,6 +12,7 @@ import pytest
 from speedoflight.cli.app import main
 from speedoflight.errors import InputError
 from speedoflight.kernels.grafted import grafted_heap
+from speedoflight.options import RunOptions
 from speedoflight.readers.continuations import grafted_input
 from speedoflight.readers.dumpfile import write_dump
 from speedoflight.simulation.grafted import optimum
@@ -244,7 +245,7 @@ def test_the_driver_averages_the_same_trees(toy):
     """optimum() runs root node u, replicate r on the tree of id child_id(seed id r, u): the heapq twin agrees."""
     from speedoflight.simulation.grafted import _seed_ids
 
-    res = optimum(str(toy), pmax=20, replicates=3, seed=5)
+    res = optimum(str(toy), pmax=20, replicates=3, run=RunOptions(seed=5))
     g = grafted_input(str(toy))
     gamma = 0x9E3779B97F4A7C15
     for j, prompt in enumerate(range(3)):
@@ -304,7 +305,7 @@ def test_continuations_that_cover_the_top_p_set_give_the_exact_sum(tmp_path):
     assert pmax >= 8
     want = np.cumsum(probs[:pmax])
     for seed in (0, 1, 2):
-        res = optimum(str(path), pmax=pmax, replicates=4, seed=seed)
+        res = optimum(str(path), pmax=pmax, replicates=4, run=RunOptions(seed=seed))
         np.testing.assert_allclose(res.main.curves[0], want, rtol=1e-12)
 
 
@@ -318,7 +319,7 @@ def test_with_only_the_root_known_it_is_the_iid_simulation_with_that_root(tmp_pa
     # the root's sampled child is in the trie but has no logged row (length 1): every child draws from the pool
     q1 = np.exp(-g.neglogp[g.pool_rows, 0])
     want = p1 + np.mean(np.maximum(p2, p1 * q1))
-    res = optimum(str(path), pmax=2, replicates=20000, seed=0, pool="all")
+    res = optimum(str(path), pmax=2, replicates=20000, pool="all", run=RunOptions(seed=0))
     reps = res.main.curves[0, 1]
     assert abs(reps - want) < 4 * np.std(np.maximum(p2, p1 * q1)) / math.sqrt(20000) + 1e-12
 
@@ -359,8 +360,8 @@ def test_positions_all_and_list(toy):
 
 
 def test_intervals_and_determinism(toy):
-    a = optimum(str(toy), pmax=16, replicates=4, seed=9, tail="both")
-    b = optimum(str(toy), pmax=16, replicates=4, seed=9, tail="both")
+    a = optimum(str(toy), pmax=16, replicates=4, tail="both", run=RunOptions(seed=9))
+    b = optimum(str(toy), pmax=16, replicates=4, tail="both", run=RunOptions(seed=9))
     np.testing.assert_array_equal(a.lower.curves, b.lower.curves)
     assert np.all(a.lower.mean <= a.upper.mean + 1e-12)
     assert np.all(a.lower.ci_low <= a.lower.mean)
@@ -548,7 +549,7 @@ def test_depth_one_is_the_roots_top_p_tokens(toy):
         probs = np.exp(-row[np.isfinite(row)])  # the rows are sorted: -log p increasing
         want = np.cumsum(probs)[np.minimum(np.arange(6), len(probs) - 1)]
         np.testing.assert_allclose(res.main.curves[j], want, rtol=1e-12)
-    with pytest.raises(InputError, match="max-depth"):
+    with pytest.raises(InputError, match="max_depth"):
         optimum(str(toy), pmax=6, max_depth=0)
 
 

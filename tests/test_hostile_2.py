@@ -378,9 +378,9 @@ def test_oracle_positions_beyond_the_continuations_are_refused_not_dropped():
     from speedoflight.models.oracle import prefixes_from_dump
 
     prompts = [[1, 2, 3]] * 200
-    with pytest.raises(InputError, match=r"--positions 40 is beyond the continuations \(the longest has 32"):
+    with pytest.raises(InputError, match=r"^positions 40 is beyond the continuations \(the longest has 32"):
         prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [8, 40])
-    with pytest.raises(InputError, match="--positions -1"):
+    with pytest.raises(InputError, match=r"^positions -1 "):
         prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [-1])
     got = prefixes_from_dump("data/smollm2-t1-x8.npz", prompts, [32])
     assert {len(p) for p in got[0]} == {3 + 32}  # the last position (the whole continuation) is inside

@@ -235,7 +235,7 @@ V1_B = "INFO 04-02 10:00:00 [loggers.py:81] SpecDecoding metrics: Draft acceptan
 def test_lines_without_a_mean_length_need_k(tmp_path, capsys):
     p = tmp_path / "old.log"
     p.write_text(V1_B)
-    with pytest.raises(InputError, match="--num-speculative-tokens"):
+    with pytest.raises(InputError, match="num_speculative_tokens"):
         read_acceptance(str(p))
     (m,) = read_acceptance(str(p), num_speculative_tokens=3)
     assert m.mean_accepted == pytest.approx(1.875)

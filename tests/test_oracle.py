@@ -179,7 +179,7 @@ def test_prefixes_from_dump(tmp_path):
     assert pre == [[1], [1, 7, 8], [1, 7, 8, 9], [2, 3], [2, 3, 17, 18], [2, 3, 17, 18, 19]]
     assert prompts == seqs == [0, 0, 0, 1, 1, 1]
     assert pos == [0, 2, 3, 0, 2, 3]
-    with pytest.raises(InputError, match="--positions 5 is beyond the continuations"):
+    with pytest.raises(InputError, match="positions 5 is beyond the continuations"):
         prefixes_from_dump(str(tmp_path / "d.npz"), [[1], [2, 3]], [0, 2, 5])
     # two continuations of one prompt
     write_dump(

@@ -10,6 +10,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from speedoflight.options import ReadOptions
 from speedoflight.readers import open_source
 from speedoflight.readers.dumpfile import write_dump
 from speedoflight.theory.estimator import estimate
@@ -69,7 +70,7 @@ def test_safetensors_bfloat16_and_pt(tmp_path):
     torch.save({"logits": t, "step": torch.tensor(3)}, tmp_path / "b.pt")
     np.testing.assert_array_equal(all_rows(open_source(tmp_path / "b.pt", kind="logits"), 97 * 2 * 4), want)
     torch.save(torch.tensor(LOGITS, dtype=torch.float32), tmp_path / "c.pt")
-    got = estimate(tmp_path / "c.pt", kind="logits")
+    got = estimate(tmp_path / "c.pt", read=ReadOptions(kind="logits"))
     assert got.mu == pytest.approx(full_moments(LOGITS.astype(np.float32))[:, 0].mean(), rel=1e-6)
 
 
@@ -155,7 +156,7 @@ def test_jsonl_layouts(tmp_path, maker, layout):
     src = open_source(path, vocab_size=VOCAB)
     assert src.format == f"{layout}-jsonl"
     assert src.kind == "logprobs"
-    m = estimate(path, vocab_size=VOCAB, per_row=True)
+    m = estimate(path, per_row=True, read=ReadOptions(vocab_size=VOCAB))
     want = np.array(expected_rows() * 2)
     got = np.stack([m.per_row.h_lo, m.per_row.h_hi, m.per_row.m2_lo, m.per_row.m2_hi], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-12)
@@ -178,7 +179,7 @@ def test_vllm_sampled_token_outside_top_k_does_not_set_the_cap(tmp_path):
     }
     path = tmp_path / "v.jsonl"
     path.write_text(json.dumps({"token_ids": [99], "logprobs": [pos]}) + "\n")
-    m = estimate(path, vocab_size=VOCAB, per_row=True)
+    m = estimate(path, per_row=True, read=ReadOptions(vocab_size=VOCAB))
     listed = np.array([0.5, 0.3, 0.001])
     r = 1 - listed.sum()
     # packed tail under cap 0.3 (not 0.001): one token of 0.199
@@ -190,7 +191,7 @@ def test_vllm_sampled_token_outside_top_k_does_not_set_the_cap(tmp_path):
 def test_jsonl_list_per_line_is_a_batch(tmp_path):
     path = tmp_path / "b.jsonl"
     path.write_text(json.dumps([sglang_line(), sglang_line()]) + "\n")
-    assert estimate(path, vocab_size=VOCAB).n_sequences == 2
+    assert estimate(path, read=ReadOptions(vocab_size=VOCAB)).n_sequences == 2
 
 
 # --- the project's dump format -------------------------------------------------------------------
@@ -232,7 +233,7 @@ def test_dump_round_trip(tmp_path):
     assert src.format == "speedoflight-dump-v1"
     assert src.vocab_size == 50
     assert src.truncated
-    m = estimate(tmp_path / "d.npz", per_row=True, chunk_bytes=4 * 4 * 2)
+    m = estimate(tmp_path / "d.npz", per_row=True, read=ReadOptions(chunk_bytes=4 * 4 * 2))
     np.testing.assert_allclose(m.per_row.h_lo, ref[:, 0])
     np.testing.assert_allclose(m.per_row.m2_hi, ref[:, 1])
     np.testing.assert_allclose(m.per_row.surprisal, arrays["next_surprisal"])
@@ -268,8 +269,8 @@ def test_several_files_and_globs_aggregate(tmp_path):
     np.save(tmp_path / "a1.npy", LOGITS[:25])
     np.save(tmp_path / "a2.npy", LOGITS[25:])
     np.save(tmp_path / "all.npy", LOGITS)
-    one = estimate(tmp_path / "all.npy", kind="logits")
-    two = estimate(str(tmp_path / "a?.npy"), kind="logits")
+    one = estimate(tmp_path / "all.npy", read=ReadOptions(kind="logits"))
+    two = estimate(str(tmp_path / "a?.npy"), read=ReadOptions(kind="logits"))
     assert two.n_rows == 40
     assert two.mu == pytest.approx(one.mu)
     assert two.mu2 == pytest.approx(one.mu2)
@@ -279,6 +280,6 @@ def test_several_files_and_globs_aggregate(tmp_path):
 def test_chunk_size_does_not_change_the_result(tmp_path):
     big = RNG.normal(size=(300, 64)).astype(np.float16)
     np.save(tmp_path / "big.npy", big)
-    a = estimate(tmp_path / "big.npy", kind="logits", chunk_bytes=64 * 2 * 7)
-    b = estimate(tmp_path / "big.npy", kind="logits")
+    a = estimate(tmp_path / "big.npy", read=ReadOptions(kind="logits", chunk_bytes=64 * 2 * 7))
+    b = estimate(tmp_path / "big.npy", read=ReadOptions(kind="logits"))
     assert [a.mu, a.mu2, *a.mu_ci, *a.mu2_ci] == pytest.approx([b.mu, b.mu2, *b.mu_ci, *b.mu2_ci], rel=1e-12)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from speedoflight.errors import InputError
+from speedoflight.options import ReadOptions, RunOptions
 
 from .helpers import assert_user_error, run
 from .test_readers import VOCAB, openai_chat_line
@@ -44,8 +45,8 @@ def test_a_dump_at_a_url_gives_the_local_numbers(memfs):
     from speedoflight.theory.estimator import estimate
 
     url = _put(memfs, "data/smollm2-t1-x8.npz", "x8.npz")
-    here = estimate("data/smollm2-t1-x8.npz", n_boot=100, seed=1)
-    there = estimate(url, n_boot=100, seed=1)
+    here = estimate("data/smollm2-t1-x8.npz", n_boot=100, run=RunOptions(seed=1))
+    there = estimate(url, n_boot=100, run=RunOptions(seed=1))
     assert _moments(there) == _moments(here)
     assert there.n_rows == 25600
 
@@ -60,8 +61,10 @@ def test_stored_arrays_and_npy_at_a_url_are_read_without_mapping(memfs, tmp_path
     np.save(tmp_path / "dense.npy", logits)
     for name in ("dense.npz", "dense.npy"):
         url = _put(memfs, tmp_path / name, name)
-        here = estimate(str(tmp_path / name), kind="logits", n_boot=50, chunk_bytes=4096)
-        there = estimate(url, kind="logits", n_boot=50, chunk_bytes=4096)  # many chunks: offsets exercised
+        here = estimate(str(tmp_path / name), n_boot=50, read=ReadOptions(kind="logits", chunk_bytes=4096))
+        there = estimate(
+            url, n_boot=50, read=ReadOptions(kind="logits", chunk_bytes=4096)
+        )  # many chunks: offsets exercised
         assert _moments(there) == _moments(here)
         # and against the definition: the mean entropy of the softmax rows
         lp = logits.astype(np.float64) - np.log(np.exp(logits.astype(np.float64)).sum(axis=1, keepdims=True))
@@ -74,8 +77,8 @@ def test_an_api_log_at_a_url(memfs, tmp_path):
     log = tmp_path / "chat.jsonl"
     log.write_text("\n".join(json.dumps(openai_chat_line()) for _ in range(4)) + "\n")
     url = _put(memfs, log, "chat.jsonl")
-    here = estimate(str(log), vocab_size=VOCAB, n_boot=20)
-    there = estimate(url, vocab_size=VOCAB, n_boot=20)
+    here = estimate(str(log), n_boot=20, read=ReadOptions(vocab_size=VOCAB))
+    there = estimate(url, n_boot=20, read=ReadOptions(vocab_size=VOCAB))
     assert _moments(there) == _moments(here)
 
 
@@ -144,8 +147,8 @@ def test_the_grafted_optimum_from_a_url(memfs):
     from speedoflight.simulation.grafted import optimum
 
     url = _put(memfs, "data/smollm2-t1-x8.npz", "x8.npz")
-    there = optimum(url, pmax=8, replicates=2, seed=1, tail="both")
-    here = optimum("data/smollm2-t1-x8.npz", pmax=8, replicates=2, seed=1, tail="both")
+    there = optimum(url, pmax=8, replicates=2, tail="both", run=RunOptions(seed=1))
+    here = optimum("data/smollm2-t1-x8.npz", pmax=8, replicates=2, tail="both", run=RunOptions(seed=1))
     for a, b in ((here.lower, there.lower), (here.upper, there.upper)):
         np.testing.assert_array_equal(a.curves, b.curves)
 

@@ -481,5 +481,5 @@ def test_depth_one_simulation_is_the_top_p_of_the_root_row():
     dist = Distribution("pool", neglogp=-np.log(np.vstack([p, p])))  # two equal rows: the seeded path runs
     res = simulate(dist, 6, replicates=2, seed=0, at=np.arange(1, 7), max_depth=1)
     np.testing.assert_allclose(res.mean, [0.5, 0.8, 0.95, 1.0, 1.0, 1.0], rtol=1e-12)
-    with pytest.raises(InputError, match="max-depth"):
+    with pytest.raises(InputError, match="max_depth"):
         simulate(family("uniform:4"), 6, replicates=2, max_depth=1)

@@ -10,6 +10,7 @@ import pytest
 from speedoflight.analysis.evidence import compare_real
 from speedoflight.analysis.stages import read_dumps
 from speedoflight.formats.oracle import load_oracle
+from speedoflight.options import RunOptions
 from speedoflight.simulation.simulate import pool
 from speedoflight.theory.curve import bound_curve
 from speedoflight.theory.estimator import estimate
@@ -34,11 +35,11 @@ def test_the_stage_pools_are_pool(stage, tail):
 
 def test_a_curve_from_the_stage_is_the_curve_from_the_file(stage):
     p = [1, 2, 8, 64, 512]
-    one = bound_curve(p, sources=[X8], seed=0, n_boot=50)
-    two = bound_curve(p, seed=0, n_boot=50, scanned=stage.scan)
+    one = bound_curve(p, sources=[X8], n_boot=50, run=RunOptions(seed=0))
+    two = bound_curve(p, n_boot=50, scanned=stage.scan, run=RunOptions(seed=0))
     assert one.to_dict() == two.to_dict()
     with pytest.raises(ValueError, match="scan again"):
-        bound_curve([1, 2], seed=0, tail="lump", scanned=stage.scan)
+        bound_curve([1, 2], tail="lump", scanned=stage.scan, run=RunOptions(seed=0))
 
 
 def test_the_oracle_section_from_the_stage_is_the_same(stage):

@@ -83,15 +83,15 @@ def check_out_file(path: str | os.PathLike[str], suffixes: Iterable[str] | None 
     return real
 
 
-def check_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> str:
+def check_out_dir(path: str | os.PathLike[str], param: str = "out") -> str:
     """Refuse an output folder that cannot be written, before any work is done.
 
     Parameters
     ----------
     path
         The folder the user gave (it may not exist yet; its parent must).
-    flag
-        The flag that named it, for the message.
+    param
+        The parameter that named it, for the message (the CLI writes its flag).
 
     Returns
     -------
@@ -100,16 +100,19 @@ def check_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> str:
 
     """
     target = os.path.abspath(os.fspath(path))
-    name = f"{flag} {os.fspath(path)}"
+    name = f"{{{param}}} {os.fspath(path)}"
     if os.path.lexists(target) and not os.path.isdir(target):
-        raise InputError(f"{name}: exists and is not a folder; choose another {flag}")
+        raise InputError(f"{name}: exists and is not a folder; choose another {{{param}}}", param=param)
     probe = target if os.path.isdir(target) else os.path.dirname(target)
     if not os.path.isdir(probe):
         raise InputError(
-            f"{name}: the folder {os.path.dirname(os.fspath(path)) or '.'} does not exist; create it first"
+            f"{name}: the folder {os.path.dirname(os.fspath(path)) or '.'} does not exist; create it first",
+            param=param,
         )
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"{name}: cannot write in {probe} (permission denied); choose another {flag}")
+        raise InputError(
+            f"{name}: cannot write in {probe} (permission denied); choose another {{{param}}}", param=param
+        )
     return target
 
 
@@ -193,7 +196,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[str]:
     try:
         tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(target) + "-", dir=stage_in)
     except OSError as exc:
-        raise InputError(f"{target}: cannot write there ({exc.strerror}); choose another --out") from None
+        raise InputError(
+            f"{target}: cannot write there ({exc.strerror}); choose another {{out}}", param="out"
+        ) from None
     try:
         yield tmp
         names = sorted(os.listdir(tmp))
@@ -214,7 +219,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[str]:
             for n in names:  # every target checked before the first is replaced: all or nothing
                 dest = os.path.join(target, n)
                 if os.path.lexists(dest) and not os.path.isfile(dest):
-                    raise InputError(f"{dest}: exists and is not a regular file; move it away or choose another --out")
+                    raise InputError(
+                        f"{dest}: exists and is not a regular file; move it away or choose another {{out}}", param="out"
+                    )
             for n in names:
                 os.replace(os.path.join(tmp, n), os.path.join(target, n))
         shutil.rmtree(tmp, ignore_errors=True)

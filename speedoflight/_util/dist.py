@@ -43,7 +43,9 @@ def distributed() -> Any:
     try:
         import distributed as dist
     except ImportError:
-        raise InputError(f"--scheduler needs the [dist] extra (dask and distributed): {DIST_HINT}") from None
+        raise InputError(
+            f"{{scheduler}} needs the [dist] extra (dask and distributed): {DIST_HINT}", param="scheduler"
+        ) from None
     return dist
 
 
@@ -75,8 +77,9 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
         most = _most_workers()
         if not (n.isascii() and n.isdigit()) or not 1 <= int(n) <= most:
             raise InputError(
-                f"--scheduler {address}: give local, local:N with N workers (1 to {most}: {os.cpu_count() or 1} "
-                f"cores, about {WORKER_MEMORY >> 20} MiB per worker), or tcp://host:port"
+                f"{{scheduler}} {address}: give local, local:N with N workers (1 to {most}: {os.cpu_count() or 1} "
+                f"cores, about {WORKER_MEMORY >> 20} MiB per worker), or tcp://host:port",
+                param="scheduler",
             )
         cluster = dist.LocalCluster(
             n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
@@ -89,7 +92,10 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
             cluster.close()
         return
     if "://" not in address and ":" not in address:
-        raise InputError(f"--scheduler {address!r}: give local, local:N or a scheduler address like tcp://host:8786")
+        raise InputError(
+            f"{{scheduler}} {address!r}: give local, local:N or a scheduler address like tcp://host:8786",
+            param="scheduler",
+        )
     _probe(address, timeout)
     try:
         client = _client_within(dist, address, timeout)
@@ -100,8 +106,9 @@ def connect(address: str, timeout: float = TIMEOUT_S) -> Iterator[Any]:
     except Exception as exc:  # something else listens there (a web server, a proxy): its bytes
         # are no dask handshake, and distributed fails on them in any of many ways (even a huge allocation)
         raise InputError(
-            f"--scheduler {address}: what answered there is not a dask scheduler ({exc.__class__.__name__}); give "
-            "the scheduler's own address (`dask scheduler` prints it, port 8786 by default)"
+            f"{{scheduler}} {address}: what answered there is not a dask scheduler ({exc.__class__.__name__}); give "
+            "the scheduler's own address (`dask scheduler` prints it, port 8786 by default)",
+            param="scheduler",
         ) from None
     try:
         yield client
@@ -141,8 +148,9 @@ def _client_within(dist: Any, address: str, timeout: float) -> Any:
     worker.join(timeout + 5.0)
     if worker.is_alive():
         raise InputError(
-            f"--scheduler {address}: something answered but never completed a dask handshake within {timeout:g} s, "
-            "so it is not a dask scheduler; give the scheduler's own address (`dask scheduler` prints it)"
+            f"{{scheduler}} {address}: something answered but never completed a dask handshake within {timeout:g} s, "
+            "so it is not a dask scheduler; give the scheduler's own address (`dask scheduler` prints it)",
+            param="scheduler",
         )
     if "error" in box:
         raise box["error"]
@@ -152,8 +160,9 @@ def _client_within(dist: Any, address: str, timeout: float) -> Any:
 def _no_answer(address: str, timeout: float, exc: BaseException) -> InputError:
     """Return the one line for an address where no scheduler answers (refused, unreachable, timed out)."""
     return InputError(
-        f"--scheduler {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
-        "one (`dask scheduler`) or use --scheduler local"
+        f"{{scheduler}} {address}: no scheduler answered within {timeout:g} s ({exc.__class__.__name__}); start "
+        "one (`dask scheduler`) or use {scheduler} local",
+        param="scheduler",
     )
 
 
@@ -180,8 +189,9 @@ def _probe(address: str, timeout: float) -> None:
         raise _no_answer(address, timeout, exc) from None
     if not greeting:
         raise InputError(
-            f"--scheduler {address}: something listens there but said nothing within {timeout:g} s, so it is not a "
-            "dask scheduler; give the scheduler's own address (`dask scheduler` prints it, port 8786 by default)"
+            f"{{scheduler}} {address}: something listens there but said nothing within {timeout:g} s, so it is not a "
+            "dask scheduler; give the scheduler's own address (`dask scheduler` prints it, port 8786 by default)",
+            param="scheduler",
         )
 
 
@@ -224,7 +234,7 @@ def run_tasks(
     out = []
     for status, value in client.gather(futures):
         if status == "input-error":  # the user's error, raised where the user sees it: once, in one line
-            raise InputError(value)
+            raise InputError(value[0], param=value[1])
         out.append(value)
     return out
 
@@ -234,4 +244,4 @@ def _guarded(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     try:
         return "ok", fn(*args)
     except InputError as exc:
-        return "input-error", str(exc)
+        return "input-error", (exc.template, exc.params)  # the parameters too, which the CLI writes as flags

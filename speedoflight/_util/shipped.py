@@ -66,5 +66,6 @@ def shipped_data(*files: str) -> Path:
         )
     raise InputError(
         "the shipped data (data/smollm2-t1-x8.npz, ...) was not found; run from the repository's root folder, "
-        "reinstall the package, or give --dump and --measured"
+        "reinstall the package, or give {dump} and {measured}",
+        param=("dump", "measured"),
     )

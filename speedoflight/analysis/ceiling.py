@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..options import RunOptions
 
 __all__ = [
     "CEILING_PMAX",
@@ -105,13 +106,12 @@ def grafted_ceiling(
         pmax=min(int(pmax), CEILING_PMAX),
         positions="all",
         replicates=CEILING_REPLICATES,
-        seed=seed,
         tail="both",
         parts=parts,
-        client=client,
         inputs=inputs,
         sample=CEILING_ROOTS,
         caps=tuple(depths),
+        run=RunOptions(seed=seed, client=client),
     )
 
 
@@ -248,6 +248,13 @@ def _same_roots(ceiling: Any, client: Any) -> dict[str, Any]:
     }
 
 
+def _optimum_roots(ceiling: Any, client: Any) -> dict[str, Any]:
+    """Return :func:`_same_roots` as keywords of the grafted optimum: the seed and the client as ``run``."""
+    kw = _same_roots(ceiling, client)
+    run = RunOptions(seed=kw.pop("seed"), client=kw.pop("client"))
+    return {**kw, "run": run}
+
+
 def ceiling_by_depth(
     dumps: Sequence[str],
     depths: Sequence[int],
@@ -317,7 +324,9 @@ def ceiling_by_depth(
             means = capped_means(inputs, **same, pmax=pmax, caps=depths)
         for d in depths:
             ps[d], lo[d], hi[d] = ceiling.P, means["drop"][int(d)], means["lump"][int(d)]
-        c = grafted_optimum(list(dumps), pmax=pmax, tail="both", max_width=1, inputs=inputs, n_boot=0, **same)
+        c = grafted_optimum(
+            list(dumps), pmax=pmax, tail="both", max_width=1, inputs=inputs, n_boot=0, **_optimum_roots(ceiling, client)
+        )
         assert c.lower is not None
         assert c.upper is not None
         return DepthCurves(ps, lo, hi, "grafted", (c.P, c.lower.mean, c.upper.mean))
@@ -395,7 +404,7 @@ def depth_profiles(
             profile=(int(p), depth),
             inputs=inputs,
             n_boot=0,
-            **_same_roots(ceiling, client),
+            **_optimum_roots(ceiling, client),
         )
         out[label or f"ceiling: the best tree of {p} nodes (grafted)"] = r.profile
     return out

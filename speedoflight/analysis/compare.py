@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..logs.acceptance import Measured
+from ..options import ReadOptions, RunOptions, split_legacy
 from ..simulation.simulate import SimulationResult
 from ..theory.curve import BoundCurve, bound_curve
 from ..theory.registry import CURVES
@@ -402,18 +403,14 @@ def compare(
     timing: Timing | None = None,
     pmax: int | None = None,
     replicates: int = 64,
-    seed: int = 0,
-    kind: str | None = None,
-    vocab_size: int | None = None,
-    temperature: float = 1.0,
-    tensor: str | None = None,
     n_boot: int = 300,
-    progress: bool = False,
     n_layers: int | None = None,
     same_model: bool = False,
-    client: Any = None,
     stage: DumpStage | None = None,
     keep: int | None = None,
+    read: ReadOptions | None = None,
+    run: RunOptions | None = None,
+    **legacy: Any,
 ) -> Comparison:
     """Compare measured acceptance with the speed of light of the verifier behind ``dumps``.
 
@@ -430,65 +427,64 @@ def compare(
         Roofline model for the speedup ceiling and the best P.
     pmax
         Largest P on the curves (default: 4x the largest measured P, at least 256).
-    replicates, seed
+    replicates
         Simulation of the optimal tree.
-    kind, vocab_size, temperature, tensor
-        How to read ``dumps`` where the files do not say (as for :func:`~speedoflight.theory.estimator.estimate`).
     n_boot
         Bootstrap replicates of the trajectory bound.
-    progress
-        Progress bars on stderr.
     n_layers
         The verifier's layers, for the cost of ``early-exit:L`` drafters (default: known for the dump's model).
     same_model
         The measured sources run the dumps' model whatever their names say (silences that warning).
-    client
-        A dask client: the moments, the i.i.d. curve and the trajectories are summed on its workers, one task per
-        dump, and the grafted searches run there, one task per batch of prompts; the simulator's pools and the
-        grafted input (top-k rows) are read here. The result is the single process's, bit for bit.
     stage
-        The dumps already read (:func:`~speedoflight.analysis.stages.read_dumps` of ``dumps``, with this ``seed``
-        and these reading flags): nothing is read again (unless its pool cannot serve the grid's largest P, or it
+        The dumps already read (:func:`~speedoflight.analysis.stages.read_dumps` of ``dumps``, with this ``run.seed``
+        and this ``read``): nothing is read again (unless its pool cannot serve the grid's largest P, or it
         was truncated with another ``keep``).
     keep
         ``--top-k``: tokens kept per row of the simulator's pools and the grafted tree (None: the default rule,
         docs/theory.md section 3.6).
+
+    read
+        How to read ``dumps`` where the files do not say (:class:`~speedoflight.options.ReadOptions`, as for
+        :func:`~speedoflight.theory.estimator.estimate`).
+    run
+        The seed of the simulation and the bootstraps, progress bars on stderr, and a dask client
+        (:class:`~speedoflight.options.RunOptions`): with a client, the moments, the i.i.d. curve and the
+        trajectories are summed on its workers, one task per dump, and the grafted searches run there, one task per
+        batch of prompts; the simulator's pools and the grafted input (top-k rows) are read here. The result is the
+        single process's, bit for bit.
+    **legacy
+        Deprecated: the old keywords ``kind``, ``vocab_size``, ``temperature``, ``tensor``, ``seed``, ``progress``, ``client``, folded into ``read`` and ``run`` with a DeprecationWarning.
 
     Returns
     -------
     Comparison
 
     """
+    read, run = split_legacy("compare", legacy, read=(ReadOptions, read), run=(RunOptions, run))
+    seed, progress, client = run.seed, run.progress, run.client
     from ..simulation.simulate import simulate
 
     if not dumps:
-        raise InputError("give at least one --dump of the verifier's distributions")
+        raise InputError("give at least one dump of the verifier's distributions ({dumps})", param="dumps")
     from .._util.paths import expand_paths
 
     dumps = expand_paths(dumps)  # a folder or a glob of shards: the files, so each is a dump of its own
     measured = list(measured or [])
     if tree_size is not None:
         if tree_size < 1:
-            raise InputError(f"--tree-size must be at least 1, got {tree_size}")
+            raise InputError(f"{{tree_size}} must be at least 1, got {tree_size}", param="tree_size")
         measured = [m.with_p(tree_size) for m in measured]
     grid = default_p(measured, pmax, timing)
     too_big = [m for m in measured if m.P is not None and m.P > grid[-1]]
     if too_big:
-        raise InputError(f"{too_big[0].name}: P = {too_big[0].P} exceeds --pmax {grid[-1]}; raise --pmax")
+        raise InputError(
+            f"{too_big[0].name}: P = {too_big[0].P} exceeds {{pmax}} {grid[-1]}; raise {{pmax}}", param="pmax"
+        )
     if stage is None or not stage.scan.serves(float(grid[-1])) or stage.truncation.keep != keep:
         stage = read_dumps(
-            dumps,
-            kind=kind,
-            vocab_size=vocab_size,
-            temperature=temperature,
-            tensor=tensor,
-            pmax=float(grid[-1]),
-            seed=seed,
-            progress=progress,
-            client=client,
-            keep=keep,
+            dumps, **read.source_kwargs(), pmax=float(grid[-1]), seed=seed, progress=progress, client=client, keep=keep
         )
-    curve = bound_curve(grid, timing=timing, seed=seed, n_boot=n_boot, scanned=stage.scan)
+    curve = bound_curve(grid, timing=timing, n_boot=n_boot, scanned=stage.scan, run=RunOptions(seed=seed))
     top = int(grid[-1])
     pools = stage.pools
     lower = simulate(pools[0], top, replicates=replicates, seed=seed, at=grid)
@@ -504,7 +500,9 @@ def compare(
     ]
     for m in measured:
         if m.P is not None and m.mean_accepted > m.P + 1e-9:
-            raise InputError(f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check --tree-size")
+            raise InputError(
+                f"{m.name}: X = {m.mean_accepted:.3g} exceeds its P = {m.P}; check {{tree_size}}", param="tree_size"
+            )
     model = stage.model
     layers: int | None = None
     depths: tuple[int, ...] = ()

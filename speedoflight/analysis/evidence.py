@@ -33,6 +33,7 @@ from .._config import DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
+from ..options import RunOptions
 from ..theory.registry import CURVES
 from .styles import curve_style, drafter_styles
 
@@ -327,7 +328,7 @@ def compare_real(
     for tail, rows in zip(("drop", "lump"), stage.pools, strict=True):
         r = simulate(rows, pmax, replicates=replicates, seed=seed, at=ps, progress=progress)
         sim[f"{tail}_mean"], sim[f"{tail}_low"], sim[f"{tail}_high"] = r.mean, r.ci_low, r.ci_high
-    bc = bound_curve(ps, seed=seed, scanned=stage.scan)
+    bc = bound_curve(ps, scanned=stage.scan, run=RunOptions(seed=seed))
     theory = {k: np.asarray(v, dtype=float) for k, v in bc.columns.items()}
     measured: dict[str, dict[str, np.ndarray]] = {}
     notes: list[str] = []
@@ -403,7 +404,14 @@ def _grafted_against(
     if stage.inputs is None:
         return {}  # a dump without continuations or token ids: no prediction to show
     try:
-        res = optimum(list(stage.files), pmax=int(ps[-1]), replicates=64, seed=seed, tail="both", inputs=stage.inputs)
+        res = optimum(
+            list(stage.files),
+            pmax=int(ps[-1]),
+            replicates=64,
+            tail="both",
+            inputs=stage.inputs,
+            run=RunOptions(seed=seed),
+        )
     except InputError:
         return {}
     assert res.lower is not None

@@ -24,6 +24,7 @@ from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
 from ..formats.engines import ENGINES, Snippet, engine_snippets
 from ..formats.profile import build_profile, marginal_from_distribution
+from ..options import RunOptions
 
 __all__ = ["DEFAULT_K", "FORMAT", "Export", "export_ceiling", "export_measured"]
 
@@ -176,7 +177,7 @@ def export_ceiling(
     if k < 1:
         raise InputError(f"-K must be at least 1, got {k}")
     if positions not in ("start", "all"):
-        raise InputError(f"--positions must be start or all, got {positions!r}")
+        raise InputError(f"{{positions}} must be start or all, got {positions!r}", param="positions")
     files, parts = read_continuations(dumps)
     longest = max((int(a["pos"].max()) + 1 if a["pos"].size else 0) for a in parts)
     if k > longest:
@@ -190,11 +191,11 @@ def export_ceiling(
         pmax=k,
         positions=positions,
         replicates=replicates,
-        seed=seed,
         tail="drop",
         parts=parts,
         max_width=1,
         profile=(k, k),
+        run=RunOptions(seed=seed),
     )
     assert res.profile_roots is not None
     roots = res.profile_roots
@@ -286,7 +287,7 @@ def export_measured(
             raise InputError(f"{path}: no system labelled {label!r}")
     if len(entries) > 1:
         names = ", ".join(repr(e.name) for e in entries[:8])
-        raise InputError(f"{path}: {len(entries)} systems ({names}); pick one with --label")
+        raise InputError(f"{path}: {len(entries)} systems ({names}); pick one with {{label}}", param="label")
     m = entries[0]
     if m.distribution is None:
         raise InputError(

@@ -25,7 +25,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._util.atomic import atomic_dir
 from .._util.jsonsafe import finite_or_none
@@ -33,6 +33,10 @@ from .._util.provenance import sha256_file
 from .._util.shipped import SHIPPED, shipped_data
 from .._version import __version__
 from ..errors import InputError
+from ..options import ReadOptions, RunOptions, split_legacy
+
+if TYPE_CHECKING:
+    from ..timing import GPU
 
 __all__ = ["params_from_name", "run_report", "shipped_data"]
 
@@ -66,19 +70,16 @@ def run_report(
     oracles: Sequence[str] | None = None,
     pools: Sequence[str] | None = None,
     timing: Any = None,
-    gpu: str = "h100-sxm",
+    gpu: GPU | None = None,
     params: float | None = None,
     replicates: int = 64,
-    seed: int = 0,
-    progress: bool = False,
     command: str | None = None,
     n_layers: int | None = None,
     same_model: bool = False,
-    kind: str | None = None,
-    vocab_size: int | None = None,
-    temperature: float = 1.0,
-    tensor: str | None = None,
     keep: int | None = None,
+    read: ReadOptions | None = None,
+    run: RunOptions | None = None,
+    **legacy: Any,
 ) -> str:
     """Write the report folder and return the path of its Markdown file.
 
@@ -97,19 +98,26 @@ def run_report(
     timing
         The timing model (:class:`~speedoflight.timing.Timing`); None: ``gpu`` with ``params``.
     gpu, params
-        Used without ``timing``: a preset, and the verifier's size (default: the size in the input's model name).
-    replicates, seed
-        Simulation of the optimal tree (and the bootstraps' seed).
-    progress
-        Progress bars on stderr.
+        Used without ``timing``: the device (:class:`~speedoflight.timing.GPU`, e.g.
+        ``speedoflight.timing.resolve_gpu("h100")``; None: the H100 SXM preset), and the verifier's size (default: the
+        size in the input's model name). A preset's name is still taken, deprecated.
+    replicates
+        Simulation of the optimal tree.
     command
         The command line, recorded in the report.
     n_layers, same_model
         As for :func:`~speedoflight.analysis.compare.compare`.
-    kind, vocab_size, temperature, tensor
-        How to read ``dumps`` where the files do not say (as for :func:`~speedoflight.analysis.compare.compare`).
     keep
         ``--top-k``: tokens kept per row of the simulations (None: the default rule, docs/theory.md section 3.6).
+
+    read
+        How to read ``dumps`` where the files do not say (:class:`~speedoflight.options.ReadOptions`, as for
+        :func:`~speedoflight.analysis.compare.compare`).
+    run
+        The seed of the simulations and the bootstraps, and progress bars on stderr
+        (:class:`~speedoflight.options.RunOptions`; its ``client`` is unused).
+    **legacy
+        Deprecated: the old keywords ``kind``, ``vocab_size``, ``temperature``, ``tensor``, ``seed``, ``progress``, folded into ``read`` and ``run`` with a DeprecationWarning.
 
     Returns
     -------
@@ -117,6 +125,9 @@ def run_report(
         Path of ``report.md``.
 
     """
+    read, run = split_legacy("run_report", legacy, read=(ReadOptions, read), run=(RunOptions, run))
+    kind, vocab_size, temperature, tensor = read.kind, read.vocab_size, read.temperature, read.tensor
+    seed, progress = run.seed, run.progress
     from ..logs.acceptance import read_many
     from ..logs.plain import read_own
     from ..readers import input_model
@@ -143,14 +154,17 @@ def run_report(
     oracles = list(oracles or [])
     pools = list(pools or [])
     if len(oracles) != len(pools):
-        raise InputError(f"give one --oracle-dump per --oracle ({len(oracles)} oracle files, {len(pools)} dumps)")
+        raise InputError(
+            f"give one {{pools}} per {{oracles}} ({len(oracles)} oracle files, {len(pools)} dumps)",
+            param=("pools", "oracles"),
+        )
     if timing is None:
         from .._util.paths import expand_paths
 
         params = params if params is not None else params_from_name(input_model(expand_paths(list(dumps))[0]))
         if params is None:
-            raise InputError("the model's size is not in its name; give --params (e.g. 8e9)")
-        timing = Timing.preset(gpu, params)
+            raise InputError("the model's size is not in its name; give {params} (e.g. 8e9)", param="params")
+        timing = Timing(gpu=_device(gpu), params=params)
     from .plots import preload_pyplot
 
     preload_pyplot()  # the figures' library loads while the numbers are computed
@@ -174,21 +188,17 @@ def run_report(
         tree_size=tree_size,
         timing=timing,
         replicates=replicates,
-        seed=seed,
-        progress=progress,
         n_layers=n_layers,
         same_model=same_model,
-        kind=kind,
-        vocab_size=vocab_size,
-        temperature=temperature,
-        tensor=tensor,
         stage=stage,
         keep=keep,
+        read=ReadOptions(kind=kind, vocab_size=vocab_size, temperature=temperature, tensor=tensor),
+        run=RunOptions(seed=seed, progress=progress),
     )
     evidence = []
     by_model: dict[str, list[str]] = {}  # the measure files by the model they ran (their oracle's)
-    for f, run in runs.items():
-        by_model.setdefault(str(run.meta.get("model", {}).get("name")), []).append(f)
+    for f, measure_run in runs.items():
+        by_model.setdefault(str(measure_run.meta.get("model", {}).get("name")), []).append(f)
     plain = kind is None and vocab_size is None and tensor is None and temperature == 1.0  # read as compare_real reads
     for o, p in zip(oracles, pools, strict=True):
         from ..formats.oracle import load_oracle
@@ -352,3 +362,21 @@ def report_markdown(
     md += ["## Notes", "", *[f"- {x}" for x in notes], "", "## Inputs", ""]
     md += [f"- `{shown.get(f, f)}` {_checksum(f)}" for f in dict.fromkeys(inputs)]
     return [*md, ""]
+
+
+def _device(gpu: GPU | str | None) -> GPU:
+    """Return the device of :func:`run_report`: the H100 SXM preset for None; a name (deprecated) resolved."""
+    from ..timing import GPUS, resolve_gpu
+
+    if gpu is None:
+        return GPUS["h100-sxm"]
+    if isinstance(gpu, str):
+        import warnings
+
+        warnings.warn(
+            f"run_report(gpu={gpu!r}) is deprecated: pass the device, gpu=speedoflight.timing.resolve_gpu({gpu!r})",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return resolve_gpu(gpu)
+    return gpu

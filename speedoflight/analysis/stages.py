@@ -164,7 +164,7 @@ def read_dumps(
     from ..theory.curve import curve_scan
 
     if not dumps:
-        raise InputError("give at least one --dump of the verifier's distributions")
+        raise InputError("give at least one dump of the verifier's distributions ({dumps})", param="dumps")
     files = expand_paths(list(dumps))  # a folder or a glob of shards: the files, so each is a dump of its own
     drop, lump = PoolScan(tail="drop", keep=keep), PoolScan(tail="lump", keep=keep)
     conts, named = ContinuationScan(), ModelNameScan()

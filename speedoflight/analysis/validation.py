@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..options import RunOptions
 
 __all__ = ["against_oracle", "thinned"]
 
@@ -146,7 +147,9 @@ def against_oracle(
         )
     ps_arr = np.array([p for p in ps if p <= curves.shape[1]], dtype=np.int64)
     pmax = int(ps_arr[-1])
-    res = optimum(dump, pmax=pmax, replicates=replicates, seed=seed, tail="both", positions=positions, draw=draw)
+    res = optimum(
+        dump, pmax=pmax, replicates=replicates, tail="both", positions=positions, draw=draw, run=RunOptions(seed=seed)
+    )
     assert res.lower is not None
     assert res.upper is not None
     if positions == "start":

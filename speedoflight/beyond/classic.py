@@ -64,7 +64,7 @@ def expected_tokens(alpha: float | np.ndarray, gamma: int) -> np.ndarray:
     """
     a = np.asarray(alpha, dtype=np.float64)
     if gamma < 0:
-        raise InputError(f"--gamma must be >= 0, got {gamma}")
+        raise InputError(f"{{gamma}} must be >= 0, got {gamma}", param="gamma")
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(a < 1.0, (1.0 - a ** (gamma + 1)) / (1.0 - a), gamma + 1.0)
     return out
@@ -137,7 +137,7 @@ def chain_speedup(tokens_per_call: float | np.ndarray, gamma: int | np.ndarray, 
 
     """
     if not math.isfinite(cost_ratio) or cost_ratio < 0:
-        raise InputError(f"--cost-ratio must be a finite number >= 0, got {cost_ratio}")
+        raise InputError(f"{{cost_ratio}} must be a finite number >= 0, got {cost_ratio}", param="cost_ratio")
     return np.asarray(tokens_per_call, dtype=np.float64) / (np.asarray(gamma, dtype=np.float64) * cost_ratio + 1.0)
 
 
@@ -299,9 +299,11 @@ def classic(
 
     """
     if gamma < 0:
-        raise InputError(f"--gamma must be >= 0, got {gamma}")
+        raise InputError(f"{{gamma}} must be >= 0, got {gamma}", param="gamma")
     if gamma_max < max(1, gamma):
-        raise InputError(f"--gamma-max must be at least max(1, --gamma), got {gamma_max}")
+        raise InputError(
+            f"{{gamma_max}} must be at least max(1, {{gamma}}), got {gamma_max}", param=("gamma_max", "gamma")
+        )
     chain_speedup(1.0, 0, cost_ratio)  # validates cost_ratio
     if pair.n == 0:
         raise InputError(f"{pair.target}: no rows")
@@ -313,9 +315,13 @@ def classic(
     seqs = pair.sequences()
     longest = max(len(idx) for idx in seqs)
     if gamma > longest:
-        raise InputError(f"--gamma {gamma}: the longest sequence has {longest} positions; the drafts must fit")
+        raise InputError(
+            f"{{gamma}} {gamma}: the longest sequence has {longest} positions; the drafts must fit", param="gamma"
+        )
     if gamma_max > MAX_GAMMA:
-        raise InputError(f"--gamma-max {gamma_max}: at most {MAX_GAMMA} drafts per call are searched; lower it")
+        raise InputError(
+            f"{{gamma_max}} {gamma_max}: at most {MAX_GAMMA} drafts per call are searched; lower it", param="gamma_max"
+        )
     gs = np.arange(gamma_max + 1)
     const = np.array([float(expected_tokens(alpha, int(g))) for g in gs])
     # one set of starts for the whole curve: those with room for `room` drafts (at least half of each sequence)

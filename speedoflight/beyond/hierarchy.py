@@ -62,9 +62,9 @@ class Costs:
         for name in ("draft", "intermediate", "target"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
-                raise InputError(f"--cost-{name} must be a finite number >= 0, got {v}")
+                raise InputError(f"{{{name}}} must be a finite number >= 0, got {v}", param=name)
         if self.target <= 0:
-            raise InputError("--cost-target must be > 0")
+            raise InputError("{target} must be > 0", param="target")
 
 
 def _check_alpha(a: float, name: str) -> float:

@@ -144,7 +144,7 @@ def multi_draft_rejection(p: np.ndarray, q: np.ndarray, drafts: int, scale: floa
 
     """
     if drafts < 1:
-        raise InputError(f"--drafts must be >= 1, got {drafts}")
+        raise InputError(f"{{drafts}} must be >= 1, got {drafts}", param="drafts")
     if not 0.0 <= scale <= 1.0:
         raise InputError(f"the rule's scale must lie in [0, 1], got {scale}")
     r = np.array(p, dtype=np.float64)
@@ -243,7 +243,7 @@ def batch_rejections(
     if pair.rows is None:
         raise InputError("several drafts need the rows: read the pair with keep_rows=True")
     if any(k < 1 for k in drafts):
-        raise InputError("--drafts: every value must be >= 1")
+        raise InputError("{drafts}: every value must be >= 1", param="drafts")
     p, q = pair.rows
     n_seq = len(pair.sequences())
     out = []

@@ -14,6 +14,7 @@ from typing import Any
 
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
+from ._params import message
 
 __all__ = [
     "FIGURE_SUFFIXES",
@@ -182,7 +183,7 @@ def out_file(*suffixes: str) -> Any:
         try:
             check_out_file(text, suffixes or None)
         except InputError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(message(exc)) from None
         return text
 
     parse.suffixes = suffixes  # type: ignore[attr-defined]  # what the file may end in, for the help's tests
@@ -208,7 +209,7 @@ def out_dir(text: str) -> str:
     try:
         check_out_dir(text)
     except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(message(exc)) from None
     return text
 
 

@@ -39,6 +39,7 @@ from . import (
     watch,
 )
 from ._common import Parser, progress
+from ._params import message
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     if argv is None:
         _terminate_like_interrupt()
+    parser, command = None, None
     try:
         parser = build_parser()
         try:
@@ -114,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
+        command = args.command
         args.argv = list(sys.argv[1:] if argv is None else argv)
         _check_environment()
         refuse_output_over_input(args)
@@ -123,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv is None:
             sys.stdout.flush()  # a full device shows here, not as a traceback at exit
     except InputError as exc:
-        _say(f"speedoflight: error: {exc}")
+        _say(f"speedoflight: error: {message(exc, parser, command)}")
         return 2
     except _Terminated as exc:
         print(f"speedoflight: terminated (signal {exc.signum})", file=sys.stderr)

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._util.jsonsafe import finite_or_none
 from ..errors import InputError
+from ..options import ReadOptions, RunOptions
 from ._common import bootstrap_count, cell, finite, progress, seed_int
 from ._flags import (
     FORMATS_HELP,
@@ -214,16 +215,11 @@ def _curve(args: argparse.Namespace, p: Any, timing: Any, client: Any) -> Any:
         mu2=args.mu2,
         base=args.base,
         sources=args.sources,
-        kind=args.kind,
-        vocab_size=args.vocab_size,
-        temperature=args.temperature,
-        tensor=args.tensor,
         tail=args.tail,
         timing=timing,
-        seed=args.seed,
         n_boot=args.bootstrap,
-        progress=progress(args),
-        client=client,
+        read=ReadOptions(kind=args.kind, vocab_size=args.vocab_size, temperature=args.temperature, tensor=args.tensor),
+        run=RunOptions(seed=args.seed, progress=progress(args), client=client),
     )
 
 

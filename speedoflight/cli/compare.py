@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..options import ReadOptions, RunOptions
 from ._common import add_output_flags, command_line, emit, out_dir, positive_int, progress, seed_int
 from ._flags import (
     FORMATS_HELP,
@@ -136,16 +137,13 @@ def run(args: argparse.Namespace) -> int:
             timing=timing,
             pmax=args.pmax,
             replicates=args.replicates,
-            seed=args.seed,
-            kind=args.kind,
-            vocab_size=args.vocab_size,
-            temperature=args.temperature,
-            tensor=args.tensor,
-            progress=progress(args),
             n_layers=args.verifier_layers,
             same_model=args.same_model,
-            client=client,
             keep=args.keep,
+            read=ReadOptions(
+                kind=args.kind, vocab_size=args.vocab_size, temperature=args.temperature, tensor=args.tensor
+            ),
+            run=RunOptions(seed=args.seed, progress=progress(args), client=client),
         )
     if args.out:
         write_comparison(args.out, comp, command=command_line(args))

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..options import RunOptions
 from ._common import command_line, finite, int_list, out_file, positive_int, progress, seed_int, typed
 from ._flags import add_model_flags
 
@@ -142,7 +143,6 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
         top_k=args.top_k,
-        seed=args.seed,
         limit=args.limit,
         per_kind=args.per_kind,
         batch_size=args.batch_size,
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         dtype=dtype,
         chat_template=args.chat_template,
-        progress=progress(args),
+        run=RunOptions(seed=args.seed, progress=progress(args)),
         command=command_line(args),
         branch_at=args.branch_at,
         branches=args.branches,

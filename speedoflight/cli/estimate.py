@@ -11,6 +11,7 @@ import numpy as np
 
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.atomic import atomic_path
+from ..options import ReadOptions, RunOptions
 from ._common import add_output_flags, bootstrap_count, emit, finite, fmt, out_file, progress, seed_int
 from ._flags import FORMATS_HELP, add_reading_flags, add_scheduler_flag, scheduler_client
 
@@ -180,15 +181,10 @@ def _estimate(args: argparse.Namespace, sources: list[Any], show_progress: bool,
 
     return estimate(
         args.paths,
-        kind=args.kind,
-        temperature=args.temperature,
-        vocab_size=args.vocab_size,
-        tensor=args.tensor,
         confidence=args.confidence,
         n_boot=args.bootstrap,
-        seed=args.seed,
         per_row=bool(args.per_row),
-        progress=show_progress,
         sources_out=sources,
-        client=client,
+        read=ReadOptions(kind=args.kind, temperature=args.temperature, vocab_size=args.vocab_size, tensor=args.tensor),
+        run=RunOptions(seed=args.seed, progress=show_progress, client=client),
     )

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
+from ..options import RunOptions
 from ._common import add_output_flags, command_line, emit, finite, fmt, out_file, positive_int, progress, seed_int
 from ._flags import add_model_flags, deprecated_alias
 
@@ -104,13 +105,12 @@ def run(args: argparse.Namespace) -> int:
         tokens=args.tokens,
         samples_per_prompt=args.samples_per_prompt,
         temperature=args.temperature,
-        seed=args.seed,
         per_kind=args.per_kind,
         limit=args.limit,
         topk=args.topk,
         depth=args.depth,
         batch_size=args.batch_size,
-        progress=progress(args),
+        run=RunOptions(seed=args.seed, progress=progress(args)),
         command=command_line(args),
     )
     write_measured(args.out, run)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
+from ..options import RunOptions
 from ._common import add_output_flags, bounded_int, command_line, emit, out_file, positive_int, seed_int
 from ._flags import CONTINUATIONS_HELP, REPLICATES, add_scheduler_flag, deprecated_alias, scheduler_client
 
@@ -146,11 +147,10 @@ def run(args: argparse.Namespace) -> int:
             pmax=args.pmax,
             positions=positions,
             replicates=args.replicates,
-            seed=args.seed,
             tail=args.tail,
             pool=args.pool_scope,
             draw=args.draw,
-            client=client,
+            run=RunOptions(seed=args.seed, client=client),
         )
     if inputs is not None:
         from ..analysis.intervals import root_intervals, root_spread

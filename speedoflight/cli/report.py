@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import InputError
+from ..options import ReadOptions, RunOptions
 from ._common import command_line, out_dir, positive_int, progress, seed_int
 from ._flags import (
     FORMATS_HELP,
@@ -132,16 +133,12 @@ def run(args: argparse.Namespace) -> int:
         pools=args.oracle_dump,
         timing=timing_from_args(args, "the report's timing"),
         replicates=args.replicates,
-        seed=args.seed,
-        progress=progress(args),
         command=command_line(args),
         n_layers=args.verifier_layers,
         same_model=args.same_model,
-        kind=args.kind,
-        vocab_size=args.vocab_size,
-        temperature=args.temperature,
-        tensor=args.tensor,
         keep=args.keep,
+        read=ReadOptions(kind=args.kind, vocab_size=args.vocab_size, temperature=args.temperature, tensor=args.tensor),
+        run=RunOptions(seed=args.seed, progress=progress(args)),
     )
     from .._util.progress import finish
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import InputError
 from ._common import positive, positive_int
 from ._flags import CONTINUATIONS_HELP
+from ._params import message
 
 __all__ = ["add_parser", "run"]
 
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                 cur = spec_counters(fetch(args.source, args.timeout), args.source)
             except InputError as exc:
                 scrapes += 1  # a failed scrape counts towards --count, so the watch always ends
-                print(f"speedoflight watch: skipped a scrape: {exc}", file=sys.stderr, flush=True)
+                print(f"speedoflight watch: skipped a scrape: {message(exc)}", file=sys.stderr, flush=True)
                 continue
             now = time.monotonic()
             scrapes += 1

@@ -280,7 +280,7 @@ def engine_snippets(marginal: Rates, engines: Sequence[str] | None = None) -> li
     names = list(ENGINES if engines is None else engines)
     unknown = [e for e in names if e not in _WRITERS]
     if unknown:
-        raise InputError(f"--engine {unknown[0]!r} is not one of {', '.join((*ENGINES, 'profile'))}")
+        raise InputError(f"{{engine}} {unknown[0]!r} is not one of {', '.join((*ENGINES, 'profile'))}", param="engine")
     m = [float(x) for x in marginal]
     al = acceptance_length(m)
     return [_WRITERS[e](m, len(m), al) for e in names]

@@ -35,7 +35,9 @@ def write_optimum(path: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 
     """
     if not path.lower().endswith(".npz"):
-        raise InputError(f"--out {path}: the per-root curves are written as .npz; end the name with .npz")
+        raise InputError(
+            f"{{out}} {path}: the per-root curves are written as .npz; end the name with .npz", param="out"
+        )
     full = {"format": FORMAT, "version": VERSION, **meta}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays, metadata=np.array(json.dumps(full, sort_keys=True)))  # type: ignore[arg-type]

@@ -81,7 +81,7 @@ def save_oracle(path: str, res: OracleResult) -> None:
     from .._util.atomic import atomic_path
 
     if not path.lower().endswith(".npz"):
-        raise InputError(f"--out {path}: oracle curves are written as .npz; end the name with .npz")
+        raise InputError(f"{{out}} {path}: oracle curves are written as .npz; end the name with .npz", param="out")
     meta = {
         "format": "speedoflight-oracle",
         "version": 1,

@@ -32,16 +32,16 @@ _STATUS_TEXT = {
     K.STATUS_NAN: "contains NaN; re-export the values (NaN cannot be a logit or a probability)",
     K.STATUS_POSINF: "contains +inf; re-export the values (+inf cannot be a logit or a log-probability)",
     K.STATUS_NO_MASS: "has no finite entry (all -inf or all missing); drop the row or fix the export",
-    K.STATUS_LOGPROB_POSITIVE: "has a log-probability above 0; these may be logits (pass --kind logits)",
-    K.STATUS_PROB_RANGE: "has a probability outside [0, 1]; these may be logits or log-probabilities (--kind)",
+    K.STATUS_LOGPROB_POSITIVE: "has a log-probability above 0; these may be logits (pass {{kind}} logits)",
+    K.STATUS_PROB_RANGE: "has a probability outside [0, 1]; these may be logits or log-probabilities ({{kind}})",
     K.STATUS_SUM_NOT_ONE: (
         "does not sum to 1 (tolerance {tol:g}); a row as wide as the vocabulary is read as a whole distribution: "
-        "if it holds only the top k, give the full vocabulary's size with --vocab-size"
+        "if it holds only the top k, give the full vocabulary's size with {{vocab_size}}"
     ),
-    K.STATUS_SUM_ABOVE_ONE: "has top-k probabilities summing above 1 (tolerance {tol:g}); check --kind",
+    K.STATUS_SUM_ABOVE_ONE: "has top-k probabilities summing above 1 (tolerance {tol:g}); check {{kind}}",
     K.STATUS_TAIL_INFEASIBLE: (
         "lists too little mass for its vocabulary: the rest cannot fit in the unlisted tokens "
-        "below the smallest listed probability; check --vocab-size"
+        "below the smallest listed probability; check {{vocab_size}}"
     ),
 }
 
@@ -134,14 +134,15 @@ def row_moments(
     vocab = w if vocab_size is None else int(vocab_size)
     full = w >= vocab
     if kind not in _KIND_CODE:
-        raise InputError(f"--kind {kind!r} is not one of {', '.join(_KIND_CODE)}")
+        raise InputError(f"{{kind}} {kind!r} is not one of {', '.join(_KIND_CODE)}", param="kind")
     if not full and kind == "logits":
         raise InputError(f"{where}: top-k rows ({w} < vocabulary {vocab}) must be log-probabilities or probabilities")
     if not np.isfinite(temperature) or temperature < 0:
-        raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
+        raise InputError(f"{{temperature}} must be a finite number >= 0, got {temperature}", param="temperature")
     if 0 < temperature < MIN_TEMPERATURE:
         raise InputError(
-            f"--temperature {temperature:g} is below {MIN_TEMPERATURE:g}, where 1/T overflows; use 0 for greedy decoding"
+            f"{{temperature}} {temperature:g} is below {MIN_TEMPERATURE:g}, where 1/T overflows; use 0 for greedy decoding",
+            param="temperature",
         )
     if not full and temperature != 1.0:
         raise InputError(
@@ -223,4 +224,4 @@ def _raise_on_status(status: np.ndarray, where: str, row_offset: int, tol: float
         r = int(bad[0])
         more = f" ({bad.size} rows in this chunk are bad)" if bad.size > 1 else ""
         text = _STATUS_TEXT[int(status[r])].format(tol=tol)
-        raise InputError(f"{where}: row {row_offset + r} {text}{more}")
+        raise InputError(f"{where}: row {row_offset + r} {text}{more}", param=("kind", "vocab_size"))

@@ -100,7 +100,8 @@ def _drafts_from_printout(
     if mean_len is None:
         raise InputError(
             f"{path}: {where}: the line prints no mean acceptance length, so the number of drafts cannot be "
-            "recovered; give --num-speculative-tokens K (drafts = drafted / K), or use vLLM's /metrics counters"
+            "recovered; give {num_speculative_tokens} K (drafts = drafted / K), or use vLLM's /metrics counters",
+            param="num_speculative_tokens",
         )
     if mean_len - 1 <= 0.005:
         if accepted > 0:
@@ -289,8 +290,9 @@ def spec_entry(
         if mean_len is None and rates is None and k_given is not None:
             if abs(drafted / k_given - round(drafted / k_given)) > 1e-9:
                 raise InputError(
-                    f"{path}: {where}: {drafted:g} drafted tokens are not a multiple of --num-speculative-tokens "
-                    f"{k_given}"
+                    f"{path}: {where}: {drafted:g} drafted tokens are not a multiple of {{num_speculative_tokens}} "
+                    f"{k_given}",
+                    param="num_speculative_tokens",
                 )
             n, note = drafted / k_given, None
             k_seen.add(k_given)

@@ -106,7 +106,9 @@ def _fetch_url(url: str, timeout: float) -> str:
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise InputError(f"{url}: no complete answer within {timeout:g} s; check the address, or raise --timeout")
+        raise InputError(
+            f"{url}: no complete answer within {timeout:g} s; check the address, or raise {{timeout}}", param="timeout"
+        )
     if "error" in box:
         raise box["error"]
     return str(box["text"])
@@ -130,7 +132,9 @@ def _get(url: str, timeout: float) -> str:
     except httpx.ConnectError as exc:
         raise InputError(f"{url}: no answer within {timeout:g} s ({_first(exc)}); check the address") from None
     except httpx.TimeoutException:
-        raise InputError(f"{url}: no answer within {timeout:g} s; check the address, or raise --timeout") from None
+        raise InputError(
+            f"{url}: no answer within {timeout:g} s; check the address, or raise {{timeout}}", param="timeout"
+        ) from None
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise InputError(f"{url}: a broken answer ({type(exc).__name__}: {_first(exc)})") from None
     return b"".join(chunks).decode("utf-8", errors="replace")

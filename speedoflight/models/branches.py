@@ -39,18 +39,28 @@ def check_branches(
     """
     if not branch_at:
         if branches:
-            raise InputError("--branches N goes with --branch-at POSITIONS (where each continuation branches)")
+            raise InputError(
+                "{branches} N goes with {branch_at} POSITIONS (where each continuation branches)",
+                param=("branches", "branch_at"),
+            )
         return []
     if branches < 1:
-        raise InputError("--branch-at needs --branches N >= 1 (continuations sampled at each branch point)")
+        raise InputError(
+            "{branch_at} needs {branches} N >= 1 (continuations sampled at each branch point)",
+            param=("branch_at", "branches"),
+        )
     bad = [t for t in branch_at if not 1 <= t < max_new_tokens]
     if bad:
         raise InputError(
-            f"--branch-at {bad[0]}: branch points lie inside a continuation, 1..{max_new_tokens - 1} tokens in "
-            "(more continuations from the prompt's end are --samples-per-prompt)"
+            f"{{branch_at}} {bad[0]}: branch points lie inside a continuation, 1..{max_new_tokens - 1} tokens in "
+            "(more continuations from the prompt's end are {samples_per_prompt})",
+            param=("branch_at", "samples_per_prompt"),
         )
     if early_exit:
-        raise InputError("--branch-at and --early-exit cannot be combined yet: the views are not branched; dump twice")
+        raise InputError(
+            "{branch_at} and {early_exit} cannot be combined yet: the views are not branched; dump twice",
+            param=("branch_at", "early_exit"),
+        )
     return sorted(set(branch_at))
 
 
@@ -111,8 +121,9 @@ def sample_branches(
                 rows = sample_batch(lm, prompts, max_new_tokens - t, temperature, top_k, seeds)
             except _out_of_memory() as exc:
                 raise InputError(
-                    f"out of {lm.device} memory with --batch-size {size} ({str(exc).splitlines()[0][:120]}); "
-                    "give a smaller --batch-size"
+                    f"out of {lm.device} memory with {{batch_size}} {size} ({str(exc).splitlines()[0][:120]}); "
+                    "give a smaller {batch_size}",
+                    param="batch_size",
                 ) from None
             got.update(zip(chunk, rows, strict=True))
             bar.update(len(chunk))

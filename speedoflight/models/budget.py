@@ -46,7 +46,7 @@ def check_context(
     model: Any,
     lengths: Sequence[int],
     extra: int,
-    flag: str,
+    param: str,
     what: str = "prompt",
     labels: Sequence[int] | None = None,
 ) -> None:
@@ -60,8 +60,8 @@ def check_context(
         Tokens of each prefix, in order.
     extra
         Tokens the run adds after every prefix (``--max-new-tokens``; the oracle's deepest node).
-    flag
-        The flag that sets ``extra``, for the message.
+    param
+        The parameter that sets ``extra`` (``max_new_tokens``), named in the message.
     what
         What a prefix is, for the message.
     labels
@@ -81,10 +81,11 @@ def check_context(
     longest = at if labels is None else labels[at]
     if n + extra > ctx:
         fit = ctx - n
-        fix = f"lower {flag} to {fit} or less" if fit > 0 else f"shorten {what} {longest}"
+        fix = f"lower {{{param}}} to {fit} or less" if fit > 0 else f"shorten {what} {longest}"
         raise InputError(
-            f"{what} {longest} has {n} tokens and {flag} {extra} asks for {extra} more: {n + extra} positions, past "
-            f"the model's context of {ctx}; {fix}"
+            f"{what} {longest} has {n} tokens and {{{param}}} {extra} asks for {extra} more: {n + extra} positions, "
+            f"past the model's context of {ctx}; {fix}",
+            param=param,
         )
 
 
@@ -122,19 +123,21 @@ def available_bytes(device: str = "cpu") -> int | None:
         return None
 
 
-def check_memory(need: float, flag: str, fix: str, device: str = "cpu") -> None:
+def check_memory(need: float, what: str, fix: str, device: str = "cpu", param: Sequence[str] = ()) -> None:
     """Refuse a run whose arrays need more than the memory free now, before allocating them.
 
     Parameters
     ----------
     need
         Bytes the run will hold at least (a lower bound: refusing is then never wrong).
-    flag
-        The flag that asks for them (``--samples-per-prompt N``), for the message.
+    what
+        What asks for them (``{samples_per_prompt} 8``), for the message.
     fix
         What to lower, for the message.
     device
         Where they live.
+    param
+        The parameters that ``what`` and ``fix`` name as ``{name}`` (see :class:`~speedoflight.errors.InputError`).
 
     Raises
     ------
@@ -145,8 +148,9 @@ def check_memory(need: float, flag: str, fix: str, device: str = "cpu") -> None:
     free = available_bytes(device)
     if free is not None and need > free:
         raise InputError(
-            f"{flag} needs at least {need / 2**30:,.1f} GiB of {device} memory, more than the "
-            f"{free / 2**30:,.1f} GiB free; {fix}"
+            f"{what} needs at least {need / 2**30:,.1f} GiB of {device} memory, more than the "
+            f"{free / 2**30:,.1f} GiB free; {fix}",
+            param=tuple(param),
         )
 
 

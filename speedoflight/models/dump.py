@@ -22,6 +22,7 @@ import numpy as np
 from .._util.atomic import atomic_path
 from .._util.provenance import sha256_file, versions
 from ..errors import InputError
+from ..options import RunOptions
 from ..readers.dumpfile import write_dump
 from ._hf import cache_kwargs, logits_to_keep_kwargs, returned_cache
 from .branches import branch_meta, check_branches, sample_branches
@@ -112,7 +113,10 @@ def _view_logits(model: Any, hidden: Any) -> Any:
     inner = getattr(model, "model", None)
     norm, head = getattr(inner, "norm", None), getattr(model, "lm_head", None)
     if norm is None or head is None:
-        raise InputError("--early-exit needs a decoder with model.norm and lm_head (Llama, Gemma, Mistral, Qwen...)")
+        raise InputError(
+            "{early_exit} needs a decoder with model.norm and lm_head (Llama, Gemma, Mistral, Qwen...)",
+            param="early_exit",
+        )
     z = head(norm(hidden))
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
@@ -276,7 +280,6 @@ def run_dump(
     max_new_tokens: int = 64,
     temperature: float = 1.0,
     top_k: int = 64,
-    seed: int = 0,
     limit: int | None = None,
     per_kind: int | None = None,
     batch_size: int | None = None,
@@ -286,11 +289,11 @@ def run_dump(
     device: str = "auto",
     dtype: str = "auto",
     chat_template: bool = False,
-    progress: bool = False,
     command: str | None = None,
     branch_at: list[int] | None = None,
     branches: int = 0,
     branch_samples: int | None = None,
+    run: RunOptions | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` over ``prompts`` and write a speedoflight dump to ``out``.
 
@@ -323,8 +326,6 @@ def run_dump(
         Sampling temperature (>= 0; 0 is greedy decoding).
     top_k
         Most likely tokens logged per position.
-    seed
-        Seed of torch and base of every sequence's own generator seed.
     limit
         Keep at most this many prompts (after ``per_kind``; None: all).
     per_kind
@@ -347,8 +348,6 @@ def run_dump(
         (see :func:`resolve_dtype`); the statistics are float64 whatever it is.
     chat_template
         Wrap each prompt in the tokenizer's chat template (see :func:`encode_prompts`).
-    progress
-        Show a progress bar on stderr.
     command
         The command line recorded in the metadata (as typed, quoted for a shell), or None.
     branch_at, branches
@@ -358,28 +357,37 @@ def run_dump(
     branch_samples
         Branch only the first N continuations of each prompt (None: every one).
 
+    run
+        The seed of torch and the base of every sequence's own generator seed, and a progress bar on stderr
+        (:class:`~speedoflight.options.RunOptions`; its ``client`` is unused).
+
     Returns
     -------
     dict
         The dump's metadata; with ``early_exit``, ``pair`` gives the views and their files.
 
     """
+    run = run if run is not None else RunOptions()
+    seed, progress = run.seed, run.progress
     if samples_per_prompt < 1:
-        raise InputError(f"--samples-per-prompt must be >= 1, got {samples_per_prompt}")
+        raise InputError(f"{{samples_per_prompt}} must be >= 1, got {samples_per_prompt}", param="samples_per_prompt")
     branch_at = check_branches(branch_at, branches, max_new_tokens, early_exit)
     if branch_samples is not None and not (branch_at and 1 <= branch_samples <= samples_per_prompt):
         raise InputError(
-            f"--branch-samples {branch_samples}: branch the first 1..{samples_per_prompt} continuations of each "
-            "prompt (--samples-per-prompt), with --branch-at"
+            f"{{branch_samples}} {branch_samples}: branch the first 1..{samples_per_prompt} continuations of each "
+            "prompt ({samples_per_prompt}), with {branch_at}",
+            param=("branch_samples", "samples_per_prompt", "branch_at"),
         )
     if temperature < 0:
-        raise InputError(f"--temperature must be >= 0, got {temperature}")
+        raise InputError(f"{{temperature}} must be >= 0, got {temperature}", param="temperature")
     if batch_size is not None and batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1 or auto, got {batch_size}")
+        raise InputError(f"{{batch_size}} must be >= 1 or auto, got {batch_size}", param="batch_size")
     if batch_order not in BATCH_ORDERS:
-        raise InputError(f"--batch-order {batch_order}: expected one of {', '.join(BATCH_ORDERS)}")
+        raise InputError(
+            f"{{batch_order}} {batch_order}: expected one of {', '.join(BATCH_ORDERS)}", param="batch_order"
+        )
     if not out.lower().endswith(".npz"):
-        raise InputError(f"--out {out}: a dump is an .npz file; end the name with .npz")
+        raise InputError(f"{{out}} {out}: a dump is an .npz file; end the name with .npz", param="out")
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     every = read_prompts(prompts)
@@ -391,13 +399,14 @@ def run_dump(
     width = min(top_k, int(lm.description["vocab_size"]))
     check_memory(
         2 * rows * (8 * width + 56),
-        f"{len(chosen)} prompts x --samples-per-prompt {samples_per_prompt} x --max-new-tokens {max_new_tokens} "
+        f"{len(chosen)} prompts x {{samples_per_prompt}} {samples_per_prompt} x {{max_new_tokens}} {max_new_tokens} "
         f"({rows:,} rows of top-{width})",
-        "lower --samples-per-prompt, --max-new-tokens or --top-k, or dump fewer prompts at a time (--limit)",
+        "lower {samples_per_prompt}, {max_new_tokens} or {top_k}, or dump fewer prompts at a time ({limit})",
+        param=("samples_per_prompt", "max_new_tokens", "top_k", "limit"),
     )
     layers = resolve_layers(early_exit, lm.model) if early_exit else None
     encoded = dict(zip(chosen, encode_prompts(lm.tokenizer, [every[i][0] for i in chosen], chat_template), strict=True))
-    check_context(lm.model, [len(encoded[i]) for i in chosen], max_new_tokens, "--max-new-tokens", labels=chosen)
+    check_context(lm.model, [len(encoded[i]) for i in chosen], max_new_tokens, "max_new_tokens", labels=chosen)
     longest = max(len(ids) for ids in encoded.values()) + max_new_tokens
     size = batch_size or _default_batch_size(lm, longest, len(layers or []))
     torch.manual_seed(seed)
@@ -515,8 +524,9 @@ def _sample_jobs(
             got = sample_batch(lm, [encoded[i] for i, _ in chunk], max_new_tokens, temperature, top_k, seeds, layers)
         except _out_of_memory() as exc:
             raise InputError(
-                f"out of {lm.device} memory with --batch-size {size} ({str(exc).splitlines()[0][:120]}); "
-                "give a smaller --batch-size"
+                f"out of {lm.device} memory with {{batch_size}} {size} ({str(exc).splitlines()[0][:120]}); "
+                "give a smaller {batch_size}",
+                param="batch_size",
             ) from None
         done.update(zip(chunk, got, strict=True))
         bar.update(len(chunk))
@@ -570,10 +580,11 @@ def resolve_layers(layers: list[int], model: Any) -> list[int]:
         real = layer + n if layer < 0 else layer
         if not 1 <= real < n:
             raise InputError(
-                f"--early-exit {layer}: the model has {n} layers; give layers 1..{n - 1} (or -1..-{n - 1})"
+                f"{{early_exit}} {layer}: the model has {n} layers; give layers 1..{n - 1} (or -1..-{n - 1})",
+                param="early_exit",
             )
         if real in out:
-            raise InputError(f"--early-exit: layer {real} is given twice")
+            raise InputError(f"{{early_exit}}: layer {real} is given twice", param="early_exit")
         out.append(real)
     return out
 

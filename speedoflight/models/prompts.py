@@ -71,8 +71,9 @@ def encode_prompts(tokenizer: Any, texts: list[str], chat_template: bool = False
         return [list(tokenizer(text).input_ids) for text in texts]
     if not getattr(tokenizer, "chat_template", None):
         raise InputError(
-            "--chat-template: the model's tokenizer has no chat template (tokenizer.chat_template is unset); "
-            "drop --chat-template to tokenise prompts as they are"
+            "{chat_template}: the model's tokenizer has no chat template (tokenizer.chat_template is unset); "
+            "drop {chat_template} to tokenise prompts as they are",
+            param="chat_template",
         )
     out = []
     for i, text in enumerate(texts):
@@ -83,13 +84,19 @@ def encode_prompts(tokenizer: Any, texts: list[str], chat_template: bool = False
                 )
         except _TooSlow:
             raise InputError(
-                f"--chat-template: the tokenizer's chat template took more than {TEMPLATE_SECONDS:g} s on prompt {i}; "
-                "the template is damaged or hostile: fix it, or drop --chat-template"
+                f"{{chat_template}}: the tokenizer's chat template took more than {TEMPLATE_SECONDS:g} s on prompt {i}; "
+                "the template is damaged or hostile: fix it, or drop {chat_template}",
+                param="chat_template",
             ) from None
         except ImportError as exc:
-            raise InputError(f"--chat-template needs jinja2 ({exc}): pip install jinja2") from None
+            raise InputError(
+                f"{{chat_template}} needs jinja2 ({exc}): pip install jinja2", param="chat_template"
+            ) from None
         except Exception as exc:  # jinja2's TemplateError and whatever a template raises
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"--chat-template: the tokenizer's chat template failed on prompt {i} ({first})") from None
+            raise InputError(
+                f"{{chat_template}}: the tokenizer's chat template failed on prompt {i} ({first})",
+                param="chat_template",
+            ) from None
         out.append(list(tokenizer(rendered, add_special_tokens=False).input_ids))
     return out

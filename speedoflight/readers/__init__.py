@@ -72,7 +72,10 @@ def _dense_source(path, fmt, rows, meta, kind, vocab_size) -> Source:
     if vocab_size is None:
         vocab_size = width
     if width > vocab_size:
-        raise InputError(f"{path}: rows have {width} values but --vocab-size is {vocab_size}; fix --vocab-size")
+        raise InputError(
+            f"{path}: rows have {width} values but {{vocab_size}} is {vocab_size}; fix {{vocab_size}}",
+            param="vocab_size",
+        )
     how = "given"
     if kind is None:
         kind = meta.get("kind")
@@ -83,8 +86,9 @@ def _dense_source(path, fmt, rows, meta, kind, vocab_size) -> Source:
         how = "detected"
     if kind == "logits" and width < vocab_size:
         raise InputError(
-            f"{path}: rows have {width} < --vocab-size {vocab_size} values, so they are top-k rows; "
-            "top-k rows must be log-probabilities or probabilities (--kind logprobs or probs), not logits"
+            f"{path}: rows have {width} < {{vocab_size}} {vocab_size} values, so they are top-k rows; "
+            "top-k rows must be log-probabilities or probabilities ({kind} logprobs or probs), not logits",
+            param=("vocab_size", "kind"),
         )
     return Source(
         path=path,
@@ -131,11 +135,13 @@ def open_source(
     _check_file(path)
     kind = check_kind(kind)
     if vocab_size is not None and vocab_size < 1:
-        raise InputError(f"--vocab-size must be a positive integer, got {vocab_size}")
+        raise InputError(f"{{vocab_size}} must be a positive integer, got {vocab_size}", param="vocab_size")
     low = path.lower()
     if low.endswith(_JSONL_SUFFIXES):
         if kind not in (None, "logprobs"):
-            raise InputError(f"{path}: API logs hold log-probabilities; drop --kind {kind} or use --kind logprobs")
+            raise InputError(
+                f"{path}: API logs hold log-probabilities; drop {{kind}} {kind} or use {{kind}} logprobs", param="kind"
+            )
         info = jsonl.describe(path)
         layout = info.layout
         if vocab_size is None:
@@ -143,12 +149,14 @@ def open_source(
         elif info.vocab_size is not None and vocab_size != info.vocab_size:
             raise InputError(
                 f"{path}: the log records a vocabulary of {info.vocab_size} tokens (from its server), not "
-                f"--vocab-size {vocab_size}; drop --vocab-size"
+                f"{{vocab_size}} {vocab_size}; drop {{vocab_size}}",
+                param="vocab_size",
             )
         if vocab_size is None:
             raise InputError(
-                f"{path}: {layout} logs do not record the vocabulary size; pass --vocab-size V (logs written by "
-                "`speedoflight collect` record it)"
+                f"{path}: {layout} logs do not record the vocabulary size; pass {{vocab_size}} V (logs written by "
+                "`speedoflight collect` record it)",
+                param="vocab_size",
             )
         meta: dict[str, Any] = {"layout": layout}
         if info.model:
@@ -203,12 +211,16 @@ def _open_numpy(
     if dumpfile.is_dump(members):
         meta = dumpfile.read_metadata(path, fh)
         if kind not in (None, "logprobs"):
-            raise InputError(f"{path}: a speedoflight dump holds log-probabilities; drop --kind {kind}")
+            raise InputError(f"{path}: a speedoflight dump holds log-probabilities; drop {{kind}} {kind}", param="kind")
         if tensor is not None:
-            raise InputError(f"{path}: a speedoflight dump has one set of rows; drop --tensor {tensor}")
+            raise InputError(
+                f"{path}: a speedoflight dump has one set of rows; drop {{tensor}} {tensor}", param="tensor"
+            )
         file_vocab = int(meta["vocab_size"])
         if vocab_size is not None and vocab_size != file_vocab:
-            raise InputError(f"{path}: the dump records vocab_size {file_vocab}, not --vocab-size {vocab_size}")
+            raise InputError(
+                f"{path}: the dump records vocab_size {file_vocab}, not {{vocab_size}} {vocab_size}", param="vocab_size"
+            )
         top = arrays.npz_member_rows(path, members["topk_logprobs"], fh)
         return Source(
             path=path,

@@ -181,7 +181,7 @@ def check_kind(kind: str | None) -> str | None:
     if kind is None:
         return None
     if kind not in KINDS:
-        raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise InputError(f"{{kind}} {kind!r} is not one of {', '.join(KINDS)}", param="kind")
     return kind
 
 
@@ -215,9 +215,9 @@ def detect_kind(sample: np.ndarray, path: str, vocab_size: int | None) -> str:
     """
     x = np.asarray(sample, dtype=np.float64)
     finite = x[np.isfinite(x)]
-    hint = f"{path}: cannot tell whether the rows are logits, log-probabilities or probabilities; pass --kind"
+    hint = f"{path}: cannot tell whether the rows are logits, log-probabilities or probabilities; pass {{kind}}"
     if finite.size == 0:
-        raise InputError(hint)
+        raise InputError(hint, param="kind")
     full = vocab_size is None or x.shape[1] >= vocab_size
     with np.errstate(all="ignore"):
         if finite.min() >= 0.0 and finite.max() <= 1.0:
@@ -230,4 +230,4 @@ def detect_kind(sample: np.ndarray, path: str, vocab_size: int | None) -> str:
                 return "logprobs"
         if finite.max() > 1.0 and full:
             return "logits"
-    raise InputError(hint)
+    raise InputError(hint, param="kind")

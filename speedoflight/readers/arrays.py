@@ -441,11 +441,16 @@ def pick_member(names: list[str], tensor: str | None, path: str) -> str:
     """
     if tensor is not None:
         if tensor not in names:
-            raise InputError(f"{path}: no array named {tensor!r}; it has {', '.join(sorted(names))} (--tensor NAME)")
+            raise InputError(
+                f"{path}: no array named {tensor!r}; it has {', '.join(sorted(names))} ({{tensor}} NAME)",
+                param="tensor",
+            )
         return tensor
     if len(names) == 1:
         return names[0]
     for preferred in ("logits", "logprobs", "log_probs", "probs", "probabilities"):
         if preferred in names:
             return preferred
-    raise InputError(f"{path}: holds several arrays ({', '.join(sorted(names))}); choose one with --tensor NAME")
+    raise InputError(
+        f"{path}: holds several arrays ({', '.join(sorted(names))}); choose one with {{tensor}} NAME", param="tensor"
+    )

@@ -230,7 +230,7 @@ def grafted_input(
 
     """
     if tail not in ("drop", "lump"):
-        raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
+        raise InputError(f"{{tail}} must be drop, lump or both, got {tail!r}", param="tail")
     return grafted_inputs(paths, tails=(tail,), pool=pool, draw=draw, parts=parts)[tail]
 
 
@@ -263,11 +263,11 @@ def grafted_inputs(
     """
     bad = [t for t in tails if t not in ("drop", "lump")]
     if bad or not tails:
-        raise InputError(f"--tail must be drop, lump or both, got {(bad or [''])[0]!r}")
+        raise InputError(f"{{tail}} must be drop, lump or both, got {(bad or [''])[0]!r}", param="tail")
     if pool not in ("prompt", "all"):
-        raise InputError(f"--pool-scope must be 'prompt' or 'all', got {pool!r}")
+        raise InputError(f"{{pool_scope}} must be 'prompt' or 'all', got {pool!r}", param="pool_scope")
     if draw not in DRAWS:
-        raise InputError(f"--draw must be one of {', '.join(DRAWS)}, got {draw!r}")
+        raise InputError(f"{{draw}} must be one of {', '.join(DRAWS)}, got {draw!r}", param="draw")
     files = expand_paths([paths] if isinstance(paths, str | os.PathLike) else paths)
     if parts is None:
         parts = [api_log_parts(f) if f.lower().endswith(_LOG_SUFFIXES) else _read(f) for f in files]

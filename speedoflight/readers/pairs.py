@@ -258,13 +258,13 @@ def _read_dump_pair(target: str, draft: str, t_meta: dict[str, Any], d_meta: dic
     if len(t["seq"]) != len(d["seq"]):
         raise InputError(
             f"{draft}: has {len(d['seq'])} rows but the target {target} has {len(t['seq'])}; "
-            "pair dumps written over the same positions (speedoflight dump --early-exit)"
+            "pair dumps written over the same positions (`speedoflight dump --early-exit`)"
         )
     for key in ("seq", "pos", "next_token"):
         if not np.array_equal(t[key], d[key]):
             raise InputError(
                 f"{draft}: its rows are not at the target's positions ({key} differs from {target}); "
-                "pair dumps written over the same positions (speedoflight dump --early-exit)"
+                "pair dumps written over the same positions (`speedoflight dump --early-exit`)"
             )
     if int(t_meta.get("vocab_size", -1)) != int(d_meta.get("vocab_size", -2)):
         raise InputError(f"{draft}: vocabulary size differs from {target}'s; the two models must share a tokenizer")
@@ -395,7 +395,7 @@ def read_pair(
     for path in (target, draft):
         _check_file(path)
     if not np.isfinite(temperature) or temperature < 0:
-        raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
+        raise InputError(f"{{temperature}} must be a finite number >= 0, got {temperature}", param="temperature")
     t_meta, d_meta = _dump_meta(target), _dump_meta(draft)
     if (t_meta is None) != (d_meta is None):
         raise InputError(
@@ -405,7 +405,8 @@ def read_pair(
     if t_meta is not None and d_meta is not None:
         if temperature != 1.0:
             raise InputError(
-                "--temperature applies to full-vocabulary rows only; dumps hold the distributions sampled from"
+                "{temperature} applies to full-vocabulary rows only; dumps hold the distributions sampled from",
+                param="temperature",
             )
         return _read_dump_pair(target, draft, t_meta, d_meta, keep_rows)
     src = [open_source(path, kind=kind, vocab_size=vocab_size, tensor=tensor) for path in (target, draft)]

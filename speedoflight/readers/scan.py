@@ -219,9 +219,11 @@ def check_pool_source(src: Source, temperature: float) -> bool:
     if not full and temperature != 1.0:
         raise InputError(f"{src.path}: top-k rows cannot be rescaled to temperature {temperature}")
     if full and temperature <= 0:
-        raise InputError("--temperature must be > 0 for a pool (at 0 every row is deterministic)")
+        raise InputError("{temperature} must be > 0 for a pool (at 0 every row is deterministic)", param="temperature")
     if full and temperature < MIN_TEMPERATURE:
-        raise InputError(f"--temperature {temperature:g} is below {MIN_TEMPERATURE:g}, where 1/T overflows")
+        raise InputError(
+            f"{{temperature}} {temperature:g} is below {MIN_TEMPERATURE:g}, where 1/T overflows", param="temperature"
+        )
     return full
 
 

@@ -136,13 +136,15 @@ def _refusal(exc: Refused, job: Job, opt: CollectOptions, info: ServerInfo, path
         capped = f" at {cap.group(1)}" if cap else ""
         fix = " (vLLM: start it with --max-logprobs K)" if info.engine == "vllm" else ""
         return InputError(
-            f"{info.url} caps top_logprobs{capped}{fix}, below the --top-logprobs {opt.top_logprobs} asked for "
-            f"({exc.status}: {msg[:200]}); rerun with --top-logprobs {cap.group(1) if cap else 'K'} or raise the cap"
+            f"{info.url} caps top_logprobs{capped}{fix}, below the {{top_logprobs}} {opt.top_logprobs} asked for "
+            f"({exc.status}: {msg[:200]}); rerun with {{top_logprobs}} {cap.group(1) if cap else 'K'} or raise the cap",
+            param="top_logprobs",
         )
     if _CONTEXT.search(msg):
         return InputError(
-            f"prompt {job.index + 1} of {path} does not fit the server's context with --max-tokens {opt.max_tokens} "
-            f"({exc.status}: {msg[:200]}); shorten it, lower --max-tokens, or drop it from the file"
+            f"prompt {job.index + 1} of {path} does not fit the server's context with {{max_tokens}} {opt.max_tokens} "
+            f"({exc.status}: {msg[:200]}); shorten it, lower {{max_tokens}}, or drop it from the file",
+            param="max_tokens",
         )
     return InputError(f"{info.url} refused the request for prompt {job.index + 1} ({exc.status}: {msg[:300]})")
 
@@ -263,7 +265,7 @@ def check_response(resp: Any, job: Job, info: ServerInfo, first: bool) -> tuple[
                 ids = False
                 break
     if first and tokens == 0:
-        raise InputError(f"{where} holds no generated tokens; raise --max-tokens")
+        raise InputError(f"{where} holds no generated tokens; raise {{max_tokens}}", param="max_tokens")
     usage = resp.get("usage")
     generated = usage.get("completion_tokens") if isinstance(usage, dict) else None
     cut = max(0, generated - tokens) if isinstance(generated, int) else 0

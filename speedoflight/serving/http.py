@@ -92,11 +92,11 @@ def base_url(url: str) -> str:
         u = "http://" + u
     parts = urlsplit(u)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--url {url!r} is not an http(s) address; give e.g. http://127.0.0.1:8000")
+        raise InputError(f"{{url}} {url!r} is not an http(s) address; give e.g. http://127.0.0.1:8000", param="url")
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise InputError(f"--url {url!r} has a bad port; give e.g. http://127.0.0.1:8000") from None
+        raise InputError(f"{{url}} {url!r} has a bad port; give e.g. http://127.0.0.1:8000", param="url") from None
     path = parts.path.rstrip("/")
     path = path.removesuffix("/v1")
     return urlunsplit((parts.scheme, parts.netloc, path, "", "")).rstrip("/")
@@ -237,7 +237,8 @@ class Client:
             except httpx.ConnectError as exc:
                 if last or (attempt == 0 and method == "GET"):
                     raise InputError(
-                        f"cannot reach {self.shown} ({_reason(exc)}); is the server running, and is --url right?"
+                        f"cannot reach {self.shown} ({_reason(exc)}); is the server running, and is {{url}} right?",
+                        param="url",
                     ) from None
                 self._wait(attempt, {})
                 continue
@@ -245,7 +246,8 @@ class Client:
                 if last:
                     raise InputError(
                         f"{where} gave no answer within {self.timeout:g} s ({self.retries + 1} tries); raise "
-                        "--timeout, or lower --concurrency if the server is overloaded"
+                        "{timeout}, or lower {concurrency} if the server is overloaded",
+                        param=("timeout", "concurrency"),
                     ) from None
                 self._wait(attempt, {})
                 continue
@@ -260,18 +262,21 @@ class Client:
                 if last:
                     raise InputError(
                         f"{where} answered {status} ({_message(status, data)}) to {attempt + 1} tries; the server is "
-                        "overloaded or failing: lower --concurrency, or try again later (a rerun resumes)"
+                        "overloaded or failing: lower {concurrency}, or try again later (a rerun resumes)",
+                        param="concurrency",
                     )
                 self._wait(attempt, headers)
                 continue
             if status in (401, 403):
                 raise InputError(
                     f"{where} refused the request ({status}: {_message(status, data)}); give the API key with "
-                    "--api-key-env VAR (the name of the environment variable that holds it)"
+                    "{api_key_env} VAR (the name of the environment variable that holds it)",
+                    param="api_key_env",
                 )
             if 300 <= status < 400:
                 raise InputError(
-                    f"{where} redirects ({status}) to {headers.get('location', '?')}; give that address as --url"
+                    f"{where} redirects ({status}) to {headers.get('location', '?')}; give that address as {{url}}",
+                    param="url",
                 )
             if status >= 400:
                 raise Refused(status, _message(status, data))
@@ -279,7 +284,8 @@ class Client:
                 return json.loads(data)
             except ValueError:
                 raise InputError(
-                    f"{where} answered {status} with something that is not JSON; is --url an OpenAI-compatible server?"
+                    f"{where} answered {status} with something that is not JSON; is {{url}} an OpenAI-compatible server?",
+                    param="url",
                 ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -303,14 +309,15 @@ class Client:
             return None
         except self._httpx.ConnectError as exc:
             raise InputError(
-                f"cannot reach {self.shown} ({_reason(exc)}); is the server running, and is --url right?"
+                f"cannot reach {self.shown} ({_reason(exc)}); is the server running, and is {{url}} right?", param="url"
             ) from None
         except (self._httpx.TransportError, self._httpx.DecodingError):
             return None
         if status in (401, 403):
             raise InputError(
-                f"{self.shown}{path} refused the request ({status}); give the API key with --api-key-env VAR (the "
-                "name of the environment variable that holds it)"
+                f"{self.shown}{path} refused the request ({status}); give the API key with {{api_key_env}} VAR (the "
+                "name of the environment variable that holds it)",
+                param="api_key_env",
             )
         if status != 200:
             return None

@@ -137,16 +137,17 @@ def measure_latency(
     if sizes[0] < 0 or sizes[-1] > MAX_P:
         raise InputError(f"-P must be 0..{MAX_P}, got {sizes[0] if sizes[0] < 0 else sizes[-1]}")
     if not 1 <= context <= MAX_CONTEXT:
-        raise InputError(f"--context must be 1..{MAX_CONTEXT} tokens, got {context}")
+        raise InputError(f"{{context}} must be 1..{MAX_CONTEXT} tokens, got {context}", param="context")
     if repeats < 1:
-        raise InputError(f"--repeats must be at least 1, got {repeats}")
+        raise InputError(f"{{repeats}} must be at least 1, got {repeats}", param="repeats")
     tell = progress or (lambda _msg: None)
     with Client(base_url(url), api_key=api_key, timeout=timeout, retries=2) as client:
         info = probe(client, model)
         if info.n_ctx is not None and context + sizes[-1] + 2 > info.n_ctx:
             raise InputError(
-                f"--context {context} plus P = {sizes[-1]} does not fit the server's context of {info.n_ctx} tokens; "
-                "lower --context or the largest P"
+                f"{{context}} {context} plus P = {sizes[-1]} does not fit the server's context of {info.n_ctx} tokens; "
+                "lower {context} or the largest P",
+                param="context",
             )
         prefix = _tokens(context, 0)
 

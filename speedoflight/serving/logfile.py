@@ -106,14 +106,14 @@ def read_existing(fh: IO[bytes], path: str) -> Existing:
             obj = json_loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise InputError(
-                f"{path}: line {lineno} is damaged; give another --out (the file is kept as it is)"
+                f"{path}: line {lineno} is damaged; give another {{out}} (the file is kept as it is)", param="out"
             ) from None
         if responses.is_header(obj):
             if out.header is None:
                 out.header = obj
             continue
         if out.header is None:
-            raise InputError(f"{path}: exists and is not a speedoflight collect log; give another --out")
+            raise InputError(f"{path}: exists and is not a speedoflight collect log; give another {{out}}", param="out")
         resp = responses.response_of(obj)
         choices = resp.get("choices") if isinstance(resp, dict) else None
         branch = obj.get("branch") if isinstance(obj, dict) else None
@@ -128,7 +128,7 @@ def read_existing(fh: IO[bytes], path: str) -> Existing:
             out.done[prompt] = out.done.get(prompt, 0) + len(choices)
             out.sampled.setdefault(prompt, []).extend(_sampled_ids(obj))
     if out.header is None:
-        raise InputError(f"{path}: exists and is not a speedoflight collect log; give another --out")
+        raise InputError(f"{path}: exists and is not a speedoflight collect log; give another {{out}}", param="out")
     return out
 
 
@@ -163,24 +163,26 @@ def locked_append(path: str) -> Iterator[IO[bytes]]:
 
     """
     if os.path.isdir(path):
-        raise InputError(f"--out {path} is a folder; give a .jsonl file")
+        raise InputError(f"{{out}} {path} is a folder; give a .jsonl file", param="out")
     if not path.lower().endswith(".jsonl"):
-        raise InputError(f"--out {path}: the collected log is JSONL; give a file ending in .jsonl")
+        raise InputError(f"{{out}} {path}: the collected log is JSONL; give a file ending in .jsonl", param="out")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise InputError(f"--out {path}: the folder {folder} does not exist; create it first")
+        raise InputError(f"{{out}} {path}: the folder {folder} does not exist; create it first", param="out")
     created = not os.path.exists(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError as exc:
-        raise InputError(f"--out {path}: cannot write it ({exc.strerror})") from None
+        raise InputError(f"{{out}} {path}: cannot write it ({exc.strerror})", param="out") from None
     fh = os.fdopen(fd, "r+b")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             created = False  # another run's file: never removed here
-            raise InputError(f"--out {path}: another speedoflight collect is writing it; wait for it to end") from None
+            raise InputError(
+                f"{{out}} {path}: another speedoflight collect is writing it; wait for it to end", param="out"
+            ) from None
         yield fh
     finally:
         if created and os.fstat(fd).st_size == 0:
@@ -226,7 +228,8 @@ def check_resume(header: dict[str, Any], info: ServerInfo, settings: dict[str, A
     server = _mapping(header.get("server"))
     if server.get("model") not in (None, info.model):
         raise InputError(
-            f"{out} was collected from model {server.get('model')!r}, not {info.model!r}; give another --out"
+            f"{out} was collected from model {server.get('model')!r}, not {info.model!r}; give another {{out}}",
+            param="out",
         )
     before = _mapping(header.get("sampling"))
     for key in SETTINGS:
@@ -236,12 +239,13 @@ def check_resume(header: dict[str, Any], info: ServerInfo, settings: dict[str, A
                 shown = ",".join(map(str, was)) if key == "branch_at" else was
                 raise InputError(
                     f"{out} was collected with {key} {was!r}, not {settings[key]!r}; give "
-                    f"--{key.replace('_', '-')} {shown} to resume it (nothing for none), or another --out"
+                    f"{{{key}}} {shown} to resume it (nothing for none), or another {{out}}",
+                    param=("out", key),
                 )
             continue
         if key in before and before[key] != settings[key]:
-            flag = {"chat": "--chat", "seed": "--seed"}.get(key, "--" + key.replace("_", "-"))
             raise InputError(
-                f"{out} was collected with {key} {before[key]!r}, not {settings[key]!r}; give {flag} "
-                f"{before[key]!r} to resume it, or another --out"
+                f"{out} was collected with {key} {before[key]!r}, not {settings[key]!r}; give {{{key}}} "
+                f"{before[key]!r} to resume it, or another {{out}}",
+                param=("out", key),
             )

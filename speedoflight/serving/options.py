@@ -78,35 +78,46 @@ class CollectOptions:
             For the first bad value.
 
         """
-        for name, v in (("-n", self.n), ("--max-tokens", self.max_tokens), ("--concurrency", self.concurrency)):
+        for name, v in (("n", self.n), ("max_tokens", self.max_tokens), ("concurrency", self.concurrency)):
             if v < 1:
-                raise InputError(f"{name} must be at least 1, got {v}")
+                raise InputError(f"{{{name}}} must be at least 1, got {v}", param=name)
         if not 1 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
-            raise InputError(f"--top-logprobs must be 1..{MAX_TOP_LOGPROBS}, got {self.top_logprobs}")
+            raise InputError(
+                f"{{top_logprobs}} must be 1..{MAX_TOP_LOGPROBS}, got {self.top_logprobs}", param="top_logprobs"
+            )
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise InputError(
-                f"--temperature must be > 0, got {self.temperature:g}: the ceiling is that of sampling (greedy "
-                "continuations are all alike)"
+                f"{{temperature}} must be > 0, got {self.temperature:g}: the ceiling is that of sampling (greedy "
+                "continuations are all alike)",
+                param="temperature",
             )
         if not (math.isfinite(self.timeout) and self.timeout > 0):
-            raise InputError(f"--timeout must be > 0 seconds, got {self.timeout:g}")
+            raise InputError(f"{{timeout}} must be > 0 seconds, got {self.timeout:g}", param="timeout")
         if self.retries < 0:
-            raise InputError(f"--retries must be >= 0, got {self.retries}")
+            raise InputError(f"{{retries}} must be >= 0, got {self.retries}", param="retries")
         if not 0 <= self.seed < 2**31 - self.n:
-            raise InputError(f"--seed must be 0 <= S < {2**31 - self.n}, got {self.seed}")
+            raise InputError(f"{{seed}} must be 0 <= S < {2**31 - self.n}, got {self.seed}", param="seed")
         if self.branches and not self.branch_at:
-            raise InputError("--branches N goes with --branch-at POSITIONS (where each continuation branches)")
+            raise InputError(
+                "{branches} N goes with {branch_at} POSITIONS (where each continuation branches)",
+                param=("branches", "branch_at"),
+            )
         if self.branch_at:
             if self.branches < 1:
-                raise InputError("--branch-at needs --branches N >= 1 (continuations asked for at each branch point)")
+                raise InputError(
+                    "{branch_at} needs {branches} N >= 1 (continuations asked for at each branch point)",
+                    param=("branch_at", "branches"),
+                )
             bad = [t for t in self.branch_at if not 1 <= t < self.max_tokens]
             if bad:
                 raise InputError(
-                    f"--branch-at {bad[0]}: branch points lie inside a continuation, 1..{self.max_tokens - 1} tokens "
-                    "in (more continuations from the prompt's end are -n)"
+                    f"{{branch_at}} {bad[0]}: branch points lie inside a continuation, 1..{self.max_tokens - 1} tokens "
+                    "in (more continuations from the prompt's end are -n)",
+                    param="branch_at",
                 )
             if self.chat:
                 raise InputError(
-                    "--branch-at continues a prompt plus tokens the model sampled, which needs /v1/completions: "
-                    "drop --chat (give the chat-formatted prompt as text) or drop --branch-at"
+                    "{branch_at} continues a prompt plus tokens the model sampled, which needs /v1/completions: "
+                    "drop {chat} (give the chat-formatted prompt as text) or drop {branch_at}",
+                    param=("branch_at", "chat"),
                 )

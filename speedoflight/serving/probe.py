@@ -95,14 +95,20 @@ def probe(client: Client, model: str | None = None) -> ServerInfo:
     if model is None:
         if not ids:
             raise InputError(
-                f"{client.shown}/v1/models lists no model; is --url an OpenAI-compatible server? Name the model with "
-                "--model"
+                f"{client.shown}/v1/models lists no model; is {{url}} an OpenAI-compatible server? Name the model with "
+                "{model}",
+                param=("url", "model"),
             )
         if len(ids) > 1:
-            raise InputError(f"{client.shown} serves {len(ids)} models ({', '.join(ids[:5])}); choose one with --model")
+            raise InputError(
+                f"{client.shown} serves {len(ids)} models ({', '.join(ids[:5])}); choose one with {{model}}",
+                param="model",
+            )
         model = ids[0]
     elif ids and model not in ids:
-        raise InputError(f"{client.shown} does not serve --model {model!r}; it serves {', '.join(ids[:5])}")
+        raise InputError(
+            f"{client.shown} does not serve {{model}} {model!r}; it serves {', '.join(ids[:5])}", param="model"
+        )
     entry: dict[str, Any] = next((e for e in entries if e["id"] == model), {})
     owner = str(entry.get("owned_by", "")).lower()
     engine = ENGINES.get(owner, "unknown")

@@ -116,7 +116,7 @@ def run_caps(
     """
     want = np.array(sorted({int(d) for d in caps}), dtype=np.int64)
     if len(want) and want[0] < 1:
-        raise InputError(f"--max-depth must be at least 1, got {int(want[0])}")
+        raise InputError(f"{{max_depth}} must be at least 1, got {int(want[0])}", param="max_depth")
     every = np.append(np.minimum(want, pmax), pmax)  # a tree of pmax nodes is at most pmax deep: pmax is no cap
     _, cluster = np.unique(g.node_prompt[roots], return_inverse=True)
     n_clusters = int(cluster.max()) + 1 if len(roots) else 0

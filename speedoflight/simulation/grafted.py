@@ -27,6 +27,7 @@ import numpy as np
 from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.stats import ratio_stats
 from ..errors import InputError
+from ..options import RunOptions, split_legacy
 from ..readers.continuations import GraftedInput, grafted_inputs
 from .optimum_result import OptimumResult, TailCurve
 
@@ -71,12 +72,15 @@ def _roots(g: GraftedInput, positions: str | Sequence[int]) -> tuple[np.ndarray,
     else:
         want = sorted({int(x) for x in positions})
         if not want or want[0] < 0:
-            raise InputError(f"--positions {positions!r}: give start, all, or positions >= 0 like 8,16,24")
+            raise InputError(
+                f"{{positions}} {positions!r}: give start, all, or positions >= 0 like 8,16,24", param="positions"
+            )
         longest = max(len(p) for p in g.seq_nodes)
         if want[-1] >= longest:
             raise InputError(
-                f"--positions {want[-1]} is beyond the continuations (the longest has {longest} logged positions, "
-                f"0..{longest - 1})"
+                f"{{positions}} {want[-1]} is beyond the continuations (the longest has {longest} logged positions, "
+                f"0..{longest - 1})",
+                param="positions",
             )
         label = ",".join(map(str, want))
     lengths = np.array([len(p) for p in g.seq_nodes], dtype=np.int64)
@@ -262,7 +266,6 @@ def optimum(
     pmax: int = 128,
     positions: str | Sequence[int] = "start",
     replicates: int = 64,
-    seed: int = 0,
     tail: str = "drop",
     pool: str = "prompt",
     draw: str = "depth",
@@ -272,10 +275,11 @@ def optimum(
     max_depth: int | None = None,
     max_width: int | None = None,
     profile: tuple[int, int] = (0, 0),
-    client: Any = None,
     inputs: Mapping[str, GraftedInput] | None = None,
     sample: int | None = None,
     caps: Sequence[int] = (),
+    run: RunOptions | None = None,
+    **legacy: Any,
 ) -> OptimumResult:
     """Predict the real optimum E[X*(P)] of the verifier that made ``dumps``, from its logged continuations.
 
@@ -290,8 +294,6 @@ def optimum(
         every continuation (the ceiling averaged over a generation); or a list of positions.
     replicates
         Draws of the rows of unknown nodes, per root.
-    seed
-        Seed of the draws and of the bootstrap.
     tail
         ``"drop"`` (lower estimate), ``"lump"`` (upper) or ``"both"``.
     pool
@@ -316,9 +318,6 @@ def optimum(
     profile
         ``(P, depth)``: also the mean over roots of P(X >= d), d = 1..depth, of the best tree of P nodes
         (``OptimumResult.profile``, of the headline tail); ``(0, 0)``: none.
-    client
-        A dask client: the grafted input is sent to every worker once and the roots run one task per batch of
-        prompts; each root's curve is the single-process one bit for bit (its trees depend on its own seed only).
     inputs
         The grafted inputs already built for these dumps, per tail
         (:func:`~speedoflight.readers.continuations.grafted_inputs`, with this ``pool`` and ``draw``): nothing is
@@ -331,22 +330,32 @@ def optimum(
         (``OptimumResult.capped``; :func:`~speedoflight.simulation.capped.run_caps`, bit for bit the mean of a run
         with ``max_depth=D``). Not with ``max_depth``, ``max_width`` or ``profile``.
 
+    run
+        The seed of the draws and of the bootstrap, and a dask client (:class:`~speedoflight.options.RunOptions`;
+        its ``progress`` is unused): with a client, the grafted input is sent to every worker once and the roots run
+        one task per batch of prompts; each root's curve is the single-process one bit for bit (its trees depend on
+        its own seed only).
+    **legacy
+        Deprecated: the old keywords ``seed``, ``client``, folded into ``run`` with a DeprecationWarning.
+
     Returns
     -------
     OptimumResult
         The prediction, with per-root curves and the size of each root's known trie.
 
     """
+    (run,) = split_legacy("optimum", legacy, run=(RunOptions, run))
+    seed, client = run.seed, run.client
     if pmax < 1:
-        raise InputError(f"--pmax must be at least 1, got {pmax}")
+        raise InputError(f"{{pmax}} must be at least 1, got {pmax}", param="pmax")
     if replicates < 1:
-        raise InputError(f"--replicates must be at least 1, got {replicates}")
+        raise InputError(f"{{replicates}} must be at least 1, got {replicates}", param="replicates")
     if tail not in ("drop", "lump", "both"):
-        raise InputError(f"--tail must be drop, lump or both, got {tail!r}")
+        raise InputError(f"{{tail}} must be drop, lump or both, got {tail!r}", param="tail")
     if not 0.0 < confidence < 1.0:
-        raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
+        raise InputError(f"{{confidence}} must lie in (0, 1), got {confidence}", param="confidence")
     if max_depth is not None and max_depth < 1:
-        raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+        raise InputError(f"{{max_depth}} must be at least 1, got {max_depth}", param="max_depth")
     if len(caps) and (max_depth is not None or max_width is not None or profile[1]):
         raise ValueError("depth caps come from the uncapped search: no max_depth, max_width or profile beside them")
     tails = ("drop", "lump") if tail == "both" else (tail,)
@@ -372,8 +381,9 @@ def optimum(
         need = len(roots) * pmax * 8 * (2 if tail == "both" else 1) + len(np.unique(roots)) * pmax * 8
         if need > _MAX_BYTES:
             raise InputError(
-                f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower --pmax or use "
-                "fewer --positions"
+                f"{len(roots)} roots x P = {pmax} need about {need / 2**30:.1f} GiB of curves; lower {{pmax}} or use "
+                "fewer {positions}",
+                param=("pmax", "positions"),
             )
         if len(caps):
             from .capped import run_caps

@@ -134,14 +134,14 @@ def policy_curve(policy: str, dist: Distribution, p: np.ndarray, seed: int = 0) 
         try:
             k = int(policy.split(":", 1)[1])
         except ValueError:
-            raise InputError(f"--policy {policy!r}: expected kary:K with an integer K") from None
+            raise InputError(f"{{policy}} {policy!r}: expected kary:K with an integer K", param="policy") from None
         return _kary(m, k, pp)
     if policy == "static":
         keep = m[m > 0]
         if keep.sum() > 1:  # rounding
             keep = keep / keep.sum()
         return best_tree(keep, int(pp.max())).expected_accepted[pp - 1]
-    raise InputError(f"--policy {policy!r} is not one of {', '.join(POLICIES)}")
+    raise InputError(f"{{policy}} {policy!r} is not one of {', '.join(POLICIES)}", param="policy")
 
 
 @dataclass(frozen=True)
@@ -190,8 +190,9 @@ def parse_dynamic(policy: str) -> tuple[int, float, int | None]:
             raise ValueError
     except ValueError:
         raise InputError(
-            f"--policy {policy!r}: expected dynamic:K:Q[:D] with K >= 1 (top-K expansion per step), "
-            "Q >= 0 (drafter noise in nats; 0 = the verifier's own distributions) and D >= 1 steps"
+            f"{{policy}} {policy!r}: expected dynamic:K:Q[:D] with K >= 1 (top-K expansion per step), "
+            "Q >= 0 (drafter noise in nats; 0 = the verifier's own distributions) and D >= 1 steps",
+            param="policy",
         ) from None
     return k, q, d
 

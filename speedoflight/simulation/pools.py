@@ -131,13 +131,15 @@ class PoolScan:
         self, *, tail: str = "drop", keep: int | None = None, max_rows: int | None = None, seed: int = 0
     ) -> None:
         if tail not in ("drop", "lump"):
-            raise InputError(f"--tail must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}")
+            raise InputError(
+                f"{{tail}} must be 'drop' (lower estimate) or 'lump' (upper estimate), got {tail!r}", param="tail"
+            )
         if keep is not None and keep < 1:
-            raise InputError(f"--top-k must be positive, got {keep}")
+            raise InputError(f"{{keep}} must be positive, got {keep}", param="keep")
         self.tail, self.keep = tail, keep
         self.max_rows = MAX_POOL_ROWS if max_rows is None else int(max_rows)
         if self.max_rows < 1:
-            raise InputError(f"--pool-rows must be positive, got {self.max_rows}")
+            raise InputError(f"{{pool_rows}} must be positive, got {self.max_rows}", param="pool_rows")
         self._cap = self.max_rows  # rows the buffer holds: fewer where wide rows would pass MAX_POOL_ENTRIES
         self._rng = np.random.default_rng(seed)
         self._buf: np.ndarray | None = None

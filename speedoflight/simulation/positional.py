@@ -69,14 +69,15 @@ def parse_acceptance(text: str | list[float] | np.ndarray) -> np.ndarray:
             else np.asarray(text, dtype=np.float64)
         )
     except ValueError:
-        raise InputError(f"--acceptance {text!r}: expected numbers like 0.6,0.15,0.05") from None
+        raise InputError(f"{{acceptance}} {text!r}: expected numbers like 0.6,0.15,0.05", param="acceptance") from None
     if acc.size == 0:
-        raise InputError("--acceptance needs at least one probability")
+        raise InputError("{acceptance} needs at least one probability", param="acceptance")
     if not np.all(np.isfinite(acc)) or np.any(acc < 0) or np.any(acc > 1):
-        raise InputError(f"--acceptance values must lie in [0, 1], got {acc.tolist()}")
+        raise InputError(f"{{acceptance}} values must lie in [0, 1], got {acc.tolist()}", param="acceptance")
     if acc.sum() > 1 + 1e-9:
         raise InputError(
-            f"--acceptance sums to {acc.sum():.4g} > 1: the verifier's token is at most one of the drafter's ranks"
+            f"{{acceptance}} sums to {acc.sum():.4g} > 1: the verifier's token is at most one of the drafter's ranks",
+            param="acceptance",
         )
     return acc
 
@@ -168,13 +169,15 @@ def best_tree(acceptance: np.ndarray | str, budget: int, max_depth: int | None =
     """
     acc = parse_acceptance(acceptance)
     if budget < 1:
-        raise InputError(f"--budget must be at least 1, got {budget}")
+        raise InputError(f"{{budget}} must be at least 1, got {budget}", param="budget")
     depth_cap = budget if max_depth is None else max_depth
     if depth_cap < 1:
-        raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+        raise InputError(f"{{max_depth}} must be at least 1, got {max_depth}", param="max_depth")
     order = [int(i) for i in np.argsort(-acc, kind="stable") if acc[i] > 0]
     if not order:
-        raise InputError("--acceptance has no positive probability: no draft token is ever accepted")
+        raise InputError(
+            "{acceptance} has no positive probability: no draft token is ever accepted", param="acceptance"
+        )
     # heap entries: (-product, path, position of its last rank in `order`)
     heap: list[tuple[float, tuple[int, ...], int]] = [(-acc[order[0]], (order[0],), 0)]
     paths: list[tuple[int, ...]] = []
@@ -202,8 +205,9 @@ def dp_values(acceptance: np.ndarray | str, budget: int, max_depth: int | None =
     work = float(d) * len(acc) * budget * (budget + 1) / 2
     if work > DP_MAX_WORK or (d + 1) * (budget + 1) * 8 > 2**30:
         raise InputError(
-            f"--check-dp at --budget {budget} (depth {d}, {len(acc)} ranks) is {work:.2g} steps, about "
-            f"{work / 1.2e9 / 60:.0f} minutes; lower --budget or --max-depth for the cross-check"
+            f"{{check_dp}} at {{budget}} {budget} (depth {d}, {len(acc)} ranks) is {work:.2g} steps, about "
+            f"{work / 1.2e9 / 60:.0f} minutes; lower {{budget}} or {{max_depth}} for the cross-check",
+            param=("check_dp", "budget", "max_depth"),
         )
     return KT.positional_dp(acc, int(budget), int(d))[1:]
 
@@ -259,7 +263,7 @@ def hardware_choice(
 
     """
     if draft_step_s < 0:
-        raise InputError(f"--draft-ms must be >= 0, got {draft_step_s * 1e3}")
+        raise InputError(f"{{draft_ms}} must be >= 0, got {draft_step_s * 1e3}", param="draft_ms")
     d_max = budget if max_depth is None else max_depth
     best: dict[str, Any] = {"speedup": -math.inf}
     p = np.arange(1, budget + 1, dtype=np.float64)
@@ -268,7 +272,7 @@ def hardware_choice(
         t = best_tree(acceptance, budget, d)
         s = t.tokens_per_call * t0 / (d * draft_step_s + timing.draft_s(p, d) + timing.verify_s(p))
         if not np.any(np.isfinite(s)):
-            raise InputError("the --latency table must reach P = 1: no tree size has a latency")
+            raise InputError("the {latency} table must reach P = 1: no tree size has a latency", param="latency")
         i = int(np.nanargmax(s))  # P beyond a latency table has no speedup (NaN)
         if s[i] > best["speedup"] + 1e-12:
             best = {
@@ -320,12 +324,12 @@ def best_chain(
     """
     acc = parse_acceptance(acceptance)
     if budget < 1:
-        raise InputError(f"--budget must be at least 1, got {budget}")
+        raise InputError(f"{{budget}} must be at least 1, got {budget}", param="budget")
     if draft_step_s < 0:
-        raise InputError(f"--draft-ms must be >= 0, got {draft_step_s * 1e3}")
+        raise InputError(f"{{draft_ms}} must be >= 0, got {draft_step_s * 1e3}", param="draft_ms")
     kmax = budget if max_depth is None else min(budget, max_depth)
     if kmax < 1:
-        raise InputError(f"--max-depth must be at least 1, got {max_depth}")
+        raise InputError(f"{{max_depth}} must be at least 1, got {max_depth}", param="max_depth")
     k = np.arange(1, kmax + 1, dtype=np.float64)
     ex = np.cumsum(acc[0] ** k)
     i, s = kmax - 1, None
@@ -333,7 +337,7 @@ def best_chain(
         t0 = float(timing.verify_s(0.0))
         sp = (ex + 1.0) * t0 / (k * draft_step_s + timing.draft_s(k, k) + timing.verify_s(k))
         if not np.any(np.isfinite(sp)):
-            raise InputError("the --latency table must reach P = 1: no chain length has a latency")
+            raise InputError("the {latency} table must reach P = 1: no chain length has a latency", param="latency")
         i = int(np.nanargmax(sp))  # K beyond a latency table has no speedup (NaN)
         s = float(sp[i])
     return {

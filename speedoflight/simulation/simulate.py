@@ -103,8 +103,9 @@ def family(spec: str) -> Distribution:
     except ValueError:
         pass
     raise InputError(
-        f"--family {spec!r}: expected uniform:K (K >= 1), geometric:q (0 < q < 1), zipf:s:V (s > 0), "
-        "dirichlet:alpha:V (alpha > 0) or deterministic"
+        f"{{family}} {spec!r}: expected uniform:K (K >= 1), geometric:q (0 < q < 1), zipf:s:V (s > 0), "
+        "dirichlet:alpha:V (alpha > 0) or deterministic",
+        param="family",
     )
 
 
@@ -128,7 +129,7 @@ def default_at(pmax: int) -> np.ndarray:
 
     """
     if pmax < 1:
-        raise InputError(f"--pmax must be at least 1, got {pmax}")
+        raise InputError(f"{{pmax}} must be at least 1, got {pmax}", param="pmax")
     small = np.arange(1, min(pmax, 1000) + 1)
     if pmax <= 1000:
         return small
@@ -284,9 +285,9 @@ def simulate(
 
     """
     if pmax < 1:
-        raise InputError(f"--pmax must be at least 1, got {pmax}")
+        raise InputError(f"{{pmax}} must be at least 1, got {pmax}", param="pmax")
     if replicates < 2:
-        raise InputError(f"--replicates must be at least 2 (for an interval), got {replicates}")
+        raise InputError(f"{{replicates}} must be at least 2 (for an interval), got {replicates}", param="replicates")
     try:
         at_arr = default_at(pmax) if at is None else np.unique(np.asarray(at, dtype=np.int64))
     except (OverflowError, ValueError):
@@ -296,23 +297,29 @@ def simulate(
     per_replicate = 8 * (len(at_arr) + _MAX_DEPTH + 1) + 256  # curves, depth histogram, its seed
     if replicates * per_replicate > 4 * 2**30:
         raise InputError(
-            f"--replicates {replicates} needs about {replicates * per_replicate / 2**30:.1f} GiB of results; "
-            "lower --replicates (2,000 give intervals to a fraction of a percent)"
+            f"{{replicates}} {replicates} needs about {replicates * per_replicate / 2**30:.1f} GiB of results; "
+            "lower {replicates} (2,000 give intervals to a fraction of a percent)",
+            param="replicates",
         )
     if replicates * pmax > MAX_POPS:
         raise InputError(
-            f"--replicates {replicates} x --pmax {pmax} = {replicates * pmax:.3g} tree nodes, about "
-            f"{replicates * pmax / 2e7 / 60:.0f} minutes at 20M nodes/s; lower either (the limit is {MAX_POPS:.0e})"
+            f"{{replicates}} {replicates} x {{pmax}} {pmax} = {replicates * pmax:.3g} tree nodes, about "
+            f"{replicates * pmax / 2e7 / 60:.0f} minutes at 20M nodes/s; lower either (the limit is {MAX_POPS:.0e})",
+            param=("replicates", "pmax"),
         )
     seeded = dist.neglogp is not None and dist.neglogp.shape[0] > 1
     if max_depth is not None and (not seeded or max_depth < 1):
-        raise InputError(f"--max-depth {max_depth}: a depth cap needs a pool of rows and a depth of at least 1")
+        raise InputError(
+            f"{{max_depth}} {max_depth}: a depth cap needs a pool of rows and a depth of at least 1", param="max_depth"
+        )
     if seeded:  # node lists of level_cap(pmax) nodes, 18 bytes each, one per thread
         mem = 18 * KT.level_cap(pmax) * min(replicates, numba.get_num_threads())
     else:
         mem = (pmax + 2) * 96 + (dist.dirichlet[1] * (pmax + 1) * 8 * 2 if dist.dirichlet else 0)
     if mem > 4 * 2**30:
-        raise InputError(f"--pmax {pmax} needs about {mem / 2**30:.1f} GiB; lower --pmax (or V for dirichlet)")
+        raise InputError(
+            f"{{pmax}} {pmax} needs about {mem / 2**30:.1f} GiB; lower {{pmax}} (or V for dirichlet)", param="pmax"
+        )
     seeds = _seeds(seed, replicates)
     threads = numba.get_num_threads()
     growth = growth_rate(dist.neglogp) if seeded and dist.neglogp is not None else 0.0

@@ -78,12 +78,13 @@ def to_nats(mu: float, mu2: float, base: float | str = "e") -> tuple[float, floa
 def check_moments(mu: float, mu2: float) -> tuple[float, float]:
     """Validate mu >= 0 and mu2 >= mu^2 (Jensen), both finite."""
     if not (math.isfinite(mu) and math.isfinite(mu2)):
-        raise InputError(f"--mu and --mu2 must be finite numbers, got {mu} and {mu2}")
+        raise InputError(f"{{mu}} and {{mu2}} must be finite numbers, got {mu} and {mu2}", param=("mu", "mu2"))
     if mu < 0:
-        raise InputError(f"--mu must be >= 0 (an expected entropy), got {mu}")
+        raise InputError(f"{{mu}} must be >= 0 (an expected entropy), got {mu}", param="mu")
     if mu2 < mu * mu * (1 - 1e-9) - 1e-12:
         raise InputError(
-            f"--mu2 ({mu2:g}) must be at least mu^2 ({mu * mu:g}): mu2 - mu^2 is the variance of the surprisal"
+            f"{{mu2}} ({mu2:g}) must be at least mu^2 ({mu * mu:g}): mu2 - mu^2 is the variance of the surprisal",
+            param="mu2",
         )
     return float(mu), float(mu2)
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..options import ReadOptions, RunOptions, split_legacy
 from ..timing import Timing, speedup
 from . import bounds as B
 from .iid import IIDCurve, iid_curve
@@ -319,18 +320,14 @@ def bound_curve(
     mu2: float | None = None,
     base: float | str = "e",
     sources: Sequence[str] | None = None,
-    kind: str | None = None,
-    vocab_size: int | None = None,
-    temperature: float = 1.0,
-    tensor: str | None = None,
     tail: str = "drop",
     timing: Timing | None = None,
-    seed: int = 0,
     n_boot: int = 500,
-    progress: bool = False,
     also: Sequence[Any] = (),
-    client: Any = None,
     scanned: CurveScan | None = None,
+    read: ReadOptions | None = None,
+    run: RunOptions | None = None,
+    **legacy: Any,
 ) -> BoundCurve:
     """Compute a :class:`BoundCurve` from moments or from files.
 
@@ -342,27 +339,30 @@ def bound_curve(
         Moments (in ``base``); or give ``sources``.
     sources
         Files of logged distributions (every format the estimator reads).
-    kind, vocab_size, temperature, tensor
-        The estimator's reading flags.
     tail
         For top-k rows in the i.i.d. pool: ``"drop"`` the unlisted mass (lower
         estimate) or ``"lump"`` it into one token (upper estimate).
     timing
         Roofline model for the speedup columns.
-    seed, n_boot
+    n_boot
         Bootstrap of the trajectory bound (over prompts).
-    progress
-        Show a progress bar while estimating.
     also
         Further consumers of :func:`speedoflight.readers.scan.scan` (an i.i.d. pool for the simulator, say),
         fed in the same single pass over ``sources`` that gives the moments, the pool and the trajectories.
-    client
-        A dask client (:func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence
-        sums, its histograms of the pool and its continuations' surprisals, never rows. The moments, the i.i.d.
-        curve and the trajectory bound equal the single process's bit for bit. Consumers in ``also`` that keep rows (the simulator's pools) still read the files here.
     scanned
         The files already read (:func:`curve_scan`, with this ``tail`` and ``seed``): nothing is read again;
         ``sources`` and the reading flags are then unused.
+
+    read
+        The estimator's reading parameters (:class:`~speedoflight.options.ReadOptions`).
+    run
+        The bootstrap's seed (over prompts), a progress bar while estimating, and a dask client
+        (:class:`~speedoflight.options.RunOptions`; :func:`speedoflight._util.dist.connect`): one task per file,
+        each returning its per-sequence sums, its histograms of the pool and its continuations' surprisals, never
+        rows. The moments, the i.i.d. curve and the trajectory bound equal the single process's bit for bit.
+        Consumers in ``also`` that keep rows (the simulator's pools) still read the files here.
+    **legacy
+        Deprecated: the old keywords ``kind``, ``vocab_size``, ``temperature``, ``tensor``, ``seed``, ``progress``, ``client``, folded into ``read`` and ``run`` with a DeprecationWarning.
 
     Returns
     -------
@@ -370,6 +370,9 @@ def bound_curve(
         Every bound and prediction at the capacities ``p``.
 
     """
+    read, run = split_legacy("bound_curve", legacy, read=(ReadOptions, read), run=(RunOptions, run))
+    kind, vocab_size, temperature, tensor = read.kind, read.vocab_size, read.temperature, read.tensor
+    seed, progress, client = run.seed, run.progress, run.client
     from .._util.progress import stage as progress_stage
 
     progress_stage("the bounds and the simulated optimum (i.i.d. model)")
@@ -380,7 +383,7 @@ def bound_curve(
     ]
     if sources or scanned is not None:
         if mu is not None or mu2 is not None:
-            raise InputError("give either --mu/--mu2 or --from FILES, not both")
+            raise InputError("give either {mu}/{mu2} or {sources} FILES, not both", param=("mu", "mu2", "sources"))
         if scanned is None:
             scanned = curve_scan(
                 list(sources or ()),
@@ -439,6 +442,9 @@ def bound_curve(
             moments=m,
         )
     if mu is None or mu2 is None:
-        raise InputError("give --mu and --mu2 (nats, or bits with --base 2), or --from FILES")
+        raise InputError(
+            "give {mu} and {mu2} (nats, or bits with {base} 2), or {sources} FILES",
+            param=("mu", "mu2", "base", "sources"),
+        )
     mu_n, mu2_n = B.check_moments(*B.to_nats(mu, mu2, base))
     return BoundCurve(P=pp, mu=mu_n, mu2=mu2_n, columns=_closed(mu_n, mu2_n, pp), timing=timing, notes=tuple(notes))

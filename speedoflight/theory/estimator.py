@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CHUNK_BYTES, DEFAULT_CONFIDENCE
+from .._config import DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE
 from .._util.paths import expand_paths
 from .._util.stats import ratio_stats
 from ..errors import InputError
 from ..kernels.rowmoments import row_moments
+from ..options import ReadOptions, RunOptions, split_legacy
 from ..readers import Source
 from ..readers.scan import scan
 from ..readers.sources import SourceInfo, Sources
@@ -183,18 +184,13 @@ def _batches(micro: np.ndarray, n_rows: int) -> np.ndarray:
 def estimate(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
-    kind: str | None = None,
-    temperature: float = 1.0,
-    vocab_size: int | None = None,
-    tensor: str | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
     n_boot: int = DEFAULT_BOOTSTRAP,
-    seed: int = 0,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     per_row: bool = False,
-    progress: bool = False,
     sources_out: list[SourceInfo] | None = None,
-    client: Any = None,
+    read: ReadOptions | None = None,
+    run: RunOptions | None = None,
+    **legacy: Any,
 ) -> Moments:
     """Estimate mu and mu2 from one or more files of logged distributions.
 
@@ -202,50 +198,57 @@ def estimate(
     ----------
     paths
         A file, a glob, or a list of them; all are aggregated into one result.
-    kind
-        What the rows hold (``"logits"``, ``"logprobs"``, ``"probs"``); None
-        lets the format decide or detects it where unambiguous.
-    temperature
-        Rescales logits (``z / T``); see :mod:`speedoflight.kernels.rowmoments`.
-    vocab_size
-        Vocabulary size (needed for top-k rows when the file does not record it).
-    tensor
-        Array name inside multi-array files.
     confidence
         Level of the confidence intervals.
-    n_boot, seed
-        Bootstrap replicates and seed (sequence resampling).
-    chunk_bytes
-        Bytes of rows read at a time; bounds the working memory.
+    n_boot
+        Bootstrap replicates (sequence resampling).
     per_row
         Keep the per-row values in ``Moments.per_row``.
-    progress
-        Show a progress bar on stderr.
     sources_out
         If given, each file's facts (:class:`~speedoflight.readers.sources.SourceInfo`) are appended to it once read.
-    client
-        A dask client (:func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence
-        sums only; the result equals the single-process one bit for bit (same sums, same bootstrap). Needs
-        sequence ids (dumps, API logs), and refuses shards of different models, vocabularies or temperatures.
+
+    read
+        How to read the files (:class:`~speedoflight.options.ReadOptions`): what the rows hold (``kind``:
+        ``"logits"``, ``"logprobs"``, ``"probs"``; None lets the format decide or detects it where unambiguous), the
+        temperature (``z / T``), the vocabulary size (for top-k rows that do not record it), the array inside a
+        multi-array file, and the bytes of rows read at a time (bounds the working memory).
+    run
+        The bootstrap's seed, a progress bar on stderr, and a dask client (:class:`~speedoflight.options.RunOptions`;
+        :func:`speedoflight._util.dist.connect`): one task per file, each returning its per-sequence sums only; the
+        result equals the single-process one bit for bit (same sums, same bootstrap). A client needs sequence ids
+        (dumps, API logs), and refuses shards of different models, vocabularies or temperatures.
+    **legacy
+        Deprecated: the old keywords ``kind``, ``temperature``, ``vocab_size``, ``tensor``, ``chunk_bytes``, ``seed``, ``progress``, ``client``, folded into ``read`` and ``run`` with a DeprecationWarning.
 
     Returns
     -------
     Moments
 
     """
+    read, run = split_legacy("estimate", legacy, read=(ReadOptions, read), run=(RunOptions, run))
+    kind, temperature, vocab_size, tensor, chunk_bytes = (
+        read.kind,
+        read.temperature,
+        read.vocab_size,
+        read.tensor,
+        read.chunk_bytes,
+    )
+    seed, progress, client = run.seed, run.progress, run.client
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     files = expand_paths(paths)
     if not 0.0 < confidence < 1.0:
-        raise InputError(f"--confidence must lie in (0, 1), got {confidence}")
+        raise InputError(f"{{confidence}} must lie in (0, 1), got {confidence}", param="confidence")
     if n_boot < 10:
-        raise InputError(f"--bootstrap needs at least 10 replicates, got {n_boot}")
+        raise InputError(f"{{n_boot}} needs at least 10 replicates, got {n_boot}", param="n_boot")
     # opened one at a time, each checked against the first (one verifier) and closed after its rows
     sources = Sources(files, kind=kind, vocab_size=vocab_size, tensor=tensor)
     acc = MomentsScan(sources.infos, temperature=temperature, per_row=per_row)
     if client is not None:
         if per_row:
-            raise InputError("--per-row keeps every row on one machine: drop it with --scheduler")
+            raise InputError(
+                "{per_row} keeps every row on one machine: drop it with {client}", param=("per_row", "client")
+            )
         from ..readers.scan import scan_shards
 
         open_kw = {"kind": kind, "vocab_size": vocab_size, "tensor": tensor}
@@ -348,8 +351,9 @@ class MomentsScan:
         if src.format.startswith("speedoflight-dump") and self.temperature != 1.0:
             raise InputError(
                 f"{src.path}: the dump holds the distributions sampled at temperature "
-                f"{src.metadata.get('temperature')}, which cannot be rescaled; drop --temperature "
-                "(or use 1), or re-dump with `speedoflight dump --temperature T`"
+                f"{src.metadata.get('temperature')}, which cannot be rescaled; drop {{temperature}} "
+                "(or use 1), or re-dump with `speedoflight dump --temperature T`",
+                param="temperature",
             )
         if self._kind is None:
             self._kind = (src.path, src.kind)
@@ -439,7 +443,8 @@ class MomentsScan:
             path = self._path or "a file"
             raise InputError(
                 f"{path}: no sequence ids, so its rows cannot be summed per sequence on a worker; run it without "
-                "--scheduler"
+                "{client}",
+                param="client",
             )
         return {
             "table": self.by_seq.table().copy(),

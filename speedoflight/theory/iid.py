@@ -75,7 +75,9 @@ class IIDCurve:
 
 def _tail_code(tail: str) -> int:
     if tail not in ("lump", "drop"):
-        raise InputError(f"--tail must be 'lump' (upper estimate) or 'drop' (lower estimate), got {tail!r}")
+        raise InputError(
+            f"{{tail}} must be 'lump' (upper estimate) or 'drop' (lower estimate), got {tail!r}", param="tail"
+        )
     return K.TAIL_LUMP if tail == "lump" else K.TAIL_DROP
 
 

@@ -129,7 +129,10 @@ def resolve_gpu(name: str | None, bandwidth: float | None = None, flops: float |
     """
     if name is None:
         if bandwidth is None or flops is None:
-            raise InputError("give --gpu NAME, or both --bandwidth and --flops for a custom device")
+            raise InputError(
+                "give {gpu} NAME, or both {bandwidth} and {flops} for a custom device",
+                param=("gpu", "bandwidth", "flops"),
+            )
         return GPU(
             f"custom ({bandwidth / 1e12:.3g} TB/s, {flops / 1e12:.4g} TFLOP/s)",
             bandwidth,
@@ -139,7 +142,9 @@ def resolve_gpu(name: str | None, bandwidth: float | None = None, flops: float |
     key = name.strip().lower().replace("_", "-").replace(" ", "-")
     key = GPU_ALIASES.get(key, GPU_ALIASES.get(key.replace("-", ""), key))
     if key not in GPUS:
-        raise InputError(f"--gpu {name!r} is not one of {', '.join(GPUS)} (aliases: {', '.join(GPU_ALIASES)})")
+        raise InputError(
+            f"{{gpu}} {name!r} is not one of {', '.join(GPUS)} (aliases: {', '.join(GPU_ALIASES)})", param="gpu"
+        )
     g = GPUS[key]
     if bandwidth is None and flops is None:
         return g
@@ -230,11 +235,13 @@ def read_latency(path: str) -> Latency:
     import os
 
     if os.path.isdir(path):
-        raise InputError(f"--latency {path}: a folder, not a file (give a CSV of P, milliseconds)")
+        raise InputError(f"{{latency}} {path}: a folder, not a file (give a CSV of P, milliseconds)", param="latency")
     if not os.path.isfile(path):
-        raise InputError(f"--latency {path}: no such file (give a CSV of P, milliseconds)")
+        raise InputError(f"{{latency}} {path}: no such file (give a CSV of P, milliseconds)", param="latency")
     if os.path.getsize(path) > 1 << 20:
-        raise InputError(f"--latency {path}: over 1 MiB; a latency table is a few rows of P, milliseconds")
+        raise InputError(
+            f"{{latency}} {path}: over 1 MiB; a latency table is a few rows of P, milliseconds", param="latency"
+        )
     ps: list[float] = []
     ms: list[float] = []
     try:
@@ -242,7 +249,8 @@ def read_latency(path: str) -> Latency:
             rows = list(csv.reader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(
-            f"--latency {path}: not a text CSV ({exc.__class__.__name__}); give rows of P, milliseconds"
+            f"{{latency}} {path}: not a text CSV ({exc.__class__.__name__}); give rows of P, milliseconds",
+            param="latency",
         ) from None
     for n, row in enumerate(rows, 1):
         cells = [c.strip() for c in row if c.strip()]
@@ -254,10 +262,13 @@ def read_latency(path: str) -> Latency:
             if n == 1 and not ps:
                 continue  # a header
             raise InputError(
-                f"--latency {path}, line {n}: expected P, milliseconds (two numbers), got {','.join(cells)!r}"
+                f"{{latency}} {path}, line {n}: expected P, milliseconds (two numbers), got {','.join(cells)!r}",
+                param="latency",
             ) from None
         if not (p == p and abs(p) != float("inf")) or p != int(p) or p < 0:
-            raise InputError(f"--latency {path}, line {n}: P must be a whole number >= 0, got {cells[0]}")
+            raise InputError(
+                f"{{latency}} {path}, line {n}: P must be a whole number >= 0, got {cells[0]}", param="latency"
+            )
         ps.append(p)
         ms.append(t)
     return Latency(np.array(ps), np.array(ms) / 1e3, source=f"--latency {path}")

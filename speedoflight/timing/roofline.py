@@ -147,7 +147,8 @@ class DraftCost:
                 )
                 raise InputError(
                     f"{name}: an early-exit drafter costs L/n of a verifier pass per level, but {why}; give "
-                    "--verifier-layers N (or its cost with --draft-ms)"
+                    "{verifier_layers} N (or its cost with {draft_ms})",
+                    param=("verifier_layers", "draft_ms"),
                 )
             return replace(fallback, label=f"{fallback.label}; its layer count unknown, so the flags' cost")
         if re.search(r"\b(n-?gram|prompt[- ]lookup|lookup)\b", low):
@@ -188,9 +189,9 @@ def kv_bytes_estimate(params: float) -> float:
     return float(2 * layers * 8 * 128 * 2)
 
 
-def _check_positive(name: str, v: float, flag: str) -> None:
+def _check_positive(name: str, v: float) -> None:
     if not (math.isfinite(v) and v > 0):
-        raise InputError(f"{flag} must be a finite number > 0, got {v}")
+        raise InputError(f"{{{name}}} must be a finite number > 0, got {v}", param=name)
 
 
 @dataclass(frozen=True)
@@ -238,26 +239,26 @@ class Timing:
     latency: Latency | None = None
 
     def __post_init__(self) -> None:
-        _check_positive("bandwidth", self.gpu.bandwidth, "--bandwidth")
-        _check_positive("flops", self.gpu.flops, "--flops")
-        _check_positive("params", self.params, "--params")
-        _check_positive("bytes_per_param", self.bytes_per_param, "--bytes-per-param")
+        _check_positive("bandwidth", self.gpu.bandwidth)
+        _check_positive("flops", self.gpu.flops)
+        _check_positive("params", self.params)
+        _check_positive("bytes_per_param", self.bytes_per_param)
         if self.batch < 1:
-            raise InputError(f"--batch must be at least 1, got {self.batch}")
+            raise InputError(f"{{batch}} must be at least 1, got {self.batch}", param="batch")
         for name in ("extra_bytes", "overhead_s", "context"):
             if not getattr(self, name) >= 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.kv_bytes_per_token is not None and not (
             math.isfinite(self.kv_bytes_per_token) and self.kv_bytes_per_token >= 0
         ):
-            raise InputError(f"--kv-bytes-per-token must be a finite number >= 0, got {self.kv_bytes_per_token}")
-        for name, flag in (
-            ("bandwidth_efficiency", "--bandwidth-efficiency"),
-            ("flop_efficiency", "--flop-efficiency"),
-        ):
+            raise InputError(
+                f"{{kv_bytes_per_token}} must be a finite number >= 0, got {self.kv_bytes_per_token}",
+                param="kv_bytes_per_token",
+            )
+        for name in ("bandwidth_efficiency", "flop_efficiency"):
             v = getattr(self, name)
             if not (math.isfinite(v) and 0 < v <= 1):
-                raise InputError(f"{flag} must be a fraction of the peak, 0 < f <= 1, got {v}")
+                raise InputError(f"{{{name}}} must be a fraction of the peak, 0 < f <= 1, got {v}", param=name)
 
     @property
     def kv_per_token(self) -> float:
@@ -518,6 +519,8 @@ def best_p(expected_accepted: np.ndarray, p: np.ndarray, timing: Timing) -> tupl
     """
     s = speedup(expected_accepted, p, timing)
     if not np.any(np.isfinite(s)):
-        raise InputError("no P on the grid has a latency: the --latency table must reach the P values asked for")
+        raise InputError(
+            "no P on the grid has a latency: the {latency} table must reach the P values asked for", param="latency"
+        )
     i = int(np.nanargmax(s))
     return float(np.asarray(p)[i]), float(s[i])
