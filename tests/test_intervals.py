@@ -12,6 +12,7 @@ from scipy import stats
 
 from speedoflight.analysis.interval_fit import calibrate, split_prompts
 from speedoflight.analysis.intervals import RootSpread, root_intervals, root_spread
+from speedoflight.options import RunOptions
 from speedoflight.readers.continuations import grafted_input
 from speedoflight.simulation.grafted import optimum
 
@@ -39,7 +40,7 @@ def test_the_spread_comes_from_the_same_draws_as_the_mean(tmp_path):
     pool rows q, so the spread of the draws is that variable's standard deviation."""
     path = tmp_path / "root.npz"
     _dump(path, prompts=30, conts=1, length=1, k=4, alpha=0.5, seed=1)
-    res = optimum(str(path), pmax=2, replicates=4000, seed=0, pool="all", tail="both")
+    res = optimum(str(path), pmax=2, replicates=4000, run=RunOptions(seed=0), pool="all", tail="both")
     s = root_spread(str(path), pmax=2, replicates=4000, seed=0, pool="all")
     assert np.array_equal(s.lower, res.lower.curves)
     assert np.array_equal(s.upper, res.upper.curves)

@@ -286,9 +286,11 @@ def root_spread(
     from ..simulation.grafted import _roots, run_roots
 
     if pmax < 1:
-        raise InputError(f"--pmax must be at least 1, got {pmax}")
+        raise InputError(f"{{pmax}} must be at least 1, got {pmax}", param="pmax")
     if replicates < 2:
-        raise InputError(f"--replicates {replicates}: a spread over draws needs at least 2; give 64")
+        raise InputError(
+            f"{{replicates}} {replicates}: a spread over draws needs at least 2; give 64", param="replicates"
+        )
     if inputs is None or "drop" not in inputs or "lump" not in inputs:
         inputs = grafted_inputs(dumps, tails=("drop", "lump"), pool=pool, draw=draw)
     g = inputs["drop"]

@@ -310,9 +310,10 @@ class _Run:
             if any(not c for c in conts):
                 raise InputError(
                     f"{self.info.url} ({self.info.engine}) returned token strings, not ids, for prompt {i + 1}: "
-                    "--branch-at continues the sampled token ids (llama.cpp lists them with logprobs, vLLM with "
-                    "return_tokens_as_token_ids, which collect sends); collect without --branch-at, or use "
-                    "`speedoflight dump --branch-at` with the model"
+                    "{branch_at} continues the sampled token ids (llama.cpp lists them with logprobs, vLLM with "
+                    "return_tokens_as_token_ids, which collect sends); collect without {branch_at}, or use "
+                    "`speedoflight dump --branch-at` with the model",
+                    param="branch_at",
                 )
             for c in conts:
                 for t in sorted(set(self.opt.branch_at)):

@@ -52,10 +52,11 @@ def branch_prompt_kind(info: ServerInfo) -> str:
     if info.engine in BY_IDS:
         return "ids"
     raise InputError(
-        "--branch-at continues a prompt plus sampled token ids, which collect sends as llama.cpp's mixed prompt "
+        "{branch_at} continues a prompt plus sampled token ids, which collect sends as llama.cpp's mixed prompt "
         f"[text, ids...] or, to vLLM and SGLang, as token ids from the server's /tokenize; {info.url} is "
         f"{info.engine}, which takes neither: use `speedoflight dump --branch-at` with the model, or collect "
-        "without --branch-at"
+        "without {branch_at}",
+        param="branch_at",
     )
 
 
