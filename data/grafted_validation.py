@@ -28,6 +28,7 @@ BRANCHED = {
 INTERIOR = {
     "SmolLM2": ("smollm2-t1.npz", "oracle-smollm2-interior.npz"),
     "Gemma 3": ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-interior.npz"),
+    "SmolLM2 (HTML markup)": ("smollm2-markup-x8.npz", "oracle-smollm2-markup-interior.npz"),
 }
 
 

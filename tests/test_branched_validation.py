@@ -54,3 +54,16 @@ def test_branches_bring_gemmas_interior_roots_within_two_percent():
 def test_another_dump_needs_its_prefixes_checked():
     with pytest.raises(InputError, match=r"smollm2-t1\.npz"):
         against_oracle(BRANCHED, ORACLE, ps=(1, 8), positions=[8, 16, 24])
+
+
+MARKUP_ORACLE = "data/oracle-smollm2-markup-interior.npz"
+
+
+def test_markup_interior_roots_read_low_without_branches():
+    """The markup set's exact optimum 8, 16 and 24 tokens into the first continuation of its first 24 prompts: HTML
+    is predictable far ahead, the optimum runs deep (at 24, a fifth of its nodes at P = 64 lie below the 8 logged
+    tokens), and one logged path reads 14% low at P = 64."""
+    plain = against_oracle("data/smollm2-markup-x8.npz", MARKUP_ORACLE, ps=PS, positions=[8, 16, 24])
+    assert plain["roots"] == 72
+    assert plain["ratio"][0] == pytest.approx(1.0, abs=1e-5)  # P = 1: the root's own logged row (float32)
+    assert plain["ratio"][-1] < 0.9
