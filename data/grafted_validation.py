@@ -24,10 +24,16 @@ CASES = {
 BRANCHED = {
     "SmolLM2": ("smollm2-interior-branched.npz", "oracle-smollm2-interior.npz", "smollm2-t1.npz"),
     "Gemma 3": ("gemma3-270m-interior-branched.npz", "oracle-gemma3-270m-interior.npz", "gemma3-270m-t1-x8.npz"),
+    "SmolLM2 (HTML markup)": (
+        "smollm2-markup-interior-branched.npz",
+        "oracle-smollm2-markup-interior.npz",
+        "smollm2-markup-x8.npz",
+    ),
 }
 INTERIOR = {
     "SmolLM2": ("smollm2-t1.npz", "oracle-smollm2-interior.npz"),
     "Gemma 3": ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-interior.npz"),
+    "SmolLM2 (HTML markup)": ("smollm2-markup-x8.npz", "oracle-smollm2-markup-interior.npz"),
 }
 
 
