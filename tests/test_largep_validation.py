@@ -85,3 +85,49 @@ def test_against_oracle_matches_an_oracle_on_a_subset_of_the_prompts_and_returns
     assert lower.shape == (2, 3)
     assert np.allclose(r["ratio"], lower.mean(axis=0) / np.array(per["oracle"]).mean(axis=0))
     assert list(r["by_kind"]) == ["prose"]
+
+
+LARGEP = {
+    "smollm2": ("data/smollm2-t1-x8.npz", "data/oracle-smollm2-largep.npz", "data/oracle-smollm2-t1.npz"),
+    "gemma3-270m": (
+        "data/gemma3-270m-t1-x8.npz",
+        "data/oracle-gemma3-270m-largep.npz",
+        "data/oracle-gemma3-270m-t1.npz",
+    ),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("model", list(LARGEP))
+def test_the_large_p_oracle_repeats_the_p128_oracle_on_its_prompts(model):
+    """Two runs of the exact search (another batch, another lookahead, another pmax) give the same optimum."""
+    _, big, small = LARGEP[model]
+    cb, db, kb, mb = load_oracle(big)
+    cs, ds, ks, ms = load_oracle(small)
+    assert cb.shape[1] == 1024
+    assert sorted(set(kb)) == ["code", "prose"]
+    assert kb.count("code") >= 4
+    assert kb.count("prose") >= 4
+    where = [ms["prompt_index"].index(i) for i in mb["prompt_index"]]
+    assert kb == [ks[i] for i in where]
+    assert np.allclose(cb[:, :128], cs[where], rtol=1e-4, atol=1e-5)
+    assert np.mean(db[:, :128] != ds[where]) <= 0.01  # popped in the same order (a near tie may swap two)
+    assert np.all(np.diff(cb, axis=1) >= 0)
+
+
+@pytest.mark.e2e
+def test_the_prediction_at_large_p_reads_low_by_at_most_what_was_measured():
+    """The prediction (8 continuations of 32 tokens, top-32, tails dropped) against the exact optimum at
+    P = 256, 512, 1024 on 4 prose + 4 code prompts. Measured: Gemma 3 0.993 / 0.984 / 0.973, SmolLM2 0.951 /
+    0.939 / 0.927 (it reads 0.965 on these 8 prompts already at P = 128, 0.976 on all 100). The ratio falls about
+    1% per doubling of P on both (docs/theory.md section 8.7), so the bounds are 3% for Gemma 3 and 8% for SmolLM2;
+    the lumped tails stay above the exact mean."""
+    ps = (128, 256, 512, 1024)
+    for model, tolerance in (("gemma3-270m", 0.03), ("smollm2", 0.08)):
+        dump, oracle, _ = LARGEP[model]
+        r = against_oracle(dump, oracle, ps=ps)
+        assert r["roots"] == 8
+        ratio = np.array(r["ratio"])
+        assert np.all(np.abs(ratio - 1) <= tolerance), (model, ratio)
+        assert np.all(np.array(r["oracle"]) <= np.array(r["upper"]))
+        assert r["correlation"][-1] > 0.9
