@@ -12,7 +12,9 @@ import os
 import sys
 import tempfile
 
-from speedoflight.analysis.validation import against_oracle, thinned
+import numpy as np
+
+from speedoflight.analysis.validation import against_oracle, ratio_interval, ratio_trend, thinned
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)))
 PS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -126,6 +128,7 @@ def main() -> int:
         for kind, ratio in r["by_kind"].items():
             out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " |"))
     print("\n".join(out))
+    large_p_table()
     per_root_coverage()
     return 0
 
@@ -203,6 +206,53 @@ def per_root_coverage() -> None:
             for kind, k in r["by_kind"].items():
                 if len(r["by_kind"]) > 1:
                     out.append(_row(f"&nbsp;&nbsp;{kind}, {k['roots']}", _cells(k), " |").replace("nan", "-"))
+
+
+def large_p_table() -> None:
+    """Print the large-P table: the prediction against the exact optimum to P = 1024 on 4 prose + 4 code prompts.
+
+    Per model and kind: the ratio at each P with a 95% bootstrap interval over the prompts, the per-prompt
+    correlation, and the least-squares slope of the ratio against log2 P over P = 64..1024 with what that line
+    gives at P = 2048 and 4096 (an extrapolation, not a measurement). For context, the ratio on the 100 prompts of
+    the P <= 128 oracle.
+    """
+    cases = {
+        "SmolLM2": ("smollm2-t1-x8.npz", "oracle-smollm2-largep.npz", "oracle-smollm2-t1.npz"),
+        "Gemma 3": ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-largep.npz", "oracle-gemma3-270m-t1.npz"),
+    }
+    ps = (8, 32, 64, 128, 256, 512, 1024)
+    fit = [p for p in ps if p >= 64]
+    out = [
+        "",
+        "Large P: the exact optimum to P = 1024 at the ends of the first 4 prose and 4 code prompts "
+        "(`oracle-*-largep.npz`); ratio of the prediction (8 continuations of 32 tokens, top-32), its 95% bootstrap "
+        "interval over the prompts, and the slope of the ratio per doubling of P fitted over P = 64..1024 "
+        "(2048, 4096: that line extrapolated):",
+        "",
+    ]
+    out += _header("", ps, " corr. at 1024 | slope per doubling | 2048 | 4096 |")
+    for name, (d, o, small) in cases.items():
+        r = against_oracle(_path(d), _path(o), ps=ps)
+        ratio = np.array(r["ratio"])
+        lo, hi = ratio_interval(r["per_root"]["lower"], r["per_root"]["oracle"])
+        rows = [(f"{name}, {r['roots']} prompts", ratio, f" {r['correlation'][-1]:.3f} |")]
+        rows += [(f"&nbsp;&nbsp;{k}", np.array(v), " |") for k, v in r["by_kind"].items()]
+        for label, values, corr in rows:
+            a, b = ratio_trend(fit, [values[ps.index(p)] for p in fit])
+            trend = f" {b:+.4f} | {a + b * 11:.3f} | {a + b * 12:.3f} |"
+            out.append(_row(label, list(values), corr + trend))
+            if label.startswith(name):
+                out.append(
+                    "| &nbsp;&nbsp;95% interval | "
+                    + " | ".join(f"{x:.3f}-{y:.3f}" for x, y in zip(lo, hi, strict=True))
+                    + " | | | | |"
+                )
+        ctx = against_oracle(_path(d), _path(small), ps=[p for p in ps if p <= 128])
+        out.append(
+            _row(f"{name}, the {ctx['roots']} prompts of the P <= 128 oracle", ctx["ratio"], "")
+            + " |" * (len(ps) - len(ctx["ratio"]))
+            + " | | | |"
+        )
     print("\n".join(out))
 
 

@@ -2,7 +2,8 @@
 
 :func:`against_oracle` runs ``optimum`` on a dump and compares it with an oracle file prompt by prompt (matched
 by the prompt file's index): the ratio of the means per P, the per-prompt correlation, and the share of prompts
-whose dropped..lumped range covers their optimum. :func:`thinned` writes a copy of a dump with fewer
+whose dropped..lumped range covers their optimum. :func:`ratio_interval` bootstraps the ratio over roots and
+:func:`ratio_trend` fits it against log2 P (for oracles on few prompts at large P). :func:`thinned` writes a copy of a dump with fewer
 continuations per prompt or a smaller top-k, to measure what the prediction needs.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 from ..errors import InputError
 from ..options import RunOptions
 
-__all__ = ["against_oracle", "thinned"]
+__all__ = ["against_oracle", "ratio_interval", "ratio_trend", "thinned"]
 
 
 def thinned(
@@ -130,7 +131,8 @@ def against_oracle(
     dict
         ``P``, ``oracle`` (mean), ``lower``, ``upper`` (the grafted means, tails dropped and lumped), ``ratio``
         (lower / oracle), ``correlation`` (per root, at each P), ``coverage`` (share of roots whose range covers
-        the oracle), ``roots``, and ``by_kind`` (the same ratio per kind of prompt, at prompts' ends).
+        the oracle), ``roots``, ``by_kind`` (the same ratio per kind of prompt, at prompts' ends), and ``per_root``
+        (``oracle``, ``lower``: ``[roots][len(P)]`` lists; ``kind``: per root), the matched roots in the dump's order.
 
     """
     from ..formats.oracle import load_oracle
@@ -194,4 +196,57 @@ def against_oracle(
         "left_out": left_out,
         "continuations_per_prompt": res.continuations_per_prompt,
         "by_kind": by_kind,
+        "per_root": {"oracle": exact.tolist(), "lower": lo.tolist(), "kind": [kinds[k] for k in k_idx]},
     }
+
+
+def ratio_interval(
+    lower: Any, exact: Any, *, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap over roots of the ratio of means, sum(lower) / sum(exact), at each P.
+
+    Parameters
+    ----------
+    lower, exact
+        ``[roots, len(P)]`` predicted and exact per-root values (``against_oracle``'s ``per_root``).
+    confidence
+        Level of the interval.
+    n_boot, seed
+        Resamples and their seed.
+
+    Returns
+    -------
+    low, high : numpy.ndarray
+        ``[len(P)]`` bounds of the interval.
+
+    """
+    lo = np.asarray(lower, dtype=np.float64)
+    ex = np.asarray(exact, dtype=np.float64)
+    if lo.ndim != 2 or lo.shape != ex.shape or lo.shape[0] < 2:
+        raise InputError("ratio_interval needs two [roots, P] arrays of one shape with at least two roots")
+    idx = np.random.default_rng(seed).integers(0, lo.shape[0], size=(n_boot, lo.shape[0]))
+    ratios = lo[idx].sum(axis=1) / ex[idx].sum(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    return np.percentile(ratios, tail, axis=0), np.percentile(ratios, 100 - tail, axis=0)
+
+
+def ratio_trend(ps: Sequence[int], ratios: Sequence[float]) -> tuple[float, float]:
+    """Least-squares line ratio = a + b log2 P: (a, b), b the change of the ratio per doubling of P.
+
+    Parameters
+    ----------
+    ps, ratios
+        Tree sizes (at least two distinct) and the ratio at each.
+
+    Returns
+    -------
+    tuple of float
+        The intercept at P = 1 and the slope per doubling.
+
+    """
+    x = np.log2(np.asarray(ps, dtype=np.float64))
+    y = np.asarray(ratios, dtype=np.float64)
+    if x.shape != y.shape or np.unique(x).size < 2:
+        raise InputError("ratio_trend needs one ratio per P at two or more distinct P")
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b)
