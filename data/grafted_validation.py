@@ -143,6 +143,8 @@ ROOTS = {
     ("gemma3-270m-t1-x8.npz", "oracle-gemma3-270m-interior.npz"): ("Gemma 3", "interior 8/16/24"),
     ("gemma3-270m-interior-branched.npz", "oracle-gemma3-270m-interior.npz"): ("Gemma 3", "interior, branched"),
     ("smollm2-markup-x8.npz", "oracle-smollm2-markup.npz"): ("SmolLM2", "markup prompts' ends"),
+    ("smollm2-markup-x8.npz", "oracle-smollm2-markup-interior.npz"): ("SmolLM2", "markup interior 8/16/24"),
+    ("smollm2-markup-interior-branched.npz", "oracle-smollm2-markup-interior.npz"): ("SmolLM2", "markup, branched"),
 }
 
 

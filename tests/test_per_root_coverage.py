@@ -55,9 +55,10 @@ def test_the_shipped_constants_are_the_fit_on_the_fit_half():
         assert len(a) == 128
         assert tuple(a) == intervals._LOW[group]
         assert tuple(b) == intervals._HIGH[group]
-    # every shipped oracle is in the fit set
+    # every shipped oracle is in the fit set, but those of large P: their prompts' ends repeat oracle-*-t1.npz's
+    # roots up to P = 128 (where the constants stop), on 8 of its prompts (tests/test_largep_validation.py)
     shipped = {os.path.basename(p) for p in glob.glob("data/oracle-*.npz")}
-    assert {o for _, o, _, _ in CASES} == shipped
+    assert {o for _, o, _, _ in CASES} == shipped - {"oracle-smollm2-largep.npz", "oracle-gemma3-270m-largep.npz"}
 
 
 def test_a_prompts_roots_are_all_on_one_side_and_each_kind_is_halved():

@@ -47,7 +47,7 @@ Case = tuple[str, str, str | tuple[int, ...], str | None]
 #: shipped oracle with the dumps that predict it. ``prompts.jsonl``: SmolLM2 and Gemma 3, 100 prompts' ends (50
 #: prose, 50 code) from 8 continuations each and (SmolLM2) from one, 72 interior roots at positions 8, 16, 24 of
 #: 24 of those prompts, and the same roots with branched continuations; ``prompts-markup.jsonl``: SmolLM2's 48
-#: markup prompts' ends.
+#: markup prompts' ends, and 72 interior roots of 24 of them with and without branches.
 FIT_SET: dict[str, tuple[Case, ...]] = {
     "prompts.jsonl": (
         ("smollm2-t1-x8.npz", "oracle-smollm2-t1.npz", "start", None),
@@ -63,7 +63,16 @@ FIT_SET: dict[str, tuple[Case, ...]] = {
             "gemma3-270m-t1-x8.npz",
         ),
     ),
-    "prompts-markup.jsonl": (("smollm2-markup-x8.npz", "oracle-smollm2-markup.npz", "start", None),),
+    "prompts-markup.jsonl": (
+        ("smollm2-markup-x8.npz", "oracle-smollm2-markup.npz", "start", None),
+        ("smollm2-markup-x8.npz", "oracle-smollm2-markup-interior.npz", (8, 16, 24), None),
+        (
+            "smollm2-markup-interior-branched.npz",
+            "oracle-smollm2-markup-interior.npz",
+            (8, 16, 24),
+            "smollm2-markup-x8.npz",
+        ),
+    ),
 }
 #: The seed of the draw that splits each prompt file's prompts into the fit and the check half.
 SPLIT_SEED = 0
