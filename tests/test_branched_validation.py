@@ -71,10 +71,10 @@ def test_markup_interior_roots_read_low_without_branches():
 
 
 def test_branches_bring_markup_interior_roots_within_two_percent_up_to_p16():
-    """4 branches at every 4th position of the first continuation: within 2% of the exact optimum at every
-    P <= 16; short of 2% at P = 32 and 64 (3.3% and 4.6% low), because the continuations and their branches all
-    end 32 tokens in and the optimum runs deeper than what lies below roots at 16 and 24. Roots at 8, with 24
-    logged tokens below them, are within 2% at every P <= 64."""
+    """3 branches at positions 8, 16 and 24 of the first continuation, continuations of 64 tokens: within 2% of the
+    exact optimum at every P <= 16; short of 2% at P = 32 and 64 (0.980 and 0.965), where the optimum of predictable
+    HTML runs deeper than what lies below roots at 16 and 24. Roots at 8, with 56 logged tokens below them, are
+    within 2% at every P <= 64 (0.983); with continuations of 32 tokens all 72 roots read 0.954 at P = 64."""
     branched = "data/smollm2-markup-interior-branched.npz"
     plain = against_oracle(MARKUP_DUMP, MARKUP_ORACLE, ps=PS, positions=[8, 16, 24])
     r = against_oracle(branched, MARKUP_ORACLE, ps=PS, positions=[8, 16, 24], prefixes_from=MARKUP_DUMP)
@@ -82,10 +82,11 @@ def test_branches_bring_markup_interior_roots_within_two_percent_up_to_p16():
     assert r["roots"] == 72
     ratio = np.array(r["ratio"])
     assert np.all(np.abs(ratio[:5] - 1) <= 0.02)  # P = 1 .. 16
-    assert np.all(ratio[5:] >= 0.95)  # P = 32, 64: the shortfall, measured 0.967 and 0.954
-    assert ratio[-1] - plain["ratio"][-1] > 0.08  # what the branches fixed (0.861 without)
+    assert ratio[5] >= 0.975  # P = 32: the shortfall, measured 0.980
+    assert ratio[-1] >= 0.955  # P = 64: measured 0.965
+    assert ratio[-1] - plain["ratio"][-1] > 0.09  # what the branches fixed (0.861 without)
     assert r["correlation"][-1] > plain["correlation"][-1]
     shallow = against_oracle(branched, MARKUP_ORACLE, ps=PS, positions=[8], prefixes_from=MARKUP_DUMP)
     deep = against_oracle(branched, MARKUP_ORACLE, ps=PS, positions=[24], prefixes_from=MARKUP_DUMP)
     assert np.all(np.abs(np.array(shallow["ratio"]) - 1) <= 0.02)
-    assert deep["ratio"][-1] < shallow["ratio"][-1] - 0.04  # 8 logged tokens below a root at 24
+    assert deep["ratio"][-1] < shallow["ratio"][-1] - 0.02  # 40 logged tokens below a root at 24, 56 below one at 8
