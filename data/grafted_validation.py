@@ -125,10 +125,10 @@ def main() -> int:
 
 
 #: More continuations at prompt ends (``data/make_ends_evidence.sh``): the first 6 prose and 6 code prompts of the
-#: oracle files, 32 continuations of 32 tokens each, top-32; the first N of them give N per prompt.
+#: oracle files, 16 continuations of 24 tokens each, top-32; the first N of them give N per prompt.
 ENDS_MORE = {
-    "SmolLM2": ("smollm2-ends-x32.npz", "oracle-smollm2-t1.npz"),
-    "Gemma 3": ("gemma3-270m-ends-x32.npz", "oracle-gemma3-270m-t1.npz"),
+    "SmolLM2": ("smollm2-ends-x16.npz", "oracle-smollm2-t1.npz"),
+    "Gemma 3": ("gemma3-270m-ends-x16.npz", "oracle-gemma3-270m-t1.npz"),
 }
 
 
@@ -212,20 +212,19 @@ def prompt_end_causes() -> None:
         if more:
             out += [
                 "",
-                "More continuations per prompt (the first 6 prose and 6 code prompts, 32 continuations each, "
-                "the first N of them), ratio at P = 32 / 64 / 128:",
+                "More continuations per prompt (the first 6 prose and 6 code prompts, 16 continuations of 24 tokens "
+                "each, the first N of them), ratio at P = 32 / 64 / 128:",
                 "",
                 "| | " + " | ".join(f"{name} {kind}" for name in more for kind in ("code", "prose")) + " |",
                 "|---" * (2 * len(more) + 1) + "|",
             ]
             table: dict[str, list[str]] = {}
             for d, o in more.values():
-                for n in (4, 8, 16, 32):
-                    src = _path(d) if n == 32 else thinned(_path(d), thin, continuations=n)
-                    r = against_oracle(src, _path(o), ps=ps)
+                for n in (2, 4, 8, 16):
+                    r = against_oracle(thinned(_path(d), thin, continuations=n), _path(o), ps=ps)
                     table.setdefault(f"{n} continuations", []).extend(_cells(r))
-                    if n == 32:
-                        table.setdefault("32, tails lumped", []).extend(_cells(r, "by_kind_upper"))
+                    if n == 16:
+                        table.setdefault("16, tails lumped", []).extend(_cells(r, "by_kind_upper"))
             out += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in table.items()]
     print("\n".join(out))
 
