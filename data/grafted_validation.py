@@ -128,6 +128,7 @@ def main() -> int:
         for kind, ratio in r["by_kind"].items():
             out.append(_row(f"&nbsp;&nbsp;{kind}", ratio, " |"))
     print("\n".join(out))
+    prompt_end_causes()
     large_p_table()
     per_root_coverage()
     return 0
@@ -255,6 +256,110 @@ def large_p_table() -> None:
             + " |" * (len(ps) - len(ctx["ratio"]))
             + " | | | |"
         )
+
+
+#: More continuations at prompt ends (``data/make_ends_evidence.sh``): the first 6 prose and 6 code prompts of the
+#: oracle files, 16 continuations of 24 tokens each, top-32; the first N of them give N per prompt.
+ENDS_MORE = {
+    "SmolLM2": ("smollm2-ends-x16.npz", "oracle-smollm2-t1.npz"),
+    "Gemma 3": ("gemma3-270m-ends-x16.npz", "oracle-gemma3-270m-t1.npz"),
+}
+
+
+def _cells(r: dict, key: str = "by_kind") -> list[str]:
+    """One cell per kind: the ratio at each P, joined by slashes."""
+    return [" / ".join(f"{v:.3f}" for v in ratio) for ratio in r[key].values()]
+
+
+def prompt_end_causes() -> None:
+    """Print what the prediction at prompts' ends rests on, one cause at a time (issue 31), as Markdown tables.
+
+    Each row changes one thing against the shipped setting (8 continuations of 32 tokens per prompt, top-32 rows,
+    tails dropped, 64 draws, seed 0, unknown rows drawn by depth from the prompt's own rows); each cell is the ratio
+    to the exact optimum of that kind's mean at P = 32 / 64 / 128. The depth table reads the oracle files' depths
+    of the popped nodes: the optimal tree of P nodes is the first P pops, and the curve's step at a pop is that
+    node's path probability, so the share of E[X*(P)] above a depth is exact.
+    """
+    import numpy as np
+
+    from speedoflight.formats.oracle import load_oracle
+
+    ps = (32, 64, 128)
+    cols: list[str] = []
+    rows: dict[str, list[str]] = {}
+
+    def add(label: str, cells: list[str]) -> None:
+        rows.setdefault(label, []).extend(cells)
+
+    depth_rows: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        thin = os.path.join(tmp, "thin.npz")
+        for name, (d, o) in CASES.items():
+            d, o = _path(d), _path(o)
+            base = against_oracle(d, o, ps=ps)
+            cols += [f"{name.split(' (')[0]} {kind}" for kind in base["by_kind"]]
+            add("as shipped: 8 continuations, top-32, tails dropped", _cells(base))
+            add("the same, tails lumped (upper end)", _cells(base, "by_kind_upper"))
+            for n in (1, 2, 4):
+                r = against_oracle(thinned(d, thin, continuations=n), o, ps=ps)
+                add(f"{n} continuation{'s' if n > 1 else ''} per prompt", _cells(r))
+            for k in (8, 16):
+                r = against_oracle(thinned(d, thin, top_k=k), o, ps=ps)
+                add(f"top-{k}, tails dropped", _cells(r))
+                add(f"top-{k}, tails lumped", _cells(r, "by_kind_upper"))
+            for n in (8, 16, 24):
+                r = against_oracle(thinned(d, thin, length=n), o, ps=ps)
+                add(f"continuations cut to {n} tokens", _cells(r))
+            add("256 draws", _cells(against_oracle(d, o, ps=ps, replicates=256)))
+            seeds = [base] + [against_oracle(d, o, ps=ps, seed=s) for s in (1, 2, 3, 4)]
+            spread = [np.array([r["by_kind"][kind] for r in seeds]) for kind in base["by_kind"]]
+            add("seeds 0-4: max - min", [" / ".join(f"{v:.3f}" for v in np.ptp(x, axis=0)) for x in spread])
+            for draw in ("uniform", "entropy"):
+                add(
+                    f"pool rows drawn {draw}ly" if draw == "uniform" else "pool rows drawn by entropy",
+                    _cells(against_oracle(d, o, ps=ps, draw=draw)),
+                )
+            add("pool: every prompt's rows (drawn by depth)", _cells(against_oracle(d, o, ps=ps, pool="all")))
+            curves, depths, kinds, _ = load_oracle(o)
+            step = np.diff(curves, axis=1, prepend=0.0)
+            for kind in base["by_kind"]:
+                sel = np.array([k == kind for k in kinds])
+                deep = depths[sel].astype(np.int64)
+                cells_max, cells_16, cells_32 = [], [], []
+                for p in ps:
+                    top = deep[:, :p].max(axis=1)
+                    cells_max.append(f"{np.median(top):.0f}, {np.percentile(top, 90):.0f}, {top.max()}")
+                    total = curves[sel][:, p - 1].sum()
+                    for lim, out in ((16, cells_16), (32, cells_32)):
+                        out.append(f"{(step[sel][:, :p] * (deep[:, :p] > lim)).sum() / total:.3f}")
+                depth_rows.setdefault("deepest node of the optimal tree: median, 90th percentile, max", []).append(
+                    " / ".join(cells_max)
+                )
+                depth_rows.setdefault("share of E[X*(P)] deeper than 16 tokens", []).append(" / ".join(cells_16))
+                depth_rows.setdefault("share deeper than 32 (the logged length)", []).append(" / ".join(cells_32))
+        head = ["| P = 32 / 64 / 128 | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        out = ["", "Prompts' ends, one cause at a time: ratio to the exact optimum at P = 32 / 64 / 128, per kind:", ""]
+        out += head + [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows.items()]
+        out += ["", "Depth of the exact optimum (the oracle files' popped nodes), at P = 32 / 64 / 128:", ""]
+        out += head + [f"| {label} | " + " | ".join(cells) + " |" for label, cells in depth_rows.items()]
+        more = {name: files for name, files in ENDS_MORE.items() if os.path.exists(_path(files[0]))}
+        if more:
+            out += [
+                "",
+                "More continuations per prompt (the first 6 prose and 6 code prompts, 16 continuations of 24 tokens "
+                "each, the first N of them), ratio at P = 32 / 64 / 128:",
+                "",
+                "| | " + " | ".join(f"{name} {kind}" for name in more for kind in ("code", "prose")) + " |",
+                "|---" * (2 * len(more) + 1) + "|",
+            ]
+            table: dict[str, list[str]] = {}
+            for d, o in more.values():
+                for n in (2, 4, 8, 16):
+                    r = against_oracle(thinned(_path(d), thin, continuations=n), _path(o), ps=ps)
+                    table.setdefault(f"{n} continuations", []).extend(_cells(r))
+                    if n == 16:
+                        table.setdefault("16, tails lumped", []).extend(_cells(r, "by_kind_upper"))
+            out += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in table.items()]
     print("\n".join(out))
 
 

@@ -101,6 +101,7 @@ def against_oracle(
     positions: str | Sequence[int] = "start",
     draw: str = "depth",
     prefixes_from: str | None = None,
+    pool: str = "prompt",
 ) -> dict[str, Any]:
     """Compare the grafted prediction from ``dump`` with the exact oracle, prompt by prompt.
 
@@ -125,14 +126,17 @@ def against_oracle(
         continuations repeat them (``dump --branch-at`` rerun with the same seed adds branches to the same text).
         Each root's prefix is checked token by token against it, and roots whose prefix differs are left out
         (``left_out``); without it the oracle must name ``dump`` itself.
+    pool
+        Where unknown nodes draw their rows: ``"prompt"`` (the root's prompt's own rows) or ``"all"``.
 
     Returns
     -------
     dict
         ``P``, ``oracle`` (mean), ``lower``, ``upper`` (the grafted means, tails dropped and lumped), ``ratio``
         (lower / oracle), ``correlation`` (per root, at each P), ``coverage`` (share of roots whose range covers
-        the oracle), ``roots``, ``by_kind`` (the same ratio per kind of prompt, at prompts' ends), and ``per_root``
-        (``oracle``, ``lower``: ``[roots][len(P)]`` lists; ``kind``: per root), the matched roots in the dump's order.
+        the oracle), ``roots``, ``by_kind`` (the same ratio per kind of prompt, at prompts' ends), ``by_kind_upper``
+        (upper / oracle per kind), and ``per_root`` (``oracle``, ``lower``: ``[roots][len(P)]`` lists; ``kind``: per
+        root), the matched roots in the dump's order.
 
     """
     from ..formats.oracle import load_oracle
@@ -150,7 +154,14 @@ def against_oracle(
     ps_arr = np.array([p for p in ps if p <= curves.shape[1]], dtype=np.int64)
     pmax = int(ps_arr[-1])
     res = optimum(
-        dump, pmax=pmax, replicates=replicates, tail="both", positions=positions, draw=draw, run=RunOptions(seed=seed)
+        dump,
+        pmax=pmax,
+        replicates=replicates,
+        tail="both",
+        positions=positions,
+        draw=draw,
+        pool=pool,
+        run=RunOptions(seed=seed),
     )
     assert res.lower is not None
     assert res.upper is not None
@@ -178,11 +189,12 @@ def against_oracle(
         float(np.corrcoef(lo[:, i], exact[:, i])[0, 1]) if exact[:, i].std() > 0 else float("nan")
         for i in range(len(ps_arr))
     ]
-    by_kind = {}
+    by_kind, by_kind_upper = {}, {}
     for kind in sorted(set(kinds)):
         sel = [n for n, k in enumerate(k_idx) if kinds[k] == kind]
         if sel:
             by_kind[kind] = (lo[sel].mean(axis=0) / exact[sel].mean(axis=0)).tolist()
+            by_kind_upper[kind] = (hi[sel].mean(axis=0) / exact[sel].mean(axis=0)).tolist()
     return {
         "P": ps_arr.tolist(),
         "dump": os.path.basename(dump),
@@ -197,6 +209,7 @@ def against_oracle(
         "continuations_per_prompt": res.continuations_per_prompt,
         "by_kind": by_kind,
         "per_root": {"oracle": exact.tolist(), "lower": lo.tolist(), "kind": [kinds[k] for k in k_idx]},
+        "by_kind_upper": by_kind_upper,
     }
 
 
