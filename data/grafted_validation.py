@@ -209,6 +209,7 @@ def per_root_coverage() -> None:
             for kind, k in r["by_kind"].items():
                 if len(r["by_kind"]) > 1:
                     out.append(_row(f"&nbsp;&nbsp;{kind}, {k['roots']}", _cells(k), " |").replace("nan", "-"))
+    print("\n".join(out))
 
 
 def large_p_table() -> None:
@@ -256,6 +257,7 @@ def large_p_table() -> None:
             + " |" * (len(ps) - len(ctx["ratio"]))
             + " | | | |"
         )
+    print("\n".join(out))
 
 
 #: More continuations at prompt ends (``data/make_ends_evidence.sh``): the first 6 prose and 6 code prompts of the
