@@ -180,7 +180,7 @@ COVERS = (
     "each root's own exact optimum E[X*(P)] (the real model's best tree, oracle's number) lies in its interval for "
     "{rate:.0%} of roots: fitted on half the prompts of SmolLM2's and Gemma 3's oracles, it held 92-94% of the other "
     "half's roots (76-100% by model, kind of prompt and kind of root; lowest on code) and, fitted on one model "
-    "alone, 75-100% of the other model's (docs/theory.md section 8.9); a share of roots, not a probability for any "
+    "alone, 72-100% of the other model's (docs/theory.md section 8.9); a share of roots, not a probability for any "
     "one root, not checked above P = 128, and not about realised acceptance, which also varies with the sampled "
     "tokens"
 )

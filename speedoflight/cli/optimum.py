@@ -83,7 +83,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="also an interval per root (prompt end or position) meant to hold that root's own exact optimum: "
         "fitted to hold 90%% of the roots of half the prompts of SmolLM2's and Gemma 3's oracles, it held 92-94%% "
-        "of the other half's (76-100%% by model and kind), 75-100%% on a model it was not fitted on; from the root's "
+        "of the other half's (76-100%% by model and kind), 72-100%% on a model it was not fitted on; from the root's "
         "draws' spread and what its trie knows (docs/theory.md section 8.9): printed per root, and in --json and --out",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
