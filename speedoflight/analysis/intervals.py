@@ -216,20 +216,21 @@ def _known_floor(g: Any, roots: np.ndarray, pmax: int) -> np.ndarray:
         0,
         np.zeros((len(roots), 0)),
         curves,
+        np.zeros((0, 0)),
     )
     return curves
 
 
 def _spread(g: Any, roots: np.ndarray, pmax: int, replicates: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Per root the mean over draws (as ``optimum``'s curves, bit for bit) and the draws' standard deviation."""
-    from ..kernels.spread import grafted_roots_spread
+    from ..kernels.grafted import grafted_roots
     from ..simulation.grafted import _seed_ids
 
     uniq, inverse = np.unique(roots, return_inverse=True)
     prompt = g.node_prompt[uniq]
     mean = np.zeros((len(uniq), pmax))
     var = np.zeros((len(uniq), pmax))
-    grafted_roots_spread(
+    grafted_roots(
         g.neglogp,
         g.ids,
         g.node_row,
@@ -244,6 +245,10 @@ def _spread(g: Any, roots: np.ndarray, pmax: int, replicates: int, seed: int) ->
         g.prompt_pool_n[prompt],
         g.node_depth[uniq],
         _seed_ids(seed, replicates),
+        pmax,  # no depth cap, no width cap, no depth profile
+        g.neglogp.shape[1],
+        0,
+        np.zeros((len(uniq), 0)),
         mean,
         var,
     )

@@ -159,8 +159,13 @@ def grafted_roots(
     profile_p,
     masses,
     curves,
+    var,
 ):
     """Every root (in parallel) times every replicate: ``curves[j]`` = the mean over replicates for root j.
+
+    With ``var`` of ``curves``' shape, ``var[j]`` is also the variance of root j's replicate curves (squares
+    taken about its first replicate's, so nothing cancels; the mean is unchanged bit for bit: the same additions
+    in the same order); a ``var`` with no rows skips it.
 
     ``root_pool_lo[j], root_pool_n[j]`` are root j's pool segments, one per bin of ``row_bin``.
     Replicate r of root j uses the tree of id ``child_id(seed_ids[r], root_node[j])``, so a root's result does not
@@ -171,9 +176,12 @@ def grafted_roots(
     n_roots, pmax = curves.shape
     n_rep = seed_ids.shape[0]
     pops = np.zeros(n_roots, dtype=np.int64)
+    spread = var.shape[0] > 0
     for j in numba.prange(n_roots):
         buf = np.empty(pmax)
         acc = np.zeros(pmax)
+        acc2 = np.zeros(pmax if spread else 0)
+        ref = np.zeros(pmax if spread else 0)  # the first replicate's curve: squares are taken about it
         mass = np.zeros(masses.shape[1])
         node = root_node[j]
         row = node_row[node]
@@ -203,8 +211,18 @@ def grafted_roots(
             )
             for t in range(pmax):
                 acc[t] += buf[t]
+            if spread:
+                if r == 0:
+                    for t in range(pmax):
+                        ref[t] = buf[t]
+                for t in range(pmax):
+                    acc2[t] += (buf[t] - ref[t]) * (buf[t] - ref[t])
         for t in range(pmax):
             curves[j, t] = acc[t] / n_rep
+        if spread:
+            for t in range(pmax):
+                d = curves[j, t] - ref[t]
+                var[j, t] = max(acc2[t] / n_rep - d * d, 0.0)
         for t in range(masses.shape[1]):
             masses[j, t] = mass[t] / n_rep
     return pops.sum()

@@ -188,6 +188,7 @@ def run_roots(
         profile[0],
         masses,
         curves,
+        np.zeros((0, 0)),  # no spread
     )
     return curves, int(pops), masses
 
