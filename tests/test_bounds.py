@@ -184,6 +184,23 @@ def test_threshold_infimum_matches_brute_force():
         assert got == pytest.approx(threshold_infimum_brute(values, weights, p, values[40]), rel=1e-9)
 
 
+def test_threshold_replicates_equal_one_replicate_at_a_time_bit_for_bit():
+    rng = np.random.default_rng(5)
+    values = np.sort(rng.exponential(2.0, 300))
+    owner = rng.integers(0, 7, 300)
+    weights = rng.random((40, 7)) / 50
+    p = np.array([1.0, 3.0, 50.0, 1e4])
+    idx = np.searchsorted(values, np.linspace(0.0, values[250], 33), side="right")
+    reps, g_reps = np.empty((40, 4)), np.empty((40, 33))
+    K.threshold_replicates(values, owner, weights, p, values[250], idx, reps, g_reps)
+    for b in range(40):
+        gb = np.concatenate([[0.0], np.cumsum(weights[b][owner])])  # numpy's own sums
+        assert np.array_equal(reps[b], np.minimum(K.threshold_infimum(values, gb, p, values[250]), p))
+        assert np.array_equal(g_reps[b], gb[idx])
+        brute = [min(threshold_infimum_brute(values, weights[b][owner], x, values[250]), x) for x in p]
+        assert reps[b] == pytest.approx(brute, rel=1e-9)
+
+
 def test_trajectory_on_iid_walks_agrees_with_iid_curve():
     lp = random_pool(11, n=200, v=20, alpha=0.5)
     probs = np.exp(lp)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pathlib
 import re
 
+import numpy as np
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -44,6 +47,31 @@ def test_no_unpickling_anywhere():
         assert "allow_pickle=True" not in text, path
         assert "pickle.load" not in text, path
         assert "weights_only=False" not in text, path
+        assert "marshal.load" not in text, path
+        if path.name != "drawing.py":
+            assert "Unpickler" not in text, path
+
+
+def test_the_one_unpickler_builds_only_the_package_classes_and_arrays():
+    """drawing.py's child reads its parent's pipe through an allow-list: nothing else can be built."""
+    import io
+    import os
+    import pickle
+
+    from speedoflight.analysis.drawing import _Jobs
+    from speedoflight.logs.result import Measured
+
+    arrays = (np.arange(3.0), np.array([[1, 2]], dtype=np.int32)[:, ::-1], np.float64(2.5), frozenset({1}))
+    for value in arrays:
+        back = _Jobs(io.BytesIO(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))).load()
+        assert np.array_equal(back, value) if isinstance(value, np.ndarray) else back == value
+    m = Measured("s", "plain", "d", 1.0, 10.0, 0.1, (0.8, 1.2), "iid", "X", P=2)
+    assert _Jobs(io.BytesIO(pickle.dumps(m))).load() == m
+    for evil in (os.system, eval, getattr, np.load, pickle.loads):
+        with pytest.raises(pickle.UnpicklingError, match="not a figure's input"):
+            _Jobs(io.BytesIO(pickle.dumps(evil))).load()
+    with pytest.raises(pickle.UnpicklingError):  # a package function, not a class
+        _Jobs(io.BytesIO(pickle.dumps(_Jobs.find_class))).load()
 
 
 def test_test_command_installs_from_the_constraints_file():

@@ -11,9 +11,20 @@ from speedoflight.cli.app import main
 
 
 @pytest.mark.e2e
-def test_report_on_shipped_data_round_trip(tmp_path, capsys):
+def test_report_on_shipped_data_round_trip(tmp_path, capsys, monkeypatch):
+    from speedoflight.analysis import drawing
+
+    made = []
+
+    class Child(drawing.Drawer):  # a child draws, as from the command line (this test process has matplotlib)
+        def __init__(self, child=None):
+            super().__init__(child=True)
+            made.append(self)
+
+    monkeypatch.setattr(drawing, "Drawer", Child)
     out = tmp_path / "rep"
     assert main(["report", "--out", str(out), "--replicates", "8", "--quiet"]) == 0
+    assert [p.rsplit("/", 1)[1] for p in made[0].by_child] == ["evidence.png", "compare.png", "positions.png"]
     printed = capsys.readouterr().out
     assert "report.md" in printed
     head = printed.splitlines()

@@ -126,15 +126,8 @@ def run_report(
 
     """
     read, run = split_legacy("run_report", legacy, read=(ReadOptions, read), run=(RunOptions, run))
-    kind, vocab_size, temperature, tensor = read.kind, read.vocab_size, read.temperature, read.tensor
-    seed, progress = run.seed, run.progress
-    from ..logs.acceptance import read_many
-    from ..logs.plain import read_own
     from ..readers import input_model
     from ..timing import Timing
-    from .compare import compare
-    from .evidence import compare_real, figure
-    from .stages import read_dumps
 
     shown: dict[str, str] = {}  # shipped files by name, wherever this install keeps them
     if dumps is None:
@@ -165,9 +158,69 @@ def run_report(
         if params is None:
             raise InputError("the model's size is not in its name; give {params} (e.g. 8e9)", param="params")
         timing = Timing(gpu=_device(gpu), params=params)
-    from .plots import preload_pyplot
+    from .drawing import Drawer
 
-    preload_pyplot()  # the figures' library loads while the numbers are computed
+    # the figures are drawn beside the numbers, in a second process, stopped before a failed run's folder is removed
+    with atomic_dir(out) as tmp, Drawer() as drawer:
+        md, report_json = _compute(
+            drawer,
+            tmp,
+            dumps,
+            measured,
+            oracles,
+            pools,
+            tree_size=tree_size,
+            timing=timing,
+            replicates=replicates,
+            command=command,
+            n_layers=n_layers,
+            same_model=same_model,
+            keep=keep,
+            read=read,
+            run=run,
+            shown=shown,
+        )
+        with open(os.path.join(tmp, "report.json"), "w", encoding="utf-8") as fh:
+            json.dump(report_json, fh)
+        with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as fh:
+            fh.write("\n".join(md))
+        drawer.finish()
+    return os.path.join(out, "report.md")
+
+
+def _compute(
+    drawer: Any,
+    tmp: str,
+    dumps: Sequence[str],
+    measured: list[str],
+    oracles: list[str],
+    pools: list[str],
+    *,
+    tree_size: int | None,
+    timing: Any,
+    replicates: int,
+    command: str | None,
+    n_layers: int | None,
+    same_model: bool,
+    keep: int | None,
+    read: ReadOptions,
+    run: RunOptions,
+    shown: dict[str, str],
+) -> tuple[list[str], Any]:
+    """Compute the report's numbers; send each figure to ``drawer`` (into ``tmp``) as soon as its inputs exist.
+
+    Returns the Markdown lines and report.json's object.
+    """
+    import dataclasses
+
+    from ..logs.acceptance import read_many
+    from ..logs.plain import read_own
+    from .compare import compare
+    from .evidence import compare_real
+    from .stages import read_dumps
+
+    kind, vocab_size, temperature, tensor = read.kind, read.vocab_size, read.temperature, read.tensor
+    seed, progress = run.seed, run.progress
     # each input is read once: the dumps in one pass (the moments, the curves, the pools, the grafted inputs),
     # shared by the comparison and, where an oracle's pool is the same dump, by its section
     stage = read_dumps(
@@ -182,19 +235,6 @@ def run_report(
     )
     m = stage.moments
     runs = _measure_runs(measured)  # speedoflight measure files, each read once
-    comp = compare(
-        list(dumps),
-        [e for f in measured for e in (read_own(f, run=runs[f]) if f in runs else read_many([f]))],
-        tree_size=tree_size,
-        timing=timing,
-        replicates=replicates,
-        n_layers=n_layers,
-        same_model=same_model,
-        stage=stage,
-        keep=keep,
-        read=ReadOptions(kind=kind, vocab_size=vocab_size, temperature=temperature, tensor=tensor),
-        run=RunOptions(seed=seed, progress=progress),
-    )
     evidence = []
     by_model: dict[str, list[str]] = {}  # the measure files by the model they ran (their oracle's)
     for f, measure_run in runs.items():
@@ -218,34 +258,38 @@ def run_report(
                 stage=stage if plain and stage.same_files([p]) else None,
             )
         )
+    if evidence:
+        drawer.draw("evidence", (evidence,), os.path.join(tmp, "evidence.png"))
+    comp = compare(
+        list(dumps),
+        [e for f in measured for e in (read_own(f, run=runs[f]) if f in runs else read_many([f]))],
+        tree_size=tree_size,
+        timing=timing,
+        replicates=replicates,
+        n_layers=n_layers,
+        same_model=same_model,
+        stage=stage,
+        keep=keep,
+        read=ReadOptions(kind=kind, vocab_size=vocab_size, temperature=temperature, tensor=tensor),
+        run=RunOptions(seed=seed, progress=progress),
+    )
+    light = comp if comp.ceiling is None else dataclasses.replace(comp, ceiling=comp.ceiling.without_roots())
+    drawer.draw("compare", (light,), os.path.join(tmp, "compare.png"))
     profiles = comp.profiles
+    if profiles:
+        drawer.draw("positions", (comp.measured, profiles), os.path.join(tmp, "positions.png"))
     md = report_markdown(comp, m, evidence, tree_size, bool(profiles), command, shown, [*dumps, *measured, *oracles])
-    with atomic_dir(out) as tmp:
-        from .figures import position_figure
-        from .plots import save_figure
-
-        save_figure(comp.figure(), os.path.join(tmp, "compare.png"))
-        if profiles:
-            save_figure(position_figure(comp.measured, profiles), os.path.join(tmp, "positions.png"))
-        if evidence:
-            save_figure(figure(evidence), os.path.join(tmp, "evidence.png"))
-        with open(os.path.join(tmp, "report.json"), "w", encoding="utf-8") as fh:
-            json.dump(
-                finite_or_none(
-                    {
-                        "answer": comp.answer_lines(tree_size),
-                        "warnings": comp.warnings,
-                        "moments": m.to_dict(),
-                        "compare": comp.to_dict(),
-                        "evidence": [e.to_dict() for e in evidence],
-                        "positions": {k: v.tolist() for k, v in profiles.items()},
-                    }
-                ),
-                fh,
-            )
-        with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as fh:
-            fh.write("\n".join(md))
-    return os.path.join(out, "report.md")
+    report_json = finite_or_none(
+        {
+            "answer": comp.answer_lines(tree_size),
+            "warnings": comp.warnings,
+            "moments": m.to_dict(),
+            "compare": comp.to_dict(),
+            "evidence": [e.to_dict() for e in evidence],
+            "positions": {k: v.tolist() for k, v in profiles.items()},
+        }
+    )
+    return md, report_json
 
 
 def _measure_runs(measured: Sequence[str]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ __all__ = [
     "moments_float",
     "moments_table",
     "threshold_infimum",
+    "threshold_replicates",
 ]
 
 #: Below this, ``exp(y)`` is exactly 0.0 in float64 (the least subnormal is exp(-744.44)), so a term is skipped
@@ -367,3 +368,27 @@ def threshold_infimum(breaks, g_before, p_values, t_cap):
             best = v
         out[i] = best
     return out
+
+
+@_jit()
+def threshold_replicates(breaks, owner, weights, p_values, t_cap, idx, reps, g_reps):
+    """:func:`threshold_infimum` for every bootstrap replicate of a weighted step function, in one call.
+
+    Replicate ``b``'s G jumps by ``weights[b, owner[j]]`` at ``breaks[j]`` (``owner[j]`` the continuation the
+    break belongs to), so ``g_before = [0, cumsum(weights[b, owner])]``. Fills ``reps[b, i]`` with the infimum
+    at ``p_values[i]``, capped at it, and ``g_reps[b, k]`` with ``g_before[idx[k]]`` (G on a grid). The sums run in
+    the order ``numpy.cumsum`` adds them, so the values equal the one-replicate-at-a-time ones bit for bit.
+    """
+    nb = breaks.shape[0]
+    gb = np.empty(nb + 1)
+    for b in range(weights.shape[0]):
+        gb[0] = 0.0
+        acc = 0.0
+        for j in range(nb):
+            acc += weights[b, owner[j]]
+            gb[j + 1] = acc
+        vals = threshold_infimum(breaks, gb, p_values, t_cap)
+        for i in range(p_values.shape[0]):
+            reps[b, i] = min(vals[i], p_values[i])
+        for k in range(idx.shape[0]):
+            g_reps[b, k] = gb[idx[k]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -121,6 +121,35 @@ class OptimumResult:
         c = self.lower if self.lower is not None else self.upper
         assert c is not None
         return c
+
+    def without_roots(self) -> OptimumResult:
+        """Return the same result with its per-root arrays left empty: the curves and intervals alone.
+
+        For what draws or prints the overall curves (a figure drawn in another process gets a few kilobytes, not
+        every root's curve).
+
+        Returns
+        -------
+        OptimumResult
+            A copy whose ``curves``, ``root_*`` arrays and ``profile_roots`` have no roots; everything else is shared.
+
+        """
+        none = np.empty(0, dtype=np.int64)
+
+        def slim(c: TailCurve | None) -> TailCurve | None:
+            return None if c is None else replace(c, curves=np.empty((0, c.curves.shape[1])))
+
+        return replace(
+            self,
+            lower=slim(self.lower),
+            upper=slim(self.upper),
+            root_prompt=none,
+            root_seq=none,
+            root_pos=none,
+            root_continuations=none,
+            root_known=none,
+            profile_roots=None,
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Return the numeric arrays of the result, for ``--out`` (:func:`speedoflight.formats.optimum.write_optimum`).

@@ -362,13 +362,13 @@ def trajectory_bound(
     idx = np.searchsorted(values, tg, side="right")
     g_grid = gb[idx]
     rng = np.random.default_rng(seed)
-    reps = np.empty((n_boot, len(pp)))
-    g_reps = np.empty((n_boot, grid))
+    weights = np.empty((n_boot, len(seqs)))  # per replicate, each continuation's weight: its G is one kernel's
     for b in range(n_boot):
         mult = np.bincount(rng.integers(0, n_prompts, n_prompts), minlength=n_prompts).astype(np.float64)
-        gbb = g_before(mult)
-        reps[b] = np.minimum(K.threshold_infimum(values, gbb, pp, t_cap), pp)
-        g_reps[b] = gbb[idx]
+        weights[b] = _weights(prompt, mult)
+    reps = np.empty((n_boot, len(pp)))
+    g_reps = np.empty((n_boot, grid))
+    K.threshold_replicates(values, owner, weights, pp, t_cap, idx, reps, g_reps)
     alpha = 1.0 - confidence
     lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
     sd = g_reps.std(axis=0, ddof=1) if n_boot > 1 else np.zeros(grid)
