@@ -370,18 +370,19 @@ def threshold_infimum(breaks, g_before, p_values, t_cap):
     return out
 
 
-@_jit()
+@_jit(parallel=True)
 def threshold_replicates(breaks, owner, weights, p_values, t_cap, idx, reps, g_reps):
     """:func:`threshold_infimum` for every bootstrap replicate of a weighted step function, in one call.
 
     Replicate ``b``'s G jumps by ``weights[b, owner[j]]`` at ``breaks[j]`` (``owner[j]`` the continuation the
     break belongs to), so ``g_before = [0, cumsum(weights[b, owner])]``. Fills ``reps[b, i]`` with the infimum
     at ``p_values[i]``, capped at it, and ``g_reps[b, k]`` with ``g_before[idx[k]]`` (G on a grid). The sums run in
-    the order ``numpy.cumsum`` adds them, so the values equal the one-replicate-at-a-time ones bit for bit.
+    the order ``numpy.cumsum`` adds them, so the values equal the one-replicate-at-a-time ones bit for bit
+    (replicates run in parallel, each on its own).
     """
     nb = breaks.shape[0]
-    gb = np.empty(nb + 1)
-    for b in range(weights.shape[0]):
+    for b in numba.prange(weights.shape[0]):  # replicates apart: each its own G, the same values in any order
+        gb = np.empty(nb + 1)
         gb[0] = 0.0
         acc = 0.0
         for j in range(nb):
