@@ -211,3 +211,26 @@ def test_the_ceiling_comes_from_the_dumps_continuations(tmp_path):
     # an array file has no continuations: no ceiling, the rest unchanged
     np.save(tmp_path / "rows.npy", np.log(np.full((40, 4), 0.25)))
     assert compare([str(tmp_path / "rows.npy")], measured, replicates=4, n_boot=20).ceiling is None
+
+
+def test_the_best_p_search_runs_once_and_hands_out_copies():
+    from speedoflight.theory import curve as TC
+
+    c = TC.bound_curve([1, 2, 4, 8, 64], mu=1.5, mu2=4.0, timing=Timing.preset("h100-sxm", 8e9))
+    calls = []
+    search = TC._evaluate
+
+    def counted(*args):
+        calls.append(1)
+        return search(*args)
+
+    TC._evaluate = counted
+    try:
+        first = c.best()
+        first["lorden"]["P"] = -1.0  # a caller's change stays its own
+        assert c.best() != first
+        assert c.best(grid_max=128) != c.best()
+    finally:
+        TC._evaluate = search
+    assert len(calls) == 2  # once per grid_max
+    assert c.best()["lorden"]["P"] == 64.0
