@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +71,24 @@ def test_a_temporary_folder_others_can_write_is_never_used(tmp_path):
             os.environ.pop("TMPDIR", None)
         else:
             os.environ["TMPDIR"] = env_tmp
+
+
+def test_numba_set_up_in_the_background_leaves_the_first_kernel_nothing_to_do():
+    """preload_numba's thread installs numba's registries under its compiler lock: the first kernel adds none."""
+    code = (
+        "import threading, numpy as np\n"
+        "from numba.core.registry import cpu_target\n"
+        "from speedoflight.kernels._jit import preload_numba\n"
+        "from speedoflight.kernels import moments as K\n"
+        "before = len(cpu_target.target_context._registries)\n"
+        "preload_numba(); preload_numba()\n"
+        "[t.join() for t in threading.enumerate() if t.name == 'speedoflight-numba']\n"
+        "ready = len(cpu_target.target_context._registries)\n"
+        "v = K.threshold_infimum(np.array([1.0]), np.array([0.0, 1.0]), np.array([2.0]), 1.0)\n"
+        "print(before, ready, len(cpu_target.target_context._registries), v[0])\n"
+    )
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert got.returncode == 0, got.stderr
+    before, ready, after, value = got.stdout.split()
+    assert int(before) < int(ready) == int(after)  # set up by the thread; the kernel's load found it done
+    assert float(value) == min(2.0 * np.exp(-1.0), 1.0 + 2.0 * np.exp(-1.0))  # G + P e^-t at t = 1 or below it

@@ -158,7 +158,10 @@ def run_report(
         if params is None:
             raise InputError("the model's size is not in its name; give {params} (e.g. 8e9)", param="params")
         timing = Timing(gpu=_device(gpu), params=params)
+    from ..kernels._jit import preload_numba
     from .drawing import Drawer
+
+    preload_numba()  # numba's set-up while the first files are decompressed
 
     # the figures are drawn beside the numbers, in a second process, stopped before a failed run's folder is removed
     with atomic_dir(out) as tmp, Drawer() as drawer:

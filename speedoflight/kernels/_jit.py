@@ -15,6 +15,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ import numba.core.event
 from .._config import FASTMATH
 from .._util import notice as _notice
 
-__all__ = ["_jit", "cache_state"]
+__all__ = ["_jit", "cache_state", "preload_numba"]
 
 _STATE: dict[str, Any] = {"mode": "package", "said": False}
 
@@ -126,3 +127,27 @@ def _jit(*, parallel: bool = False) -> Callable[[Any], Any]:
         return numba.njit(cache=False, **options)(func)
 
     return decorate
+
+
+def preload_numba() -> None:
+    """Start numba's own set-up (its lowering registries, about 0.3 s) in a background thread.
+
+    numba does it at the first kernel a process loads. A command that reads compressed files before its first
+    kernel starts it here: decompression releases the GIL, so the two overlap. The set-up runs under numba's
+    compiler lock, which every kernel load takes too, so a load waits for it rather than racing it; where numba's
+    internals differ from these, nothing is started and the first kernel does the set-up as before.
+    """
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.registry import cpu_target
+    except ImportError:
+        return
+
+    def setup() -> None:
+        try:
+            with global_compiler_lock:
+                cpu_target.target_context.refresh()
+        except Exception:  # the first kernel's own set-up reports whatever went wrong
+            pass
+
+    threading.Thread(target=setup, name="speedoflight-numba", daemon=True).start()
