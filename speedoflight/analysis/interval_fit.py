@@ -105,18 +105,10 @@ def matched(
         ``(spread, exact [roots, P], kinds)`` with P the oracle's largest tree size.
 
     """
-    from ..formats.oracle import load_oracle
     from .intervals import root_spread
-    from .validation import _same_prefixes
+    from .validation import _load_oracle, _same_prefixes
 
-    curves, _, kinds, ometa = load_oracle(oracle_file)
-    made_from = ometa.get("dump")
-    source = prefixes_from or dump
-    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(source):
-        raise InputError(
-            f"{oracle_file} holds prefixes of {made_from}'s continuations, not of {os.path.basename(dump)}'s; give "
-            "that dump"
-        )
+    curves, kinds, ometa = _load_oracle(oracle_file, dump, positions, prefixes_from)
     s = root_spread(dump, pmax=curves.shape[1], positions=positions, replicates=replicates, seed=seed)
     if positions == "start":
         index = {int(p): i for i, p in enumerate(ometa.get("prompt_index", []))}
@@ -135,8 +127,7 @@ def matched(
     ok = keys >= 0
     if ok.sum() < 2:
         raise InputError(f"{oracle_file} and {dump} share fewer than two roots; give files of one prompt file")
-    sub = RootSpread(*(np.asarray(getattr(s, f))[ok] for f in RootSpread.__dataclass_fields__))
-    return sub, np.asarray(curves)[keys[ok]], [str(kinds[k]) for k in keys[ok]]
+    return _subset(s, ok), np.asarray(curves)[keys[ok]], [str(kinds[k]) for k in keys[ok]]
 
 
 def split_prompts(strata: Mapping[int, Hashable], seed: int = SPLIT_SEED) -> frozenset[int]:

@@ -224,27 +224,13 @@ def _known_floor(g: Any, roots: np.ndarray, pmax: int) -> np.ndarray:
 def _spread(g: Any, roots: np.ndarray, pmax: int, replicates: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Per root the mean over draws (as ``optimum``'s curves, bit for bit) and the draws' standard deviation."""
     from ..kernels.grafted import grafted_roots
-    from ..simulation.grafted import _seed_ids
+    from ..simulation.grafted import _search_args
 
     uniq, inverse = np.unique(roots, return_inverse=True)
-    prompt = g.node_prompt[uniq]
     mean = np.zeros((len(uniq), pmax))
     var = np.zeros((len(uniq), pmax))
     grafted_roots(
-        g.neglogp,
-        g.ids,
-        g.node_row,
-        g.child_ptr,
-        g.child_tok,
-        g.child_node,
-        g.pool_rows,
-        g.row_bin,
-        g.depth_bin,
-        uniq,
-        g.prompt_pool_lo[prompt],
-        g.prompt_pool_n[prompt],
-        g.node_depth[uniq],
-        _seed_ids(seed, replicates),
+        *_search_args(g, uniq, seed, replicates),
         pmax,  # no depth cap, no width cap, no depth profile
         g.neglogp.shape[1],
         0,

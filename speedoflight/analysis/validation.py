@@ -91,6 +91,23 @@ def _same_prefixes(dump: str, other: str, upto: int) -> dict[int, bool]:
     return {q: q in pb and np.array_equal(t, pb[q]) for q, t in pa.items()}
 
 
+def _load_oracle(
+    oracle_file: str, dump: str, positions: str | Sequence[int], prefixes_from: str | None
+) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    """Return an oracle's curves, kinds and metadata, refusing one computed on another dump's continuations."""
+    from ..formats.oracle import load_oracle
+
+    curves, _, kinds, ometa = load_oracle(oracle_file)
+    made_from = ometa.get("dump")
+    source = prefixes_from or dump
+    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(source):
+        raise InputError(
+            f"{oracle_file} holds prefixes of {made_from}'s continuations, not of {os.path.basename(dump)}'s; give "
+            "that dump"
+        )
+    return curves, kinds, ometa
+
+
 def against_oracle(
     dump: str,
     oracle_file: str,
@@ -139,18 +156,10 @@ def against_oracle(
         root), the matched roots in the dump's order.
 
     """
-    from ..formats.oracle import load_oracle
     from ..simulation.grafted import optimum
 
-    curves, _, kinds, ometa = load_oracle(oracle_file)
+    curves, kinds, ometa = _load_oracle(oracle_file, dump, positions, prefixes_from)
     left_out = 0  # roots of the oracle whose prefix the dump does not repeat (``prefixes_from``)
-    made_from = ometa.get("dump")
-    source = prefixes_from or dump
-    if positions != "start" and made_from and os.path.basename(str(made_from)) != os.path.basename(source):
-        raise InputError(
-            f"{oracle_file} holds prefixes of {made_from}'s continuations, not of {os.path.basename(dump)}'s; give "
-            "that dump"
-        )
     ps_arr = np.array([p for p in ps if p <= curves.shape[1]], dtype=np.int64)
     pmax = int(ps_arr[-1])
     res = optimum(

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..readers.continuations import GraftedInput
-from .grafted import _roots, _seed_ids, add_in_order, run_roots
+from .grafted import _roots, _search_args, add_in_order, run_roots
 
 __all__ = ["BLOCK_ROOTS", "capped_means", "run_caps", "run_roots_caps"]
 
@@ -59,25 +59,7 @@ def run_roots_caps(
             curves[:, c], n, _ = run_roots(g, uniq, pmax, replicates, seed, int(d))
             pops += n
         return curves, pops
-    prompt = g.node_prompt[uniq]
-    pops = grafted_roots_caps(
-        g.neglogp,
-        g.ids,
-        g.node_row,
-        g.child_ptr,
-        g.child_tok,
-        g.child_node,
-        g.pool_rows,
-        g.row_bin,
-        g.depth_bin,
-        uniq,
-        g.prompt_pool_lo[prompt],
-        g.prompt_pool_n[prompt],
-        g.node_depth[uniq],
-        _seed_ids(seed, replicates),
-        caps,
-        curves,
-    )
+    pops = grafted_roots_caps(*_search_args(g, uniq, seed, replicates), caps, curves)
     return curves, int(pops)
 
 

@@ -101,6 +101,31 @@ def _seed_ids(seed: int, replicates: int) -> np.ndarray:
     return np.array([root_id(int(x)) for x in _seeds(seed, replicates)], dtype=np.uint64)
 
 
+def _search_args(g: GraftedInput, uniq: np.ndarray, seed: int, replicates: int) -> tuple[Any, ...]:
+    """Return the arguments every grafted search kernel starts with, for the distinct root nodes ``uniq``.
+
+    The tree, the roots with their pools and depths, and the replicates' ids, in the order
+    :func:`~speedoflight.kernels.grafted.grafted_roots` and ``grafted_roots_caps`` take them.
+    """
+    prompt = g.node_prompt[uniq]
+    return (
+        g.neglogp,
+        g.ids,
+        g.node_row,
+        g.child_ptr,
+        g.child_tok,
+        g.child_node,
+        g.pool_rows,
+        g.row_bin,
+        g.depth_bin,
+        uniq,
+        g.prompt_pool_lo[prompt],
+        g.prompt_pool_n[prompt],
+        g.node_depth[uniq],
+        _seed_ids(seed, replicates),
+    )
+
+
 def _run(
     g: GraftedInput,
     roots: np.ndarray,
@@ -165,24 +190,10 @@ def run_roots(
     """
     from ..kernels.grafted import grafted_roots
 
-    prompt = g.node_prompt[uniq]
     curves = np.zeros((len(uniq), pmax))
     masses = np.zeros((len(uniq), profile[1]))
     pops = grafted_roots(
-        g.neglogp,
-        g.ids,
-        g.node_row,
-        g.child_ptr,
-        g.child_tok,
-        g.child_node,
-        g.pool_rows,
-        g.row_bin,
-        g.depth_bin,
-        uniq,
-        g.prompt_pool_lo[prompt],
-        g.prompt_pool_n[prompt],
-        g.node_depth[uniq],
-        _seed_ids(seed, replicates),
+        *_search_args(g, uniq, seed, replicates),
         pmax if max_depth is None else max_depth,  # a tree of P nodes is at most P deep: no cap
         g.neglogp.shape[1] if max_width is None else max_width,
         profile[0],

@@ -21,6 +21,7 @@ renewal theorem.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 
@@ -123,17 +124,28 @@ def _prep(mu: float, mu2: float, p, base) -> tuple[float, float, np.ndarray]:
     return mu, mu2, check_p(p)
 
 
+#: The parameters every closed form takes, as their docstrings state them (:func:`_form` puts them in).
+_FORM_PARAMETERS = """Parameters
+----------
+mu, mu2
+    Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
+p
+    Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
+base
+    Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`."""
+
+
+def _form(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """Put :data:`_FORM_PARAMETERS` where a closed form's docstring says ``{parameters}``."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "").replace("{parameters}", _FORM_PARAMETERS)
+    return fn
+
+
+@_form
 def trivial(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     """Trivial bound ``E[X] <= P``: no tree of P nodes gives more.
 
-    Parameters
-    ----------
-    mu, mu2
-        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
-    p
-        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
-    base
-        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+    {parameters}
 
     Returns
     -------
@@ -145,6 +157,7 @@ def trivial(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     return _prep(mu, mu2, p, base)[2].copy()
 
 
+@_form
 def published(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     """Evaluate the published closed form ``(mu + mu2) log(P) / mu^2``, capped at P.
 
@@ -152,14 +165,7 @@ def published(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     term whose constant the paper does not give; it is left out here. Must be
     evaluated in nats (it is not invariant under a change of log base).
 
-    Parameters
-    ----------
-    mu, mu2
-        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
-    p
-        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
-    base
-        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+    {parameters}
 
     Returns
     -------
@@ -174,6 +180,7 @@ def published(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     return np.minimum((mu + mu2) * np.log(pp) / mu**2, pp)
 
 
+@_form
 def lorden(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     """Lorden bound at ``t = log(mu P)``: ``log(mu P)/mu + mu2/mu^2 + 1/mu - 1``, capped at P.
 
@@ -183,14 +190,7 @@ def lorden(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     Valid for ``mu P >= 1``; below that the best admissible ``t = 0`` gives at
     least P, so the result is P.
 
-    Parameters
-    ----------
-    mu, mu2
-        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
-    p
-        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
-    base
-        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+    {parameters}
 
     Returns
     -------
@@ -207,17 +207,11 @@ def lorden(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     return np.where(mu * pp >= 1.0, np.minimum(val, pp), pp)
 
 
+@_form
 def lorden_log_p(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     """Lorden bound at ``t = log P``: ``log(P)/mu + mu2/mu^2``, capped at P.
 
-    Parameters
-    ----------
-    mu, mu2
-        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
-    p
-        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
-    base
-        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+    {parameters}
 
     Returns
     -------
@@ -232,6 +226,7 @@ def lorden_log_p(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarra
     return np.minimum(np.log(pp) / mu + mu2 / mu**2, pp)
 
 
+@_form
 def asymptotic(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     """Renewal prediction ``log(mu P)/mu + mu2/(2 mu^2) - 1`` (not a bound), kept within [0, P].
 
@@ -239,14 +234,7 @@ def asymptotic(mu: float, mu2: float, p, base: float | str = "e") -> np.ndarray:
     mu2/(2 mu^2) + o(1)`` for a non-lattice i.i.d. walk, and the top-P
     threshold is ``t* ~ log(mu P)``. Its slope in log P is ``1/mu``.
 
-    Parameters
-    ----------
-    mu, mu2
-        Expected entropy and expected second log-moment of the verifier, in the units of ``base``.
-    p
-        Verifier capacities P (draft tokens one verifier call can check, each >= 1): a number or a sequence.
-    base
-        Log base of ``mu`` and ``mu2``: ``"e"`` (nats), ``2`` (bits) or ``10``; see :func:`to_nats`.
+    {parameters}
 
     Returns
     -------
