@@ -101,7 +101,9 @@ X8 = {"SmolLM2-135M-Instruct": DATA / "smollm2-t1-x8.npz", "Gemma-3-270M (Q4_K_M
 def test_shipped_oracle_curves(name):
     from speedoflight.formats.oracle import load_oracle
 
-    curves, depths, kinds, meta = load_oracle(str(ORACLES[name]))
+    loaded = load_oracle(str(ORACLES[name]))
+    curves, depths, kinds, meta = loaded
+    assert (loaded.curves, loaded.depths, loaded.kinds, loaded.meta) == (curves, depths, kinds, meta)  # by name too
     assert meta["model"]["name"] == name
     assert meta["temperature"] == 1.0
     assert curves.shape == (100, 128)

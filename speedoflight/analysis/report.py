@@ -15,7 +15,9 @@ acceptance, the real optimum against the theory; the wide table of every
 bound is an appendix, and the notes appear once.
 
 The folder is written through a temporary folder and renamed at the end, so
-a failed run leaves no half report.
+a failed run leaves no half report. The figures are drawn by a second Python
+process while the numbers are still computed (:mod:`.drawing`), with the same
+files as drawing them here; where that process cannot run, they are drawn here.
 """
 
 from __future__ import annotations
@@ -247,7 +249,7 @@ def _compute(
         from ..formats.oracle import load_oracle
 
         loaded = load_oracle(o)  # opened once: its model names the measure files it is held against
-        oname = str(loaded[3].get("model", {}).get("name"))
+        oname = str(loaded.meta.get("model", {}).get("name"))
         evidence.append(
             compare_real(
                 o,

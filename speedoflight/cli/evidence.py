@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         by_model.setdefault(name, []).append(f)
     comps = []
     for o, p in zip(args.oracle, dumps, strict=True):
-        name = str(load_oracle(o)[3].get("model", {}).get("name"))
+        name = str(load_oracle(o).meta.get("model", {}).get("name"))
         comps.append(
             compare_real(
                 o,

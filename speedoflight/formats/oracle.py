@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
 
-__all__ = ["OracleResult", "load_oracle", "save_oracle"]
+__all__ = ["LoadedOracle", "OracleResult", "load_oracle", "save_oracle"]
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,30 @@ def save_oracle(path: str, res: OracleResult) -> None:
         )
 
 
-def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, Any]]:
-    """Read a file written by :func:`save_oracle`: (curves, depths, kinds, metadata).
+class LoadedOracle(NamedTuple):
+    """An oracle file's arrays by name (a tuple too: ``curves, depths, kinds, meta = load_oracle(path)``).
+
+    Attributes
+    ----------
+    curves : ndarray
+        ``[prefixes, P]``: the exact curves E[X*(P)] per prefix.
+    depths : ndarray
+        The depth of every popped node per prefix.
+    kinds : list of str
+        The prompt kinds.
+    meta : dict
+        The metadata (``model``, ``prompt_index``, ``position``, ...).
+
+    """
+
+    curves: np.ndarray
+    depths: np.ndarray
+    kinds: list[str]
+    meta: dict[str, Any]
+
+
+def load_oracle(path: str) -> LoadedOracle:
+    """Read a file written by :func:`save_oracle`: its curves, depths, kinds and metadata.
 
     Parameters
     ----------
@@ -114,9 +136,9 @@ def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str,
 
     Returns
     -------
-    tuple
-        ``(curves [prefixes, P], depths, kinds, metadata)``: the exact curves E[X*(P)] per prefix, the
-        depth of every popped node per prefix, the prompt kinds and the metadata dict.
+    LoadedOracle
+        ``(curves [prefixes, P], depths, kinds, meta)``, by name or unpacked: the exact curves E[X*(P)] per
+        prefix, the depth of every popped node per prefix, the prompt kinds and the metadata dict.
 
     Raises
     ------
@@ -142,4 +164,4 @@ def load_oracle(path: str) -> tuple[np.ndarray, np.ndarray, list[str], dict[str,
         raise InputError(f"{path}: not a speedoflight oracle file ({exc}); re-create it with `oracle --out`") from None
     if not isinstance(meta, dict) or meta.get("format") != "speedoflight-oracle" or curves.ndim != 2:
         raise InputError(f"{path}: not a speedoflight oracle file; re-create it with `speedoflight oracle --out`")
-    return curves, depths, kinds, meta
+    return LoadedOracle(curves, depths, kinds, meta)
