@@ -102,3 +102,34 @@ def test_a_notebook_with_matplotlib_loaded_draws_in_its_own_process(monkeypatch)
     monkeypatch.setitem(sys.modules, "matplotlib", sys.modules.get("matplotlib") or object())
     with Drawer() as d:
         assert not d.child
+
+
+@pytest.mark.e2e
+def test_ctrl_c_in_report_stops_the_drawing_child_and_leaves_no_folder(tmp_path):
+    """SIGINT to report alone (not its group): one line, exit 130, no temporary folder, the child gone."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    argv = [sys.executable, "-m", "speedoflight", "report", "--quiet", "--out", str(tmp_path / "rep")]
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    children: list[int] = []
+    deadline = time.monotonic() + 60
+    while not children and time.monotonic() < deadline and proc.poll() is None:
+        try:  # the drawing child starts before any number is computed
+            children = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        except OSError:
+            pass
+        time.sleep(0.05)
+    assert children, "report started no drawing child"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines() == ["speedoflight: interrupted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither rep nor a .tmp-rep-* folder
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
