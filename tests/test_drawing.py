@@ -133,3 +133,15 @@ def test_ctrl_c_in_report_stops_the_drawing_child_and_leaves_no_folder(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither rep nor a .tmp-rep-* folder
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_inputs_that_cannot_be_pickled_are_drawn_here(comparison, tmp_path):
+    class Local(dict):  # a class defined in a function cannot be pickled
+        pass
+
+    path = str(tmp_path / "p.png")
+    with Drawer(child=True) as d:
+        d.draw("positions", (comparison.measured, Local(PROFILES)), path)
+        assert Path(path).read_bytes()[:4] == b"\x89PNG"  # drawn before draw() returned
+        d.finish()
+    assert d.by_child == []

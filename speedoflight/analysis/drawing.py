@@ -115,11 +115,15 @@ class Drawer:
         """
         if name not in FIGURES:
             raise ValueError(f"unknown figure {name!r}")
-        if self._proc is None:
+        try:
+            job = None if self._proc is None else pickle.dumps((name, args, path), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            job = None  # inputs that cannot travel: this one is drawn here
+        if job is None:
             _draw(name, args, path)
             return
         self._sent.append((name, args, path))
-        self._queue.put(pickle.dumps((name, args, path), protocol=pickle.HIGHEST_PROTOCOL))
+        self._queue.put(job)
 
     def finish(self, timeout: float = TIMEOUT) -> None:
         """Wait for every figure sent; draw here those the child did not (an error is raised here, as without it).
