@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["HEADER_FORMAT", "LAYOUTS", "ParsedRow", "is_header", "parse_line", "response_of", "token_id"]
+__all__ = ["HEADER_FORMAT", "LAYOUTS", "ParsedRow", "is_header", "parse_line", "read_line", "response_of", "token_id"]
 
 LAYOUTS = ("openai-chat", "openai-completions", "sglang", "vllm")
 #: The ``format`` of the header line ``speedoflight collect`` writes.
@@ -286,3 +286,26 @@ def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[ParsedRow]]
         else:
             return None
     return (found or "openai-chat"), seqs
+
+
+def read_line(obj: Any, layout: str | None) -> tuple[str, list[list[ParsedRow]]] | None:
+    """Parse one JSON value as :func:`parse_line` does, with None for a value whose fields are damaged too.
+
+    Parameters
+    ----------
+    obj
+        The value of one line.
+    layout
+        The layout the log is known to have, or None to try each of :data:`LAYOUTS`.
+
+    Returns
+    -------
+    tuple or None
+        ``(layout, rows)``, rows per sequence; None when the value is no response of a known layout, or one of
+        its fields is missing or of the wrong type.
+
+    """
+    try:
+        return parse_line(obj, layout)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
