@@ -77,6 +77,13 @@ def _count(path: str, where: str, name: str, value: Any, *, minimum: float = 0) 
     return v
 
 
+def _nonnegative(path: str, where: str, name: str, v: Any) -> float:
+    """Check a finite number >= 0 (a count of tokens or steps from a JSON record)."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
+        raise InputError(f"{path}: {where}: {name} = {v!r} is not a count >= 0")
+    return float(v)
+
+
 def _integer(path: str, where: str, name: str, value: Any, *, minimum: int = 0) -> int:
     v = _count(path, where, name, value, minimum=minimum)
     if v != int(v):

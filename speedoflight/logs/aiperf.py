@@ -12,17 +12,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ._text import check_histogram, histogram
+from ._text import _nonnegative, check_histogram, histogram
+from .format import any_object
 from .result import Measured
-from .uncertainty import between_groups, from_distribution, totals_only
+from .uncertainty import between_or_totals, from_distribution
 
 __all__ = ["is_aiperf", "read_aiperf"]
-
-
-def _num(path: str, where: str, name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
-        raise InputError(f"{path}: {where}: {name} = {v!r} is not a count >= 0")
-    return float(v)
 
 
 def _metric(rec: dict[str, Any], tag: str) -> Any:
@@ -44,7 +39,7 @@ def is_aiperf(objs: list[Any]) -> bool:
         True when a record's ``metrics`` hold ``spec_decode_accepted_draft_tokens``.
 
     """
-    return any(isinstance(o, dict) and _metric(o, "spec_decode_accepted_draft_tokens") is not None for o in objs[:50])
+    return any_object(objs, lambda o: _metric(o, "spec_decode_accepted_draft_tokens") is not None)
 
 
 def read_aiperf(path: str, objs: list[Any]) -> list[Measured]:
@@ -71,18 +66,18 @@ def read_aiperf(path: str, objs: list[Any]) -> list[Measured]:
         if a is None:
             continue
         where = f"line {i}"
-        a = _num(path, where, "spec_decode_accepted_draft_tokens", a)
+        a = _nonnegative(path, where, "spec_decode_accepted_draft_tokens", a)
         n = _metric(o, "spec_decode_steps")
         if n is None:
             length = _metric(o, "spec_decode_acceptance_length")
             if not isinstance(length, int | float) or not length > 1:
                 raise InputError(f"{path}: {where}: neither spec_decode_steps nor an acceptance length above 1")
             n = a / (length - 1)
-        n = _num(path, where, "spec_decode_steps", n)
+        n = _nonnegative(path, where, "spec_decode_steps", n)
         if n == 0:
             continue
         d = _metric(o, "spec_decode_draft_tokens")
-        if d is not None and a > _num(path, where, "spec_decode_draft_tokens", d):
+        if d is not None and a > _nonnegative(path, where, "spec_decode_draft_tokens", d):
             raise InputError(f"{path}: {where}: {a:g} draft tokens accepted but only {d:g} drafted")
         acc.append(a)
         steps.append(n)
@@ -93,12 +88,9 @@ def read_aiperf(path: str, objs: list[Any]) -> list[Measured]:
         hists.append(h)
     if not acc:
         raise InputError(f"{path}: no AIPerf record with spec_decode_accepted_draft_tokens and steps")
-    a_arr, n_arr = np.array(acc), np.array(steps)
+    n_arr = np.array(steps)
     dist = None
-    if len(acc) >= 2:
-        mean, se, ci, how = between_groups(a_arr, n_arr)
-    else:
-        mean, se, ci, how = totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
+    estimate = between_or_totals(acc, steps)
     if hists and all(h is not None for h in hists):
         counts = np.zeros(max(len(h) for h in hists if h is not None))
         for h in hists:
@@ -106,13 +98,13 @@ def read_aiperf(path: str, objs: list[Any]) -> list[Measured]:
                 counts[: len(h)] += h
         dist = counts / counts.sum()
         if len(acc) < 2:
-            mean, se, ci, how = from_distribution(counts, "the acceptance histogram", mean)
+            estimate = from_distribution(counts, "the acceptance histogram", estimate[0])
     return [
         Measured.build(
             path,
             "aiperf",
             "",
-            (mean, se, ci, how),
+            estimate,
             float(n_arr.sum()),
             "AIPerf records accepted draft tokens (bonus excluded) and verify steps per request: "
             "X = accepted / steps (its acceptance length is X + 1)",

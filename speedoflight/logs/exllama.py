@@ -20,8 +20,9 @@ import numpy as np
 
 from ..errors import InputError
 from ._text import _integer
+from .format import any_object
 from .result import Measured
-from .uncertainty import between_groups, totals_only
+from .uncertainty import between_or_totals
 
 __all__ = ["is_exllamav3", "read_exllamav3"]
 
@@ -42,7 +43,7 @@ def is_exllamav3(objs: list[Any]) -> bool:
         True when one of the first 50 holds ``accepted_draft_tokens`` and ``rejected_draft_tokens``.
 
     """
-    return any(isinstance(o, dict) and all(k in o for k in _KEYS) for o in objs[:50])
+    return any_object(objs, lambda o: all(k in o for k in _KEYS))
 
 
 def read_exllamav3(path: str, objs: list[Any]) -> list[Measured]:
@@ -85,9 +86,7 @@ def read_exllamav3(path: str, objs: list[Any]) -> list[Measured]:
     if not acc:
         raise InputError(f"{path}: no ExLlamaV3 result with accepted_draft_tokens and rejected_draft_tokens")
     a_arr, n_arr = np.array(acc, float), np.array(passes, float)
-    estimate = (
-        between_groups(a_arr, n_arr) if len(acc) >= 2 else totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
-    )
+    estimate = between_or_totals(a_arr, n_arr)
     return [
         Measured.build(
             path,

@@ -9,7 +9,7 @@ from typing import Any
 from ._text import _json_objects
 from .result import Measured
 
-__all__ = ["Format", "first_object", "on_json", "on_text"]
+__all__ = ["Format", "any_object", "first_object", "on_json", "on_text"]
 
 #: A reader as the table holds it: ``(path, text, num_speculative_tokens) -> entries``.
 Reader = Callable[[str, str, "int | None"], list[Measured]]
@@ -73,6 +73,25 @@ def first_object(objs: list[Any]) -> dict[str, Any]:
 
     """
     return next((o for o in objs if isinstance(o, dict)), {})
+
+
+def any_object(objs: list[Any], test: Callable[[dict[str, Any]], bool]) -> bool:
+    """Return whether one of a file's first 50 JSON objects passes ``test``: how a JSON format is recognised.
+
+    Parameters
+    ----------
+    objs
+        The file's JSON values.
+    test
+        Whether one object is of the format.
+
+    Returns
+    -------
+    bool
+        True when an object among the first 50 values passes.
+
+    """
+    return any(isinstance(o, dict) and test(o) for o in objs[:50])
 
 
 def on_json(reader: Callable[[str, list[Any]], list[Measured]]) -> Reader:

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputError
 from ._text import _count
 from .result import Measured
-from .uncertainty import between_groups, totals_only
+from .uncertainty import between_or_totals
 
 __all__ = ["is_ollama_log", "read_ollama_log"]
 
@@ -99,10 +99,8 @@ def read_ollama_log(path: str, text: str) -> list[Measured]:
         drafted.append(d)
     if not acc:
         raise InputError(f"{path}: no 'speculative decode stats' line with drafted tokens")
-    a_arr, n_arr = np.array(acc), np.array(rounds)
-    estimate = (
-        between_groups(a_arr, n_arr) if len(acc) >= 2 else totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
-    )
+    n_arr = np.array(rounds)
+    estimate = between_or_totals(acc, rounds)
     return [
         Measured.build(
             path,

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._text import _count, _integer
+from .format import any_object
 from .result import Measured
 from .uncertainty import from_distribution
 
@@ -41,7 +42,7 @@ def is_speculation_profile(objs: list[Any]) -> bool:
         True when one holds ``schema_version`` and ``marginal_accept_rates``.
 
     """
-    return any(isinstance(o, dict) and "schema_version" in o and "marginal_accept_rates" in o for o in objs[:50])
+    return any_object(objs, lambda o: "schema_version" in o and "marginal_accept_rates" in o)
 
 
 def _rates(path: str, where: str, name: str, value: Any) -> list[float]:

@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ._text import _nonnegative
+from .format import any_object
 from .result import Measured
-from .uncertainty import between_groups, totals_only
+from .uncertainty import between_or_totals
 
 __all__ = ["is_tensorrt_llm", "is_tensorrt_llm_metrics", "read_tensorrt_llm", "refuse_tensorrt_llm"]
 
@@ -37,13 +39,7 @@ def is_tensorrt_llm(objs: list[Any]) -> bool:
         True when one holds ``specDecodingStats``.
 
     """
-    return any(isinstance(_stats_of(o), dict) for o in objs[:50])
-
-
-def _num(path: str, where: str, name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
-        raise InputError(f"{path}: {where}: {name} = {v!r} is not a count >= 0")
-    return float(v)
+    return any_object(objs, lambda o: isinstance(_stats_of(o), dict))
 
 
 def read_tensorrt_llm(path: str, objs: list[Any]) -> list[Measured]:
@@ -70,9 +66,9 @@ def read_tensorrt_llm(path: str, objs: list[Any]) -> list[Measured]:
         where = f"record {i}"
         if not isinstance(s, dict):
             raise InputError(f"{path}: {where}: specDecodingStats is not an object")
-        a = _num(path, where, "numAcceptedTokens", s.get("numAcceptedTokens"))
-        d = _num(path, where, "numDraftTokens", s.get("numDraftTokens"))
-        n = _num(path, where, "numRequestsWithDraftTokens", s.get("numRequestsWithDraftTokens"))
+        a = _nonnegative(path, where, "numAcceptedTokens", s.get("numAcceptedTokens"))
+        d = _nonnegative(path, where, "numDraftTokens", s.get("numDraftTokens"))
+        n = _nonnegative(path, where, "numRequestsWithDraftTokens", s.get("numRequestsWithDraftTokens"))
         if a > d:
             raise InputError(f"{path}: {where}: {a:g} tokens accepted but only {d:g} drafted")
         if n == 0:
@@ -87,18 +83,14 @@ def read_tensorrt_llm(path: str, objs: list[Any]) -> list[Measured]:
         drafted.append(d)
     if not acc:
         raise InputError(f"{path}: no iteration with specDecodingStats and draft tokens")
-    a_arr, n_arr = np.array(acc), np.array(req)
-    if len(acc) >= 5:
-        mean, se, ci, _ = between_groups(a_arr, n_arr)
-        how = f"batch means over {len(acc)} iterations (t-interval)"
-    else:
-        mean, se, ci, how = totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
+    n_arr = np.array(req)
+    estimate = between_or_totals(acc, req, minimum=5, how=f"batch means over {len(acc)} iterations (t-interval)")
     return [
         Measured.build(
             path,
             "tensorrt-llm",
             "",
-            (mean, se, ci, how),
+            estimate,
             float(n_arr.sum()),
             "TensorRT-LLM counts accepted draft tokens (bonus excluded) and requests with drafts per "
             "iteration: X = sum numAcceptedTokens / sum numRequestsWithDraftTokens (acceptanceLength = X + 1)",

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Z95", "between_groups", "distribution_from_cumulative", "from_distribution", "totals_only"]
+__all__ = [
+    "Z95",
+    "between_groups",
+    "between_or_totals",
+    "distribution_from_cumulative",
+    "from_distribution",
+    "totals_only",
+]
 
 
 # --- uncertainty ---------------------------------------------------------------------------------------------
@@ -122,6 +129,41 @@ def totals_only(accepted: float, iterations: float, k: int | None) -> tuple[floa
         f"totals only: se is the largest any distribution on 0..{k} with this mean allows (Bhatia-Davis), "
         "iterations treated as independent",
     )
+
+
+def between_or_totals(
+    totals: Sequence[float] | np.ndarray,
+    counts: Sequence[float] | np.ndarray,
+    *,
+    minimum: int = 2,
+    how: str | None = None,
+    k: int | None = None,
+) -> tuple[float, float | None, tuple[float, float] | None, str]:
+    """Return :func:`between_groups` where there are ``minimum`` groups or more, else :func:`totals_only`.
+
+    Parameters
+    ----------
+    totals, counts
+        ``[g]`` per-group accepted draft tokens and verifier calls (requests, iterations, logging intervals).
+    minimum
+        The fewest groups the between-group interval is given for.
+    how
+        What to say of the between-group interval instead of its own words (``batch means over ...``).
+    k
+        The largest X possible (K) for the totals-only bound, or None where unknown.
+
+    Returns
+    -------
+    tuple
+        ``(mean, se, ci, how)``, as the function used returns it.
+
+    """
+    totals = np.asarray(totals, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    if len(totals) >= minimum:
+        mean, se, ci, own = between_groups(totals, counts)
+        return mean, se, ci, own if how is None else how
+    return totals_only(float(totals.sum()), float(counts.sum()), k)
 
 
 def distribution_from_cumulative(drafts: float, per_pos: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..errors import InputError
 from ._text import _count, _fields, _number, check_histogram, histogram
+from .format import any_object
 from .result import Measured
-from .uncertainty import between_groups, distribution_from_cumulative, from_distribution, totals_only
+from .uncertainty import between_or_totals, distribution_from_cumulative, from_distribution, totals_only
 from .vllm import check_printout, log_lines
 
 __all__ = [
@@ -130,18 +131,14 @@ def read_vllm_v0_log(path: str, text: str) -> list[Measured]:
 
 
 def _v0_entry(path: str, label: str, rows: list[tuple[float, float]], k: int, notes: set[str]) -> Measured:
-    accepted = np.array([a for a, _ in rows])
     drafts = np.array([n for _, n in rows])
-    if len(rows) >= 5:
-        mean, se, ci, _ = between_groups(accepted, drafts)
-        how = f"batch means over {len(rows)} logging intervals (differences of the cumulative lines; t-interval)"
-    else:
-        mean, se, ci, how = totals_only(float(accepted.sum()), float(drafts.sum()), k)
+    how = f"batch means over {len(rows)} logging intervals (differences of the cumulative lines; t-interval)"
+    estimate = between_or_totals([a for a, _ in rows], drafts, minimum=5, how=how, k=k)
     return Measured.build(
         path,
         "vllm-v0-log",
         label,
-        (mean, se, ci, how),
+        estimate,
         float(drafts.sum()),
         "vLLM V0 counts cumulative draft, accepted and emitted tokens; its 'accepted' includes "
         "positions after a rejection, so X = emitted tokens / drafts - 1 with drafts = draft tokens / k "
@@ -286,7 +283,7 @@ def is_vllm_per_request(objs: list[Any]) -> bool:
         True when one of the first 50 carries them.
 
     """
-    return any(_per_request_stats(o) for o in objs[:50])
+    return any_object(objs, lambda o: bool(_per_request_stats(o)))
 
 
 def read_vllm_per_request(path: str, objs: list[Any]) -> list[Measured]:
@@ -350,19 +347,17 @@ def read_vllm_per_request(path: str, objs: list[Any]) -> list[Measured]:
                     pooled[: len(h)] += h
     if not acc:
         raise InputError(f"{path}: no response with speculative_decoding metrics and verify steps")
-    a_arr, n_arr = np.array(acc), np.array(steps)
-    if len(acc) >= 2:
-        mean, se, ci, how = between_groups(a_arr, n_arr)
-    elif every_hist and pooled is not None:
-        mean, se, ci, how = from_distribution(pooled, "the acceptance histogram (steps as independent)")
+    n_arr = np.array(steps)
+    if len(acc) < 2 and every_hist and pooled is not None:
+        estimate = from_distribution(pooled, "the acceptance histogram (steps as independent)")
     else:
-        mean, se, ci, how = totals_only(float(a_arr.sum()), float(n_arr.sum()), None)
+        estimate = between_or_totals(acc, steps)
     return [
         Measured.build(
             path,
             "vllm-per-request",
             "",
-            (mean, se, ci, how),
+            estimate,
             float(n_arr.sum()),
             "vLLM's per-request metrics count verify steps (num_spec_steps) and accepted draft tokens "
             "(bonus excluded): X = accepted / steps; mean_acceptance_length = X + 1",
@@ -503,7 +498,7 @@ def is_bench_result(objs: list[Any]) -> bool:
         True when one holds ``spec_decode_num_drafts``.
 
     """
-    return any(isinstance(o, dict) and "spec_decode_num_drafts" in o for o in objs[:50])
+    return any_object(objs, lambda o: "spec_decode_num_drafts" in o)
 
 
 def read_bench_result(path: str, objs: list[Any]) -> list[Measured]:

@@ -266,6 +266,13 @@ def _name(key: tuple[str, str]) -> str:
     return " ".join(x for x in (f"engine {engine}" if engine else "", f"({model})" if model else "") if x) or "counters"
 
 
+def _estimate(acc: float, drafts: float, per: list[float]) -> tuple[float, float | None, Any, str]:
+    """X from the per-position counters ``per`` (drafts with position i accepted) where given, else from the totals."""
+    if per:
+        return from_distribution(distribution_from_cumulative(drafts, per), "per-position counters", acc / drafts)
+    return totals_only(acc, drafts, None)
+
+
 def interval(prev: dict[tuple[str, str], Counters], cur: dict[tuple[str, str], Counters]) -> IntervalStats:
     """Difference two scrapes: per engine (a fall in its counters is a restart), then summed.
 
@@ -306,12 +313,7 @@ def interval(prev: dict[tuple[str, str], Counters], cur: dict[tuple[str, str], C
     usable = bool(per) and all(b <= a + 0.5 for a, b in itertools.pairwise(per)) and abs(sum(per) - acc) <= 0.5
     if per and not usable:
         notes.append("the per-position counters do not add up to the accepted tokens: X from the totals")
-    if usable:
-        mean, se, ci, _ = from_distribution(
-            distribution_from_cumulative(drafts, per), "per-position counters", acc / drafts
-        )
-    else:
-        mean, se, ci, _ = totals_only(acc, drafts, None)
+    mean, se, ci, _ = _estimate(acc, drafts, per if usable else [])
     return IntervalStats(
         drafts=drafts,
         draft_tokens=tokens,
@@ -373,11 +375,8 @@ def summarize(parts: list[IntervalStats]) -> IntervalStats:
     widths = {len(p.per_position) for p in busy}
     if len(widths) == 1 and 0 not in widths:
         per = [sum(p.per_position[i] * p.drafts for p in busy) for i in range(widths.pop())]
-        mean, se, ci, _ = from_distribution(
-            distribution_from_cumulative(drafts, per), "per-position counters", acc / drafts
-        )
-        per_position = [x / drafts for x in per]
     else:
-        mean, se, ci, _ = totals_only(acc, drafts, None)
-        per_position = []
+        per = []
+    mean, se, ci, _ = _estimate(acc, drafts, per)
+    per_position = [x / drafts for x in per]
     return IntervalStats(drafts, tokens, acc, float(mean), se, ci, per_position, engines, notes)

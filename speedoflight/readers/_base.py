@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["KINDS", "RowChunk", "Source", "check_kind", "detect_kind", "rows_per_chunk"]
+__all__ = ["KINDS", "RowChunk", "Rows", "Source", "check_kind", "detect_kind", "rows_per_chunk"]
 
 KINDS = ("logits", "logprobs", "probs")
 
@@ -143,6 +143,38 @@ class Source:
         if with_ids and (self.format.startswith("speedoflight-dump") or self.format.endswith("-jsonl")):
             return self._chunks(chunk_bytes, True)  # type: ignore[call-arg]
         return self._chunks(chunk_bytes)
+
+
+class Rows:
+    """A 2-D array of rows, read in chunks: its ``shape`` ``(rows, width)`` and ``dtype``; subclasses read the rows.
+
+    Each array format (a memory-mapped ``.npy``, a compressed ``.npz`` member, a torch tensor) sets ``shape`` and
+    ``dtype``, and reads ``step`` rows at a time in ``_chunks``.
+    """
+
+    shape: tuple[int, int]
+    dtype: np.dtype
+
+    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
+        """Yield consecutive row chunks (a memory-mapped array releases each chunk's pages after use).
+
+        Parameters
+        ----------
+        chunk_bytes
+            The bytes a chunk may hold (at least one row).
+
+        Yields
+        ------
+        RowChunk
+            The next rows.
+
+        """
+        n, w = self.shape
+        yield from self._chunks(n, w, rows_per_chunk(chunk_bytes, w, self.dtype.itemsize))
+
+    def _chunks(self, n: int, w: int, step: int) -> Iterator[RowChunk]:
+        """Yield the ``n`` rows of ``w`` values, ``step`` rows at a time."""
+        raise NotImplementedError  # pragma: no cover - every format reads its rows
 
 
 def rows_per_chunk(chunk_bytes: int, width: int, itemsize: int) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._util.remote import is_url, url_size
 from ..errors import InputError
-from ._base import RowChunk, rows_per_chunk
+from ._base import RowChunk, Rows
 
 __all__ = [
     "FLOAT_DTYPE_NAMES",
@@ -144,7 +144,7 @@ def check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-class MappedRows:
+class MappedRows(Rows):
     """Row chunks of a 2-D array stored at ``offset`` in a file, memory-mapped.
 
     With ``fh`` (the file already open, e.g. by :func:`speedoflight.readers.open_source`) the mapping is
@@ -179,22 +179,8 @@ class MappedRows:
                 f"{path}: file is truncated ({size} bytes, the header promises {need}); re-copy or re-write the file"
             )
 
-    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
-        """Yield consecutive row chunks; each chunk's pages are released after use.
-
-        Parameters
-        ----------
-        chunk_bytes
-            The bytes a chunk may hold (at least one row).
-
-        Yields
-        ------
-        RowChunk
-            The next rows.
-
-        """
-        n, w = self.shape
-        step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
+    def _chunks(self, n: int, w: int, step: int) -> Iterator[RowChunk]:
+        """Yield the rows, ``step`` at a time, each chunk's pages released after use."""
         if self.remote:
             yield from self._read_chunks(step)
             return
@@ -290,7 +276,7 @@ def open_npy(path: str, fh: IO[bytes] | None = None) -> tuple[MappedRows, dict[s
     return rows, {}
 
 
-class StreamedRows:
+class StreamedRows(Rows):
     """Row chunks of a compressed ``.npz`` member, decompressed as a stream."""
 
     def __init__(
@@ -310,22 +296,8 @@ class StreamedRows:
         self.path, self.member, self.dtype, self.shape = path, member, dtype, shape
         self.fh = fh
 
-    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
-        """Yield consecutive row chunks.
-
-        Parameters
-        ----------
-        chunk_bytes
-            The bytes a chunk may hold (at least one row).
-
-        Yields
-        ------
-        RowChunk
-            The next rows.
-
-        """
-        n, w = self.shape
-        step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
+    def _chunks(self, n: int, w: int, step: int) -> Iterator[RowChunk]:
+        """Yield the rows, ``step`` at a time, decompressed as a stream."""
         with zipfile.ZipFile(self.fh if self.fh is not None else self.path) as zf, zf.open(self.member) as fh:
             _read_npy_header(fh, self.path)
             for start in range(0, n, step):

@@ -27,7 +27,7 @@ from .._util.jsonsafe import loads as json_loads
 from .._util.remote import open_input
 from ..errors import InputError
 from ._base import RowChunk
-from .responses import LAYOUTS, ParsedRow, is_header, parse_line, response_of
+from .responses import LAYOUTS, ParsedRow, is_header, read_line, response_of
 
 __all__ = [
     "STRING_CODES",
@@ -127,10 +127,7 @@ def describe(path: str) -> LogInfo:
             if is_header(obj):
                 header = header or obj
                 continue
-            try:
-                got = parse_line(obj, None)
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-                got = None
+            got = read_line(obj, None)
             if got is None:
                 raise InputError(
                     f"{path}: line {lineno} has no known log-probability layout; expected one of "
@@ -306,10 +303,7 @@ def log_branches(path: str, seq: np.ndarray, prompt: np.ndarray, next_token: np.
             prefix = [int(x) for x in asked[1:] if isinstance(x, int) and not isinstance(x, bool)]
             if len(prefix) != len(asked) - 1 or obj["branch"].get("at") != len(prefix):
                 raise InputError(f"{path}: line {lineno}: the branch's prefix is damaged; re-collect")
-            try:
-                got = parse_line(obj, None)
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-                got = None
+            got = read_line(obj, None)
             if got is None:
                 raise InputError(f"{path}: line {lineno}: the branch's answer has no log-probabilities")
             key = json.dumps(asked[0], sort_keys=True)
@@ -467,10 +461,7 @@ def jsonl_chunks(path: str, layout: str, rows_per: int = 4096, with_ids: bool = 
         for lineno, obj in records:
             if is_header(obj) or is_branch(obj):  # a branch's rows are not the sampled text (log_branches)
                 continue
-            try:
-                got = parse_line(obj, layout)
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-                got = None
+            got = read_line(obj, layout)
             if got is None:
                 raise InputError(f"{path}: line {lineno} does not follow the {layout} layout of the first line")
             this_prompt, line_prompt = _group(obj, groups, line_prompt)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["HEADER_FORMAT", "LAYOUTS", "ParsedRow", "is_header", "parse_line", "response_of", "token_id"]
+__all__ = ["HEADER_FORMAT", "LAYOUTS", "ParsedRow", "is_header", "parse_line", "read_line", "response_of", "token_id"]
 
 LAYOUTS = ("openai-chat", "openai-completions", "sglang", "vllm")
 #: The ``format`` of the header line ``speedoflight collect`` writes.
@@ -116,12 +116,20 @@ def _num(x: Any) -> float:
     return float(x)
 
 
-def _openai_chat(obj: dict) -> list[list[ParsedRow]] | None:
+def _openai_choices(obj: dict, key: str) -> list | None:
+    """Return an OpenAI reply's choices where the first one's ``logprobs`` holds a list under ``key``, else None."""
     choices = obj.get("choices")
     if not isinstance(choices, list) or not choices:
         return None
     first = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
-    if not isinstance(first, dict) or not isinstance(first.get("content"), list):
+    if not isinstance(first, dict) or not isinstance(first.get(key), list):
+        return None
+    return choices
+
+
+def _openai_chat(obj: dict) -> list[list[ParsedRow]] | None:
+    choices = _openai_choices(obj, "content")
+    if choices is None:
         return None
     out, entries = [], []
     for ch in choices:
@@ -163,11 +171,8 @@ def _aligned(items: list[Any]) -> int:
 
 
 def _openai_completions(obj: dict) -> list[list[ParsedRow]] | None:
-    choices = obj.get("choices")
-    if not isinstance(choices, list) or not choices:
-        return None
-    first = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
-    if not isinstance(first, dict) or not isinstance(first.get("top_logprobs"), list):
+    choices = _openai_choices(obj, "top_logprobs")
+    if choices is None:
         return None
     out = []
     for ch in choices:
@@ -286,3 +291,23 @@ def parse_line(obj: Any, layout: str | None) -> tuple[str, list[list[ParsedRow]]
         else:
             return None
     return (found or "openai-chat"), seqs
+
+
+def read_line(obj: Any, layout: str | None) -> tuple[str, list[list[ParsedRow]]] | None:
+    """Parse one JSON value as :func:`parse_line` does, with None where a field is missing or of the wrong type.
+
+    Parameters
+    ----------
+    obj, layout
+        As for :func:`parse_line`.
+
+    Returns
+    -------
+    tuple or None
+        What :func:`parse_line` returns; None too for a value whose fields are damaged.
+
+    """
+    try:
+        return parse_line(obj, layout)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._util.jsonsafe import loads as json_loads
 from ..errors import InputError
-from ._base import RowChunk, rows_per_chunk
+from ._base import RowChunk, Rows
 from .arrays import MappedRows, check_shape, float_dtype, pick_member
 
 __all__ = ["TorchRows", "open_safetensors"]
@@ -89,7 +89,7 @@ def open_safetensors(path: str, tensor: str | None) -> tuple[MappedRows, dict[st
     return rows, dict(meta)
 
 
-class TorchRows:
+class TorchRows(Rows):
     """Row chunks of a tensor loaded by ``torch.load(weights_only=True)``."""
 
     def __init__(self, path: str, tensor: str | None):
@@ -127,22 +127,8 @@ class TorchRows:
         self.shape = check_shape(tuple(obj.shape), path)
         self._torch = torch
 
-    def chunks(self, chunk_bytes: int) -> Iterator[RowChunk]:
-        """Yield consecutive row chunks.
-
-        Parameters
-        ----------
-        chunk_bytes
-            The bytes a chunk may hold (at least one row).
-
-        Yields
-        ------
-        RowChunk
-            The next rows.
-
-        """
-        n, w = self.shape
-        step = rows_per_chunk(chunk_bytes, w, self.dtype.itemsize)
+    def _chunks(self, n: int, w: int, step: int) -> Iterator[RowChunk]:
+        """Yield the rows, ``step`` at a time."""
         for start in range(0, n, step):
             part = self.tensor[start : start + step].contiguous()
             if part.dtype == self._torch.bfloat16:

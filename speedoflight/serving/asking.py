@@ -242,11 +242,7 @@ def check_response(resp: Any, job: Job, info: ServerInfo, first: bool) -> tuple[
     choices = resp.get("choices") if isinstance(resp, dict) else None
     if not isinstance(choices, list) or not choices:
         raise InputError(f"{where} has no choices; is this an OpenAI-compatible completions endpoint?")
-    got = None
-    try:
-        got = responses.parse_line(resp, None)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-        got = None
+    got = responses.read_line(resp, None)
     if got is None:
         lp = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
         if lp is None:

@@ -134,10 +134,7 @@ def read_existing(fh: IO[bytes], path: str) -> Existing:
 
 def _sampled_ids(record: dict[str, Any]) -> list[list[int]]:
     """Each choice's sampled token ids (a choice without ids gives an empty list)."""
-    try:
-        got = responses.parse_line(record, None)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
-        got = None
+    got = responses.read_line(record, None)
     if got is None:
         return []
     out = []
