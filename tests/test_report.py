@@ -24,7 +24,7 @@ def test_report_on_shipped_data_round_trip(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(drawing, "Drawer", Child)
     out = tmp_path / "rep"
     assert main(["report", "--out", str(out), "--replicates", "8", "--quiet"]) == 0
-    assert [p.rsplit("/", 1)[1] for p in made[0].by_child] == ["evidence.png", "compare.png", "positions.png"]
+    assert [p.rsplit("/", 1)[1] for p in made[0].by_child] == ["compare.png", "positions.png", "evidence.png"]
     printed = capsys.readouterr().out
     assert "report.md" in printed
     head = printed.splitlines()

@@ -48,10 +48,6 @@ _INPUTS = ("speedoflight.analysis.compare", "speedoflight.analysis.evidence", "s
 #: Seconds the parent waits for the child's last figure once it has sent them all; then it draws them itself.
 TIMEOUT = 300.0
 
-#: The child's niceness: it yields the cores to the parent's parallel kernels while both run, and has them alone
-#: while the parent waits for its last figure.
-NICE = 10
-
 _CHILD = "from speedoflight.analysis.drawing import _serve; _serve()"
 
 
@@ -274,10 +270,6 @@ def _serve() -> None:
     """Import the figures' modules, then draw each job read from standard input until it closes: the child."""
     if len(sys.argv) < 2 or _package() != sys.argv[1]:
         return  # another copy of the package than the parent's: the parent draws every figure
-    try:
-        os.nice(NICE)  # the parent's kernels first: its numbers are what the figures wait for
-    except OSError:
-        pass
     answers = os.fdopen(os.dup(1), "wb")
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # whatever a library prints goes nowhere, never into the answers

@@ -240,6 +240,24 @@ def _compute(
     )
     m = stage.moments
     runs = _measure_runs(measured)  # speedoflight measure files, each read once
+    comp = compare(
+        list(dumps),
+        [e for f in measured for e in (read_own(f, run=runs[f]) if f in runs else read_many([f]))],
+        tree_size=tree_size,
+        timing=timing,
+        replicates=replicates,
+        n_layers=n_layers,
+        same_model=same_model,
+        stage=stage,
+        keep=keep,
+        read=ReadOptions(kind=kind, vocab_size=vocab_size, temperature=temperature, tensor=tensor),
+        run=RunOptions(seed=seed, progress=progress),
+    )
+    light = comp if comp.ceiling is None else dataclasses.replace(comp, ceiling=comp.ceiling.without_roots())
+    drawer.draw("compare", (light,), os.path.join(tmp, "compare.png"))
+    profiles = comp.profiles
+    if profiles:
+        drawer.draw("positions", (comp.measured, profiles), os.path.join(tmp, "positions.png"))
     evidence = []
     by_model: dict[str, list[str]] = {}  # the measure files by the model they ran (their oracle's)
     for f, measure_run in runs.items():
@@ -265,24 +283,6 @@ def _compute(
         )
     if evidence:
         drawer.draw("evidence", (evidence,), os.path.join(tmp, "evidence.png"))
-    comp = compare(
-        list(dumps),
-        [e for f in measured for e in (read_own(f, run=runs[f]) if f in runs else read_many([f]))],
-        tree_size=tree_size,
-        timing=timing,
-        replicates=replicates,
-        n_layers=n_layers,
-        same_model=same_model,
-        stage=stage,
-        keep=keep,
-        read=ReadOptions(kind=kind, vocab_size=vocab_size, temperature=temperature, tensor=tensor),
-        run=RunOptions(seed=seed, progress=progress),
-    )
-    light = comp if comp.ceiling is None else dataclasses.replace(comp, ceiling=comp.ceiling.without_roots())
-    drawer.draw("compare", (light,), os.path.join(tmp, "compare.png"))
-    profiles = comp.profiles
-    if profiles:
-        drawer.draw("positions", (comp.measured, profiles), os.path.join(tmp, "positions.png"))
     md = report_markdown(comp, m, evidence, tree_size, bool(profiles), command, shown, [*dumps, *measured, *oracles])
     report_json = finite_or_none(
         {
