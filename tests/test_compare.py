@@ -230,7 +230,8 @@ def test_the_best_p_search_runs_once_and_hands_out_copies():
         first["lorden"]["P"] = -1.0  # a caller's change stays its own
         assert c.best() != first
         assert c.best(grid_max=128) != c.best()
+        assert c.best(grid_max=64) == c.best()  # the same grid as the default's (P up to 64): no new search
     finally:
         TC._evaluate = search
-    assert len(calls) == 2  # once per grid_max
+    assert len(calls) == 2  # once per grid
     assert c.best()["lorden"]["P"] == 64.0

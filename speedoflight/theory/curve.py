@@ -50,9 +50,9 @@ class BoundCurve:
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     moments: Any = None
-    _best: dict[float | None, dict[str, dict[str, float]]] = field(
+    _best: dict[float, dict[str, dict[str, float]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
-    )  # best() by grid_max: its search evaluates every bound on about 4,000 P
+    )  # best() by the grid's top: its search evaluates every bound on about 4,000 P
 
     def speedups(self) -> dict[str, np.ndarray]:
         """Speedup ceiling per column (needs a timing model).
@@ -100,14 +100,14 @@ class BoundCurve:
         """
         if self.timing is None:
             return {}
-        if grid_max not in self._best:
-            self._best[grid_max] = self._search_best(grid_max)
-        return {name: dict(found) for name, found in self._best[grid_max].items()}
+        top = float(grid_max or self.P.max())
+        if top not in self._best:
+            self._best[top] = self._search_best(top)
+        return {name: dict(found) for name, found in self._best[top].items()}
 
-    def _search_best(self, grid_max: float | None) -> dict[str, dict[str, float]]:
+    def _search_best(self, top: float) -> dict[str, dict[str, float]]:
         timing = self.timing
         assert timing is not None
-        top = float(grid_max or self.P.max())
         grid = np.unique(np.concatenate([np.arange(1, min(top, 4096) + 1), np.round(np.geomspace(1, top, 400))]))
         out = {}
         for name, values in _evaluate(self, grid).items():
