@@ -1,9 +1,7 @@
 """``python -m speedoflight``."""
 
-import sys
-
-from .cli.app import main
+from .cli.app import run
 
 __all__: list[str] = []
 
-sys.exit(main())
+run()

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -342,3 +343,30 @@ def test_dump_refuses_rescaling(capsys, tmp_path):
 
     make_dump(tmp_path / "d.npz")
     assert_user_error(capsys, ["estimate", str(tmp_path / "d.npz"), "--temperature", "0.7"], "re-dump")
+
+
+def test_the_command_exits_with_its_status_and_its_whole_output():
+    """run() skips Python's teardown after the exit handlers, and only where no thread is left to wait for."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    ok = subprocess.run([sys.executable, "-m", "speedoflight", "estimate", "data/smollm2-t1.npz", "--json"],
+                        cwd=root, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["mu"] > 0  # all of it, flushed
+    bad = subprocess.run([sys.executable, "-m", "speedoflight", "estimate", "no-such.npz"],
+                         cwd=root, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+    code = (
+        "import atexit, sys, threading, time\n"
+        "atexit.register(lambda: print('exit handler', flush=True))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done', flush=True))).start()\n"
+        "sys.argv = ['speedoflight', '--version']\n"
+        "from speedoflight.cli.app import run\n"
+        "run()\n"
+    )
+    waited = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert waited.returncode == 0
+    assert waited.stdout.splitlines()[-2:] == ["thread done", "exit handler"]  # the usual exit: the thread first

@@ -1,5 +1,5 @@
-"""The command line: ``speedoflight SUBCOMMAND ...`` (``main`` in :mod:`speedoflight.cli.app`)."""
+"""The command line: ``speedoflight SUBCOMMAND ...`` (``main`` in :mod:`speedoflight.cli.app`; ``run`` ends the process with its status)."""
 
-from .app import main
+from .app import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
